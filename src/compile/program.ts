@@ -1,0 +1,48 @@
+// The compiled program: a device-neutral, JSON-serialisable list of steps.
+// Devices receive only this (never closures); workers rebuild functions from it.
+import type { DType } from '../tensor/dtype.js';
+
+/** One value slot of a program: an input, a constant, a shared variable's value, or a step's result. */
+export interface SlotInfo {
+  readonly dtype: DType;
+  readonly broadcastable: readonly boolean[];
+  readonly kind: 'input' | 'constant' | 'shared' | 'step';
+  readonly name?: string;
+}
+
+export interface SerializedArray {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Plain numbers (NaN/Infinity kept as strings so the JSON stays valid). */
+  readonly values: readonly (number | string)[];
+}
+
+/** One scalar operation inside a fused elementwise kernel. */
+export interface FusedStep {
+  readonly op: string;
+  readonly attrs: Readonly<Record<string, unknown>>;
+  /** Indices into [kernel inputs..., earlier step results...]. */
+  readonly args: readonly number[];
+  readonly dtype: DType;
+}
+
+export interface ProgramStep {
+  readonly op: string;
+  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly inputs: readonly number[];
+  readonly output: number;
+}
+
+export interface Program {
+  readonly slots: readonly SlotInfo[];
+  /** Slots of the explicit inputs, in call order. */
+  readonly inputs: readonly number[];
+  /** Slots holding shared-variable values, passed after the inputs when running. */
+  readonly shareds: readonly { readonly slot: number; readonly sharedId: string }[];
+  readonly constants: readonly { readonly slot: number; readonly value: SerializedArray }[];
+  /** Steps in execution order; each writes one new slot. */
+  readonly steps: readonly ProgramStep[];
+  readonly outputs: readonly number[];
+  /** New values of shared variables, computed from the old ones. */
+  readonly updates: readonly { readonly sharedId: string; readonly slot: number }[];
+}

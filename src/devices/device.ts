@@ -1,0 +1,39 @@
+// The one small interface every device implements (reference, cpu, cuda).
+// Buffers live on the device; transfers are explicit; `run` may only enqueue work,
+// and `download` waits for it, so an asynchronous device (CUDA) fits the same shape.
+import type { DType } from '../tensor/dtype.js';
+import type { NDArray } from '../tensor/ndarray.js';
+import type { Program } from '../compile/program.js';
+
+export type DeviceKind = 'reference' | 'cpu' | 'cuda';
+
+/** A value resident on a device. Host devices use NDArray itself. */
+export interface DeviceArray {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+export interface Executable {
+  /**
+   * Runs the program. `args` are the program's inputs followed by its shared values, in the
+   * program's order; the result is its outputs followed by its update values. Arguments are
+   * never modified.
+   */
+  run(args: readonly DeviceArray[]): DeviceArray[];
+}
+
+export interface Device {
+  readonly kind: DeviceKind;
+  /** Human-readable, e.g. 'reference', 'cpu (OpenBLAS)', 'cuda:0 NVIDIA H200'. */
+  readonly name: string;
+  upload(value: NDArray): DeviceArray;
+  /** Copies a device value to the host, waiting for pending work that produces it. */
+  download(value: DeviceArray): NDArray;
+  /** Releases a value's memory early (optional for garbage-collected host values). */
+  free(value: DeviceArray): void;
+  compile(program: Program): Executable;
+  /** Waits for all enqueued work. */
+  synchronize(): void;
+  /** Releases every resource the device holds; idempotent. */
+  close(): void;
+}
