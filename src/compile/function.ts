@@ -1,0 +1,253 @@
+// T.fn: compiled functions with updates and givens, runnable on any Device, serialisable to JSON.
+import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
+import { canUpcast, type DType } from '../tensor/dtype.js';
+import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
+import type { Device, DeviceArray, Executable } from '../devices/device.js';
+import { ReferenceDevice, StepError } from '../devices/reference/reference-device.js';
+import { buildProgram, conformTo, substitute, type Givens } from './build-program.js';
+import { optimize, type OptimizeOptions } from './optimize.js';
+import { printProgram } from './print.js';
+import type { Program, SerializedArray } from './program.js';
+import { deserializeArray, serializeArray } from './serialize-array.js';
+import { inputAncestors } from './ancestry.js';
+
+export interface FnSpec {
+  inputs?: readonly Variable[];
+  outputs?: Variable | readonly Variable[] | null;
+  updates?: readonly (readonly [SharedVariable, unknown])[] | Map<SharedVariable, unknown>;
+  givens?: Givens;
+  device?: Device;
+  name?: string;
+  optimize?: OptimizeOptions;
+}
+
+/** Everything needed to rebuild a function elsewhere: plain JSON, no code. */
+export interface FunctionDescription {
+  readonly format: 'synkhronos.function/1';
+  readonly name?: string;
+  readonly program: Program;
+  readonly inputs: readonly { readonly name?: string; readonly dtype: DType; readonly broadcastable: readonly boolean[] }[];
+  readonly singleOutput: boolean;
+  readonly shareds: readonly { readonly sharedId: string; readonly name?: string; readonly dtype: DType; readonly broadcastable: readonly boolean[]; readonly value?: SerializedArray }[];
+  readonly log: readonly string[];
+}
+
+/** A typed array with its shape, accepted wherever an array input is. */
+export interface ShapedArray { readonly data: ArrayLike<number>; readonly shape: readonly number[] }
+
+let defaultDevice: Device | undefined;
+export function getDefaultDevice(): Device {
+  defaultDevice ??= new ReferenceDevice();
+  return defaultDevice;
+}
+export function setDefaultDevice(device: Device): void {
+  defaultDevice = device;
+}
+
+export interface EvaluateResult {
+  readonly outputs: NDArray[];
+  readonly updates: { readonly shared: SharedVariable; readonly value: NDArray }[];
+}
+
+export class CompiledFunction {
+  readonly description: FunctionDescription;
+  readonly device: Device;
+  readonly shareds: readonly SharedVariable[];
+  private readonly executables = new Map<string, { exe: Executable; program: Program }>();
+
+  constructor(description: FunctionDescription, device: Device) {
+    this.description = description;
+    this.device = device;
+    this.shareds = description.shareds.map((s) => findShared(s.sharedId) ?? new SharedVariable(
+      s.value ? deserializeArray(s.value) : NDArray.zeros(s.broadcastable.map(() => 0), s.dtype),
+      { sharedId: s.sharedId, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: s.name } : {}) },
+    ));
+  }
+
+  get nInputs(): number {
+    return this.description.inputs.length;
+  }
+
+  get nOutputs(): number {
+    return this.description.program.outputs.length;
+  }
+
+  /** Converts a user value for input `i` to an NDArray of the declared type, or throws naming the input. */
+  coerceInput(value: unknown, i: number): NDArray {
+    const spec = this.description.inputs[i]!;
+    const what = `input ${i}${spec.name !== undefined ? ` '${spec.name}'` : ''}`;
+    let a: NDArray;
+    if (value instanceof NDArray || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+      a = NDArray.from(value, { what });
+    } else if (typeof value === 'object' && value !== null && 'data' in value && 'shape' in value) {
+      const v = value as ShapedArray;
+      a = NDArray.from(v.data, { shape: v.shape, what });
+    } else {
+      a = NDArray.from(value, { dtype: spec.dtype, what });
+    }
+    if (a.dtype !== spec.dtype) {
+      if (!canUpcast(a.dtype, spec.dtype)) throw new TypeError(`${what}: expected dtype ${spec.dtype} (or one that up-casts to it), got ${a.dtype}; down-casts are refused`);
+      a = a.astype(spec.dtype);
+    }
+    if (a.ndim !== spec.broadcastable.length) throw new TypeError(`${what}: expected ndim ${spec.broadcastable.length}, got shape ${shapeToString(a.shape)} (ndim ${a.ndim})`);
+    spec.broadcastable.forEach((b, ax) => {
+      if (b && a.shape[ax] !== 1) throw new TypeError(`${what}: axis ${ax} is broadcastable and must have size 1, got ${a.shape[ax]}`);
+    });
+    return a;
+  }
+
+  private executable(outputSubset?: readonly number[]): { exe: Executable; program: Program } {
+    const key = outputSubset ? outputSubset.join(',') : '*';
+    let entry = this.executables.get(key);
+    if (!entry) {
+      const full = this.description.program;
+      const program: Program = outputSubset ? { ...full, outputs: outputSubset.map((k) => full.outputs[k]!) } : full;
+      entry = { exe: this.device.compile(program), program };
+      this.executables.set(key, entry);
+    }
+    return entry;
+  }
+
+  private sharedArg(s: SharedVariable): DeviceArray {
+    if (this.device.kind !== 'cuda') return s.getValue({ borrow: true });
+    const cached = s.deviceCopies.get(this.device);
+    if (cached) return cached.value as DeviceArray;
+    const value = this.device.upload(s.getValue({ borrow: true }));
+    const device = this.device;
+    s.deviceCopies.set(device, { value, sync: () => device.download(value), release: () => device.free(value) });
+    return value;
+  }
+
+  /** Runs the program on already-coerced inputs without applying updates. */
+  evaluate(inputs: readonly NDArray[], options: { outputSubset?: readonly number[] } = {}): EvaluateResult {
+    const { exe, program } = this.executable(options.outputSubset);
+    const args: DeviceArray[] = [...inputs.map((a) => this.device.upload(a)), ...this.shareds.map((s) => this.sharedArg(s))];
+    let results: DeviceArray[];
+    try {
+      results = exe.run(args);
+    } catch (e) {
+      throw this.explain(e, program);
+    }
+    const nOut = program.outputs.length;
+    const outputs = results.slice(0, nOut).map((r) => this.device.download(r));
+    const updates = program.updates.map((u, k) => ({ shared: this.sharedById(u.sharedId), value: this.device.download(results[nOut + k]!) }));
+    return { outputs, updates };
+  }
+
+  /** Applies update values computed by `evaluate` (all were computed from the old values). */
+  applyUpdates(updates: EvaluateResult['updates']): void {
+    for (const u of updates) u.shared.assignComputed(u.value.dtype === u.shared.dtype ? u.value : u.value.astype(u.shared.dtype));
+  }
+
+  call(args: readonly unknown[], options: { outputSubset?: readonly number[] } = {}): NDArray | NDArray[] {
+    if (args.length !== this.nInputs) {
+      const names = this.description.inputs.map((s, i) => s.name ?? `#${i}`).join(', ');
+      throw new TypeError(`${this.description.name ?? 'function'}: expected ${this.nInputs} input(s) (${names}), got ${args.length}`);
+    }
+    const inputs = args.map((a, i) => this.coerceInput(a, i));
+    const { outputs, updates } = this.evaluate(inputs, options);
+    this.applyUpdates(updates);
+    return this.description.singleOutput && !options.outputSubset ? outputs[0]! : outputs;
+  }
+
+  private sharedById(id: string): SharedVariable {
+    const s = this.shareds.find((x) => x.sharedId === id);
+    if (!s) throw new Error(`internal: update of unknown shared variable ${id}`);
+    return s;
+  }
+
+  private explain(e: unknown, program: Program): Error {
+    if (!(e instanceof StepError)) return e instanceof Error ? e : new Error(String(e));
+    const step = program.steps[e.stepIndex]!;
+    const from = inputAncestors(program, e.stepIndex).map((k) => {
+      const spec = this.description.inputs[k]!;
+      return `input ${k}${spec.name !== undefined ? ` '${spec.name}'` : ''}`;
+    });
+    const err = new Error(`${e.message} (in step ${step.op} -> %${step.output}${from.length ? `, computed from ${from.join(', ')}` : ''})`);
+    err.name = e.name;
+    return err;
+  }
+
+  graph(): string {
+    return printProgram(this.description.program, this.description.log);
+  }
+}
+
+export type Fn = ((...args: unknown[]) => NDArray | NDArray[]) & {
+  readonly compiled: CompiledFunction;
+  graph(): string;
+  describe(options?: { includeValues?: boolean }): FunctionDescription;
+};
+
+function wrap(compiled: CompiledFunction): Fn {
+  const f = (...args: unknown[]) => compiled.call(args);
+  return Object.assign(f, {
+    compiled,
+    graph: () => compiled.graph(),
+    describe: (options: { includeValues?: boolean } = {}) => describeWithValues(compiled, options.includeValues ?? true),
+  });
+}
+
+function describeWithValues(compiled: CompiledFunction, includeValues: boolean): FunctionDescription {
+  const d = compiled.description;
+  return {
+    ...d,
+    shareds: d.shareds.map((s, i) => {
+      const { value: _drop, ...rest } = s;
+      return includeValues ? { ...rest, value: serializeArray(compiled.shareds[i]!.getValue({ borrow: true })) } : rest;
+    }),
+  };
+}
+
+/** Builds the description of a function (shared by T.fn and the data-parallel synk.fn). */
+export function describeFunction(spec: FnSpec): FunctionDescription {
+  const inputs = [...(spec.inputs ?? [])];
+  inputs.forEach((v, i) => {
+    if (!(v instanceof Variable)) throw new TypeError(`fn: inputs[${i}] must be a symbolic variable, got ${describe(v)}`);
+    if (v instanceof Constant || v instanceof SharedVariable || v.owner) throw new TypeError(`fn: inputs[${i}] (${v.label()}) must be a free variable (made by T.scalar, T.matrix, ...), not a constant, shared variable or computed value`);
+  });
+  if (new Set(inputs).size !== inputs.length) throw new TypeError('fn: the same variable is given twice in inputs');
+  const single = spec.outputs instanceof Variable;
+  const outputs = spec.outputs === undefined || spec.outputs === null ? [] : single ? [spec.outputs as Variable] : [...(spec.outputs as readonly Variable[])];
+  outputs.forEach((o, i) => { if (!(o instanceof Variable)) throw new TypeError(`fn: outputs[${i}] must be a symbolic variable, got ${describe(o)}`); });
+  const updateList = spec.updates instanceof Map ? [...spec.updates] : [...(spec.updates ?? [])];
+  const seen = new Set<SharedVariable>();
+  const updates = updateList.map((u, i) => {
+    const [s, e] = u;
+    if (!(s instanceof SharedVariable)) throw new TypeError(`fn: updates[${i}][0] must be a shared variable, got ${describe(s)}`);
+    if (seen.has(s)) throw new TypeError(`fn: shared variable ${s.label()} is updated twice`);
+    seen.add(s);
+    return [s, conformTo(s, e, `fn: updates[${i}] (new value of ${s.label()})`)] as const;
+  });
+  const givenList = spec.givens instanceof Map ? [...spec.givens] : [...(spec.givens ?? [])];
+  const givens = new Map<Variable, Variable>();
+  givenList.forEach(([v, r], i) => {
+    if (!(v instanceof Variable)) throw new TypeError(`fn: givens[${i}][0] must be a symbolic variable, got ${describe(v)}`);
+    givens.set(v, conformTo(v, r, `fn: givens[${i}] (replacement for ${v.label()})`));
+  });
+  const roots = substitute([...outputs, ...updates.map(([, e]) => e)], givens);
+  const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
+  const { program, log } = optimize(built.program, spec.optimize);
+  const shareds = program.shareds.map((ps) => built.shareds.find((s) => s.sharedId === ps.sharedId)!);
+  return {
+    format: 'synkhronos.function/1',
+    ...(spec.name !== undefined ? { name: spec.name } : {}),
+    program,
+    inputs: inputs.map((v) => ({ ...(v.name !== undefined ? { name: v.name } : {}), dtype: v.dtype, broadcastable: v.broadcastable })),
+    singleOutput: single,
+    shareds: shareds.map((s) => ({ sharedId: s.sharedId, ...(s.name !== undefined ? { name: s.name } : {}), dtype: s.dtype, broadcastable: s.broadcastable })),
+    log,
+  };
+}
+
+/** Compiles a function (Theano's theano.function). */
+export function fn(spec: FnSpec): Fn {
+  if (typeof spec !== 'object' || spec === null) throw new TypeError(`fn: expected an options object { inputs, outputs, updates, givens }, got ${describe(spec)}`);
+  return wrap(new CompiledFunction(describeFunction(spec), spec.device ?? getDefaultDevice()));
+}
+
+/** Rebuilds a function from its JSON description (in this or another thread). */
+export function fnFromDescription(description: FunctionDescription, device?: Device): Fn {
+  if (description?.format !== 'synkhronos.function/1') throw new TypeError('fnFromDescription: not a synkhronos function description');
+  return wrap(new CompiledFunction(description, device ?? getDefaultDevice()));
+}

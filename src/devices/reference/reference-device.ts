@@ -1,0 +1,85 @@
+// The reference device: each step runs its op's plain `perform`. Obviously correct, slow, and able
+// to compute every float in float64, which makes it the oracle for every other device.
+import { NDArray } from '../../tensor/ndarray.js';
+import { TensorType } from '../../tensor/type.js';
+import type { DType } from '../../tensor/dtype.js';
+import { getOpDef } from '../../ops/apply.js';
+import { OpRuntimeError } from '../../ops/op.js';
+import type { Program } from '../../compile/program.js';
+import { deserializeArray } from '../../compile/serialize-array.js';
+import type { Device, DeviceArray, Executable } from '../device.js';
+import { promoteFloats } from './promote.js';
+
+export interface ReferenceOptions {
+  /** Compute every float32 value in float64 (results come back as float64). */
+  float64?: boolean;
+}
+
+/** Raised when a step fails at run time; carries the step index so callers can name inputs. */
+export class StepError extends Error {
+  readonly stepIndex: number;
+  readonly original: unknown;
+  constructor(stepIndex: number, original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+    this.name = original instanceof Error ? original.name : 'StepError';
+    this.stepIndex = stepIndex;
+    this.original = original;
+  }
+}
+
+export class ReferenceDevice implements Device {
+  readonly kind = 'reference' as const;
+  readonly name: string;
+  private readonly float64: boolean;
+
+  constructor(options: ReferenceOptions = {}) {
+    this.float64 = options.float64 ?? false;
+    this.name = this.float64 ? 'reference (float64)' : 'reference';
+  }
+
+  upload(value: NDArray): DeviceArray {
+    return value;
+  }
+
+  download(value: DeviceArray): NDArray {
+    if (!(value instanceof NDArray)) throw new TypeError('reference device: not a host array');
+    return value;
+  }
+
+  free(): void {}
+
+  compile(source: Program): Executable {
+    const program = this.float64 ? promoteFloats(source) : source;
+    const constants = program.constants.map((c) => ({ slot: c.slot, value: deserializeArray(c.value) }));
+    const types = program.slots.map((s) => new TensorType(s.dtype, s.broadcastable));
+    const argSlots = [...program.inputs, ...program.shareds.map((s) => s.slot)];
+    return {
+      run(args: readonly DeviceArray[]): DeviceArray[] {
+        const values: (NDArray | undefined)[] = new Array(program.slots.length);
+        for (const c of constants) values[c.slot] = c.value;
+        argSlots.forEach((slot, i) => {
+          const a = args[i];
+          if (!(a instanceof NDArray)) throw new TypeError(`reference device: argument ${i} is not a host array`);
+          const want: DType = program.slots[slot]!.dtype;
+          values[slot] = a.dtype === want ? a : a.astype(want);
+        });
+        program.steps.forEach((step, k) => {
+          const def = getOpDef(step.op);
+          try {
+            values[step.output] = def.perform(step.inputs.map((i) => values[i]!), step.attrs, types[step.output]!);
+          } catch (e) {
+            throw new StepError(k, e instanceof OpRuntimeError || e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+        return [...program.outputs, ...program.updates.map((u) => u.slot)].map((slot) => values[slot]!);
+      },
+    };
+  }
+
+  synchronize(): void {}
+  close(): void {}
+}
+
+export function referenceDevice(options: ReferenceOptions = {}): ReferenceDevice {
+  return new ReferenceDevice(options);
+}

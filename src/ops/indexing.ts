@@ -1,0 +1,2 @@
+// Filled in by the indexing op family.
+export const indexingOps = {};

@@ -1,0 +1,2 @@
+// Filled in by the nn op family.
+export const nnOps = {};

@@ -1,0 +1,2 @@
+// Filled in by the random op family.
+export const randomOps = {};

@@ -1,0 +1,46 @@
+// Scalar helpers shared by the reference implementations and generated JavaScript kernels.
+
+/** erf with |error| < 1.2e-7 (Numerical Recipes' erfc via Chebyshev fit), enough for float32 and gradients checks. */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/** log(1 + exp(x)) without overflow. */
+export function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+/** Round half to even, as NumPy's round. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Python-style modulo (sign of the divisor), as NumPy's mod. */
+export function pyMod(a: number, b: number): number {
+  const m = a % b;
+  return m !== 0 && (m < 0) !== (b < 0) ? m + b : m;
+}
+
+export function sign(x: number): number {
+  return x > 0 ? 1 : x < 0 ? -1 : x === 0 ? 0 : NaN;
+}
+
+/** NaN-propagating max/min, as NumPy's maximum/minimum. */
+export function nanMax(a: number, b: number): number {
+  return a !== a || b !== b ? NaN : a > b ? a : b;
+}
+
+export function nanMin(a: number, b: number): number {
+  return a !== a || b !== b ? NaN : a < b ? a : b;
+}
+
+/** Names a generated JS kernel may call, mapped to their implementations. */
+export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin } as const;

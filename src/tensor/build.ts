@@ -1,0 +1,214 @@
+// The T.* constructors and op functions of the core families (elementwise, reductions, structure).
+import { type DType, FLOAT_X, assertDType } from './dtype.js';
+import { NDArray, describe } from './ndarray.js';
+import { TensorType } from './type.js';
+import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from './variable.js';
+import { applyOp } from '../ops/apply.js';
+import type { IntArg } from '../ops/op.js';
+import { normalizeAxes } from '../ops/layout.js';
+
+export type TensorLike = Variable | number | boolean | NDArray | readonly unknown[];
+
+// ---- variables -------------------------------------------------------------------------------
+
+function typed(ndim: number) {
+  return (name?: string, dtype: DType = FLOAT_X): Variable => new Variable(TensorType.ofNdim(assertDType(dtype, 'dtype'), ndim), null, name);
+}
+export const scalar = typed(0);
+export const vector = typed(1);
+export const matrix = typed(2);
+export const tensor3 = typed(3);
+export const tensor4 = typed(4);
+
+export function tensor(options: { dtype?: DType; ndim?: number; broadcastable?: readonly boolean[]; name?: string }): Variable {
+  const dtype = assertDType(options.dtype ?? FLOAT_X, 'tensor: dtype');
+  if (options.broadcastable) return new Variable(new TensorType(dtype, options.broadcastable), null, options.name);
+  if (options.ndim === undefined || !Number.isInteger(options.ndim) || options.ndim < 0) {
+    throw new TypeError(`tensor: expected ndim (a non-negative integer) or broadcastable, got ${describe(options.ndim)}`);
+  }
+  return new Variable(TensorType.ofNdim(dtype, options.ndim), null, options.name);
+}
+
+export function constant(value: unknown, options: { dtype?: DType; name?: string } = {}): Constant {
+  return new Constant(NDArray.from(value, { ...(options.dtype ? { dtype: options.dtype } : {}), what: 'constant' }), options.name);
+}
+
+export function shared(value: unknown, options: SharedOptions & { dtype?: DType } = {}): SharedVariable {
+  const nd = NDArray.from(value, { ...(options.dtype ? { dtype: options.dtype } : {}), what: 'shared' });
+  return new SharedVariable(value instanceof NDArray && nd.data === value.data ? nd.copy() : nd, options);
+}
+
+// ---- elementwise -----------------------------------------------------------------------------
+
+function likeDtype(args: readonly unknown[]): DType | undefined {
+  let best: DType | undefined;
+  for (const a of args) if (a instanceof Variable) best = best === undefined ? a.dtype : best === 'float64' || a.dtype === 'float64' ? 'float64' : best;
+  return best;
+}
+
+function wrapAll(op: string, args: readonly unknown[]): Variable[] {
+  const like = likeDtype(args);
+  return args.map((a, i) => asVariable(a, `${op}: argument ${i}`, like));
+}
+
+type Unary = 'neg' | 'abs' | 'sign' | 'exp' | 'expm1' | 'log' | 'log1p' | 'sqrt' | 'square' | 'reciprocal' | 'sin' | 'cos'
+  | 'tanh' | 'sigmoid' | 'softplus' | 'relu' | 'erf' | 'floor' | 'ceil' | 'round' | 'not';
+type Binary = 'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'neq' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or' | 'xor';
+
+const un = (op: Unary) => (x: TensorLike): Variable => applyOp(op, wrapAll(op, [x]), {});
+const bin = (op: Binary) => (a: TensorLike, b: TensorLike): Variable => applyOp(op, wrapAll(op, [a, b]), {});
+
+export const neg = un('neg'), abs = un('abs'), sign = un('sign'), exp = un('exp'), expm1 = un('expm1'), log = un('log'),
+  log1p = un('log1p'), sqrt = un('sqrt'), square = un('square'), reciprocal = un('reciprocal'), sin = un('sin'), cos = un('cos'),
+  tanh = un('tanh'), sigmoid = un('sigmoid'), softplus = un('softplus'), relu = un('relu'), erf = un('erf'), floor = un('floor'),
+  ceil = un('ceil'), round = un('round'), not = un('not');
+export const add = bin('add'), sub = bin('sub'), mul = bin('mul'), div = bin('div'), intDiv = bin('intDiv'), mod = bin('mod'),
+  pow = bin('pow'), maximum = bin('maximum'), minimum = bin('minimum'), eq = bin('eq'), neq = bin('neq'), lt = bin('lt'),
+  le = bin('le'), gt = bin('gt'), ge = bin('ge'), and = bin('and'), or = bin('or'), xor = bin('xor');
+
+/** Theano's switch: elementwise choice between `a` (where cond) and `b`. */
+export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Variable {
+  const [x, y] = wrapAll('where', [a, b]);
+  return applyOp('where', [asVariable(cond, 'where: cond'), x!, y!], {});
+}
+export const switch_ = where;
+
+export function clip(x: TensorLike, lo: TensorLike, hi: TensorLike): Variable {
+  return applyOp('clip', wrapAll('clip', [x, lo, hi]), {});
+}
+
+export function cast(x: TensorLike, dtype: DType): Variable {
+  const v = asVariable(x, 'cast: x');
+  assertDType(dtype, 'cast: dtype');
+  return v.dtype === dtype ? v : applyOp('cast', [v], { dtype });
+}
+
+// ---- reductions ------------------------------------------------------------------------------
+
+export type Axis = number | readonly number[] | null | undefined;
+
+function axesOf(op: string, x: Variable, axis: Axis): number[] {
+  const list = axis === null || axis === undefined ? x.type.broadcastable.map((_, i) => i) : typeof axis === 'number' ? [axis] : [...axis];
+  for (const a of list) {
+    if (!Number.isInteger(a) || a < -x.ndim || a >= x.ndim) throw new TypeError(`${op}: axis ${a} is out of range for ${x.label()} (ndim ${x.ndim})`);
+  }
+  return normalizeAxes(list, x.ndim);
+}
+
+type ReduceName = 'sum' | 'prod' | 'mean' | 'max' | 'min' | 'all' | 'any' | 'argmax' | 'argmin' | 'logsumexp';
+const red = (op: ReduceName) => (x: TensorLike, axis?: Axis, keepdims = false): Variable => {
+  const v = asVariable(x, `${op}: x`);
+  return applyOp(op, [v], { axes: axesOf(op, v, axis), keepdims });
+};
+export const sum = red('sum'), prod = red('prod'), mean = red('mean'), max = red('max'), min = red('min'), all = red('all'),
+  any = red('any'), argmax = red('argmax'), argmin = red('argmin'), logsumexp = red('logsumexp');
+
+export function variance(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
+  const v = asVariable(x, 'var: x');
+  return applyOp('var', [v], { axes: axesOf('var', v, axis), keepdims, ddof });
+}
+export { variance as var_ };
+export function std(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
+  return sqrt(variance(x, axis, keepdims, ddof));
+}
+
+// ---- structure ------------------------------------------------------------------------------
+
+/** The symbolic shape: one int32 scalar per axis (so `x.shape[0]` is a scalar variable). */
+export function shapeOf(x: TensorLike): Variable[] {
+  const v = asVariable(x, 'shape: x');
+  return v.type.broadcastable.map((_, axis) => applyOp('shapeI', [v], { axis }));
+}
+
+/** Splits a list of dims (numbers or int scalar variables) into attrs and extra inputs. */
+export function intArgs(op: string, dims: readonly (number | Variable)[], firstInput: number): { args: IntArg[]; inputs: Variable[] } {
+  const inputs: Variable[] = [];
+  const args = dims.map((d, i): IntArg => {
+    if (typeof d === 'number') {
+      if (!Number.isInteger(d)) throw new TypeError(`${op}: dimension ${i} must be an integer, got ${d}`);
+      return d;
+    }
+    if (d instanceof Variable) {
+      if (d.ndim !== 0 || (d.dtype !== 'int32' && d.dtype !== 'uint8')) throw new TypeError(`${op}: dimension ${i} must be an integer scalar, got ${d.label()}`);
+      inputs.push(d);
+      return { input: firstInput + inputs.length - 1 };
+    }
+    throw new TypeError(`${op}: dimension ${i} must be a number or an int scalar variable, got ${describe(d)}`);
+  });
+  return { args, inputs };
+}
+
+export function reshape(x: TensorLike, dims: readonly (number | Variable)[]): Variable {
+  const v = asVariable(x, 'reshape: x');
+  if (!Array.isArray(dims)) throw new TypeError(`reshape: dims must be an array, got ${describe(dims)}`);
+  const { args, inputs } = intArgs('reshape', dims, 1);
+  return applyOp('reshape', [v, ...inputs], { dims: args });
+}
+
+export function flatten(x: TensorLike, ndim = 1): Variable {
+  const v = asVariable(x, 'flatten: x');
+  if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(1, v.ndim)) throw new TypeError(`flatten: ndim must be in [1, ${Math.max(1, v.ndim)}], got ${ndim}`);
+  const s = shapeOf(v);
+  return reshape(v, [...s.slice(0, ndim - 1), -1]);
+}
+
+export function dimshuffle(x: TensorLike, pattern: readonly (number | 'x')[]): Variable {
+  const v = asVariable(x, 'dimshuffle: x');
+  if (pattern.length === v.ndim && pattern.every((p, i) => p === i)) return v;
+  return applyOp('dimshuffle', [v], { pattern: [...pattern] });
+}
+
+export function transpose(x: TensorLike, axes?: readonly number[]): Variable {
+  const v = asVariable(x, 'transpose: x');
+  const perm = axes ? axes.map((a) => (a < 0 ? a + v.ndim : a)) : v.type.broadcastable.map((_, i) => v.ndim - 1 - i);
+  if (perm.length !== v.ndim || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new TypeError(`transpose: axes ${JSON.stringify(axes)} is not a permutation of ${v.ndim} axes`);
+  return dimshuffle(v, perm);
+}
+
+/** Inserts size-1 axes at the given positions of the result (NumPy's expand_dims). */
+export function expandDims(x: TensorLike, axes: number | readonly number[]): Variable {
+  const v = asVariable(x, 'expandDims: x');
+  const outNdim = v.ndim + (typeof axes === 'number' ? 1 : axes.length);
+  const list = normalizeAxes(typeof axes === 'number' ? [axes] : axes, outNdim);
+  const pattern: (number | 'x')[] = [];
+  let k = 0;
+  for (let i = 0; i < outNdim; i++) pattern.push(list.includes(i) ? 'x' : k++);
+  return dimshuffle(v, pattern);
+}
+
+/** Removes broadcastable (size-1) axes: the given ones, or all of them. */
+export function squeeze(x: TensorLike, axes?: number | readonly number[]): Variable {
+  const v = asVariable(x, 'squeeze: x');
+  const list = axes === undefined ? v.broadcastable.map((b, i) => (b ? i : -1)).filter((i) => i >= 0) : normalizeAxes(typeof axes === 'number' ? [axes] : axes, v.ndim);
+  const marked = addBroadcast(v, list);
+  return dimshuffle(marked, marked.broadcastable.map((_, i) => i).filter((i) => !list.includes(i)));
+}
+
+/** Marks axes as broadcastable (checked at run time): Theano's addbroadcast. */
+export function addBroadcast(x: TensorLike, axes: readonly number[]): Variable {
+  const v = asVariable(x, 'addBroadcast: x');
+  const todo = axes.filter((a) => !v.broadcastable[a]);
+  return todo.length === 0 ? v : applyOp('rebroadcast', [v], { axes: todo, broadcastable: true });
+}
+
+/** Gives g the broadcastable pattern of x (same ndim). */
+export function rebroadcastLike(g: Variable, x: Variable): Variable {
+  const add = x.broadcastable.map((b, i) => (b && !g.broadcastable[i] ? i : -1)).filter((i) => i >= 0);
+  const drop = x.broadcastable.map((b, i) => (!b && g.broadcastable[i] ? i : -1)).filter((i) => i >= 0);
+  let out = add.length ? applyOp('rebroadcast', [g], { axes: add, broadcastable: true }) : g;
+  if (drop.length) out = applyOp('rebroadcast', [out], { axes: drop, broadcastable: false });
+  return out;
+}
+
+export function sumToLike(g: Variable, like: Variable): Variable {
+  return applyOp('sumToLike', [g, like], {});
+}
+export function broadcastLike(g: Variable, like: Variable): Variable {
+  return applyOp('broadcastLike', [g, like], {});
+}
+export function fillLike(x: TensorLike, value: number, dtype?: DType): Variable {
+  const v = asVariable(x, 'fillLike: x');
+  return applyOp('fillLike', [v], { value, dtype: dtype ?? v.dtype });
+}
+export const zerosLike = (x: TensorLike, dtype?: DType): Variable => fillLike(x, 0, dtype);
+export const onesLike = (x: TensorLike, dtype?: DType): Variable => fillLike(x, 1, dtype);

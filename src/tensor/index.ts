@@ -1,0 +1,13 @@
+// `import * as T from 'synkhronos/tensor'`: the symbolic front end.
+import './methods.js';
+
+export * from './dtype.js';
+export { NDArray, type Shape, type NestedArray } from './ndarray.js';
+export { TensorType } from './type.js';
+export { Variable, Constant, SharedVariable, type SharedOptions } from './variable.js';
+export * from './build.js';
+export { grad, type GradOptions } from '../grad/grad.js';
+export { fn, fnFromDescription, CompiledFunction, setDefaultDevice, getDefaultDevice, type Fn, type FnSpec, type FunctionDescription } from '../compile/function.js';
+export { ReferenceDevice, referenceDevice } from '../devices/reference/reference-device.js';
+export type { Device, DeviceArray, Executable } from '../devices/device.js';
+export { OpTypeError, OpRuntimeError } from '../ops/op.js';

@@ -1,0 +1,177 @@
+// Symbolic variables: graph nodes are plain data (op name, JSON attributes, inputs), never closures.
+import type { DType } from './dtype.js';
+import { NDArray, shapeToString, describe } from './ndarray.js';
+import { TensorType } from './type.js';
+import { canUpcast } from './dtype.js';
+
+export type Attrs = Readonly<Record<string, unknown>>;
+
+/** The application of an op that produced a variable. */
+export interface Owner {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly inputs: readonly Variable[];
+}
+
+let nextVariableId = 0;
+
+export class Variable {
+  readonly id: number;
+  readonly type: TensorType;
+  readonly owner: Owner | null;
+  name: string | undefined;
+
+  constructor(type: TensorType, owner: Owner | null = null, name?: string) {
+    this.id = nextVariableId++;
+    this.type = type;
+    this.owner = owner;
+    this.name = name;
+  }
+
+  get dtype(): DType {
+    return this.type.dtype;
+  }
+
+  get ndim(): number {
+    return this.type.ndim;
+  }
+
+  get broadcastable(): readonly boolean[] {
+    return this.type.broadcastable;
+  }
+
+  /** A short label for error messages and printed graphs. */
+  label(): string {
+    return this.name !== undefined ? `${this.name}: ${this.type}` : String(this.type);
+  }
+
+  toString(): string {
+    return `Variable(${this.label()})`;
+  }
+}
+
+export class Constant extends Variable {
+  readonly value: NDArray;
+
+  constructor(value: NDArray, name?: string) {
+    super(new TensorType(value.dtype, value.shape.map((d) => d === 1)), null, name);
+    this.value = value;
+  }
+}
+
+let nextSharedId = 0;
+const sharedPrefix = Math.random().toString(36).slice(2, 8);
+const sharedRegistry = new Map<string, SharedVariable>();
+
+export interface SharedOptions {
+  name?: string;
+  /** Axes that always have size 1 (Theano's broadcastable); default: none. */
+  broadcastable?: readonly boolean[];
+  /** Identity across threads; assigned automatically. */
+  sharedId?: string;
+}
+
+/**
+ * A variable with a persistent value, read by compiled functions and changed by their updates.
+ * Its value may also live on a device; `storage` tracks which copy is current.
+ */
+export class SharedVariable extends Variable {
+  readonly sharedId: string;
+  private hostValue: NDArray;
+  /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. */
+  readonly deviceCopies = new Map<object, { value: unknown; sync(): NDArray; release(): void }>();
+  private hostStale = false;
+
+  constructor(value: NDArray, options: SharedOptions = {}) {
+    const broadcastable = options.broadcastable ?? new Array<boolean>(value.ndim).fill(false);
+    if (broadcastable.length !== value.ndim) {
+      throw new TypeError(`shared: broadcastable has ${broadcastable.length} entries, value has ndim ${value.ndim}`);
+    }
+    broadcastable.forEach((b, i) => {
+      if (b && value.shape[i] !== 1) throw new TypeError(`shared: axis ${i} is marked broadcastable but has size ${value.shape[i]}`);
+    });
+    super(new TensorType(value.dtype, broadcastable), null, options.name);
+    this.hostValue = value;
+    this.sharedId = options.sharedId ?? `${sharedPrefix}-${nextSharedId++}`;
+    sharedRegistry.set(this.sharedId, this);
+  }
+
+  /** The current value (a copy unless `borrow` is set; a borrowed value must not be modified). */
+  getValue(options: { borrow?: boolean } = {}): NDArray {
+    if (this.hostStale) this.syncFromDevice();
+    return options.borrow ? this.hostValue : this.hostValue.copy();
+  }
+
+  /**
+   * Replaces the value. The dtype may be up-cast into the variable's dtype; ndim and broadcastable
+   * axes are enforced. On error the value is unchanged.
+   */
+  setValue(value: unknown, options: { borrow?: boolean } = {}): void {
+    const what = `setValue of shared variable ${this.name ?? this.sharedId}`;
+    const given = value instanceof NDArray ? value : NDArray.from(value, { dtype: this.dtype, what });
+    if (given.ndim !== this.ndim) {
+      throw new TypeError(`${what}: expected ndim ${this.ndim}, got shape ${shapeToString(given.shape)} (ndim ${given.ndim})`);
+    }
+    if (!canUpcast(given.dtype, this.dtype)) {
+      throw new TypeError(`${what}: expected dtype ${this.dtype} (or one that up-casts to it), got ${given.dtype}`);
+    }
+    this.broadcastable.forEach((b, i) => {
+      if (b && given.shape[i] !== 1) throw new TypeError(`${what}: axis ${i} is broadcastable and must have size 1, got ${given.shape[i]}`);
+    });
+    const stored = given.dtype === this.dtype ? (options.borrow ? given : given.copy()) : given.astype(this.dtype);
+    this.dropDeviceCopies();
+    this.hostValue = stored;
+    this.hostStale = false;
+  }
+
+  /** Called by a device-backed function after it wrote a new value on the device. */
+  markDeviceCurrent(owner: object, copy: { value: unknown; sync(): NDArray; release(): void }): void {
+    for (const [key, other] of this.deviceCopies) if (key !== owner) { other.release(); this.deviceCopies.delete(key); }
+    this.deviceCopies.set(owner, copy);
+    this.hostStale = true;
+  }
+
+  /** Sets the host value from a computation (used by host devices; no checks, no copy). */
+  assignComputed(value: NDArray): void {
+    this.dropDeviceCopies();
+    this.hostValue = value;
+    this.hostStale = false;
+  }
+
+  private syncFromDevice(): void {
+    for (const copy of this.deviceCopies.values()) {
+      this.hostValue = copy.sync();
+      break;
+    }
+    this.hostStale = false;
+  }
+
+  private dropDeviceCopies(): void {
+    for (const copy of this.deviceCopies.values()) copy.release();
+    this.deviceCopies.clear();
+  }
+}
+
+/** Finds a shared variable of this thread by its id (used when rebuilding functions in workers). */
+export function findShared(sharedId: string): SharedVariable | undefined {
+  return sharedRegistry.get(sharedId);
+}
+
+/**
+ * Wraps a number, nested array, typed array or NDArray as a constant. A plain number is weakly typed
+ * (as in JAX): next to a variable of dtype `like` it takes that dtype when it fits (an integer next to
+ * an int32, any number next to a float), otherwise floatX.
+ */
+export function asVariable(value: unknown, what = 'argument', like?: DType): Variable {
+  if (value instanceof Variable) return value;
+  if (typeof value === 'boolean') return new Constant(NDArray.from(value, { what }));
+  if (typeof value === 'number') {
+    let dtype: DType = 'float32';
+    if (like === 'float64' || like === 'float32') dtype = like;
+    else if ((like === 'int32' || like === 'uint8') && Number.isInteger(value)) dtype = like === 'uint8' && value >= 0 && value < 256 ? 'uint8' : 'int32';
+    else if (like === 'bool' && (value === 0 || value === 1)) dtype = Number.isInteger(value) ? 'int32' : 'float32';
+    return new Constant(NDArray.from(value, { what, dtype }));
+  }
+  if (value instanceof NDArray || Array.isArray(value) || ArrayBuffer.isView(value)) return new Constant(NDArray.from(value, { what }));
+  throw new TypeError(`${what}: expected a symbolic variable, a number or an array, got ${describe(value)}`);
+}
