@@ -1,2 +1,12 @@
-// `import * as synk from 'synkhronos'`: the data-parallel runtime (and the tensor namespace as T).
+// `import * as synk from 'synkhronos'`: the data-parallel runtime, plus the tensor namespace as T.
+import './tensor/methods.js';
+
 export * as T from './tensor/index.js';
+export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from './parallel/runtime.js';
+export { fn, type SynkFn, type SynkFnSpec, type OutputSpec, type UpdateSpec } from './parallel/function.js';
+export { data, Data, type DataOptions } from './parallel/data.js';
+export { broadcast, scatter, gather, allGather, reduce, allReduce, setValue, getValue, getShapes, getLengths } from './parallel/collectives.js';
+export type { OutputOp, UpdateOp } from './parallel/accumulate.js';
+export type { ReduceOp } from './comm/reduce-ops.js';
+export { WorkerError, PoolClosedError, PoolTimeoutError } from './parallel/pool.js';
+export type { Communicator } from './comm/communicator.js';

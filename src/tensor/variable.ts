@@ -81,6 +81,8 @@ export class SharedVariable extends Variable {
   /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. */
   readonly deviceCopies = new Map<object, { value: unknown; sync(): NDArray; release(): void }>();
   private hostStale = false;
+  /** Bumped on every change of value, so the data-parallel runtime knows when rank 0 needs a copy. */
+  version = 0;
 
   constructor(value: NDArray, options: SharedOptions = {}) {
     const broadcastable = options.broadcastable ?? new Array<boolean>(value.ndim).fill(false);
@@ -122,6 +124,7 @@ export class SharedVariable extends Variable {
     this.dropDeviceCopies();
     this.hostValue = stored;
     this.hostStale = false;
+    this.version++;
   }
 
   /** Called by a device-backed function after it wrote a new value on the device. */
@@ -136,6 +139,7 @@ export class SharedVariable extends Variable {
     this.dropDeviceCopies();
     this.hostValue = value;
     this.hostStale = false;
+    this.version++;
   }
 
   private syncFromDevice(): void {

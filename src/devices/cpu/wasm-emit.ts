@@ -1,0 +1,140 @@
+// A tiny WebAssembly binary encoder: just what the GEMM kernels need (i32 arithmetic,
+// structured control flow, loads/stores, and the v128 SIMD subset), no dependency.
+// Function bodies are written with `Code`, a byte builder with one method per opcode;
+// `encodeModule` assembles a module with one exported memory and exported functions.
+
+export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
+
+const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
+
+export function uleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+export function sleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function encodeString(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function vector(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, payload: number[]): number[] {
+  return [id, ...uleb(payload.length), ...payload];
+}
+
+/** A function body under construction: each method appends one instruction. */
+export class Code {
+  readonly bytes: number[] = [];
+  private op(...b: number[]): this {
+    for (const x of b) this.bytes.push(x);
+    return this;
+  }
+  private simd(opcode: number, ...imm: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...imm);
+  }
+  private memarg(alignLog2: number, offset: number): number[] {
+    return [...uleb(alignLog2), ...uleb(offset)];
+  }
+  // control
+  block(): this { return this.op(0x02, 0x40); }
+  loop(): this { return this.op(0x03, 0x40); }
+  if(): this { return this.op(0x04, 0x40); }
+  else(): this { return this.op(0x05); }
+  end(): this { return this.op(0x0b); }
+  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
+  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  // locals
+  get(local: number): this { return this.op(0x20, ...uleb(local)); }
+  set(local: number): this { return this.op(0x21, ...uleb(local)); }
+  tee(local: number): this { return this.op(0x22, ...uleb(local)); }
+  // i32
+  i32(value: number): this { return this.op(0x41, ...sleb(value)); }
+  add(): this { return this.op(0x6a); }
+  sub(): this { return this.op(0x6b); }
+  mul(): this { return this.op(0x6c); }
+  eqz(): this { return this.op(0x45); }
+  ne(): this { return this.op(0x47); }
+  ltU(): this { return this.op(0x49); }
+  // memory (offsets are byte immediates added to the address on the stack)
+  f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
+  f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }
+  f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
+  f32Mul(): this { return this.op(0x94); }
+  f64Mul(): this { return this.op(0xa2); }
+  v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
+  v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  v128Load64Splat(offset = 0): this { return this.simd(0x0a, ...this.memarg(3, offset)); }
+  v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
+  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  // lanes
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Mul(): this { return this.simd(0xf2); }
+}
+
+export interface FunctionDef {
+  name: string;
+  params: ValType[];
+  results: ValType[];
+  /** Extra locals after the parameters, in order. */
+  locals: ValType[];
+  body: Code;
+}
+
+/** Assembles a module exporting `memory` (initial pages, growable) and every function. */
+export function encodeModule(functions: FunctionDef[], initialPages = 1): Uint8Array {
+  const types = functions.map((f) => [
+    0x60,
+    ...vector(f.params.map((t) => [VALTYPE[t]])),
+    ...vector(f.results.map((t) => [VALTYPE[t]])),
+  ]);
+  const funcIndices = functions.map((_, i) => uleb(i));
+  const memory = vector([[0x00, ...uleb(initialPages)]]);
+  const exports = vector([
+    [...encodeString('memory'), 0x02, 0x00],
+    ...functions.map((f, i) => [...encodeString(f.name), 0x00, ...uleb(i)]),
+  ]);
+  const bodies = functions.map((f) => {
+    const groups: number[][] = [];
+    for (const t of f.locals) {
+      const last = groups[groups.length - 1];
+      if (last !== undefined && last[1] === VALTYPE[t]) last[0] = (last[0] ?? 0) + 1;
+      else groups.push([1, VALTYPE[t]]);
+    }
+    const localBytes = vector(groups.map(([count, type]) => [...uleb(count ?? 0), type ?? 0]));
+    const body = [...localBytes, ...f.body.bytes, 0x0b];
+    return [...uleb(body.length), ...body];
+  });
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector(types)),
+    ...section(3, vector(funcIndices)),
+    ...section(5, memory),
+    ...section(7, exports),
+    ...section(10, vector(bodies)),
+  ]);
+}

@@ -1,0 +1,24 @@
+// Devices by description, so a worker thread can build its own from plain data.
+import type { Device } from './device.js';
+import { ReferenceDevice } from './reference/reference-device.js';
+
+export type DeviceSpec =
+  | { readonly kind: 'reference'; readonly float64?: boolean }
+  | { readonly kind: 'cpu'; readonly blasPath?: string; readonly forceFallback?: boolean; readonly threads?: number }
+  | { readonly kind: 'cuda'; readonly index: number };
+
+type DeviceFactory = (spec: DeviceSpec) => Promise<Device>;
+const factories = new Map<DeviceSpec['kind'], DeviceFactory>([
+  ['reference', async (spec) => new ReferenceDevice(spec.kind === 'reference' && spec.float64 ? { float64: true } : {})],
+]);
+
+/** Lets the fast devices register themselves without this module importing them eagerly. */
+export function registerDeviceFactory(kind: DeviceSpec['kind'], factory: DeviceFactory): void {
+  factories.set(kind, factory);
+}
+
+export async function createDevice(spec: DeviceSpec): Promise<Device> {
+  const factory = factories.get(spec.kind);
+  if (!factory) throw new Error(`no device of kind '${spec.kind}' is available in this build`);
+  return factory(spec);
+}

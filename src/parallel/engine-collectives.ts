@@ -1,0 +1,67 @@
+// Collectives on shared variables, worker side. Values the controller sends are copied in; results
+// for the controller go back in shared memory.
+import { NDArray, shapeToString } from '../tensor/ndarray.js';
+import { storageOf, type TypedArray } from '../tensor/dtype.js';
+import type { SharedVariable } from '../tensor/variable.js';
+import { concatRows } from './accumulate.js';
+import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveMsg, type CollectiveReply } from './protocol.js';
+import type { Engine } from './engine.js';
+
+function setTo(s: SharedVariable, value: NDArray): void {
+  s.setValue(value);
+}
+
+export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise<CollectiveReply & { shapes?: number[][] }> {
+  for (const s of msg.sync) engine.setShared(s);
+  const shareds = msg.sharedIds.map((id) => engine.shared(id));
+  const comm = engine.comm;
+  const values: (ArrayMsg | null)[] = [];
+  const changed: SharedVariable[] = [];
+  switch (msg.op) {
+    case 'broadcast':
+    case 'scatter':
+    case 'setValue':
+      shareds.forEach((s, i) => {
+        const v = msg.values?.[i];
+        if (v) { setTo(s, fromArrayMsg(v)); changed.push(s); }
+      });
+      break;
+    case 'gather':
+    case 'getValue':
+      for (const s of shareds) values.push(msg.op === 'getValue' && !msg.values?.[0] ? null : toArrayMsg(s.getValue()));
+      break;
+    case 'getShapes':
+      return { values: [], changed: [], shapes: shareds.map((s) => [...s.getValue({ borrow: true }).shape]) };
+    case 'allGather':
+      for (const s of shareds) {
+        const own = s.getValue({ borrow: true });
+        const parts = comm && comm.size > 1 ? await comm.allGather(own.data) : [own.data];
+        const tail = own.shape.slice(1);
+        const rowSize = tail.reduce((x, y) => x * y, 1);
+        if (own.ndim === 0) throw new TypeError(`allGather: shared variable ${s.name ?? s.sharedId} is a scalar; gather it instead`);
+        const arrays = parts.map((p: TypedArray) => new NDArray(own.dtype, [rowSize === 0 ? 0 : p.length / rowSize, ...tail], p.constructor === storageOf(own.dtype) ? p : new (storageOf(own.dtype))(p)));
+        arrays.forEach((a, r) => { if (!Number.isInteger(a.shape[0])) throw new RangeError(`allGather: rank ${r}'s ${s.name ?? s.sharedId} does not have trailing shape ${shapeToString(tail)}`); });
+        s.assignComputed(concatRows(arrays, `allGather of ${s.name ?? s.sharedId}`));
+        changed.push(s);
+      }
+      break;
+    case 'reduce':
+    case 'allReduce':
+      for (const s of shareds) {
+        const own = s.getValue({ borrow: true });
+        const buf = own.data.slice() as TypedArray;
+        if (comm && comm.size > 1) {
+          const op = msg.reduceOp ?? 'avg';
+          if (msg.op === 'reduce') await comm.reduce(buf, { op, root: 0, dtype: own.dtype });
+          else await comm.allReduce(buf, { op, dtype: own.dtype });
+        }
+        const result = new NDArray(own.dtype, own.shape, buf);
+        if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) { s.assignComputed(result); changed.push(s); }
+        values.push(engine.rank === 0 ? toArrayMsg(result) : null);
+      }
+      break;
+    default:
+      throw new Error(`unknown collective ${String(msg.op satisfies never)}`);
+  }
+  return { values, changed: engine.changedMsgs(changed) };
+}

@@ -1,0 +1,119 @@
+// The worker side of the data-parallel runtime: rebuilt functions, this rank's shared variables,
+// and the handlers for calls and collectives. Every rank runs the same steps in the same order.
+import { NDArray } from '../tensor/ndarray.js';
+import { SharedVariable, findShared } from '../tensor/variable.js';
+import { CompiledFunction } from '../compile/function.js';
+import type { Device } from '../devices/device.js';
+import type { Communicator } from '../comm/communicator.js';
+import { Accumulator } from './accumulate.js';
+import { dataView } from './data.js';
+import { pieceOf, rowCount, type Rows } from './split.js';
+import { dataRows, takeRows } from './rows.js';
+import { reduceAcrossRanks } from './engine-reduce.js';
+import { runCollective } from './engine-collectives.js';
+import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg, type DefineMsg, type FunctionSpec, type SharedValueMsg } from './protocol.js';
+
+export class Engine {
+  private readonly functions = new Map<number, { spec: FunctionSpec; compiled: CompiledFunction }>();
+
+  constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null) {}
+
+  async handle(msg: ControllerMsg): Promise<unknown> {
+    switch (msg.kind) {
+      case 'define': return this.define(msg);
+      case 'call': return this.call(msg);
+      case 'collective': return runCollective(this, msg);
+      default: throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
+    }
+  }
+
+  shared(sharedId: string): SharedVariable {
+    const s = findShared(sharedId);
+    if (!s) throw new Error(`rank ${this.rank}: shared variable ${sharedId} is unknown here`);
+    return s;
+  }
+
+  /** Installs a value sent by the controller (copied: the controller's memory stays its own). */
+  setShared(m: SharedValueMsg): SharedVariable {
+    const value = fromArrayMsg(m.value).copy();
+    const existing = findShared(m.sharedId);
+    if (existing) { existing.assignComputed(value); return existing; }
+    return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
+  }
+
+  /** Rank 0 reports the values it changed so the controller's copy follows it. */
+  changedMsgs(shareds: readonly SharedVariable[]): SharedValueMsg[] {
+    if (this.rank !== 0) return [];
+    return shareds.map((s) => ({ sharedId: s.sharedId, broadcastable: s.broadcastable, value: toArrayMsg(s.getValue({ borrow: true })) }));
+  }
+
+  private define(msg: DefineMsg): null {
+    for (const s of msg.shareds) if (!findShared(s.sharedId)) this.setShared(s);
+    for (const spec of msg.functions) {
+      if (this.functions.has(spec.id)) continue;
+      this.functions.set(spec.id, { spec, compiled: new CompiledFunction(spec.description, this.device) });
+    }
+    return null;
+  }
+
+  private async call(msg: CallMsg): Promise<CallReply> {
+    const entry = this.functions.get(msg.fnId);
+    if (!entry) throw new Error(`rank ${this.rank}: function ${msg.fnId} was not distributed`);
+    for (const s of msg.sync) this.setShared(s);
+    const { spec, compiled } = entry;
+    const subset = msg.outputSubset;
+    const outOps = subset ? subset.map((k) => spec.outputOps[k]!) : spec.outputOps;
+    const outputs = outOps.map((op, i) => new Accumulator(op, `output ${subset ? subset[i] : i}`));
+    const k = msg.numSlices;
+    const updateAccs = spec.updateOps.map((op, i) => new Accumulator(op, `update ${i}`));
+    let direct: { shared: SharedVariable; value: NDArray }[] | null = null;
+    const sliceables = spec.sliceableIds.map((id, i) => {
+      const value = this.shared(id).getValue({ borrow: true });
+      const rows: Rows = msg.sliceRows[i] ?? { kind: 'range', start: 0, stop: value.shape[0] ?? 0 };
+      return { value, rows, id };
+    });
+    for (let j = 0; j < k; j++) {
+      let weight = -1;
+      const inputs = msg.inputs.map((inp, i) => {
+        if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);
+        const piece = pieceOf(inp.rows, k, j);
+        weight = rowCount(piece);
+        return dataRows(inp.data, piece);
+      });
+      const sliced = sliceables.map((s) => {
+        const piece = pieceOf(s.rows, k, j);
+        if (weight < 0) weight = rowCount(piece);
+        return takeRows(s.value, piece, `batchS of sliceable shared ${s.id}`);
+      });
+      if (weight === 0) continue;
+      if (weight < 0) weight = 1; // nothing scattered: every rank computes the same thing once
+      const result = compiled.evaluate([...inputs, ...sliced], subset ? { outputSubset: subset } : {});
+      result.outputs.forEach((o, i) => outputs[i]!.add(o, weight));
+      if (k === 1) direct = result.updates;
+      else result.updates.forEach((u, i) => updateAccs[i]!.add(u.value, weight));
+    }
+    const updated: { shared: SharedVariable; value: NDArray }[] = direct ?? [];
+    if (k > 1) {
+      compiled.description.program.updates.forEach((u, i) => {
+        const acc = updateAccs[i]!;
+        const value = acc.partial();
+        if (value && acc.dtype) updated.push({ shared: this.shared(u.sharedId), value: acc.op === 'avg' ? finishLocalAvg(value, acc.totalRows, acc.dtype) : value });
+      });
+    }
+    const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
+    // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
+    if (this.comm && this.comm.size > 1) await this.comm.barrier();
+    // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
+    compiled.applyUpdates(updated.map((u) => ({ shared: u.shared, value: u.value.data.buffer instanceof SharedArrayBuffer ? u.value.copy() : u.value })));
+    return {
+      outputs: reduced ? reduced.map((r) => toArrayMsg(r)) : null,
+      changed: this.changedMsgs(updated.map((u) => u.shared)),
+    };
+  }
+}
+
+function finishLocalAvg(weighted: NDArray, rows: number, dtype: NDArray['dtype']): NDArray {
+  const out = new NDArray(dtype, weighted.shape);
+  for (let i = 0; i < out.size; i++) out.data[i] = weighted.data[i]! / rows;
+  return out;
+}

@@ -1,0 +1,103 @@
+// Messages between the controller and its workers. Arrays travel as SharedArrayBuffers (no copy).
+import { NDArray } from '../tensor/ndarray.js';
+import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
+import type { FunctionDescription } from '../compile/function.js';
+import type { DataHandle } from './data.js';
+import type { Rows } from './split.js';
+import type { OutputOp, UpdateOp } from './accumulate.js';
+import type { ReduceOp } from '../comm/reduce-ops.js';
+
+export interface ArrayMsg {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly buffer: SharedArrayBuffer;
+  /** Offset in bytes. */
+  readonly byteOffset: number;
+}
+
+/** Shares an array's memory when it already lives in a SharedArrayBuffer, otherwise copies it into one. */
+export function toArrayMsg(a: NDArray): ArrayMsg {
+  if (a.data.buffer instanceof SharedArrayBuffer) return { dtype: a.dtype, shape: [...a.shape], buffer: a.data.buffer, byteOffset: a.data.byteOffset };
+  const buffer = new SharedArrayBuffer(Math.max(8, a.data.byteLength));
+  const copy = new (storageOf(a.dtype))(buffer as unknown as ArrayBuffer, 0, a.size) as TypedArray;
+  copy.set(a.data);
+  return { dtype: a.dtype, shape: [...a.shape], buffer, byteOffset: 0 };
+}
+
+/** A view of the shared memory (no copy). */
+export function fromArrayMsg(m: ArrayMsg): NDArray {
+  const size = m.shape.reduce((x, y) => x * y, 1);
+  return new NDArray(m.dtype, m.shape, new (storageOf(m.dtype))(m.buffer as unknown as ArrayBuffer, m.byteOffset, size) as TypedArray);
+}
+
+/** What a worker needs to run one function. */
+export interface FunctionSpec {
+  readonly id: number;
+  readonly description: FunctionDescription;
+  /** Inputs [0, nScattered) are scattered, the next nBroadcast go whole; sliceable shareds come last as inputs. */
+  readonly nScattered: number;
+  readonly nBroadcast: number;
+  readonly sliceableIds: readonly string[];
+  readonly outputOps: readonly OutputOp[];
+  /** One per program update, in program order. */
+  readonly updateOps: readonly UpdateOp[];
+}
+
+export interface SharedValueMsg {
+  readonly sharedId: string;
+  readonly name?: string;
+  readonly broadcastable: readonly boolean[];
+  readonly value: ArrayMsg;
+}
+
+export type InputMsg =
+  | { readonly kind: 'rows'; readonly data: DataHandle; readonly rows: Rows }
+  | { readonly kind: 'whole'; readonly data: DataHandle };
+
+export interface CallMsg {
+  readonly kind: 'call';
+  readonly fnId: number;
+  readonly inputs: readonly InputMsg[];
+  /** Per sliceable shared: this rank's rows of its local value, or null for all of them. */
+  readonly sliceRows: readonly (Rows | null)[];
+  readonly numSlices: number;
+  /** Indices into the function's outputs, or null for all. */
+  readonly outputSubset: readonly number[] | null;
+  /** Whether some rank has no rows (then ranks agree on output shapes before reducing). */
+  readonly someRankEmpty: boolean;
+  /** Controller-side changes of shared values, for rank 0 only. */
+  readonly sync: readonly SharedValueMsg[];
+}
+
+export type CollectiveKind = 'broadcast' | 'scatter' | 'gather' | 'allGather' | 'reduce' | 'allReduce' | 'setValue' | 'getValue' | 'getShapes';
+
+export interface CollectiveMsg {
+  readonly kind: 'collective';
+  readonly op: CollectiveKind;
+  readonly sharedIds: readonly string[];
+  /** For broadcast / setValue: the value every (addressed) rank copies; for scatter: this rank's part. */
+  readonly values?: readonly (ArrayMsg | null)[];
+  readonly reduceOp?: ReduceOp;
+  readonly inPlace?: boolean;
+  readonly sync: readonly SharedValueMsg[];
+}
+
+export interface DefineMsg {
+  readonly kind: 'define';
+  readonly functions: readonly FunctionSpec[];
+  readonly shareds: readonly SharedValueMsg[];
+}
+
+export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg;
+
+export interface CallReply {
+  /** Rank 0 only: the reduced outputs. */
+  readonly outputs: readonly ArrayMsg[] | null;
+  /** Rank 0 only: shared values it changed, so the controller's copy follows rank 0's. */
+  readonly changed: readonly SharedValueMsg[];
+}
+
+export interface CollectiveReply {
+  readonly values: readonly (ArrayMsg | null)[];
+  readonly changed: readonly SharedValueMsg[];
+}

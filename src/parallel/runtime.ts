@@ -1,0 +1,140 @@
+// The controller's side of the runtime: fork, close, distribute, and keeping rank 0's shared
+// values in step with the controller's (the controller's copy of a shared variable is rank 0's).
+import os from 'node:os';
+import type { SharedVariable } from '../tensor/variable.js';
+import { findShared } from '../tensor/variable.js';
+import type { DeviceSpec } from '../devices/create.js';
+import { WorkerPool } from './pool.js';
+import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
+
+export interface ForkOptions {
+  /** Number of workers (default: one per device; for CPUs one per available core). */
+  n?: number;
+  /** 'cpu' (default: the fast CPU device when present, else reference), 'reference', 'cuda', 'auto', or one spec per worker. */
+  devices?: 'cpu' | 'reference' | 'cuda' | 'auto' | readonly DeviceSpec[];
+  /** Bound on every call (default 10 minutes). */
+  timeoutMs?: number;
+  /** Per-worker resource limits (e.g. { maxOldGenerationSizeMb }). */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
+}
+
+interface RuntimeState {
+  readonly pool: WorkerPool;
+  readonly devices: readonly DeviceSpec[];
+  readonly definedFunctions: Set<number>;
+  readonly definedShareds: Set<string>;
+  /** The controller-side version of each shared variable that rank 0 currently holds. */
+  readonly rank0Versions: Map<string, number>;
+}
+
+let state: RuntimeState | null = null;
+let lastClose: Promise<void> | null = null;
+
+/** Functions built with synk.fn register here so they can be distributed to any later fork. */
+export interface Distributable {
+  readonly spec: FunctionSpec;
+  readonly shareds: readonly SharedVariable[];
+}
+const registry = new Map<number, Distributable>();
+export function registerFunction(f: Distributable): void {
+  registry.set(f.spec.id, f);
+}
+
+let deviceResolver: (kind: 'cpu' | 'cuda' | 'auto', n: number | undefined) => Promise<DeviceSpec[]> = async (_kind, n) =>
+  Array.from({ length: n ?? os.availableParallelism() }, () => ({ kind: 'reference' as const }));
+/** Lets device modules decide what 'cpu', 'cuda' and 'auto' mean in this build. */
+export function setDeviceResolver(r: typeof deviceResolver): void {
+  deviceResolver = r;
+}
+
+export async function fork(options: ForkOptions = {}): Promise<number> {
+  if (state) throw new Error('fork: workers are already running; call synk.close() first');
+  if (lastClose) await lastClose;
+  if (options.n !== undefined && (!Number.isInteger(options.n) || options.n < 1)) throw new RangeError(`fork: n must be a positive integer, got ${String(options.n)}`);
+  const given = options.devices ?? 'cpu';
+  let devices: DeviceSpec[];
+  if (Array.isArray(given)) devices = [...given];
+  else if (given === 'reference') devices = Array.from({ length: options.n ?? os.availableParallelism() }, () => ({ kind: 'reference' as const }));
+  else if (given === 'cpu' || given === 'cuda' || given === 'auto') devices = await deviceResolver(given, options.n);
+  else throw new TypeError(`fork: devices must be 'cpu', 'cuda', 'auto', 'reference' or a list of device specs, got ${JSON.stringify(given)}`);
+  if (options.n !== undefined && devices.length !== options.n) {
+    if (Array.isArray(given)) throw new RangeError(`fork: n is ${options.n} but ${devices.length} devices were given`);
+  }
+  if (devices.length === 0) throw new RangeError('fork: no devices found');
+  const pool = await WorkerPool.start({
+    n: devices.length,
+    script: new URL('./worker-main.js', import.meta.url),
+    workerData: { devices },
+    timeoutMs: options.timeoutMs ?? 600_000,
+    ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+  });
+  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map() };
+  return devices.length;
+}
+
+/** Ends the workers and frees their memory. Idempotent; a later fork starts afresh. */
+export async function close(): Promise<void> {
+  const s = state;
+  state = null;
+  if (s) lastClose = s.pool.close();
+  if (lastClose) await lastClose;
+}
+
+export function isForked(): boolean {
+  return state !== null;
+}
+
+export function numWorkers(): number {
+  return requireState('numWorkers').pool.size;
+}
+
+export function requireState(what: string): RuntimeState {
+  if (!state) throw new Error(`${what}: no workers are running; call await synk.fork() first (or fork again after close)`);
+  return state;
+}
+
+function sharedMsg(s: SharedVariable): SharedValueMsg {
+  return { sharedId: s.sharedId, ...(s.name !== undefined ? { name: s.name } : {}), broadcastable: s.broadcastable, value: toArrayMsg(s.getValue({ borrow: true })) };
+}
+
+/** Sends every function (and shared variable) the workers do not have yet. Safe to call any time. */
+export async function distribute(extraShareds: readonly SharedVariable[] = []): Promise<void> {
+  const s = requireState('distribute');
+  const functions = [...registry.values()].filter((f) => !s.definedFunctions.has(f.spec.id));
+  const shareds = new Map<string, SharedVariable>();
+  for (const f of functions) for (const v of f.shareds) shareds.set(v.sharedId, v);
+  for (const v of extraShareds) shareds.set(v.sharedId, v);
+  const newShareds = [...shareds.values()].filter((v) => !s.definedShareds.has(v.sharedId));
+  if (functions.length === 0 && newShareds.length === 0) return;
+  await s.pool.broadcastMessage({ kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) } satisfies ControllerMsg);
+  for (const f of functions) s.definedFunctions.add(f.spec.id);
+  for (const v of newShareds) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
+}
+
+/** Values rank 0 must adopt before it runs something reading `shareds` (the controller changed them). */
+export function syncForRank0(shareds: readonly SharedVariable[]): SharedValueMsg[] {
+  const s = requireState('sync');
+  const out: SharedValueMsg[] = [];
+  for (const v of shareds) {
+    if (s.rank0Versions.get(v.sharedId) === v.version) continue;
+    out.push(sharedMsg(v));
+    s.rank0Versions.set(v.sharedId, v.version);
+  }
+  return out;
+}
+
+/** Adopts the values rank 0 reports as changed. */
+export function adoptFromRank0(changed: readonly SharedValueMsg[]): void {
+  const s = state;
+  for (const m of changed) {
+    const v = findShared(m.sharedId);
+    if (!v) continue;
+    v.assignComputed(fromArrayMsg(m.value));
+    s?.rank0Versions.set(v.sharedId, v.version);
+  }
+}
+
+/** Sends one message per rank and returns the replies (rejects naming the rank on failure). */
+export function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
+  return requireState('call').pool.sendMessages(messages);
+}

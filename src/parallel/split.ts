@@ -1,0 +1,29 @@
+// How rows are divided: across ranks (as evenly as possible, in rank order) and within a rank into slices.
+
+/** A selection of rows of a data set: a contiguous range or an explicit index list. */
+export type Rows = { readonly kind: 'range'; readonly start: number; readonly stop: number } | { readonly kind: 'list'; readonly indices: Int32Array };
+
+export function rowCount(rows: Rows): number {
+  return rows.kind === 'range' ? rows.stop - rows.start : rows.indices.length;
+}
+
+/** Split points 0 = p0 <= p1 <= ... <= pn = length, differing by at most one (NumPy linspace rounding). */
+export function splitPoints(length: number, parts: number): number[] {
+  const points: number[] = [];
+  for (let i = 0; i <= parts; i++) points.push(Math.round((i * length) / parts));
+  return points;
+}
+
+/** The k-th of `parts` even pieces of a selection. */
+export function pieceOf(rows: Rows, parts: number, k: number): Rows {
+  const points = splitPoints(rowCount(rows), parts);
+  const a = points[k]!;
+  const b = points[k + 1]!;
+  return rows.kind === 'range' ? { kind: 'range', start: rows.start + a, stop: rows.start + b } : { kind: 'list', indices: rows.indices.subarray(a, b) };
+}
+
+/** Rows relative to the selection (0..length), for Data marked `minibatch`. */
+export function relativeRows(rows: Rows, parts: number, k: number): Rows {
+  const points = splitPoints(rowCount(rows), parts);
+  return { kind: 'range', start: points[k]!, stop: points[k + 1]! };
+}
