@@ -19,8 +19,9 @@ function asList(vars: Vars, what: string): SharedVariable[] {
   return list;
 }
 
-function valueList(values: unknown, n: number, what: string): unknown[] {
-  if (n === 1 && !(Array.isArray(values) && values.length === 1 && (values[0] instanceof NDArray || Array.isArray(values[0])))) return [values];
+/** One value per variable: a single variable takes the value itself, a list takes a list. */
+function valueList(vars: Vars, values: unknown, n: number, what: string): unknown[] {
+  if (vars instanceof SharedVariable) return [values];
   if (!Array.isArray(values) || values.length !== n) throw new TypeError(`${what}: expected ${n} values (one per variable), got ${describe(values)}`);
   return values;
 }
@@ -45,7 +46,7 @@ async function run(op: CollectiveKind, list: SharedVariable[], perRank: (r: numb
 /** Copies the controller's values (or the given ones, which become the controller's too) to every worker. */
 export async function broadcast(vars: Vars, values?: unknown): Promise<void> {
   const list = asList(vars, 'broadcast');
-  const given = values === undefined ? null : valueList(values, list.length, 'broadcast values').map((v, i) => conform(list[i]!, v, `broadcast values[${i}]`));
+  const given = values === undefined ? null : valueList(vars, values, list.length, 'broadcast values').map((v, i) => conform(list[i]!, v, `broadcast values[${i}]`));
   requireState('broadcast');
   given?.forEach((g, i) => list[i]!.setValue(g));
   const msgs: ArrayMsg[] = list.map((v) => toArrayMsg(v.getValue({ borrow: true })));
@@ -55,7 +56,7 @@ export async function broadcast(vars: Vars, values?: unknown): Promise<void> {
 /** Splits each value along axis 0 as evenly as possible; rank r gets part r. */
 export async function scatter(vars: Vars, values: unknown): Promise<void> {
   const list = asList(vars, 'scatter');
-  const arrays = valueList(values, list.length, 'scatter values').map((v, i) => conform(list[i]!, v, `scatter values[${i}]`));
+  const arrays = valueList(vars, values, list.length, 'scatter values').map((v, i) => conform(list[i]!, v, `scatter values[${i}]`));
   arrays.forEach((a, i) => { if (a.ndim === 0) throw new TypeError(`scatter values[${i}]: a scalar cannot be split along axis 0`); });
   const n = requireState('scatter').pool.size;
   const parts = arrays.map((a) => { const p = splitPoints(a.shape[0]!, n); return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter'))); });
@@ -117,7 +118,7 @@ function checkRank(rank: unknown, what: string): number {
 export async function setValue(rank: number, vars: Vars, values: unknown): Promise<void> {
   const r0 = checkRank(rank, 'setValue');
   const list = asList(vars, 'setValue');
-  const arrays = valueList(values, list.length, 'setValue values').map((v, i) => conform(list[i]!, v, `setValue values[${i}]`));
+  const arrays = valueList(vars, values, list.length, 'setValue values').map((v, i) => conform(list[i]!, v, `setValue values[${i}]`));
   const msgs = arrays.map(toArrayMsg);
   await run('setValue', list, (r) => ({ values: r === r0 ? msgs : list.map(() => null) }));
 }

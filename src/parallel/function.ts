@@ -127,7 +127,8 @@ export function fn(spec: SynkFnSpec): SynkFn {
     let selection: Rows | null = null;
     if (inputs.length > 0) {
       const full = datas.slice(0, inputs.length).filter((d) => !d.minibatch);
-      const length = full.length ? Math.min(...full.map((d) => d.length)) : Math.min(...datas.slice(0, inputs.length).map((d) => d.length));
+      // With only minibatch Data the whole data set's length is unknown: the batch just has to fit the minibatch.
+      const length = full.length ? Math.min(...full.map((d) => d.length)) : Number.MAX_SAFE_INTEGER;
       if (options.batch === undefined && full.some((d) => d.length !== length)) throw new RangeError(`scattered inputs have different lengths (${datas.slice(0, inputs.length).map((d) => d.length).join(', ')}); pass batch to select rows`);
       selection = resolveBatch(options.batch, length);
       const count = rowCount(selection);

@@ -138,3 +138,8 @@ export function adoptFromRank0(changed: readonly SharedValueMsg[]): void {
 export function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
   return requireState('call').pool.sendMessages(messages);
 }
+
+/** For fault-injection tests: ends one worker as if it had crashed. */
+export async function terminateWorkerForTesting(rank: number): Promise<void> {
+  await requireState('terminateWorkerForTesting').pool.terminateWorker(rank);
+}

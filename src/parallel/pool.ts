@@ -1,0 +1,371 @@
+// WorkerPool: n worker threads driven through a SharedArrayBuffer control block (control-block.ts).
+//
+// Calls are serialized (one control block). A call resolves when every worker has reported done;
+// it rejects with a WorkerError naming the rank (original message and stack kept) when a handler
+// throws, which leaves the pool usable; with a WorkerError too when a worker dies ('error' or
+// 'exit'), which rejects the pending call at once, aborts the comm group and makes every later
+// call reject until the pool is closed and a new one started; with a PoolTimeoutError naming the
+// ranks that did not finish, which also leaves the pool unusable (those workers may never return).
+//
+// Liveness: workers are unref'd while idle, so a forgotten pool never keeps the process alive (it
+// is closed at exit), and ref'd while a call is pending, so a process awaiting a call stays up.
+import { availableParallelism } from 'node:os';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { type ShmGroupInit, type ShmGroupOptions, abortShmGroup, createShmGroup, resetShmGroup, shmGroupAbortState } from '../comm/shm.js';
+import {
+  type ControlViews,
+  type PoolWorkerData,
+  type WorkerReport,
+  ARGC,
+  CMD,
+  CMD_CLOSE,
+  CMD_MESSAGE,
+  DONE,
+  MAX_ARGS,
+  SEQ,
+  STATE,
+  STATUS,
+  STATUS_FAILED,
+  STATUS_PENDING,
+  PoolClosedError,
+  PoolTimeoutError,
+  WorkerError,
+  controlViews,
+  createControlBlock,
+  positive,
+} from './control-block.js';
+
+export {
+  type CommandHandler,
+  type WorkerContext,
+  type WorkerHandlers,
+  PoolClosedError,
+  PoolError,
+  PoolTimeoutError,
+  WorkerError,
+  serveWorker,
+} from './control-block.js';
+
+export interface PoolOptions {
+  /** Number of worker threads (ranks 0..n-1). */
+  n: number;
+  /** The worker script; it calls serveWorker(handlers). */
+  script: URL | string;
+  /** Passed to every worker as ctx.workerData (structured-cloned; SharedArrayBuffers are shared). */
+  workerData?: unknown;
+  resourceLimits?: ResourceLimits;
+  /** Bound on start-up, until every worker reports ready (default 30 s). */
+  startTimeoutMs?: number;
+  /** Default bound on each call (default 60 s); callAll and the message calls take their own. */
+  timeoutMs?: number;
+  /** A shared-memory comm group for the workers (ctx.comm), on by default; false for none. */
+  comm?: false | (ShmGroupOptions & { arenaBytes?: number });
+  /**
+   * How long an idle worker polls for the next call before sleeping in Atomics.wait (default 20 us
+   * when n + 1 < the number of cores, else 0: on a busy machine spinning steals the controller's
+   * core and multiplies the round trip).
+   */
+  spinMicros?: number;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+}
+
+type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<string> | string };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+const livePools = new Set<WorkerPool>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const pool of livePools) void pool.close();
+  });
+}
+
+export class WorkerPool {
+  readonly size: number;
+  /** The workers' comm group (null with comm: false), for the controller to abort or inspect. */
+  readonly commInit: ShmGroupInit | null;
+  private readonly workers: Worker[];
+  private readonly views: ControlViews;
+  private readonly timeoutMs: number;
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: WorkerError | PoolTimeoutError | null = null;
+  private closing: Promise<void> | null = null;
+  private pending: ((error: Error) => void) | null = null;
+  private readonly inbox = new Map<string, WorkerReport>();
+  private readonly waiters = new Map<string, { resolve: (report: WorkerReport) => void; reject: (error: Error) => void }>();
+
+  private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number) {
+    this.size = workers.length;
+    this.workers = workers;
+    this.views = views;
+    this.commInit = commInit;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** Starts `n` workers and resolves once every one has reported ready (bounded). */
+  static async start(options: PoolOptions): Promise<WorkerPool> {
+    const n = options?.n;
+    if (!Number.isInteger(n) || n < 1 || n > 4096) throw new RangeError(`WorkerPool.start n: expected an integer in [1, 4096], got ${String(n)}`);
+    if (!(options.script instanceof URL) && typeof options.script !== 'string') throw new TypeError(`WorkerPool.start script: expected a URL or a path, got ${String(options.script)}`);
+    const startTimeoutMs = positive(options.startTimeoutMs ?? 30_000, 'WorkerPool.start startTimeoutMs');
+    const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
+    // Spinning only pays when every worker (and the controller) has a core of its own.
+    const spinMicros = options.spinMicros ?? (n + 1 < availableParallelism() ? 20 : 0);
+    if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
+    const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, ...options.comm });
+    const control = createControlBlock(n);
+    const workers: Worker[] = [];
+    for (let rank = 0; rank < n; rank++) {
+      const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros }, data: options.workerData };
+      workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
+    }
+    const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs);
+    try {
+      await pool.awaitReady(startTimeoutMs);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    for (const w of workers) w.unref();
+    livePools.add(pool);
+    installExitHook();
+    return pool;
+  }
+
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
+  /** Why the pool cannot take calls any more (a dead worker, a timeout), or null. */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** Runs command `command` (an integer >= 0) on every worker; resolves to each rank's result. */
+  callAll(command: number, args: ArrayLike<number> = [], options: CallOptions = {}): Promise<number[]> {
+    return this.enqueue(() => {
+      if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff) throw new RangeError(`callAll command: expected an integer in [0, 2^31), got ${String(command)}`);
+      if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS)) throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${String(args)}`);
+      for (let i = 0; i < args.length; i++) if (typeof args[i] !== 'number') throw new TypeError(`callAll args[${i}]: expected a number, got ${typeof args[i]}`);
+      return this.run(command, args, null, `callAll(${command})`, options);
+    }).then(() => Array.from(this.views.results));
+  }
+
+  /** Posts `message` to every worker and resolves to their replies in rank order. */
+  broadcastMessage(message: unknown, options: CallOptions = {}): Promise<unknown[]> {
+    return this.sendMessages(new Array<unknown>(this.size).fill(message), options);
+  }
+
+  /** Posts messages[r] to rank r and resolves to the replies in rank order. */
+  sendMessages(messages: readonly unknown[], options: CallOptions = {}): Promise<unknown[]> {
+    return this.enqueue(() => {
+      if (!Array.isArray(messages) || messages.length !== this.size) {
+        throw new RangeError(`sendMessages messages: expected an array of ${this.size} messages, got ${Array.isArray(messages) ? messages.length : String(messages)}`);
+      }
+      return this.run(CMD_MESSAGE, [], messages, 'message call', options);
+    }) as Promise<unknown[]>;
+  }
+
+  /** Terminates one worker as a crash would (fault injection; the pool becomes unusable). */
+  async terminateWorker(rank: number): Promise<void> {
+    const w = this.workers[rank];
+    if (w === undefined) throw new RangeError(`terminateWorker rank: expected an integer in [0, ${this.size}), got ${String(rank)}`);
+    await w.terminate();
+  }
+
+  /** Terminates every worker; idempotent; pending and later calls reject with PoolClosedError. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    livePools.delete(this);
+    const { i32 } = this.views;
+    Atomics.store(i32, STATE, 1);
+    Atomics.store(i32, CMD, CMD_CLOSE);
+    Atomics.add(i32, SEQ, 1);
+    Atomics.notify(i32, SEQ);
+    if (this.commInit) abortShmGroup(this.commInit, 'closed');
+    this.fail(new PoolClosedError('WorkerPool: pool is closed'));
+    const bounded = (w: Worker): Promise<unknown> => Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 5000).unref())]);
+    this.closing = Promise.all(this.workers.map(bounded)).then(() => undefined);
+    return this.closing;
+  }
+
+  private enqueue<T>(body: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      if (this.closing) throw new PoolClosedError('WorkerPool: pool is closed; start a new pool');
+      if (this.failure) throw this.failure.again();
+      return body();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run(cmd: number, args: ArrayLike<number>, messages: readonly unknown[] | null, what: string, options: CallOptions): Promise<unknown[]> {
+    const timeoutMs = positive(options?.timeoutMs ?? this.timeoutMs, `${what} options.timeoutMs`);
+    const { i32, args: argv } = this.views;
+    if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit); // no rank is inside a collective now
+    const seq = ++this.seq;
+    for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
+    Atomics.store(i32, ARGC, args.length);
+    Atomics.store(i32, CMD, cmd);
+    for (let r = 0; r < this.size; r++) Atomics.store(i32, STATUS + r, STATUS_PENDING);
+    Atomics.store(i32, DONE, 0);
+    messages?.forEach((payload, r) => this.workers[r]!.postMessage({ seq, payload }));
+    for (const w of this.workers) w.ref();
+    try {
+      Atomics.store(i32, SEQ, seq);
+      Atomics.notify(i32, SEQ);
+      await this.awaitDone(what, timeoutMs);
+      const deadline = performance.now() + Math.max(1000, timeoutMs);
+      const failed: number[] = [];
+      for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_FAILED) failed.push(r);
+      if (failed.length > 0) {
+        const reports = await Promise.all(failed.map((r) => this.take('error', seq, r, deadline)));
+        throw WorkerError.fromReports(reports, failed, what);
+      }
+      if (messages === null) return [];
+      const replies = await Promise.all(this.workers.map((_, r) => this.take('reply', seq, r, deadline)));
+      return replies.map((x) => (x.type === 'reply' ? x.value : undefined));
+    } finally {
+      if (!this.failure && !this.closing) for (const w of this.workers) w.unref();
+    }
+  }
+
+  /** Resolves when DONE reaches n; rejects on a death, close, or the timeout. */
+  private awaitDone(what: string, timeoutMs: number): Promise<void> {
+    const { i32 } = this.views;
+    const deadline = performance.now() + timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | null): void => {
+        if (settled) return;
+        settled = true;
+        this.pending = null;
+        if (error) reject(error);
+        else resolve();
+      };
+      this.pending = settle;
+      const poll = (): void => {
+        for (;;) {
+          if (settled) return;
+          const done = Atomics.load(i32, DONE);
+          if (done >= this.size) return settle(null);
+          const left = deadline - performance.now();
+          if (left <= 0) {
+            const late: number[] = [];
+            for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_PENDING) late.push(r);
+            const error = new PoolTimeoutError(`${what}: timed out after ${timeoutMs} ms; rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not finish (the pool is now unusable: close it and start a new one)`, late);
+            this.failure = error;
+            if (this.commInit) abortShmGroup(this.commInit, 'timeout');
+            for (const w of this.workers) w.unref();
+            return settle(error);
+          }
+          const r = waitAsync(i32, DONE, done, left);
+          if (r.async) {
+            void (r.value as Promise<string>).then(poll);
+            return;
+          }
+        }
+      };
+      poll();
+    });
+  }
+
+  /** A worker's report for (seq, rank), waiting for it when it is still in the message queue. */
+  private take(type: 'error' | 'reply', seq: number, rank: number, deadline: number): Promise<WorkerReport> {
+    const key = `${type}:${seq}:${rank}`;
+    const ready = this.inbox.get(key);
+    if (ready) {
+      this.inbox.delete(key);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new PoolTimeoutError(`rank ${rank} finished call ${seq} but its ${type} report never arrived`, [rank]));
+      }, Math.max(0, deadline - performance.now()));
+      this.waiters.set(key, {
+        resolve: (report) => {
+          clearTimeout(timer);
+          resolve(report);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
+    });
+  }
+
+  private onReport(report: WorkerReport): void {
+    if (report.type === 'ready') return;
+    const key = `${report.type}:${report.seq}:${report.rank}`;
+    const waiter = this.waiters.get(key);
+    if (waiter) {
+      this.waiters.delete(key);
+      waiter.resolve(report);
+    } else if (report.seq === this.seq) this.inbox.set(key, report);
+  }
+
+  /** A worker died: the pool is unusable; the pending call and the comm group are aborted now. */
+  private onDeath(rank: number, error: WorkerError): void {
+    if (this.closing || this.failure) return;
+    this.failure = error;
+    if (this.commInit) abortShmGroup(this.commInit, 'died', rank);
+    for (const w of this.workers) w.unref();
+    this.fail(error);
+  }
+
+  private fail(error: Error): void {
+    this.pending?.(error);
+    Atomics.notify(this.views.i32, DONE); // wakes the dangling waitAsync
+    for (const [key, waiter] of this.waiters) {
+      this.waiters.delete(key);
+      waiter.reject(error);
+    }
+  }
+
+  private awaitReady(timeoutMs: number): Promise<void> {
+    const ready = new Set<number>();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const late = this.workers.map((_, r) => r).filter((r) => !ready.has(r));
+        reject(new PoolTimeoutError(`WorkerPool.start: rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not report ready within ${timeoutMs} ms`, late));
+      }, timeoutMs);
+      const failStart = (error: Error): void => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      this.workers.forEach((w, rank) => {
+        let cause: Error | null = null;
+        w.on('message', (m: WorkerReport) => {
+          if (m.type === 'ready') {
+            ready.add(rank);
+            if (ready.size === this.size) {
+              clearTimeout(timer);
+              resolve();
+            }
+          } else if (m.type === 'error' && m.seq === 0) failStart(WorkerError.fromReports([m], [rank], 'WorkerPool.start (init)'));
+          else this.onReport(m);
+        });
+        w.on('error', (e: Error) => {
+          cause = e;
+          const error = WorkerError.death(rank, e, null);
+          if (ready.size < this.size) failStart(error);
+          this.onDeath(rank, error);
+        });
+        w.on('exit', (code: number) => {
+          const error = WorkerError.death(rank, cause, code);
+          if (ready.size < this.size) failStart(error);
+          this.onDeath(rank, error);
+        });
+      });
+    });
+  }
+}

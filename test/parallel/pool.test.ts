@@ -1,0 +1,197 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PoolClosedError, PoolTimeoutError, WorkerError, WorkerPool } from '../../src/parallel/pool.js';
+import { ALLREDUCE_THROW_ON, EXIT_ON, HANG_ON, NOOP, OOM_ON, SLEEP, SUM_ARGS, THROW_ON } from './fixtures/pool-commands.js';
+
+const script = new URL('./fixtures/pool-worker.js', import.meta.url);
+const oddScript = new URL('./fixtures/odd-worker.js', import.meta.url);
+
+/** Awaits a promise expected to reject; returns the error and how long it took. */
+async function rejection(p: Promise<unknown>): Promise<{ error: Error; ms: number }> {
+  const t0 = performance.now();
+  try {
+    await p;
+  } catch (e) {
+    return { error: e as Error, ms: performance.now() - t0 };
+  }
+  throw new assert.AssertionError({ message: 'expected a rejection' });
+}
+
+test('callAll runs on every rank with args; message calls reply in rank order', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  try {
+    assert.equal(pool.size, 3);
+    assert.deepEqual(await pool.callAll(NOOP), [0, 1, 2]);
+    assert.deepEqual(await pool.callAll(SUM_ARGS, [1, 2, 3.5]), [6.5, 1006.5, 2006.5]);
+    assert.deepEqual(await pool.callAll(SUM_ARGS, new Float64Array(64).fill(1)), [64, 1064, 2064]);
+    assert.deepEqual(await pool.broadcastMessage({ a: [1] }), [0, 1, 2].map((rank) => ({ rank, got: { a: [1] } })));
+    assert.deepEqual(await pool.sendMessages(['x', 'y', 'z']), ['x', 'y', 'z'].map((got, rank) => ({ rank, got })));
+    const many = await Promise.all([pool.callAll(NOOP), pool.broadcastMessage(1), pool.callAll(SUM_ARGS, [1])]);
+    assert.deepEqual(many[2], [1, 1001, 2001]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('bad call arguments reject clearly and leave the pool usable', async () => {
+  const pool = await WorkerPool.start({ n: 1, script });
+  try {
+    await assert.rejects(pool.callAll(-1), /callAll command: expected an integer in \[0, 2\^31\), got -1/);
+    await assert.rejects(pool.callAll(1.5), /callAll command/);
+    await assert.rejects(pool.callAll(SUM_ARGS, new Array<number>(65).fill(0)), /callAll args: expected at most 64 numbers/);
+    await assert.rejects(pool.callAll(SUM_ARGS, ['1' as unknown as number]), /callAll args\[0\]: expected a number, got string/);
+    await assert.rejects(pool.callAll(NOOP, [], { timeoutMs: -5 }), /callAll\(0\) options.timeoutMs: expected a positive number, got -5/);
+    await assert.rejects(pool.sendMessages([1, 2]), /sendMessages messages: expected an array of 1 messages, got 2/);
+    await assert.rejects(pool.callAll(99), (e: WorkerError) => e instanceof WorkerError && /no handler for command 99/.test(e.message));
+    assert.deepEqual(await pool.callAll(NOOP), [0]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a handler that throws: rejection names the rank, keeps message and stack; the next call works', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  try {
+    const { error } = await rejection(pool.callAll(THROW_ON, [1]));
+    assert.ok(error instanceof WorkerError);
+    assert.equal(error.rank, 1);
+    assert.equal(error.died, false);
+    assert.equal(error.originalName, 'RangeError');
+    assert.equal(error.originalMessage, 'boom from rank 1');
+    assert.match(error.message, /rank 1 failed: boom from rank 1/);
+    assert.match(error.originalStack, /throwingHandler/);
+    assert.match(error.stack ?? '', /--- on rank 1 ---\nRangeError: boom from rank 1\n\s+at throwingHandler/);
+    assert.equal((error.cause as Error).message, 'boom from rank 1');
+    assert.deepEqual(await pool.callAll(NOOP), [0, 1, 2]);
+
+    await assert.rejects(pool.broadcastMessage('throw'), /rank 0 failed: message handler failed on rank 0 \(ranks 1, 2 failed too\)/);
+    await assert.rejects(pool.broadcastMessage('uncloneable'), (e: WorkerError) => e.rank === 0 && e.originalName === 'DataCloneError');
+    assert.equal(pool.failed, null);
+    assert.deepEqual(await pool.broadcastMessage('ok'), [0, 1, 2].map((rank) => ({ rank, got: 'ok' })));
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a rank that throws while the others wait in a collective: fast rejection naming it; comm usable after', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  try {
+    const { error, ms } = await rejection(pool.callAll(ALLREDUCE_THROW_ON, [2]));
+    assert.ok(error instanceof WorkerError);
+    assert.equal(error.rank, 2);
+    assert.deepEqual(error.ranks, [0, 1, 2]); // 0 and 1 failed with CommAbortedError
+    assert.ok(ms < 2000, `took ${ms} ms`);
+    assert.deepEqual(await pool.callAll(ALLREDUCE_THROW_ON, [-1]), [6, 6, 6]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a worker that calls process.exit: rejection within 2 s, later calls reject, close and restart work', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  const { error, ms } = await rejection(pool.callAll(EXIT_ON, [1, 10_000]));
+  assert.ok(ms < 2000, `took ${ms} ms`);
+  assert.ok(error instanceof WorkerError);
+  assert.equal(error.rank, 1);
+  assert.equal(error.died, true);
+  assert.equal(error.exitCode, 7);
+  assert.match(error.message, /rank 1 exited with code 7/);
+  assert.ok(pool.failed);
+  const later = await rejection(pool.callAll(NOOP));
+  assert.ok(later.error instanceof WorkerError && later.error.rank === 1);
+  assert.match(later.error.message, /unusable since rank 1 exited with code 7/);
+  await pool.close();
+  const again = await WorkerPool.start({ n: 2, script });
+  assert.deepEqual(await again.callAll(NOOP), [0, 1]);
+  await again.close();
+});
+
+test('a worker terminated during a call: rejection within 2 s', async () => {
+  const pool = await WorkerPool.start({ n: 2, script });
+  const call = pool.callAll(SLEEP, [10_000]);
+  setTimeout(() => void pool.terminateWorker(0), 50);
+  const { error, ms } = await rejection(call);
+  assert.ok(ms < 2000, `took ${ms} ms`);
+  assert.ok(error instanceof WorkerError && error.rank === 0 && error.died);
+  await pool.close();
+});
+
+test('a worker that runs out of memory under resourceLimits: rejection names it', async () => {
+  const pool = await WorkerPool.start({ n: 2, script, resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 } });
+  const { error, ms } = await rejection(pool.callAll(OOM_ON, [1]));
+  console.log(`# out-of-memory rejection after ${ms.toFixed(0)} ms`);
+  assert.ok(error instanceof WorkerError && error.rank === 1 && error.died);
+  assert.match(error.message, /rank 1 died: .*memory/i);
+  await pool.close();
+});
+
+test('a worker that hangs: timeout rejection names the rank; the pool refuses later calls; close works', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  const { error, ms } = await rejection(pool.callAll(HANG_ON, [2], { timeoutMs: 300 }));
+  assert.ok(error instanceof PoolTimeoutError);
+  assert.deepEqual(error.ranks, [2]);
+  assert.match(error.message, /callAll\(4\): timed out after 300 ms; rank 2 did not finish/);
+  assert.ok(ms >= 290 && ms < 2000, `took ${ms} ms`);
+  await assert.rejects(pool.callAll(NOOP), /WorkerPool is unusable since callAll\(4\): timed out/);
+  const t0 = performance.now();
+  await pool.close();
+  assert.ok(performance.now() - t0 < 2000);
+});
+
+test('close: idempotent, rejects pending and later calls, and a new pool starts afterwards', async () => {
+  const pool = await WorkerPool.start({ n: 2, script });
+  const pending = pool.callAll(SLEEP, [10_000]);
+  const closing = pool.close();
+  assert.equal(pool.close(), closing);
+  const { error, ms } = await rejection(pending);
+  assert.ok(error instanceof PoolClosedError && ms < 2000);
+  assert.match(error.message, /pool is closed/);
+  await closing;
+  assert.equal(pool.closed, true);
+  await assert.rejects(pool.callAll(NOOP), /WorkerPool: pool is closed; start a new pool/);
+  await assert.rejects(pool.broadcastMessage(1), PoolClosedError);
+  const next = await WorkerPool.start({ n: 2, script });
+  assert.deepEqual(await next.callAll(NOOP), [0, 1]);
+  await next.close();
+});
+
+test('start-up failures name the rank and are bounded', async () => {
+  await assert.rejects(WorkerPool.start({ n: 0, script }), /WorkerPool.start n: expected an integer in \[1, 4096\], got 0/);
+  await assert.rejects(WorkerPool.start({ n: 1, script: 5 as unknown as string }), /WorkerPool.start script: expected a URL or a path/);
+  await assert.rejects(WorkerPool.start({ n: 1, script, timeoutMs: 0 }), /WorkerPool.start timeoutMs: expected a positive number/);
+  await assert.rejects(WorkerPool.start({ n: 2, script, workerData: { failInit: 1 } }), (e: WorkerError) => e.rank === 1 && /init failed on rank 1/.test(e.message));
+  await assert.rejects(WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'throw' } }), (e: WorkerError) => e.died && /worker script failed to load/.test(e.message));
+  await assert.rejects(WorkerPool.start({ n: 1, script: oddScript, workerData: { mode: 'exit' } }), /rank 0 exited with code 0/);
+  const { error, ms } = await rejection(WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'silent' }, startTimeoutMs: 300 }));
+  assert.ok(error instanceof PoolTimeoutError && ms < 2000);
+  assert.deepEqual(error.ranks, [0, 1]);
+  assert.match(error.message, /ranks 0, 1 did not report ready within 300 ms/);
+});
+
+test('at process exit: an idle pool never keeps the process alive; a pending call does', () => {
+  const child = fileURLToPath(new URL('./fixtures/exit-child.js', import.meta.url));
+  const idle = spawnSync(process.execPath, [child, 'idle'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(idle.status, 0, idle.stderr);
+  assert.equal(idle.stdout.trim(), 'idle');
+  const pending = spawnSync(process.execPath, [child, 'pending'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(pending.status, 0, pending.stderr);
+  assert.equal(pending.stdout.trim(), 'result 0,1');
+});
+
+test('micro-measure: median round trip of a trivial callAll (printed, not asserted)', async () => {
+  for (const n of [1, 2, 4]) {
+    const pool = await WorkerPool.start({ n, script });
+    for (let i = 0; i < 200; i++) await pool.callAll(NOOP);
+    const times: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const t0 = performance.now();
+      await pool.callAll(NOOP);
+      times.push(performance.now() - t0);
+    }
+    await pool.close();
+    times.sort((a, b) => a - b);
+    console.log(`# callAll round trip, ${n} worker${n > 1 ? 's' : ''}: median ${(times[500]! * 1000).toFixed(1)} us, p90 ${(times[900]! * 1000).toFixed(1)} us`);
+  }
+});
