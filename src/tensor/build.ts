@@ -165,11 +165,21 @@ export function transpose(x: TensorLike, axes?: readonly number[]): Variable {
   return dimshuffle(v, perm);
 }
 
+function checkAxes(op: string, axes: readonly number[], ndim: number): number[] {
+  for (const a of axes) {
+    if (!Number.isInteger(a) || a < -ndim || a >= ndim) throw new TypeError(`${op}: axis ${a} is out of range for ndim ${ndim}`);
+  }
+  const list = normalizeAxes(axes, ndim);
+  if (list.length !== axes.length) throw new TypeError(`${op}: axes ${JSON.stringify(axes)} repeat an axis`);
+  return list;
+}
+
 /** Inserts size-1 axes at the given positions of the result (NumPy's expand_dims). */
 export function expandDims(x: TensorLike, axes: number | readonly number[]): Variable {
   const v = asVariable(x, 'expandDims: x');
-  const outNdim = v.ndim + (typeof axes === 'number' ? 1 : axes.length);
-  const list = normalizeAxes(typeof axes === 'number' ? [axes] : axes, outNdim);
+  const given = typeof axes === 'number' ? [axes] : [...axes];
+  const outNdim = v.ndim + given.length;
+  const list = checkAxes('expandDims', given, outNdim);
   const pattern: (number | 'x')[] = [];
   let k = 0;
   for (let i = 0; i < outNdim; i++) pattern.push(list.includes(i) ? 'x' : k++);
@@ -179,7 +189,7 @@ export function expandDims(x: TensorLike, axes: number | readonly number[]): Var
 /** Removes broadcastable (size-1) axes: the given ones, or all of them. */
 export function squeeze(x: TensorLike, axes?: number | readonly number[]): Variable {
   const v = asVariable(x, 'squeeze: x');
-  const list = axes === undefined ? v.broadcastable.map((b, i) => (b ? i : -1)).filter((i) => i >= 0) : normalizeAxes(typeof axes === 'number' ? [axes] : axes, v.ndim);
+  const list = axes === undefined ? v.broadcastable.map((b, i) => (b ? i : -1)).filter((i) => i >= 0) : checkAxes('squeeze', typeof axes === 'number' ? [axes] : axes, v.ndim);
   const marked = addBroadcast(v, list);
   return dimshuffle(marked, marked.broadcastable.map((_, i) => i).filter((i) => !list.includes(i)));
 }
@@ -187,7 +197,7 @@ export function squeeze(x: TensorLike, axes?: number | readonly number[]): Varia
 /** Marks axes as broadcastable (checked at run time): Theano's addbroadcast. */
 export function addBroadcast(x: TensorLike, axes: readonly number[]): Variable {
   const v = asVariable(x, 'addBroadcast: x');
-  const todo = axes.filter((a) => !v.broadcastable[a]);
+  const todo = checkAxes('addBroadcast', axes, v.ndim).filter((a) => !v.broadcastable[a]);
   return todo.length === 0 ? v : applyOp('rebroadcast', [v], { axes: todo, broadcastable: true });
 }
 
