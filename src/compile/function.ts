@@ -10,6 +10,7 @@ import { printProgram } from './print.js';
 import type { Program, SerializedArray } from './program.js';
 import { deserializeArray, serializeArray } from './serialize-array.js';
 import { inputAncestors } from './ancestry.js';
+import { randomUpdatesFor } from '../tensor/random-streams.js';
 
 export interface FnSpec {
   inputs?: readonly Variable[];
@@ -212,7 +213,7 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   outputs.forEach((o, i) => { if (!(o instanceof Variable)) throw new TypeError(`fn: outputs[${i}] must be a symbolic variable, got ${describe(o)}`); });
   const updateList = spec.updates instanceof Map ? [...spec.updates] : [...(spec.updates ?? [])];
   const seen = new Set<SharedVariable>();
-  const updates = updateList.map((u, i) => {
+  const updates: (readonly [SharedVariable, Variable])[] = updateList.map((u, i) => {
     const [s, e] = u;
     if (!(s instanceof SharedVariable)) throw new TypeError(`fn: updates[${i}][0] must be a shared variable, got ${describe(s)}`);
     if (seen.has(s)) throw new TypeError(`fn: shared variable ${s.label()} is updated twice`);
@@ -225,6 +226,10 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     if (!(v instanceof Variable)) throw new TypeError(`fn: givens[${i}][0] must be a symbolic variable, got ${describe(v)}`);
     givens.set(v, conformTo(v, r, `fn: givens[${i}] (replacement for ${v.label()})`));
   });
+  // Random draws advance their streams' states; updates the user gave explicitly win.
+  for (const [sv, e] of randomUpdatesFor([...outputs, ...updates.map(([, u]) => u), ...givens.values()])) {
+    if (!seen.has(sv)) { seen.add(sv); updates.push([sv, e] as const); }
+  }
   const roots = substitute([...outputs, ...updates.map(([, e]) => e)], givens);
   const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
   const { program, log } = optimize(built.program, spec.optimize);

@@ -54,14 +54,15 @@ export function elementwiseDtype(op: string, rule: DtypeRule, inputs: readonly T
 export function elementwiseOp<A extends Attrs = Attrs>(spec: ElementwiseSpec<A>): OpDef<A> {
   const def: OpDef<A> = {
     name: spec.name,
-    elementwise: { scalar: spec.scalar, js: spec.js, cuda: spec.cuda },
+    elementwise: { scalar: spec.scalar, js: spec.js, cuda: spec.cuda, ...(spec.int ? { int: spec.int } : {}) },
     inferType(inputs: readonly TensorType[], attrs: A): TensorType {
       if (inputs.length !== spec.arity) throw new OpTypeError(spec.name, inputs, `expects ${spec.arity} inputs, got ${inputs.length}`);
       const dtype = elementwiseDtype(spec.name, spec.dtype, inputs, attrs);
       return new TensorType(dtype, broadcastPattern(inputs.map((t) => t.broadcastable)));
     },
     perform(inputs: readonly NDArray[], _attrs: A, out: TensorType): NDArray {
-      return mapBroadcast(spec.name, inputs, out.dtype, spec.scalar);
+      const integer = out.dtype === 'int32' || out.dtype === 'uint8';
+      return mapBroadcast(spec.name, inputs, out.dtype, integer && spec.int ? spec.int.scalar : spec.scalar);
     },
   };
   if (spec.grad) {

@@ -3,22 +3,24 @@ import type { DType } from '../tensor/dtype.js';
 import type { Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { elementwiseOp, cfn, type ElementwiseSpec } from './elementwise-core.js';
-import { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin } from './scalar-math.js';
+import { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin, cPow } from './scalar-math.js';
 
 type G = (x: Variable[], out: Variable, g: Variable) => (Variable | null)[];
 
-function unary(name: string, dtype: ElementwiseSpec['dtype'], scalar: (a: number) => number, js: (a: string) => string, cuda: (a: string, t: string) => string, grad?: G) {
+type IntVariant = ElementwiseSpec['int'];
+
+function unary(name: string, dtype: ElementwiseSpec['dtype'], scalar: (a: number) => number, js: (a: string) => string, cuda: (a: string, t: string) => string, grad?: G, int?: IntVariant) {
   return elementwiseOp({
-    name, arity: 1, dtype, scalar,
+    name, arity: 1, dtype, scalar, ...(int ? { int } : {}),
     js: (args) => js(args[0]!),
     cuda: (args, t) => cuda(args[0]!, t),
     ...(grad ? { grad: (ctx) => grad([...ctx.inputs], ctx.output, ctx.gOut) } : {}),
   });
 }
 
-function binary(name: string, dtype: ElementwiseSpec['dtype'], scalar: (a: number, b: number) => number, js: (a: string, b: string) => string, cuda: (a: string, b: string, t: string) => string, grad?: G) {
+function binary(name: string, dtype: ElementwiseSpec['dtype'], scalar: (a: number, b: number) => number, js: (a: string, b: string) => string, cuda: (a: string, b: string, t: string) => string, grad?: G, int?: IntVariant) {
   return elementwiseOp({
-    name, arity: 2, dtype, scalar: scalar as (...args: number[]) => number,
+    name, arity: 2, dtype, scalar: scalar as (...args: number[]) => number, ...(int ? { int } : {}),
     js: (args) => js(args[0]!, args[1]!),
     cuda: (args, t) => cuda(args[0]!, args[1]!, t),
     ...(grad ? { grad: (ctx) => grad([...ctx.inputs], ctx.output, ctx.gOut) } : {}),
@@ -38,7 +40,7 @@ export const elementwiseOps = {
   log: unary('log', 'float', Math.log, (a) => `Math.log(${a})`, fcall('log'), (x, _o, g) => [B.div(g, x[0]!)]),
   log1p: unary('log1p', 'float', Math.log1p, (a) => `Math.log1p(${a})`, fcall('log1p'), (x, _o, g) => [B.div(g, B.add(x[0]!, 1))]),
   sqrt: unary('sqrt', 'float', Math.sqrt, (a) => `Math.sqrt(${a})`, fcall('sqrt'), (_x, o, g) => [B.div(B.mul(g, 0.5), o)]),
-  square: unary('square', 'upcast', (a) => a * a, (a) => `(${a} * ${a})`, (a) => `(${a} * ${a})`, (x, _o, g) => [B.mul(g, B.mul(x[0]!, 2))]),
+  square: unary('square', 'upcast', (a) => a * a, (a) => `(${a} * ${a})`, (a) => `(${a} * ${a})`, (x, _o, g) => [B.mul(g, B.mul(x[0]!, 2))], { scalar: (a) => Math.imul(a!, a!), js: (a) => `Math.imul(${a[0]}, ${a[0]})` }),
   reciprocal: unary('reciprocal', 'float', (a) => 1 / a, (a) => `(1 / ${a})`, (a, t) => `((${t})1 / ${a})`, (_x, o, g) => [B.neg(B.mul(g, B.square(o)))]),
   sin: unary('sin', 'float', Math.sin, (a) => `Math.sin(${a})`, fcall('sin'), (x, _o, g) => [B.mul(g, B.cos(x[0]!))]),
   cos: unary('cos', 'float', Math.cos, (a) => `Math.cos(${a})`, fcall('cos'), (x, _o, g) => [B.neg(B.mul(g, B.sin(x[0]!)))]),
@@ -50,15 +52,16 @@ export const elementwiseOps = {
   floor: unary('floor', 'upcast', Math.floor, (a) => `Math.floor(${a})`, (a, t) => (t === 'float' || t === 'double' ? `${cfn('floor', t)}(${a})` : a), zero),
   ceil: unary('ceil', 'upcast', Math.ceil, (a) => `Math.ceil(${a})`, (a, t) => (t === 'float' || t === 'double' ? `${cfn('ceil', t)}(${a})` : a), zero),
   round: unary('round', 'upcast', roundHalfEven, (a) => `H.roundHalfEven(${a})`, (a, t) => (t === 'float' || t === 'double' ? `${cfn('rint', t)}(${a})` : a), zero),
-  not: unary('not', 'logical', (a) => (a === 0 ? 1 : 0), (a) => `(${a} === 0 ? 1 : 0)`, (a) => `(${a} == 0)`),
+  // Logical on bool, bitwise on integers (as NumPy's invert), so De Morgan holds with and/or/xor.
+  not: unary('not', 'logical', (a) => (a === 0 ? 1 : 0), (a) => `(${a} === 0 ? 1 : 0)`, (a, t) => (t === 'int' || t === 'unsigned char' ? `(${t})(~${a})` : `(${a} == 0)`), undefined, { scalar: (a) => ~a!, js: (a) => `(~${a[0]})` }),
 
   add: binary('add', 'upcast', (a, b) => a + b, (a, b) => `(${a} + ${b})`, (a, b) => `(${a} + ${b})`, (_x, _o, g) => [g, g]),
   sub: binary('sub', 'upcast', (a, b) => a - b, (a, b) => `(${a} - ${b})`, (a, b) => `(${a} - ${b})`, (_x, _o, g) => [g, B.neg(g)]),
-  mul: binary('mul', 'upcast', (a, b) => a * b, (a, b) => `(${a} * ${b})`, (a, b) => `(${a} * ${b})`, (x, _o, g) => [B.mul(g, x[1]!), B.mul(g, x[0]!)]),
+  mul: binary('mul', 'upcast', (a, b) => a * b, (a, b) => `(${a} * ${b})`, (a, b) => `(${a} * ${b})`, (x, _o, g) => [B.mul(g, x[1]!), B.mul(g, x[0]!)], { scalar: (a, b) => Math.imul(a!, b!), js: (a) => `Math.imul(${a[0]}, ${a[1]})` }),
   div: binary('div', 'float', (a, b) => a / b, (a, b) => `(${a} / ${b})`, (a, b, t) => `((${t})${a} / (${t})${b})`, (x, _o, g) => [B.div(g, x[1]!), B.neg(B.div(B.mul(g, x[0]!), B.square(x[1]!)))]),
   intDiv: binary('intDiv', 'upcast', (a, b) => Math.floor(a / b), (a, b) => `Math.floor(${a} / ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('floor', t)}(${a} / ${b})` : `(${t})floor((double)${a} / (double)${b})`), (x) => [B.zerosLike(x[0]!), B.zerosLike(x[1]!)]),
   mod: binary('mod', 'upcast', pyMod, (a, b) => `H.pyMod(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `(${a} - ${cfn('floor', t)}(${a} / ${b}) * ${b})` : `(${t})(${a} - floor((double)${a} / (double)${b}) * ${b})`), (x, _o, g) => [g, B.neg(B.mul(g, B.intDiv(x[0]!, x[1]!)))]),
-  pow: binary('pow', 'upcast', Math.pow, (a, b) => `Math.pow(${a}, ${b})`, (a, b, t) => `(${t})${cfn('pow', t === 'float' ? 'float' : 'double')}(${a}, ${b})`, (x, o, g) => [
+  pow: binary('pow', 'upcast', cPow, (a, b) => `H.cPow(${a}, ${b})`, (a, b, t) => `(${t})${cfn('pow', t === 'float' ? 'float' : 'double')}(${a}, ${b})`, (x, o, g) => [
     B.mul(g, B.mul(x[1]!, B.pow(x[0]!, B.sub(x[1]!, 1)))),
     B.mul(g, B.mul(o, B.log(x[0]!))),
   ]),
@@ -100,7 +103,7 @@ export const elementwiseOps = {
   cast: elementwiseOp<{ readonly dtype: DType }>({
     name: 'cast', arity: 1, dtype: 'cast',
     scalar: (a) => a,
-    js: (a, attrs) => (attrs['dtype'] === 'bool' ? `(${a[0]} !== 0 && ${a[0]} === ${a[0]} ? 1 : 0)` : attrs['dtype'] === 'int32' || attrs['dtype'] === 'uint8' ? `Math.trunc(${a[0]})` : `${a[0]}`),
+    js: (a, attrs) => (attrs['dtype'] === 'bool' ? `(${a[0]} !== 0 ? 1 : 0)` : attrs['dtype'] === 'int32' || attrs['dtype'] === 'uint8' ? `Math.trunc(${a[0]})` : `${a[0]}`),
     cuda: (a, t) => `(${t})(${a[0]})`,
     grad: (ctx) => [B.cast(ctx.gOut, ctx.inputs[0]!.dtype)],
   }),

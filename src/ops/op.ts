@@ -21,6 +21,8 @@ export interface ElementwiseInfo {
   readonly js: (args: readonly string[], attrs: Attrs) => string;
   /** CUDA C expression over argument expressions; `t` is the C type of the result (float, double, int, unsigned char). */
   readonly cuda: (args: readonly string[], t: string, attrs: Attrs) => string;
+  /** Integer-exact variants, used when the output dtype is int32 or uint8 (e.g. wrapping int32 multiply). */
+  readonly int?: { readonly scalar: (...args: number[]) => number; readonly js: (args: readonly string[], attrs: Attrs) => string };
 }
 
 export interface OpDef<A extends Attrs = Attrs> {

@@ -42,5 +42,12 @@ export function nanMin(a: number, b: number): number {
   return a !== a || b !== b ? NaN : a < b ? a : b;
 }
 
+/** pow with C99 / NumPy special cases: pow(1, y) = 1 and pow(-1, ±Inf) = 1 even for NaN or infinite y. */
+export function cPow(a: number, b: number): number {
+  if (a === 1 || b === 0) return 1;
+  if (a === -1 && (b === Infinity || b === -Infinity)) return 1;
+  return Math.pow(a, b);
+}
+
 /** Names a generated JS kernel may call, mapped to their implementations. */
-export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin } as const;
+export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin, cPow } as const;

@@ -75,7 +75,10 @@ function checkOptions(options: unknown, keys: string[], what: string): Record<st
   return o;
 }
 
-/** Makes a Data from a value (copied once into shared memory) or from `{ dtype, shape }` (zeros). */
+/**
+ * Makes a Data from a value (a nested JS array, number, typed array, NDArray or another Data; copied
+ * once into shared memory) or from `{ dtype, shape }` (zeros).
+ */
 export function data(value: unknown, options?: DataOptions): Data {
   return new Data(value, options);
 }
@@ -94,14 +97,15 @@ export class Data {
   constructor(value: unknown, options?: DataOptions) {
     const o = checkOptions(options, OPTION_KEYS, 'data options');
     let src: NDArray;
-    if (isSpec(value)) {
+    if (isSpec(value) && !(value instanceof Data)) {
       const dtype = assertDType(value.dtype, 'data value.dtype');
       const shape = assertShape(value.shape, 'data value.shape');
       if (o.dtype !== undefined && o.dtype !== dtype) throw new TypeError(`data options.dtype: ${String(o.dtype)} contradicts value.dtype ${dtype}`);
       src = new NDArray(dtype, shape);
     } else {
-      const target = (o.dtype as DType | undefined) ?? inferDType(value);
-      src = conditionValue(value, target, o.forceCast === true, 'data value');
+      const v = value instanceof Data ? value.array : value;
+      const target = (o.dtype as DType | undefined) ?? inferDType(v);
+      src = conditionValue(v, target, o.forceCast === true, 'data value');
     }
     this.oversize = (o.oversize as number | undefined) ?? 1;
     const reserved = Math.ceil(src.size * this.oversize);
@@ -165,7 +169,7 @@ export class Data {
     const count = sel.kind === 'rows' ? sel.rows.length : sel.kind === 'range' ? sel.stop - sel.start : 1;
     const target = sel.kind === 'row' ? rowShape : [count, ...rowShape];
     const scalar = typeof value === 'number' || typeof value === 'boolean';
-    const src = conditionValue(value, this.dtype, o.forceCast === true, 'Data.set value', scalar ? undefined : target);
+    const src = conditionValue(value instanceof Data ? value.array : value, this.dtype, o.forceCast === true, 'Data.set value', scalar ? undefined : target);
     const all = viewOf(this.dtype, this.buffer, this.size);
     const rowSize = sizeOf(rowShape);
     if (sel.kind === 'rows') {
@@ -183,7 +187,7 @@ export class Data {
   /** Replaces the value (same ndim; cast into the dtype); reallocates only if it does not fit. */
   setValue(value: unknown, options?: SetValueOptions): void {
     const o = checkOptions(options, ['forceCast', 'oversize'], 'Data.setValue options');
-    const src = conditionValue(value, this.dtype, o.forceCast === true, 'Data.setValue value');
+    const src = conditionValue(value instanceof Data ? value.array : value, this.dtype, o.forceCast === true, 'Data.setValue value');
     if (src.ndim !== this.ndim) {
       throw new RangeError(`Data.setValue value: expected ${this.ndim} dimensions (the Data's ndim is fixed), got shape ${shapeToString(src.shape)}`);
     }

@@ -122,9 +122,14 @@ export class WorkerPool {
     const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
-    for (let rank = 0; rank < n; rank++) {
-      const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros }, data: options.workerData };
-      workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
+    try {
+      for (let rank = 0; rank < n; rank++) {
+        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros }, data: options.workerData };
+        workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
+      }
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw new TypeError(`WorkerPool.start: cannot start worker ${workers.length}: ${(e as Error).message}`, { cause: e });
     }
     const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs);
     try {
@@ -148,14 +153,17 @@ export class WorkerPool {
     return this.failure;
   }
 
-  /** Runs command `command` (an integer >= 0) on every worker; resolves to each rank's result. */
+  /**
+   * Runs command `command` (an integer >= 0) with up to 64 numeric args (in the shared block) on
+   * every worker; resolves to each rank's result (its handler's number, else 0) in rank order.
+   */
   callAll(command: number, args: ArrayLike<number> = [], options: CallOptions = {}): Promise<number[]> {
     return this.enqueue(() => {
       if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff) throw new RangeError(`callAll command: expected an integer in [0, 2^31), got ${String(command)}`);
       if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS)) throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${String(args)}`);
       for (let i = 0; i < args.length; i++) if (typeof args[i] !== 'number') throw new TypeError(`callAll args[${i}]: expected a number, got ${typeof args[i]}`);
       return this.run(command, args, null, `callAll(${command})`, options);
-    }).then(() => Array.from(this.views.results));
+    }) as Promise<number[]>;
   }
 
   /** Posts `message` to every worker and resolves to their replies in rank order. */
@@ -229,7 +237,7 @@ export class WorkerPool {
         const reports = await Promise.all(failed.map((r) => this.take('error', seq, r, deadline)));
         throw WorkerError.fromReports(reports, failed, what);
       }
-      if (messages === null) return [];
+      if (messages === null) return Array.from(this.views.results);
       const replies = await Promise.all(this.workers.map((_, r) => this.take('reply', seq, r, deadline)));
       return replies.map((x) => (x.type === 'reply' ? x.value : undefined));
     } finally {

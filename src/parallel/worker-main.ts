@@ -5,6 +5,7 @@ import { Engine } from './engine.js';
 import { createDevice, type DeviceSpec } from '../devices/create.js';
 import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { ControllerMsg } from './protocol.js';
+import { setRandomStreamSalt } from '../ops/random.js';
 
 let engine: Engine | undefined;
 
@@ -14,6 +15,7 @@ await serveWorker({
     const specs = (ctx.workerData as { devices: readonly DeviceSpec[] }).devices;
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
+    setRandomStreamSalt(ctx.rank); // workers draw independent random numbers for their own rows
     engine = new Engine(ctx.rank, ctx.size, await createDevice(spec), ctx.comm);
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),

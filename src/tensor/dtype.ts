@@ -78,7 +78,7 @@ export function floatResult(dtype: DType): DType {
 export function castScalar(value: number, dtype: DType): number {
   switch (dtype) {
     case 'bool':
-      return value !== 0 && !Number.isNaN(value) ? 1 : 0;
+      return value !== 0 ? 1 : 0; // NaN is truthy, as in NumPy
     case 'uint8':
       return Number.isFinite(value) ? Math.trunc(value) & 0xff : 0;
     case 'int32':

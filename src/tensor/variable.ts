@@ -173,7 +173,7 @@ export function asVariable(value: unknown, what = 'argument', like?: DType): Var
     let dtype: DType = 'float32';
     if (like === 'float64' || like === 'float32') dtype = like;
     else if ((like === 'int32' || like === 'uint8') && Number.isInteger(value)) dtype = like === 'uint8' && value >= 0 && value < 256 ? 'uint8' : 'int32';
-    else if (like === 'bool' && (value === 0 || value === 1)) dtype = Number.isInteger(value) ? 'int32' : 'float32';
+    else if (like === 'bool' && Number.isInteger(value)) dtype = 'int32';
     return new Constant(NDArray.from(value, { what, dtype }));
   }
   if (value instanceof NDArray || Array.isArray(value) || ArrayBuffer.isView(value)) return new Constant(NDArray.from(value, { what }));

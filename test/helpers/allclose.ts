@@ -14,7 +14,7 @@ export function assertAllClose(actual: NDArray, expected: NDArray | unknown, opt
     const e = exp.data[i]!;
     if (Number.isNaN(e)) { assert.ok(Number.isNaN(a), `${message} element ${i}: expected NaN, got ${a}`); continue; }
     if (!Number.isFinite(e)) { assert.equal(a, e, `${message} element ${i}`); continue; }
-    if (Math.abs(a - e) > atol + rtol * Math.abs(e)) {
+    if (Number.isNaN(a) || !(Math.abs(a - e) <= atol + rtol * Math.abs(e))) {
       assert.fail(`${message} element ${i}: got ${a}, expected ${e} (|diff| ${Math.abs(a - e)} > atol ${atol} + rtol ${rtol} * |expected|)`);
     }
   }

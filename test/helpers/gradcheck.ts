@@ -37,7 +37,7 @@ export function verifyGrad(f: (...xs: T.Variable[]) => T.Variable, inputs: reado
       const fm = (costFn(...args(minus)) as NDArray).item();
       const numeric = (fp - fm) / (2 * eps);
       const analytic = g.data[i]!;
-      if (Math.abs(numeric - analytic) > atol + rtol * Math.abs(numeric)) {
+      if (!(Math.abs(numeric - analytic) <= atol + rtol * Math.abs(numeric))) {
         assert.fail(`gradient of input ${k} element ${i}: symbolic ${analytic}, finite difference ${numeric}`);
       }
     }

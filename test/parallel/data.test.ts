@@ -47,6 +47,9 @@ test('data() from nested arrays, typed arrays, NDArrays and { dtype, shape }', (
   assert.equal(s.array.item(), 3.5);
 
   assert.equal(data([1, 2], { dtype: 'int32' }).dtype, 'int32');
+  const copy = data(d);
+  assert.deepEqual(copy.array.toArray(), d.array.toArray());
+  assert.notEqual(copy.handle().buffer, d.handle().buffer);
   const ids = new Set([m23().id, m23().id]);
   assert.equal(ids.size, 2);
 });

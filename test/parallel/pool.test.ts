@@ -121,7 +121,7 @@ test('a worker terminated during a call: rejection within 2 s', async () => {
 test('a worker that runs out of memory under resourceLimits: rejection names it', async () => {
   const pool = await WorkerPool.start({ n: 2, script, resourceLimits: { maxOldGenerationSizeMb: 24, maxYoungGenerationSizeMb: 4 } });
   const { error, ms } = await rejection(pool.callAll(OOM_ON, [1]));
-  console.log(`# out-of-memory rejection after ${ms.toFixed(0)} ms`);
+  console.log(`out-of-memory rejection after ${ms.toFixed(0)} ms`);
   assert.ok(error instanceof WorkerError && error.rank === 1 && error.died);
   assert.match(error.message, /rank 1 died: .*memory/i);
   await pool.close();
@@ -161,6 +161,8 @@ test('start-up failures name the rank and are bounded', async () => {
   await assert.rejects(WorkerPool.start({ n: 0, script }), /WorkerPool.start n: expected an integer in \[1, 4096\], got 0/);
   await assert.rejects(WorkerPool.start({ n: 1, script: 5 as unknown as string }), /WorkerPool.start script: expected a URL or a path/);
   await assert.rejects(WorkerPool.start({ n: 1, script, timeoutMs: 0 }), /WorkerPool.start timeoutMs: expected a positive number/);
+  await assert.rejects(WorkerPool.start({ n: 2, script, workerData: { f: () => 1 } }), /WorkerPool.start: cannot start worker 0: .*could not be cloned/);
+  await assert.rejects(WorkerPool.start({ n: 1, script: new URL('./fixtures/no-such-worker.js', import.meta.url) }), (e: WorkerError) => e.rank === 0 && e.died && /Cannot find module/.test(e.message));
   await assert.rejects(WorkerPool.start({ n: 2, script, workerData: { failInit: 1 } }), (e: WorkerError) => e.rank === 1 && /init failed on rank 1/.test(e.message));
   await assert.rejects(WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'throw' } }), (e: WorkerError) => e.died && /worker script failed to load/.test(e.message));
   await assert.rejects(WorkerPool.start({ n: 1, script: oddScript, workerData: { mode: 'exit' } }), /rank 0 exited with code 0/);
@@ -192,6 +194,6 @@ test('micro-measure: median round trip of a trivial callAll (printed, not assert
     }
     await pool.close();
     times.sort((a, b) => a - b);
-    console.log(`# callAll round trip, ${n} worker${n > 1 ? 's' : ''}: median ${(times[500]! * 1000).toFixed(1)} us, p90 ${(times[900]! * 1000).toFixed(1)} us`);
+    console.log(`callAll round trip, ${n} worker${n > 1 ? 's' : ''}: median ${(times[500]! * 1000).toFixed(1)} us, p90 ${(times[900]! * 1000).toFixed(1)} us`);
   }
 });
