@@ -6,23 +6,27 @@ import { CompiledFunction } from '../compile/function.js';
 import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
-import { dataView } from './data.js';
-import { pieceOf, rowCount, type Rows } from './split.js';
+import { dataView, type DataHandle } from './data.js';
+import { decodeFastCall, writeResults } from './fast-call.js';
+import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
 import { dataRows, takeRows } from './rows.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
-import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg, type DefineMsg, type FunctionSpec, type SharedValueMsg } from './protocol.js';
+import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg, type DefineMsg, type FunctionSpec, type InputMsg, type SharedValueMsg } from './protocol.js';
 
 export class Engine {
   private readonly functions = new Map<number, { spec: FunctionSpec; compiled: CompiledFunction }>();
+  private readonly dataHandles = new Map<number, DataHandle>();
 
-  constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null) {}
+  constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
+    private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
 
   async handle(msg: ControllerMsg): Promise<unknown> {
     switch (msg.kind) {
       case 'define': return this.define(msg);
       case 'call': return this.call(msg);
       case 'collective': return runCollective(this, msg);
+      case 'data': return this.registerData(msg.handles);
       default: throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
     }
   }
@@ -57,16 +61,54 @@ export class Engine {
   }
 
   private async call(msg: CallMsg): Promise<CallReply> {
+    for (const s of msg.sync) this.setShared(s);
+    const { reduced, updated } = await this.execute(msg);
+    return {
+      outputs: reduced ? reduced.map((r) => toArrayMsg(r)) : null,
+      changed: this.changedMsgs(updated.map((u) => u.shared)),
+    };
+  }
+
+  /** The fast path: the call arrives as numbers; rank 0 writes results into the shared arena. */
+  async callFast(args: Float64Array): Promise<number> {
+    const call = decodeFastCall(args, this.arenas.scratch);
+    const entry = this.functions.get(call.fnId);
+    if (!entry) throw new Error(`rank ${this.rank}: function ${call.fnId} was not distributed`);
+    const inputs: InputMsg[] = call.dataIds.map((id, i) => {
+      const data = this.dataHandles.get(id);
+      if (!data) throw new Error(`rank ${this.rank}: Data ${id} was not sent to this worker`);
+      if (i >= entry.spec.nScattered) return { kind: 'whole', data };
+      const sel = call.selection!;
+      return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, this.size, this.rank) : pieceOf(sel, this.size, this.rank) };
+    });
+    const { reduced, updated } = await this.execute({
+      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
+      outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [],
+    });
+    if (this.rank === 0) {
+      writeResults(this.arenas.results, [
+        ...(reduced ?? []).map((value) => ({ value, updateIndex: -1 })),
+        ...updated.map((u) => ({ value: u.shared.getValue({ borrow: true }), updateIndex: u.index })),
+      ]);
+    }
+    return 0;
+  }
+
+  registerData(handles: readonly DataHandle[]): null {
+    for (const h of handles) this.dataHandles.set(h.id, h);
+    return null;
+  }
+
+  private async execute(msg: CallMsg): Promise<{ reduced: NDArray[] | null; updated: { shared: SharedVariable; index: number }[] }> {
     const entry = this.functions.get(msg.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${msg.fnId} was not distributed`);
-    for (const s of msg.sync) this.setShared(s);
     const { spec, compiled } = entry;
     const subset = msg.outputSubset;
     const outOps = subset ? subset.map((k) => spec.outputOps[k]!) : spec.outputOps;
     const outputs = outOps.map((op, i) => new Accumulator(op, `output ${subset ? subset[i] : i}`));
     const k = msg.numSlices;
     const updateAccs = spec.updateOps.map((op, i) => new Accumulator(op, `update ${i}`));
-    let direct: { shared: SharedVariable; value: NDArray }[] | null = null;
+    let direct: { shared: SharedVariable; value: NDArray; index: number }[] | null = null;
     const sliceables = spec.sliceableIds.map((id, i) => {
       const value = this.shared(id).getValue({ borrow: true });
       const rows: Rows = msg.sliceRows[i] ?? { kind: 'range', start: 0, stop: value.shape[0] ?? 0 };
@@ -89,26 +131,23 @@ export class Engine {
       if (weight < 0) weight = 1; // nothing scattered: every rank computes the same thing once
       const result = compiled.evaluate([...inputs, ...sliced], subset ? { outputSubset: subset } : {});
       result.outputs.forEach((o, i) => outputs[i]!.add(o, weight));
-      if (k === 1) direct = result.updates;
+      if (k === 1) direct = result.updates.map((u, index) => ({ ...u, index }));
       else result.updates.forEach((u, i) => updateAccs[i]!.add(u.value, weight));
     }
-    const updated: { shared: SharedVariable; value: NDArray }[] = direct ?? [];
+    const updated: { shared: SharedVariable; value: NDArray; index: number }[] = direct ?? [];
     if (k > 1) {
       compiled.description.program.updates.forEach((u, i) => {
         const acc = updateAccs[i]!;
         const value = acc.partial();
-        if (value && acc.dtype) updated.push({ shared: this.shared(u.sharedId), value: acc.op === 'avg' ? finishLocalAvg(value, acc.totalRows, acc.dtype) : value });
+        if (value && acc.dtype) updated.push({ shared: this.shared(u.sharedId), value: acc.op === 'avg' ? finishLocalAvg(value, acc.totalRows, acc.dtype) : value, index: i });
       });
     }
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
-    if (this.comm && this.comm.size > 1) await this.comm.barrier();
+    if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
     compiled.applyUpdates(updated.map((u) => ({ shared: u.shared, value: u.value.data.buffer instanceof SharedArrayBuffer ? u.value.copy() : u.value })));
-    return {
-      outputs: reduced ? reduced.map((r) => toArrayMsg(r)) : null,
-      changed: this.changedMsgs(updated.map((u) => u.shared)),
-    };
+    return { reduced, updated: updated.map((u) => ({ shared: u.shared, index: u.index })) };
   }
 }
 

@@ -10,8 +10,9 @@ import { Data, data as makeData } from './data.js';
 import { isOutputOp, OUTPUT_OPS, UPDATE_OPS, type OutputOp, type UpdateOp } from './accumulate.js';
 import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
 import { asInputData, assertNumSlices, isCallOptions, isPlainObject, resolveBatch, resolveBatchS, someRankEmpty, type CallOptions } from './call-args.js';
-import { adoptFromRank0, distribute, registerFunction, requireState, sendToRanks, syncForRank0 } from './runtime.js';
-import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
+import { adoptFromRank0, distribute, fastCall, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0 } from './runtime.js';
+import { MAX_RESULT_ENTRIES } from './fast-call.js';
+import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
 export type OutputSpec = Variable | readonly [Variable, OutputOp];
 export type UpdateSpec = readonly [SharedVariable, unknown] | readonly [SharedVariable, unknown, UpdateOp];
@@ -138,6 +139,19 @@ export function fn(spec: SynkFnSpec): SynkFn {
     await distribute();
     const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0 || inputs.length === 0 ? sliceable.length > 0 : false;
     const sync = syncForRank0(shareds);
+    const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + updates.length <= MAX_RESULT_ENTRIES;
+    if (fastEligible) {
+      await sendDataHandles(datas);
+      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds: datas.map((d) => d.id), outputSubset: subset ? [...subset] : null });
+      if (entries) {
+        const results = entries.filter((e) => e.updateIndex < 0).map((e) => e.value);
+        adoptFromRank0(entries.filter((e) => e.updateIndex >= 0).map((e) => {
+          const sharedId = description.program.updates[e.updateIndex]!.sharedId;
+          return { sharedId, broadcastable: [], value: toArrayMsg(e.value) };
+        }));
+        return outs.single && !subset ? results[0]! : results;
+      }
+    }
     const messages: CallMsg[] = [];
     for (let r = 0; r < n; r++) {
       const inputMsgs: InputMsg[] = datas.map((d, i) => {

@@ -88,7 +88,13 @@ export interface DefineMsg {
   readonly shareds: readonly SharedValueMsg[];
 }
 
-export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg;
+/** Data handles for the fast path (sent once per Data and again after each reallocation). */
+export interface DataMsg {
+  readonly kind: 'data';
+  readonly handles: readonly DataHandle[];
+}
+
+export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg | DataMsg;
 
 export interface CallReply {
   /** Rank 0 only: the reduced outputs. */

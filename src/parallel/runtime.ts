@@ -5,6 +5,8 @@ import type { SharedVariable } from '../tensor/variable.js';
 import { findShared } from '../tensor/variable.js';
 import type { DeviceSpec } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
+import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, type FastCall, type ResultEntry } from './fast-call.js';
+import type { Data } from './data.js';
 import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
 
 export interface ForkOptions {
@@ -25,6 +27,10 @@ interface RuntimeState {
   readonly definedShareds: Set<string>;
   /** The controller-side version of each shared variable that rank 0 currently holds. */
   readonly rank0Versions: Map<string, number>;
+  /** Shared buffers of the fast call path: index lists in, rank 0's results out. */
+  readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer };
+  /** Data (id -> version) whose handle every worker holds. */
+  readonly knownData: Map<number, number>;
 }
 
 let state: RuntimeState | null = null;
@@ -61,14 +67,15 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
     if (Array.isArray(given)) throw new RangeError(`fork: n is ${options.n} but ${devices.length} devices were given`);
   }
   if (devices.length === 0) throw new RangeError('fork: no devices found');
+  const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
   const pool = await WorkerPool.start({
     n: devices.length,
     script: new URL('./worker-main.js', import.meta.url),
-    workerData: { devices },
+    workerData: { devices, arenas },
     timeoutMs: options.timeoutMs ?? 600_000,
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   });
-  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map() };
+  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map(), arenas, knownData: new Map() };
   return devices.length;
 }
 
@@ -137,6 +144,25 @@ export function adoptFromRank0(changed: readonly SharedValueMsg[]): void {
 /** Sends one message per rank and returns the replies (rejects naming the rank on failure). */
 export function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
   return requireState('call').pool.sendMessages(messages);
+}
+
+/** Sends the handles of Data the workers do not hold yet (or that were reallocated since). */
+export async function sendDataHandles(datas: readonly Data[]): Promise<void> {
+  const s = requireState('call');
+  const fresh = datas.filter((d) => s.knownData.get(d.id) !== d.version);
+  if (fresh.length === 0) return;
+  const handles = [...new Map(fresh.map((d) => [d.id, d.handle()])).values()];
+  await s.pool.broadcastMessage({ kind: 'data', handles } satisfies ControllerMsg);
+  for (const d of fresh) s.knownData.set(d.id, d.version);
+}
+
+/** Runs a call through the control block; null when it does not fit the fast path. */
+export async function fastCall(call: FastCall): Promise<ResultEntry[] | null> {
+  const s = requireState('call');
+  const args = encodeFastCall(call, s.arenas.scratch);
+  if (!args) return null;
+  await s.pool.callAll(CMD_FAST_CALL, args);
+  return readResults(s.arenas.results);
 }
 
 /** For fault-injection tests: ends one worker as if it had crashed. */

@@ -6,18 +6,20 @@ import { createDevice, type DeviceSpec } from '../devices/create.js';
 import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { ControllerMsg } from './protocol.js';
 import { setRandomStreamSalt } from '../ops/random.js';
+import { CMD_FAST_CALL } from './fast-call.js';
 
 let engine: Engine | undefined;
 
 await serveWorker({
   async init(ctx) {
     await registerBuiltinDevices();
-    const specs = (ctx.workerData as { devices: readonly DeviceSpec[] }).devices;
+    const { devices: specs, arenas } = ctx.workerData as { devices: readonly DeviceSpec[]; arenas: { scratch: SharedArrayBuffer; results: SharedArrayBuffer } };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
     setRandomStreamSalt(ctx.rank); // workers draw independent random numbers for their own rows
-    engine = new Engine(ctx.rank, ctx.size, await createDevice(spec), ctx.comm);
+    engine = new Engine(ctx.rank, ctx.size, await createDevice(spec), ctx.comm, arenas);
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),
+  commands: { [CMD_FAST_CALL]: (args) => engine!.callFast(args) },
 });
 engine?.device.close();

@@ -1,0 +1,118 @@
+// The fast path of a call: a few numbers through the pool's control block instead of a message per
+// worker. Data handles are sent once (and again only after a reallocation); index lists go through a
+// shared scratch buffer; rank 0 writes the reduced outputs (and the shared values it changed) into a
+// shared result arena that the controller reads.
+import { NDArray } from '../tensor/ndarray.js';
+import { DTYPES, storageOf, type TypedArray } from '../tensor/dtype.js';
+import type { Rows } from './split.js';
+
+export const CMD_FAST_CALL = 1;
+const MAX_ARGS = 64;
+const MAX_NDIM = 8;
+const HEADER_BYTES = 4096;
+const ENTRY_INTS = 12; // dtype, ndim, 8 dims, byteOffset, updateIndex (-1 for an output)
+export const MAX_RESULT_ENTRIES = Math.floor((HEADER_BYTES / 4 - 4) / ENTRY_INTS);
+
+const GrowableSAB = SharedArrayBuffer as unknown as new (length: number, options?: { maxByteLength: number }) => SharedArrayBuffer;
+type Growable = SharedArrayBuffer & { grow?: (n: number) => void; growable?: boolean; maxByteLength?: number };
+
+export function createArena(initialBytes: number, maxBytes = 1 << 30): SharedArrayBuffer {
+  try {
+    return new GrowableSAB(initialBytes, { maxByteLength: maxBytes });
+  } catch {
+    return new SharedArrayBuffer(initialBytes);
+  }
+}
+
+/** Makes sure the arena has `bytes`; returns false when it cannot grow that far. */
+export function ensureArena(arena: SharedArrayBuffer, bytes: number): boolean {
+  if (arena.byteLength >= bytes) return true;
+  const g = arena as Growable;
+  if (!g.growable || g.grow === undefined || (g.maxByteLength ?? 0) < bytes) return false;
+  g.grow(Math.min(g.maxByteLength!, Math.max(bytes, arena.byteLength * 2)));
+  return true;
+}
+
+export interface FastCall {
+  readonly fnId: number;
+  readonly numSlices: number;
+  readonly someRankEmpty: boolean;
+  readonly selection: Rows | null;
+  readonly dataIds: readonly number[];
+  readonly outputSubset: readonly number[] | null;
+}
+
+/** Encodes a call into control-block arguments, or returns null when it does not fit. */
+export function encodeFastCall(call: FastCall, scratch: SharedArrayBuffer): number[] | null {
+  const args = [call.fnId, call.numSlices, call.someRankEmpty ? 1 : 0];
+  const sel = call.selection;
+  if (sel === null) args.push(0, 0, 0);
+  else if (sel.kind === 'range') args.push(1, sel.start, sel.stop);
+  else {
+    if (!ensureArena(scratch, sel.indices.byteLength)) return null;
+    new Int32Array(scratch, 0, sel.indices.length).set(sel.indices);
+    args.push(2, 0, sel.indices.length);
+  }
+  args.push(call.dataIds.length, ...call.dataIds);
+  args.push(call.outputSubset ? call.outputSubset.length : -1, ...(call.outputSubset ?? []));
+  return args.length <= MAX_ARGS ? args : null;
+}
+
+export function decodeFastCall(args: Float64Array, scratch: SharedArrayBuffer): FastCall {
+  let p = 0;
+  const next = () => args[p++]!;
+  const fnId = next();
+  const numSlices = next();
+  const someRankEmpty = next() === 1;
+  const kind = next();
+  const a = next();
+  const b = next();
+  // The index list is copied: the controller may reuse the scratch buffer for the next call.
+  const selection: Rows | null = kind === 0 ? null : kind === 1 ? { kind: 'range', start: a, stop: b } : { kind: 'list', indices: new Int32Array(scratch, 0, b).slice() };
+  const nData = next();
+  const dataIds = Array.from({ length: nData }, next);
+  const nSubset = next();
+  const outputSubset = nSubset < 0 ? null : Array.from({ length: nSubset }, next);
+  return { fnId, numSlices, someRankEmpty, selection, dataIds, outputSubset };
+}
+
+export interface ResultEntry {
+  readonly value: NDArray;
+  /** Index of the program update whose new value this is, or -1 for an output. */
+  readonly updateIndex: number;
+}
+
+/** Rank 0 writes its results into the arena (growing it when needed). */
+export function writeResults(arena: SharedArrayBuffer, entries: readonly ResultEntry[]): void {
+  let bytes = HEADER_BYTES;
+  const offsets = entries.map((e) => { const at = bytes; bytes += Math.ceil(e.value.data.byteLength / 8) * 8; return at; });
+  if (entries.length > MAX_RESULT_ENTRIES) throw new RangeError(`fast call: ${entries.length} results exceed the arena's ${MAX_RESULT_ENTRIES}`);
+  if (!ensureArena(arena, bytes)) throw new RangeError(`fast call: results need ${bytes} bytes, the result arena cannot grow that far`);
+  const header = new Int32Array(arena, 0, HEADER_BYTES / 4);
+  header[0] = entries.length;
+  entries.forEach((e, i) => {
+    const base = 4 + i * ENTRY_INTS;
+    if (e.value.ndim > MAX_NDIM) throw new RangeError(`fast call: result ${i} has more than ${MAX_NDIM} axes`);
+    header[base] = DTYPES.indexOf(e.value.dtype);
+    header[base + 1] = e.value.ndim;
+    e.value.shape.forEach((d, k) => { header[base + 2 + k] = d; });
+    header[base + 10] = offsets[i]!;
+    header[base + 11] = e.updateIndex;
+    new (storageOf(e.value.dtype))(arena as unknown as ArrayBuffer, offsets[i]!, e.value.size).set(e.value.data as TypedArray & ArrayLike<number>);
+  });
+}
+
+/** The controller reads (copies) the results rank 0 wrote. */
+export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
+  const header = new Int32Array(arena, 0, HEADER_BYTES / 4);
+  const out: ResultEntry[] = [];
+  for (let i = 0; i < header[0]!; i++) {
+    const base = 4 + i * ENTRY_INTS;
+    const dtype = DTYPES[header[base]!]!;
+    const shape = Array.from(header.subarray(base + 2, base + 2 + header[base + 1]!));
+    const size = shape.reduce((x, y) => x * y, 1);
+    const view = new (storageOf(dtype))(arena as unknown as ArrayBuffer, header[base + 10]!, size);
+    out.push({ value: new NDArray(dtype, shape, view.slice() as TypedArray), updateIndex: header[base + 11]! });
+  }
+  return out;
+}
