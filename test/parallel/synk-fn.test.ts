@@ -117,6 +117,17 @@ describe('synk.fn on 3 workers', () => {
     assertAllClose(sliced, all, { rtol: 1e-6 });
   });
 
+  test('Data reallocated between calls reaches the workers (fast path resends its handle)', async () => {
+    const d = synk.data(rowsOf(X, [0, 1, 2]));
+    const sumAll = synk.fn({ inputs: [x], outputs: [x.sum(), 'sum'] });
+    const total = (a: T.NDArray) => Array.from(a.data).reduce((p, q) => p + q, 0);
+    assertAllClose((await sumAll(d)) as T.NDArray, total(rowsOf(X, [0, 1, 2])), { rtol: 1e-5 });
+    d.setValue(X); // larger: reallocates
+    assertAllClose((await sumAll(d)) as T.NDArray, total(X), { rtol: 1e-5 });
+    d.set(0, [100, 100, 100, 100]); // in place: same buffer
+    assertAllClose((await sumAll(d)) as T.NDArray, total(X) - total(rowsOf(X, [0])) + 400, { rtol: 1e-5 });
+  });
+
   test('functions built after fork are distributed on first use; distribute() is idempotent', async () => {
     const late = synk.fn({ inputs: [x], outputs: [x.sum(), 'sum'] });
     await synk.distribute();
