@@ -59,7 +59,8 @@ export function buildProgram(inputs: readonly Variable[], outputs: readonly Vari
   const constants: { slot: number; value: ReturnType<typeof serializeArray> }[] = [];
   const steps: ProgramStep[] = [];
   // Shared variables whose value an update needs must be passed even if no output reads them.
-  const sharedRoots = [...order.filter((v): v is SharedVariable => v instanceof SharedVariable)];
+  // Update targets count too, even when no expression reads them (e.g. s <- mean(x)).
+  const sharedRoots = [...order.filter((v): v is SharedVariable => v instanceof SharedVariable), ...updates.map(([s]) => s)];
   for (const s of sharedRoots) {
     if (slotOf.has(s.id)) continue;
     sharedSlots.push({ slot: newSlot(s, 'shared'), sharedId: s.sharedId });

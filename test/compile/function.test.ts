@@ -33,6 +33,14 @@ forEachDevice('compiled functions', (device, c) => {
     assert.deepEqual(a.getValue().toArray(), [1, 2]);
   });
 
+  test('an update whose expression does not read its variable', () => {
+    const m = T.shared([0, 0], { name: 'm' });
+    const x = T.matrix('x');
+    const f = T.fn({ inputs: [x], outputs: [], updates: [[m, T.mean(x, 0)]], device });
+    f([[1, 2], [3, 4]]);
+    assert.deepEqual(m.getValue().toArray(), [2, 3]);
+  });
+
   test('givens replace variables, including minibatch slicing with a symbolic index', () => {
     const data = T.shared([[1, 2], [3, 4], [5, 6], [7, 8]], { name: 'data' });
     const x = T.matrix('x');
