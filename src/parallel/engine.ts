@@ -7,7 +7,7 @@ import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
 import { dataView, type DataHandle } from './data.js';
-import { decodeFastCall, writeResults } from './fast-call.js';
+import { decodeFastCall, readString, writeResults } from './fast-call.js';
 import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
 import { dataRows, takeRows } from './rows.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
@@ -85,12 +85,16 @@ export class Engine {
       kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
       outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [],
     });
-    if (this.rank === 0) {
-      writeResults(this.arenas.results, [
-        ...(reduced ?? []).map((value) => ({ value, updateIndex: -1 })),
-        ...updated.map((u) => ({ value: u.shared.getValue({ borrow: true }), updateIndex: u.index })),
-      ]);
-    }
+    // Updated shared values stay here; the controller fetches rank 0's lazily when it reads them.
+    if (this.rank === 0) writeResults(this.arenas.results, (reduced ?? []).map((value) => ({ value, updateIndex: -1 })));
+    return 0;
+  }
+
+  /** Rank 0 writes the current value of a shared variable for the controller. */
+  fetchShared(args: Float64Array): number {
+    if (this.rank !== 0) return 0;
+    const sharedId = readString(this.arenas.scratch, args[0]!);
+    writeResults(this.arenas.results, [{ value: this.shared(sharedId).getValue({ borrow: true }), updateIndex: -1 }]);
     return 0;
   }
 

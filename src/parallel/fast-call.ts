@@ -7,6 +7,20 @@ import { DTYPES, storageOf, type TypedArray } from '../tensor/dtype.js';
 import type { Rows } from './split.js';
 
 export const CMD_FAST_CALL = 1;
+/** Rank 0 copies one shared variable's value into the result arena (the controller reads it lazily). */
+export const CMD_FETCH_SHARED = 2;
+
+/** Puts a string into the scratch arena; returns its byte length. */
+export function writeString(scratch: SharedArrayBuffer, text: string): number {
+  const bytes = new TextEncoder().encode(text);
+  if (!ensureArena(scratch, bytes.length)) throw new RangeError('scratch arena too small');
+  new Uint8Array(scratch, 0, bytes.length).set(bytes);
+  return bytes.length;
+}
+
+export function readString(scratch: SharedArrayBuffer, length: number): string {
+  return new TextDecoder().decode(new Uint8Array(scratch, 0, length).slice());
+}
 const MAX_ARGS = 64;
 const MAX_NDIM = 8;
 const HEADER_BYTES = 4096;

@@ -10,9 +10,9 @@ import { Data, data as makeData } from './data.js';
 import { isOutputOp, OUTPUT_OPS, UPDATE_OPS, type OutputOp, type UpdateOp } from './accumulate.js';
 import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
 import { asInputData, assertNumSlices, isCallOptions, isPlainObject, resolveBatch, resolveBatchS, someRankEmpty, type CallOptions } from './call-args.js';
-import { adoptFromRank0, distribute, fastCall, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0 } from './runtime.js';
+import { adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0 } from './runtime.js';
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
-import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
+import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
 export type OutputSpec = Variable | readonly [Variable, OutputOp];
 export type UpdateSpec = readonly [SharedVariable, unknown] | readonly [SharedVariable, unknown, UpdateOp];
@@ -98,6 +98,7 @@ export function fn(spec: SynkFnSpec): SynkFn {
   const shareds = [...local.shareds, ...sliceable];
   registerFunction({ spec: fspec, shareds });
   const names = [...inputs, ...bcast].map((v) => v.name);
+  const updateTargets = description.program.updates.map((u) => shareds.find((s) => s.sharedId === u.sharedId)!).filter((s) => s !== undefined);
 
   const call = async (...args: unknown[]): Promise<NDArray | NDArray[]> => {
     const state = requireState(spec.name ?? 'synk function');
@@ -144,11 +145,8 @@ export function fn(spec: SynkFnSpec): SynkFn {
       await sendDataHandles(datas);
       const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds: datas.map((d) => d.id), outputSubset: subset ? [...subset] : null });
       if (entries) {
-        const results = entries.filter((e) => e.updateIndex < 0).map((e) => e.value);
-        adoptFromRank0(entries.filter((e) => e.updateIndex >= 0).map((e) => {
-          const sharedId = description.program.updates[e.updateIndex]!.sharedId;
-          return { sharedId, broadcastable: [], value: toArrayMsg(e.value) };
-        }));
+        const results = entries.map((e) => e.value);
+        markUpdatedOnRank0(updateTargets);
         return outs.single && !subset ? results[0]! : results;
       }
     }

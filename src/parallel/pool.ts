@@ -28,6 +28,7 @@ import {
   STATUS_FAILED,
   STATUS_PENDING,
   PoolClosedError,
+  PoolError,
   PoolTimeoutError,
   WorkerError,
   controlViews,
@@ -204,13 +205,57 @@ export class WorkerPool {
     return this.closing;
   }
 
+  /** True when no call is queued or running (so callSync may use the control block). */
+  get idle(): boolean {
+    return this.busy === 0 && !this.closing && !this.failure;
+  }
+
+  /**
+   * Runs a command on every worker and BLOCKS the calling thread until they finish (bounded by
+   * timeoutMs). Only for short commands while the pool is idle, e.g. reading a value from rank 0
+   * inside a synchronous getter. A worker failure gives an error naming the rank.
+   */
+  callSync(command: number, args: ArrayLike<number>, timeoutMs = 10_000): number[] {
+    if (!this.idle) throw new PoolError(this.closing ? 'WorkerPool: pool is closed' : this.failure ? this.failure.message : 'WorkerPool: a call is in progress; await it first');
+    const { i32, args: argv } = this.views;
+    if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit);
+    const seq = ++this.seq;
+    for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
+    Atomics.store(i32, ARGC, args.length);
+    Atomics.store(i32, CMD, command);
+    for (let r = 0; r < this.size; r++) Atomics.store(i32, STATUS + r, STATUS_PENDING);
+    Atomics.store(i32, DONE, 0);
+    Atomics.store(i32, SEQ, seq);
+    Atomics.notify(i32, SEQ);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const done = Atomics.load(i32, DONE);
+      if (done >= this.size) break;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        const error = new PoolTimeoutError(`callSync(${command}): timed out after ${timeoutMs} ms (the pool is now unusable)`, []);
+        this.failure = error;
+        throw error;
+      }
+      Atomics.wait(i32, DONE, done, left);
+    }
+    for (let r = 0; r < this.size; r++) {
+      if (Atomics.load(i32, STATUS + r) === STATUS_FAILED) throw new PoolError(`callSync(${command}): rank ${r} failed (its report follows asynchronously)`);
+    }
+    return Array.from(this.views.results);
+  }
+
+  private busy = 0;
+
   private enqueue<T>(body: () => Promise<T>): Promise<T> {
+    this.busy++;
     const next = this.queue.then(() => {
       if (this.closing) throw new PoolClosedError('WorkerPool: pool is closed; start a new pool');
       if (this.failure) throw this.failure.again();
       return body();
     });
     this.queue = next.catch(() => undefined);
+    void next.then(() => { this.busy--; }, () => { this.busy--; });
     return next;
   }
 

@@ -2,10 +2,11 @@
 // values in step with the controller's (the controller's copy of a shared variable is rank 0's).
 import os from 'node:os';
 import type { SharedVariable } from '../tensor/variable.js';
+import type { NDArray } from '../tensor/ndarray.js';
 import { findShared } from '../tensor/variable.js';
 import type { DeviceSpec } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
-import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, type FastCall, type ResultEntry } from './fast-call.js';
+import { createArena, encodeFastCall, readResults, writeString, CMD_FAST_CALL, CMD_FETCH_SHARED, type FastCall, type ResultEntry } from './fast-call.js';
 import type { Data } from './data.js';
 import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
 
@@ -79,9 +80,42 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   return devices.length;
 }
 
+/** The key under which the controller's shared variables record that rank 0 holds a newer value. */
+const RANK0 = { name: 'rank 0' };
+const staleOnController = new Set<SharedVariable>();
+
+/**
+ * After a call that updated `shareds` on the workers, the controller's copies are stale: they are
+ * read from rank 0 only when someone asks (getValue), so training loops copy nothing back per step.
+ */
+export function markUpdatedOnRank0(shareds: readonly SharedVariable[]): void {
+  for (const v of shareds) {
+    staleOnController.add(v);
+    v.markDeviceCurrent(RANK0, {
+      value: null,
+      sync: () => fetchFromRank0(v),
+      release: () => { staleOnController.delete(v); },
+    });
+  }
+}
+
+function fetchFromRank0(v: SharedVariable): NDArray {
+  const s = state;
+  if (!s) throw new Error(`shared variable ${v.name ?? v.sharedId}: its current value was on rank 0, whose workers are closed`);
+  if (!s.pool.idle) throw new Error(`shared variable ${v.name ?? v.sharedId}: the workers are busy (a call or collective is in progress); await it before reading the value`);
+  const length = writeString(s.arenas.scratch, v.sharedId);
+  s.pool.callSync(CMD_FETCH_SHARED, [length]);
+  const value = readResults(s.arenas.results)[0]!.value;
+  staleOnController.delete(v);
+  return value;
+}
+
 /** Ends the workers and frees their memory. Idempotent; a later fork starts afresh. */
 export async function close(): Promise<void> {
   const s = state;
+  // Shared values the controller has not read yet come back from rank 0 before it goes.
+  if (s && s.pool.idle) for (const v of [...staleOnController]) v.getValue({ borrow: true });
+  staleOnController.clear();
   state = null;
   if (s) lastClose = s.pool.close();
   if (lastClose) await lastClose;

@@ -6,7 +6,7 @@ import { createDevice, type DeviceSpec } from '../devices/create.js';
 import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { ControllerMsg } from './protocol.js';
 import { setRandomStreamSalt } from '../ops/random.js';
-import { CMD_FAST_CALL } from './fast-call.js';
+import { CMD_FAST_CALL, CMD_FETCH_SHARED } from './fast-call.js';
 
 let engine: Engine | undefined;
 
@@ -20,6 +20,6 @@ await serveWorker({
     engine = new Engine(ctx.rank, ctx.size, await createDevice(spec), ctx.comm, arenas);
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),
-  commands: { [CMD_FAST_CALL]: (args) => engine!.callFast(args) },
+  commands: { [CMD_FAST_CALL]: (args) => engine!.callFast(args), [CMD_FETCH_SHARED]: (args) => engine!.fetchShared(args) },
 });
 engine?.device.close();

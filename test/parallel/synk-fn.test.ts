@@ -128,6 +128,20 @@ describe('synk.fn on 3 workers', () => {
     assertAllClose((await sumAll(d)) as T.NDArray, total(X) - total(rowsOf(X, [0])) + 400, { rtol: 1e-5 });
   });
 
+  test('updated shared values are read from rank 0 only when asked', async () => {
+    const acc = T.shared([0, 0, 0, 0], { name: 'acc' });
+    const g = synk.fn({ inputs: [x], outputs: [x.sum(), 'sum'], updates: [[acc, acc.add(x.sum(0))]] });
+    const rank0Rows = rowsOf(X, [...Array(splitPoints(ROWS, N)[1]).keys()]);
+    await g(X);
+    const pending = g(X);
+    const before = acc.getValue(); // read before the call reaches the workers: the first call's result
+    await pending;
+    assertAllClose(before, Array.from({ length: 4 }, (_, j) => Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0)), { rtol: 1e-5 });
+    const expected = Array.from({ length: 4 }, (_, j) => 2 * Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0));
+    assertAllClose(acc.getValue(), expected, { rtol: 1e-5 });
+    assertAllClose((await synk.getValue(0, acc)) as T.NDArray, expected, { rtol: 1e-5 });
+  });
+
   test('functions built after fork are distributed on first use; distribute() is idempotent', async () => {
     const late = synk.fn({ inputs: [x], outputs: [x.sum(), 'sum'] });
     await synk.distribute();
