@@ -7,6 +7,7 @@ import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
 import { dataView, type DataHandle } from './data.js';
+import { setRandomStreamSalt } from '../ops/random.js';
 import { decodeFastCall, readString, writeResults } from './fast-call.js';
 import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
 import { dataRows, takeRows } from './rows.js';
@@ -119,6 +120,8 @@ export class Engine {
       return { value, rows, id };
     });
     for (let j = 0; j < k; j++) {
+      // Each rank and each slice draws its own random numbers (e.g. its own dropout masks).
+      setRandomStreamSalt(((this.rank & 0xffff) << 16) | (j & 0xffff));
       let weight = -1;
       const inputs = msg.inputs.map((inp, i) => {
         if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);

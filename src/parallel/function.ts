@@ -93,6 +93,8 @@ export function fn(spec: SynkFnSpec): SynkFn {
   });
   const id = nextId++;
   // Update ops follow the program's update order (same as given).
+  // Updates the compiler added (random-stream states) advance identically in every slice: 'max'.
+  while (updateOps.length < description.program.updates.length) updateOps.push('max');
   const fspec: FunctionSpec = { id, description, nScattered: inputs.length, nBroadcast: bcast.length, sliceableIds: sliceable.map((s) => s.sharedId), outputOps: outs.ops, updateOps };
   const local = new CompiledFunction(description, getDefaultDevice());
   const shareds = [...local.shareds, ...sliceable];

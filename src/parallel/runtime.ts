@@ -58,6 +58,8 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   if (state) throw new Error('fork: workers are already running; call synk.close() first');
   if (lastClose) await lastClose;
   if (options.n !== undefined && (!Number.isInteger(options.n) || options.n < 1)) throw new RangeError(`fork: n must be a positive integer, got ${String(options.n)}`);
+  // The devices this build ships decide what 'cpu', 'cuda' and 'auto' mean.
+  await (await import('../devices/builtin.js')).registerBuiltinDevices();
   const given = options.devices ?? 'cpu';
   let devices: DeviceSpec[];
   if (Array.isArray(given)) devices = [...given];

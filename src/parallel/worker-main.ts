@@ -5,7 +5,6 @@ import { Engine } from './engine.js';
 import { createDevice, type DeviceSpec } from '../devices/create.js';
 import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { ControllerMsg } from './protocol.js';
-import { setRandomStreamSalt } from '../ops/random.js';
 import { CMD_FAST_CALL, CMD_FETCH_SHARED } from './fast-call.js';
 
 let engine: Engine | undefined;
@@ -16,7 +15,6 @@ await serveWorker({
     const { devices: specs, arenas } = ctx.workerData as { devices: readonly DeviceSpec[]; arenas: { scratch: SharedArrayBuffer; results: SharedArrayBuffer } };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
-    setRandomStreamSalt(ctx.rank); // workers draw independent random numbers for their own rows
     engine = new Engine(ctx.rank, ctx.size, await createDevice(spec), ctx.comm, arenas);
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),

@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 const dir = fileURLToPath(new URL('../../examples/', import.meta.url));
 const EXPECTED = ['batch-s.js', 'batch.js', 'data.js', 'intro.js', 'logistic-regression.js', 'main-job.js', 'num-slices.js', 'shared-variables.js'];
 /** Extra arguments per example (the main job runs at CI size). */
-const ARGS: Record<string, string[]> = { 'main-job.js': ['--quick'] };
+const QUICK = ['--quick'];
+const ARGS: Record<string, string[]> = {
+  'main-job.js': QUICK, 'main-train.js': QUICK, 'train-mnist-mlp.js': QUICK, 'train-mnist-batchs.js': QUICK,
+  'train-mnist-cnn.js': QUICK, 'train-resnet.js': QUICK,
+};
 // Helper modules start with '_' and are not examples.
 const found = readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('_')).sort();
 

@@ -1,0 +1,87 @@
+// Training throughput: the MLP 784-2048-2048-10 (ReLU, cross-entropy) with Adam through
+// makeTrainFunction (gradient per worker into one flat vector, one all-reduce, update per worker),
+// at batch 512 and 8192, for each worker count asked. Prints the median time per step, samples/s
+// and where a step's time goes (gradient call, all-reduce, update call). The same model in PyTorch:
+// bench/train_torch.py (run it on the same machine to compare).
+// Usage: node dist/bench/train.js [--workers 1,2,4,8,16] [--batches 512,8192] [--steps 20] [--devices cpu] [--hidden 2048] [--json out.json]
+import os from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import * as synk from '../src/index.js';
+import { T } from '../src/index.js';
+import * as X from '../src/extensions/index.js';
+import { registerBuiltinDevices } from '../src/devices/builtin.js';
+
+const list = (v: string): number[] => v.split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a comma-separated list of positive integers, got ${JSON.stringify(v)}`);
+  return n;
+});
+const o = new Command().name('bench-train')
+  .description('Time per training step of the MLP 784-H-H-10 with Adam through makeTrainFunction.')
+  .option('--workers <list>', 'worker counts to measure', list, [os.availableParallelism()])
+  .option('--batches <list>', 'batch sizes (rows per step over all workers)', list, [512, 8192])
+  .option('--steps <n>', 'timed steps per configuration (after 3 warm-up steps)', (v) => Number(v), 20)
+  .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
+  .option('--devices <kind>', "'cpu', 'auto', 'cuda' or 'reference'", 'cpu')
+  .option('--json <file>', 'also write the results as JSON')
+  .parse()
+  .opts<{ workers: number[]; batches: number[]; steps: number; hidden: number; devices: 'cpu' | 'auto' | 'cuda' | 'reference'; json?: string }>();
+
+interface Result { workers: number; batch: number; msPerStep: number; samplesPerSecond: number; gradMs: number; allReduceMs: number; updateMs: number }
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
+
+await registerBuiltinDevices();
+const H = o.hidden;
+const maxBatch = Math.max(...o.batches);
+// Random inputs and labels, once, in shared memory.
+const rng = new X.Rng(1);
+const images = new T.NDArray('float32', [maxBatch, 784]);
+for (let i = 0; i < images.size; i++) images.data[i] = rng.next();
+const labels = new T.NDArray('int32', [maxBatch]);
+for (let i = 0; i < maxBatch; i++) labels.data[i] = rng.int(10);
+const xs = synk.data(images, { name: 'x' });
+const ys = synk.data(labels, { name: 'y' });
+
+const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }));
+const x = T.matrix('x');
+const y = T.vector('y', 'int32');
+const train = X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 });
+const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
+console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ${o.steps} timed steps`);
+
+const results: Result[] = [];
+for (const workers of o.workers) {
+  await synk.fork({ n: workers, devices: o.devices });
+  for (const batch of o.batches) {
+    for (let i = 0; i < 3; i++) await train(xs, ys, { batch });
+    const total: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      const t0 = performance.now();
+      await train(xs, ys, { batch });
+      total.push(performance.now() - t0);
+    }
+    // Where the time goes: the same three calls as train makes, timed one by one.
+    const parts = { grad: [] as number[], ar: [] as number[], upd: [] as number[] };
+    for (let i = 0; i < Math.max(3, Math.floor(o.steps / 2)); i++) {
+      const t0 = performance.now();
+      await train.gradFn(xs, ys, { batch });
+      const t1 = performance.now();
+      await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
+      const t2 = performance.now();
+      await train.updateFn();
+      parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
+    }
+    const ms = median(total);
+    const r: Result = { workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000, gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd) };
+    results.push(r);
+    console.log(`workers ${workers}, batch ${batch}: ${ms.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
+      + `(gradient ${r.gradMs.toFixed(1)} ms, all-reduce ${r.allReduceMs.toFixed(1)} ms, update ${r.updateMs.toFixed(1)} ms)`);
+  }
+  await synk.close();
+}
+
+console.log('\n| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |\n|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of results) console.log(`| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | ${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
+if (o.json) writeFileSync(o.json, JSON.stringify({ model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, cores: os.availableParallelism(), results }, null, 2));

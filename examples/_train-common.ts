@@ -1,0 +1,111 @@
+// Helpers shared by the training demos (not a demo itself): the command line, starting workers on
+// the fast CPU device, shuffled minibatches, whole-set validation with numSlices, timing.
+import os from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import * as synk from '../src/index.js';
+import { T } from '../src/index.js';
+import * as X from '../src/extensions/index.js';
+import { registerBuiltinDevices } from '../src/devices/builtin.js';
+
+export interface DemoOptions {
+  epochs: number;
+  batch: number;
+  workers: number;
+  lr: number;
+  seed: number;
+  trainRows: number;
+  testRows: number;
+  slices: number;
+  quick: boolean;
+  devices: string;
+}
+
+const positiveInt = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+const positiveNumber = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+/** Workers by default: SYNK_WORKERS from the environment, else one per available core. */
+export function defaultWorkers(): number {
+  const raw = process.env['SYNK_WORKERS'];
+  const n = raw === undefined || raw === '' ? os.availableParallelism() : Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`SYNK_WORKERS must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/**
+ * Parses the demo's command line. `full` are the defaults of a real run, `quick` those of --quick
+ * (CI-sized); options given explicitly win over both.
+ */
+export function parseDemoOptions(name: string, description: string, full: Omit<DemoOptions, 'quick' | 'workers' | 'devices'>, quick: Partial<DemoOptions>, configure?: (c: Command) => void): DemoOptions & Record<string, unknown> {
+  const program = new Command().name(name).description(description)
+    .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), full.epochs)
+    .option('--batch <n>', 'rows per step, over all workers', positiveInt('--batch'), full.batch)
+    .option('--workers <n>', 'workers (default: SYNK_WORKERS or one per core)', positiveInt('--workers'), defaultWorkers())
+    .option('--devices <kind>', "worker devices: 'cpu', 'auto', 'cuda' or 'reference'", 'cpu')
+    .option('--lr <x>', 'learning rate', positiveNumber('--lr'), full.lr)
+    .option('--seed <n>', 'seed of the initial weights and the shuffles', positiveInt('--seed'), full.seed)
+    .option('--train-rows <n>', 'use the first n training examples', positiveInt('--train-rows'), full.trainRows)
+    .option('--test-rows <n>', 'use the first n test examples', positiveInt('--test-rows'), full.testRows)
+    .option('--slices <n>', 'numSlices of the validation call (bounds its memory)', positiveInt('--slices'), full.slices)
+    .option('--quick', `a CI-sized run (${Object.entries(quick).map(([k, v]) => `${k} ${String(v)}`).join(', ')}); explicit options still win`, false);
+  configure?.(program);
+  program.parse();
+  const opts = program.opts<DemoOptions & Record<string, unknown>>();
+  if (opts.quick) {
+    for (const [k, v] of Object.entries(quick)) if (program.getOptionValueSource(k) === 'default') (opts as Record<string, unknown>)[k] = v;
+  }
+  return opts;
+}
+
+/** Starts the workers on the requested devices (the fast CPU device by default). */
+export async function startWorkers(o: DemoOptions): Promise<number> {
+  await registerBuiltinDevices();
+  const devices = o.devices as 'cpu' | 'auto' | 'cuda' | 'reference';
+  if (!['cpu', 'auto', 'cuda', 'reference'].includes(devices)) throw new RangeError(`--devices must be cpu, auto, cuda or reference, got ${o.devices}`);
+  return synk.fork({ n: o.workers, devices });
+}
+
+/** A shuffled epoch as minibatches of row indices (the last one may be shorter). */
+export function epochBatches(rng: X.Rng, rows: number, batch: number): Int32Array[] {
+  const p = rng.permutation(rows);
+  const out: Int32Array[] = [];
+  for (let i = 0; i < rows; i += batch) out.push(p.subarray(i, Math.min(rows, i + batch)));
+  return out;
+}
+
+/**
+ * A validation function over a whole data set: each rank takes its rows in `slices` pieces (memory
+ * stays bounded), correct counts and loss sums are summed over ranks.
+ */
+export function makeValidator(logits: T.Variable, inputs: readonly T.Variable[], y: T.Variable, options: { sliceableShareds?: T.SharedVariable[] } = {}) {
+  const f = synk.fn({
+    inputs: [...inputs],
+    outputs: [[X.correctCount(logits, y), 'sum'], [T.sum(T.crossentropyFromLogits(logits, y)), 'sum'], [T.cast(T.shapeOf(logits)[0]!, 'float32'), 'sum']],
+    ...(options.sliceableShareds ? { sliceableShareds: options.sliceableShareds } : {}),
+    name: 'validate',
+  });
+  return async (args: unknown[], numSlices: number): Promise<{ accuracy: number; loss: number }> => {
+    const [correct, lossSum, rows] = (await f(...args, { numSlices })) as T.NDArray[];
+    return { accuracy: correct!.item() / rows!.item(), loss: lossSum!.item() / rows!.item() };
+  };
+}
+
+export const seconds = (t0: number): number => (performance.now() - t0) / 1000;
+export const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
+
+/** Ends a demo: checks the target and prints the closing line the example runner looks for. */
+export function finish(name: string, accuracy: number, target: number): void {
+  if (!(accuracy >= target)) {
+    console.error(`${name}: test accuracy ${pct(accuracy)} is below the target ${pct(target)}`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(`${name}: test accuracy ${pct(accuracy)} >= target ${pct(target)}: OK`);
+}

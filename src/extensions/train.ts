@@ -1,0 +1,185 @@
+// makeTrainFunction: the original's training recipe as one call. Every rank computes the gradient of
+// its rows into ONE flat vector (times its row count), one all-reduce sums the vectors, and every
+// rank applies the same update from the same sum, so parameters stay identical on every rank.
+import { NDArray, describe } from '../tensor/ndarray.js';
+import { isFloat } from '../tensor/dtype.js';
+import { SharedVariable, Variable } from '../tensor/variable.js';
+import * as B from '../tensor/build.js';
+import { randomUpdatesFor } from '../tensor/random-streams.js';
+import { fn as synkFn, type OutputSpec, type SynkFn } from '../parallel/function.js';
+import { allReduce, broadcast } from '../parallel/collectives.js';
+import { numWorkers } from '../parallel/runtime.js';
+import { Data } from '../parallel/data.js';
+import { resolveBatchS, someRankEmpty, type CallOptions } from '../parallel/call-args.js';
+import { rowCount } from '../parallel/split.js';
+import type { Givens } from '../compile/build-program.js';
+import type { UpdateOp } from '../parallel/accumulate.js';
+import { checkLoss, checkParams } from './flat-gradient.js';
+import { makeOptimizer, type Hyper, type Optimizer, type Rule } from './optimizers.js';
+
+export interface TrainOptions {
+  /**
+   * Updates of model state made while computing the loss (e.g. batch-norm running statistics from
+   * Mode.updates). Float ones travel in the flat vector and are averaged over ranks (weighted by
+   * rows), so they stay equal on every rank; others (integer) apply on each rank alone.
+   */
+  updates?: readonly (readonly [SharedVariable, unknown])[];
+  /** More outputs of the gradient function (e.g. [accuracy, 'avg']), returned by train.step. */
+  outputs?: readonly OutputSpec[];
+  bcastInputs?: readonly Variable[];
+  /** Shared variables holding data scattered to the ranks, selected by `batchS`. */
+  sliceableShareds?: readonly SharedVariable[];
+  givens?: Givens;
+  /** The rows the loss averages over (default: axis 0 of the first input or sliceable shared). */
+  rows?: Variable | number;
+  name?: string;
+  /** Hyper-parameters of a named rule (learningRate, beta1, ...); they may also be given directly here. */
+  hyper?: Readonly<Record<string, Hyper>>;
+  [hyper: string]: unknown;
+}
+
+export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: unknown; numSlices?: number }
+
+export interface TrainStep { loss: number; outputs: NDArray[] }
+
+export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
+  /** One step, returning the loss and the extra outputs. */
+  step(...args: unknown[]): Promise<TrainStep>;
+  readonly optimizer: Optimizer;
+  readonly hyper: Optimizer['hyper'];
+  readonly params: readonly SharedVariable[];
+  /** The data-parallel functions: gradient (per rank), parameter update (per rank), flat-vector reset. */
+  readonly gradFn: SynkFn;
+  readonly updateFn: SynkFn;
+  /** Sends the controller's values of parameters, optimizer state and hyper-parameters to every rank. */
+  sync(): Promise<void>;
+};
+
+const OWN_KEYS = new Set(['updates', 'outputs', 'bcastInputs', 'sliceableShareds', 'givens', 'rows', 'name', 'hyper']);
+const CALL_KEYS = new Set(['batch', 'batchS', 'numSlices']);
+
+function splitOptions(options: TrainOptions): { own: TrainOptions; hyper: Record<string, Hyper> } {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`makeTrainFunction: options must be an object, got ${describe(options)}`);
+  const hyper: Record<string, Hyper> = { ...(options.hyper ?? {}) };
+  for (const [k, v] of Object.entries(options)) {
+    if (OWN_KEYS.has(k)) continue;
+    if (typeof v !== 'number' && !(v instanceof SharedVariable)) throw new TypeError(`makeTrainFunction: option ${k} is not known and is not a hyper-parameter (a number or shared scalar), got ${describe(v)}`);
+    hyper[k] = v;
+  }
+  return { own: options, hyper };
+}
+
+/**
+ * Builds `train(...data, { batch, batchS, numSlices })`: gradient on every rank, one all-reduce of
+ * the flat gradient, the update on every rank; resolves to the loss (row-weighted mean over ranks).
+ * `rule` is an optimizer name ('adam', 'sgd', ...) whose hyper-parameters come from options, or a
+ * function (params, gradSource) => Optimizer. With numSlices, each rank accumulates the gradient
+ * over its slices (memory-bounded big batches); the result equals one device on the whole batch.
+ */
+export function makeTrainFunction(loss: Variable, params: readonly SharedVariable[], inputs: readonly Variable[], rule: Rule, options: TrainOptions = {}): TrainFunction {
+  const what = options.name ?? 'makeTrainFunction';
+  checkLoss(loss, what);
+  checkParams(params, what);
+  if (!Array.isArray(inputs)) throw new TypeError(`${what}: inputs must be an array of variables (scattered over the ranks), got ${describe(inputs)}`);
+  inputs.forEach((v, i) => { if (!(v instanceof Variable)) throw new TypeError(`${what}: inputs[${i}] must be a symbolic variable, got ${describe(v)}`); });
+  const { own, hyper } = splitOptions(options);
+  const sliceable = [...(own.sliceableShareds ?? [])];
+  const first = inputs[0] ?? sliceable[0];
+  const rows = own.rows ?? (first ? B.shapeOf(first)[0]! : 1);
+
+  const floatStates: [SharedVariable, Variable][] = [];
+  const localUpdates: [SharedVariable, unknown, UpdateOp][] = [];
+  (own.updates ?? []).forEach((u, i) => {
+    const [s, e] = u;
+    if (!(s instanceof SharedVariable)) throw new TypeError(`${what}: updates[${i}][0] must be a shared variable, got ${describe(s)}`);
+    if (params.includes(s)) throw new TypeError(`${what}: updates[${i}] (${s.label()}) is a parameter; the optimizer updates parameters`);
+    if (isFloat(s.dtype) && s.dtype === params[0]!.dtype && e instanceof Variable) floatStates.push([s, e]);
+    else localUpdates.push([s, e, isFloat(s.dtype) ? 'avg' : 'max']);
+  });
+  // Random draws (dropout) advance their generator states on each rank. Given explicitly, with an
+  // op, so that numSlices can combine them (every slice advances the same state once: 'max').
+  const roots = [loss, ...floatStates.map(([, e]) => e), ...(own.outputs ?? []).map((o) => (o instanceof Variable ? o : o[0]))];
+  for (const [s, e] of randomUpdatesFor(roots)) if (!localUpdates.some(([t]) => t === s)) localUpdates.push([s, e, 'max']);
+
+  const optimizer = makeOptimizer(rule, params, { loss, rows, stateUpdates: floatStates, name: own.name ?? (typeof rule === 'string' ? rule : 'train') }, hyper);
+  if (optimizer.params.length !== params.length || optimizer.params.some((p, i) => p !== params[i])) throw new TypeError(`${what}: the rule built an optimizer for other parameters than the ones given`);
+
+  const gradFn = synkFn({
+    inputs,
+    ...(own.bcastInputs ? { bcastInputs: own.bcastInputs } : {}),
+    outputs: [[loss, 'avg'], ...(own.outputs ?? [])],
+    updates: [...optimizer.gradUpdates, ...localUpdates],
+    ...(own.givens ? { givens: own.givens } : {}),
+    sliceableShareds: sliceable,
+    name: `${what}: gradient`,
+  });
+  const updateFn = synkFn({ updates: optimizer.paramUpdates, name: `${what}: update` });
+  const zeroFn = synkFn({ updates: [[optimizer.flatGrad, B.zerosLike(optimizer.flatGrad)]], name: `${what}: reset` });
+
+  // Values the controller changed (setValue, setHyper, loading parameters) reach only rank 0 on the
+  // next call; these are broadcast to every rank before a step so all ranks stay equal.
+  const tracked = [...params, ...optimizer.slots, ...Object.values<SharedVariable>(optimizer.hyper), ...floatStates.map(([s]) => s)];
+  const seen = new Map<SharedVariable, number>();
+  const record = () => { for (const s of tracked) seen.set(s, s.version); };
+  const sync = async () => {
+    const changed = tracked.filter((s) => seen.get(s) !== s.version);
+    if (changed.length) await broadcast(changed);
+    record();
+  };
+
+  const step = async (...args: unknown[]): Promise<TrainStep> => {
+    let call: TrainCallOptions = {};
+    const last = args[args.length - 1];
+    if (isTrainCallOptions(last)) call = args.pop() as TrainCallOptions;
+    const n = numWorkers();
+    const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
+    await sync();
+    if (empty) await zeroFn();
+    const result = await (Object.keys(call).length ? gradFn(...args, { ...call }) : gradFn(...args));
+    const outs = Array.isArray(result) ? result : [result];
+    await allReduce(optimizer.flatGrad, { op: 'sum' });
+    await updateFn();
+    record();
+    return { loss: outs[0]!.item(), outputs: outs.slice(1) };
+  };
+  const train = async (...args: unknown[]) => (await step(...args)).loss;
+  return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync });
+}
+
+function isTrainCallOptions(v: unknown): v is TrainCallOptions {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || ArrayBuffer.isView(v) || v instanceof Data || v instanceof NDArray) return false;
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  const keys = Object.keys(v);
+  return keys.length > 0 && keys.every((k) => CALL_KEYS.has(k));
+}
+
+function lengthOf(a: unknown): number | undefined {
+  if (a instanceof Data || a instanceof NDArray) return a.shape[0];
+  if (Array.isArray(a)) return a.length;
+  return undefined;
+}
+
+/**
+ * Whether some rank may get no rows this step: such a rank runs nothing and would keep its old flat
+ * vector, so the vector is zeroed first. Also refuses an empty batch.
+ */
+function mayHaveEmptyRank(args: readonly unknown[], nScattered: number, call: TrainCallOptions, n: number, what: string): boolean {
+  let count: number | undefined;
+  if (nScattered > 0) {
+    const b = call.batch;
+    if (b === undefined) count = lengthOf(args[0]);
+    else if (typeof b === 'number') count = b;
+    else if (Array.isArray(b) || b instanceof Int32Array) count = b.length;
+    else if (typeof b === 'object' && b !== null) {
+      const r = b as { start?: number; stop?: number };
+      const stop = r.stop ?? lengthOf(args[0]);
+      count = stop === undefined ? undefined : stop - (r.start ?? 0);
+    }
+    if (count === 0) throw new RangeError(`${what}: the batch is empty; a training step needs at least one row`);
+    return count === undefined || someRankEmpty(count, n);
+  }
+  if (call.batchS === undefined) return true;
+  const counts = resolveBatchS(call.batchS, n).map((r) => (r ? rowCount(r) : 0));
+  if (counts.every((c) => c === 0)) throw new RangeError(`${what}: batchS selects no rows; a training step needs at least one row`);
+  return counts.some((c) => c === 0);
+}
