@@ -166,6 +166,45 @@ function takeRegion(op: string, x: NDArray, idx: NDArray, axis: number): { offse
   return { offsets, shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)] };
 }
 
+/**
+ * A basic slice as block copies: the trailing full axes and the last sliced axis (when its step is 1)
+ * form contiguous runs, copied with TypedArray.set instead of element by element.
+ */
+function copyRuns(x: NDArray, plan: readonly AxisPlan[]): NDArray {
+  const outShape = plan.filter((p) => p.keep).map((p) => p.length);
+  const out = new NDArray(x.dtype, outShape);
+  if (out.size === 0) return out;
+  const strides = stridesOf(x.shape);
+  let k = plan.length; // axes k.. are whole
+  while (k > 0) {
+    const p = plan[k - 1]!;
+    if (p.start === 0 && p.step === 1 && p.length === x.shape[k - 1]) k--;
+    else break;
+  }
+  let run: number;
+  let outer: number;
+  if (k === 0) { run = x.size; outer = 0; }
+  else if (plan[k - 1]!.step === 1) { run = plan[k - 1]!.length * strides[k - 1]!; outer = k - 1; }
+  else { run = strides[k - 1]!; outer = k; }
+  const lens = plan.slice(0, outer).map((p) => p.length);
+  const steps = plan.slice(0, outer).map((p, i) => p.step * strides[i]!);
+  let offset = plan.reduce((acc, p, i) => acc + p.start * strides[i]!, 0);
+  const counter = new Array<number>(outer).fill(0);
+  const src = x.data;
+  const dst = out.data;
+  for (let o = 0; o < out.size; o += run) {
+    dst.set(src.subarray(offset, offset + run), o);
+    for (let ax = outer - 1; ax >= 0; ax--) {
+      counter[ax]!++;
+      offset += steps[ax]!;
+      if (counter[ax]! < lens[ax]!) break;
+      offset -= steps[ax]! * lens[ax]!;
+      counter[ax] = 0;
+    }
+  }
+  return out;
+}
+
 function gather(x: NDArray, region: { offsets: Float64Array; shape: number[] }, dtype: DType): NDArray {
   const out = new NDArray(dtype, region.shape);
   const src = x.data;
@@ -202,7 +241,11 @@ export const indexingOps = {
       checkEntries('subtensor', inputs, attrs.entries, 1);
       return new TensorType(inputs[0]!.dtype, subtensorPattern(inputs[0]!, attrs.entries));
     },
-    perform: (inputs, attrs, out) => gather(inputs[0]!, subtensorRegion('subtensor', inputs[0]!, attrs.entries, inputs), out.dtype),
+    perform: (inputs, attrs, out) => {
+      const x = inputs[0]!;
+      if (out.dtype === x.dtype) return copyRuns(x, planOf('subtensor', x.shape, attrs.entries, inputs));
+      return gather(x, subtensorRegion('subtensor', x, attrs.entries, inputs), out.dtype);
+    },
     grad(ctx): (Variable | null)[] {
       const [x, ...ints] = ctx.inputs as [Variable, ...Variable[]];
       const gx: Variable = applyOp('incSubtensor', [B.zerosLike(x), ctx.gOut, ...ints], { entries: shiftEntries(ctx.attrs.entries, 1), set: false });
