@@ -119,9 +119,9 @@ export class WorkerPool {
     const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
     // Spinning only pays when every worker (and the controller) has a core of its own.
     // Spinning pays when every worker has a core; on an oversubscribed machine it steals them.
-    const spinMicros = options.spinMicros ?? (n <= availableParallelism() - 1 ? 50 : n <= availableParallelism() ? 20 : 0);
+    const spinMicros = options.spinMicros ?? (n <= availableParallelism() ? 50 : 0);
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
-    const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
+    const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n <= availableParallelism() ? 20000 : 200, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
     try {
