@@ -122,16 +122,21 @@ export class CompiledFunction {
   /** Runs the program on already-coerced inputs without applying updates. */
   evaluate(inputs: readonly NDArray[], options: { outputSubset?: readonly number[] } = {}): EvaluateResult {
     const { exe, program } = this.executable(options.outputSubset);
-    const args: DeviceArray[] = [...inputs.map((a) => this.device.upload(a)), ...this.shareds.map((s) => this.sharedArg(s))];
+    const uploaded = inputs.map((a) => this.device.upload(a));
+    const args: DeviceArray[] = [...uploaded, ...this.shareds.map((s) => this.sharedArg(s))];
+    // Device memory (CUDA) is released as soon as the values are on the host again.
+    const release = (values: readonly DeviceArray[]) => { if (this.device.kind === 'cuda') for (const v of values) this.device.free(v); };
     let results: DeviceArray[];
     try {
       results = exe.run(args);
     } catch (e) {
+      release(uploaded);
       throw this.explain(e, program);
     }
     const nOut = program.outputs.length;
     const outputs = results.slice(0, nOut).map((r) => this.device.download(r));
     const updates = program.updates.map((u, k) => ({ shared: this.sharedById(u.sharedId), value: this.device.download(results[nOut + k]!) }));
+    release([...uploaded, ...results]);
     return { outputs, updates };
   }
 

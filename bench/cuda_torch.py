@@ -1,0 +1,105 @@
+# PyTorch side of bench/cuda.ts, measured in the same run on the same GPU: the same workloads,
+# timed the same way (CUDA events around the GPU work; wall clock around whole calls).
+# Usage: python3 bench/cuda_torch.py OUT.json [--quick]
+import json
+import sys
+import time
+
+import torch
+
+
+def events_ms(fn, reps, batch=10):
+    """Median milliseconds per fn() between CUDA events (batch calls back to back), after warm-up."""
+    fn()
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a = torch.cuda.Event(enable_timing=True)
+        b = torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(batch):
+            fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b) / batch)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def wall_ms(fn, reps):
+    fn()
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    out_path = sys.argv[1]
+    quick = '--quick' in sys.argv
+    reps = 5 if quick else 20
+    dev = torch.device('cuda')
+    res = {'torch': torch.__version__, 'device': torch.cuda.get_device_name(0)}
+
+    # W1: mean(tanh(X W1) W2, axis 0), float32 with TF32 allowed.
+    torch.backends.cuda.matmul.allow_tf32 = True
+    X = torch.rand(262144, 1024, device=dev) * 2 - 1
+    W1 = (torch.rand(1024, 1024, device=dev) * 2 - 1) / 32
+    W2 = (torch.rand(1024, 256, device=dev) * 2 - 1) / 32
+
+    def w1():
+        return torch.mean(torch.tanh(X @ W1) @ W2, dim=0)
+
+    res['w1_ms'] = events_ms(w1, reps)
+    res['w1_call_ms'] = wall_ms(lambda: w1().cpu(), reps)
+    del X
+
+    # Fused elementwise chain over 2^28 float32 (eager runs one kernel per op), and device copy bandwidth.
+    n = 1 << (26 if quick else 28)
+    a = torch.rand(n, device=dev) * 2 - 1
+    b = torch.rand(n, device=dev) * 2 - 1
+    res['chain_ms'] = events_ms(lambda: torch.sigmoid(a * b + a) - b * 0.5, reps)
+    dst = torch.empty_like(a)
+    res['copy_ms'] = events_ms(lambda: dst.copy_(a), reps)
+    res['copy_gbps'] = 2 * 4 * n / res['copy_ms'] / 1e6
+    try:
+        compiled = torch.compile(lambda p, q: torch.sigmoid(p * q + p) - q * 0.5)
+        res['chain_compiled_ms'] = events_ms(lambda: compiled(a, b), reps)
+    except Exception as e:  # inductor needs a working compiler toolchain
+        res['chain_compiled_error'] = str(e).split('\n')[0][:200]
+    del a, b, dst
+
+    # Matrix products, fp32 and tf32.
+    m = 4096 if quick else 8192
+    A = torch.rand(m, m, device=dev) - 0.5
+    B = torch.rand(m, m, device=dev) - 0.5
+    torch.backends.cuda.matmul.allow_tf32 = False
+    res['gemm_fp32_ms'] = events_ms(lambda: A @ B, reps)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    res['gemm_tf32_ms'] = events_ms(lambda: A @ B, reps)
+    del A, B
+
+    # Host to device: pinned and pageable, 1 GiB.
+    nb = 1 << (26 if quick else 28)
+    pinned = torch.rand(nb).pin_memory()
+    pageable = torch.rand(nb)
+    target = torch.empty(nb, device=dev)
+    res['h2d_pinned_gbps'] = 4 * nb / events_ms(lambda: target.copy_(pinned, non_blocking=True), 5, 1) / 1e6
+    res['h2d_pageable_gbps'] = 4 * nb / wall_ms(lambda: (target.copy_(pageable), torch.cuda.synchronize()), 5) / 1e6
+    del target, pinned, pageable
+
+    # Per-call overhead of a small function: host values in, host values out.
+    small = torch.rand(16)
+    res['small_call_us'] = 1e3 * wall_ms(lambda: (small.to(dev) + 1).cpu(), 200)
+
+    with open(out_path, 'w') as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res))
+
+
+main()

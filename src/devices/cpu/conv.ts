@@ -1,0 +1,161 @@
+// conv2d and its two gradients lowered to GEMM through im2col (NCHW input, OIHW filters, stride,
+// padding, dilation, groups). Per image and group, the K = C/G·kh·kw by oh·ow column matrix holds
+// the input patches; then
+//   forward:      y_g  = W_g · col                     (og x K) · (K x oh·ow)
+//   input grad:   col  = W_gᵀ · gy_g,  scattered back  (col2im, accumulating overlaps)
+//   filter grad:  gW_g += gy_g · colᵀ                  (summed over the batch by beta = 1)
+// A 1x1 convolution with stride 1, no padding and no dilation reads the input directly (no col).
+// Anything the geometry rejects goes to the reference perform, which raises the usual error.
+import type { NDArray } from '../../tensor/ndarray.js';
+import type { Conv2dAttrs } from '../../ops/conv.js';
+import type { Blas, GemmArray } from './blas-types.js';
+import { referenceRunner, type Kernel, type StepRunner } from './kernel-types.js';
+import { asFloat, isGemmDtype } from './matmul.js';
+
+interface Geometry {
+  n: number; cin: number; h: number; w: number; cout: number; cg: number; og: number; groups: number;
+  kh: number; kw: number; oh: number; ow: number; pt: number; pl: number; sh: number; sw: number; dh: number; dw: number;
+  /** cg·kh·kw: rows of the column matrix. */
+  K: number;
+  /** The column matrix is the input itself. */
+  direct: boolean;
+}
+
+function geometry(x: readonly number[], f: readonly number[], a: Conv2dAttrs): Geometry | null {
+  const [n, cin, h, w] = x as [number, number, number, number];
+  const [cout, cg, kh, kw] = f as [number, number, number, number];
+  const [sh, sw] = a.stride;
+  const [dh, dw] = a.dilation;
+  const groups = a.groups;
+  if (cin % groups !== 0 || cout % groups !== 0 || cg !== cin / groups) return null;
+  let pt: number, pb: number, pl: number, pr: number;
+  if (a.padding === 'same') {
+    const th = dh * (kh - 1);
+    const tw = dw * (kw - 1);
+    pt = Math.floor(th / 2); pb = th - pt; pl = Math.floor(tw / 2); pr = tw - pl;
+  } else {
+    [pt, pl] = a.padding; pb = pt; pr = pl;
+  }
+  const oh = Math.floor((h + pt + pb - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
+  if (oh <= 0 || ow <= 0) return null;
+  const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && oh === h && ow === w;
+  return { n, cin, h, w, cout, cg, og: cout / groups, groups, kh, kw, oh, ow, pt, pl, sh, sw, dh, dw, K: cg * kh * kw, direct };
+}
+
+/** The valid output columns j (0 <= j·sw - pl + q·dw < w) as [lo, hi). */
+function validCols(g: Geometry, q: number): [number, number] {
+  const off = q * g.dw - g.pl;
+  const lo = Math.max(0, Math.ceil(-off / g.sw));
+  const hi = Math.min(g.ow, Math.floor((g.w - 1 - off) / g.sw) + 1);
+  return [lo, Math.max(lo, hi)];
+}
+
+/** col[(c·kh + p)·kw + q][i·ow + j] = x[c0 + c, i·sh - pt + p·dh, j·sw - pl + q·dw] (0 outside). */
+function im2col(g: Geometry, x: GemmArray, xOff: number, col: GemmArray): void {
+  const ohw = g.oh * g.ow;
+  for (let c = 0; c < g.cg; c++) {
+    for (let p = 0; p < g.kh; p++) {
+      for (let q = 0; q < g.kw; q++) {
+        const row = ((c * g.kh + p) * g.kw + q) * ohw;
+        const [lo, hi] = validCols(g, q);
+        const wOff = q * g.dw - g.pl;
+        // Rows are short (ow values): plain loops beat TypedArray.fill's call overhead here.
+        for (let i = 0; i < g.oh; i++) {
+          const dst = row + i * g.ow;
+          const hi_ = i * g.sh - g.pt + p * g.dh;
+          if (hi_ < 0 || hi_ >= g.h) { for (let j = 0; j < g.ow; j++) col[dst + j] = 0; continue; }
+          const src = xOff + (c * g.h + hi_) * g.w + wOff;
+          for (let j = 0; j < lo; j++) col[dst + j] = 0;
+          if (g.sw === 1) for (let j = lo; j < hi; j++) col[dst + j] = x[src + j]!;
+          else for (let j = lo; j < hi; j++) col[dst + j] = x[src + j * g.sw]!;
+          for (let j = hi; j < g.ow; j++) col[dst + j] = 0;
+        }
+      }
+    }
+  }
+}
+
+/** The transpose of im2col: gx[...] += col[...] for every in-range tap. */
+function col2im(g: Geometry, col: GemmArray, gx: GemmArray, xOff: number): void {
+  const ohw = g.oh * g.ow;
+  for (let c = 0; c < g.cg; c++) {
+    for (let p = 0; p < g.kh; p++) {
+      for (let q = 0; q < g.kw; q++) {
+        const row = ((c * g.kh + p) * g.kw + q) * ohw;
+        const [lo, hi] = validCols(g, q);
+        const wOff = q * g.dw - g.pl;
+        for (let i = 0; i < g.oh; i++) {
+          const hi_ = i * g.sh - g.pt + p * g.dh;
+          if (hi_ < 0 || hi_ >= g.h) continue;
+          const src = row + i * g.ow;
+          const dst = xOff + (c * g.h + hi_) * g.w + wOff;
+          for (let j = lo; j < hi; j++) { const t = dst + j * g.sw; gx[t] = gx[t]! + col[src + j]!; }
+        }
+      }
+    }
+  }
+}
+
+type Which = 'forward' | 'input' | 'filter';
+
+function convKernel(which: Which): Kernel<Conv2dAttrs> {
+  return (step, cx): StepRunner => {
+    const dtype = step.outType.dtype;
+    const ref = referenceRunner(step);
+    if (!isGemmDtype(dtype)) return ref;
+    const blas: Blas = cx.blas;
+    return (inputs, rt) => {
+      // forward: (x, w); input grad: (gy, w, xLike); filter grad: (x, gy, wLike).
+      const xShape = which === 'input' ? inputs[2]!.shape : inputs[0]!.shape;
+      const wShape = which === 'filter' ? inputs[2]!.shape : inputs[1]!.shape;
+      const g = geometry(xShape, wShape, step.attrs);
+      if (g === null) return ref(inputs);
+      const gyIn: NDArray | undefined = which === 'input' ? inputs[0] : which === 'filter' ? inputs[1] : undefined;
+      if (gyIn !== undefined) {
+        const want = [g.n, g.cout, g.oh, g.ow];
+        if (gyIn.ndim !== 4 || gyIn.shape.some((d, i) => d !== want[i])) return ref(inputs);
+      }
+      const outShape = which === 'forward' ? [g.n, g.cout, g.oh, g.ow] : which === 'input' ? xShape : wShape;
+      const res = rt.output(dtype, outShape);
+      const R = res.data as GemmArray;
+      if (res.size === 0) return res;
+      if (g.n === 0 || g.K === 0 || g.og === 0) { R.fill(0); return res; }
+      const ohw = g.oh * g.ow;
+      const hw = g.h * g.w;
+      const K = g.K;
+      const col = g.direct ? null : (rt.scratch(dtype, K * ohw) as GemmArray);
+      if (which === 'forward') {
+        const X = asFloat(inputs[0]!, dtype, rt), W = asFloat(inputs[1]!, dtype, rt);
+        for (let b = 0; b < g.n; b++) for (let grp = 0; grp < g.groups; grp++) {
+          const xOff = (b * g.cin + grp * g.cg) * hw;
+          const yOff = (b * g.cout + grp * g.og) * ohw;
+          if (col) im2col(g, X, xOff, col);
+          blas.gemm(dtype, false, false, g.og, ohw, K, 1, W, grp * g.og * K, K, col ?? X, col ? 0 : xOff, ohw, 0, R, yOff, ohw);
+        }
+      } else if (which === 'input') {
+        const GY = asFloat(inputs[0]!, dtype, rt), W = asFloat(inputs[1]!, dtype, rt);
+        if (col) R.fill(0);
+        for (let b = 0; b < g.n; b++) for (let grp = 0; grp < g.groups; grp++) {
+          const xOff = (b * g.cin + grp * g.cg) * hw;
+          const yOff = (b * g.cout + grp * g.og) * ohw;
+          blas.gemm(dtype, true, false, K, ohw, g.og, 1, W, grp * g.og * K, K, GY, yOff, ohw, 0, col ?? R, col ? 0 : xOff, ohw);
+          if (col) col2im(g, col, R, xOff);
+        }
+      } else {
+        const X = asFloat(inputs[0]!, dtype, rt), GY = asFloat(inputs[1]!, dtype, rt);
+        for (let b = 0; b < g.n; b++) for (let grp = 0; grp < g.groups; grp++) {
+          const xOff = (b * g.cin + grp * g.cg) * hw;
+          const yOff = (b * g.cout + grp * g.og) * ohw;
+          if (col) im2col(g, X, xOff, col);
+          blas.gemm(dtype, false, true, g.og, K, ohw, 1, GY, yOff, ohw, col ?? X, col ? 0 : xOff, ohw, b === 0 ? 0 : 1, R, grp * g.og * K, K);
+        }
+      }
+      return res;
+    };
+  };
+}
+
+export const conv2dKernel = convKernel('forward');
+export const conv2dInputGradKernel = convKernel('input');
+export const conv2dFilterGradKernel = convKernel('filter');

@@ -1,0 +1,84 @@
+// The fast CPU device: generated fused elementwise loops, fast reductions and softmax, matmul and
+// conv2d through GEMM (the system BLAS through koffi, else the WebAssembly SIMD fallback), and
+// per-executable buffer pools. Every op without a fast kernel runs its reference perform.
+import { isMainThread } from 'node:worker_threads';
+import { NDArray } from '../../tensor/ndarray.js';
+import type { Program } from '../../compile/program.js';
+import type { Device, DeviceArray } from '../device.js';
+import type { Blas } from './blas-types.js';
+import { selectGemm } from './gemm.js';
+import { CpuExecutable } from './executable.js';
+
+export interface CpuDeviceOptions {
+  /** Load exactly this CBLAS (else $SYNK_BLAS, else the usual library names). */
+  blasPath?: string;
+  /** Use the WebAssembly GEMM even when a BLAS is available. */
+  forceFallback?: boolean;
+  /** BLAS threads per call (default 1: parallelism comes from one worker per core). */
+  threads?: number;
+  /** Print the notice about a missing BLAS (default: in the main thread, once per process). */
+  notice?: boolean;
+  /** Time every step by op (see CpuExecutable.stats().profile); off by default. */
+  profile?: boolean;
+}
+
+let noticePrinted = false;
+
+/** Prints a GEMM notice once per thread (the fallback's says how to get a BLAS). */
+export function printNoticeOnce(notice: string): void {
+  if (noticePrinted) return;
+  noticePrinted = true;
+  console.warn(notice);
+}
+
+export class CpuDevice implements Device {
+  readonly kind = 'cpu' as const;
+  readonly name: string;
+  /** One line: which GEMM engine is in use and, for the fallback, how to get a BLAS. */
+  readonly notice: string;
+  readonly blas: Blas;
+  private closed = false;
+  private readonly profile: boolean;
+
+  constructor(options: CpuDeviceOptions = {}) {
+    const { blas, notice } = selectGemm({
+      ...(options.blasPath !== undefined ? { blasPath: options.blasPath } : {}),
+      ...(options.forceFallback !== undefined ? { forceFallback: options.forceFallback } : {}),
+    });
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`cpu device: threads must be a positive integer, got ${threads}`);
+    blas.setThreads(threads);
+    this.blas = blas;
+    this.notice = notice;
+    this.profile = options.profile === true;
+    this.name = `cpu (${blas.name === 'wasm-simd' ? 'WebAssembly SIMD GEMM' : `${blas.name} ${blas.path}`})`;
+    const loud = options.notice ?? isMainThread;
+    if (loud && blas.name === 'wasm-simd' && options.forceFallback !== true) printNoticeOnce(notice);
+  }
+
+  upload(value: NDArray): DeviceArray {
+    return value;
+  }
+
+  download(value: DeviceArray): NDArray {
+    if (!(value instanceof NDArray)) throw new TypeError('cpu device: not a host array');
+    return value;
+  }
+
+  free(): void {}
+
+  compile(program: Program): CpuExecutable {
+    if (this.closed) throw new Error('cpu device: compile after close()');
+    return new CpuExecutable(program, { blas: this.blas }, { profile: this.profile });
+  }
+
+  synchronize(): void {}
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export function cpuDevice(options: CpuDeviceOptions = {}): CpuDevice {
+  return new CpuDevice(options);
+}

@@ -1,0 +1,126 @@
+// Runners for elementwise work: `fused` steps and plain elementwise ops (a one-step kernel), both
+// through the generated loops of fused-codegen.ts. At run time the output shape is broadcast from
+// the inputs' shapes, size-1 output axes are dropped and neighbouring axes merged wherever every
+// input is laid out contiguously across them, so same-shaped inputs (and scalars) give one flat
+// loop and the common broadcasts (bias rows, per-row columns) a two-level one.
+import { NDArray, sizeOf, type Shape } from '../../tensor/ndarray.js';
+import type { DType, TypedArray } from '../../tensor/dtype.js';
+import type { Attrs } from '../../tensor/variable.js';
+import { broadcastShapes, broadcastStrides } from '../../ops/broadcast.js';
+import type { FusedAttrs } from '../../ops/fused.js';
+import { getKernel, type GeneratedKernel, type InnerKind, type ScalarStep } from './fused-codegen.js';
+import { referenceRunner, type Kernel, type StepInfo, type StepRunner } from './kernel-types.js';
+import { WASM_F32_UNARY } from './wasm-tanh.js';
+
+/** The collapsed iteration space of one broadcast. */
+export interface Layout {
+  readonly ndim: number;
+  readonly shape: number[];
+  /** Per input, ndim strides (flat, input-major). */
+  readonly strides: number[];
+  readonly inner: InnerKind[];
+}
+
+/** Drops size-1 output axes and merges axes that every input walks contiguously (or not at all). */
+export function collapseLayout(outShape: Shape, inputShapes: readonly Shape[]): Layout {
+  const k = inputShapes.length;
+  const full = inputShapes.map((s) => broadcastStrides(s, outShape));
+  const dims: number[] = [];
+  const st: number[][] = inputShapes.map(() => []);
+  outShape.forEach((d, ax) => {
+    if (d === 1) return;
+    dims.push(d);
+    for (let j = 0; j < k; j++) st[j]!.push(full[j]![ax]!);
+  });
+  if (dims.length === 0) {
+    dims.push(1);
+    for (let j = 0; j < k; j++) st[j]!.push(0);
+  }
+  // Merge from the innermost axis outwards: axis ax joins the group to its right when, for every
+  // input, its stride equals the group's stride times the group's size.
+  const gDims: number[] = [dims[dims.length - 1]!];
+  const gSt: number[][] = st.map((s) => [s[s.length - 1]!]);
+  for (let ax = dims.length - 2; ax >= 0; ax--) {
+    const mergeable = st.every((s, j) => s[ax] === gSt[j]![0]! * gDims[0]!);
+    if (mergeable) gDims[0]! *= dims[ax]!;
+    else {
+      gDims.unshift(dims[ax]!);
+      for (let j = 0; j < k; j++) gSt[j]!.unshift(st[j]![ax]!);
+    }
+  }
+  const inner: InnerKind[] = gSt.map((s) => {
+    const last = s[s.length - 1]!;
+    if (last === 1) return 's';
+    if (last === 0) return 'z';
+    throw new RangeError(`internal: inner stride ${last} of a contiguous input`);
+  });
+  return { ndim: gDims.length, shape: gDims, strides: gSt.flat(), inner };
+}
+
+const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * A runner evaluating `steps` elementwise over broadcast inputs into a `dtype` result. Broadcast
+ * errors are raised by `explain` (the reference perform), so messages name the same op as there.
+ */
+export function elementwiseRunner(steps: readonly ScalarStep[], inputDtypes: readonly DType[], dtype: DType, opName: string, explain: (inputs: readonly NDArray[]) => NDArray): StepRunner {
+  let lastShapes: Shape[] | null = null;
+  let outShape: number[] = [];
+  let layout: Layout | null = null;
+  let kernel: GeneratedKernel | null = null;
+  let idx = new Int32Array(1);
+  const datas: TypedArray[] = new Array<TypedArray>(inputDtypes.length);
+  // A lone float32 op with a WebAssembly SIMD version (tanh) runs that over contiguous input.
+  const only = steps.length === 1 ? steps[0]! : undefined;
+  const wasm = only && dtype === 'float32' && inputDtypes.length === 1 && inputDtypes[0] === 'float32' ? WASM_F32_UNARY[only.op] : undefined;
+  return (inputs, rt) => {
+    if (lastShapes === null || !inputs.every((a, j) => sameShape(a.shape, lastShapes![j]!))) {
+      try {
+        outShape = broadcastShapes(opName, inputs.map((a) => a.shape));
+      } catch {
+        return explain(inputs);
+      }
+      lastShapes = inputs.map((a) => a.shape);
+      layout = collapseLayout(outShape, lastShapes);
+      kernel = getKernel({ steps, inputDtypes, nd: layout.ndim > 1, inner: layout.inner });
+      if (idx.length < layout.ndim) idx = new Int32Array(layout.ndim);
+    }
+    const n = sizeOf(outShape);
+    const out = rt.output(dtype, outShape, true);
+    if (n === 0) return out;
+    const src = inputs[0]!.data;
+    if (wasm !== undefined && layout!.inner[0] === 's' && src instanceof Float32Array && out.data instanceof Float32Array) {
+      wasm(src, 0, out.data, 0, n);
+      return out;
+    }
+    for (let j = 0; j < inputs.length; j++) datas[j] = inputs[j]!.data;
+    kernel!(out.data, datas, n, layout!.ndim, layout!.shape, layout!.strides, idx);
+    return out;
+  };
+}
+
+/** Plain elementwise ops: a kernel of one step over the op's inputs. */
+export const elementwiseKernel: Kernel<Attrs> = (step) => {
+  const steps: ScalarStep[] = [{ op: step.op, attrs: step.attrs, args: step.inputTypes.map((_, i) => i), dtype: step.outType.dtype }];
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step));
+};
+
+/** A fused group: its recorded steps in one loop. */
+export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>) => {
+  const steps: ScalarStep[] = step.attrs.steps.map((s) => ({ op: s.op, attrs: s.attrs, args: s.args, dtype: s.dtype }));
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, 'fused', referenceRunner(step as StepInfo));
+};
+
+/** broadcastLike(g, like): g broadcast to like's shape (g itself when it already has that shape). */
+export const broadcastLikeKernel: Kernel<Attrs> = (step) => {
+  const dtype = step.outType.dtype;
+  const ref = referenceRunner(step);
+  // One step reading input 0 only; `like` takes part in the broadcast, which gives like's shape.
+  const copy = elementwiseRunner([{ op: 'cast', attrs: { dtype }, args: [0], dtype }], step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref);
+  return (inputs, rt) => {
+    const [g, like] = inputs as [NDArray, NDArray];
+    if (g.ndim > like.ndim || g.dtype !== dtype || g.shape.some((d, i) => d !== 1 && d !== like.shape[i + like.ndim - g.ndim])) return ref(inputs);
+    if (sameShape(g.shape, like.shape)) return g;
+    return copy(inputs, rt);
+  };
+};

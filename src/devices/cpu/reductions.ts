@@ -1,0 +1,120 @@
+// Fast reductions (sum, mean, prod, max, min, and sumToLike) over any set of axes. Size-1 axes are
+// dropped and neighbouring axes of the same kind (reduced / kept) merged, so the input is read once,
+// in order, with a contiguous inner loop: a running scalar when the innermost axes are reduced, a
+// row of accumulators when they are kept (e.g. a mean over axis 0). Accumulation is in float64 in
+// the input's row-major order, as the reference does, so float64 results agree exactly.
+import type { NDArray, Shape } from '../../tensor/ndarray.js';
+import { castScalar, type DType, type TypedArray } from '../../tensor/dtype.js';
+import type { Attrs } from '../../tensor/variable.js';
+import type { ReduceAttrs } from '../../ops/reduce.js';
+import { reducedShape } from '../../ops/layout.js';
+import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+
+export type ReduceKind = 'sum' | 'mean' | 'prod' | 'max' | 'min';
+
+const INIT: Record<ReduceKind, number> = { sum: 0, mean: 0, prod: 1, max: -Infinity, min: Infinity };
+
+type RunFn = (x: TypedArray, p: number, n: number, s: number) => number;
+type RowFn = (x: TypedArray, p: number, n: number, acc: Float64Array, o: number) => void;
+
+const RUN: Record<ReduceKind, RunFn> = {
+  sum: (x, p, n, s) => { for (let i = 0; i < n; i++) s += x[p + i]!; return s; },
+  mean: (x, p, n, s) => { for (let i = 0; i < n; i++) s += x[p + i]!; return s; },
+  prod: (x, p, n, s) => { for (let i = 0; i < n; i++) s *= x[p + i]!; return s; },
+  max: (x, p, n, s) => { for (let i = 0; i < n; i++) { const v = x[p + i]!; if (v > s || v !== v) s = v; } return s; },
+  min: (x, p, n, s) => { for (let i = 0; i < n; i++) { const v = x[p + i]!; if (v < s || v !== v) s = v; } return s; },
+};
+
+const ROW: Record<ReduceKind, RowFn> = {
+  sum: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) acc[o + i] = acc[o + i]! + x[p + i]!; },
+  mean: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) acc[o + i] = acc[o + i]! + x[p + i]!; },
+  prod: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) acc[o + i] = acc[o + i]! * x[p + i]!; },
+  max: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) { const v = x[p + i]!; const s = acc[o + i]!; if (v > s || v !== v) acc[o + i] = v; } },
+  min: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) { const v = x[p + i]!; const s = acc[o + i]!; if (v < s || v !== v) acc[o + i] = v; } },
+};
+
+/**
+ * Folds `a` over `axes` into `acc` (one float64 per output element, initialised here). Returns the
+ * number of elements folded into each output element.
+ */
+export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonly number[], acc: Float64Array): number {
+  acc.fill(INIT[kind]);
+  let count = 1;
+  for (const ax of axes) count *= a.shape[ax]!;
+  if (a.size === 0) return count;
+  // Merged groups of (size, reduced?), size-1 axes dropped.
+  const sizes: number[] = [];
+  const reduced: boolean[] = [];
+  a.shape.forEach((d, ax) => {
+    if (d === 1) return;
+    const r = axes.includes(ax);
+    if (sizes.length > 0 && reduced[reduced.length - 1] === r) sizes[sizes.length - 1]! *= d;
+    else { sizes.push(d); reduced.push(r); }
+  });
+  if (sizes.length === 0) { sizes.push(1); reduced.push(true); }
+  const g = sizes.length;
+  const outStride = new Array<number>(g).fill(0);
+  for (let i = g - 1, s = 1; i >= 0; i--) if (!reduced[i]) { outStride[i] = s; s *= sizes[i]!; }
+  const innerN = sizes[g - 1]!;
+  const innerReduced = reduced[g - 1]!;
+  const run = RUN[kind];
+  const row = ROW[kind];
+  const x = a.data;
+  const idx = new Array<number>(g).fill(0);
+  let o = 0;
+  for (let p = 0; p < a.size; p += innerN) {
+    if (innerReduced) acc[o] = run(x, p, innerN, acc[o]!);
+    else row(x, p, innerN, acc, o);
+    for (let ax = g - 2; ax >= 0; ax--) {
+      if (++idx[ax]! < sizes[ax]!) { o += outStride[ax]!; break; }
+      idx[ax] = 0;
+      o -= outStride[ax]! * (sizes[ax]! - 1);
+    }
+  }
+  return count;
+}
+
+/** Reduces into a fresh (pooled) array of `shape`, finishing means and casting to `dtype`. */
+function reduceArrayFast(kind: ReduceKind, a: NDArray, axes: readonly number[], dtype: DType, shape: Shape, rt: RunContext): NDArray {
+  const res = rt.output(dtype, shape);
+  const acc = rt.scratch('float64', res.size) as Float64Array;
+  const count = reduceToAccumulators(kind, a, axes, acc);
+  const y = res.data;
+  if (kind === 'mean') for (let i = 0; i < y.length; i++) y[i] = acc[i]! / count;
+  else if (dtype === 'bool') for (let i = 0; i < y.length; i++) y[i] = castScalar(acc[i]!, dtype);
+  else y.set(acc);
+  return res;
+}
+
+export function reduceKernel(kind: ReduceKind): Kernel<ReduceAttrs> {
+  return (step) => {
+    const { axes, keepdims } = step.attrs;
+    const dtype = step.outType.dtype;
+    const ref = referenceRunner(step);
+    return (inputs, rt) => {
+      const a = inputs[0]!;
+      // max/min of an empty axis has no identity: the reference raises the error.
+      if ((kind === 'max' || kind === 'min') && axes.some((ax) => a.shape[ax] === 0)) return ref(inputs);
+      return reduceArrayFast(kind, a, axes, dtype, reducedShape(a.shape, axes, keepdims), rt);
+    };
+  };
+}
+
+/** sumToLike(g, like): g summed over the axes where like has (or broadcasts as) size 1. */
+export const sumToLikeKernel: Kernel<Attrs> = (step) => {
+  const dtype = step.outType.dtype;
+  const ref = referenceRunner(step);
+  return (inputs, rt) => {
+    const [g, like] = inputs as [NDArray, NDArray];
+    const lead = g.ndim - like.ndim;
+    if (lead < 0 || g.dtype !== dtype) return ref(inputs);
+    const axes: number[] = [];
+    for (let i = 0; i < g.ndim; i++) {
+      if (i < lead) axes.push(i);
+      else if (like.shape[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
+      else if (like.shape[i - lead] !== g.shape[i]) return ref(inputs);
+    }
+    if (axes.length === 0) return ref(inputs);
+    return reduceArrayFast('sum', g, axes, dtype, like.shape, rt);
+  };
+};

@@ -1,0 +1,137 @@
+// A caching device allocator: freed blocks go to a free list per size class and are handed out
+// again without cuMemAlloc, so a function called in a loop allocates from the driver only on its
+// first calls. All work runs on one stream per context, so a block freed while a kernel still
+// reads it can be reused at once: the next user is ordered after that kernel on the stream.
+// Size classes are quarter powers of two (at most 25% waste), at least 512 bytes.
+import { CudaOutOfMemoryError } from './ffi/errors.js';
+
+/** What the allocator needs from the driver (a fake in tests). */
+export interface MemoryBackend {
+  memAlloc(bytes: number): bigint;
+  memFree(ptr: bigint): void;
+  memGetInfo(): { free: number; total: number };
+}
+
+/** One device allocation, shared by every array that views it (reshapes alias their input). */
+export class Block {
+  refs = 1;
+  constructor(readonly ptr: bigint, readonly size: number, readonly pool: CachingAllocator | null) {}
+
+  retain(): void {
+    this.refs++;
+  }
+
+  /** Drops one reference; the last one returns the block to its pool. */
+  release(): void {
+    if (this.refs <= 0) return;
+    if (--this.refs === 0) this.pool?.recycle(this);
+  }
+}
+
+export interface AllocatorStats {
+  /** Bytes in blocks handed out and not yet returned. */
+  readonly inUse: number;
+  /** Bytes held in free lists. */
+  readonly cached: number;
+  /** cuMemAlloc calls made so far. */
+  readonly driverAllocs: number;
+  /** Allocations served from a free list. */
+  readonly reused: number;
+}
+
+export function sizeClass(bytes: number): number {
+  if (bytes <= 512) return 512;
+  const quarter = Math.max(512, 2 ** Math.floor(Math.log2(bytes)) / 4);
+  return Math.ceil(bytes / quarter) * quarter;
+}
+
+export class CachingAllocator {
+  private readonly free = new Map<number, bigint[]>();
+  private inUse = 0;
+  private cached = 0;
+  private driverAllocs = 0;
+  private reused = 0;
+  private closed = false;
+
+  constructor(private readonly backend: MemoryBackend) {}
+
+  /** A block of at least `bytes` (a null-pointer block for 0 bytes). */
+  allocate(bytes: number): Block {
+    if (this.closed) throw new Error('cuda allocator: the device is closed');
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cuda allocator: bad size ${bytes}`);
+    if (bytes === 0) return new Block(0n, 0, null);
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    const cachedPtr = list?.pop();
+    if (cachedPtr !== undefined) {
+      this.cached -= size;
+      this.inUse += size;
+      this.reused++;
+      return new Block(cachedPtr, size, this);
+    }
+    const ptr = this.fromDriver(size, bytes);
+    this.inUse += size;
+    this.driverAllocs++;
+    return new Block(ptr, size, this);
+  }
+
+  private fromDriver(size: number, requested: number): bigint {
+    try {
+      return this.backend.memAlloc(size);
+    } catch (e) {
+      if (!(e instanceof CudaOutOfMemoryError)) throw e;
+      this.trim();
+      try {
+        return this.backend.memAlloc(size);
+      } catch (again) {
+        if (!(again instanceof CudaOutOfMemoryError)) throw again;
+        let info = '';
+        try {
+          const m = this.backend.memGetInfo();
+          info = `, ${m.free} of ${m.total} bytes free on the device`;
+        } catch {
+          info = '';
+        }
+        throw new CudaOutOfMemoryError(again.library, again.call, again.code, again.status,
+          `out of GPU memory allocating ${requested} bytes (${this.inUse} bytes in use by this device's arrays${info})`,
+          again.message);
+      }
+    }
+  }
+
+  /** Called by Block.release: the block goes back to its free list. */
+  recycle(block: Block): void {
+    if (block.size === 0) return;
+    this.inUse -= block.size;
+    if (this.closed) return; // the context went away with all its memory
+    const list = this.free.get(block.size) ?? [];
+    list.push(block.ptr);
+    this.free.set(block.size, list);
+    this.cached += block.size;
+  }
+
+  /** Returns every cached block to the driver; the bytes released. */
+  trim(): number {
+    let released = 0;
+    for (const [size, list] of this.free) {
+      for (const ptr of list) {
+        this.backend.memFree(ptr);
+        released += size;
+      }
+    }
+    this.free.clear();
+    this.cached = 0;
+    return released;
+  }
+
+  get stats(): AllocatorStats {
+    return { inUse: this.inUse, cached: this.cached, driverAllocs: this.driverAllocs, reused: this.reused };
+  }
+
+  /** Frees the cache; blocks still in use go away with the context. */
+  close(): void {
+    if (this.closed) return;
+    this.trim();
+    this.closed = true;
+  }
+}

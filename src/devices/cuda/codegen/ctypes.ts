@@ -1,0 +1,39 @@
+// C types of the five dtypes, and the store conversions that give castScalar's results.
+import type { DType } from '../../../tensor/dtype.js';
+
+const CTYPE: Record<DType, string> = {
+  bool: 'unsigned char',
+  uint8: 'unsigned char',
+  int32: 'int',
+  float32: 'float',
+  float64: 'double',
+};
+
+/** The C type that stores a dtype (bool is a byte holding 0 or 1). */
+export function ctype(dtype: DType): string {
+  return CTYPE[dtype];
+}
+
+/** A short identifier-safe tag for a dtype, used in kernel names. */
+export function dtag(dtype: DType): string {
+  return { bool: 'b', uint8: 'u8', int32: 'i32', float32: 'f32', float64: 'f64' }[dtype];
+}
+
+/**
+ * The C function that converts any arithmetic value to `dtype` as castScalar does: floats round,
+ * int32 and uint8 truncate and wrap (non-finite values give 0), bool is `x != 0` (NaN is true, as in NumPy).
+ */
+export function storeFn(dtype: DType): string {
+  return `st_${dtype}`;
+}
+
+/** A C literal of a number in a given dtype (NaN and infinities through the prelude's macros). */
+export function literal(value: number, dtype: DType): string {
+  const t = ctype(dtype);
+  if (Number.isNaN(value)) return `(${t})SK_NAN_D`;
+  if (value === Infinity) return `(${t})SK_INF_D`;
+  if (value === -Infinity) return `(${t})(-SK_INF_D)`;
+  if (dtype === 'float32') return `${value.toPrecision(9)}f`.replace(/^(-?\d+)f$/, '$1.0f');
+  if (dtype === 'float64') return value.toPrecision(17).replace(/^(-?\d+)$/, '$1.0');
+  return `(${t})${Math.trunc(value)}`;
+}

@@ -1,0 +1,154 @@
+// Generated data-movement kernels: strided copies (transposes, slices, broadcasts, concatenation,
+// casts; optionally adding into the destination), fills, arange, gathers along an axis and the
+// row-wise pick / scatter of cross-entropy, and softmax entry points.
+import type { DType } from '../../../tensor/dtype.js';
+import { ctype, dtag, storeFn } from './ctypes.js';
+import type { ModuleBuilder } from './module.js';
+
+/**
+ * dst[dOff + sum idx*ds] (=|+=) src[sOff + sum idx*ss] over an iteration shape of `ndim` axes.
+ * Parameters: (dst, src, n, sOff, dOff, add, d0..dN-1, ss0..ssN-1, ds0..dsN-1).
+ */
+export function copyKernel(mb: ModuleBuilder, from: DType, to: DType, ndim: number): string {
+  const name = `cp_${dtag(from)}_${dtag(to)}_${ndim}`;
+  if (mb.has(name)) return name;
+  const axes = Array.from({ length: ndim }, (_, a) => a);
+  const params = [
+    ...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 ss${a}`), ...axes.map((a) => `i64 ds${a}`),
+  ].map((p) => `, ${p}`).join('');
+  const loop = (I: string): string => {
+    const body: string[] = [`      ${I} r = (${I})idx, c = 0; i64 so = sOff, dO = dOff;`];
+    for (let a = ndim - 1; a >= 0; a--) {
+      body.push(a > 0 ? `      c = r % (${I})d${a}; r /= (${I})d${a};` : '      c = r;');
+      body.push(`      so += (i64)c * ss${a}; dO += (i64)c * ds${a};`);
+    }
+    body.push('      (void)c; (void)r;');
+    return `    for (i64 idx = (i64)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (i64)gridDim.x * blockDim.x) {
+${body.join('\n')}
+      if (add) dst[dO] = ${storeFn(to)}(dst[dO] + src[so]); else dst[dO] = ${storeFn(to)}(src[so]);
+    }`;
+  };
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(to)}* dst, const ${ctype(from)}* src, i64 n, i64 sOff, i64 dOff, int add${params}) {
+  if (n < 2147483647LL) {
+${loop('unsigned int')}
+  } else {
+${loop('i64')}
+  }
+}`);
+  return name;
+}
+
+/** out[i] = value for i < n: (out, n, double value). */
+export function fillKernel(mb: ModuleBuilder, dtype: DType): string {
+  const name = `fill_${dtag(dtype)}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double value) {
+  const ${ctype(dtype)} v = ${storeFn(dtype)}(value);
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) out[i] = v;
+}`);
+  return name;
+}
+
+/** out[i] = start + i * step: (out, n, double start, double step). */
+export function arangeKernel(mb: ModuleBuilder, dtype: DType): string {
+  const name = `arange_${dtag(dtype)}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double start, double step) {
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) out[i] = ${storeFn(dtype)}(start + (double)i * step);
+}`);
+  return name;
+}
+
+/** out[p, k, q] = x[p, idx[k] (wrapped), q]: (out, x, idx, outer, nIdx, n, inner). Indices are checked on the host. */
+export function takeKernel(mb: ModuleBuilder, dtype: DType, index: DType): string {
+  const name = `take_${dtag(dtype)}_${dtag(index)}`;
+  const T = ctype(dtype);
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, const ${ctype(index)}* idx, i64 outer, i64 nIdx, i64 n, i64 inner) {
+  const i64 total = outer * nIdx * inner;
+  for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (i64)gridDim.x * blockDim.x) {
+    const i64 q = t % inner, r = t / inner, k = r % nIdx, p = r / nIdx;
+    i64 j = (i64)idx[k];
+    if (j < 0) j += n;
+    out[t] = x[(p * n + j) * inner + q];
+  }
+}`);
+  return name;
+}
+
+/** takeRowwise: out[r] = x[r * c + t[r]]; scatterRowwise: out[r * c + t[r]] = g[r] (out zeroed first). */
+export function rowwiseKernels(mb: ModuleBuilder, dtype: DType, index: DType): { take: string; scatter: string } {
+  const T = ctype(dtype);
+  const I = ctype(index);
+  const take = `trw_${dtag(dtype)}_${dtag(index)}`;
+  const scatter = `srw_${dtag(dtype)}_${dtag(index)}`;
+  const loop = 'for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += (i64)gridDim.x * blockDim.x)';
+  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c) {
+  ${loop} out[r] = x[r * c + (i64)t[r]];
+}`);
+  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c) {
+  ${loop} out[r * c + (i64)t[r]] = g[r];
+}`);
+  return { take, scatter };
+}
+
+export interface SoftmaxKernels {
+  /** (x, out, rows, n, G) with a group of G = 32 or 256 threads per row. */
+  readonly rows: string;
+  /** (x, out, outer, n, inner). */
+  readonly cols: string;
+}
+
+/** softmax or logSoftmax from `input` to `output` (a float dtype), computed in the output's precision. */
+export function softmaxKernels(mb: ModuleBuilder, input: DType, output: DType, log: boolean): SoftmaxKernels {
+  const name = `${log ? 'lsm' : 'sm'}_${dtag(input)}_${dtag(output)}`;
+  const result = { rows: `${name}_r`, cols: `${name}_c` };
+  if (mb.has(name)) return result;
+  const TI = ctype(input);
+  const TO = ctype(output);
+  const L = log ? 'true' : 'false';
+  mb.define(name, [
+    `extern "C" __global__ void __launch_bounds__(256) ${result.rows}(const ${TI}* x, ${TO}* out, i64 rows, i64 n, int G) { sk_softmax_rows<${TO}, ${L}>(x, out, rows, n, G); }`,
+    `extern "C" __global__ void __launch_bounds__(256) ${result.cols}(const ${TI}* x, ${TO}* out, i64 outer, i64 n, i64 inner) { sk_softmax_cols<${TO}, ${L}>(x, out, outer, n, inner); }`,
+  ].join('\n'), [result.rows, result.cols], ['softmax']);
+  return result;
+}
+
+/** repeat: out[p, k, q] = x[p, k / r, q] over [outer, n * r, inner]: (out, x, outer, n, r, inner). */
+export function repeatKernel(mb: ModuleBuilder, dtype: DType): string {
+  const name = `repeat_${dtag(dtype)}`;
+  const T = ctype(dtype);
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 outer, i64 n, i64 r, i64 inner) {
+  const i64 total = outer * n * r * inner;
+  for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (i64)gridDim.x * blockDim.x) {
+    const i64 q = t % inner, rest = t / inner, k = rest % (n * r), p = rest / (n * r);
+    out[t] = x[(p * n + k / r) * inner + q];
+  }
+}`);
+  return name;
+}
+
+/** tile: out[idx] = x[idx mod x.shape] over `ndim` axes: (out, x, n, d0..dN-1 (out), e0..eN-1 (x), s0..sN-1 (x strides)). */
+export function tileKernel(mb: ModuleBuilder, dtype: DType, ndim: number): string {
+  const name = `tile_${dtag(dtype)}_${ndim}`;
+  if (mb.has(name)) return name;
+  const T = ctype(dtype);
+  const axes = Array.from({ length: ndim }, (_, a) => a);
+  const params = [...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 e${a}`), ...axes.map((a) => `i64 s${a}`)].map((p) => `, ${p}`).join('');
+  const body = axes.slice().reverse().map((a) => (a > 0 ? `    c = r % d${a}; r /= d${a}; o += (c % e${a}) * s${a};` : `    c = r; o += (c % e${a}) * s${a};`));
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 n${params}) {
+  for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (i64)gridDim.x * blockDim.x) {
+    i64 r = t, c = 0, o = 0;
+${body.join('\n')}
+    (void)c; (void)r;
+    out[t] = x[o];
+  }
+}`);
+  return name;
+}
+
+/** oneHot: out (zeroed first) gets 1 at [k, idx[k]]: (out, idx, count, n). Indices are checked on the host. */
+export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): string {
+  const name = `onehot_${dtag(dtype)}_${dtag(index)}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, const ${ctype(index)}* idx, i64 count, i64 n) {
+  for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < count; k += (i64)gridDim.x * blockDim.x) out[k * n + (i64)idx[k]] = ${storeFn(dtype)}(1);
+}`);
+  return name;
+}

@@ -1,0 +1,134 @@
+// Per-thread state of one GPU: the primary context (current on this thread), one stream on which
+// every copy, kernel and GEMM is ordered, the caching allocator, pinned staging buffers, the
+// kernel cache and (on first use) a cuBLAS handle. Several CudaDevice objects for the same index
+// in one thread share it (refcounted); worker threads each make their own.
+import { CachingAllocator } from './allocator.js';
+import { CudaArray } from './cuda-array.js';
+import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
+import type { Cublas } from './ffi/cublas.js';
+import { findCublas } from './libraries.js';
+import type { CublasHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
+import type { KernelArg } from './ffi/kernel-params.js';
+import { KernelCache } from './kernel-cache.js';
+import { Staging } from './staging.js';
+import type { DType } from '../../tensor/dtype.js';
+import { bytesPerElement } from '../../tensor/dtype.js';
+import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
+
+export interface ContextOptions {
+  /** Kernel cache folder; null disables the disk cache. */
+  readonly cacheDir: string | null;
+}
+
+export class CudaContext {
+  readonly cu: CudaDriver;
+  readonly index: number;
+  readonly name: string;
+  readonly arch: string;
+  readonly multiprocessors: number;
+  readonly stream: CUstream;
+  readonly allocator: CachingAllocator;
+  readonly staging: Staging;
+  readonly kernels: KernelCache;
+  private readonly ctx: CUcontext;
+  private blas: { lib: Cublas; handle: CublasHandle } | null = null;
+  private refs = 0;
+  private closed = false;
+
+  private constructor(index: number, options: ContextOptions) {
+    const cu = loadCudaDriver();
+    cu.init(0);
+    const count = cu.deviceCount();
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new RangeError(`cuda: no device ${index}: this machine has ${count} CUDA device(s) (valid indices 0..${count - 1})`);
+    }
+    const dev = cu.deviceGet(index);
+    this.cu = cu;
+    this.index = index;
+    this.ctx = cu.primaryCtxRetain(dev);
+    cu.ctxSetCurrent(this.ctx);
+    const cc = cu.computeCapability(dev);
+    this.arch = `sm_${cc.major}${cc.minor}`;
+    this.name = cu.deviceName(dev);
+    this.multiprocessors = cu.multiprocessorCount(dev);
+    this.stream = cu.streamCreate(CU_STREAM_NON_BLOCKING);
+    this.allocator = new CachingAllocator({
+      memAlloc: (bytes) => cu.memAlloc(bytes),
+      memFree: (ptr) => cu.memFree(ptr),
+      memGetInfo: () => cu.memGetInfo(),
+    });
+    this.staging = new Staging(cu, this.stream);
+    this.kernels = new KernelCache(cu, this.arch, options.cacheDir);
+  }
+
+  private static readonly live = new Map<string, CudaContext>();
+
+  /** The shared context of a device index in this thread (created on first use). */
+  static acquire(index: number, options: ContextOptions): CudaContext {
+    const key = `${index}\0${options.cacheDir ?? ''}`;
+    let c = CudaContext.live.get(key);
+    if (!c || c.closed) {
+      c = new CudaContext(index, options);
+      CudaContext.live.set(key, c);
+    }
+    c.refs++;
+    c.makeCurrent();
+    return c;
+  }
+
+  makeCurrent(): void {
+    this.cu.ctxSetCurrent(this.ctx);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** cuBLAS, loaded and bound to this context's stream on first use. */
+  cublas(): { lib: Cublas; handle: CublasHandle } {
+    if (!this.blas) {
+      const lib = findCublas();
+      const handle = lib.create();
+      lib.setStream(handle, this.stream);
+      this.blas = { lib, handle };
+    }
+    return this.blas;
+  }
+
+  /** A new uninitialised array. */
+  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray): CudaArray {
+    const block = this.allocator.allocate(sizeOf(shape) * bytesPerElement(dtype));
+    return new CudaArray(dtype, shape, block, this, hostCopy);
+  }
+
+  /** Enqueues a kernel on the stream. */
+  launch(fn: CUfunction, grid: Dim3, block: Dim3, args: readonly KernelArg[], sharedMemBytes = 0): void {
+    this.cu.launchKernel(fn, grid, block, args, { stream: this.stream, sharedMemBytes });
+  }
+
+  /** Blocks for a grid-stride loop over n items with 256 threads a block. */
+  gridFor(n: number, perThread = 1): number {
+    return Math.max(1, Math.min(Math.ceil(n / (256 * perThread)), this.multiprocessors * 32));
+  }
+
+  synchronize(): void {
+    this.staging.synchronized();
+  }
+
+  /** Drops one user; the last one frees everything and releases the primary context. */
+  release(): void {
+    if (this.closed || --this.refs > 0) return;
+    this.closed = true;
+    try {
+      this.makeCurrent();
+      this.cu.streamSynchronize(this.stream);
+    } finally {
+      if (this.blas) this.blas.lib.destroy(this.blas.handle);
+      this.kernels.close();
+      this.staging.close();
+      this.allocator.close();
+      this.cu.streamDestroy(this.stream);
+      this.cu.primaryCtxRelease(this.cu.deviceGet(this.index));
+    }
+  }
+}

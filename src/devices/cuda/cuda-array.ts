@@ -1,0 +1,62 @@
+// The CUDA device's array: a dtype, a shape and a view of a refcounted device block. Arrays are
+// immutable once written, so reshapes share their input's block, and a small array keeps a host
+// copy of its values (read by integer arguments and shape arithmetic without a device round trip).
+import type { DType } from '../../tensor/dtype.js';
+import { bytesPerElement } from '../../tensor/dtype.js';
+import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
+import type { DeviceArray } from '../device.js';
+import type { Block } from './allocator.js';
+
+/** Arrays no longer referenced give their block back, in case nobody called free(). */
+const finalizer = new FinalizationRegistry<Block>((block) => block.release());
+
+export class CudaArray implements DeviceArray {
+  readonly shape: readonly number[];
+  private released = false;
+
+  constructor(
+    readonly dtype: DType,
+    shape: readonly number[],
+    readonly block: Block,
+    /** The context this array's memory belongs to. */
+    readonly owner: object,
+    /** The values on the host, when known and small. */
+    readonly hostCopy?: NDArray,
+  ) {
+    this.shape = Object.freeze([...shape]);
+    finalizer.register(this, block, this);
+  }
+
+  /** The device address of element 0. */
+  get ptr(): bigint {
+    return this.block.ptr;
+  }
+
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /** Bytes of the elements (the block may be larger). */
+  get bytes(): number {
+    return this.size * bytesPerElement(this.dtype);
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /** Another array on the same block (another shape of the same size). */
+  view(shape: readonly number[] = this.shape, hostCopy?: NDArray): CudaArray {
+    if (this.released) throw new Error('cuda: use of a freed array');
+    this.block.retain();
+    return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape));
+  }
+
+  /** Drops this array's reference to its block (idempotent). */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    finalizer.unregister(this);
+    this.block.release();
+  }
+}

@@ -1,0 +1,107 @@
+// The CUDA device: the Device interface over one GPU. Arrays live in device memory (a caching
+// allocator), programs compile to generated NVRTC kernels and cuBLAS calls (see lowering-table.ts),
+// and all work is queued on one stream; only download() waits.
+import type { NDArray } from '../../tensor/ndarray.js';
+import type { Program } from '../../compile/program.js';
+import type { Device, DeviceArray, Executable } from '../device.js';
+import { CudaContext } from './context.js';
+import { CudaArray } from './cuda-array.js';
+import { CudaExecutable, downloadArray, uploadArray } from './executable.js';
+import { defaultKernelCacheDir } from './kernel-cache.js';
+import { lowerProgram } from './lower-program.js';
+import type { CUfunction } from './ffi/types.js';
+import type { AllocatorStats } from './allocator.js';
+import type { KernelCacheStats } from './kernel-cache.js';
+
+export interface CudaDeviceOptions {
+  /** The GPU's index (default 0). */
+  readonly index?: number;
+  /** Let float32 matrix products use TF32 tensor cores (about 3e-4 relative error; default false). */
+  readonly tf32?: boolean;
+  /** Folder of the compiled-kernel cache (default $SYNKHRONOS_KERNEL_CACHE or <tmpdir>/synkhronos-kernels); null: none. */
+  readonly cacheDir?: string | null;
+}
+
+export class CudaDevice implements Device {
+  readonly kind = 'cuda' as const;
+  readonly name: string;
+  readonly tf32: boolean;
+  private readonly ctx: CudaContext;
+  private closed = false;
+
+  constructor(options: CudaDeviceOptions = {}) {
+    this.ctx = CudaContext.acquire(options.index ?? 0, { cacheDir: options.cacheDir === undefined ? defaultKernelCacheDir() : options.cacheDir });
+    this.tf32 = options.tf32 ?? false;
+    this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;
+  }
+
+  /** The GPU architecture kernels are built for, e.g. 'sm_90'. */
+  get arch(): string {
+    return this.ctx.arch;
+  }
+
+  /** The per-thread GPU state (driver, stream, allocator, cuBLAS), for benchmarks and tools. */
+  get context(): CudaContext {
+    return this.live();
+  }
+
+  private live(): CudaContext {
+    if (this.closed) throw new Error(`${this.name}: the device is closed`);
+    this.ctx.makeCurrent();
+    return this.ctx;
+  }
+
+  upload(value: NDArray): CudaArray {
+    return uploadArray(this.live(), value);
+  }
+
+  download(value: DeviceArray): NDArray {
+    if (!(value instanceof CudaArray) || value.owner !== this.ctx) throw new TypeError(`${this.name}: download of an array that is not on this device`);
+    return downloadArray(this.live(), value);
+  }
+
+  free(value: DeviceArray): void {
+    if (value instanceof CudaArray) value.release();
+  }
+
+  compile(program: Program): Executable {
+    const ctx = this.live();
+    const lowered = lowerProgram(program);
+    const fns = new Map<string, CUfunction>();
+    for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, this.tf32);
+  }
+
+  synchronize(): void {
+    this.live().synchronize();
+  }
+
+  /**
+   * Page-locks a host array's buffer (e.g. shared-memory Data) so uploads from it are direct DMA.
+   * Uploads from registered memory are truly asynchronous: change it only after the next
+   * synchronize() or download().
+   */
+  registerHost(view: ArrayBufferView): void {
+    this.live().staging.registerHost(view);
+  }
+
+  unregisterHost(view: ArrayBufferView): void {
+    this.live().staging.unregisterHost(view);
+  }
+
+  /** Memory and kernel-cache counters. */
+  stats(): { memory: AllocatorStats; kernels: KernelCacheStats } {
+    return { memory: this.ctx.allocator.stats, kernels: { ...this.ctx.kernels.stats } };
+  }
+
+  /** Returns the allocator's cached blocks to the driver. */
+  trim(): number {
+    return this.live().allocator.trim();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.release();
+  }
+}

@@ -1,0 +1,25 @@
+// Lowers a program for the CUDA device: one runner per step and the kernel sources they need.
+// Needs no GPU (the compile check of generated sources runs this on machines without one).
+import type { Program } from '../../compile/program.js';
+import { ModuleBuilder, type KernelUnit } from './codegen/module.js';
+import { loweringOf } from './lowering-table.js';
+import type { LowerContext, Runner } from './lower/types.js';
+
+export interface LoweredProgram {
+  readonly runners: readonly Runner[];
+  readonly units: readonly KernelUnit[];
+  /** All generated definitions in one source (for inspection and compile checks). */
+  readonly source: string;
+}
+
+export function lowerProgram(program: Program): LoweredProgram {
+  const mb = new ModuleBuilder();
+  const lc: LowerContext = {
+    program,
+    mb,
+    slotDtype: (slot) => program.slots[slot]!.dtype,
+    slotNdim: (slot) => program.slots[slot]!.broadcastable.length,
+  };
+  const runners = program.steps.map((step) => loweringOf(step.op)(lc, step));
+  return { runners, units: mb.units(), source: mb.source() };
+}

@@ -1,0 +1,176 @@
+// Indexing on the device: basic slicing as a strided copy, set/inc of a slice as a copy of x then a
+// strided copy (or add) of y into the region, concatenation as copies into regions of the output,
+// and gathers along an axis / per row. Index arrays are checked on the host (small ones are known
+// there; others are downloaded), so a bad index raises the reference's error, never a GPU fault.
+import { shapeToString, sizeOf, type NDArray } from '../../../tensor/ndarray.js';
+import type { DType } from '../../../tensor/dtype.js';
+import { OpRuntimeError, type IntArg } from '../../../ops/op.js';
+import { broadcastStrides } from '../../../ops/broadcast.js';
+import { pySlice, type IndexEntry } from '../../../ops/indexing.js';
+import type { ProgramStep } from '../../../compile/program.js';
+import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/misc.js';
+import { gatherStrided, stridedCopy } from './layout.js';
+import { contiguousStrides, f64, i64, ptr, type Lowering, type RunState } from './types.js';
+
+interface Region { offset: number; shape: number[]; strides: number[] }
+
+/** The elements x[entries] as an offset and per-kept-axis lengths and strides (NumPy basic indexing). */
+function regionOf(op: string, s: RunState, st: ProgramStep, shape: readonly number[], entries: readonly IndexEntry[]): Region {
+  const r = (a: IntArg | null): number | null => (a === null ? null : s.intArg(a, st));
+  const strides = contiguousStrides(shape);
+  const out: Region = { offset: 0, shape: [], strides: [] };
+  shape.forEach((dim, axis) => {
+    const e = entries[axis];
+    if (e === undefined) {
+      out.shape.push(dim);
+      out.strides.push(strides[axis]!);
+    } else if (e.kind === 'index') {
+      const i = r(e.index)!;
+      const j = i < 0 ? i + dim : i;
+      if (j < 0 || j >= dim) throw new OpRuntimeError(op, `index ${i} is out of range for axis ${axis} of size ${dim} (shape ${shapeToString(shape)})`);
+      out.offset += j * strides[axis]!;
+    } else {
+      const step = r(e.step);
+      if (step === 0) throw new OpRuntimeError(op, `slice step on axis ${axis} is zero`);
+      const p = pySlice(dim, r(e.start), r(e.stop), step);
+      if (p.length > 0) out.offset += p.start * strides[axis]!;
+      out.shape.push(p.length);
+      out.strides.push(p.step * strides[axis]!);
+    }
+  });
+  return out;
+}
+
+export const lowerSubtensor: Lowering = (lc, step) => {
+  const { entries } = step.attrs as { entries: readonly IndexEntry[] };
+  const dt = lc.slotDtype(step.output);
+  const kernel = copyKernel(lc.mb, lc.slotDtype(step.inputs[0]!), dt, lc.slotNdim(step.output));
+  return (s, st) => {
+    const x = s.dev(st.inputs[0]!);
+    const reg = regionOf('subtensor', s, st, x.shape, entries);
+    return { dev: gatherStrided(s, kernel, x, dt, reg.shape, reg.offset, reg.strides) };
+  };
+};
+
+export const lowerIncSubtensor: Lowering = (lc, step) => {
+  const { entries, set } = step.attrs as { entries: readonly IndexEntry[]; set: boolean };
+  const dt = lc.slotDtype(step.output);
+  const xdt = lc.slotDtype(step.inputs[0]!);
+  const ydt = lc.slotDtype(step.inputs[1]!);
+  const xNdim = lc.slotNdim(step.inputs[0]!);
+  const regionNdim = xNdim - entries.filter((e) => e.kind === 'index').length;
+  const copyX = xdt === dt ? null : copyKernel(lc.mb, xdt, dt, xNdim);
+  const copyY = copyKernel(lc.mb, ydt, dt, regionNdim);
+  return (s, st) => {
+    const x = s.dev(st.inputs[0]!);
+    const y = s.dev(st.inputs[1]!);
+    const reg = regionOf('incSubtensor', s, st, x.shape, entries);
+    const rs = reg.shape;
+    const fits = y.shape.length <= rs.length && y.shape.every((d, i) => d === 1 || d === rs[rs.length - y.shape.length + i]);
+    if (!fits) throw new OpRuntimeError('incSubtensor', `y of shape ${shapeToString(y.shape)} does not broadcast to the selected region of shape ${shapeToString(rs)} (x has shape ${shapeToString(x.shape)})`);
+    const out = s.alloc(dt, x.shape);
+    if (copyX) stridedCopy(s, copyX, out, x, x.shape, 0, contiguousStrides(x.shape), 0, contiguousStrides(x.shape));
+    else if (x.bytes > 0) s.ctx.cu.memcpyDtoDAsync(out.ptr, x.ptr, x.bytes, s.ctx.stream);
+    stridedCopy(s, copyY, out, y, rs, 0, broadcastStrides(y.shape, rs), reg.offset, reg.strides, !set);
+    return { dev: out };
+  };
+};
+
+export const lowerConcatenate: Lowering = (lc, step) => {
+  const { axis } = step.attrs as { axis: number };
+  const dt = lc.slotDtype(step.output);
+  const ndim = lc.slotNdim(step.output);
+  const kernels = step.inputs.map((i) => copyKernel(lc.mb, lc.slotDtype(i), dt, ndim));
+  return (s, st) => {
+    const shapes = st.inputs.map((i) => s.shape(i));
+    const first = shapes[0]!;
+    for (const sh of shapes) {
+      if (sh.some((d, i) => i !== axis && d !== first[i])) {
+        throw new OpRuntimeError('concatenate', `shapes ${shapes.map(shapeToString).join(', ')} differ outside axis ${axis}`);
+      }
+    }
+    const total = shapes.reduce((n, sh) => n + sh[axis]!, 0);
+    const outShape = first.map((d, i) => (i === axis ? total : d));
+    const out = s.alloc(dt, outShape);
+    const dStrides = contiguousStrides(outShape);
+    let col = 0;
+    st.inputs.forEach((slot, k) => {
+      const sh = shapes[k]!;
+      if (sizeOf(sh) > 0) stridedCopy(s, kernels[k]!, out, s.dev(slot), sh, 0, contiguousStrides(sh), col * dStrides[axis]!, dStrides);
+      col += sh[axis]!;
+    });
+    return { dev: out };
+  };
+};
+
+function checkIndices(op: string, idx: NDArray, n: number, axis: number, xShape: readonly number[]): void {
+  for (let k = 0; k < idx.size; k++) {
+    const i = idx.data[k]!;
+    const j = i < 0 ? i + n : i;
+    if (j < 0 || j >= n) throw new OpRuntimeError(op, `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(xShape)})`);
+  }
+}
+
+export const lowerTake: Lowering = (lc, step) => {
+  const { axis } = step.attrs as { axis: number };
+  const dt = lc.slotDtype(step.output);
+  const kernel = takeKernel(lc.mb, dt, lc.slotDtype(step.inputs[1]!));
+  return (s, st) => {
+    const xShape = s.shape(st.inputs[0]!);
+    const idxShape = s.shape(st.inputs[1]!);
+    const n = xShape[axis]!;
+    checkIndices('take', s.host(st.inputs[1]!), n, axis, xShape);
+    const outShape = [...xShape.slice(0, axis), ...idxShape, ...xShape.slice(axis + 1)];
+    const out = s.alloc(dt, outShape);
+    if (out.size === 0) return { dev: out };
+    const outer = sizeOf(xShape.slice(0, axis));
+    const inner = sizeOf(xShape.slice(axis + 1));
+    s.launch(kernel, s.ctx.gridFor(out.size), 256, [
+      ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(outer), i64(sizeOf(idxShape)), i64(n), i64(inner),
+    ]);
+    return { dev: out };
+  };
+};
+
+function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
+  if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) {
+    throw new OpRuntimeError(op, `indices of shape ${shapeToString(t.shape)} do not match the rows of ${shapeToString(xShape)}`);
+  }
+  for (let r = 0; r < t.size; r++) {
+    const k = t.data[r]!;
+    if (k < 0 || k >= c) throw new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
+  }
+}
+
+export const lowerTakeRowwise: Lowering = (lc, step) => {
+  const dt: DType = lc.slotDtype(step.output);
+  const k = rowwiseKernels(lc.mb, dt, lc.slotDtype(step.inputs[1]!));
+  return (s, st) => {
+    const xShape = s.shape(st.inputs[0]!);
+    const c = xShape[xShape.length - 1]!;
+    const t = s.host(st.inputs[1]!);
+    checkRowwise('takeRowwise', xShape.slice(0, -1), t, c, xShape);
+    const out = s.alloc(dt, t.shape);
+    if (out.size > 0) s.launch(k.take, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(out.size), i64(c)]);
+    return { dev: out };
+  };
+};
+
+export const lowerScatterRowwise: Lowering = (lc, step) => {
+  const dt: DType = lc.slotDtype(step.output);
+  const k = rowwiseKernels(lc.mb, dt, lc.slotDtype(step.inputs[1]!));
+  const fill = fillKernel(lc.mb, dt);
+  return (s, st) => {
+    const like = s.shape(st.inputs[2]!);
+    const gShape = s.shape(st.inputs[0]!);
+    const c = like[like.length - 1]!;
+    const t = s.host(st.inputs[1]!);
+    checkRowwise('scatterRowwise', like.slice(0, -1), t, c, like);
+    if (gShape.some((d, i) => d !== t.shape[i])) throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(gShape)} and indices ${shapeToString(t.shape)} differ in shape`);
+    const out = s.alloc(dt, like);
+    if (out.size === 0) return { dev: out };
+    s.launch(fill, s.ctx.gridFor(out.size), 256, [ptr(out), i64(out.size), f64(0)]);
+    if (t.size > 0) s.launch(k.scatter, s.ctx.gridFor(t.size), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(t.size), i64(c)]);
+    return { dev: out };
+  };
+};

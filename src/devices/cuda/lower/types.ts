@@ -1,0 +1,65 @@
+// What a step's lowering produces and what it sees at run time. Lowering happens once per
+// compiled program (kernels are generated then); the returned Runner runs once per call.
+import type { DType } from '../../../tensor/dtype.js';
+import type { NDArray } from '../../../tensor/ndarray.js';
+import type { IntArg } from '../../../ops/op.js';
+import type { Program, ProgramStep } from '../../../compile/program.js';
+import type { CudaArray } from '../cuda-array.js';
+import type { CudaContext } from '../context.js';
+import type { ModuleBuilder } from '../codegen/module.js';
+import type { KernelArg } from '../ffi/kernel-params.js';
+import type { Dim3 } from '../ffi/driver.js';
+
+/** A slot's value during a run: on the device, on the host, or both. */
+export interface Value {
+  dev?: CudaArray;
+  host?: NDArray;
+}
+
+export interface RunState {
+  readonly ctx: CudaContext;
+  readonly tf32: boolean;
+  dtype(slot: number): DType;
+  shape(slot: number): readonly number[];
+  /** The slot's device array (uploading a host-only value). */
+  dev(slot: number): CudaArray;
+  /** The slot's host values (downloading, which waits for the stream, when only on the device). */
+  host(slot: number): NDArray;
+  /** An integer argument: a number, or the scalar value of the step's input `arg.input`. */
+  intArg(arg: IntArg, step: ProgramStep): number;
+  /** A new device array (freed automatically when the slot dies, unless returned). */
+  alloc(dtype: DType, shape: readonly number[]): CudaArray;
+  /** A temporary freed by the caller with release(). */
+  temp(dtype: DType, shape: readonly number[]): CudaArray;
+  /** Enqueues a generated kernel by name. */
+  launch(kernel: string, grid: Dim3, block: Dim3, args: readonly KernelArg[]): void;
+}
+
+export type Runner = (s: RunState, step: ProgramStep) => Value;
+
+export interface LowerContext {
+  readonly program: Program;
+  readonly mb: ModuleBuilder;
+  /** The dtype and ndim of a slot, known when compiling. */
+  slotDtype(slot: number): DType;
+  slotNdim(slot: number): number;
+}
+
+/** Turns one step into its runner (generating the kernels it needs). */
+export type Lowering = (lc: LowerContext, step: ProgramStep) => Runner;
+
+/** Row-major element strides. */
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    out[i] = s;
+    s *= shape[i]!;
+  }
+  return out;
+}
+
+export const i64 = (v: number | bigint): KernelArg => ({ i64: v });
+export const i32 = (v: number): KernelArg => ({ i32: v });
+export const f64 = (v: number): KernelArg => ({ f64: v });
+export const ptr = (a: CudaArray | bigint): KernelArg => ({ ptr: typeof a === 'bigint' ? a : a.ptr });

@@ -1,0 +1,74 @@
+// How the CUDA device runs every op of the table: typed over OpName, so an op added to the table
+// without an entry here fails to compile. 'host' marks the explicit fallback (reference perform on
+// downloaded inputs); everything else runs on the GPU.
+import type { OpName } from '../../ops/registry.js';
+import { lowerElementwise } from './lower/elementwise.js';
+import { lowerReduce } from './lower/reduce.js';
+import {
+  lowerAlloc, lowerArange, lowerBroadcastLike, lowerDimshuffle, lowerFillLike, lowerRebroadcast, lowerReshape, lowerShapeI, lowerSumToLike,
+} from './lower/layout.js';
+import { lowerConcatenate, lowerIncSubtensor, lowerScatterRowwise, lowerSubtensor, lowerTake, lowerTakeRowwise } from './lower/indexing.js';
+import { lowerMatmul, lowerSoftmax } from './lower/linalg-nn.js';
+import { hostFallback } from './lower/host.js';
+import { lowerAdvance, lowerDraw } from './lower/random.js';
+import { lowerOneHot, lowerRepeat, lowerTile } from './lower/shape.js';
+import type { Lowering } from './lower/types.js';
+
+export type CudaRule = Lowering | 'host';
+
+const ew = lowerElementwise;
+const rd = lowerReduce;
+
+export const CUDA_LOWERINGS: { readonly [K in OpName]: CudaRule } = {
+  neg: ew, abs: ew, sign: ew, exp: ew, expm1: ew, log: ew, log1p: ew, sqrt: ew, square: ew, reciprocal: ew,
+  sin: ew, cos: ew, tanh: ew, sigmoid: ew, softplus: ew, relu: ew, erf: ew, floor: ew, ceil: ew, round: ew, not: ew,
+  add: ew, sub: ew, mul: ew, div: ew, intDiv: ew, mod: ew, pow: ew, maximum: ew, minimum: ew,
+  eq: ew, neq: ew, lt: ew, le: ew, gt: ew, ge: ew, and: ew, or: ew, xor: ew, where: ew, clip: ew, cast: ew, fused: ew,
+  sum: rd, prod: rd, mean: rd, max: rd, min: rd, all: rd, any: rd, argmax: rd, argmin: rd, var: rd, logsumexp: rd,
+  shapeI: lowerShapeI,
+  sumToLike: lowerSumToLike,
+  broadcastLike: lowerBroadcastLike,
+  fillLike: lowerFillLike,
+  dimshuffle: lowerDimshuffle,
+  reshape: lowerReshape,
+  rebroadcast: lowerRebroadcast,
+  scalarFromNumber: 'host',
+  concatenate: lowerConcatenate,
+  alloc: lowerAlloc,
+  arange: lowerArange,
+  oneHot: lowerOneHot,
+  repeat: lowerRepeat,
+  tile: lowerTile,
+  subtensor: lowerSubtensor,
+  incSubtensor: lowerIncSubtensor,
+  take: lowerTake,
+  incTake: 'host',
+  matmul: lowerMatmul,
+  softmax: lowerSoftmax,
+  logSoftmax: lowerSoftmax,
+  takeRowwise: lowerTakeRowwise,
+  scatterRowwise: lowerScatterRowwise,
+  conv2d: 'host',
+  conv2dInputGrad: 'host',
+  conv2dFilterGrad: 'host',
+  maxPool2d: 'host',
+  maxPool2dGrad: 'host',
+  maxPool2dGradGrad: 'host',
+  avgPool2d: 'host',
+  avgPool2dGrad: 'host',
+  randomUniform: lowerDraw,
+  randomNormal: lowerDraw,
+  randomBernoulli: lowerDraw,
+  randomAdvance: lowerAdvance,
+};
+
+/** The ops that run through the host fallback. */
+export function hostOps(): OpName[] {
+  return (Object.keys(CUDA_LOWERINGS) as OpName[]).filter((k) => CUDA_LOWERINGS[k] === 'host');
+}
+
+export function loweringOf(op: string): Lowering {
+  const rule = (CUDA_LOWERINGS as Readonly<Record<string, CudaRule | undefined>>)[op];
+  if (rule === undefined) throw new Error(`cuda: no lowering for op '${op}'`);
+  return rule === 'host' ? hostFallback : rule;
+}

@@ -1,0 +1,98 @@
+// Memory planning: liveness, buffers reused across steps and calls (no pool allocation on a second
+// same-shaped call), in-place results, and results that stay the caller's after later calls.
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../../src/tensor/index.js';
+import type { NDArray } from '../../../src/tensor/ndarray.js';
+import { describeFunction } from '../../../src/compile/function.js';
+import type { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
+import { planMemory } from '../../../src/devices/cpu/memory-plan.js';
+import { randomArray } from '../../helpers/allclose.js';
+import { forEachCpuDevice } from './cpu-cases.js';
+
+const f32 = (shape: number[], seed: number) => randomArray(shape, seed, { dtype: 'float32' });
+
+it('planMemory: values die after their last use; results and what they alias never do', () => {
+  // slots 0, 1 inputs; 2 = matmul(0, 1); 3 = tanh(2); 4 = reshape(3); 5 = sum(2); outputs 4, 5
+  const steps = [
+    { op: 'matmul', inputs: [0, 1], output: 2 },
+    { op: 'tanh', inputs: [2], output: 3 },
+    { op: 'reshape', inputs: [3], output: 4 },
+    { op: 'sum', inputs: [2], output: 5 },
+    { op: 'exp', inputs: [0], output: 6 }, // unused: dies where it is made
+  ];
+  const plan = planMemory(steps, 7, [4, 5]);
+  assert.deepEqual([...plan.escaping].sort(), [3, 4, 5]);
+  assert.deepEqual(plan.dies, [[1], [], [], [2], [0, 6]]);
+});
+
+forEachCpuDevice('memory plan', (device) => {
+  const cpu = device as CpuDevice;
+
+  it('a second same-shaped call allocates nothing from the pool; results are fresh each call', () => {
+    const x = T.matrix('x'), w = T.matrix('w');
+    const h = T.tanh(T.dot(x, w));
+    const y = T.sum(T.mul(T.exp(T.dot(h, w)), 2), 1);
+    const z = T.mean(T.softmax(T.dot(h, w)), 0);
+    const program = describeFunction({ inputs: [x, w], outputs: [y, z] }).program;
+    const exe = cpu.compile(program);
+    const args = [f32([6, 5], 1), f32([5, 5], 2)];
+    const r1 = exe.run(args) as NDArray[];
+    const copy1 = r1.map((r) => Array.from(r.data));
+    const after1 = exe.stats();
+    assert.ok(after1.poolAllocations > 0);
+    const r2 = exe.run([f32([6, 5], 3), f32([5, 5], 4)]) as NDArray[];
+    const after2 = exe.stats();
+    assert.equal(after2.poolAllocations, after1.poolAllocations, 'no pool allocation in steady state');
+    assert.equal(after2.resultAllocations - after1.resultAllocations, 2, 'one fresh array per output');
+    // The first call's results are untouched by the second call.
+    r1.forEach((r, i) => assert.deepEqual(Array.from(r.data), copy1[i]));
+    r2.forEach((r, i) => assert.notEqual(r.data.buffer, r1[i]!.data.buffer));
+  });
+
+  it('an elementwise step takes over the buffer of an input that dies there', () => {
+    // matmul -> exp (in place) -> sum: the pool holds the product and the sum's float64 scratch.
+    const x = T.matrix('x'), w = T.matrix('w');
+    const program = describeFunction({ inputs: [x, w], outputs: T.sum(T.exp(T.dot(x, w)), 1) }).program;
+    assert.deepEqual(program.steps.map((s) => s.op), ['matmul', 'exp', 'sum']);
+    const exe = cpu.compile(program);
+    exe.run([f32([4, 3], 1), f32([3, 7], 2)]);
+    assert.equal(exe.stats().poolAllocations, 2);
+  });
+
+  it('buffers are shared across steps: a long chain needs few buffers', () => {
+    const x = T.matrix('x'), w = T.matrix('w');
+    let h: T.Variable = x;
+    for (let i = 0; i < 6; i++) h = T.tanh(T.dot(h, w));
+    const program = describeFunction({ inputs: [x, w], outputs: T.sum(h) }).program;
+    const exe = cpu.compile(program);
+    exe.run([f32([8, 8], 1), f32([8, 8], 2)]);
+    // 12 steps (6 matmuls, 6 tanh in place) but at most two products alive at once, plus the scratch.
+    assert.ok(exe.stats().poolAllocations <= 3, `pool allocated ${exe.stats().poolAllocations}`);
+  });
+
+  it('a result that is a view of an intermediate is not overwritten by the next call', () => {
+    const x = T.matrix('x');
+    const y = T.reshape(T.exp(T.mul(x, 2)), [-1]);
+    const f = T.fn({ inputs: [x], outputs: y, device });
+    const a = f(f32([2, 3], 1)) as NDArray;
+    const keep = Array.from(a.data);
+    f(f32([2, 3], 2));
+    assert.deepEqual(Array.from(a.data), keep);
+  });
+
+  it('shape changes between calls are fine (the pool keys on size)', () => {
+    const x = T.matrix('x');
+    const f = T.fn({ inputs: [x], outputs: T.sum(T.tanh(T.mul(T.exp(x), x)), 0), device });
+    for (const rows of [3, 5, 3, 0, 4]) {
+      const xv = f32([rows, 4], rows);
+      const got = f(xv) as NDArray;
+      const want = Array.from({ length: 4 }, (_, j) => {
+        let s = 0;
+        for (let i = 0; i < rows; i++) { const v = xv.data[i * 4 + j]!; s += Math.tanh(Math.exp(v) * v); }
+        return s;
+      });
+      got.data.forEach((v, j) => assert.ok(Math.abs(v - want[j]!) < 1e-5, `rows ${rows} col ${j}: ${v} vs ${want[j]}`));
+    }
+  });
+});

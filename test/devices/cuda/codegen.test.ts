@@ -1,0 +1,147 @@
+// The CUDA device's code generation and bookkeeping, on any machine: generated kernel sources for
+// representative programs compile with this machine's nvcc (skipped, saying so, without nvcc),
+// reduction plans, the caching allocator against a fake driver, and the op coverage table.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as T from '../../../src/tensor/index.js';
+import type { Program } from '../../../src/compile/program.js';
+import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
+import { planReduce, mayTranspose } from '../../../src/devices/cuda/lower/reduce.js';
+import { CachingAllocator, sizeClass } from '../../../src/devices/cuda/allocator.js';
+import { CUDA_LOWERINGS, hostOps } from '../../../src/devices/cuda/lowering-table.js';
+import { OPS } from '../../../src/ops/registry.js';
+import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
+
+const NVCC = process.env['NVCC'] ?? (existsSync('/usr/local/bin/nvcc') ? '/usr/local/bin/nvcc' : existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : null);
+
+function programOf(inputs: T.Variable[], outputs: T.Variable | T.Variable[]): Program {
+  return T.fn({ inputs, outputs }).compiled.description.program;
+}
+
+const REPRESENTATIVE: Record<string, () => Program> = {
+  'fused broadcast chain': () => {
+    const x = T.matrix('x');
+    const w = T.vector('w');
+    const b = T.scalar('b');
+    return programOf([x, w, b], T.tanh(T.add(T.mul(x, w), b)).mul(2).sub(T.sigmoid(x)).maximum(0));
+  },
+  'reductions (sum, mean, max over axes, argmax, var, logsumexp)': () => {
+    const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
+    return programOf([x], [T.sum(x, 1), T.mean(x, [0, 2]), T.max(x, -1, true), T.argmax(x, 1), x.var(0), T.logsumexp(x, 2)]);
+  },
+  'transpose': () => {
+    const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
+    return programOf([x], T.dimshuffle(x, [2, 0, 1]));
+  },
+  'softmax and logSoftmax': () => {
+    const x = T.matrix('x');
+    return programOf([x], [T.softmax(x), T.logSoftmax(x), T.softmax(x, 0)]);
+  },
+  'random draws (Philox) with number and array parameters': () => {
+    const rs = T.randomStreams(3);
+    const m = T.vector('m');
+    return programOf([m], [rs.uniform([4, 5]), rs.normal([3, 7], { mean: m, std: 2 }), rs.bernoulli([9], { p: 0.3, dtype: 'int32' })]);
+  },
+  'integer and bool elementwise, casts, comparisons': () => {
+    const i = T.tensor({ dtype: 'int32', ndim: 2, name: 'i' });
+    const u = T.tensor({ dtype: 'uint8', ndim: 1, name: 'u' });
+    const f = T.tensor({ dtype: 'float64', ndim: 2, name: 'f' });
+    return programOf([i, u, f], [T.mod(i, 3), T.intDiv(i, u), T.where(T.gt(f, 0), i, f), T.cast(f, 'int32'), T.cast(f, 'bool'), T.sum(u)]);
+  },
+};
+
+test('generated kernel sources of representative programs compile with nvcc for sm_90', { skip: NVCC === null ? 'nvcc not found (set NVCC or install the CUDA toolkit)' : false }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'synk-cuda-codegen-'));
+  for (const [name, make] of Object.entries(REPRESENTATIVE)) {
+    const lowered = lowerProgram(make());
+    assert.ok(lowered.units.length > 0, `${name}: no kernels generated`);
+    const file = join(dir, `${name.replace(/[^a-z]+/gi, '-')}.cu`);
+    writeFileSync(file, lowered.source);
+    const r = spawnSync(NVCC!, ['-std=c++17', '-arch=sm_90', '-c', '-x', 'cu', file, '-o', '/dev/null'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${name}: nvcc failed on ${file}\n${r.stderr}`);
+    for (const k of lowered.units.flatMap((u) => u.kernels)) assert.match(lowered.source, new RegExp(`extern "C" __global__ void (__launch_bounds__\\(256\\) )?${k}\\(`));
+  }
+});
+
+test('every op of the table has a CUDA rule; the host fallbacks are the expected few', () => {
+  assert.deepEqual(Object.keys(CUDA_LOWERINGS).sort(), Object.keys(OPS).sort());
+  assert.deepEqual(hostOps().sort(), [
+    'avgPool2d', 'avgPool2dGrad', 'conv2d', 'conv2dFilterGrad', 'conv2dInputGrad', 'incTake', 'maxPool2d', 'maxPool2dGrad',
+    'maxPool2dGradGrad', 'scalarFromNumber',
+  ]);
+});
+
+test('reduction plans: rows, columns, transposes, size-1 and empty axes', () => {
+  assert.deepEqual(planReduce([4, 5], [1]), { kind: 'rows', rows: 4, n: 5, perm: null });
+  assert.deepEqual(planReduce([4, 5], [0]), { kind: 'cols', outer: 1, n: 4, inner: 5 });
+  assert.deepEqual(planReduce([2, 3, 4], [1]), { kind: 'cols', outer: 2, n: 3, inner: 4 });
+  assert.deepEqual(planReduce([2, 3, 4], [0, 1]), { kind: 'cols', outer: 1, n: 6, inner: 4 });
+  assert.deepEqual(planReduce([2, 3, 4], [0, 1, 2]), { kind: 'rows', rows: 1, n: 24, perm: null });
+  assert.deepEqual(planReduce([2, 3, 4], [0, 2]), { kind: 'rows', rows: 3, n: 8, perm: [1, 0, 2] });
+  assert.deepEqual(planReduce([2, 1, 4], [0, 2]), { kind: 'rows', rows: 1, n: 8, perm: null });
+  assert.deepEqual(planReduce([3, 1], [1]), { kind: 'rows', rows: 3, n: 1, perm: null });
+  assert.deepEqual(planReduce([3, 0], [1]), { kind: 'rows', rows: 3, n: 0, perm: null });
+  assert.deepEqual(planReduce([0, 3], [1]), { kind: 'rows', rows: 0, n: 0, perm: null });
+  assert.equal(mayTranspose(3, [0, 2]), true);
+  assert.equal(mayTranspose(3, [1]), false);
+  assert.equal(mayTranspose(2, null), true);
+});
+
+function fakeBackend(capacity: number) {
+  let next = 0x1000n;
+  const live = new Map<bigint, number>();
+  const calls = { alloc: 0, free: 0 };
+  return {
+    calls,
+    live,
+    memAlloc(bytes: number): bigint {
+      const used = [...live.values()].reduce((a, b) => a + b, 0);
+      if (used + bytes > capacity) throw new CudaOutOfMemoryError('cuda', 'cuMemAlloc_v2', 2, 'CUDA_ERROR_OUT_OF_MEMORY', 'out of memory', `${bytes} bytes`);
+      calls.alloc++;
+      const p = next;
+      next += BigInt(bytes);
+      live.set(p, bytes);
+      return p;
+    },
+    memFree(ptr: bigint): void {
+      calls.free++;
+      live.delete(ptr);
+    },
+    memGetInfo: () => ({ free: capacity - [...live.values()].reduce((a, b) => a + b, 0), total: capacity }),
+  };
+}
+
+test('caching allocator: size classes, reuse without the driver, trim and retry on out-of-memory', () => {
+  assert.equal(sizeClass(1), 512);
+  assert.equal(sizeClass(513), 1024);
+  assert.equal(sizeClass(4096), 4096);
+  assert.equal(sizeClass(4097), 5120);
+  assert.equal(sizeClass(2 ** 30), 2 ** 30);
+  for (let b = 1; b < 1e7; b = Math.ceil(b * 1.37)) assert.ok(sizeClass(b) >= b && sizeClass(b) <= Math.max(b + 511, b * 1.25), `class of ${b}`);
+
+  const fake = fakeBackend(10_000);
+  const a = new CachingAllocator(fake);
+  const b1 = a.allocate(3000);
+  b1.release();
+  const b2 = a.allocate(2900);
+  assert.equal(b2.ptr, b1.ptr, 'a freed block of the same class is reused');
+  assert.equal(fake.calls.alloc, 1);
+  b2.retain();
+  b2.release();
+  assert.equal(a.stats.inUse, 3072, 'a retained block stays in use until its last release');
+  b2.release();
+  assert.deepEqual({ inUse: a.stats.inUse, cached: a.stats.cached }, { inUse: 0, cached: 3072 });
+  // 8000 bytes do not fit beside the cached 3072: the cache is trimmed and the allocation retried.
+  const big = a.allocate(8000);
+  assert.equal(fake.calls.free, 1);
+  assert.equal(a.stats.cached, 0);
+  assert.throws(() => a.allocate(5000), (e: unknown) => e instanceof CudaOutOfMemoryError && /out of GPU memory allocating 5000 bytes/.test(e.message));
+  big.release();
+  assert.equal(a.allocate(0).ptr, 0n);
+  a.close();
+  assert.throws(() => a.allocate(10), /closed/);
+});
