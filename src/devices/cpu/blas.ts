@@ -101,6 +101,14 @@ class NativeBlas implements Blas {
   ): void {
     checkGemmArgs(dtype, transA, transB, m, n, k, A, aOffset, lda, B, bOffset, ldb, C, cOffset, ldc);
     if (m === 0 || n === 0) return;
+    if (k === 0 || alpha === 0) {
+      // C = beta * C, done here: some BLAS builds still read A and B (NaN * 0 = NaN) or mishandle k = 0.
+      for (let i = 0; i < m; i++) {
+        const row = cOffset + i * ldc;
+        for (let j = 0; j < n; j++) C[row + j] = beta === 0 ? 0 : beta * C[row + j]!;
+      }
+      return;
+    }
     const fn = dtype === 'float32' ? this.sgemm : this.dgemm;
     fn(
       ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha,
