@@ -18,14 +18,15 @@ export type Conv2dAttrs = {
 };
 
 /** Every size and offset of one convolution, resolved from the input and filter shapes. */
-interface Geometry {
+export interface ConvGeometry {
   n: number; cin: number; h: number; w: number;
   cout: number; cg: number; og: number; kh: number; kw: number;
   oh: number; ow: number; pt: number; pl: number;
   sh: number; sw: number; dh: number; dw: number;
 }
 
-function geometry(op: string, x: readonly number[], f: readonly number[], attrs: Conv2dAttrs): Geometry {
+/** Resolves a convolution's sizes, or throws an OpRuntimeError naming the op and the shapes. */
+export function convGeometry(op: string, x: readonly number[], f: readonly number[], attrs: Conv2dAttrs): ConvGeometry {
   const [n, cin, h, w] = x as [number, number, number, number];
   const [cout, cg, kh, kw] = f as [number, number, number, number];
   const [sh, sw] = attrs.stride;
@@ -53,7 +54,7 @@ function describeAttrs(a: Conv2dAttrs): string {
 }
 
 /** Calls f(xIndex, wIndex, yIndex) for every product term of the convolution (padding skipped). */
-function forEachTap(g: Geometry, f: (xi: number, wi: number, yi: number) => void): void {
+function forEachTap(g: ConvGeometry, f: (xi: number, wi: number, yi: number) => void): void {
   for (let b = 0; b < g.n; b++) {
     for (let o = 0; o < g.cout; o++) {
       const c0 = Math.floor(o / g.og) * g.cg;
@@ -113,7 +114,7 @@ const conv = (x: Variable, w: Variable, attrs: Conv2dAttrs) => applyOp('conv2d',
 const inputGrad = (gy: Variable, w: Variable, xLike: Variable, attrs: Conv2dAttrs) => applyOp('conv2dInputGrad', [gy, w, xLike], attrs);
 const filterGrad = (x: Variable, gy: Variable, wLike: Variable, attrs: Conv2dAttrs) => applyOp('conv2dFilterGrad', [x, gy, wLike], attrs);
 
-function checkGradShape(op: string, g: Geometry, gy: NDArray): void {
+function checkGradShape(op: string, g: ConvGeometry, gy: NDArray): void {
   const want = [g.n, g.cout, g.oh, g.ow];
   if (gy.ndim !== 4 || gy.shape.some((d, i) => d !== want[i])) {
     throw new OpRuntimeError(op, `output gradient has shape ${shapeToString(gy.shape)}, the convolution gives ${shapeToString(want)}`);
@@ -132,7 +133,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
     },
     perform(inputs, attrs, out) {
       const [x, w] = inputs as [NDArray, NDArray];
-      const g = geometry('conv2d', x.shape, w.shape, attrs);
+      const g = convGeometry('conv2d', x.shape, w.shape, attrs);
       const X = x.data, W = w.data;
       return accumulate(out, [g.n, g.cout, g.oh, g.ow], (y) => forEachTap(g, (xi, wi, yi) => { y[yi]! += X[xi]! * W[wi]!; }));
     },
@@ -153,7 +154,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
     },
     perform(inputs, attrs, out) {
       const [gy, w, x] = inputs as [NDArray, NDArray, NDArray];
-      const g = geometry('conv2dInputGrad', x.shape, w.shape, attrs);
+      const g = convGeometry('conv2dInputGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dInputGrad', g, gy);
       const G = gy.data, W = w.data;
       return accumulate(out, x.shape, (gx) => forEachTap(g, (xi, wi, yi) => { gx[xi]! += G[yi]! * W[wi]!; }));
@@ -176,7 +177,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
     },
     perform(inputs, attrs, out) {
       const [x, gy, w] = inputs as [NDArray, NDArray, NDArray];
-      const g = geometry('conv2dFilterGrad', x.shape, w.shape, attrs);
+      const g = convGeometry('conv2dFilterGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dFilterGrad', g, gy);
       const X = x.data, G = gy.data;
       return accumulate(out, w.shape, (gw) => forEachTap(g, (xi, wi, yi) => { gw[wi]! += X[xi]! * G[yi]!; }));

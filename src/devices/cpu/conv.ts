@@ -7,14 +7,13 @@
 // A 1x1 convolution with stride 1, no padding and no dilation reads the input directly (no col).
 // Anything the geometry rejects goes to the reference perform, which raises the usual error.
 import type { NDArray } from '../../tensor/ndarray.js';
-import type { Conv2dAttrs } from '../../ops/conv.js';
+import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../ops/conv.js';
 import type { Blas, GemmArray } from './blas-types.js';
 import { referenceRunner, type Kernel, type StepRunner } from './kernel-types.js';
 import { asFloat, isGemmDtype } from './matmul.js';
 
-interface Geometry {
-  n: number; cin: number; h: number; w: number; cout: number; cg: number; og: number; groups: number;
-  kh: number; kw: number; oh: number; ow: number; pt: number; pl: number; sh: number; sw: number; dh: number; dw: number;
+interface Geometry extends ConvGeometry {
+  groups: number;
   /** cg·kh·kw: rows of the column matrix. */
   K: number;
   /** The column matrix is the input itself. */
@@ -22,25 +21,14 @@ interface Geometry {
 }
 
 function geometry(x: readonly number[], f: readonly number[], a: Conv2dAttrs): Geometry | null {
-  const [n, cin, h, w] = x as [number, number, number, number];
-  const [cout, cg, kh, kw] = f as [number, number, number, number];
-  const [sh, sw] = a.stride;
-  const [dh, dw] = a.dilation;
-  const groups = a.groups;
-  if (cin % groups !== 0 || cout % groups !== 0 || cg !== cin / groups) return null;
-  let pt: number, pb: number, pl: number, pr: number;
-  if (a.padding === 'same') {
-    const th = dh * (kh - 1);
-    const tw = dw * (kw - 1);
-    pt = Math.floor(th / 2); pb = th - pt; pl = Math.floor(tw / 2); pr = tw - pl;
-  } else {
-    [pt, pl] = a.padding; pb = pt; pr = pl;
+  let g: ConvGeometry;
+  try {
+    g = convGeometry('conv2d', x, f, a);
+  } catch {
+    return null; // the reference perform reports the error with its own message
   }
-  const oh = Math.floor((h + pt + pb - dh * (kh - 1) - 1) / sh) + 1;
-  const ow = Math.floor((w + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
-  if (oh <= 0 || ow <= 0) return null;
-  const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && oh === h && ow === w;
-  return { n, cin, h, w, cout, cg, og: cout / groups, groups, kh, kw, oh, ow, pt, pl, sh, sw, dh, dw, K: cg * kh * kw, direct };
+  const direct = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.oh === g.h && g.ow === g.w;
+  return { ...g, groups: a.groups, K: g.cg * g.kh * g.kw, direct };
 }
 
 /** The valid output columns j (0 <= j·sw - pl + q·dw < w) as [lo, hi). */
