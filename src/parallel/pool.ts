@@ -119,9 +119,10 @@ export class WorkerPool {
     const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
     // Spinning only pays when every worker (and the controller) has a core of its own.
     // Spinning pays when every worker has a core; on an oversubscribed machine it steals them.
-    const spinMicros = options.spinMicros ?? (n <= availableParallelism() ? 50 : 0);
+    // Spin only while the controller keeps a core of its own: 16 spinning workers on 16 cores starve it.
+    const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
-    const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n <= availableParallelism() ? 20000 : 200, ...options.comm });
+    const comm = options.comm === false ? null : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
     try {
