@@ -6,6 +6,9 @@ import type { SharedVariable } from '../tensor/variable.js';
 import { concatRows } from './accumulate.js';
 import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveMsg, type CollectiveReply } from './protocol.js';
 import type { Engine } from './engine.js';
+import { gpuCommOf } from './gpu-comm.js';
+import type { NcclCommunicator } from '../comm/nccl.js';
+import type { CudaArray } from '../devices/cuda/cuda-array.js';
 
 function setTo(s: SharedVariable, value: NDArray): void {
   s.setValue(value);
@@ -17,6 +20,12 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
   const comm = engine.comm;
   const values: (ArrayMsg | null)[] = [];
   const changed: SharedVariable[] = [];
+  // GPU workers combine shared variables where they live, through NCCL.
+  const gpu = engine.device.kind === 'cuda' ? gpuCommOf(engine.device) : undefined;
+  if (gpu && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
+    await runOnGpu(engine, gpu, msg, shareds, values, changed);
+    return { values, changed: engine.changedMsgs(changed) };
+  }
   switch (msg.op) {
     case 'broadcast':
     case 'scatter':
@@ -64,4 +73,46 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
       throw new Error(`unknown collective ${String(msg.op satisfies never)}`);
   }
   return { values, changed: engine.changedMsgs(changed) };
+}
+
+/** The shared variable's copy on the worker's GPU (uploaded once, then kept like CompiledFunction does). */
+function deviceValue(engine: Engine, s: SharedVariable): CudaArray {
+  const device = engine.device;
+  const cached = s.deviceCopies.get(device);
+  if (cached) return cached.value as CudaArray;
+  const value = device.upload(s.getValue({ borrow: true })) as CudaArray;
+  s.deviceCopies.set(device, { value, sync: () => device.download(value), release: () => device.free(value) });
+  return value;
+}
+
+/** Makes `value` (on the GPU) the shared variable's current value; the host copy follows lazily. */
+function installDevice(engine: Engine, s: SharedVariable, value: CudaArray): void {
+  const device = engine.device;
+  const old = s.deviceCopies.get(device);
+  s.markDeviceCurrent(device, { value, sync: () => device.download(value), release: () => device.free(value) });
+  if (old && old.value !== value) old.release();
+}
+
+async function runOnGpu(engine: Engine, gpu: NcclCommunicator, msg: CollectiveMsg, shareds: readonly SharedVariable[], values: (ArrayMsg | null)[], changed: SharedVariable[]): Promise<void> {
+  for (const s of shareds) {
+    const own = deviceValue(engine, s);
+    const what = s.name ?? s.sharedId;
+    if (msg.op === 'allGather') {
+      if (own.shape.length === 0) throw new TypeError(`allGather: shared variable ${what} is a scalar; gather it instead`);
+      installDevice(engine, s, await gpu.allGatherDevice(own));
+      changed.push(s);
+      continue;
+    }
+    const op = msg.reduceOp ?? 'avg';
+    const out = msg.op === 'allReduce' ? await gpu.allReduceDevice(own, op) : await gpu.reduceDevice(own, op, { root: 0 });
+    if (out === null) { values.push(null); continue; } // reduce: not the root
+    const host = engine.rank === 0 ? engine.device.download(out) : null;
+    if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {
+      installDevice(engine, s, out);
+      changed.push(s);
+    } else {
+      engine.device.free(out);
+    }
+    values.push(host ? toArrayMsg(host) : null);
+  }
 }

@@ -9,6 +9,7 @@ import { WorkerPool } from './pool.js';
 import { createArena, encodeFastCall, readResults, writeString, CMD_FAST_CALL, CMD_FETCH_SHARED, type FastCall, type ResultEntry } from './fast-call.js';
 import type { Data } from './data.js';
 import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
+import { CMD_RELEASE_GPU, createNcclBootstrap } from './gpu-comm.js';
 
 export interface ForkOptions {
   /** Number of workers (default: one per device; for CPUs one per available core). */
@@ -32,6 +33,8 @@ interface RuntimeState {
   readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer };
   /** Data (id -> version) whose handle every worker holds. */
   readonly knownData: Map<number, number>;
+  /** Every worker is on a GPU and joined the fork's NCCL communicator. */
+  readonly gpu: boolean;
 }
 
 let state: RuntimeState | null = null;
@@ -71,14 +74,17 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   }
   if (devices.length === 0) throw new RangeError('fork: no devices found');
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
+  // GPU workers build one NCCL communicator; rank 0 publishes its unique id in this buffer.
+  const gpu = devices.every((d) => d.kind === 'cuda');
+  const ncclBootstrap = gpu ? createNcclBootstrap() : null;
   const pool = await WorkerPool.start({
     n: devices.length,
     script: new URL('./worker-main.js', import.meta.url),
-    workerData: { devices, arenas },
+    workerData: { devices, arenas, ncclBootstrap },
     timeoutMs: options.timeoutMs ?? 600_000,
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   });
-  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map(), arenas, knownData: new Map() };
+  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map(), arenas, knownData: new Map(), gpu };
   return devices.length;
 }
 
@@ -119,7 +125,9 @@ export async function close(): Promise<void> {
   if (s && s.pool.idle) for (const v of [...staleOnController]) v.getValue({ borrow: true });
   staleOnController.clear();
   state = null;
-  if (s) lastClose = s.pool.close();
+  // GPU workers destroy their NCCL communicator and free their GPU memory before they end.
+  const release = s?.gpu && s.pool.idle ? s.pool.callAll(CMD_RELEASE_GPU, [], { timeoutMs: 30_000 }).catch(() => undefined) : null;
+  if (s) lastClose = release ? release.then(() => s.pool.close()) : s.pool.close();
   if (lastClose) await lastClose;
 }
 
