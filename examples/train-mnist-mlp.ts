@@ -6,7 +6,7 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers } from './_train-common.js';
+import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions('train-mnist-mlp', 'MLP 784-H-H-10 (ReLU) on MNIST with Adam; data in shared memory, shuffled batch index lists.',
   { epochs: 5, batch: 128, lr: 1e-3, seed: 1, trainRows: 60000, testRows: 10000, slices: 4 },
@@ -34,11 +34,7 @@ const logits = net.apply(x, X.trainMode());
 const trainStep = X.makeTrainFunction(X.crossEntropy(logits, y), net.params, [x, y], 'adam', { learningRate: o.lr, outputs: [[X.accuracy(logits, y), 'avg']] });
 const validate = makeValidator(net.apply(x, X.evalMode()), [x, y], y);
 
-// The data in shared memory, written once; every worker reads its rows of each batch there.
-const xs = synk.data(train.x, { name: 'images' });
-const ys = synk.data(train.y, { name: 'labels' });
-const xt = synk.data(test.x, { name: 'test images' });
-const yt = synk.data(test.y, { name: 'test labels' });
+const { xs, ys, xt, yt } = mnistData(train, test);
 
 let accuracy = 0;
 const t0 = performance.now();

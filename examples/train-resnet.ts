@@ -8,7 +8,7 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers } from './_train-common.js';
+import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions('train-resnet', 'ResNet-style CNN (stem, 3 residual blocks with batch norm, global average pooling) on MNIST-shaped images with Adam.',
   { epochs: 3, batch: 128, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
@@ -45,10 +45,7 @@ const logits = net.apply(x, mode);
 const trainStep = X.makeTrainFunction(X.crossEntropy(logits, y), net.params, [x, y], 'adam', { learningRate: o.lr, updates: mode.updates });
 const validate = makeValidator(net.apply(x, X.evalMode()), [x, y], y);
 
-const xs = synk.data(train.x, { name: 'images' });
-const ys = synk.data(train.y, { name: 'labels' });
-const xt = synk.data(test.x, { name: 'test images' });
-const yt = synk.data(test.y, { name: 'test labels' });
+const { xs, ys, xt, yt } = mnistData(train, test);
 
 let accuracy = 0;
 const t0 = performance.now();
