@@ -11,6 +11,7 @@ import type { Program, SerializedArray } from './program.js';
 import { deserializeArray, serializeArray } from './serialize-array.js';
 import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
+import { residentCopy, residentValue } from '../devices/resident.js';
 
 export interface FnSpec {
   inputs?: readonly Variable[];
@@ -45,9 +46,23 @@ export function setDefaultDevice(device: Device): void {
   defaultDevice = device;
 }
 
+/**
+ * A shared variable's new value: on the host, or (GPU devices) resident on the device, where it
+ * stays until someone reads it, so training loops copy nothing back per step.
+ */
+export type UpdateValue =
+  | { readonly shared: SharedVariable; readonly value: NDArray; readonly resident?: undefined }
+  | { readonly shared: SharedVariable; readonly value?: undefined; readonly resident: DeviceArray };
+
 export interface EvaluateResult {
   readonly outputs: NDArray[];
-  readonly updates: { readonly shared: SharedVariable; readonly value: NDArray }[];
+  readonly updates: UpdateValue[];
+}
+
+export interface EvaluateOptions {
+  readonly outputSubset?: readonly number[];
+  /** Bring update values to the host even on a GPU (e.g. to accumulate them across slices). */
+  readonly updatesOnHost?: boolean;
 }
 
 export class CompiledFunction {
@@ -110,22 +125,26 @@ export class CompiledFunction {
   }
 
   private sharedArg(s: SharedVariable): DeviceArray {
-    if (this.device.kind !== 'cuda') return s.getValue({ borrow: true });
-    const cached = s.deviceCopies.get(this.device);
-    if (cached) return cached.value as DeviceArray;
-    const value = this.device.upload(s.getValue({ borrow: true }));
-    const device = this.device;
-    s.deviceCopies.set(device, { value, sync: () => device.download(value), release: () => device.free(value) });
-    return value;
+    return this.device.kind === 'cuda' ? residentValue(this.device, s) : s.getValue({ borrow: true });
   }
 
-  /** Runs the program on already-coerced inputs without applying updates. */
-  evaluate(inputs: readonly NDArray[], options: { outputSubset?: readonly number[] } = {}): EvaluateResult {
+  /**
+   * Runs the program on already-coerced inputs without applying updates. Inputs may be host arrays
+   * (uploaded for the call) or arrays already on this device (the caller keeps ownership).
+   */
+  evaluate(inputs: readonly (NDArray | DeviceArray)[], options: EvaluateOptions = {}): EvaluateResult {
     const { exe, program } = this.executable(options.outputSubset);
-    const uploaded = inputs.map((a) => this.device.upload(a));
-    const args: DeviceArray[] = [...uploaded, ...this.shareds.map((s) => this.sharedArg(s))];
-    // Device memory (CUDA) is released as soon as the values are on the host again.
-    const release = (values: readonly DeviceArray[]) => { if (this.device.kind === 'cuda') for (const v of values) this.device.free(v); };
+    const onGpu = this.device.kind === 'cuda';
+    const uploaded: DeviceArray[] = [];
+    const args: DeviceArray[] = inputs.map((a) => {
+      if (!(a instanceof NDArray)) return a;
+      const d = this.device.upload(a);
+      uploaded.push(d);
+      return d;
+    });
+    for (const s of this.shareds) args.push(this.sharedArg(s));
+    // Device memory (CUDA) is released as soon as it is not needed.
+    const release = (values: readonly DeviceArray[]) => { if (onGpu) for (const v of values) this.device.free(v); };
     let results: DeviceArray[];
     try {
       results = exe.run(args);
@@ -135,17 +154,29 @@ export class CompiledFunction {
     }
     const nOut = program.outputs.length;
     const outputs = results.slice(0, nOut).map((r) => this.device.download(r));
-    const updates = program.updates.map((u, k) => ({ shared: this.sharedById(u.sharedId), value: this.device.download(results[nOut + k]!) }));
-    release([...uploaded, ...results]);
+    const keepResident = onGpu && options.updatesOnHost !== true;
+    const updates: UpdateValue[] = program.updates.map((u, k) => {
+      const shared = this.sharedById(u.sharedId);
+      const r = results[nOut + k]!;
+      return keepResident && r.dtype === shared.dtype ? { shared, resident: r } : { shared, value: this.device.download(r) };
+    });
+    release([...uploaded, ...results.slice(0, nOut), ...updates.flatMap((u, k) => (u.resident ? [] : [results[nOut + k]!]))]);
     return { outputs, updates };
   }
 
   /** Applies update values computed by `evaluate` (all were computed from the old values). */
-  applyUpdates(updates: EvaluateResult['updates']): void {
-    for (const u of updates) u.shared.assignComputed(u.value.dtype === u.shared.dtype ? u.value : u.value.astype(u.shared.dtype));
+  applyUpdates(updates: readonly UpdateValue[]): void {
+    const device = this.device;
+    for (const u of updates) {
+      if (u.resident) {
+        u.shared.assignOnDevice(device, residentCopy(device, u.resident));
+      } else {
+        u.shared.assignComputed(u.value.dtype === u.shared.dtype ? u.value : u.value.astype(u.shared.dtype));
+      }
+    }
   }
 
-  call(args: readonly unknown[], options: { outputSubset?: readonly number[] } = {}): NDArray | NDArray[] {
+  call(args: readonly unknown[], options: { readonly outputSubset?: readonly number[] } = {}): NDArray | NDArray[] {
     if (args.length !== this.nInputs) {
       const names = this.description.inputs.map((s, i) => s.name ?? `#${i}`).join(', ');
       throw new TypeError(`${this.description.name ?? 'function'}: expected ${this.nInputs} input(s) (${names}), got ${args.length}`);

@@ -9,6 +9,7 @@ import type { Engine } from './engine.js';
 import { gpuCommOf } from './gpu-comm.js';
 import type { NcclCommunicator } from '../comm/nccl.js';
 import type { CudaArray } from '../devices/cuda/cuda-array.js';
+import { residentCopy, residentValue } from '../devices/resident.js';
 
 function setTo(s: SharedVariable, value: NDArray): void {
   s.setValue(value);
@@ -24,7 +25,7 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
   const gpu = engine.device.kind === 'cuda' ? gpuCommOf(engine.device) : undefined;
   if (gpu && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
     await runOnGpu(engine, gpu, msg, shareds, values, changed);
-    return { values, changed: engine.changedMsgs(changed) };
+    return { values, changed: engine.changedIds(changed) };
   }
   switch (msg.op) {
     case 'broadcast':
@@ -32,7 +33,8 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
     case 'setValue':
       shareds.forEach((s, i) => {
         const v = msg.values?.[i];
-        if (v) { setTo(s, fromArrayMsg(v)); changed.push(s); }
+        // A broadcast value is the controller's own; scattered and set values are rank 0's.
+        if (v) { setTo(s, fromArrayMsg(v)); if (msg.op !== 'broadcast') changed.push(s); }
       });
       break;
     case 'gather':
@@ -66,30 +68,25 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
         }
         const result = new NDArray(own.dtype, own.shape, buf);
         if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) { s.assignComputed(result); changed.push(s); }
-        values.push(engine.rank === 0 ? toArrayMsg(result) : null);
+        values.push(engine.rank === 0 && msg.op === 'reduce' ? toArrayMsg(result) : null);
       }
       break;
     default:
       throw new Error(`unknown collective ${String(msg.op satisfies never)}`);
   }
-  return { values, changed: engine.changedMsgs(changed) };
+  return { values, changed: engine.changedIds(changed) };
 }
 
 /** The shared variable's copy on the worker's GPU (uploaded once, then kept like CompiledFunction does). */
 function deviceValue(engine: Engine, s: SharedVariable): CudaArray {
-  const device = engine.device;
-  const cached = s.deviceCopies.get(device);
-  if (cached) return cached.value as CudaArray;
-  const value = device.upload(s.getValue({ borrow: true })) as CudaArray;
-  s.deviceCopies.set(device, { value, sync: () => device.download(value), release: () => device.free(value) });
-  return value;
+  return residentValue(engine.device, s) as CudaArray;
 }
 
 /** Makes `value` (on the GPU) the shared variable's current value; the host copy follows lazily. */
 function installDevice(engine: Engine, s: SharedVariable, value: CudaArray): void {
   const device = engine.device;
   const old = s.deviceCopies.get(device);
-  s.markDeviceCurrent(device, { value, sync: () => device.download(value), release: () => device.free(value) });
+  s.markDeviceCurrent(device, residentCopy(device, value));
   if (old && old.value !== value) old.release();
 }
 
@@ -106,7 +103,7 @@ async function runOnGpu(engine: Engine, gpu: NcclCommunicator, msg: CollectiveMs
     const op = msg.reduceOp ?? 'avg';
     const out = msg.op === 'allReduce' ? await gpu.allReduceDevice(own, op) : await gpu.reduceDevice(own, op, { root: 0 });
     if (out === null) { values.push(null); continue; } // reduce: not the root
-    const host = engine.rank === 0 ? engine.device.download(out) : null;
+    const host = engine.rank === 0 && msg.op === 'reduce' ? engine.device.download(out) : null;
     if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {
       installDevice(engine, s, out);
       changed.push(s);

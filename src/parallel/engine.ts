@@ -2,7 +2,7 @@
 // and the handlers for calls and collectives. Every rank runs the same steps in the same order.
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable, findShared } from '../tensor/variable.js';
-import { CompiledFunction } from '../compile/function.js';
+import { CompiledFunction, type UpdateValue } from '../compile/function.js';
 import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
@@ -10,7 +10,8 @@ import { dataView, type DataHandle } from './data.js';
 import { setRandomStreamSalt } from '../ops/random.js';
 import { decodeFastCall, readString, writeResults } from './fast-call.js';
 import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
-import { dataRows, takeRows } from './rows.js';
+import { dataRows } from './rows.js';
+import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
 import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg, type DefineMsg, type FunctionSpec, type InputMsg, type SharedValueMsg } from './protocol.js';
@@ -46,10 +47,12 @@ export class Engine {
     return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
   }
 
-  /** Rank 0 reports the values it changed so the controller's copy follows it. */
-  changedMsgs(shareds: readonly SharedVariable[]): SharedValueMsg[] {
-    if (this.rank !== 0) return [];
-    return shareds.map((s) => ({ sharedId: s.sharedId, broadcastable: s.broadcastable, value: toArrayMsg(s.getValue({ borrow: true })) }));
+  /**
+   * Rank 0 names the shared variables it changed; the controller fetches a value only when it is
+   * read (a GPU-resident value is not downloaded for nothing).
+   */
+  changedIds(shareds: readonly SharedVariable[]): string[] {
+    return this.rank === 0 ? shareds.map((s) => s.sharedId) : [];
   }
 
   private define(msg: DefineMsg): null {
@@ -66,7 +69,7 @@ export class Engine {
     const { reduced, updated } = await this.execute(msg);
     return {
       outputs: reduced ? reduced.map((r) => toArrayMsg(r)) : null,
-      changed: this.changedMsgs(updated.map((u) => u.shared)),
+      changed: this.changedIds(updated.map((u) => u.shared)),
     };
   }
 
@@ -113,11 +116,11 @@ export class Engine {
     const outputs = outOps.map((op, i) => new Accumulator(op, `output ${subset ? subset[i] : i}`));
     const k = msg.numSlices;
     const updateAccs = spec.updateOps.map((op, i) => new Accumulator(op, `update ${i}`));
-    let direct: { shared: SharedVariable; value: NDArray; index: number }[] | null = null;
+    let direct: (UpdateValue & { index: number })[] | null = null;
     const sliceables = spec.sliceableIds.map((id, i) => {
-      const value = this.shared(id).getValue({ borrow: true });
-      const rows: Rows = msg.sliceRows[i] ?? { kind: 'range', start: 0, stop: value.shape[0] ?? 0 };
-      return { value, rows, id };
+      const source = sliceableSource(this.device, this.shared(id));
+      const rows: Rows = msg.sliceRows[i] ?? { kind: 'range', start: 0, stop: source.rowCount };
+      return { source, rows, id };
     });
     for (let j = 0; j < k; j++) {
       // Each rank and each slice draws its own random numbers (e.g. its own dropout masks).
@@ -132,16 +135,17 @@ export class Engine {
       const sliced = sliceables.map((s) => {
         const piece = pieceOf(s.rows, k, j);
         if (weight < 0) weight = rowCount(piece);
-        return takeRows(s.value, piece, `batchS of sliceable shared ${s.id}`);
+        return s.source.take(piece, `batchS of sliceable shared ${s.id}`);
       });
       if (weight === 0) continue;
       if (weight < 0) weight = 1; // nothing scattered: every rank computes the same thing once
-      const result = compiled.evaluate([...inputs, ...sliced], subset ? { outputSubset: subset } : {});
+      const result = compiled.evaluate([...inputs, ...sliced], { ...(subset ? { outputSubset: subset } : {}), updatesOnHost: k > 1 });
+      for (const piece of sliced) if (!(piece instanceof NDArray)) this.device.free(piece);
       result.outputs.forEach((o, i) => outputs[i]!.add(o, weight));
       if (k === 1) direct = result.updates.map((u, index) => ({ ...u, index }));
-      else result.updates.forEach((u, i) => updateAccs[i]!.add(u.value, weight));
+      else result.updates.forEach((u, i) => updateAccs[i]!.add(u.value ?? this.device.download(u.resident), weight));
     }
-    const updated: { shared: SharedVariable; value: NDArray; index: number }[] = direct ?? [];
+    const updated: (UpdateValue & { index: number })[] = direct ?? [];
     if (k > 1) {
       compiled.description.program.updates.forEach((u, i) => {
         const acc = updateAccs[i]!;
@@ -153,7 +157,7 @@ export class Engine {
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
     if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
-    compiled.applyUpdates(updated.map((u) => ({ shared: u.shared, value: u.value.data.buffer instanceof SharedArrayBuffer ? u.value.copy() : u.value })));
+    compiled.applyUpdates(updated.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
     return { reduced, updated: updated.map((u) => ({ shared: u.shared, index: u.index })) };
   }
 }

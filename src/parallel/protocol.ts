@@ -99,11 +99,11 @@ export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg | DataMsg;
 export interface CallReply {
   /** Rank 0 only: the reduced outputs. */
   readonly outputs: readonly ArrayMsg[] | null;
-  /** Rank 0 only: shared values it changed, so the controller's copy follows rank 0's. */
-  readonly changed: readonly SharedValueMsg[];
+  /** Rank 0 only: ids of the shared values it changed; the controller reads them lazily. */
+  readonly changed: readonly string[];
 }
 
 export interface CollectiveReply {
   readonly values: readonly (ArrayMsg | null)[];
-  readonly changed: readonly SharedValueMsg[];
+  readonly changed: readonly string[];
 }

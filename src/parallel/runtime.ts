@@ -174,15 +174,9 @@ export function syncForRank0(shareds: readonly SharedVariable[]): SharedValueMsg
   return out;
 }
 
-/** Adopts the values rank 0 reports as changed. */
-export function adoptFromRank0(changed: readonly SharedValueMsg[]): void {
-  const s = state;
-  for (const m of changed) {
-    const v = findShared(m.sharedId);
-    if (!v) continue;
-    v.assignComputed(fromArrayMsg(m.value));
-    s?.rank0Versions.set(v.sharedId, v.version);
-  }
+/** Marks the shared variables rank 0 reports as changed: their values are fetched when read. */
+export function adoptFromRank0(changedIds: readonly string[]): void {
+  markUpdatedOnRank0(changedIds.flatMap((id) => findShared(id) ?? []));
 }
 
 /** Sends one message per rank and returns the replies (rejects naming the rank on failure). */

@@ -134,6 +134,17 @@ export class SharedVariable extends Variable {
     this.hostStale = true;
   }
 
+  /**
+   * Makes a value computed on a device the current one (a GPU function's update): the host copy
+   * is refreshed from it only when read, and every other copy is dropped.
+   */
+  assignOnDevice(owner: object, copy: { value: unknown; sync(): NDArray; release(): void }): void {
+    this.dropDeviceCopies();
+    this.deviceCopies.set(owner, copy);
+    this.hostStale = true;
+    this.version++;
+  }
+
   /** Sets the host value from a computation (used by host devices; no checks, no copy). */
   assignComputed(value: NDArray): void {
     this.dropDeviceCopies();

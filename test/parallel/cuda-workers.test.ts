@@ -95,6 +95,43 @@ describe('the data-parallel runtime on GPU workers', { skip }, () => {
     assertAllClose((await synk.getValue(n - 1, m)) as T.NDArray, before, TOL, 'allGather (unequal row counts) on the last rank');
   });
 
+  test('batchS indexes a GPU-resident sliceable shared on the GPU (ranges, index lists, numSlices, bounds)', async () => {
+    const DAT = 40;
+    const sX = T.shared(new T.NDArray('float32', [DAT, 4]), { name: 'sX' });
+    const g = synk.fn({ outputs: [[sX.dot(w).tanh().sum(0), 'sum'], [sX.sum(1), 'gather']], sliceableShareds: [sX] });
+    const all = randomArray([DAT * n, 4], 7, { dtype: 'float32' });
+    await synk.scatter(sX, all);
+    const mine = (r: number, idx: readonly number[]) => idx.map((i) => r * DAT + i);
+    const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+    const list = [39, 0, 5, 5, 17];
+    for (const numSlices of [1, 3]) {
+      for (const [batchS, idx] of [[{ start: 3, stop: 31 }, range(3, 31)], [list, list], [Int32Array.from([1, 2]), [1, 2]]] as const) {
+        const rows = rowsOf(all, Array.from({ length: n }, (_, r) => mine(r, idx as readonly number[])).flat());
+        const got = (await g({ batchS: batchS as never, numSlices })) as T.NDArray[];
+        const plainX = T.matrix('px');
+        const want = T.fn({ inputs: [plainX], outputs: [plainX.dot(w.getValue()).tanh().sum(0), plainX.sum(1)] })(rows) as T.NDArray[];
+        got.forEach((v, i) => assertAllClose(v, want[i]!, TOL, `batchS ${JSON.stringify(batchS)} numSlices ${numSlices} output ${i}`));
+      }
+    }
+    await assert.rejects(g({ batchS: [0, DAT] }), (e: Error) => /rank \d+/.test(e.message) && /outside 0\.\.39/.test(e.message));
+    const after = (await g()) as T.NDArray[];
+    assertAllClose(after[1]!, T.fn({ inputs: [x], outputs: x.sum(1) })(all) as T.NDArray, TOL, 'the failed call changed nothing');
+  });
+
+  test('updates stay on the GPU between calls; reading the value brings rank 0\'s copy', async () => {
+    const p = T.shared(Float32Array.from([1, 1, 1]), { name: 'p' });
+    const step = synk.fn({ inputs: [x], outputs: [[x.sum(), 'sum']], updates: [[p, p.mul(0.5).add(x.mean())]] });
+    let host = Float32Array.from([1, 1, 1]);
+    for (let k = 0; k < 5; k++) {
+      await step(X, { batch: { start: 0, stop: n } }); // one row per rank: rank 0 sees row 0
+      const m0 = Array.from({ length: 4 }, (_, j) => X.data[j]!).reduce((a, b) => a + b, 0) / 4;
+      host = host.map((v) => v * 0.5 + m0);
+    }
+    assertAllClose(p.getValue(), host, TOL, 'five device-resident updates, read once');
+    await synk.allReduce(p, { op: 'avg' });
+    assertAllClose((await synk.getValue(0, p)) as T.NDArray, p.getValue(), TOL, 'rank 0 and the controller agree after a collective');
+  });
+
   test('close() destroys the communicators; a new fork builds new ones', async () => {
     await synk.close();
     assert.equal(synk.isForked?.() ?? false, false);

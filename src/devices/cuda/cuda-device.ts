@@ -9,6 +9,7 @@ import { CudaArray } from './cuda-array.js';
 import { CudaExecutable, downloadArray, uploadArray } from './executable.js';
 import { defaultKernelCacheDir } from './kernel-cache.js';
 import { lowerProgram } from './lower-program.js';
+import { takeDeviceRows } from './rows.js';
 import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
@@ -62,6 +63,12 @@ export class CudaDevice implements Device {
 
   free(value: DeviceArray): void {
     if (value instanceof CudaArray) value.release();
+  }
+
+  /** Rows of a device array along axis 0 (a range or an index list), as a new device array. */
+  takeRows(value: DeviceArray, rows: { start: number; stop: number } | Int32Array, what = 'takeRows'): CudaArray {
+    if (!(value instanceof CudaArray) || value.owner !== this.ctx) throw new TypeError(`${this.name}: ${what}: the array is not on this device`);
+    return takeDeviceRows(this.live(), value, rows, what);
   }
 
   compile(program: Program): Executable {

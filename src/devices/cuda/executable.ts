@@ -113,6 +113,8 @@ export class CudaExecutable implements Executable {
     } else if (a instanceof NDArray) {
       arr = uploadArray(this.ctx, a);
       temps.push(arr);
+      // The caller's host values stay readable (e.g. indices checked on the host) without a download.
+      if (arr.dtype === want) return { dev: arr, host: a };
     } else {
       throw new TypeError(`cuda: argument ${i} is not a CUDA array`);
     }
