@@ -24,9 +24,11 @@ const o = new Command().name('bench-train')
   .option('--steps <n>', 'timed steps per configuration (after 3 warm-up steps)', (v) => Number(v), 20)
   .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
   .option('--devices <kind>', "'cpu', 'auto', 'cuda' or 'reference'", 'cpu')
+  .option('--data <where>', "'host': batches come from Data in shared memory each step; 'shared': the data is scattered once into sliceable shared variables (on a GPU, resident there) and batchS picks each step's rows", 'host')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
-  .opts<{ workers: number[]; batches: number[]; steps: number; hidden: number; devices: 'cpu' | 'auto' | 'cuda' | 'reference'; json?: string }>();
+  .opts<{ workers: number[]; batches: number[]; steps: number; hidden: number; devices: 'cpu' | 'auto' | 'cuda' | 'reference'; data: 'host' | 'shared'; json?: string }>();
+if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
 
 interface Result { workers: number; batch: number; msPerStep: number; samplesPerSecond: number; gradMs: number; allReduceMs: number; updateMs: number }
 
@@ -47,26 +49,37 @@ const ys = synk.data(labels, { name: 'y' });
 const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }));
 const x = T.matrix('x');
 const y = T.vector('y', 'int32');
-const train = X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 });
+// With --data shared the data lives in sliceable shared variables instead of inputs.
+const sharedX = T.shared(new T.NDArray('float32', [0, 784]), { name: 'sharedX' });
+const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'sharedY' });
+const train = o.data === 'host'
+  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 })
+  : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam', { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY] });
 const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
-console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ${o.steps} timed steps`);
+console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; ${o.steps} timed steps`);
 
 const results: Result[] = [];
 for (const workers of o.workers) {
   await synk.fork({ n: workers, devices: o.devices });
+  if (o.data === 'shared') { await synk.scatter(sharedX, images); await synk.scatter(sharedY, labels); }
   for (const batch of o.batches) {
-    for (let i = 0; i < 3; i++) await train(xs, ys, { batch });
+    // The same rows either way: this step's batch split over the workers.
+    const perRank = Math.floor(batch / workers);
+    const args: unknown[] = o.data === 'host' ? [xs, ys, { batch }] : [{ batchS: { start: 0, stop: perRank } }];
+    const step = () => train(...(args as Parameters<typeof train>));
+    const grad = () => train.gradFn(...(args as Parameters<typeof train.gradFn>));
+    for (let i = 0; i < 3; i++) await step();
     const total: number[] = [];
     for (let i = 0; i < o.steps; i++) {
       const t0 = performance.now();
-      await train(xs, ys, { batch });
+      await step();
       total.push(performance.now() - t0);
     }
     // Where the time goes: the same three calls as train makes, timed one by one.
     const parts = { grad: [] as number[], ar: [] as number[], upd: [] as number[] };
     for (let i = 0; i < Math.max(3, Math.floor(o.steps / 2)); i++) {
       const t0 = performance.now();
-      await train.gradFn(xs, ys, { batch });
+      await grad();
       const t1 = performance.now();
       await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
       const t2 = performance.now();
@@ -84,4 +97,4 @@ for (const workers of o.workers) {
 
 console.log('\n| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |\n|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) console.log(`| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | ${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
-if (o.json) writeFileSync(o.json, JSON.stringify({ model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, cores: os.availableParallelism(), results }, null, 2));
+if (o.json) writeFileSync(o.json, JSON.stringify({ model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, data: o.data, cores: os.availableParallelism(), results }, null, 2));
