@@ -76,6 +76,9 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
   // GPU workers build one NCCL communicator; rank 0 publishes its unique id in this buffer.
   const gpu = devices.every((d) => d.kind === 'cuda');
+  // NVLink multicast must stay off on the machines this runs on. Set here, in the main thread: a
+  // worker thread's process.env is a private copy the native NCCL library never reads.
+  if (gpu) process.env['NCCL_NVLS_ENABLE'] ??= '0';
   const ncclBootstrap = gpu ? createNcclBootstrap() : null;
   const pool = await WorkerPool.start({
     n: devices.length,
