@@ -4,7 +4,7 @@
 #   W1 eval and the MLP training step at 1, 2, 4, 8 GPUs, ours (scaling.ts) and DDP (ddp_torch.py)
 # then a markdown report (ours vs the peer at each size / GPU count, the 95 % all-reduce goal at
 # >= 64 MiB, scaling efficiency at the largest count) on stdout and in $OUT/multigpu.md.
-# From the project root there, after the build: `source .carry-lead/env.sh && npx tsc -p . ; bash bench/device-multigpu.sh`
+# From the project root there (dist built here and carried): `source .device-carry/env.sh && bash bench/device-multigpu.sh`
 # Logs (one per script, JSON lines starting with {"bench") stay next to multigpu.md. The report is
 # rewritten after every stage, so a run cut short still leaves the figures it got.
 set -u
