@@ -18,6 +18,7 @@ import type { CUfunction } from './ffi/types.js';
 import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
+import { profiling, recordStep } from './profile.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
@@ -88,7 +89,9 @@ export class CudaExecutable implements Executable {
         const step = steps[k]!;
         let v: Value;
         try {
+          const t0 = profiling ? performance.now() : 0;
           v = this.hostEarly(step, values) ?? this.runners[k]!(state, step);
+          if (profiling) { ctx.cu.streamSynchronize(ctx.stream); recordStep(step.op, performance.now() - t0); }
         } catch (e) {
           throw new StepError(k, e instanceof Error ? e : new Error(String(e)));
         }

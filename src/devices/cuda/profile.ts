@@ -1,0 +1,31 @@
+// Per-op timing of CUDA programs, Theano's `profile=True` for this device: with
+// SYNKHRONOS_CUDA_PROFILE=1 every step waits for the stream and its wall time is added to its op's
+// total; the table (by total time) is printed to stderr when the thread exits. Off by default:
+// waiting after each step removes the overlap between host and GPU that normal runs rely on.
+import { threadId } from 'node:worker_threads';
+
+export const profiling = process.env['SYNKHRONOS_CUDA_PROFILE'] === '1';
+
+interface OpTime { calls: number; ms: number }
+const totals = new Map<string, OpTime>();
+let registered = false;
+
+/** Adds one step's time (the caller synchronized the stream before reading the clock). */
+export function recordStep(op: string, ms: number): void {
+  let t = totals.get(op);
+  if (!t) totals.set(op, (t = { calls: 0, ms: 0 }));
+  t.calls++;
+  t.ms += ms;
+  if (!registered) {
+    registered = true;
+    process.on('exit', () => process.stderr.write(profileTable()));
+  }
+}
+
+/** The table of recorded times, largest total first. */
+export function profileTable(): string {
+  const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms);
+  const all = rows.reduce((s, [, t]) => s + t.ms, 0);
+  const lines = rows.map(([op, t]) => `${op.padEnd(20)} ${String(t.calls).padStart(8)} ${t.ms.toFixed(2).padStart(10)} ${(t.ms / t.calls * 1000).toFixed(1).padStart(10)} ${(100 * t.ms / all).toFixed(1).padStart(6)}%`);
+  return [`\ncuda profile (thread ${threadId}): op, calls, total ms, us/call, share`, ...lines, ''].join('\n');
+}
