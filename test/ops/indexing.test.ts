@@ -228,6 +228,34 @@ forEachDevice('indexing ops', (device, c) => {
     assertAllClose(g, range(3).map(() => [2, 0, 1, 0]));
   });
 
+  it('incTake with many repeated indices (take gradients, inc and set on a take) against the float64 oracle', () => {
+    const oracle = new T.ReferenceDevice({ float64: true });
+    const same = (inputs: T.Variable[], outputs: T.Variable[], values: NDArray[], what: string, exact: boolean) => {
+      const got = T.fn({ inputs, outputs, device })(...values) as NDArray[];
+      const want = T.fn({ inputs, outputs, device: oracle })(...values) as NDArray[];
+      got.forEach((g, i) => assertAllClose(g, want[i]!, exact ? { rtol: 0, atol: 0 } : tol, `${what} output ${i}`));
+    };
+    // An embedding table of 20 rows looked up 300 times (negative indices included): its gradient sums the repeats.
+    const positions = randomArray([300], 21, { dtype: 'int32', lo: -20, hi: 20 });
+    const emb = T.matrix('emb'), iv = T.tensor({ dtype: 'int32', ndim: 1, name: 'i' });
+    const table = randomArray([20, 6], 22, { dtype: 'float32' });
+    const rows = randomArray([300, 6], 23, { dtype: 'float32' });
+    const up = T.matrix('up');
+    const gEmb = T.grad(T.sum(T.mul(T.take(emb, iv, 0), up)), emb);
+    same([emb, iv, up], [gEmb, T.incSubtensor(emb.take(iv, 0), up)], [table, positions, rows], 'float32 axis 0', false);
+    // Setting through repeated indices keeps the last value written, as the sequential reference does.
+    same([emb, iv, up], [T.setSubtensor(emb.take(iv, 0), up), T.setSubtensor(emb.take(iv, 0), T.constant(2))], [table, positions, rows], 'set', true);
+    // float64, a middle axis, 2-d indices and y broadcast along the leading axis.
+    const cube = T.tensor({ dtype: 'float64', ndim: 3, name: 'cube' }), i2 = T.tensor({ dtype: 'int32', ndim: 2, name: 'i2' });
+    const yb = T.tensor({ dtype: 'float64', ndim: 3, name: 'yb' });
+    same([cube, i2, yb], [T.incSubtensor(cube.take(i2, 1), yb), T.grad(T.sum(T.square(T.take(cube, i2, 1))), cube)],
+      [randomArray([3, 5, 4], 24), randomArray([6, 7], 25, { dtype: 'int32', lo: -5, hi: 5 }), randomArray([6, 7, 4], 26)], 'float64 axis 1', false);
+    // int32 accumulates exactly (and wraps like int32).
+    const xi = T.vector('xi', 'int32'), yi = T.vector('yi', 'int32');
+    same([xi, iv, yi], [T.incSubtensor(xi.take(iv), yi)],
+      [NDArray.from([2 ** 31 - 5, 0, ...range(18)], { dtype: 'int32' }), positions, randomArray([300], 27, { dtype: 'int32', lo: -1000, hi: 1000 })], 'int32', true);
+  });
+
   it('gradients of setSubtensor / incSubtensor with respect to x and y', () => {
     const a = randomArray([4, 3], 12);
     const row = randomArray([3], 13);

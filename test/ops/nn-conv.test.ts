@@ -8,10 +8,12 @@ import { NDArray } from '../../src/tensor/ndarray.js';
 import { forEachDevice } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 import { verifyGrad } from '../helpers/gradcheck.js';
+import { convColumnLimit } from '../../src/devices/cuda/lower/conv.js';
 
 const f32 = (shape: number[], seed: number) => randomArray(shape, seed, { dtype: 'float32' });
 const f64 = (shape: number[], seed: number) => randomArray(shape, seed);
 const sym = (a: NDArray, name: string) => T.tensor({ dtype: a.dtype, ndim: a.ndim, name });
+const isFloatArray = (a: NDArray) => a.dtype === 'float32' || a.dtype === 'float64';
 
 interface ConvCase { title: string; x: number[]; w: number[]; opts: T.Conv2dOptions; pad: [number, number, number, number] }
 
@@ -95,9 +97,23 @@ function windowsOf(shape: number[], c: PoolCase): { out: number[]; wins: number[
   return { out: [...shape.slice(0, -2), OH, OW], wins };
 }
 
+const oracle = new T.ReferenceDevice({ float64: true });
+
+/** Values k/4 with k in [-8, 8]: many ties inside pooling windows (exact in float32). */
+function ties(shape: number[], seed: number): NDArray {
+  const a = randomArray(shape, seed, { dtype: 'int32', lo: -8, hi: 9 });
+  return NDArray.from(Array.from(a.data, (v) => v / 4), { dtype: 'float32', shape });
+}
+
 forEachDevice('nn ops: conv2d and pooling', (device, dc) => {
   const tol = { rtol: dc.rtol, atol: dc.atol };
   const run = (inputs: T.Variable[], out: T.Variable, ...args: NDArray[]) => T.fn({ inputs, outputs: out, device })(...args) as NDArray;
+  /** The outputs on this device against the float64 oracle. */
+  const againstOracle = (inputs: T.Variable[], outputs: T.Variable[], values: NDArray[], what: string) => {
+    const got = T.fn({ inputs, outputs, device })(...values) as NDArray[];
+    const want = T.fn({ inputs, outputs, device: oracle })(...values) as NDArray[];
+    got.forEach((g, i) => assertAllClose(g, want[i]!, isFloatArray(g) ? tol : { rtol: 0, atol: 0 }, `${what} output ${i}`));
+  };
 
   for (const c of convCases) {
     it(`conv2d: ${c.title}`, () => {
@@ -136,6 +152,82 @@ forEachDevice('nn ops: conv2d and pooling', (device, dc) => {
     assertAllClose(run([xv], T.grad(T.sum(T.mul(y, 3)), xv), x), [[[[3, 0], [0, 0]], [[0, 3], [0, 0]]]]);
   });
 
+  // Batches larger or smaller than the group count (the CUDA device batches its GEMMs over the
+  // larger), 1x1 filters (no im2col), depthwise, float64 and mixed precision, through T.grad.
+  const gradCases: [string, number[], number[], T.Conv2dOptions, 'float32' | 'float64'][] = [
+    ['5 images, 3 groups, padding and dilation per axis', [5, 6, 7, 6], [9, 2, 3, 2], { groups: 3, padding: [1, 0], dilation: [2, 1] }, 'float32'],
+    ['2 images, 4 groups, stride per axis', [2, 8, 6, 7], [8, 2, 3, 3], { groups: 4, stride: [2, 1], padding: 1 }, 'float32'],
+    ["'same' with dilation 2, float64", [3, 3, 6, 5], [4, 3, 2, 3], { padding: 'same', dilation: 2 }, 'float64'],
+    ['1x1 filters, groups 2', [4, 4, 5, 5], [6, 2, 1, 1], { groups: 2 }, 'float32'],
+    ['1x1 filters, stride 2 and padding 1', [3, 2, 7, 7], [3, 2, 1, 1], { stride: 2, padding: 1 }, 'float32'],
+    ["depthwise 'same', float64", [2, 4, 4, 4], [4, 1, 3, 3], { groups: 4, padding: 'same' }, 'float64'],
+  ];
+  for (const [title, xs, ws, opts, dtype] of gradCases) {
+    it(`conv2d and its gradients (T.grad) against the float64 oracle: ${title}`, () => {
+      const x = randomArray(xs, 31, { dtype }), w = randomArray(ws, 32, { dtype });
+      const xv = sym(x, 'x'), wv = sym(w, 'w');
+      const y = T.conv2d(xv, wv, opts);
+      const r = T.constant(randomArray([1, ws[0]!, 1, 1], 33, { dtype }));
+      const [gx, gw] = T.grad(T.sum(T.mul(T.square(y), r)), [xv, wv]);
+      againstOracle([xv, wv], [y, gx!, gw!], [x, w], title);
+    });
+  }
+
+  it('conv2d with float32 input and float64 filters (cast to float64), and its gradients', () => {
+    const x = f32([2, 2, 5, 5], 34), w = f64([3, 2, 3, 3], 35);
+    const xv = sym(x, 'x'), wv = sym(w, 'w');
+    const y = T.conv2d(xv, wv, { padding: 1 });
+    const [gx, gw] = T.grad(T.sum(T.square(y)), [xv, wv]);
+    againstOracle([xv, wv], [y, gx!, gw!], [x, w], 'mixed');
+  });
+
+  it('conv2d and its gradients in several column-buffer chunks (the CUDA device bounds its im2col buffer)', () => {
+    const saved = convColumnLimit.bytes;
+    convColumnLimit.bytes = 1; // one image per chunk (only the CUDA device reads this limit)
+    try {
+      const x = f32([3, 4, 6, 5], 36), w = f32([6, 2, 3, 3], 37);
+      const xv = sym(x, 'x'), wv = sym(w, 'w');
+      const y = T.conv2d(xv, wv, { groups: 2, stride: [1, 2], padding: 1 });
+      const [gx, gw] = T.grad(T.sum(T.square(y)), [xv, wv]);
+      againstOracle([xv, wv], [y, gx!, gw!], [x, w], 'chunked');
+    } finally {
+      convColumnLimit.bytes = saved;
+    }
+  });
+
+  const poolGradCases: [string, number[], T.Pool2dOptions][] = [
+    ['2x2', [2, 3, 6, 8], { kernel: 2 }],
+    ['3x3 stride 2 padding 1 (overlapping)', [2, 2, 7, 6], { kernel: 3, stride: 2, padding: 1 }],
+    ['3x2 stride 1 (heavily overlapping)', [1, 2, 5, 5], { kernel: [3, 2], stride: 1 }],
+    ['4x3 stride 1 padding 3x2', [2, 1, 6, 7], { kernel: [4, 3], stride: 1, padding: [3, 2] }],
+    ['ragged edges, 3-d', [3, 7, 5], { kernel: 2, stride: 3 }],
+    ['matrix input', [5, 4], { kernel: [2, 1] }],
+  ];
+  for (const [title, shape, options] of poolGradCases) {
+    it(`pooling, its gradients and the gradient of the max-pool gradient against the float64 oracle: ${title}`, () => {
+      const x = T.tensor({ ndim: shape.length, name: 'x' });
+      const xv = ties(shape, shape.length);
+      xv.data[1] = NaN;
+      const ym = T.maxPool2d(x, options);
+      const ya = T.avgPool2d(x, options);
+      const yz = T.avgPool2d(x, { ...options, countIncludePad: false });
+      const g = T.grad(T.add(T.sum(T.mul(ym, ym)), T.add(T.sum(T.exp(ya)), T.sum(T.square(yz)))), x);
+      const gg = T.grad(T.sum(T.mul(T.grad(T.sum(T.mul(ym, ym)), x), x)), x);
+      const noNaN = ties(shape, shape.length + 1);
+      const ym2 = T.maxPool2d(x, options);
+      const gMax = T.grad(T.sum(T.mul(ym2, T.constant(randomArray(run([x], ym2, noNaN).shape as number[], 38, { dtype: 'float32' })))), x);
+      againstOracle([x], [ym, ya, yz, g, gg], [xv], title);
+      againstOracle([x], [gMax], [noNaN], `${title} (no NaN)`);
+    });
+  }
+
+  it('pooling of integer inputs: max keeps the dtype, average gives float32', () => {
+    const x = T.tensor({ dtype: 'int32', ndim: 4, name: 'x' });
+    const xv = randomArray([2, 3, 5, 5], 39, { dtype: 'int32', lo: -50, hi: 50 });
+    const opts = { kernel: 3, stride: 2, padding: 1 };
+    againstOracle([x], [T.maxPool2d(x, opts), T.avgPool2d(x, opts), T.avgPool2d(x, { ...opts, countIncludePad: false })], [xv], 'int32');
+  });
+
   it('errors: build-time type rules and run-time shapes', () => {
     const isType = (re: RegExp) => (e: Error) => e.name === 'OpTypeError' && re.test(e.message);
     const isRun = (re: RegExp) => (e: Error) => e.name === 'OpRuntimeError' && re.test(e.message);
@@ -158,6 +250,15 @@ forEachDevice('nn ops: conv2d and pooling', (device, dc) => {
     assert.throws(() => conv({})(f32([1, 1, 2, 2], 1), f32([1, 1, 3, 3], 2)), isRun(/output size 0x0 is not positive \(input \(1, 1, 2, 2\), filters \(1, 1, 3, 3\), stride 1x1/));
     const pool = T.fn({ inputs: [x], outputs: T.maxPool2d(x, { kernel: 3 }), device });
     assert.throws(() => pool(f32([1, 1, 2, 5], 1)), isRun(/maxPool2d: output size 0x1 is not positive \(input \(1, 1, 2, 5\), kernel 3x3/));
+    const gyv = T.tensor4('gy');
+    const inGrad = T.fn({ inputs: [gyv, w, x], outputs: T.conv2dInputGrad(gyv, w, x), device });
+    assert.throws(() => inGrad(f32([1, 2, 3, 2], 1), f32([2, 1, 3, 3], 2), f32([1, 1, 4, 4], 3)),
+      isRun(/conv2dInputGrad: output gradient has shape \(1, 2, 3, 2\), the convolution gives \(1, 2, 2, 2\)/));
+    const fGrad = T.fn({ inputs: [x, gyv, w], outputs: T.conv2dFilterGrad(x, gyv, w), device });
+    assert.throws(() => fGrad(f32([1, 1, 4, 4], 1), f32([1, 2, 3, 2], 2), f32([2, 1, 3, 3], 3)),
+      isRun(/conv2dFilterGrad: output gradient has shape \(1, 2, 3, 2\), the convolution gives \(1, 2, 2, 2\)/));
+    const avg = T.fn({ inputs: [x], outputs: T.avgPool2d(x, { kernel: 3 }), device });
+    assert.throws(() => avg(f32([1, 1, 2, 5], 1)), isRun(/avgPool2d: output size 0x1 is not positive/));
   });
 });
 

@@ -12,6 +12,9 @@ import { lowerMatmul, lowerSoftmax } from './lower/linalg-nn.js';
 import { hostFallback } from './lower/host.js';
 import { lowerAdvance, lowerDraw } from './lower/random.js';
 import { lowerOneHot, lowerRepeat, lowerTile } from './lower/shape.js';
+import { lowerConv2d, lowerConv2dFilterGrad, lowerConv2dInputGrad } from './lower/conv.js';
+import { lowerAvgPool2d, lowerAvgPool2dGrad, lowerMaxPool2d, lowerMaxPool2dGrad, lowerMaxPool2dGradGrad } from './lower/pool.js';
+import { lowerIncTake } from './lower/scatter.js';
 import type { Lowering } from './lower/types.js';
 
 export type CudaRule = Lowering | 'host';
@@ -42,20 +45,20 @@ export const CUDA_LOWERINGS: { readonly [K in OpName]: CudaRule } = {
   subtensor: lowerSubtensor,
   incSubtensor: lowerIncSubtensor,
   take: lowerTake,
-  incTake: 'host',
+  incTake: lowerIncTake,
   matmul: lowerMatmul,
   softmax: lowerSoftmax,
   logSoftmax: lowerSoftmax,
   takeRowwise: lowerTakeRowwise,
   scatterRowwise: lowerScatterRowwise,
-  conv2d: 'host',
-  conv2dInputGrad: 'host',
-  conv2dFilterGrad: 'host',
-  maxPool2d: 'host',
-  maxPool2dGrad: 'host',
-  maxPool2dGradGrad: 'host',
-  avgPool2d: 'host',
-  avgPool2dGrad: 'host',
+  conv2d: lowerConv2d,
+  conv2dInputGrad: lowerConv2dInputGrad,
+  conv2dFilterGrad: lowerConv2dFilterGrad,
+  maxPool2d: lowerMaxPool2d,
+  maxPool2dGrad: lowerMaxPool2dGrad,
+  maxPool2dGradGrad: lowerMaxPool2dGradGrad,
+  avgPool2d: lowerAvgPool2d,
+  avgPool2dGrad: lowerAvgPool2dGrad,
   randomUniform: lowerDraw,
   randomNormal: lowerDraw,
   randomBernoulli: lowerDraw,
