@@ -165,9 +165,10 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const program = T.fn({ inputs: [x, y], outputs: T.dot(x, y) }).compiled.description.program;
   const { lib, handle } = ctx.cublas();
   const c = ctx.alloc('float32', [m, m]);
-  for (const [label, device, tf32] of [['fp32', plain, false], ['tf32', dev, true]] as const) {
+  const medium = new CudaDevice({ matmulPrecision: 'medium' });
+  for (const [label, device, tf32, bf16] of [['fp32', plain, false, false], ['tf32', dev, true, false], ['bf16', medium, false, true]] as const) {
     const exe = device.compile(program);
-    const gemm = () => rowMajorGemm(lib, handle, { m, n: m, k: m, a: a.ptr, b: b.ptr, c: c.ptr, dtype: 'float32', tf32 });
+    const gemm = () => rowMajorGemm(lib, handle, { m, n: m, k: m, a: a.ptr, b: b.ptr, c: c.ptr, dtype: 'float32', tf32, bf16 });
     const ours = eventsMs(() => runFree(exe, [a, b]), reps, 10);
     const direct = eventsMs(gemm, reps, 10);
     results[`gemm_${label}_single_ms`] = eventsMs(() => runFree(exe, [a, b]));
@@ -245,6 +246,7 @@ const rows: [string, number, number, string][] = [
   ['device copy GB/s (read+write)', num(results, 'copy_gbps'), num(torch, 'copy_gbps'), ''],
   [`gemm fp32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_fp32_ms'), num(torch, 'gemm_fp32_ms'), `cuBLAS direct ${num(results, 'gemm_fp32_cublas_ms').toFixed(3)}`],
   [`gemm tf32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_tf32_ms'), num(torch, 'gemm_tf32_ms'), `cuBLAS direct ${num(results, 'gemm_tf32_cublas_ms').toFixed(3)}`],
+  [`gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_bf16_ms'), num(torch, 'gemm_bf16_ms'), `cuBLAS direct ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
   ['h2d GB/s, pageable / plain array', num(results, 'h2d_plain_gbps'), num(torch, 'h2d_pageable_gbps'), `Data registered ${num(results, 'h2d_data_registered_gbps').toFixed(1)}`],
   ['small call, us', num(results, 'small_call_us'), num(torch, 'small_call_us'), ''],

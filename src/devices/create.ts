@@ -5,7 +5,7 @@ import { ReferenceDevice } from './reference/reference-device.js';
 export type DeviceSpec =
   | { readonly kind: 'reference'; readonly float64?: boolean }
   | { readonly kind: 'cpu'; readonly blasPath?: string; readonly forceFallback?: boolean; readonly threads?: number }
-  | { readonly kind: 'cuda'; readonly index: number; readonly tf32?: boolean };
+  | { readonly kind: 'cuda'; readonly index: number; readonly tf32?: boolean; readonly matmulPrecision?: 'highest' | 'high' | 'medium' };
 
 type DeviceFactory = (spec: DeviceSpec) => Promise<Device>;
 const factories = new Map<DeviceSpec['kind'], DeviceFactory>([

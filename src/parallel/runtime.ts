@@ -16,6 +16,11 @@ export interface ForkOptions {
   n?: number;
   /** 'cpu' (default: the fast CPU device when present, else reference), 'reference', 'cuda', 'auto', or one spec per worker. */
   devices?: 'cpu' | 'reference' | 'cuda' | 'auto' | readonly DeviceSpec[];
+  /**
+   * GPU workers' float32 matrix products, named as torch.set_float32_matmul_precision: 'highest'
+   * (float32, default), 'high' (TF32 tensor cores), 'medium' (bfloat16 operands, float32 sums).
+   */
+  matmulPrecision?: 'highest' | 'high' | 'medium';
   /** Bound on every call (default 10 minutes). */
   timeoutMs?: number;
   /** Per-worker resource limits (e.g. { maxOldGenerationSizeMb }). */
@@ -73,6 +78,11 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
     if (Array.isArray(given)) throw new RangeError(`fork: n is ${options.n} but ${devices.length} devices were given`);
   }
   if (devices.length === 0) throw new RangeError('fork: no devices found');
+  const precision = options.matmulPrecision;
+  if (precision !== undefined) {
+    if (!['highest', 'high', 'medium'].includes(precision)) throw new RangeError(`fork: matmulPrecision must be 'highest', 'high' or 'medium', got ${JSON.stringify(precision)}`);
+    devices = devices.map((d) => (d.kind === 'cuda' ? { ...d, matmulPrecision: d.matmulPrecision ?? precision } : d));
+  }
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
   // GPU workers build one NCCL communicator; rank 0 publishes its unique id in this buffer.
   const gpu = devices.every((d) => d.kind === 'cuda');

@@ -17,22 +17,36 @@ import type { KernelCacheStats } from './kernel-cache.js';
 export interface CudaDeviceOptions {
   /** The GPU's index (default 0). */
   readonly index?: number;
-  /** Let float32 matrix products use TF32 tensor cores (about 3e-4 relative error; default false). */
+  /** Let float32 matrix products use TF32 tensor cores (about 3e-4 relative error; default false): matmulPrecision 'high'. */
   readonly tf32?: boolean;
+  /**
+   * float32 matrix products (matmul, dot, conv2d), named as PyTorch's
+   * torch.set_float32_matmul_precision: 'highest' float32 (default), 'high' TF32 tensor cores
+   * (about 3e-4 relative error), 'medium' bfloat16 operands with float32 accumulation (about 4e-3).
+   * Wins over `tf32`.
+   */
+  readonly matmulPrecision?: MatmulPrecision;
   /** Folder of the compiled-kernel cache (default $SYNKHRONOS_KERNEL_CACHE or <tmpdir>/synkhronos-kernels); null: none. */
   readonly cacheDir?: string | null;
 }
+
+export const MATMUL_PRECISIONS = ['highest', 'high', 'medium'] as const;
+export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
 
 export class CudaDevice implements Device {
   readonly kind = 'cuda' as const;
   readonly name: string;
   readonly tf32: boolean;
+  readonly matmulPrecision: MatmulPrecision;
   private readonly ctx: CudaContext;
   private closed = false;
 
   constructor(options: CudaDeviceOptions = {}) {
     this.ctx = CudaContext.acquire(options.index ?? 0, { cacheDir: options.cacheDir === undefined ? defaultKernelCacheDir() : options.cacheDir });
-    this.tf32 = options.tf32 ?? false;
+    const precision = options.matmulPrecision ?? (options.tf32 ? 'high' : 'highest');
+    if (!MATMUL_PRECISIONS.includes(precision)) throw new RangeError(`CudaDevice: matmulPrecision must be one of ${MATMUL_PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+    this.matmulPrecision = precision;
+    this.tf32 = precision === 'high';
     this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;
   }
 
@@ -76,7 +90,7 @@ export class CudaDevice implements Device {
     const lowered = lowerProgram(program);
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
-    return new CudaExecutable(ctx, program, lowered.runners, fns, this.tf32);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision);
   }
 
   synchronize(): void {

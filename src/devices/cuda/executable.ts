@@ -19,6 +19,7 @@ import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
+import type { MatmulPrecision } from './cuda-device.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
@@ -55,7 +56,7 @@ export class CudaExecutable implements Executable {
     private readonly program: Program,
     private readonly runners: readonly Runner[],
     private readonly fns: ReadonlyMap<string, CUfunction>,
-    private readonly tf32: boolean,
+    private readonly precision: MatmulPrecision,
   ) {
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
@@ -154,7 +155,8 @@ export class CudaExecutable implements Executable {
     const constant = new Map(this.constants.map((c) => [c.slot, c]));
     const state: RunState = {
       ctx,
-      tf32: this.tf32,
+      tf32: this.precision === 'high',
+      bf16: this.precision === 'medium',
       dtype: (slot) => slots[slot]!.dtype,
       shape: (slot) => { const v = value(slot); return v.dev?.shape ?? v.host!.shape; },
       dev: (slot) => {

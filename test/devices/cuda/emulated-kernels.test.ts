@@ -149,6 +149,7 @@ function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values
   const s: RunState = {
     ctx,
     tf32: false,
+      bf16: false,
     dtype: (slot) => program.slots[slot]!.dtype,
     shape: (slot) => vals[slot]!.dev?.shape ?? vals[slot]!.host!.shape,
     dev: (slot) => {

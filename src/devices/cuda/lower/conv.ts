@@ -53,9 +53,10 @@ function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, i
   const { lib, handle } = s.ctx.cublas();
   const bytes = BigInt(bytesPerElement(dt));
   const tf32 = s.tf32 && dt === 'float32';
+  const bf16 = s.bf16 && dt === 'float32';
   for (let o = 0; o < outer.count; o++) {
     rowMajorGemm(lib, handle, {
-      ...base, dtype: dt, tf32, beta: betaOf(o),
+      ...base, dtype: dt, tf32, bf16, beta: betaOf(o),
       a: base.a + BigInt(o * outer.a) * bytes,
       b: base.b + BigInt(o * outer.b) * bytes,
       c: base.c + BigInt(o * outer.c) * bytes,

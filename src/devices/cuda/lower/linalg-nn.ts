@@ -65,11 +65,12 @@ export const lowerMatmul: Lowering = (lc, step) => {
     const nb = sizeOf(batch);
     const { lib, handle } = s.ctx.cublas();
     const tf32 = s.tf32 && dt === 'float32';
+    const bf16 = s.bf16 && dt === 'float32';
     if (nb > 1 && b.stride === 0 && !transA && a.stride !== 0) {
-      rowMajorGemm(lib, handle, { m: m * nb, n, k, a: a.arr.ptr, b: b.arr.ptr, c: out.ptr, transA, transB, dtype: dt, tf32 });
+      rowMajorGemm(lib, handle, { m: m * nb, n, k, a: a.arr.ptr, b: b.arr.ptr, c: out.ptr, transA, transB, dtype: dt, tf32, bf16 });
     } else {
       rowMajorGemm(lib, handle, {
-        m, n, k, a: a.arr.ptr, b: b.arr.ptr, c: out.ptr, transA, transB, dtype: dt, tf32,
+        m, n, k, a: a.arr.ptr, b: b.arr.ptr, c: out.ptr, transA, transB, dtype: dt, tf32, bf16,
         ...(nb > 1 ? { batch: { strideA: a.stride, strideB: b.stride, strideC: m * n, batchCount: nb } } : {}),
       });
     }

@@ -18,7 +18,10 @@ export interface Value {
 
 export interface RunState {
   readonly ctx: CudaContext;
+  /** float32 matrix products may use TF32 tensor cores. */
   readonly tf32: boolean;
+  /** float32 matrix products may round their operands to bfloat16 (float32 accumulation). */
+  readonly bf16: boolean;
   dtype(slot: number): DType;
   shape(slot: number): readonly number[];
   /** The slot's device array (uploading a host-only value). */
