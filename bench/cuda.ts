@@ -81,6 +81,14 @@ function runFree(exe: Executable, args: readonly DeviceArray[]): void {
   for (const r of exe.run(args)) dev.free(r);
 }
 
+/** bfloat16 bits of float32 values (round to nearest even), as bytes. */
+function bf16Bits(x: Float32Array): NDArray {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const out = new Uint16Array(x.length);
+  for (let i = 0; i < x.length; i++) { const u = bits[i]!; out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; }
+  return new NDArray('uint8', [2 * x.length], new Uint8Array(out.buffer));
+}
+
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
@@ -166,9 +174,14 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const { lib, handle } = ctx.cublas();
   const c = ctx.alloc('float32', [m, m]);
   const medium = new CudaDevice({ matmulPrecision: 'medium' });
+  const aHalf = dev.upload(bf16Bits(randomF32(m * m, 1, 6)));
+  const bHalf = dev.upload(bf16Bits(randomF32(m * m, 1, 7)));
   for (const [label, device, tf32, bf16] of [['fp32', plain, false, false], ['tf32', dev, true, false], ['bf16', medium, false, true]] as const) {
     const exe = device.compile(program);
-    const gemm = () => rowMajorGemm(lib, handle, { m, n: m, k: m, a: a.ptr, b: b.ptr, c: c.ptr, dtype: 'float32', tf32, bf16 });
+    // bf16: cuBLAS on operands already in bfloat16 (ours also rounds the float32 operands each call).
+    const gemm = bf16
+      ? () => rowMajorGemm(lib, handle, { m, n: m, k: m, a: aHalf.ptr, b: bHalf.ptr, c: c.ptr, dtype: 'bfloat16', outDtype: 'float32' })
+      : () => rowMajorGemm(lib, handle, { m, n: m, k: m, a: a.ptr, b: b.ptr, c: c.ptr, dtype: 'float32', tf32 });
     const ours = eventsMs(() => runFree(exe, [a, b]), reps, 10);
     const direct = eventsMs(gemm, reps, 10);
     results[`gemm_${label}_single_ms`] = eventsMs(() => runFree(exe, [a, b]));
@@ -180,6 +193,8 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
     log(`gemm ${label} ${m}^3: ours ${ours.toFixed(3)} ms (${(results[`gemm_${label}_tflops`] as number).toFixed(1)} TFLOP/s), cuBLAS direct ${direct.toFixed(3)} ms: ${((direct / ours) * 100).toFixed(1)}%; one call alone ${(results[`gemm_${label}_single_ms`] as number).toFixed(3)} vs ${(results[`gemm_${label}_cublas_single_ms`] as number).toFixed(3)} ms`);
   }
   c.release();
+  dev.free(aHalf);
+  dev.free(bHalf);
   dev.free(a);
   dev.free(b);
 }
@@ -246,7 +261,7 @@ const rows: [string, number, number, string][] = [
   ['device copy GB/s (read+write)', num(results, 'copy_gbps'), num(torch, 'copy_gbps'), ''],
   [`gemm fp32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_fp32_ms'), num(torch, 'gemm_fp32_ms'), `cuBLAS direct ${num(results, 'gemm_fp32_cublas_ms').toFixed(3)}`],
   [`gemm tf32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_tf32_ms'), num(torch, 'gemm_tf32_ms'), `cuBLAS direct ${num(results, 'gemm_tf32_cublas_ms').toFixed(3)}`],
-  [`gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_bf16_ms'), num(torch, 'gemm_bf16_ms'), `cuBLAS direct ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`],
+  [`gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_bf16_ms'), num(torch, 'gemm_bf16_ms'), `cuBLAS on bfloat16 operands ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
   ['h2d GB/s, pageable / plain array', num(results, 'h2d_plain_gbps'), num(torch, 'h2d_pageable_gbps'), `Data registered ${num(results, 'h2d_data_registered_gbps').toFixed(1)}`],
   ['small call, us', num(results, 'small_call_us'), num(torch, 'small_call_us'), ''],

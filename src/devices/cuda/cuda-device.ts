@@ -22,7 +22,8 @@ export interface CudaDeviceOptions {
   /**
    * float32 matrix products (matmul, dot, conv2d), named as PyTorch's
    * torch.set_float32_matmul_precision: 'highest' float32 (default), 'high' TF32 tensor cores
-   * (about 3e-4 relative error), 'medium' bfloat16 operands with float32 accumulation (about 4e-3).
+   * (about 3e-4 relative error), 'medium' bfloat16 operands with float32 accumulation for matmul
+   * and dot (about 3e-3; convolutions stay TF32, as PyTorch's setting leaves them alone).
    * Wins over `tf32`.
    */
   readonly matmulPrecision?: MatmulPrecision;

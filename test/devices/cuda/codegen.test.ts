@@ -33,6 +33,11 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
     return programOf([x], [T.sum(x, 1), T.mean(x, [0, 2]), T.max(x, -1, true), T.argmax(x, 1), x.var(0), T.logsumexp(x, 2)]);
   },
+  'matmul with broadcast batches (operand copies, bfloat16 rounding for medium precision)': () => {
+    const a = T.tensor({ dtype: 'float32', ndim: 3, name: 'a' });
+    const m = T.matrix('m');
+    return programOf([a, m], [T.matmul(a, m), T.dot(m, m)]);
+  },
   'transpose': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
     return programOf([x], T.dimshuffle(x, [2, 0, 1]));

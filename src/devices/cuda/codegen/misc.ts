@@ -152,3 +152,18 @@ export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): str
 }`);
   return name;
 }
+
+/**
+ * float32 -> bfloat16 bits (round to nearest even, NaN kept quiet), for matrix products in 'medium'
+ * precision: (out as uint16, x, n). Written on the bits so it needs no cuda_bf16.h.
+ */
+export function toBf16Kernel(mb: ModuleBuilder): string {
+  const name = 'to_bf16_f32';
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(unsigned short* out, const float* x, i64 n) {
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
+    const unsigned int u = __float_as_uint(x[i]);
+    out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+}`);
+  return name;
+}

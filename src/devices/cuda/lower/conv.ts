@@ -52,11 +52,12 @@ type GemmBase = Omit<RowMajorGemmSpec, 'dtype' | 'tf32' | 'batch'>;
 function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, inner: Level, betaOf: (step: number) => number): void {
   const { lib, handle } = s.ctx.cublas();
   const bytes = BigInt(bytesPerElement(dt));
-  const tf32 = s.tf32 && dt === 'float32';
-  const bf16 = s.bf16 && dt === 'float32';
+  // 'medium' runs convolutions in TF32: its bfloat16 operands apply to matmul only (as PyTorch's
+  // matmul precision setting leaves convolutions alone).
+  const tf32 = (s.tf32 || s.bf16) && dt === 'float32';
   for (let o = 0; o < outer.count; o++) {
     rowMajorGemm(lib, handle, {
-      ...base, dtype: dt, tf32, bf16, beta: betaOf(o),
+      ...base, dtype: dt, tf32, beta: betaOf(o),
       a: base.a + BigInt(o * outer.a) * bytes,
       b: base.b + BigInt(o * outer.b) * bytes,
       c: base.c + BigInt(o * outer.c) * bytes,
