@@ -10,6 +10,7 @@ import type { ControllerMsg } from './protocol.js';
 import { CMD_FAST_CALL, CMD_FETCH_SHARED } from './fast-call.js';
 import { CMD_RELEASE_GPU, closeGpuComm, failNcclBootstrap, isNcclBootstrap, joinNcclGroup, setGpuComm, shmAbortProbe } from './gpu-comm.js';
 import type { ShmGroupInit } from '../comm/shm.js';
+import { flushProfile, profiling } from '../devices/cuda/profile.js';
 
 let engine: Engine | undefined;
 
@@ -37,6 +38,7 @@ async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstra
 
 function releaseDevice(): number {
   if (!engine) return 0;
+  if (profiling) flushProfile();
   closeGpuComm(engine.device);
   engine.device.close();
   return 0;

@@ -18,8 +18,15 @@ export function recordStep(op: string, ms: number): void {
   t.ms += ms;
   if (!registered) {
     registered = true;
-    process.on('exit', () => process.stderr.write(profileTable()));
+    process.on('exit', flushProfile);
   }
+}
+
+/** Prints the table once (worker threads call it when they release their GPU: they may not see 'exit'). */
+export function flushProfile(): void {
+  if (totals.size === 0) return;
+  process.stderr.write(profileTable());
+  totals.clear();
 }
 
 /** The table of recorded times, largest total first. */
