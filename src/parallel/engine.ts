@@ -94,11 +94,18 @@ export class Engine {
     return 0;
   }
 
-  /** Rank 0 writes the current value of a shared variable for the controller. */
+  /**
+   * Rank 0 writes a piece of a shared variable's current value for the controller: the flat
+   * elements [offset, offset + count) and the full shape (large values come in several pieces).
+   */
   fetchShared(args: Float64Array): number {
     if (this.rank !== 0) return 0;
     const sharedId = readString(this.arenas.scratch, args[0]!);
-    writeResults(this.arenas.results, [{ value: this.shared(sharedId).getValue({ borrow: true }), updateIndex: -1 }]);
+    const value = this.shared(sharedId).getValue({ borrow: true });
+    const offset = Math.min(args[1] ?? 0, value.size);
+    const count = Math.min(args[2] ?? value.size, value.size - offset);
+    const piece = new NDArray(value.dtype, [count], value.data.subarray(offset, offset + count));
+    writeResults(this.arenas.results, [{ value: piece, updateIndex: -1 }, { value: NDArray.from(Int32Array.from(value.shape)), updateIndex: -1 }]);
     return 0;
   }
 

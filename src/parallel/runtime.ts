@@ -2,7 +2,8 @@
 // values in step with the controller's (the controller's copy of a shared variable is rank 0's).
 import os from 'node:os';
 import type { SharedVariable } from '../tensor/variable.js';
-import type { NDArray } from '../tensor/ndarray.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { bytesPerElement } from '../tensor/dtype.js';
 import { findShared } from '../tensor/variable.js';
 import type { DeviceSpec } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
@@ -125,17 +126,38 @@ function fetchFromRank0(v: SharedVariable): NDArray {
   if (!s) throw new Error(`shared variable ${v.name ?? v.sharedId}: its current value was on rank 0, whose workers are closed`);
   if (!s.pool.idle) throw new Error(`shared variable ${v.name ?? v.sharedId}: the workers are busy (a call or collective is in progress); await it before reading the value`);
   const length = writeString(s.arenas.scratch, v.sharedId);
-  s.pool.callSync(CMD_FETCH_SHARED, [length]);
-  const value = readResults(s.arenas.results)[0]!.value;
+  // In pieces of at most FETCH_PIECE_BYTES, so a value of any size fits the results arena.
+  const perPiece = Math.floor(FETCH_PIECE_BYTES / bytesPerElement(v.dtype));
+  let out: NDArray | null = null;
+  for (let offset = 0; out === null || offset < out.size; offset += perPiece) {
+    s.pool.callSync(CMD_FETCH_SHARED, [length, offset, perPiece]);
+    const [piece, shape] = readResults(s.arenas.results);
+    out ??= new NDArray(piece!.value.dtype, Array.from(shape!.value.data));
+    out.data.set(piece!.value.data as ArrayLike<number>, offset);
+    if (out.size === 0) break;
+  }
   staleOnController.delete(v);
-  return value;
+  return out!;
 }
+
+/** The most bytes of a shared value one synchronous fetch from rank 0 carries. */
+const FETCH_PIECE_BYTES = 1 << 26;
 
 /** Ends the workers and frees their memory. Idempotent; a later fork starts afresh. */
 export async function close(): Promise<void> {
   const s = state;
   // Shared values the controller has not read yet come back from rank 0 before it goes.
-  if (s && s.pool.idle) for (const v of [...staleOnController]) v.getValue({ borrow: true });
+  // A value that cannot be read does not stop the close (the workers must always be freed).
+  if (s && s.pool.idle) {
+    for (const v of [...staleOnController]) {
+      try {
+        v.getValue({ borrow: true });
+      } catch (e) {
+        v.discardDeviceCopies();
+        process.emitWarning(`close: the value of shared variable ${v.name ?? v.sharedId} could not be read back from rank 0 (${(e as Error).message}); the controller keeps its older value`);
+      }
+    }
+  }
   staleOnController.clear();
   state = null;
   // GPU workers destroy their NCCL communicator and free their GPU memory before they end.

@@ -153,6 +153,12 @@ export class SharedVariable extends Variable {
     this.version++;
   }
 
+  /** Forgets every device copy and keeps the host value as it is (a device copy that was lost). */
+  discardDeviceCopies(): void {
+    this.dropDeviceCopies();
+    this.hostStale = false;
+  }
+
   private syncFromDevice(): void {
     for (const copy of this.deviceCopies.values()) {
       this.hostValue = copy.sync();
