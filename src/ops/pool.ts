@@ -44,9 +44,11 @@ function checkPool(op: string, inputs: readonly TensorType[], a: PoolAttrs, arit
   return x;
 }
 
-interface Windows { lead: number; h: number; w: number; oh: number; ow: number }
+/** The pooling geometry of an input shape (shared with the GPU lowering). */
+export interface Windows { lead: number; h: number; w: number; oh: number; ow: number }
 
-function windows(op: string, shape: readonly number[], a: PoolAttrs): Windows {
+/** Resolves the windows of an input shape, or throws the op's OpRuntimeError. */
+export function windows(op: string, shape: readonly number[], a: PoolAttrs): Windows {
   const h = shape[shape.length - 2]!;
   const w = shape[shape.length - 1]!;
   const oh = outSize(h, a.kernel[0], a.stride[0], a.padding[0]);
@@ -55,7 +57,7 @@ function windows(op: string, shape: readonly number[], a: PoolAttrs): Windows {
   return { lead: shape.slice(0, -2).reduce((x, y) => x * y, 1), h, w, oh, ow };
 }
 
-function outShape(shape: readonly number[], g: Windows): number[] {
+export function outShape(shape: readonly number[], g: Windows): number[] {
   return [...shape.slice(0, -2), g.oh, g.ow];
 }
 
@@ -88,10 +90,11 @@ function argmaxOf(x: ArrayLike<number>, idx: readonly number[]): number {
   return best;
 }
 
-function checkOut(op: string, shape: readonly number[], g: Windows, gy: NDArray): void {
+/** Refuses an output gradient whose shape is not the pooling's output shape. */
+export function checkOut(op: string, shape: readonly number[], g: Windows, gy: readonly number[]): void {
   const want = outShape(shape, g);
-  if (gy.ndim !== want.length || gy.shape.some((d, i) => d !== want[i])) {
-    throw new OpRuntimeError(op, `output gradient has shape ${shapeToString(gy.shape)}, pooling ${shapeToString(shape)} gives ${shapeToString(want)}`);
+  if (gy.length !== want.length || gy.some((d, i) => d !== want[i])) {
+    throw new OpRuntimeError(op, `output gradient has shape ${shapeToString(gy)}, pooling ${shapeToString(shape)} gives ${shapeToString(want)}`);
   }
 }
 
@@ -125,7 +128,7 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
     perform(inputs, attrs, out) {
       const [x, gy] = inputs as [NDArray, NDArray];
       const g = windows('maxPool2dGrad', x.shape, attrs);
-      checkOut('maxPool2dGrad', x.shape, g, gy);
+      checkOut('maxPool2dGrad', x.shape, g, gy.shape);
       const acc = new Float64Array(x.size);
       forEachWindow(g, attrs, (o, idx) => { acc[argmaxOf(x.data, idx)]! += gy.data[o]!; });
       const res = new NDArray(out.dtype, x.shape);
@@ -185,7 +188,7 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
     perform(inputs, attrs, out) {
       const [gy, x] = inputs as [NDArray, NDArray];
       const g = windows('avgPool2dGrad', x.shape, attrs);
-      checkOut('avgPool2dGrad', x.shape, g, gy);
+      checkOut('avgPool2dGrad', x.shape, g, gy.shape);
       const acc = new Float64Array(x.size);
       const area = attrs.kernel[0] * attrs.kernel[1];
       forEachWindow(g, attrs, (o, idx) => {

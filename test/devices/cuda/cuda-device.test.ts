@@ -17,17 +17,7 @@ import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
 import { CudaArray } from '../../../src/devices/cuda/cuda-array.js';
 import { assertAllClose, randomArray } from '../../helpers/allclose.js';
 
-const found = cudaAvailable();
-let shared: CudaDevice | undefined;
-
-function gpu(t: TestContext): CudaDevice | null {
-  if (!found.ok) {
-    t.skip(`no usable CUDA device: ${found.reason.split('\n')[0]}`);
-    return null;
-  }
-  shared ??= new CudaDevice();
-  return shared;
-}
+import { gpu, cudaFound as found } from '../../helpers/gpu.js';
 
 const oracle = new T.ReferenceDevice({ float64: true });
 

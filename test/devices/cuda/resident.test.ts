@@ -11,16 +11,7 @@ import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
 import type { DeviceArray } from '../../../src/devices/device.js';
 import { assertAllClose, randomArray } from '../../helpers/allclose.js';
 
-const found = cudaAvailable();
-let shared: CudaDevice | undefined;
-function gpu(t: TestContext): CudaDevice | null {
-  if (!found.ok) {
-    t.skip(`no usable CUDA device: ${found.reason.split('\n')[0]}`);
-    return null;
-  }
-  shared ??= new CudaDevice();
-  return shared;
-}
+import { gpu } from '../../helpers/gpu.js';
 
 /** Counts the device-to-host copies a device makes. */
 function countDownloads(dev: CudaDevice): { readonly count: number; restore(): void } {

@@ -7,40 +7,13 @@
 // reference store wraps instead of testing != 0) fall back to the host.
 import { shapeToString } from '../../../tensor/ndarray.js';
 import { OpRuntimeError } from '../../../ops/op.js';
-import type { AvgPoolAttrs, PoolAttrs } from '../../../ops/pool.js';
+import { checkOut, outShape, windows, type AvgPoolAttrs, type PoolAttrs, type Windows } from '../../../ops/pool.js';
 import {
   avgPoolGradKernel, avgPoolKernel, maxPoolArgKernel, maxPoolGradGradKernel, maxPoolGradKernel, maxPoolKernel,
 } from '../codegen/pool.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
 import { hostFallback } from './host.js';
 import { i32, i64, ptr, type Lowering, type RunState } from './types.js';
-
-interface Windows { lead: number; h: number; w: number; oh: number; ow: number }
-
-function outSize(n: number, k: number, s: number, p: number): number {
-  return Math.floor((n + 2 * p - k) / s) + 1;
-}
-
-/** The pooling geometry of an input shape, or the reference's OpRuntimeError. */
-function windows(op: string, shape: readonly number[], a: PoolAttrs): Windows {
-  const h = shape[shape.length - 2]!;
-  const w = shape[shape.length - 1]!;
-  const oh = outSize(h, a.kernel[0], a.stride[0], a.padding[0]);
-  const ow = outSize(w, a.kernel[1], a.stride[1], a.padding[1]);
-  if (oh <= 0 || ow <= 0) throw new OpRuntimeError(op, `output size ${oh}x${ow} is not positive (input ${shapeToString(shape)}, kernel ${a.kernel.join('x')}, stride ${a.stride.join('x')}, padding ${a.padding.join('x')})`);
-  return { lead: shape.slice(0, -2).reduce((x, y) => x * y, 1), h, w, oh, ow };
-}
-
-function outShape(shape: readonly number[], g: Windows): number[] {
-  return [...shape.slice(0, -2), g.oh, g.ow];
-}
-
-function checkOut(op: string, shape: readonly number[], g: Windows, gy: readonly number[]): void {
-  const want = outShape(shape, g);
-  if (gy.length !== want.length || gy.some((d, i) => d !== want[i])) {
-    throw new OpRuntimeError(op, `output gradient has shape ${shapeToString(gy)}, pooling ${shapeToString(shape)} gives ${shapeToString(want)}`);
-  }
-}
 
 /** (total, h, w, oh, ow, kh, kw, sh, sw, ph, pw): the arguments after each kernel's arrays. */
 function windowArgs(total: number, g: Windows, a: PoolAttrs): KernelArg[] {
