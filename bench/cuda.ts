@@ -199,6 +199,30 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   dev.free(b);
 }
 
+// ---- conv2d (im2col + cuBLAS) vs PyTorch (cuDNN) -------------------------------------------------
+{
+  // A ResNet-style 3x3 layer: 64 images, 64 -> 64 channels, 56x56, padding 1, forward and the
+  // gradient with respect to both inputs (one program, as training runs it), fp32 and TF32.
+  const [nImg, ch, hw] = quick ? [16, 64, 56] : [64, 64, 56];
+  const img = T.tensor({ dtype: 'float32', ndim: 4, name: 'img' });
+  const flt = T.tensor({ dtype: 'float32', ndim: 4, name: 'flt' });
+  const y = T.conv2d(img, flt, { padding: [1, 1] });
+  const loss = T.sum(T.mul(y, y));
+  const fwd = T.fn({ inputs: [img, flt], outputs: y }).compiled.description.program;
+  const both = T.fn({ inputs: [img, flt], outputs: T.grad(loss, [img, flt]) }).compiled.description.program;
+  const xi = dev.upload(new NDArray('float32', [nImg, ch, hw, hw], randomF32(nImg * ch * hw * hw, 1, 11)));
+  const fi = dev.upload(new NDArray('float32', [ch, ch, 3, 3], randomF32(ch * ch * 9, 0.1, 12)));
+  for (const [label, device] of [['fp32', plain], ['tf32', dev]] as const) {
+    const f = device.compile(fwd);
+    const g = device.compile(both);
+    results[`conv_fwd_${label}_ms`] = eventsMs(() => runFree(f, [xi, fi]), reps, 5);
+    results[`conv_fwd_bwd_${label}_ms`] = eventsMs(() => runFree(g, [xi, fi]), reps, 5);
+    log(`conv2d 3x3 ${nImg}x${ch}x${hw}x${hw} ${label}: forward ${(results[`conv_fwd_${label}_ms`] as number).toFixed(3)} ms, forward + both gradients ${(results[`conv_fwd_bwd_${label}_ms`] as number).toFixed(3)} ms`);
+  }
+  dev.free(xi);
+  dev.free(fi);
+}
+
 // ---- host to device --------------------------------------------------------------------------
 {
   const n = quick ? 1 << 26 : 1 << 28;
@@ -262,6 +286,10 @@ const rows: [string, number, number, string][] = [
   [`gemm fp32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_fp32_ms'), num(torch, 'gemm_fp32_ms'), `cuBLAS direct ${num(results, 'gemm_fp32_cublas_ms').toFixed(3)}`],
   [`gemm tf32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_tf32_ms'), num(torch, 'gemm_tf32_ms'), `cuBLAS direct ${num(results, 'gemm_tf32_cublas_ms').toFixed(3)}`],
   [`gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_bf16_ms'), num(torch, 'gemm_bf16_ms'), `cuBLAS on bfloat16 operands ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`],
+  ['conv2d 3x3 forward fp32, ms', num(results, 'conv_fwd_fp32_ms'), num(torch, 'conv_fwd_fp32_ms'), 'ours im2col + cuBLAS; torch cuDNN'],
+  ['conv2d 3x3 forward TF32, ms', num(results, 'conv_fwd_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
+  ['conv2d 3x3 forward + both grads fp32, ms', num(results, 'conv_fwd_bwd_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
+  ['conv2d 3x3 forward + both grads TF32, ms', num(results, 'conv_fwd_bwd_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
   ['h2d GB/s, pageable / plain array', num(results, 'h2d_plain_gbps'), num(torch, 'h2d_pageable_gbps'), `Data registered ${num(results, 'h2d_data_registered_gbps').toFixed(1)}`],
   ['small call, us', num(results, 'small_call_us'), num(torch, 'small_call_us'), ''],

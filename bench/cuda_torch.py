@@ -89,6 +89,21 @@ def main():
     del Ab, Bb
     del A, B
 
+    # conv2d 3x3 (cuDNN), forward and forward + gradients of both inputs, fp32 and TF32.
+    n_img, ch, hw = (16, 64, 56) if quick else (64, 64, 56)
+    xi = (torch.rand(n_img, ch, hw, hw, device=dev) * 2 - 1).requires_grad_(True)
+    fi = ((torch.rand(ch, ch, 3, 3, device=dev) * 2 - 1) * 0.1).requires_grad_(True)
+    conv = torch.nn.functional.conv2d
+    def conv_both():
+        y = conv(xi, fi, padding=1)
+        torch.autograd.grad((y * y).sum(), [xi, fi])
+    for label, tf32 in (('fp32', False), ('tf32', True)):
+        torch.backends.cudnn.allow_tf32 = tf32
+        with torch.no_grad():
+            res[f'conv_fwd_{label}_ms'] = events_ms(lambda: conv(xi, fi, padding=1), reps, 5)
+        res[f'conv_fwd_bwd_{label}_ms'] = events_ms(conv_both, reps, 5)
+    del xi, fi
+
     # Host to device: pinned and pageable, 1 GiB.
     nb = 1 << (26 if quick else 28)
     pinned = torch.rand(nb).pin_memory()
