@@ -1,7 +1,7 @@
 // The CUDA device on a real GPU (every test skips, saying why, where none is usable): transfers,
 // generated kernels against the float64 reference at sizes that take the split and transposed
 // paths, cuBLAS matmuls (TF32 too), the allocator's steady state, the disk kernel cache across
-// processes, host fallbacks, shared-variable updates and clear errors.
+// processes, conv2d, shared-variable updates and clear errors.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -124,7 +124,7 @@ test('matmul through cuBLAS: transposes, batches, broadcast batches, float64, TF
   tf.close();
 });
 
-test('the conv2d host fallback, repeat, and shared-variable updates over several calls', (t) => {
+test('conv2d on the GPU, repeat, and shared-variable updates over several calls', (t) => {
   const dev = gpu(t);
   if (!dev) return;
   const img = T.tensor({ dtype: 'float32', ndim: 4, name: 'img' });
