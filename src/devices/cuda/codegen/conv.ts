@@ -82,3 +82,20 @@ ${bothWidths(loop)}
 }`);
   return name;
 }
+
+/**
+ * The filter gradient's sum over images: out[i] (+)= sum over b of part[b·len + i], in double,
+ * images in order (deterministic). Parameters: (out, part, nb, len, accumulate).
+ */
+export function sumImagesKernel(mb: ModuleBuilder, dtype: DType): string {
+  const name = `conv_sum_images_${dtag(dtype)}`;
+  const T = ctype(dtype);
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* part, i64 nb, i64 len, int accumulate) {
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (i64)gridDim.x * blockDim.x) {
+    double acc = accumulate ? (double)out[i] : 0.0;
+    for (i64 b = 0; b < nb; b++) acc += (double)part[b * len + i];
+    out[i] = ${storeFn(dtype)}(acc);
+  }
+}`);
+  return name;
+}

@@ -15,7 +15,7 @@ import { OpRuntimeError } from '../../../ops/op.js';
 import type { ProgramStep } from '../../../compile/program.js';
 import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../../ops/conv.js';
 import { rowMajorGemm, type RowMajorGemmSpec } from '../ffi/cublas.js';
-import { col2imKernel, im2colKernel } from '../codegen/conv.js';
+import { col2imKernel, im2colKernel, sumImagesKernel } from '../codegen/conv.js';
 import { copyKernel, fillKernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
@@ -223,12 +223,17 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
   };
 };
 
-/** Inputs (x, gy, wLike): dW = sum over images of dY · colᵀ. */
+/**
+ * Inputs (x, gy, wLike): dW = sum over images of dY · colᵀ. Per chunk, one strided-batched GEMM
+ * writes every image's product into a partial buffer [nb, cout, K] (a loop of one GEMM per image
+ * with beta = 1 measured 64 small GEMMs in a row), then one kernel sums the images in order.
+ */
 export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
   const k = compile(lc, step, true);
   if (!k) return hostFallback(lc, step);
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
+  const sumImages = sumImagesKernel(lc.mb, dt);
   return (s, st) => {
     const wShape = s.shape(st.inputs[2]!);
     const x0 = s.dev(st.inputs[0]!);
@@ -247,6 +252,7 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
     const col = p.direct ? null : s.temp(dt, [p.chunk * p.rows * p.P]);
     const bytes = bytesPerElement(dt);
     const groups: Level = { count: p.groups, a: g.og * p.P, b: p.K * p.P, c: g.og * p.K };
+    const partial = s.temp(dt, [p.chunk * g.cout * p.K]);
     for (let b0 = 0; b0 < g.n; b0 += p.chunk) {
       const nb = Math.min(p.chunk, g.n - b0);
       let colPtr: bigint;
@@ -256,11 +262,13 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
       } else {
         colPtr = x.arr.ptr + BigInt(b0 * p.rows * p.P * bytes);
       }
-      // Images accumulate into the same dW, so they are a loop (beta = 1 after the very first), never a batch.
+      const len = g.cout * p.K;
       gemmLevels(s, dt, {
-        m: g.og, n: p.K, k: p.P, transB: true, a: gy.arr.ptr + BigInt(b0 * g.cout * p.P * bytes), b: colPtr, c: out.ptr,
-      }, { count: nb, a: g.cout * p.P, b: p.rows * p.P, c: 0 }, groups, (i) => (b0 + i === 0 ? 0 : 1));
+        m: g.og, n: p.K, k: p.P, transB: true, a: gy.arr.ptr + BigInt(b0 * g.cout * p.P * bytes), b: colPtr, c: partial.ptr,
+      }, groups, { count: nb, a: g.cout * p.P, b: p.rows * p.P, c: len }, () => 0);
+      s.launch(sumImages, s.ctx.gridFor(len), 256, [ptr(out), ptr(partial), i64(nb), i64(len), i32(b0 === 0 ? 0 : 1)]);
     }
+    partial.release();
     col?.release();
     if (x.temp) x.arr.release();
     if (gy.temp) gy.arr.release();
