@@ -155,12 +155,15 @@ export class CompiledFunction {
     const nOut = program.outputs.length;
     const outputs = results.slice(0, nOut).map((r) => this.device.download(r));
     const keepResident = onGpu && options.updatesOnHost !== true;
+    const done = [...uploaded, ...results.slice(0, nOut)]; // device values no longer needed
     const updates: UpdateValue[] = program.updates.map((u, k) => {
       const shared = this.sharedById(u.sharedId);
       const r = results[nOut + k]!;
-      return keepResident && r.dtype === shared.dtype ? { shared, resident: r } : { shared, value: this.device.download(r) };
+      if (keepResident && r.dtype === shared.dtype) return { shared, resident: r };
+      done.push(r);
+      return { shared, value: this.device.download(r) };
     });
-    release([...uploaded, ...results.slice(0, nOut), ...updates.flatMap((u, k) => (u.resident ? [] : [results[nOut + k]!]))]);
+    release(done);
     return { outputs, updates };
   }
 

@@ -2,10 +2,14 @@
 import type { Device } from './device.js';
 import { ReferenceDevice } from './reference/reference-device.js';
 
+/** float32 matrix-product precision of a GPU, named as torch.set_float32_matmul_precision. */
+export const MATMUL_PRECISIONS = ['highest', 'high', 'medium'] as const;
+export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
+
 export type DeviceSpec =
   | { readonly kind: 'reference'; readonly float64?: boolean }
   | { readonly kind: 'cpu'; readonly blasPath?: string; readonly forceFallback?: boolean; readonly threads?: number }
-  | { readonly kind: 'cuda'; readonly index: number; readonly tf32?: boolean; readonly matmulPrecision?: 'highest' | 'high' | 'medium' };
+  | { readonly kind: 'cuda'; readonly index: number; readonly tf32?: boolean; readonly matmulPrecision?: MatmulPrecision };
 
 type DeviceFactory = (spec: DeviceSpec) => Promise<Device>;
 const factories = new Map<DeviceSpec['kind'], DeviceFactory>([

@@ -84,10 +84,7 @@ function deviceValue(engine: Engine, s: SharedVariable): CudaArray {
 
 /** Makes `value` (on the GPU) the shared variable's current value; the host copy follows lazily. */
 function installDevice(engine: Engine, s: SharedVariable, value: CudaArray): void {
-  const device = engine.device;
-  const old = s.deviceCopies.get(device);
-  s.markDeviceCurrent(device, residentCopy(device, value));
-  if (old && old.value !== value) old.release();
+  s.assignOnDevice(engine.device, residentCopy(engine.device, value));
 }
 
 async function runOnGpu(engine: Engine, gpu: NcclCommunicator, msg: CollectiveMsg, shareds: readonly SharedVariable[], values: (ArrayMsg | null)[], changed: SharedVariable[]): Promise<void> {

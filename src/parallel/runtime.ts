@@ -5,7 +5,7 @@ import type { SharedVariable } from '../tensor/variable.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { findShared } from '../tensor/variable.js';
-import type { DeviceSpec } from '../devices/create.js';
+import { MATMUL_PRECISIONS, type DeviceSpec, type MatmulPrecision } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
 import { createArena, encodeFastCall, readResults, writeString, CMD_FAST_CALL, CMD_FETCH_SHARED, type FastCall, type ResultEntry } from './fast-call.js';
 import type { Data } from './data.js';
@@ -21,7 +21,7 @@ export interface ForkOptions {
    * GPU workers' float32 matrix products, named as torch.set_float32_matmul_precision: 'highest'
    * (float32, default), 'high' (TF32 tensor cores), 'medium' (bfloat16 operands, float32 sums).
    */
-  matmulPrecision?: 'highest' | 'high' | 'medium';
+  matmulPrecision?: MatmulPrecision;
   /** Bound on every call (default 10 minutes). */
   timeoutMs?: number;
   /** Per-worker resource limits (e.g. { maxOldGenerationSizeMb }). */
@@ -81,7 +81,7 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   if (devices.length === 0) throw new RangeError('fork: no devices found');
   const precision = options.matmulPrecision;
   if (precision !== undefined) {
-    if (!['highest', 'high', 'medium'].includes(precision)) throw new RangeError(`fork: matmulPrecision must be 'highest', 'high' or 'medium', got ${JSON.stringify(precision)}`);
+    if (!MATMUL_PRECISIONS.includes(precision)) throw new RangeError(`fork: matmulPrecision must be 'highest', 'high' or 'medium', got ${JSON.stringify(precision)}`);
     devices = devices.map((d) => (d.kind === 'cuda' ? { ...d, matmulPrecision: d.matmulPrecision ?? precision } : d));
   }
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };

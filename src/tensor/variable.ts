@@ -139,7 +139,9 @@ export class SharedVariable extends Variable {
    * is refreshed from it only when read, and every other copy is dropped.
    */
   assignOnDevice(owner: object, copy: { value: unknown; sync(): NDArray; release(): void }): void {
-    this.dropDeviceCopies();
+    // A collective may hand back the very array it was given: that one stays alive.
+    for (const other of this.deviceCopies.values()) if (other.value !== copy.value) other.release();
+    this.deviceCopies.clear();
     this.deviceCopies.set(owner, copy);
     this.hostStale = true;
     this.version++;

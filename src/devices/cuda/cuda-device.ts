@@ -9,6 +9,7 @@ import { CudaArray } from './cuda-array.js';
 import { CudaExecutable, downloadArray, uploadArray } from './executable.js';
 import { defaultKernelCacheDir } from './kernel-cache.js';
 import { lowerProgram } from './lower-program.js';
+import { MATMUL_PRECISIONS, type MatmulPrecision } from '../create.js';
 import { takeDeviceRows } from './rows.js';
 import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
@@ -31,8 +32,7 @@ export interface CudaDeviceOptions {
   readonly cacheDir?: string | null;
 }
 
-export const MATMUL_PRECISIONS = ['highest', 'high', 'medium'] as const;
-export type MatmulPrecision = (typeof MATMUL_PRECISIONS)[number];
+export { MATMUL_PRECISIONS, type MatmulPrecision };
 
 export class CudaDevice implements Device {
   readonly kind = 'cuda' as const;

@@ -216,11 +216,6 @@ export interface RowMajorGemmSpec {
   readonly outDtype?: 'float32' | 'bfloat16';
   /** float32 only: let cuBLAS use TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32). */
   readonly tf32?: boolean;
-  /**
-   * float32 only: CUBLAS_COMPUTE_32F_FAST_16BF. Measured on the H200 with float32 operands it runs
-   * at TF32 speed and accuracy; the device's 'medium' precision passes bfloat16 operands instead.
-   */
-  readonly bf16?: boolean;
   readonly batch?: StridedBatch;
 }
 
@@ -263,7 +258,7 @@ export function rowMajorGemm(cublas: Cublas, handle: CublasHandle, spec: RowMajo
     else cublas.dgemm(handle, g);
     return;
   }
-  if (spec.dtype === 'float32' && !spec.tf32 && !spec.bf16) {
+  if (spec.dtype === 'float32' && !spec.tf32) {
     if (batch) cublas.sgemmStridedBatched(handle, { ...g, ...batch });
     else cublas.sgemm(handle, g);
     return;
@@ -273,7 +268,7 @@ export function rowMajorGemm(cublas: Cublas, handle: CublasHandle, spec: RowMajo
     aType: inType,
     bType: inType,
     cType: spec.dtype === 'bfloat16' && spec.outDtype === 'bfloat16' ? CUDA_R_16BF : CUDA_R_32F,
-    computeType: spec.dtype !== 'float32' ? CUBLAS_COMPUTE_32F : spec.bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : spec.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+    computeType: spec.tf32 && spec.dtype === 'float32' ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
   };
   if (batch) cublas.gemmStridedBatchedEx(handle, { ...g, ...types, ...batch });
   else cublas.gemmEx(handle, { ...g, ...types });

@@ -46,10 +46,10 @@ interface Level { readonly count: number; readonly a: number; readonly b: number
 type GemmBase = Omit<RowMajorGemmSpec, 'dtype' | 'tf32' | 'batch'>;
 
 /**
- * The GEMM `base` repeated over two batch levels: `outer` by a loop (beta from betaOf(step)),
+ * The GEMM `base` repeated over two batch levels: `outer` by a loop,
  * `inner` as one strided-batched call per step.
  */
-function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, inner: Level, betaOf: (step: number) => number): void {
+function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, inner: Level): void {
   const { lib, handle } = s.ctx.cublas();
   const bytes = BigInt(bytesPerElement(dt));
   // 'medium' runs convolutions in TF32: its bfloat16 operands apply to matmul only (as PyTorch's
@@ -57,7 +57,7 @@ function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, i
   const tf32 = (s.tf32 || s.bf16) && dt === 'float32';
   for (let o = 0; o < outer.count; o++) {
     rowMajorGemm(lib, handle, {
-      ...base, dtype: dt, tf32, beta: betaOf(o),
+      ...base, dtype: dt, tf32,
       a: base.a + BigInt(o * outer.a) * bytes,
       b: base.b + BigInt(o * outer.b) * bytes,
       c: base.c + BigInt(o * outer.c) * bytes,
@@ -69,7 +69,7 @@ function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, i
 /** One strided-batched GEMM over the larger of the two levels, looped over the smaller. */
 function gemmBatched(s: RunState, dt: FloatDType, base: GemmBase, images: Level, groups: Level): void {
   const [inner, outer] = images.count >= groups.count ? [images, groups] : [groups, images];
-  gemmLevels(s, dt, base, outer, inner, () => 0);
+  gemmLevels(s, dt, base, outer, inner);
 }
 
 interface Plan {
@@ -98,6 +98,13 @@ function planOf(g: ConvGeometry, attrs: Conv2dAttrs, dt: FloatDType): Plan {
 /** The kernel arguments after (out, in, total) of im2col and col2im. */
 function geometryArgs(g: ConvGeometry): KernelArg[] {
   return [g.cin, g.h, g.w, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw].map(i32);
+}
+
+/** The column matrix of images b0..b0+nb-1: unfolded into col, or x itself for a direct (1x1) convolution. */
+function columns(s: RunState, kernel: string, col: CudaArray | null, x: CudaArray, p: Plan, b0: number, nb: number): bigint {
+  if (!col) return x.ptr + BigInt(b0 * p.rows * p.P * bytesPerElement(x.dtype));
+  im2col(s, kernel, col, x, p, b0, nb);
+  return col.ptr;
 }
 
 /** Unfolds images b0..b0+nb-1 of x into col. */
@@ -161,13 +168,7 @@ export const lowerConv2d: Lowering = (lc, step) => {
     const bytes = bytesPerElement(dt);
     for (let b0 = 0; b0 < g.n; b0 += p.chunk) {
       const nb = Math.min(p.chunk, g.n - b0);
-      let colPtr: bigint;
-      if (col) {
-        im2col(s, k.im2col, col, x.arr, p, b0, nb);
-        colPtr = col.ptr;
-      } else {
-        colPtr = x.arr.ptr + BigInt(b0 * p.rows * p.P * bytes);
-      }
+      const colPtr = columns(s, k.im2col, col, x.arr, p, b0, nb);
       gemmBatched(s, dt, {
         m: g.og, n: p.P, k: p.K, a: w.arr.ptr, b: colPtr, c: out.ptr + BigInt(b0 * g.cout * p.P * bytes),
       }, { count: nb, a: 0, b: p.rows * p.P, c: g.cout * p.P }, { count: p.groups, a: g.og * p.K, b: p.K * p.P, c: g.og * p.P });
@@ -252,20 +253,14 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
     const col = p.direct ? null : s.temp(dt, [p.chunk * p.rows * p.P]);
     const bytes = bytesPerElement(dt);
     const groups: Level = { count: p.groups, a: g.og * p.P, b: p.K * p.P, c: g.og * p.K };
-    const partial = s.temp(dt, [p.chunk * g.cout * p.K]);
+    const len = g.cout * p.K; // one image's share of dW
+    const partial = s.temp(dt, [p.chunk * len]);
     for (let b0 = 0; b0 < g.n; b0 += p.chunk) {
       const nb = Math.min(p.chunk, g.n - b0);
-      let colPtr: bigint;
-      if (col) {
-        im2col(s, k.im2col, col, x.arr, p, b0, nb);
-        colPtr = col.ptr;
-      } else {
-        colPtr = x.arr.ptr + BigInt(b0 * p.rows * p.P * bytes);
-      }
-      const len = g.cout * p.K;
+      const colPtr = columns(s, k.im2col, col, x.arr, p, b0, nb);
       gemmLevels(s, dt, {
         m: g.og, n: p.K, k: p.P, transB: true, a: gy.arr.ptr + BigInt(b0 * g.cout * p.P * bytes), b: colPtr, c: partial.ptr,
-      }, groups, { count: nb, a: g.cout * p.P, b: p.rows * p.P, c: len }, () => 0);
+      }, groups, { count: nb, a: g.cout * p.P, b: p.rows * p.P, c: len });
       s.launch(sumImages, s.ctx.gridFor(len), 256, [ptr(out), ptr(partial), i64(nb), i64(len), i32(b0 === 0 ? 0 : 1)]);
     }
     partial.release();
