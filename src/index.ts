@@ -3,6 +3,7 @@ import './tensor/methods.js';
 
 export * as T from './tensor/index.js';
 export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from './parallel/runtime.js';
+export { devices, type DeviceList, type GpuInfo } from './devices/list.js';
 export type { CallOptions } from './parallel/call-args.js';
 export { fn, type SynkFn, type SynkFnSpec, type OutputSpec, type UpdateSpec } from './parallel/function.js';
 export { data, Data, type DataOptions } from './parallel/data.js';
