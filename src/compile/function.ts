@@ -1,6 +1,7 @@
 // T.fn: compiled functions with updates and givens, runnable on any Device, serialisable to JSON.
 import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
-import { canUpcast, type DType } from '../tensor/dtype.js';
+import type { DType } from '../tensor/dtype.js';
+import { conformValue, type ShapedArray } from '../tensor/conform.js';
 import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
 import { ReferenceDevice, StepError } from '../devices/reference/reference-device.js';
@@ -34,8 +35,7 @@ export interface FunctionDescription {
   readonly log: readonly string[];
 }
 
-/** A typed array with its shape, accepted wherever an array input is. */
-export interface ShapedArray { readonly data: ArrayLike<number>; readonly shape: readonly number[] }
+export type { ShapedArray };
 
 let defaultDevice: Device | undefined;
 export function getDefaultDevice(): Device {
@@ -92,19 +92,7 @@ export class CompiledFunction {
   coerceInput(value: unknown, i: number): NDArray {
     const spec = this.description.inputs[i]!;
     const what = `input ${i}${spec.name !== undefined ? ` '${spec.name}'` : ''}`;
-    let a: NDArray;
-    if (value instanceof NDArray || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
-      a = NDArray.from(value, { what });
-    } else if (typeof value === 'object' && value !== null && 'data' in value && 'shape' in value) {
-      const v = value as ShapedArray;
-      a = NDArray.from(v.data, { shape: v.shape, what });
-    } else {
-      a = NDArray.from(value, { dtype: spec.dtype, what });
-    }
-    if (a.dtype !== spec.dtype) {
-      if (!canUpcast(a.dtype, spec.dtype)) throw new TypeError(`${what}: expected dtype ${spec.dtype} (or one that up-casts to it), got ${a.dtype}; down-casts are refused`);
-      a = a.astype(spec.dtype);
-    }
+    const a = conformValue(value, spec.dtype, { what });
     if (a.ndim !== spec.broadcastable.length) throw new TypeError(`${what}: expected ndim ${spec.broadcastable.length}, got shape ${shapeToString(a.shape)} (ndim ${a.ndim})`);
     spec.broadcastable.forEach((b, ax) => {
       if (b && a.shape[ax] !== 1) throw new TypeError(`${what}: axis ${ax} is broadcastable and must have size 1, got ${a.shape[ax]}`);

@@ -1,7 +1,8 @@
 // Row selection and value conditioning for Data: the argument checks shared by Data's methods and
 // the worker-side readers (dataView, gatherRows).
-import { type DType, type TypedArray, canUpcast, storageOf } from '../tensor/dtype.js';
-import { NDArray, describe, shapeToString, sizeOf } from '../tensor/ndarray.js';
+import { type DType, type TypedArray, storageOf } from '../tensor/dtype.js';
+import { conformValue } from '../tensor/conform.js';
+import { NDArray, describe, sizeOf } from '../tensor/ndarray.js';
 
 /** Rows along axis 0: an index (negative from the end), a range, or a list of indices. */
 export type RowIndex = number | { start?: number; stop?: number } | Int32Array | readonly number[];
@@ -76,50 +77,8 @@ export function rowView(dtype: DType, buffer: SharedArrayBuffer, dims: readonly 
   }
 }
 
-function representable(v: number, dtype: DType): boolean {
-  switch (dtype) {
-    case 'bool':
-      return v === 0 || v === 1;
-    case 'uint8':
-      return Number.isInteger(v) && v >= 0 && v <= 255;
-    case 'int32':
-      return Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31;
-    case 'float32':
-    case 'float64':
-      return true;
-    default:
-      return dtype satisfies never;
-  }
-}
 
-/**
- * Converts a value to an NDArray of `dtype`. Typed values (NDArray, typed arrays) follow the cast
- * rule: up-casts are implicit, down-casts need forceCast. Untyped values (numbers, booleans, nested
- * JS arrays) are accepted when every element is exactly representable (float32 rounding allowed),
- * otherwise they need forceCast. With `shape`, the value must have that shape (a plain typed array
- * only needs the same size). Never writes into anything: the caller stores the result.
- */
+/** Data's entry point to the one cast rule (see tensor/conform.ts). */
 export function conditionValue(value: unknown, dtype: DType, forceCast: boolean, what: string, shape?: readonly number[]): NDArray {
-  let out: NDArray;
-  if (value instanceof NDArray || (ArrayBuffer.isView(value) && !(value instanceof DataView))) {
-    const src = NDArray.from(value, { what });
-    if (!forceCast && !canUpcast(src.dtype, dtype)) {
-      throw new TypeError(`${what}: cannot cast ${src.dtype} to ${dtype} without forceCast (only up-casts are implicit)`);
-    }
-    out = src.dtype === dtype ? src : src.astype(dtype);
-    if (shape !== undefined && !(value instanceof NDArray) && out.size === sizeOf(shape)) out = out.reshape(shape);
-  } else {
-    const raw = NDArray.from(value, { what, dtype: 'float64' });
-    if (!forceCast) {
-      const bad = raw.data.findIndex((v) => !representable(v, dtype));
-      if (bad >= 0) {
-        throw new TypeError(`${what}: element ${bad} (${raw.data[bad]}) is not exactly representable as ${dtype}; pass forceCast: true to convert it`);
-      }
-    }
-    out = dtype === 'float64' ? raw : raw.astype(dtype);
-  }
-  if (shape !== undefined && shapeToString(out.shape) !== shapeToString(shape)) {
-    throw new RangeError(`${what}: expected shape ${shapeToString(shape)}, got ${shapeToString(out.shape)}`);
-  }
-  return out;
+  return conformValue(value, dtype, { forceCast, what, ...(shape !== undefined ? { shape } : {}) });
 }

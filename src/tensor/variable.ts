@@ -2,7 +2,7 @@
 import type { DType } from './dtype.js';
 import { NDArray, shapeToString, describe } from './ndarray.js';
 import { TensorType } from './type.js';
-import { canUpcast } from './dtype.js';
+import { conformValue } from './conform.js';
 
 export type Attrs = Readonly<Record<string, unknown>>;
 
@@ -108,19 +108,18 @@ export class SharedVariable extends Variable {
    * Replaces the value. The dtype may be up-cast into the variable's dtype; ndim and broadcastable
    * axes are enforced. On error the value is unchanged.
    */
-  setValue(value: unknown, options: { borrow?: boolean } = {}): void {
+  setValue(value: unknown, options: { borrow?: boolean; forceCast?: boolean } = {}): void {
     const what = `setValue of shared variable ${this.name ?? this.sharedId}`;
-    const given = value instanceof NDArray ? value : NDArray.from(value, { dtype: this.dtype, what });
+    const given = conformValue(value, this.dtype, { what, ...(options.forceCast === true ? { forceCast: true } : {}) });
     if (given.ndim !== this.ndim) {
       throw new TypeError(`${what}: expected ndim ${this.ndim}, got shape ${shapeToString(given.shape)} (ndim ${given.ndim})`);
-    }
-    if (!canUpcast(given.dtype, this.dtype)) {
-      throw new TypeError(`${what}: expected dtype ${this.dtype} (or one that up-casts to it), got ${given.dtype}`);
     }
     this.broadcastable.forEach((b, i) => {
       if (b && given.shape[i] !== 1) throw new TypeError(`${what}: axis ${i} is broadcastable and must have size 1, got ${given.shape[i]}`);
     });
-    const stored = given.dtype === this.dtype ? (options.borrow ? given : given.copy()) : given.astype(this.dtype);
+    // conformValue wraps a typed value of the right dtype without copying; keep a private copy unless borrowed.
+    const source = typeof value === 'object' && value !== null && 'data' in value ? (value as { data: unknown }).data : value;
+    const stored = options.borrow || given.data !== source ? given : given.copy();
     this.dropDeviceCopies();
     this.hostValue = stored;
     this.hostStale = false;
