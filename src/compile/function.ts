@@ -4,7 +4,8 @@ import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
 import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
-import { ReferenceDevice, StepError } from '../devices/reference/reference-device.js';
+import { StepError } from '../devices/reference/reference-device.js';
+import { defaultDevice } from '../devices/default-device.js';
 import { buildProgram, conformTo, substitute, type Givens } from './build-program.js';
 import { optimize, type OptimizeOptions } from './optimize.js';
 import { printProgram } from './print.js';
@@ -37,14 +38,9 @@ export interface FunctionDescription {
 
 export type { ShapedArray };
 
-let defaultDevice: Device | undefined;
-export function getDefaultDevice(): Device {
-  defaultDevice ??= new ReferenceDevice();
-  return defaultDevice;
-}
-export function setDefaultDevice(device: Device): void {
-  defaultDevice = device;
-}
+export { defaultDevice, setDefaultDevice } from '../devices/default-device.js';
+/** @deprecated use defaultDevice() */
+export const getDefaultDevice = defaultDevice;
 
 /**
  * A shared variable's new value: on the host, or (GPU devices) resident on the device, where it
@@ -275,11 +271,11 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
 /** Compiles a function (Theano's theano.function). */
 export function fn(spec: FnSpec): Fn {
   if (typeof spec !== 'object' || spec === null) throw new TypeError(`fn: expected an options object { inputs, outputs, updates, givens }, got ${describe(spec)}`);
-  return wrap(new CompiledFunction(describeFunction(spec), spec.device ?? getDefaultDevice()));
+  return wrap(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
 }
 
 /** Rebuilds a function from its JSON description (in this or another thread). */
 export function fnFromDescription(description: FunctionDescription, device?: Device): Fn {
   if (description?.format !== 'synkhronos.function/1') throw new TypeError('fnFromDescription: not a synkhronos function description');
-  return wrap(new CompiledFunction(description, device ?? getDefaultDevice()));
+  return wrap(new CompiledFunction(description, device ?? defaultDevice()));
 }

@@ -46,7 +46,7 @@ async function register(): Promise<void> {
     // Workers stay quiet; the controller says once which GEMM they will use when it is the fallback
     // (and a BLAS named by $SYNK_BLAS that does not load fails the fork here, not in every worker).
     const { blas, notice } = selectGemm();
-    if (blas.name === 'wasm-simd') printNoticeOnce(notice);
+    if (blas.name === 'wasm-simd' || blas.tuning !== undefined) printNoticeOnce(notice);
     const cores = os.availableParallelism();
     const count = n ?? cores;
     // One single-threaded BLAS per worker; a lone worker owns the machine and gets every core.

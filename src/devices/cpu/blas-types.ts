@@ -16,6 +16,8 @@ export interface Blas {
   readonly name: string;
   /** The shared library loaded, or 'wasm' for the fallback. */
   readonly path: string;
+  /** Set when the library chose its kernels on our advice, e.g. the OpenBLAS core type (for the notice). */
+  readonly tuning?: string;
   gemm(
     dtype: GemmDType,
     transA: boolean,

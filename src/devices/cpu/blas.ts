@@ -9,6 +9,7 @@
 // byteOffset included) as the C pointer. The library's thread count is set to 1 on load
 // (one BLAS thread per worker); note it is process-wide in OpenBLAS, BLIS and MKL.
 import koffi from 'koffi';
+import { chooseOpenblasCoretype } from './openblas-coretype.js';
 import { checkGemmArgs, type Blas, type GemmArray, type GemmDType } from './blas-types.js';
 
 export type { Blas, GemmArray, GemmDType } from './blas-types.js';
@@ -79,7 +80,7 @@ class NativeBlas implements Blas {
   private readonly dgemm: KoffiFn;
   private readonly setNumThreads: ((n: number) => void) | null;
 
-  constructor(lib: KoffiLib, readonly path: string, readonly name: string) {
+  constructor(lib: KoffiLib, readonly path: string, readonly name: string, readonly tuning?: string) {
     this.sgemm = lib.func(SGEMM);
     this.dgemm = lib.func(DGEMM);
     const threads =
@@ -135,7 +136,10 @@ function tryLoad(path: string, threads: number | undefined): { blas: NativeBlas 
     return { blas: cached };
   }
   let lib: KoffiLib;
+  let tuning: string | undefined;
   try {
+    const core = chooseOpenblasCoretype(path);
+    if (core?.chosen) tuning = `core type ${core.chosen} chosen (the library would pick ${core.libraryPick} on this CPU; OPENBLAS_CORETYPE overrides)`;
     lib = koffi.load(path);
   } catch (e) {
     return { error: `${path}: ${e instanceof Error ? e.message : String(e)}` };
@@ -143,7 +147,7 @@ function tryLoad(path: string, threads: number | undefined): { blas: NativeBlas 
   if (optionalFunc(lib, SGEMM) === null || optionalFunc(lib, DGEMM) === null) {
     return { error: `${path}: loaded, but it exports no cblas_sgemm/cblas_dgemm` };
   }
-  const blas = new NativeBlas(lib, path, identify(lib));
+  const blas = new NativeBlas(lib, path, identify(lib), tuning);
   blas.setThreads(threads ?? 1);
   loaded.set(path, blas);
   return { blas };

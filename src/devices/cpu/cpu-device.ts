@@ -53,7 +53,7 @@ export class CpuDevice implements Device {
     this.profile = options.profile === true;
     this.name = `cpu (${blas.name === 'wasm-simd' ? 'WebAssembly SIMD GEMM' : `${blas.name} ${blas.path}`})`;
     const loud = options.notice ?? isMainThread;
-    if (loud && blas.name === 'wasm-simd' && options.forceFallback !== true) printNoticeOnce(notice);
+    if (loud && ((blas.name === 'wasm-simd' && options.forceFallback !== true) || blas.tuning !== undefined)) printNoticeOnce(notice);
   }
 
   upload(value: NDArray): DeviceArray {

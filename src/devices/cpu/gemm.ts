@@ -61,7 +61,8 @@ export function selectGemm(options: SelectGemmOptions = {}): GemmSelection {
   });
   if (search.blas !== null) {
     const name = DISPLAY[search.blas.name] ?? search.blas.name;
-    return { blas: search.blas, notice: `synkhronos cpu: GEMM on ${name} (${search.blas.path})` };
+    const tuning = search.blas.tuning !== undefined ? `, ${search.blas.tuning}` : '';
+    return { blas: search.blas, notice: `synkhronos cpu: GEMM on ${name} (${search.blas.path}${tuning})` };
   }
   if (search.explicit !== null) {
     throw new BlasNotFoundError(`synkhronos cpu: ${search.reason}`, search.explicit.path);
