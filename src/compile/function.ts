@@ -1,5 +1,5 @@
 // T.fn: compiled functions with updates and givens, runnable on any Device, serialisable to JSON.
-import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
+import { NDArray, describe, shapeToString, type NestedArray } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
 import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
@@ -197,14 +197,31 @@ export class CompiledFunction {
   }
 }
 
-export type Fn = ((...args: unknown[]) => NDArray | NDArray[]) & {
+/** A value accepted for an array input: nested arrays, typed arrays, `{ data, shape }` or an NDArray. */
+export type ArrayInput = NestedArray | Float32Array | Float64Array | Int32Array | Uint8Array | ShapedArray | NDArray;
+
+/** The `outputs` of a spec: one variable, a list of them, or none. */
+export type OutputsSpec = Variable | readonly Variable[] | null | undefined;
+
+/** What a compiled function returns: one NDArray for one output variable, a tuple for a list. */
+export type ResultOf<O> = O extends Variable ? NDArray
+  : O extends readonly unknown[] ? { -readonly [K in keyof O]: NDArray }
+  : O extends null | undefined ? [] : NDArray | NDArray[];
+
+/** One argument per declared input, in order. */
+export type ArgsOf<I> = I extends readonly Variable[] ? { -readonly [K in keyof I]: ArrayInput } : ArrayInput[];
+
+/** A compiled function (`T.fn`): call it with one value per input. */
+export type Fn<I extends readonly Variable[] = readonly Variable[], O extends OutputsSpec = OutputsSpec> = ((...args: ArgsOf<I>) => ResultOf<O>) & {
   readonly compiled: CompiledFunction;
+  /** The optimised program, printed (folded constants, fused kernels). */
   graph(): string;
+  /** The function as plain JSON (no code), rebuilt anywhere by `fnFromDescription`. */
   describe(options?: { includeValues?: boolean }): FunctionDescription;
 };
 
-function wrap(compiled: CompiledFunction): Fn {
-  const f = (...args: unknown[]) => compiled.call(args);
+function wrap<I extends readonly Variable[], O extends OutputsSpec>(compiled: CompiledFunction): Fn<I, O> {
+  const f = (...args: ArgsOf<I>) => compiled.call(args) as ResultOf<O>;
   return Object.assign(f, {
     compiled,
     graph: () => compiled.graph(),
@@ -224,7 +241,22 @@ function describeWithValues(compiled: CompiledFunction, includeValues: boolean):
 }
 
 /** Builds the description of a function (shared by T.fn and the data-parallel synk.fn). */
+/** A list option: an array (or a Map where `maps` allows it), else a clear TypeError naming it. */
+function listOption<T>(value: unknown, what: string, expected: string): T[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value) || value instanceof Map) return [...(value as Iterable<T>)];
+  throw new TypeError(`fn: ${what} must be ${expected}, got ${describe(value)}`);
+}
+
+function pairOf(entry: unknown, what: string): readonly [unknown, unknown] {
+  if (!Array.isArray(entry) || entry.length < 2) throw new TypeError(`fn: ${what} must be a pair [variable, expression], got ${describe(entry)}`);
+  return [entry[0], entry[1]];
+}
+
 export function describeFunction(spec: FnSpec): FunctionDescription {
+  if (spec.inputs !== undefined && spec.inputs !== null && !Array.isArray(spec.inputs)) {
+    throw new TypeError(`fn: inputs must be an array of symbolic variables, got ${describe(spec.inputs)}`);
+  }
   const inputs = [...(spec.inputs ?? [])];
   inputs.forEach((v, i) => {
     if (!(v instanceof Variable)) throw new TypeError(`fn: inputs[${i}] must be a symbolic variable, got ${describe(v)}`);
@@ -232,9 +264,13 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   });
   if (new Set(inputs).size !== inputs.length) throw new TypeError('fn: the same variable is given twice in inputs');
   const single = spec.outputs instanceof Variable;
+  if (!single && spec.outputs !== undefined && spec.outputs !== null && !Array.isArray(spec.outputs)) {
+    throw new TypeError(`fn: outputs must be a symbolic variable or an array of them, got ${describe(spec.outputs)}`);
+  }
   const outputs = spec.outputs === undefined || spec.outputs === null ? [] : single ? [spec.outputs as Variable] : [...(spec.outputs as readonly Variable[])];
   outputs.forEach((o, i) => { if (!(o instanceof Variable)) throw new TypeError(`fn: outputs[${i}] must be a symbolic variable, got ${describe(o)}`); });
-  const updateList = spec.updates instanceof Map ? [...spec.updates] : [...(spec.updates ?? [])];
+  const updateList = listOption<unknown>(spec.updates, 'updates', 'an array of [shared variable, expression] pairs or a Map')
+    .map((u, i) => pairOf(u, `updates[${i}]`));
   const seen = new Set<SharedVariable>();
   const updates: (readonly [SharedVariable, Variable])[] = updateList.map((u, i) => {
     const [s, e] = u;
@@ -243,7 +279,8 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     seen.add(s);
     return [s, conformTo(s, e, `fn: updates[${i}] (new value of ${s.label()})`)] as const;
   });
-  const givenList = spec.givens instanceof Map ? [...spec.givens] : [...(spec.givens ?? [])];
+  const givenList = listOption<unknown>(spec.givens, 'givens', 'an array of [variable, replacement] pairs or a Map')
+    .map((g, i) => pairOf(g, `givens[${i}]`));
   const givens = new Map<Variable, Variable>();
   givenList.forEach(([v, r], i) => {
     if (!(v instanceof Variable)) throw new TypeError(`fn: givens[${i}][0] must be a symbolic variable, got ${describe(v)}`);
@@ -268,10 +305,35 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   };
 }
 
-/** Compiles a function (Theano's theano.function). */
-export function fn(spec: FnSpec): Fn {
-  if (typeof spec !== 'object' || spec === null) throw new TypeError(`fn: expected an options object { inputs, outputs, updates, givens }, got ${describe(spec)}`);
-  return wrap(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
+const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize'] as const;
+
+/** Refuses option names outside `known`, listing the known ones (a typo must not pass silently). */
+export function refuseUnknownKeys(options: object, known: readonly string[], what: string): void {
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new TypeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${known.join(', ')}`);
+  }
+}
+
+/**
+ * Compiles a function (Theano's theano.function) for `spec.device`, else the default device (the
+ * fast CPU device). With one output variable it returns one NDArray; with a list, a tuple.
+ *
+ * @example
+ * const x = T.vector('x');
+ * const f = T.fn({ inputs: [x], outputs: x.mul(2) });
+ * f([1, 2, 3]).toArray(); // [2, 4, 6]
+ */
+export function fn<const I extends readonly Variable[] = [], const O extends OutputsSpec = undefined>(
+  spec: FnSpec & { readonly inputs?: I; readonly outputs?: O },
+): Fn<I, O> {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new TypeError(`fn: expected an options object { inputs, outputs, updates, givens }, got ${describe(spec)}`);
+  refuseUnknownKeys(spec, FN_SPEC_KEYS, 'fn');
+  if (spec.device !== undefined && (typeof spec.device !== 'object' || spec.device === null || typeof spec.device.compile !== 'function')) {
+    throw new TypeError(`fn: device must be a Device (CpuDevice, ReferenceDevice, CudaDevice), got ${describe(spec.device)}`);
+  }
+  if (spec.name !== undefined && typeof spec.name !== 'string') throw new TypeError(`fn: name must be a string, got ${describe(spec.name)}`);
+  return wrap<I, O>(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
 }
 
 /** Rebuilds a function from its JSON description (in this or another thread). */

@@ -10,7 +10,7 @@ export * from './build-linalg.js';
 export * from './build-nn.js';
 export * from './build-shape.js';
 export { grad, type GradOptions } from '../grad/grad.js';
-export { fn, fnFromDescription, CompiledFunction, setDefaultDevice, defaultDevice, getDefaultDevice, type Fn, type FnSpec, type FunctionDescription } from '../compile/function.js';
+export { fn, fnFromDescription, CompiledFunction, setDefaultDevice, defaultDevice, getDefaultDevice, type Fn, type FnSpec, type FunctionDescription, type ArrayInput, type ResultOf } from '../compile/function.js';
 export { ReferenceDevice, referenceDevice } from '../devices/reference/reference-device.js';
 export { CpuDevice, type CpuDeviceOptions } from '../devices/cpu/cpu-device.js';
 export type { Device, DeviceArray, Executable } from '../devices/device.js';

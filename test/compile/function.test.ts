@@ -64,6 +64,7 @@ forEachDevice('compiled functions', (device, c) => {
     const x = T.vector('x');
     const n = T.vector('n', 'int32');
     const f = T.fn({ inputs: [x, n], outputs: x.add(n), device });
+    // @ts-expect-error the arity is part of the type; a plain-JS caller still gets a clear error
     assert.throws(() => f([1, 2]), /expected 2 input\(s\) \(x, n\), got 1/);
     assert.throws(() => f(new Float64Array([1, 2]), [1, 2]), /input 0 'x': expected dtype float32.*got float64/);
     assert.deepEqual((f(new Int32Array([1, 2]), new Uint8Array([1, 1])) as T.NDArray).toArray(), [2, 3]);

@@ -52,7 +52,7 @@ describe('T.grad argument errors', () => {
 
 forEachDevice('gradients', (device) => {
   const tol = { rtol: 1e-6, atol: 1e-8 };
-  const run = (inputs: T.Variable[], outputs: T.Variable | T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args);
+  const run = (inputs: T.Variable[], outputs: T.Variable | T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args);
 
   it('integer and comparison results are disconnected; only float paths carry gradient', () => {
     const x = T.vector('x', 'float64');

@@ -47,7 +47,7 @@ const SLICES: [T.SliceSpec, number[]][] = [
 
 forEachDevice('indexing ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 
   it('slices follow Python semantics (negative starts, stops and steps, clamping, empty results)', () => {
     const v = T.vector('v');

@@ -78,7 +78,7 @@ function input(shape: number[], seed: number): NDArray {
 
 forEachDevice('reductions', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable | T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args);
+  const run = (inputs: T.Variable[], outputs: T.Variable | T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args);
 
   for (const [name, { f, expect, dtype, arg }] of Object.entries(REDUCE)) {
     it(`${name} over one, several, negative and all axes, with keepdims`, () => {

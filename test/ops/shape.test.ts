@@ -15,7 +15,7 @@ const build3 = (s: readonly number[], f: (i: number, j: number, k: number) => nu
 
 forEachDevice('shape ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 
   it('concatenate along every axis, negative axes, empty parts, dtype promotion', () => {
     const [x, y, z] = [T.tensor3('x'), T.tensor3('y'), T.tensor3('z')];

@@ -15,7 +15,7 @@ const isOpError = (name: string, re: RegExp) => (e: Error) => e.name === name &&
 
 forEachDevice('structural ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 
   it('reshape keeps row-major order; -1 is inferred; dims may be symbolic', () => {
     const x = T.tensor3('x');

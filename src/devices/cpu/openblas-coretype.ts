@@ -44,7 +44,7 @@ export function decide(libraryPick: string, flags: ReadonlySet<string>): Coretyp
   return { libraryPick, chosen: best !== null && level < best.level ? best.name : null };
 }
 
-function cpuInfo(): { model: string; flags: Set<string> } | null {
+export function cpuInfo(): { model: string; flags: Set<string> } | null {
   if (process.platform !== 'linux' || process.arch !== 'x64') return null;
   let text: string;
   try {
@@ -71,7 +71,8 @@ function probe(libPath: string): string | null {
   return r.status === 0 && /^[A-Za-z0-9_]{1,40}$/.test(r.stdout) ? r.stdout : null;
 }
 
-function cacheFile(libPath: string, model: string, flags: ReadonlySet<string>): string | null {
+/** Where the probe's answer for this library and CPU is kept (exported for tests). */
+export function cacheFile(libPath: string, model: string, flags: ReadonlySet<string>): string | null {
   let stamp = libPath;
   try {
     const st = statSync(libPath);

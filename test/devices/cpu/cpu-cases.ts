@@ -23,7 +23,7 @@ const oracle = new ReferenceDevice({ float64: true });
 const plain = new ReferenceDevice();
 
 /** Runs outputs on `device` and on the float64 oracle; compares within `tol`. */
-export function checkAgainstOracle(device: Device, inputs: T.Variable[], outputs: T.Variable[], values: unknown[], tol: { rtol: number; atol: number }, what: string): NDArray[] {
+export function checkAgainstOracle(device: Device, inputs: T.Variable[], outputs: T.Variable[], values: T.ArrayInput[], tol: { rtol: number; atol: number }, what: string): NDArray[] {
   const got = T.fn({ inputs, outputs, device })(...values) as NDArray[];
   const want = T.fn({ inputs, outputs, device: oracle })(...values) as NDArray[];
   got.forEach((g, i) => {
@@ -34,7 +34,7 @@ export function checkAgainstOracle(device: Device, inputs: T.Variable[], outputs
 }
 
 /** Runs outputs on `device` and on the plain (same-precision) reference; requires identical values. */
-export function checkExact(device: Device, inputs: T.Variable[], outputs: T.Variable[], values: unknown[], what: string): NDArray[] {
+export function checkExact(device: Device, inputs: T.Variable[], outputs: T.Variable[], values: T.ArrayInput[], what: string): NDArray[] {
   const got = T.fn({ inputs, outputs, device })(...values) as NDArray[];
   const want = T.fn({ inputs, outputs, device: plain })(...values) as NDArray[];
   got.forEach((g, i) => {

@@ -82,7 +82,7 @@ forEachCpuDevice('fused elementwise kernels', (device, c) => {
   it('broadcast errors read as on the reference device', () => {
     const [x, y] = [t(2, 'x'), t(2, 'y')];
     const z = T.tanh(T.add(T.mul(x, 2), y));
-    const args = [f32([2, 3], 1), f32([3, 2], 2)];
+    const args = [f32([2, 3], 1), f32([3, 2], 2)] as const;
     const mine = errorOf(() => T.fn({ inputs: [x, y], outputs: z, device })(...args));
     const ref = errorOf(() => T.fn({ inputs: [x, y], outputs: z, device: new ReferenceDevice() })(...args));
     assert.ok(mine !== null && ref !== null);

@@ -58,7 +58,7 @@ forEachCpuDevice('matmul through GEMM', (device, c) => {
 
   it('shape errors read as on the reference device', () => {
     const a = T.matrix('a'), b = T.matrix('b');
-    const args = [arr([2, 3], 1), arr([4, 2], 2)];
+    const args = [arr([2, 3], 1), arr([4, 2], 2)] as const;
     const mine = errorOf(() => T.fn({ inputs: [a, b], outputs: T.matmul(a, b), device })(...args));
     const ref = errorOf(() => T.fn({ inputs: [a, b], outputs: T.matmul(a, b), device: new ReferenceDevice() })(...args));
     assert.ok(mine && ref);
@@ -103,7 +103,7 @@ forEachCpuDevice('conv2d through im2col and GEMM', (device, c) => {
 
   it('bad shapes read as on the reference device', () => {
     const x = T.tensor4('x'), w = T.tensor4('w');
-    const args = [arr([1, 3, 5, 5], 1), arr([2, 2, 3, 3], 2)];
+    const args = [arr([1, 3, 5, 5], 1), arr([2, 2, 3, 3], 2)] as const;
     const mine = errorOf(() => T.fn({ inputs: [x, w], outputs: T.conv2d(x, w), device })(...args));
     const ref = errorOf(() => T.fn({ inputs: [x, w], outputs: T.conv2d(x, w), device: new ReferenceDevice() })(...args));
     assert.ok(mine && ref);

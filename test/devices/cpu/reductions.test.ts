@@ -86,7 +86,7 @@ forEachCpuDevice('fast reductions and softmax', (device, c) => {
   it('an out-of-range class is the reference error', () => {
     const z = T.matrix('z'), t = T.vector('t', 'int32');
     const loss = T.crossentropyFromLogits(z, t);
-    const args = [f32([2, 3], 1), NDArray.from([0, 3], { dtype: 'int32' })];
+    const args = [f32([2, 3], 1), NDArray.from([0, 3], { dtype: 'int32' })] as const;
     const mine = errorOf(() => T.fn({ inputs: [z, t], outputs: loss, device })(...args));
     const ref = errorOf(() => T.fn({ inputs: [z, t], outputs: loss, device: new ReferenceDevice() })(...args));
     assert.ok(mine && ref);
