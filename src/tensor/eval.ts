@@ -68,13 +68,16 @@ function matchInputs(inputs: readonly Variable[], given: EvalInputs | undefined)
       values.set(key, value);
     }
   } else if (given !== undefined) {
-    if (typeof given !== 'object' || given === null || Array.isArray(given) || ArrayBuffer.isView(given) || Object.getPrototypeOf(given) !== Object.prototype) {
+    const isRecord = typeof given === 'object' && given !== null && [Object.prototype, null].includes(Object.getPrototypeOf(given));
+    if (!isRecord) {
       throw new TypeError(`eval: inputs must be an object { name: value } or a Map from variables to values, got ${describe(given)}`);
     }
     for (const [name, value] of Object.entries(given)) {
       const named = inputs.filter((v) => v.name === name);
       if (named.length === 0) throw new TypeError(`eval: no input of this expression is named '${name}'; ${listInputs(inputs)}`);
-      if (named.length > 1) throw new TypeError(`eval: ${named.length} inputs of this expression are named '${name}'; give their values in a Map keyed by the variables`);
+      if (named.length > 1) {
+        throw new TypeError(`eval: ${named.length} inputs of this expression are named '${name}'; give their values in a Map keyed by the variables`);
+      }
       values.set(named[0]!, value);
     }
   }
