@@ -1,5 +1,6 @@
 // `import * as T from 'synkhronos/tensor'`: the symbolic front end.
 import './methods.js';
+import './eval.js';
 
 export * from './dtype.js';
 export { NDArray, type Shape, type NestedArray } from './ndarray.js';

@@ -1,4 +1,5 @@
 // A concrete, contiguous, row-major array: the value type of inputs, outputs and shared variables.
+import { inspect } from 'node:util';
 import {
   type DType,
   type TypedArray,
@@ -8,6 +9,7 @@ import {
   storageOf,
   assertDType,
 } from './dtype.js';
+import { arrayRepr } from './format-array.js';
 
 export type Shape = readonly number[];
 export type NestedArray = number | boolean | readonly NestedArray[];
@@ -198,8 +200,17 @@ export class NDArray {
     return this.data[0]!;
   }
 
+  /**
+   * NumPy's repr, e.g. `array([[0.1, 0.2],\n       [nan, inf]], dtype=float32)`: summarised with `...`
+   * past 1000 elements, each dtype at its own precision (see format-array.ts for the rules).
+   */
   toString(): string {
-    return `NDArray(${this.dtype}, ${shapeToString(this.shape)}, ${JSON.stringify(this.toArray())})`;
+    return arrayRepr(this);
+  }
+
+  /** console.log and util.inspect print the repr rather than the fields. */
+  [inspect.custom](): string {
+    return arrayRepr(this);
   }
 }
 

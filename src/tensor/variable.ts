@@ -1,8 +1,10 @@
 // Symbolic variables: graph nodes are plain data (op name, JSON attributes, inputs), never closures.
+import { inspect } from 'node:util';
 import type { DType } from './dtype.js';
 import { NDArray, shapeToString, describe } from './ndarray.js';
 import { TensorType } from './type.js';
 import { conformValue } from './conform.js';
+import { arrayToString } from './format-array.js';
 
 export type Attrs = Readonly<Record<string, unknown>>;
 
@@ -45,10 +47,19 @@ export class Variable {
     return this.name !== undefined ? `${this.name}: ${this.type}` : String(this.type);
   }
 
+  /** e.g. `Variable(x: float32 matrix)`, or `Variable(float32 matrix, output of add)` for a computed one. */
   toString(): string {
-    return `Variable(${this.label()})`;
+    return `Variable(${this.label()}${this.owner ? `, output of ${this.owner.op}` : ''})`;
+  }
+
+  /** console.log and util.inspect print the name and type rather than the graph behind them. */
+  [inspect.custom](): string {
+    return this.toString();
   }
 }
+
+/** A constant's value is printed when it is this small; otherwise its shape. */
+const CONSTANT_ELEMENTS_SHOWN = 10;
 
 export class Constant extends Variable {
   readonly value: NDArray;
@@ -57,17 +68,50 @@ export class Constant extends Variable {
     super(new TensorType(value.dtype, value.shape.map((d) => d === 1)), null, name);
     this.value = value;
   }
+
+  /** e.g. `Constant(float32 vector, value [1., 2.])` or `Constant(float32 matrix, shape (100, 50))`. */
+  override toString(): string {
+    const v = this.value;
+    const shown = v.size <= CONSTANT_ELEMENTS_SHOWN ? `value ${arrayToString(v, { lineWidth: Infinity })}` : `shape ${shapeToString(v.shape)}`;
+    return `Constant(${this.label()}, ${shown})`;
+  }
 }
 
 let nextSharedId = 0;
 const sharedPrefix = Math.random().toString(36).slice(2, 8);
-const sharedRegistry = new Map<string, SharedVariable>();
+
+/**
+ * The shared variables of this thread by id, for rebuilding functions from descriptions. Held
+ * weakly: a shared variable nothing uses any more is collected with its value. One made with an
+ * explicit sharedId mirrors a variable owned by another thread (a worker's copy of a controller's
+ * parameter, found later by id alone), so it is held until the thread ends.
+ */
+const sharedRegistry = new Map<string, WeakRef<SharedVariable>>();
+const mirroredShareds = new Map<string, SharedVariable>();
+const forgetCollected = new FinalizationRegistry<string>((sharedId) => {
+  // The id may have been taken again by a newer variable since; only a dead entry goes.
+  if (sharedRegistry.get(sharedId)?.deref() === undefined) sharedRegistry.delete(sharedId);
+});
+
+function registerShared(s: SharedVariable, mirror: boolean): void {
+  if (mirror) {
+    sharedRegistry.delete(s.sharedId);
+    mirroredShareds.set(s.sharedId, s);
+  } else {
+    mirroredShareds.delete(s.sharedId);
+    sharedRegistry.set(s.sharedId, new WeakRef(s));
+    forgetCollected.register(s, s.sharedId);
+  }
+}
 
 export interface SharedOptions {
   name?: string;
   /** Axes that always have size 1 (Theano's broadcastable); default: none. */
   broadcastable?: readonly boolean[];
-  /** Identity across threads; assigned automatically. */
+  /**
+   * Identity across threads; assigned automatically. Given explicitly, the variable is taken as a
+   * copy of one owned by another thread and stays registered (findShared) for this thread's life.
+   */
   sharedId?: string;
 }
 
@@ -95,7 +139,23 @@ export class SharedVariable extends Variable {
     super(new TensorType(value.dtype, broadcastable), null, options.name);
     this.hostValue = value;
     this.sharedId = options.sharedId ?? `${sharedPrefix}-${nextSharedId++}`;
-    sharedRegistry.set(this.sharedId, this);
+    registerShared(this, options.sharedId !== undefined);
+  }
+
+  /** e.g. `SharedVariable(W: float32 matrix, shape (784, 100))`. */
+  override toString(): string {
+    return `SharedVariable(${this.label()}, shape ${shapeToString(this.currentShape())})`;
+  }
+
+  /** The current value's shape, read without copying a device-resident value to the host. */
+  private currentShape(): readonly number[] {
+    if (this.hostStale) {
+      for (const copy of this.deviceCopies.values()) {
+        const value = copy.value;
+        if (typeof value === 'object' && value !== null && 'shape' in value && Array.isArray(value.shape)) return value.shape as number[];
+      }
+    }
+    return this.hostValue.shape;
   }
 
   /** The current value (a copy unless `borrow` is set; a borrowed value must not be modified). */
@@ -174,9 +234,14 @@ export class SharedVariable extends Variable {
   }
 }
 
-/** Finds a shared variable of this thread by its id (used when rebuilding functions in workers). */
+/** Finds a live shared variable of this thread by its id (used when rebuilding functions in workers). */
 export function findShared(sharedId: string): SharedVariable | undefined {
-  return sharedRegistry.get(sharedId);
+  const mirror = mirroredShareds.get(sharedId);
+  if (mirror) return mirror;
+  const ref = sharedRegistry.get(sharedId);
+  const found = ref?.deref();
+  if (ref && !found) sharedRegistry.delete(sharedId);
+  return found;
 }
 
 /**
