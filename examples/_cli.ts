@@ -27,7 +27,9 @@ export const positiveNumber = (flag: string) => (value: string): number => {
 /** A number in [low, high] (both included). */
 export const numberIn = (flag: string, low: number, high: number) => (value: string): number => {
   const n = Number(value);
-  if (value.trim() === '' || !(n >= low && n <= high)) throw new InvalidArgumentError(`${flag} must be a number from ${low} to ${high}, got ${JSON.stringify(value)}`);
+  if (value.trim() === '' || !(n >= low && n <= high)) {
+    throw new InvalidArgumentError(`${flag} must be a number from ${low} to ${high}, got ${JSON.stringify(value)}`);
+  }
   return n;
 };
 

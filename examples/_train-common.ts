@@ -31,7 +31,9 @@ export const defaultWorkers = (): number => envWorkers(os.availableParallelism()
  * Parses the demo's command line. `full` are the defaults of a real run, `quick` those of --quick
  * (CI-sized); options given explicitly win over both. `configure` adds the demo's own options.
  */
-export function parseDemoOptions(name: string, description: string, full: Omit<DemoOptions, 'quick' | 'workers' | 'devices'>, quick: Partial<DemoOptions>, configure?: (c: Command) => void): DemoOptions & Record<string, unknown> {
+export function parseDemoOptions(
+  name: string, description: string, full: Omit<DemoOptions, 'quick' | 'workers' | 'devices'>, quick: Partial<DemoOptions>, configure?: (c: Command) => void,
+): DemoOptions & Record<string, unknown> {
   const program = exampleCommand(name, description)
     .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), full.epochs)
     .option('--batch <n>', 'rows per step, over all workers', positiveInt('--batch'), full.batch)

@@ -8,7 +8,8 @@ import { assertClose, concatRows, many, one, randint, randn, rowsOf, sliceRows }
 import { parseWorkers } from './_cli.js';
 import { plural } from '../src/extensions/plural.js';
 
-const workers = parseWorkers('batch-s', "The call option 'batchS': rows selected from data resident on each worker, with one selection for all workers or one per worker, also with numSlices.");
+const workers = parseWorkers('batch-s',
+  "The call option 'batchS': rows selected from data resident on each worker, with one selection for all workers or one per worker, also with numSlices.");
 const n = await synk.fork({ n: workers });
 try {
   console.log(`forked ${plural(n, 'worker')}`);

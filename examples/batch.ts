@@ -10,7 +10,8 @@ import { plural } from '../src/extensions/plural.js';
 /** What `batch` accepts (the call options' batch). */
 type Batch = number | { start?: number; stop?: number } | readonly number[] | Int32Array;
 
-const workers = parseWorkers('batch', "The call option 'batch': rows of a data set in shared memory selected before the scatter (first n, a range, an index list, shuffled minibatches).");
+const workers = parseWorkers('batch',
+  "The call option 'batch': rows of a data set in shared memory selected before the scatter (first n, a range, an index list, shuffled minibatches).");
 const n = await synk.fork({ n: workers });
 try {
   console.log(`forked ${plural(n, 'worker')}`);

@@ -8,7 +8,8 @@ import { assertClose, one, randn, show, sliceRows } from './_common.js';
 import { parseWorkers } from './_cli.js';
 import { plural } from '../src/extensions/plural.js';
 
-const workers = parseWorkers('data', 'Data, arrays in shared memory: reading and writing rows, setValue with oversize, setLength, setShape, freeMemory, casts, minibatch Data.');
+const workers = parseWorkers('data',
+  'Data, arrays in shared memory: reading and writing rows, setValue with oversize, setLength, setShape, freeMemory, casts, minibatch Data.');
 const n = await synk.fork({ n: workers }); // Data may be made before or after fork
 try {
   console.log(`forked ${plural(n, 'worker')}`);

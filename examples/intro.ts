@@ -7,7 +7,8 @@ import { assertClose, many, one, randn, show } from './_common.js';
 import { parseWorkers } from './_cli.js';
 import { plural } from '../src/extensions/plural.js';
 
-const workers = parseWorkers('intro', 'The introductory example: a data-parallel function of a graph, called on the workers and compared with the single-device result.');
+const workers = parseWorkers('intro',
+  'The introductory example: a data-parallel function of a graph, called on the workers and compared with the single-device result.');
 const n = await synk.fork({ n: workers });
 try {
   console.log(`forked ${plural(n, 'worker')}`);

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
 import { exampleCommand, parseOptions } from './_cli.js';
 
-parseOptions(exampleCommand('logistic-regression', 'Logistic regression on generated data, trained by gradient descent with T.fn updates (single device, no workers).'));
+parseOptions(exampleCommand('logistic-regression',
+  'Logistic regression on generated data, trained by gradient descent with T.fn updates (single device, no workers).'));
 
 function makeData(n: number, features: number, seed: number): { x: T.NDArray; y: T.NDArray; trueW: number[] } {
   let s = seed;

@@ -38,7 +38,8 @@ function fill(out: Float32Array | Float64Array | Int32Array | Uint8Array, seedVa
 }
 
 const cores = os.availableParallelism();
-console.log(`main job: ${rows.toLocaleString('en-US')} x ${features} float32 ${pluralWord(rows, 'row')}, network ${features} -> ${hidden} (tanh) -> ${plural(classes, 'class', 'classes')}, `
+console.log(`main job: ${rows.toLocaleString('en-US')} x ${features} float32 ${pluralWord(rows, 'row')}, `
+  + `network ${features} -> ${hidden} (tanh) -> ${plural(classes, 'class', 'classes')}, `
   + `minibatches of ${plural(batch, 'row')}`);
 console.log(`this machine: ${plural(cores, 'available core')}; parallel run on ${plural(workers, 'worker')}${workers > 1 ? ', then on 1 worker' : ''}`);
 
@@ -146,7 +147,10 @@ if (results.length === 2) {
   assert.ok(lossDiff < 1e-4, `the ${workers}-worker and 1-worker losses differ by ${lossDiff} (relative)`);
   assert.ok(mismatch <= Math.max(1, rows * 1e-3), `${mismatch} of ${rows} predictions differ between ${workers} workers and 1 worker`);
   assert.ok(countDiff <= 2 * mismatch, 'class counts differ by more than the differing predictions explain');
-  console.log(`  results agree         loss max relative difference ${lossDiff.toExponential(1)}; predictions ${mismatch === 0 ? `identical on all ${rows.toLocaleString('en-US')} rows` : `differ on ${plural(mismatch, 'row')} (allowed up to 0.1%: an argmax may flip at a float32 near-tie)`}; class counts ${countDiff === 0 ? 'identical' : `differ by ${countDiff}`}`);
+  const predictionAgreement = mismatch === 0 ? `identical on all ${rows.toLocaleString('en-US')} ${pluralWord(rows, 'row')}`
+    : `differ on ${plural(mismatch, 'row')} (allowed up to 0.1%: an argmax may flip at a float32 near-tie)`;
+  console.log(`  results agree         loss max relative difference ${lossDiff.toExponential(1)}; predictions ${predictionAgreement}; `
+    + `class counts ${countDiff === 0 ? 'identical' : `differ by ${countDiff}`}`);
   const load = os.loadavg()[0]!;
   if (speedup < 0.75 * workers) {
     const callMs = (1000 * par.seconds) / Math.ceil(rows / batch);
@@ -158,5 +162,8 @@ if (results.length === 2) {
 } else {
   console.log('  speedup               not measured: the parallel run had 1 worker (use --workers n with n > 1)');
 }
-console.log(`  single-device check   first minibatch (${plural(batch, 'row')}) on the controller in ${fmt(localSeconds)} s: loss within ${localLossDiff.toExponential(1)}, ${localMismatch === 0 ? 'predictions identical' : `${plural(localMismatch, 'prediction')} ${localMismatch === 1 ? 'differs' : 'differ'} (allowed up to 0.1%)`}`);
+const localAgreement = localMismatch === 0 ? 'predictions identical'
+  : `${plural(localMismatch, 'prediction')} ${localMismatch === 1 ? 'differs' : 'differ'} (allowed up to 0.1%)`;
+console.log(`  single-device check   first minibatch (${plural(batch, 'row')}) on the controller in ${fmt(localSeconds)} s: `
+  + `loss within ${localLossDiff.toExponential(1)}, ${localAgreement}`);
 console.log('main job: OK');

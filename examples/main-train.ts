@@ -16,7 +16,8 @@ import { DEVICE_KINDS, defaultWorkers, epochBatches, epochProgress, makeValidato
 
 const QUICK = { epochs: 2, trainRows: 6000, testRows: 2000 };
 const program = exampleCommand('main-train',
-  'Trains an MLP (784-H-H-10, ReLU, Adam) on real MNIST data-parallel on every device found; prints per-epoch loss, accuracy and samples/s and writes an SVG chart.')
+  'Trains an MLP (784-H-H-10, ReLU, Adam) on real MNIST data-parallel on every device found; prints per-epoch loss, accuracy and samples/s '
+  + 'and writes an SVG chart.')
   .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 5)
   .option('--batch <n>', 'rows per step over all workers', positiveInt('--batch'), 128)
   .addOption(workersOption('SYNK_WORKERS, else one per device: every core or every GPU'))
@@ -29,7 +30,11 @@ const program = exampleCommand('main-train',
   .option('--target <x>', 'test accuracy the run must reach (default 0.97; 0.88 with --quick)', numberIn('--target', 0, 1))
   .option('--seed <n>', 'seed of the weights and the shuffles', positiveInt('--seed'), 1)
   .addOption(quickOption(QUICK));
-const o = parseOptions<{ epochs: number; batch: number; workers?: number; devices: string; hidden: number; lr: number; trainRows: number; testRows: number; chart?: string; target?: number; seed: number; quick: boolean }>(program, QUICK);
+interface Options {
+  epochs: number; batch: number; workers?: number; devices: string; hidden: number; lr: number;
+  trainRows: number; testRows: number; chart?: string; target?: number; seed: number; quick: boolean;
+}
+const o = parseOptions<Options>(program, QUICK);
 const target = o.target ?? (o.quick ? 0.88 : 0.97);
 
 const train = X.loadMnist('train', { limit: o.trainRows });
@@ -39,7 +44,8 @@ const devices = o.devices as (typeof DEVICE_KINDS)[number];
 const workers = o.workers ?? (process.env['SYNK_WORKERS'] ? defaultWorkers() : undefined);
 const n = await synk.fork({ devices, ...(workers !== undefined ? { n: workers } : {}) });
 console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images in shared memory`);
-console.log(`${plural(n, 'worker')} ('${devices}' on a machine with ${plural(os.availableParallelism(), 'core')}); MLP 784-${o.hidden}-${o.hidden}-10, Adam lr ${o.lr}, `
+console.log(`${plural(n, 'worker')} ('${devices}' on a machine with ${plural(os.availableParallelism(), 'core')}); `
+  + `MLP 784-${o.hidden}-${o.hidden}-10, Adam lr ${o.lr}, `
   + `batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 const rng = new X.Rng(o.seed);
@@ -87,11 +93,15 @@ await synk.close();
 const chart = resolve(o.chart ?? (o.quick ? join(os.tmpdir(), 'mnist-training-quick.svg') : 'mnist-training.svg'));
 X.writeLineChart(chart, [
   { title: 'loss', yLabel: 'mean cross-entropy', series: [{ name: 'train', values: history.trainLoss }, { name: 'test', values: history.testLoss }] },
-  { title: 'accuracy', yLabel: 'images classified correctly', percent: true, series: [{ name: 'train', values: history.trainAcc }, { name: 'test', values: history.testAcc }] },
+  {
+    title: 'accuracy', yLabel: 'images classified correctly', percent: true,
+    series: [{ name: 'train', values: history.trainAcc }, { name: 'test', values: history.testAcc }],
+  },
 ], { title: `MLP on MNIST, ${plural(n, 'worker')}, batch ${o.batch}: ${pct(history.testAcc.at(-1) ?? 0)} test accuracy in ${total.toFixed(0)} s`, xLabel: 'epoch' });
 console.log(`wrote ${chart}`);
 const final = history.testAcc.at(-1) ?? 0;
-console.log(`trained ${plural(o.epochs, 'epoch')} in ${total.toFixed(1)} s, mean ${Math.round(history.rate.reduce((a, b) => a + b, 0) / history.rate.length)} samples/s`);
+const meanRate = Math.round(history.rate.reduce((a, b) => a + b, 0) / history.rate.length);
+console.log(`trained ${plural(o.epochs, 'epoch')} in ${total.toFixed(1)} s, mean ${meanRate} samples/s`);
 if (final < target) {
   console.error(`main-train: test accuracy ${pct(final)} is below the target ${pct(target)}`);
   process.exitCode = 1;

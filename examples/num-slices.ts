@@ -9,7 +9,8 @@ import { assertClose, many, randn, sliceRows } from './_common.js';
 import { parseWorkers } from './_cli.js';
 import { plural } from '../src/extensions/plural.js';
 
-const workers = parseWorkers('num-slices', "The call option 'numSlices': each worker runs its part in pieces to bound memory; outputs and updates combine by their reduce ops.");
+const workers = parseWorkers('num-slices',
+  "The call option 'numSlices': each worker runs its part in pieces to bound memory; outputs and updates combine by their reduce ops.");
 const n = await synk.fork({ n: workers });
 try {
   console.log(`forked ${plural(n, 'worker')}`);

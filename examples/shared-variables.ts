@@ -8,7 +8,8 @@ import { assertClose, concatRows, one, randn, show, sliceRows } from './_common.
 import { parseWorkers } from './_cli.js';
 import { plural } from '../src/extensions/plural.js';
 
-const workers = parseWorkers('shared-variables', 'Shared variables and their collectives: local updates, gather, reduce, broadcast, scatter, allReduce, allGather, setValue and getValue.');
+const workers = parseWorkers('shared-variables',
+  'Shared variables and their collectives: local updates, gather, reduce, broadcast, scatter, allReduce, allGather, setValue and getValue.');
 const n = await synk.fork({ n: workers });
 try {
   console.log(`forked ${plural(n, 'worker')}`);

@@ -40,12 +40,16 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
 function checkOptions(o: ProgressOptions): void {
   if (typeof o !== 'object' || o === null) throw new TypeError(`progress: options must be an object, got ${describe(o)}`);
   if (typeof o.label !== 'string') throw new TypeError(`progress: label must be a string, got ${describe(o.label)}`);
-  if (typeof o.total !== 'number' || !Number.isFinite(o.total) || o.total < 0) throw new RangeError(`progress: total must be a finite number >= 0, got ${describe(o.total)}`);
+  if (typeof o.total !== 'number' || !Number.isFinite(o.total) || o.total < 0) {
+    throw new RangeError(`progress: total must be a finite number >= 0, got ${describe(o.total)}`);
+  }
   if (o.unit !== undefined && typeof o.unit !== 'string') throw new TypeError(`progress: unit must be a string, got ${describe(o.unit)}`);
   if (o.intervalMs !== undefined && !(typeof o.intervalMs === 'number' && o.intervalMs > 0 && Number.isFinite(o.intervalMs))) {
     throw new RangeError(`progress: intervalMs must be a positive number of milliseconds, got ${describe(o.intervalMs)}`);
   }
-  if (o.stream !== undefined && typeof (o.stream as { write?: unknown }).write !== 'function') throw new TypeError(`progress: stream must have a write method, got ${describe(o.stream)}`);
+  if (o.stream !== undefined && typeof (o.stream as { write?: unknown }).write !== 'function') {
+    throw new TypeError(`progress: stream must have a write method, got ${describe(o.stream)}`);
+  }
   if (o.now !== undefined && typeof o.now !== 'function') throw new TypeError(`progress: now must be a function, got ${describe(o.now)}`);
 }
 

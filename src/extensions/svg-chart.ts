@@ -77,8 +77,8 @@ function defaultFormat(v: number, step: number): string {
 const percentFormat = (v: number, step: number): string => `${(100 * v).toFixed(stepDecimals(100 * step))}%`;
 
 /**
- * "Nice" tick values covering [lo, hi] (about `count` of them): multiples of 1, 2, 2.5 or 5 times a
- * power of ten, printed without float noise (0.6, not 0.6000000000000001). `integer` keeps steps >= 1.
+ * "Nice" tick values covering [lo, hi] (about count + 1 of them): multiples of 1, 2, 2.5 or 5 times a
+ * power of ten, printed without float noise (0.6, not 0.6000000000000001). `integer` keeps steps whole.
  */
 export function niceTicks(lo: number, hi: number, count = 5, integer = false): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`niceTicks: lo and hi must be finite, got ${lo} and ${hi}`);
@@ -90,11 +90,21 @@ export function niceTicks(lo: number, hi: number, count = 5, integer = false): n
   return ticks;
 }
 
+/** The round step (1, 2, 2.5 or 5 times a power of ten) whose tick count is closest to count + 1; ties take the larger step. */
 function niceStep(lo: number, hi: number, count: number, integer: boolean): number {
-  const raw = (hi - lo) / Math.max(1, count);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw * (1 - 1e-9)) ?? 10 * mag;
-  return integer ? Math.max(1, Math.round(step)) : step;
+  const target = Math.max(1, count) + 1;
+  const e0 = Math.floor(Math.log10((hi - lo) / Math.max(1, count)));
+  let best = 0, bestMiss = Infinity;
+  for (let e = e0 - 1; e <= e0 + 1; e++) {
+    for (const m of [1, 2, 2.5, 5]) {
+      const step = m * 10 ** e;
+      if (integer && (step < 1 || !Number.isInteger(step))) continue;
+      const ticks = Math.floor(hi / step + 1e-9) - Math.ceil(lo / step - 1e-9) + 1;
+      const miss = Math.abs(ticks - target);
+      if (miss < bestMiss || (miss === bestMiss && step > best)) { best = step; bestMiss = miss; }
+    }
+  }
+  return best > 0 ? best : Math.max(1, 10 ** e0);
 }
 
 /** Whether the segment a-b passes through the box (Liang-Barsky clipping). */
@@ -126,8 +136,12 @@ function checkPanels(panels: readonly ChartPanel[], xs: readonly number[]): void
     if (typeof p?.title !== 'string') throw new TypeError(`lineChartSvg: panels[${i}].title must be a string, got ${describe(p?.title)}`);
     if (!isList(p.series)) throw new TypeError(`lineChartSvg: panels[${i}].series must be an array, got ${describe(p.series)}`);
     p.series.forEach((s, k) => {
-      if (!isList(s?.values) || s.values.some((v) => typeof v !== 'number')) throw new TypeError(`lineChartSvg: panels[${i}].series[${k}].values must be an array of numbers, got ${describe(s?.values)}`);
-      if (s.values.length > xs.length) throw new RangeError(`lineChartSvg: panels[${i}].series[${k}] has ${s.values.length} values but options.x only ${xs.length}`);
+      if (!isList(s?.values) || s.values.some((v) => typeof v !== 'number')) {
+        throw new TypeError(`lineChartSvg: panels[${i}].series[${k}].values must be an array of numbers, got ${describe(s?.values)}`);
+      }
+      if (s.values.length > xs.length) {
+        throw new RangeError(`lineChartSvg: panels[${i}].series[${k}] has ${s.values.length} values but options.x only ${xs.length}`);
+      }
     });
     if (p.yRange && !(Number.isFinite(p.yRange[0]) && Number.isFinite(p.yRange[1]) && p.yRange[1] > p.yRange[0])) {
       throw new RangeError(`lineChartSvg: panels[${i}].yRange must be [low, high] with low < high, got ${describe(p.yRange)}`);
@@ -191,7 +205,8 @@ function layoutPanel(p: ChartPanel, xs: readonly number[], ox: number, oy: numbe
 
 /** Where every part of the chart goes (SVG coordinates). */
 export function lineChartLayout(panels: readonly ChartPanel[], options: ChartOptions = {}): ChartLayout {
-  const lengths = (isList(panels) ? panels : []).flatMap((p: ChartPanel) => (isList(p?.series) ? p.series.map((s: ChartSeries) => s?.values?.length ?? 0) : []));
+  const lengths = (isList(panels) ? panels : [])
+    .flatMap((p: ChartPanel) => (isList(p?.series) ? p.series.map((s: ChartSeries) => s?.values?.length ?? 0) : []));
   const longest = Math.max(1, ...lengths);
   const xs = options.x ?? Array.from({ length: longest }, (_, i) => i + 1);
   checkPanels(panels, xs);
@@ -225,14 +240,17 @@ function panelSvg(p: ChartPanel, l: PanelLayout): string {
   }
   const colors = p.series.map((s, k) => s.color ?? COLORS[k % COLORS.length]!);
   l.points.forEach((pts, k) => {
-    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${colors[k]}" stroke-width="2" points="${pts.map((q) => `${n1(q.x)},${n1(q.y)}`).join(' ')}"/>`);
+    const coords = pts.map((q) => `${n1(q.x)},${n1(q.y)}`).join(' ');
+    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${colors[k]}" stroke-width="2" points="${coords}"/>`);
     for (const q of pts) out.push(`<circle cx="${n1(q.x)}" cy="${n1(q.y)}" r="3" fill="${colors[k]}"/>`);
   });
   const g = l.legend;
-  out.push(`<rect class="legend" x="${n1(g.x)}" y="${n1(g.y)}" width="${n1(g.width)}" height="${n1(g.height)}" fill="white" fill-opacity="0.9" stroke="#bbb"/>`);
+  out.push(`<rect class="legend" x="${n1(g.x)}" y="${n1(g.y)}" width="${n1(g.width)}" height="${n1(g.height)}" `
+    + 'fill="white" fill-opacity="0.9" stroke="#bbb"/>');
   p.series.forEach((s, k) => {
     const mid = g.y + LEGEND_PAD + LEGEND_ROW * k + 5;
-    out.push(`<line x1="${n1(g.x + LEGEND_PAD)}" x2="${n1(g.x + LEGEND_PAD + LEGEND_SAMPLE)}" y1="${n1(mid)}" y2="${n1(mid)}" stroke="${colors[k]}" stroke-width="2"/>`);
+    const x1 = g.x + LEGEND_PAD, x2 = x1 + LEGEND_SAMPLE;
+    out.push(`<line x1="${n1(x1)}" x2="${n1(x2)}" y1="${n1(mid)}" y2="${n1(mid)}" stroke="${colors[k]}" stroke-width="2"/>`);
     out.push(`<text x="${n1(g.x + LEGEND_PAD + LEGEND_SAMPLE + 6)}" y="${n1(mid + 4)}" font-size="${LEGEND_FONT}">${esc(s.name)}</text>`);
   });
   return out.join('\n');
