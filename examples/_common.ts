@@ -1,16 +1,7 @@
-// Helpers shared by the examples (not an example itself): worker count, seeded random data,
-// row selection and a NumPy-style allclose assertion.
+// Helpers shared by the examples (not an example itself): seeded random data, row selection and a
+// NumPy-style allclose assertion.
 import assert from 'node:assert/strict';
 import { T } from '../src/index.js';
-
-/** Workers for an example: SYNK_WORKERS from the environment, else `fallback` (2). */
-export function workerCount(fallback = 2): number {
-  const raw = process.env['SYNK_WORKERS'];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`SYNK_WORKERS must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 export function rng(seed: number): () => number {

@@ -1,11 +1,13 @@
 // Helpers shared by the training demos (not a demo itself): the command line, starting workers on
-// the fast CPU device, shuffled minibatches, whole-set validation with numSlices, timing.
+// the fast CPU device, shuffled minibatches, whole-set validation with numSlices, progress, timing.
 import os from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
+import { Option, type Command } from 'commander';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { registerBuiltinDevices } from '../src/devices/builtin.js';
+import { startProgress, type Progress } from '../src/extensions/progress.js';
+import { envWorkers, exampleCommand, parseOptions, positiveInt, positiveNumber, quickOption, workersOption } from './_cli.js';
 
 export interface DemoOptions {
   epochs: number;
@@ -20,55 +22,40 @@ export interface DemoOptions {
   devices: string;
 }
 
-const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-};
-const positiveNumber = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number, got ${JSON.stringify(v)}`);
-  return n;
-};
+export const DEVICE_KINDS = ['cpu', 'auto', 'cuda', 'reference'] as const;
 
 /** Workers by default: SYNK_WORKERS from the environment, else one per available core. */
-export function defaultWorkers(): number {
-  const raw = process.env['SYNK_WORKERS'];
-  const n = raw === undefined || raw === '' ? os.availableParallelism() : Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`SYNK_WORKERS must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
+export const defaultWorkers = (): number => envWorkers(os.availableParallelism());
 
 /**
  * Parses the demo's command line. `full` are the defaults of a real run, `quick` those of --quick
- * (CI-sized); options given explicitly win over both.
+ * (CI-sized); options given explicitly win over both. `configure` adds the demo's own options.
  */
-export function parseDemoOptions(name: string, description: string, full: Omit<DemoOptions, 'quick' | 'workers' | 'devices'>, quick: Partial<DemoOptions>, configure?: (c: Command) => void): DemoOptions & Record<string, unknown> {
-  const program = new Command().name(name).description(description)
+export function parseDemoOptions(
+  name: string, description: string, full: Omit<DemoOptions, 'quick' | 'workers' | 'devices'>, quick: Partial<DemoOptions>, configure?: (c: Command) => void,
+): DemoOptions & Record<string, unknown> {
+  const program = exampleCommand(name, description)
     .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), full.epochs)
     .option('--batch <n>', 'rows per step, over all workers', positiveInt('--batch'), full.batch)
-    .option('--workers <n>', 'workers (default: SYNK_WORKERS or one per core)', positiveInt('--workers'), defaultWorkers())
-    .option('--devices <kind>', "worker devices: 'cpu', 'auto', 'cuda' or 'reference'", 'cpu')
+    .addOption(workersOption('SYNK_WORKERS, else one per core'))
+    .addOption(new Option('--devices <kind>', 'worker devices').choices(DEVICE_KINDS).default('cpu'))
     .option('--lr <x>', 'learning rate', positiveNumber('--lr'), full.lr)
     .option('--seed <n>', 'seed of the initial weights and the shuffles', positiveInt('--seed'), full.seed)
     .option('--train-rows <n>', 'use the first n training examples', positiveInt('--train-rows'), full.trainRows)
     .option('--test-rows <n>', 'use the first n test examples', positiveInt('--test-rows'), full.testRows)
     .option('--slices <n>', 'numSlices of the validation call (bounds its memory)', positiveInt('--slices'), full.slices)
-    .option('--quick', `a CI-sized run (${Object.entries(quick).map(([k, v]) => `${k} ${String(v)}`).join(', ')}); explicit options still win`, false);
+    .addOption(quickOption(quick));
   configure?.(program);
-  program.parse();
-  const opts = program.opts<DemoOptions & Record<string, unknown>>();
-  if (opts.quick) {
-    for (const [k, v] of Object.entries(quick)) if (program.getOptionValueSource(k) === 'default') (opts as Record<string, unknown>)[k] = v;
-  }
+  const opts = parseOptions<DemoOptions & Record<string, unknown>>(program, quick);
+  opts.workers ??= defaultWorkers();
   return opts;
 }
 
 /** Starts the workers on the requested devices (the fast CPU device by default). */
 export async function startWorkers(o: DemoOptions): Promise<number> {
   await registerBuiltinDevices();
-  const devices = o.devices as 'cpu' | 'auto' | 'cuda' | 'reference';
-  if (!['cpu', 'auto', 'cuda', 'reference'].includes(devices)) throw new RangeError(`--devices must be cpu, auto, cuda or reference, got ${o.devices}`);
+  const devices = o.devices as (typeof DEVICE_KINDS)[number];
+  if (!DEVICE_KINDS.includes(devices)) throw new RangeError(`--devices must be ${DEVICE_KINDS.join(', ')}, got ${o.devices}`);
   return synk.fork({ n: o.workers, devices });
 }
 
@@ -106,6 +93,15 @@ export function mnistData(train: { x: T.NDArray; y: T.NDArray }, test: { x: T.ND
     yt: synk.data(test.y, { name: 'test labels' }),
   };
 }
+
+/** The progress of one epoch's steps: a bar on a terminal, else a plain line every 5 s. */
+export function epochProgress(epoch: number, epochs: number, steps: number): Progress {
+  return startProgress({ label: `epoch ${epoch}/${epochs}`, total: steps, unit: 'steps' });
+}
+
+/** The progress line's details: running mean loss and throughput. */
+export const stepInfo = (meanLoss: number, samples: number, t0: number): string =>
+  `loss ${meanLoss.toFixed(4)}, ${Math.round(samples / seconds(t0)).toLocaleString('en-US')} samples/s`;
 
 export const seconds = (t0: number): number => (performance.now() - t0) / 1000;
 export const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;

@@ -4,11 +4,15 @@
 // Run: node dist/examples/batch-s.js
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, concatRows, many, one, randint, randn, rowsOf, sliceRows, workerCount } from './_common.js';
+import { assertClose, concatRows, many, one, randint, randn, rowsOf, sliceRows } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
-const n = await synk.fork({ n: workerCount() });
+const workers = parseWorkers('batch-s',
+  "The call option 'batchS': rows selected from data resident on each worker, with one selection for all workers or one per worker, also with numSlices.");
+const n = await synk.fork({ n: workers });
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
   const DAT = 200; // rows resident on each worker
 
   const sX = T.shared(new T.NDArray('float32', [DAT, 10]), { name: 's_x' });

@@ -3,14 +3,18 @@
 // own rows from shared memory. Run: node dist/examples/batch.js
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, many, randint, randn, rng, rowsOf, sliceRows, workerCount } from './_common.js';
+import { assertClose, many, randint, randn, rng, rowsOf, sliceRows } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
 /** What `batch` accepts (the call options' batch). */
 type Batch = number | { start?: number; stop?: number } | readonly number[] | Int32Array;
 
-const n = await synk.fork({ n: workerCount() });
+const workers = parseWorkers('batch',
+  "The call option 'batch': rows of a data set in shared memory selected before the scatter (first n, a range, an index list, shuffled minibatches).");
+const n = await synk.fork({ n: workers });
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
   const x = T.matrix('x');
   const y = T.matrix('y');
   const z = T.mean(x.dot(y), 0);

@@ -4,11 +4,15 @@
 import assert from 'node:assert/strict';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, one, randn, show, sliceRows, workerCount } from './_common.js';
+import { assertClose, one, randn, show, sliceRows } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
-const n = await synk.fork({ n: workerCount() }); // Data may be made before or after fork
+const workers = parseWorkers('data',
+  'Data, arrays in shared memory: reading and writing rows, setValue with oversize, setLength, setShape, freeMemory, casts, minibatch Data.');
+const n = await synk.fork({ n: workers }); // Data may be made before or after fork
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
   const xDat0 = randn([5, 4], 1);
   const xDat1 = randn([5, 4], 2);
   const xDat2 = randn([2000, 10], 3);
@@ -109,7 +113,7 @@ try {
   x.setValue(xDat3);
   const [afterRealloc] = (await f(x)) as T.NDArray[];
   assertClose(afterRealloc!, one((f.local(xDat3) as T.NDArray[])[0]!), 'row sums after a reallocation');
-  console.log(`\nf(x) on ${n} workers equals f.local, also after setValue reallocated x: OK`);
+  console.log(`\nf(x) on ${plural(n, 'worker')} equals f.local, also after setValue reallocated x: OK`);
 
   // minibatch Data holds one minibatch of a larger set: a call's batch indexes it from 0.
   const whole = randn([1000, 10], 8);

@@ -1,13 +1,17 @@
 // The introductory example (the original's example_0 and demo_1): build a graph as usual, fork
 // workers, make a data-parallel function, call it, and compare with the single-device result.
-// Run: npm run build && node dist/examples/intro.js   (SYNK_WORKERS=n picks the worker count)
+// Run: npm run build && node dist/examples/intro.js [--workers n] [--help]   (or SYNK_WORKERS=n)
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, many, one, randn, show, workerCount } from './_common.js';
+import { assertClose, many, one, randn, show } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
-const n = await synk.fork({ n: workerCount() });
+const workers = parseWorkers('intro',
+  'The introductory example: a data-parallel function of a graph, called on the workers and compared with the single-device result.');
+const n = await synk.fork({ n: workers });
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
 
   // Build the graph exactly as for a plain T.fn.
   const x = T.matrix('x');
@@ -23,7 +27,7 @@ try {
   const yDat = randn([10, 20], 2);
   const r = one(await f(xDat, yDat)); // plain arrays are copied once into shared memory
   const rLocal = one(f.local(xDat, yDat)); // the whole function on the controller alone
-  console.log(`mean(x . y, axis 0) on ${n} workers: ${show(r).slice(0, 60)}...`);
+  console.log(`mean(x . y, axis 0) on ${plural(n, 'worker')}: ${show(r).slice(0, 60)}...`);
   assertClose(r, rLocal, 'f(x, y) vs f.local(x, y)');
   const plain = T.fn({ inputs: [x, y], outputs: z }); // the plain single-device function
   assertClose(r, one(plain(xDat, yDat)), 'f(x, y) vs T.fn');

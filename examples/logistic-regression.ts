@@ -1,7 +1,11 @@
 // Logistic regression trained by gradient descent with T.fn updates (Theano's classic tutorial).
-// Run: npm run build && node dist/examples/logistic-regression.js
+// Run: npm run build && node dist/examples/logistic-regression.js [--help]
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.js';
+import { exampleCommand, parseOptions } from './_cli.js';
+
+parseOptions(exampleCommand('logistic-regression',
+  'Logistic regression on generated data, trained by gradient descent with T.fn updates (single device, no workers).'));
 
 function makeData(n: number, features: number, seed: number): { x: T.NDArray; y: T.NDArray; trueW: number[] } {
   let s = seed;

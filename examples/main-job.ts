@@ -1,46 +1,33 @@
 // The main job (`npm start`): a data-parallel evaluation of a 2-layer network over a generated data
 // set in shared memory, in minibatches, on every core, then on one worker; prints the time, the
 // speedup and checks that both runs (and the single-device function on one minibatch) agree.
-// Run: npm start -- --help     or     node dist/examples/main-job.js --quick
+// Run: npm run demo:eval -- --help     or     node dist/examples/main-job.js --quick
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { Command, InvalidArgumentError } from 'commander';
-import cliProgress from 'cli-progress';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
+import { plural, pluralWord } from '../src/extensions/plural.js';
+import { startProgress } from '../src/extensions/progress.js';
 import { rng } from './_common.js';
+import { exampleCommand, parseOptions, positiveInt, quickOption } from './_cli.js';
 
 interface Options { rows: number; features: number; hidden: number; classes: number; batch: number; workers: number; seed: number; quick: boolean }
 
-const positive = (name: string) => (value: string): number => {
-  const v = Number(value);
-  if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return v;
-};
-
 const QUICK = { rows: 4096, features: 64, hidden: 32, batch: 512 };
-const program = new Command()
-  .name('main-job')
-  .description('Evaluates mean(softplus(tanh(X W1 + b1) W2 + b2)) over the rows of a generated data set, with the predicted class of every row '
+const program = exampleCommand('main-job',
+  'Evaluates mean(softplus(tanh(X W1 + b1) W2 + b2)) over the rows of a generated data set, with the predicted class of every row '
     + '(gathered) and the count of each class (summed), in minibatches on N workers and then on 1 worker; prints the speedup.')
-  .option('--rows <n>', 'rows of the data set', positive('--rows'), 65536)
-  .option('--features <n>', 'columns of the data set (inputs of the network)', positive('--features'), 512)
-  .option('--hidden <n>', 'hidden units', positive('--hidden'), 64)
-  .option('--classes <n>', 'output classes', positive('--classes'), 10)
-  .option('--batch <n>', 'rows per minibatch (one data-parallel call each)', positive('--batch'), 4096)
-  .option('--workers <n>', 'workers of the parallel run (by default one per available core)', positive('--workers'), os.availableParallelism())
-  .option('--seed <n>', 'seed of the generated data and weights', positive('--seed'), 1)
-  .option('--quick', `small sizes for CI (rows ${QUICK.rows}, features ${QUICK.features}, hidden ${QUICK.hidden}, batch ${QUICK.batch}; explicit options still win)`, false)
-  .parse();
-const opts = program.opts<Options>();
-if (opts.quick) {
-  for (const key of ['rows', 'features', 'hidden', 'batch'] as const) {
-    if (program.getOptionValueSource(key) === 'default') opts[key] = QUICK[key];
-  }
-}
+  .option('--rows <n>', 'rows of the data set', positiveInt('--rows'), 65536)
+  .option('--features <n>', 'columns of the data set (inputs of the network)', positiveInt('--features'), 512)
+  .option('--hidden <n>', 'hidden units', positiveInt('--hidden'), 64)
+  .option('--classes <n>', 'output classes', positiveInt('--classes'), 10)
+  .option('--batch <n>', 'rows per minibatch (one data-parallel call each)', positiveInt('--batch'), 4096)
+  .option('--workers <n>', 'workers of the parallel run (by default one per available core)', positiveInt('--workers'), os.availableParallelism())
+  .option('--seed <n>', 'seed of the generated data and weights', positiveInt('--seed'), 1)
+  .addOption(quickOption(QUICK));
+const opts = parseOptions<Options>(program, QUICK);
 const { rows, features, hidden, classes, workers, seed } = opts;
 const batch = Math.min(opts.batch, rows);
-const tty = process.stdout.isTTY === true;
 const fmt = (x: number, digits = 2): string => x.toFixed(digits);
 const rate = (r: number, s: number): string => Math.round(r / s).toLocaleString('en-US');
 
@@ -50,8 +37,11 @@ function fill(out: Float32Array | Float64Array | Int32Array | Uint8Array, seedVa
   for (let i = 0; i < out.length; i++) out[i] = scale * (2 * r() - 1);
 }
 
-console.log(`main job: ${rows.toLocaleString('en-US')} x ${features} float32 rows, network ${features} -> ${hidden} (tanh) -> ${classes}, minibatches of ${batch} rows`);
-console.log(`this machine: ${os.availableParallelism()} available cores; parallel run on ${workers} worker${workers > 1 ? 's' : ''}, then on 1 worker`);
+const cores = os.availableParallelism();
+console.log(`main job: ${rows.toLocaleString('en-US')} x ${features} float32 ${pluralWord(rows, 'row')}, `
+  + `network ${features} -> ${hidden} (tanh) -> ${plural(classes, 'class', 'classes')}, `
+  + `minibatches of ${plural(batch, 'row')}`);
+console.log(`this machine: ${plural(cores, 'available core')}; parallel run on ${plural(workers, 'worker')}${workers > 1 ? ', then on 1 worker' : ''}`);
 
 // The data set, generated straight into shared memory (workers read it there, without copies).
 let t0 = performance.now();
@@ -78,7 +68,7 @@ interface RunResult { workers: number; seconds: number; forkSeconds: number; los
 
 /** Evaluates f over every row in minibatches on `n` workers, with a progress bar. */
 async function evaluate(n: number): Promise<RunResult> {
-  const label = `${n} worker${n > 1 ? 's' : ''}`;
+  const label = plural(n, 'worker');
   const forkStart = performance.now();
   await synk.fork({ n });
   const forkSeconds = (performance.now() - forkStart) / 1000;
@@ -88,17 +78,8 @@ async function evaluate(n: number): Promise<RunResult> {
     const counts = new Float64Array(classes);
     const predictions = new Int32Array(rows);
     let firstBatchLoss: T.NDArray | undefined;
-    const bar = new cliProgress.SingleBar({
-      stream: process.stdout,
-      format: `${label.padEnd(10)} |{bar}| {percentage}% | {value}/{total} rows | {speed} rows/s | {duration_formatted}`,
-      noTTYOutput: true, // without a terminal: a plain line every 2 s and at the end
-      notTTYSchedule: 2000,
-      clearOnComplete: !tty,
-      hideCursor: tty,
-      barsize: 30,
-    }, cliProgress.Presets.shades_classic);
+    const bar = startProgress({ label, total: rows, unit: 'rows' });
     const start = performance.now();
-    bar.start(rows, 0, { speed: '-' });
     for (let lo = 0; lo < rows; lo += batch) {
       const hi = Math.min(lo + batch, rows);
       const [l, p, c] = (await f(X, { batch: { start: lo, stop: hi } })) as T.NDArray[];
@@ -106,7 +87,7 @@ async function evaluate(n: number): Promise<RunResult> {
       l!.data.forEach((v, k) => { loss[k] = loss[k]! + v * (hi - lo); });
       predictions.set(p!.data, lo);
       c!.data.forEach((v, k) => { counts[k] = counts[k]! + v; });
-      bar.update(hi, { speed: rate(hi, (performance.now() - start) / 1000) });
+      bar.update(hi, `${rate(hi, (performance.now() - start) / 1000)} rows/s`);
     }
     const seconds = (performance.now() - start) / 1000;
     bar.stop();
@@ -121,7 +102,7 @@ async function evaluate(n: number): Promise<RunResult> {
 function checkCounts(r: RunResult): void {
   const hist = new Float64Array(classes);
   for (const p of r.predictions) hist[p] = hist[p]! + 1;
-  assert.deepEqual([...r.counts], [...hist], `${r.workers} workers: summed class counts equal the histogram of the gathered predictions`);
+  assert.deepEqual([...r.counts], [...hist], `${plural(r.workers, 'worker')}: summed class counts equal the histogram of the gathered predictions`);
 }
 
 /** Largest relative difference between two vectors (against the larger magnitude, at least 1e-6). */
@@ -152,12 +133,12 @@ console.log('\nsummary');
 const mean = (v: Float64Array): number => v.reduce((s, a) => s + a, 0) / v.length;
 console.log(`  result                mean softplus(logits) ${fmt(mean(par.loss), 6)}; class counts ${[...par.counts].join(' ')}`);
 for (const r of results) {
-  console.log(`  ${`${r.workers} worker${r.workers > 1 ? 's' : ''}`.padEnd(22)}${fmt(r.seconds).padStart(7)} s  ${rate(rows, r.seconds).padStart(9)} rows/s  (fork ${fmt(r.forkSeconds)} s, not counted)`);
+  console.log(`  ${plural(r.workers, 'worker').padEnd(22)}${fmt(r.seconds).padStart(7)} s  ${rate(rows, r.seconds).padStart(9)} rows/s  (fork ${fmt(r.forkSeconds)} s, not counted)`);
 }
 if (results.length === 2) {
   const one = results[1]!;
   const speedup = one.seconds / par.seconds;
-  console.log(`  speedup               ${fmt(speedup)}x on ${workers} workers over 1 worker (parallel efficiency ${Math.round((100 * speedup) / workers)}%)`);
+  console.log(`  speedup               ${fmt(speedup)}x on ${plural(workers, 'worker')} over 1 worker (parallel efficiency ${Math.round((100 * speedup) / workers)}%)`);
   let mismatch = 0;
   for (let i = 0; i < rows; i++) if (par.predictions[i] !== one.predictions[i]) mismatch++;
   const lossDiff = maxRelDiff(par.loss, one.loss);
@@ -166,18 +147,23 @@ if (results.length === 2) {
   assert.ok(lossDiff < 1e-4, `the ${workers}-worker and 1-worker losses differ by ${lossDiff} (relative)`);
   assert.ok(mismatch <= Math.max(1, rows * 1e-3), `${mismatch} of ${rows} predictions differ between ${workers} workers and 1 worker`);
   assert.ok(countDiff <= 2 * mismatch, 'class counts differ by more than the differing predictions explain');
-  console.log(`  results agree         loss max relative difference ${lossDiff.toExponential(1)}; predictions ${mismatch === 0 ? `identical on all ${rows.toLocaleString('en-US')} rows` : `differ on ${mismatch} rows (allowed up to 0.1%: an argmax may flip at a float32 near-tie)`}; class counts ${countDiff === 0 ? 'identical' : `differ by ${countDiff}`}`);
+  const predictionAgreement = mismatch === 0 ? `identical on all ${rows.toLocaleString('en-US')} ${pluralWord(rows, 'row')}`
+    : `differ on ${plural(mismatch, 'row')} (allowed up to 0.1%: an argmax may flip at a float32 near-tie)`;
+  console.log(`  results agree         loss max relative difference ${lossDiff.toExponential(1)}; predictions ${predictionAgreement}; `
+    + `class counts ${countDiff === 0 ? 'identical' : `differ by ${countDiff}`}`);
   const load = os.loadavg()[0]!;
   if (speedup < 0.75 * workers) {
-    const cores = os.availableParallelism();
     const callMs = (1000 * par.seconds) / Math.ceil(rows / batch);
-    const causes = [`the 1-minute load average is ${fmt(load)} on ${cores} cores (this job's own workers count for up to ${workers})`];
-    if (workers > cores) causes.push(`${workers} workers share ${cores} cores`);
+    const causes = [`the 1-minute load average is ${fmt(load)} on ${plural(cores, 'core')} (this job's own workers count for up to ${workers})`];
+    if (workers > cores) causes.push(`${plural(workers, 'worker')} share ${plural(cores, 'core')}`);
     if (callMs < 20) causes.push(`each minibatch call takes only ${fmt(callMs, 1)} ms, so the fixed cost per call weighs (try a larger --batch)`);
     console.log(`  note                  speedup below ${fmt(0.75 * workers, 1)}x; ${causes.join('; ')}`);
   }
 } else {
   console.log('  speedup               not measured: the parallel run had 1 worker (use --workers n with n > 1)');
 }
-console.log(`  single-device check   first minibatch (${batch} rows) on the controller in ${fmt(localSeconds)} s: loss within ${localLossDiff.toExponential(1)}, ${localMismatch === 0 ? 'predictions identical' : `${localMismatch} predictions differ (allowed up to 0.1%)`}`);
+const localAgreement = localMismatch === 0 ? 'predictions identical'
+  : `${plural(localMismatch, 'prediction')} ${localMismatch === 1 ? 'differs' : 'differ'} (allowed up to 0.1%)`;
+console.log(`  single-device check   first minibatch (${plural(batch, 'row')}) on the controller in ${fmt(localSeconds)} s: `
+  + `loss within ${localLossDiff.toExponential(1)}, ${localAgreement}`);
 console.log('main job: OK');

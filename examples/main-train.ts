@@ -5,51 +5,48 @@
 // Run: npm run build && node dist/examples/main-train.js [--quick] [--epochs 5] [--help]
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import cliProgress from 'cli-progress';
+import { Option } from 'commander';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
+import { plural } from '../src/extensions/plural.js';
 import { registerBuiltinDevices } from '../src/devices/builtin.js';
-import { defaultWorkers, epochBatches, makeValidator, pct } from './_train-common.js';
+import { exampleCommand, numberIn, parseOptions, positiveInt, positiveNumber, quickOption, workersOption } from './_cli.js';
+import { DEVICE_KINDS, defaultWorkers, epochBatches, epochProgress, makeValidator, pct, stepInfo } from './_train-common.js';
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
-  return n;
-};
 const QUICK = { epochs: 2, trainRows: 6000, testRows: 2000 };
-const program = new Command()
-  .name('main-train')
-  .description('Trains an MLP (784-H-H-10, ReLU, Adam) on real MNIST data-parallel on every device found; prints per-epoch loss, accuracy and samples/s and writes an SVG chart.')
-  .option('--epochs <n>', 'passes over the training set', int('--epochs'), 5)
-  .option('--batch <n>', 'rows per step over all workers', int('--batch'), 128)
-  .option('--workers <n>', 'workers (default: SYNK_WORKERS, else one per device: every core or every GPU)', int('--workers'))
-  .option('--devices <kind>', "'auto' (every GPU, else every core), 'cpu', 'cuda' or 'reference'", 'auto')
-  .option('--hidden <n>', 'hidden units per layer', int('--hidden'), 256)
-  .option('--lr <x>', 'Adam learning rate', (v) => Number(v), 1e-3)
-  .option('--train-rows <n>', 'use the first n of the 60000 training images', int('--train-rows'), 60000)
-  .option('--test-rows <n>', 'use the first n of the 10000 test images', int('--test-rows'), 10000)
+const program = exampleCommand('main-train',
+  'Trains an MLP (784-H-H-10, ReLU, Adam) on real MNIST data-parallel on every device found; prints per-epoch loss, accuracy and samples/s '
+  + 'and writes an SVG chart.')
+  .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 5)
+  .option('--batch <n>', 'rows per step over all workers', positiveInt('--batch'), 128)
+  .addOption(workersOption('SYNK_WORKERS, else one per device: every core or every GPU'))
+  .addOption(new Option('--devices <kind>', "worker devices ('auto': every GPU, else every core)").choices(DEVICE_KINDS).default('auto'))
+  .option('--hidden <n>', 'hidden units per layer', positiveInt('--hidden'), 256)
+  .option('--lr <x>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
+  .option('--train-rows <n>', 'use the first n of the 60000 training images', positiveInt('--train-rows'), 60000)
+  .option('--test-rows <n>', 'use the first n of the 10000 test images', positiveInt('--test-rows'), 10000)
   .option('--chart <file>', 'where to write the SVG chart of loss and accuracy (default mnist-training.svg; with --quick in the temporary folder)')
-  .option('--target <x>', 'test accuracy the run must reach (default 0.97; 0.88 with --quick)', (v) => Number(v))
-  .option('--seed <n>', 'seed of the weights and the shuffles', int('--seed'), 1)
-  .option('--quick', `a CI-sized run (epochs ${QUICK.epochs}, train-rows ${QUICK.trainRows}, test-rows ${QUICK.testRows}); explicit options still win`, false)
-  .parse();
-const o = program.opts<{ epochs: number; batch: number; workers?: number; devices: string; hidden: number; lr: number; trainRows: number; testRows: number; chart?: string; target?: number; seed: number; quick: boolean }>();
-if (o.quick) for (const [k, v] of Object.entries(QUICK)) if (program.getOptionValueSource(k) === 'default') (o as Record<string, unknown>)[k] = v;
-if (!(o.lr > 0)) throw new InvalidArgumentError(`--lr must be positive, got ${o.lr}`);
+  .option('--target <x>', 'test accuracy the run must reach (default 0.97; 0.88 with --quick)', numberIn('--target', 0, 1))
+  .option('--seed <n>', 'seed of the weights and the shuffles', positiveInt('--seed'), 1)
+  .addOption(quickOption(QUICK));
+interface Options {
+  epochs: number; batch: number; workers?: number; devices: string; hidden: number; lr: number;
+  trainRows: number; testRows: number; chart?: string; target?: number; seed: number; quick: boolean;
+}
+const o = parseOptions<Options>(program, QUICK);
 const target = o.target ?? (o.quick ? 0.88 : 0.97);
-const tty = process.stdout.isTTY === true;
 
 const train = X.loadMnist('train', { limit: o.trainRows });
 const test = X.loadMnist('test', { limit: o.testRows });
 await registerBuiltinDevices();
-const devices = o.devices as 'auto' | 'cpu' | 'cuda' | 'reference';
-if (!['auto', 'cpu', 'cuda', 'reference'].includes(devices)) throw new InvalidArgumentError(`--devices must be auto, cpu, cuda or reference, got ${o.devices}`);
+const devices = o.devices as (typeof DEVICE_KINDS)[number];
 const workers = o.workers ?? (process.env['SYNK_WORKERS'] ? defaultWorkers() : undefined);
 const n = await synk.fork({ devices, ...(workers !== undefined ? { n: workers } : {}) });
 console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images in shared memory`);
-console.log(`${n} workers ('${devices}' on a machine with ${os.availableParallelism()} cores); MLP 784-${o.hidden}-${o.hidden}-10, Adam lr ${o.lr}, batch ${o.batch}, ${o.epochs} epochs`);
+console.log(`${plural(n, 'worker')} ('${devices}' on a machine with ${plural(os.availableParallelism(), 'core')}); `
+  + `MLP 784-${o.hidden}-${o.hidden}-10, Adam lr ${o.lr}, `
+  + `batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 const rng = new X.Rng(o.seed);
 const net = X.sequential(
@@ -72,15 +69,7 @@ const rows = train.x.shape[0]!;
 const t0 = performance.now();
 for (let epoch = 1; epoch <= o.epochs; epoch++) {
   const batches = epochBatches(rng, rows, o.batch);
-  const bar = new cliProgress.SingleBar({
-    stream: process.stdout,
-    format: `epoch ${epoch}/${o.epochs} |{bar}| {percentage}% | {value}/{total} steps | loss {loss} | {speed} samples/s | {duration_formatted}`,
-    noTTYOutput: true,
-    notTTYSchedule: 5000,
-    hideCursor: tty,
-    barsize: 30,
-  }, cliProgress.Presets.shades_classic);
-  bar.start(batches.length, 0, { loss: '-', speed: '-' });
+  const bar = epochProgress(epoch, o.epochs, batches.length);
   const te = performance.now();
   let lossSum = 0, accSum = 0, seen = 0;
   for (const [k, batch] of batches.entries()) {
@@ -88,7 +77,7 @@ for (let epoch = 1; epoch <= o.epochs; epoch++) {
     lossSum += r.loss * batch.length;
     accSum += r.outputs[0]!.item() * batch.length;
     seen += batch.length;
-    bar.update(k + 1, { loss: (lossSum / seen).toFixed(4), speed: Math.round(seen / ((performance.now() - te) / 1000)) });
+    bar.update(k + 1, stepInfo(lossSum / seen, seen, te));
   }
   bar.stop();
   const secs = (performance.now() - te) / 1000;
@@ -103,12 +92,16 @@ await synk.close();
 
 const chart = resolve(o.chart ?? (o.quick ? join(os.tmpdir(), 'mnist-training-quick.svg') : 'mnist-training.svg'));
 X.writeLineChart(chart, [
-  { title: 'loss (cross-entropy)', series: [{ name: 'train', values: history.trainLoss }, { name: 'test', values: history.testLoss }] },
-  { title: 'accuracy', series: [{ name: 'train', values: history.trainAcc }, { name: 'test', values: history.testAcc }], format: (v) => `${(100 * v).toFixed(1)}%` },
-], { title: `MLP on MNIST, ${n} workers, batch ${o.batch}: ${pct(history.testAcc.at(-1) ?? 0)} test accuracy in ${total.toFixed(0)} s` });
+  { title: 'loss', yLabel: 'mean cross-entropy', series: [{ name: 'train', values: history.trainLoss }, { name: 'test', values: history.testLoss }] },
+  {
+    title: 'accuracy', yLabel: 'images classified correctly', percent: true,
+    series: [{ name: 'train', values: history.trainAcc }, { name: 'test', values: history.testAcc }],
+  },
+], { title: `MLP on MNIST, ${plural(n, 'worker')}, batch ${o.batch}: ${pct(history.testAcc.at(-1) ?? 0)} test accuracy in ${total.toFixed(0)} s`, xLabel: 'epoch' });
 console.log(`wrote ${chart}`);
 const final = history.testAcc.at(-1) ?? 0;
-console.log(`trained ${o.epochs} epochs in ${total.toFixed(1)} s, mean ${Math.round(history.rate.reduce((a, b) => a + b, 0) / history.rate.length)} samples/s`);
+const meanRate = Math.round(history.rate.reduce((a, b) => a + b, 0) / history.rate.length);
+console.log(`trained ${plural(o.epochs, 'epoch')} in ${total.toFixed(1)} s, mean ${meanRate} samples/s`);
 if (final < target) {
   console.error(`main-train: test accuracy ${pct(final)} is below the target ${pct(target)}`);
   process.exitCode = 1;

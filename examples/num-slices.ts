@@ -5,11 +5,15 @@
 import assert from 'node:assert/strict';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, many, randn, sliceRows, workerCount } from './_common.js';
+import { assertClose, many, randn, sliceRows } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
-const n = await synk.fork({ n: workerCount() });
+const workers = parseWorkers('num-slices',
+  "The call option 'numSlices': each worker runs its part in pieces to bound memory; outputs and updates combine by their reduce ops.");
+const n = await synk.fork({ n: workers });
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
   const ROWS = 60 * n; // 60 rows per worker
   const x = T.matrix('x');
   const y = T.matrix('y');

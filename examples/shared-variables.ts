@@ -4,11 +4,15 @@
 import assert from 'node:assert/strict';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
-import { assertClose, concatRows, one, randn, show, sliceRows, workerCount } from './_common.js';
+import { assertClose, concatRows, one, randn, show, sliceRows } from './_common.js';
+import { parseWorkers } from './_cli.js';
+import { plural } from '../src/extensions/plural.js';
 
-const n = await synk.fork({ n: workerCount() });
+const workers = parseWorkers('shared-variables',
+  'Shared variables and their collectives: local updates, gather, reduce, broadcast, scatter, allReduce, allGather, setValue and getValue.');
+const n = await synk.fork({ n: workers });
 try {
-  console.log(`forked ${n} workers`);
+  console.log(`forked ${plural(n, 'worker')}`);
   const step = (what: string, value: T.NDArray | string): void => console.log(`\n${what}:\n  ${typeof value === 'string' ? value : show(value)}`);
 
   // --- Part 1 (example_1): a function whose only effect is an update of s. ---

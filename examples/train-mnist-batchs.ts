@@ -7,19 +7,22 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers } from './_train-common.js';
+import { plural } from '../src/extensions/plural.js';
+import { numberIn, positiveInt } from './_cli.js';
+import { epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo } from './_train-common.js';
 
 const o = parseDemoOptions('train-mnist-batchs', 'MLP 784-H-H-10 (ReLU) on MNIST with Adam; data scattered once to the workers, rows chosen with batchS.',
   { epochs: 5, batch: 128, lr: 1e-3, seed: 2, trainRows: 60000, testRows: 10000, slices: 4 },
   { epochs: 2, trainRows: 6000, testRows: 2000 },
-  (c) => c.option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 256).option('--target <x>', 'test accuracy to reach (default 0.97, quick 0.88)', (v) => Number(v)));
+  (c) => c.option('--hidden <n>', 'hidden units per layer', positiveInt('--hidden'), 256)
+    .option('--target <x>', 'test accuracy to reach (default 0.97, quick 0.88)', numberIn('--target', 0, 1)));
 const hidden = o['hidden'] as number;
 const target = (o['target'] as number | undefined) ?? (o.quick ? 0.88 : 0.97);
 
 const train = X.loadMnist('train', { limit: o.trainRows });
 const test = X.loadMnist('test', { limit: o.testRows });
 const n = await startWorkers(o);
-console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images, scattered over ${n} workers (${o.devices})`);
+console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images, scattered over ${plural(n, 'worker')} (${o.devices})`);
 
 // Sliceable shared variables: after the scatter each worker holds only its rows.
 const xs = T.shared(new T.NDArray('float32', [0, 784]), { name: 'trainImages' });
@@ -49,11 +52,15 @@ let accuracy = 0;
 for (let epoch = 1; epoch <= o.epochs; epoch++) {
   const te = performance.now();
   const orders = parts.map((len) => rng.permutation(len));
-  let lossSum = 0;
+  let lossSum = 0, samples = 0;
+  const progress = epochProgress(epoch, o.epochs, steps);
   for (let s = 0; s < steps; s++) {
     const batchS = orders.map((p) => p.subarray(s * perWorker, Math.min(p.length, (s + 1) * perWorker)));
     lossSum += await trainStep({ batchS });
+    samples += batchS.reduce((sum, rows) => sum + rows.length, 0);
+    progress.update(s + 1, stepInfo(lossSum / (s + 1), samples, te));
   }
+  progress.stop();
   const trainSeconds = seconds(te);
   const v = await validate([], o.slices);
   accuracy = v.accuracy;

@@ -6,23 +6,26 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, mnistData } from './_train-common.js';
+import { plural } from '../src/extensions/plural.js';
+import { numberIn, positiveInt, positiveIntList } from './_cli.js';
+import { epochBatches, epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions('train-mnist-cnn', 'CNN conv5x5(C1)-pool-conv5x5(C2)-pool-dense(H)-dropout-10 on MNIST with Adam.',
   { epochs: 3, batch: 128, lr: 1e-3, seed: 3, trainRows: 60000, testRows: 10000, slices: 4 },
   { epochs: 1, trainRows: 4000, testRows: 1000 },
-  (c) => c.option('--channels <c1,c2>', 'channels of the two convolutions', '16,32').option('--hidden <n>', 'units of the dense layer', (v) => Number(v), 128)
-    .option('--dropout <p>', 'dropout rate before the output layer', (v) => Number(v), 0.25)
-    .option('--target <x>', 'test accuracy to reach (default 0.985, quick 0.85)', (v) => Number(v)));
-const [c1, c2] = String(o['channels']).split(',').map(Number) as [number, number];
+  (c) => c.option('--channels <c1,c2>', 'channels of the two convolutions', positiveIntList('--channels', 2), [16, 32])
+    .option('--hidden <n>', 'units of the dense layer', positiveInt('--hidden'), 128)
+    .option('--dropout <p>', 'dropout rate before the output layer', numberIn('--dropout', 0, 0.95), 0.25)
+    .option('--target <x>', 'test accuracy to reach (default 0.985, quick 0.85)', numberIn('--target', 0, 1)));
+const [c1, c2] = o['channels'] as [number, number];
 const hidden = o['hidden'] as number;
 const target = (o['target'] as number | undefined) ?? (o.quick ? 0.85 : 0.985);
 
 const train = X.loadMnist('train', { limit: o.trainRows, layout: 'image' });
 const test = X.loadMnist('test', { limit: o.testRows, layout: 'image' });
 const n = await startWorkers(o);
-console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${n} workers (${o.devices})`);
-console.log(`CNN conv5x5(${c1})-pool-conv5x5(${c2})-pool-dense(${hidden})-dropout(${String(o['dropout'])})-10, Adam lr ${o.lr}, batch ${o.batch}, ${o.epochs} epochs`);
+console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${plural(n, 'worker')} (${o.devices})`);
+console.log(`CNN conv5x5(${c1})-pool-conv5x5(${c2})-pool-dense(${hidden})-dropout(${String(o['dropout'])})-10, Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 const rng = new X.Rng(o.seed);
 const net = X.sequential(
@@ -45,11 +48,14 @@ const t0 = performance.now();
 for (let epoch = 1; epoch <= o.epochs; epoch++) {
   const te = performance.now();
   const batches = epochBatches(rng, train.x.shape[0]!, o.batch);
-  let lossSum = 0;
+  let lossSum = 0, samples = 0;
+  const progress = epochProgress(epoch, o.epochs, batches.length);
   for (const [k, batch] of batches.entries()) {
     lossSum += await trainStep(xs, ys, { batch });
-    if ((k + 1) % 100 === 0) console.log(`  step ${k + 1}/${batches.length}: mean loss ${(lossSum / (k + 1)).toFixed(4)}, ${seconds(te).toFixed(0)} s`);
+    samples += batch.length;
+    progress.update(k + 1, stepInfo(lossSum / (k + 1), samples, te));
   }
+  progress.stop();
   const trainSeconds = seconds(te);
   const v = await validate([xt, yt], o.slices);
   accuracy = v.accuracy;

@@ -6,12 +6,15 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, mnistData } from './_train-common.js';
+import { plural } from '../src/extensions/plural.js';
+import { positiveInt, numberIn } from './_cli.js';
+import { epochBatches, epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions('train-mnist-mlp', 'MLP 784-H-H-10 (ReLU) on MNIST with Adam; data in shared memory, shuffled batch index lists.',
   { epochs: 5, batch: 128, lr: 1e-3, seed: 1, trainRows: 60000, testRows: 10000, slices: 4 },
   { epochs: 2, trainRows: 6000, testRows: 2000 },
-  (c) => c.option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 256).option('--target <x>', 'test accuracy to reach (default 0.97, quick 0.88)', (v) => Number(v)));
+  (c) => c.option('--hidden <n>', 'hidden units per layer', positiveInt('--hidden'), 256)
+    .option('--target <x>', 'test accuracy to reach (default 0.97, quick 0.88)', numberIn('--target', 0, 1)));
 const hidden = o['hidden'] as number;
 const target = (o['target'] as number | undefined) ?? (o.quick ? 0.88 : 0.97);
 
@@ -19,7 +22,7 @@ const train = X.loadMnist('train', { limit: o.trainRows });
 const test = X.loadMnist('test', { limit: o.testRows });
 console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images`);
 const n = await startWorkers(o);
-console.log(`${n} workers (${o.devices}); MLP 784-${hidden}-${hidden}-10, Adam lr ${o.lr}, batch ${o.batch}, ${o.epochs} epochs`);
+console.log(`${plural(n, 'worker')} (${o.devices}); MLP 784-${hidden}-${hidden}-10, Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 // The model: layers over shared variables; each worker keeps its own copy of them.
 const rng = new X.Rng(o.seed);
@@ -40,13 +43,18 @@ let accuracy = 0;
 const t0 = performance.now();
 for (let epoch = 1; epoch <= o.epochs; epoch++) {
   const te = performance.now();
-  let lossSum = 0, accSum = 0, steps = 0;
-  for (const batch of epochBatches(rng, train.x.shape[0]!, o.batch)) {
+  let lossSum = 0, accSum = 0, steps = 0, samples = 0;
+  const batches = epochBatches(rng, train.x.shape[0]!, o.batch);
+  const progress = epochProgress(epoch, o.epochs, batches.length);
+  for (const batch of batches) {
     const { loss, outputs } = await trainStep.step(xs, ys, { batch });
     lossSum += loss;
     accSum += outputs[0]!.item();
     steps++;
+    samples += batch.length;
+    progress.update(steps, stepInfo(lossSum / steps, samples, te));
   }
+  progress.stop();
   const trainSeconds = seconds(te);
   const v = await validate([xt, yt], o.slices);
   accuracy = v.accuracy;

@@ -8,21 +8,25 @@
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
-import { epochBatches, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, mnistData } from './_train-common.js';
+import { plural } from '../src/extensions/plural.js';
+import { numberIn, positiveIntList, positiveNumber } from './_cli.js';
+import { epochBatches, epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions('train-resnet', 'ResNet-style CNN (stem, 3 residual blocks with batch norm, global average pooling) on MNIST-shaped images with Adam.',
   { epochs: 3, batch: 128, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
   { epochs: 2, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
-  (c) => c.option('--widths <a,b,c>', 'channels of the three stages', '8,16,32').option('--decay <x>', 'learning-rate factor per epoch (a schedule through setHyper)', (v) => Number(v), 0.5).option('--synthetic', 'generated images instead of MNIST', false)
-    .option('--target <x>', 'test accuracy to reach (default 0.98, quick 0.75)', (v) => Number(v)));
-const widths = String(o['widths']).split(',').map(Number) as [number, number, number];
+  (c) => c.option('--widths <a,b,c>', 'channels of the three stages', positiveIntList('--widths', 3), [8, 16, 32])
+    .option('--decay <x>', 'learning-rate factor per epoch (a schedule through setHyper)', positiveNumber('--decay'), 0.5)
+    .option('--synthetic', 'generated images instead of MNIST', false)
+    .option('--target <x>', 'test accuracy to reach (default 0.98, quick 0.75)', numberIn('--target', 0, 1)));
+const widths = o['widths'] as [number, number, number];
 const target = (o['target'] as number | undefined) ?? (o.quick ? 0.75 : 0.98);
 
 const synthetic = o['synthetic'] === true;
 const train = synthetic ? X.makeImages({ rows: Math.min(o.trainRows, 20000), seed: 1 }) : X.loadMnist('train', { limit: o.trainRows, layout: 'image' });
 const test = synthetic ? X.makeImages({ rows: Math.min(o.testRows, 4000), seed: 2 }) : X.loadMnist('test', { limit: o.testRows, layout: 'image' });
 const n = await startWorkers(o);
-console.log(`${synthetic ? 'generated images' : 'MNIST'}: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${n} workers (${o.devices})`);
+console.log(`${synthetic ? 'generated images' : 'MNIST'}: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${plural(n, 'worker')} (${o.devices})`);
 
 const rng = new X.Rng(o.seed);
 const [w1, w2, w3] = widths;
@@ -35,7 +39,7 @@ const net = X.sequential(
   X.dense(w3, 10, { rng: rng.fork(), name: 'head' }),
 );
 console.log(`ResNet widths ${widths.join('-')}: ${net.params.length} parameter tensors, ${net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0)} weights, `
-  + `${net.states.length} running statistics; Adam lr ${o.lr}, batch ${o.batch}, ${o.epochs} epochs`);
+  + `${net.states.length} running statistics; Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 const x = T.tensor4('x');
 const y = T.vector('y', 'int32');
@@ -54,11 +58,14 @@ for (let epoch = 1; epoch <= o.epochs; epoch++) {
   trainStep.optimizer.setHyper('learningRate', o.lr * (o['decay'] as number) ** (epoch - 1));
   const te = performance.now();
   const batches = epochBatches(rng, train.x.shape[0]!, o.batch);
-  let lossSum = 0;
+  let lossSum = 0, samples = 0;
+  const progress = epochProgress(epoch, o.epochs, batches.length);
   for (const [k, batch] of batches.entries()) {
     lossSum += await trainStep(xs, ys, { batch });
-    if ((k + 1) % 100 === 0) console.log(`  step ${k + 1}/${batches.length}: mean loss ${(lossSum / (k + 1)).toFixed(4)}, ${seconds(te).toFixed(0)} s`);
+    samples += batch.length;
+    progress.update(k + 1, stepInfo(lossSum / (k + 1), samples, te));
   }
+  progress.stop();
   const trainSeconds = seconds(te);
   const v = await validate([xt, yt], o.slices);
   accuracy = v.accuracy;
@@ -69,6 +76,6 @@ for (let epoch = 1; epoch <= o.epochs; epoch++) {
 const stats = (await synk.gather(net.states[0]!)) as T.NDArray;
 const size = stats.size / n;
 for (let r = 1; r < n; r++) for (let i = 0; i < size; i++) if (stats.data[r * size + i] !== stats.data[i]) throw new Error(`running mean differs on worker ${r}`);
-console.log(`trained in ${seconds(t0).toFixed(1)} s; batch-norm running statistics equal on all ${n} workers`);
+console.log(`trained in ${seconds(t0).toFixed(1)} s; batch-norm running statistics equal on ${n === 1 ? 'the only worker' : `all ${n} workers`}`);
 await synk.close();
 finish('train-resnet', accuracy, target);
