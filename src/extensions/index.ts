@@ -12,3 +12,5 @@ export * from './datasets/idx.js';
 export * from './datasets/mnist.js';
 export * from './datasets/synthetic.js';
 export * from './svg-chart.js';
+export * from './plural.js';
+export * from './progress.js';
