@@ -68,7 +68,8 @@ export const elementwiseOps = {
   mul: binary('mul', 'upcast', (a, b) => a * b, (a, b) => `(${a} * ${b})`, (a, b) => `(${a} * ${b})`, (x, _o, g) => [B.mul(g, x[1]!), B.mul(g, x[0]!)], { scalar: (a, b) => Math.imul(a!, b!), js: (a) => `Math.imul(${a[0]}, ${a[1]})` }),
   div: binary('div', 'float', (a, b) => a / b, (a, b) => `(${a} / ${b})`, (a, b, t) => `((${t})${a} / (${t})${b})`, (x, _o, g) => [B.div(g, x[1]!), B.neg(B.div(B.mul(g, x[0]!), B.square(x[1]!)))]),
   // Floats: NumPy's floor_divide, consistent with mod; integers: floor(a / b) is exact for int32.
-  intDiv: binary('intDiv', 'upcast', floorDiv, (a, b) => `H.floorDiv(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? cudaFloorDiv(a, b, t) : `(${t})floor((double)${a} / (double)${b})`),
+  intDiv: binary('intDiv', 'upcast', floorDiv, (a, b) => `H.floorDiv(${a}, ${b})`,
+    (a, b, t) => (t === 'float' || t === 'double' ? cudaFloorDiv(a, b, t) : `(${t})floor((double)${a} / (double)${b})`),
     (x) => [B.zerosLike(x[0]!), B.zerosLike(x[1]!)], { scalar: (a, b) => Math.floor(a! / b!), js: (a) => `Math.floor(${a[0]} / ${a[1]})` }),
   mod: binary('mod', 'upcast', pyMod, (a, b) => `H.pyMod(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `(${a} - ${cfn('floor', t)}(${a} / ${b}) * ${b})` : `(${t})(${a} - floor((double)${a} / (double)${b}) * ${b})`), (x, _o, g) => [g, B.neg(B.mul(g, B.intDiv(x[0]!, x[1]!)))]),
   pow: binary('pow', 'upcast', cPow, (a, b) => `H.cPow(${a}, ${b})`, (a, b, t) => `(${t})${cfn('pow', t === 'float' ? 'float' : 'double')}(${a}, ${b})`, (x, o, g) => [

@@ -323,7 +323,8 @@ export const indexingOps = {
       if (set) {
         // With repeated indices only the last write of each position survives (as in the forward
         // pass); the overwritten ones get no gradient.
-        const pattern: (number | 'x')[] = [...new Array<'x'>(axis).fill('x'), ...idx.broadcastable.map((_, i) => i), ...new Array<'x'>(x.ndim - axis - 1).fill('x')];
+        const pad = (n: number): 'x'[] => new Array<'x'>(n).fill('x');
+        const pattern: (number | 'x')[] = [...pad(axis), ...idx.broadcastable.map((_, i) => i), ...pad(x.ndim - axis - 1)];
         gRegion = B.mul(gRegion, B.dimshuffle(lastWriteMask(idx, B.shapeOf(x)[axis]!, g.dtype), pattern));
       }
       return [gx, B.sumToLike(gRegion, y), null];

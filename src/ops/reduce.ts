@@ -137,7 +137,9 @@ export const reduceOps = {
   var: defineOp<ReduceAttrs & { readonly ddof: number }>({
     name: 'var',
     inferType(inputs, attrs) {
-      if (typeof attrs.ddof !== 'number' || !Number.isFinite(attrs.ddof)) throw new OpTypeError('var', inputs, `ddof must be a finite number, got ${String(attrs.ddof)}`);
+      if (typeof attrs.ddof !== 'number' || !Number.isFinite(attrs.ddof)) {
+        throw new OpTypeError('var', inputs, `ddof must be a finite number, got ${String(attrs.ddof)}`);
+      }
       return reducedType('var', inputs, attrs, floatResult(inputs[0]!.dtype));
     },
     perform(inputs, attrs, out) {

@@ -125,7 +125,8 @@ export const structuralOps = {
       const known = dims.filter((d) => d !== -1).reduce((x, y) => x * y, 1);
       // As NumPy: when the other dims multiply to 0, any size fits -1 (flatten uses no -1 for this).
       if (known === 0 && dims.includes(-1)) {
-        throw new OpRuntimeError('reshape', `cannot reshape array of size ${a.size} into ${shapeToString(dims)}: -1 is ambiguous when the other dimensions multiply to 0`);
+        const why = '-1 is ambiguous when the other dimensions multiply to 0';
+        throw new OpRuntimeError('reshape', `cannot reshape array of size ${a.size} into ${shapeToString(dims)}: ${why}`);
       }
       const shape = dims.map((d) => (d === -1 ? a.size / known : d));
       if (!shape.every((d) => Number.isInteger(d) && d >= 0) || sizeOf(shape) !== a.size) {

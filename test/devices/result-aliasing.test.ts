@@ -18,7 +18,8 @@ forEachDevice('returned arrays never alias', (device) => {
     const fn = (spec: Omit<T.FnSpec, 'device' | 'optimize'>) => T.fn({ ...spec, device, optimize });
 
     it(`constant outputs are fresh on every call (rewrites ${rewrite ? 'on' : 'off'})`, () => {
-      const f = fn({ inputs: [], outputs: [T.zeros([2]), T.constant([1, 2], { dtype: 'float64' }), T.reshape(T.constant([3, 4], { dtype: 'float64' }), [2, 1])] });
+      const c = (v: number[]) => T.constant(v, { dtype: 'float64' });
+      const f = fn({ inputs: [], outputs: [T.zeros([2]), c([1, 2]), T.reshape(c([3, 4]), [2, 1])] });
       const first = f() as NDArray[];
       for (const r of first) r.data[0] = 5;
       assert.deepEqual((f() as NDArray[]).map(values), [[0, 0], [1, 2], [3, 4]]);
@@ -36,7 +37,8 @@ forEachDevice('returned arrays never alias', (device) => {
       const m = T.matrix('m', 'float64');
       const xv = f64([1, 2]);
       const mv = f64([1, 2, 3, 4], [2, 2]);
-      const outs = fn({ inputs: [x, m], outputs: [x, T.reshape(x, [2, 1]), T.flatten(m), T.addBroadcast(T.reshape(x, [1, 2]), [0]), T.add(x, 0), T.mul(m, 1)] })(xv, mv) as NDArray[];
+      const views = [x, T.reshape(x, [2, 1]), T.flatten(m), T.addBroadcast(T.reshape(x, [1, 2]), [0]), T.add(x, 0), T.mul(m, 1)];
+      const outs = fn({ inputs: [x, m], outputs: views })(xv, mv) as NDArray[];
       for (const o of outs) o.data.fill(-1);
       assert.deepEqual([values(xv), values(mv)], [[1, 2], [1, 2, 3, 4]]);
     });

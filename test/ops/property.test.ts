@@ -26,10 +26,12 @@ type Node =
   | { readonly k: 'unary'; readonly op: Unary; readonly x: Node }
   | { readonly k: 'binary'; readonly op: Binary; readonly a: Node; readonly b: Node }
   | { readonly k: 'where'; readonly ca: Node; readonly cb: Node; readonly a: Node; readonly b: Node }
-  | { readonly k: 'reduce'; readonly op: M.ReduceName | 'var'; readonly axes: readonly number[]; readonly keepdims: boolean; readonly ddof: number; readonly x: Node }
+  | { readonly k: 'reduce'; readonly op: M.ReduceName | 'var'; readonly axes: readonly number[]; readonly keepdims: boolean; readonly ddof: number
+      readonly x: Node }
   | { readonly k: 'pow'; readonly exponent: number; readonly ones: number; readonly x: Node }
   | { readonly k: 'flatten'; readonly ndim: number; readonly x: Node }
-  | { readonly k: 'slice'; readonly axis: number; readonly start: number | null; readonly stop: number | null; readonly step: number; readonly first: number; readonly length: number; readonly x: Node }
+  | { readonly k: 'slice'; readonly axis: number; readonly start: number | null; readonly stop: number | null; readonly step: number
+      readonly first: number; readonly length: number; readonly x: Node }
   | { readonly k: 'index'; readonly axis: number; readonly i: number; readonly x: Node }
   | { readonly k: 'take'; readonly axis: number; readonly indices: readonly number[]; readonly x: Node }
   | { readonly k: 'update'; readonly axis: number; readonly indices: readonly number[]; readonly set: boolean; readonly x: Node; readonly y: Node };
@@ -167,7 +169,10 @@ const describeNode = (n: Node): string => {
     case 'unary': return `${n.op}(${describeNode(n.x)})`;
     case 'binary': return `${n.op}(${describeNode(n.a)}, ${describeNode(n.b)})`;
     case 'where': return `where(${describeNode(n.ca)} > ${describeNode(n.cb)}, ${describeNode(n.a)}, ${describeNode(n.b)})`;
-    case 'reduce': return `${n.op}(${describeNode(n.x)}, axes ${JSON.stringify(n.axes)}${n.keepdims ? ', keepdims' : ''}${n.op === 'var' ? `, ddof ${n.ddof}` : ''})`;
+    case 'reduce': {
+      const extra = `${n.keepdims ? ', keepdims' : ''}${n.op === 'var' ? `, ddof ${n.ddof}` : ''}`;
+      return `${n.op}(${describeNode(n.x)}, axes ${JSON.stringify(n.axes)}${extra})`;
+    }
     case 'pow': return `pow(${describeNode(n.x)}, ${n.exponent} with ${n.ones} size-1 axes)`;
     case 'flatten': return `flatten(${describeNode(n.x)}, ${n.ndim})`;
     case 'slice': return `${describeNode(n.x)}[axis ${n.axis}: ${n.start}:${n.stop}:${n.step}]`;
@@ -330,14 +335,17 @@ describe(`random graphs on every device (${devices.map((d) => d.c.name).join(', 
       const vars = inputs.map((x, i) => T.tensor({ dtype: 'float64', broadcastable: x.broadcastable, name: `in${i}` }));
       const out = build(graph, vars);
       const r = rng(seed ^ 0x5eed);
-      const probe = T.constant(NDArray.from(Array.from({ length: M.sizeOf(broadcastShapeOf(graph, inputs)) }, () => 0.5 + r()), { dtype: 'float64', shape: broadcastShapeOf(graph, inputs) }));
+      const shape = broadcastShapeOf(graph, inputs);
+      const probe = T.constant(NDArray.from(Array.from({ length: M.sizeOf(shape) }, () => 0.5 + r()), { dtype: 'float64', shape }));
       const grads = T.grad(T.sum(T.mul(out, probe)), vars, { disconnected: 'zero' });
       const args = inputs.map((x) => new NDArray('float64', x.shape, x.values.slice()));
       const ref = T.fn({ inputs: vars, outputs: grads, device: oracle })(...args) as NDArray[];
       for (const { c, device } of devicesFor(drawn++)) {
         if (c.name === 'reference') continue;
         const got = T.fn({ inputs: vars, outputs: grads, device })(...args) as NDArray[];
-        got.forEach((g, k) => close(g, { shape: ref[k]!.shape, data: Float64Array.from(ref[k]!.data) }, 1e-9, 1e-9, `graph seed ${seed} on ${c.name}, gradient ${k}: ${text}`));
+        got.forEach((g, k) => {
+          close(g, { shape: ref[k]!.shape, data: Float64Array.from(ref[k]!.data) }, 1e-9, 1e-9, `graph seed ${seed} on ${c.name}, gradient ${k}: ${text}`);
+        });
       }
     }), { ...params, numRuns: 100 });
   });

@@ -11,14 +11,15 @@ import * as T from '../../../src/tensor/index.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 import { getOpDef } from '../../../src/ops/apply.js';
 
-const NVCC = process.env['NVCC'] ?? (existsSync('/usr/local/bin/nvcc') ? '/usr/local/bin/nvcc' : existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : null);
+const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((p) => existsSync(p)) ?? null;
 const CXX = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => existsSync(p)) ?? null;
 
 test('kernels with float32 and float64 intDiv (alone and fused) compile with nvcc for sm_90', { skip: NVCC === null ? 'nvcc not found' : false }, () => {
   const a = T.matrix('a');
   const b = T.vector('b');
   const c = T.vector('c', 'float64');
-  const program = T.fn({ inputs: [a, b, c], outputs: [T.intDiv(a, b), T.mul(T.intDiv(T.exp(a), b), 2), T.intDiv(c, 0.1), T.mod(c, 0.1)] }).compiled.description.program;
+  const outputs = [T.intDiv(a, b), T.mul(T.intDiv(T.exp(a), b), 2), T.intDiv(c, 0.1), T.mod(c, 0.1)];
+  const program = T.fn({ inputs: [a, b, c], outputs }).compiled.description.program;
   const lowered = lowerProgram(program);
   assert.match(lowered.source, /fmodf\(a, b\)/);
   assert.match(lowered.source, /fmod\(a, b\)/);
