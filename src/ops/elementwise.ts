@@ -3,7 +3,7 @@ import type { DType } from '../tensor/dtype.js';
 import type { Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { elementwiseOp, cfn, type ElementwiseSpec } from './elementwise-core.js';
-import { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin, cPow } from './scalar-math.js';
+import { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow } from './scalar-math.js';
 
 type G = (x: Variable[], out: Variable, g: Variable) => (Variable | null)[];
 
@@ -28,6 +28,14 @@ function binary(name: string, dtype: ElementwiseSpec['dtype'], scalar: (a: numbe
 }
 
 const zero: G = (x) => [B.zerosLike(x[0]!)];
+
+/** floorDiv (scalar-math.ts) in CUDA C for float or double, as an immediately invoked device lambda. */
+function cudaFloorDiv(a: string, b: string, t: string): string {
+  const f = (name: string) => cfn(name, t);
+  return `([](${t} a, ${t} b) -> ${t} { if (b == 0) return a / b; const ${t} m = ${f('fmod')}(a, b); ${t} d = (a - m) / b; `
+    + `if (m != 0 && ((b < 0) != (m < 0))) d -= 1; if (d == 0) return ${f('copysign')}((${t})0, a / b); `
+    + `const ${t} fl = ${f('floor')}(d); return d - fl > (${t})0.5 ? fl + 1 : fl; }(${a}, ${b}))`;
+}
 const fcall = (name: string) => (a: string, t: string) => `${cfn(name, t)}(${a})`;
 const PI = Math.PI;
 
@@ -59,11 +67,15 @@ export const elementwiseOps = {
   sub: binary('sub', 'upcast', (a, b) => a - b, (a, b) => `(${a} - ${b})`, (a, b) => `(${a} - ${b})`, (_x, _o, g) => [g, B.neg(g)]),
   mul: binary('mul', 'upcast', (a, b) => a * b, (a, b) => `(${a} * ${b})`, (a, b) => `(${a} * ${b})`, (x, _o, g) => [B.mul(g, x[1]!), B.mul(g, x[0]!)], { scalar: (a, b) => Math.imul(a!, b!), js: (a) => `Math.imul(${a[0]}, ${a[1]})` }),
   div: binary('div', 'float', (a, b) => a / b, (a, b) => `(${a} / ${b})`, (a, b, t) => `((${t})${a} / (${t})${b})`, (x, _o, g) => [B.div(g, x[1]!), B.neg(B.div(B.mul(g, x[0]!), B.square(x[1]!)))]),
-  intDiv: binary('intDiv', 'upcast', (a, b) => Math.floor(a / b), (a, b) => `Math.floor(${a} / ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('floor', t)}(${a} / ${b})` : `(${t})floor((double)${a} / (double)${b})`), (x) => [B.zerosLike(x[0]!), B.zerosLike(x[1]!)]),
+  // Floats: NumPy's floor_divide, consistent with mod; integers: floor(a / b) is exact for int32.
+  intDiv: binary('intDiv', 'upcast', floorDiv, (a, b) => `H.floorDiv(${a}, ${b})`,
+    (a, b, t) => (t === 'float' || t === 'double' ? cudaFloorDiv(a, b, t) : `(${t})floor((double)${a} / (double)${b})`),
+    (x) => [B.zerosLike(x[0]!), B.zerosLike(x[1]!)], { scalar: (a, b) => Math.floor(a! / b!), js: (a) => `Math.floor(${a[0]} / ${a[1]})` }),
   mod: binary('mod', 'upcast', pyMod, (a, b) => `H.pyMod(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `(${a} - ${cfn('floor', t)}(${a} / ${b}) * ${b})` : `(${t})(${a} - floor((double)${a} / (double)${b}) * ${b})`), (x, _o, g) => [g, B.neg(B.mul(g, B.intDiv(x[0]!, x[1]!)))]),
   pow: binary('pow', 'upcast', cPow, (a, b) => `H.cPow(${a}, ${b})`, (a, b, t) => `(${t})${cfn('pow', t === 'float' ? 'float' : 'double')}(${a}, ${b})`, (x, o, g) => [
     B.mul(g, B.mul(x[1]!, B.pow(x[0]!, B.sub(x[1]!, 1)))),
-    B.mul(g, B.mul(o, B.log(x[0]!))),
+    // x^y log x is 0 * -inf at x = 0; for y > 0, x^y is 0 near there, so its limit 0 is the gradient.
+    B.mul(g, B.where(B.and(B.eq(x[0]!, 0), B.gt(x[1]!, 0)), 0, B.mul(o, B.log(x[0]!)))),
   ]),
   maximum: binary('maximum', 'upcast', nanMax, (a, b) => `H.nanMax(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('fmax', t)}(${a}, ${b})` : `max(${a}, ${b})`), (x, _o, g) => [
     B.mul(g, B.cast(B.ge(x[0]!, x[1]!), g.dtype)), B.mul(g, B.cast(B.lt(x[0]!, x[1]!), g.dtype)),

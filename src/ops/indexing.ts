@@ -5,6 +5,7 @@ import { TensorType } from '../tensor/type.js';
 import { canUpcast, castScalar, isFloat, isInteger, type DType } from '../tensor/dtype.js';
 import type { Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
+import * as S from '../tensor/build-shape.js';
 import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
 import { applyOp } from './apply.js';
@@ -231,6 +232,19 @@ function scatter(op: string, x: NDArray, y: NDArray, region: { offsets: Float64A
 
 const zeroLike = (g: Variable): Variable => B.constant(0, { dtype: g.dtype });
 
+/**
+ * 1 where an index position is the last to name its target along an axis of size n, else 0 (shaped
+ * like idx). Built from the set-scatter itself, so it picks the same winner as the forward pass:
+ * each target records the position that wrote it last, and a position wins if it reads itself back.
+ */
+function lastWriteMask(idx: Variable, n: Variable, dtype: DType): Variable {
+  const flat = B.flatten(idx);
+  const positions = S.arange(B.shapeOf(flat)[0]!);
+  const winners: Variable = applyOp('incTake', [S.alloc(B.constant(-1, { dtype: 'int32' }), [n]), positions, flat], { axis: 0, set: true });
+  const wins = B.eq(applyOp('take', [winners, flat], { axis: 0 }), positions);
+  return B.reshape(B.cast(wins, dtype), B.shapeOf(idx));
+}
+
 // ---- ops --------------------------------------------------------------------------------------
 
 export const indexingOps = {
@@ -301,10 +315,19 @@ export const indexingOps = {
       return scatter('incTake', x, y, takeRegion('incTake', x, idx, attrs.axis), attrs.set, out.dtype);
     },
     grad(ctx): (Variable | null)[] {
-      const [, y, idx] = ctx.inputs as [Variable, Variable, Variable];
+      const [x, y, idx] = ctx.inputs as [Variable, Variable, Variable];
+      const { axis, set } = ctx.attrs;
       const g = ctx.gOut;
-      const gx: Variable = ctx.attrs.set ? applyOp('incTake', [g, zeroLike(g), idx], { axis: ctx.attrs.axis, set: true }) : g;
-      return [gx, B.sumToLike(applyOp('take', [g, idx], { axis: ctx.attrs.axis }), y), null];
+      const gx: Variable = set ? applyOp('incTake', [g, zeroLike(g), idx], { axis, set: true }) : g;
+      let gRegion: Variable = applyOp('take', [g, idx], { axis });
+      if (set) {
+        // With repeated indices only the last write of each position survives (as in the forward
+        // pass); the overwritten ones get no gradient.
+        const pad = (n: number): 'x'[] => new Array<'x'>(n).fill('x');
+        const pattern: (number | 'x')[] = [...pad(axis), ...idx.broadcastable.map((_, i) => i), ...pad(x.ndim - axis - 1)];
+        gRegion = B.mul(gRegion, B.dimshuffle(lastWriteMask(idx, B.shapeOf(x)[axis]!, g.dtype), pattern));
+      }
+      return [gx, B.sumToLike(gRegion, y), null];
     },
   }),
 };

@@ -17,6 +17,7 @@ export type ReduceAttrs = {
 function reducedType(op: string, inputs: readonly TensorType[], attrs: ReduceAttrs, dtype: DType): TensorType {
   const t = inputs[0]!;
   for (const a of attrs.axes) if (!Number.isInteger(a) || a < 0 || a >= t.ndim) throw new OpTypeError(op, inputs, `axis ${a} is out of range for ndim ${t.ndim}`);
+  if (new Set(attrs.axes).size !== attrs.axes.length) throw new OpTypeError(op, inputs, `axes ${JSON.stringify(attrs.axes)} repeat an axis`);
   const pattern: boolean[] = [];
   t.broadcastable.forEach((b, i) => {
     if (!attrs.axes.includes(i)) pattern.push(b);
@@ -62,6 +63,11 @@ function reduction(name: string, rule: Rule, init: number, combine: (a: number, 
     },
     ...(grad ? { grad } : {}),
   });
+}
+
+/** var's divisor: n - ddof, never negative (NumPy: ddof >= n gives inf, or NaN for no deviation). */
+function divisor(n: number, ddof: number): number {
+  return Math.max(n - ddof, 0);
 }
 
 const floatGrad = (f: (ctx: GradContext<ReduceAttrs>) => Variable) => (ctx: GradContext<ReduceAttrs>): (Variable | null)[] =>
@@ -130,7 +136,12 @@ export const reduceOps = {
   /** Variance with `ddof` (0: population, 1: sample). */
   var: defineOp<ReduceAttrs & { readonly ddof: number }>({
     name: 'var',
-    inferType: (inputs, attrs) => reducedType('var', inputs, attrs, floatResult(inputs[0]!.dtype)),
+    inferType(inputs, attrs) {
+      if (typeof attrs.ddof !== 'number' || !Number.isFinite(attrs.ddof)) {
+        throw new OpTypeError('var', inputs, `ddof must be a finite number, got ${String(attrs.ddof)}`);
+      }
+      return reducedType('var', inputs, attrs, floatResult(inputs[0]!.dtype));
+    },
     perform(inputs, attrs, out) {
       const a = inputs[0]!;
       const mean = reduceArray(a, attrs.axes, true, 'float64', 0, (s, x) => s + x, (s, n) => s / n);
@@ -147,14 +158,14 @@ export const reduceOps = {
         dev.data[idx++] = d * d;
         for (let ax = a.ndim - 1; ax >= 0; ax--) { if (++counter[ax]! < a.shape[ax]!) break; counter[ax] = 0; }
       }
-      return reduceArray(dev, attrs.axes, attrs.keepdims, out.dtype, 0, (s, x) => s + x, (s, n) => s / (n - attrs.ddof));
+      return reduceArray(dev, attrs.axes, attrs.keepdims, out.dtype, 0, (s, x) => s + x, (s, n) => s / divisor(n, attrs.ddof));
     },
     grad: (ctx) => {
       const x = ctx.inputs[0]!;
       if (!isFloat(x.dtype)) return [null];
       const keep = { axes: ctx.attrs.axes, keepdims: true };
       const centered = B.sub(x, B.mean(x, keep.axes, true));
-      const n = B.sub(countOf(x, ctx.attrs.axes, ctx.gOut.dtype), ctx.attrs.ddof);
+      const n = B.maximum(B.sub(countOf(x, ctx.attrs.axes, ctx.gOut.dtype), ctx.attrs.ddof), 0);
       return [B.div(B.mul(B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), centered), 2), n)];
     },
   }),

@@ -23,10 +23,29 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Python-style modulo (sign of the divisor), as NumPy's mod. */
+/** Python-style modulo (sign of the divisor, also for a zero result), as NumPy's mod. */
 export function pyMod(a: number, b: number): number {
   const m = a % b;
-  return m !== 0 && (m < 0) !== (b < 0) ? m + b : m;
+  if (m === 0) return b < 0 ? -0 : 0;
+  return (m < 0) !== (b < 0) ? m + b : m;
+}
+
+/**
+ * Floor division as NumPy's floor_divide (npy_divmod): from the exact remainder fmod(a, b), so
+ * that a = floorDiv(a, b) * b + pyMod(a, b) holds; Math.floor(a / b) rounds a / b first and gives
+ * 75 for 7.5 // 0.1 where NumPy and Python give 74. A zero divisor gives a / b (inf or NaN).
+ */
+export function floorDiv(a: number, b: number): number {
+  if (b === 0) return a / b;
+  const m = a % b;
+  let d = (a - m) / b;
+  if (m !== 0 && (b < 0) !== (m < 0)) d -= 1;
+  if (d === 0) {
+    const q = a / b;
+    return q < 0 || Object.is(q, -0) ? -0 : 0; // copysign(0, a / b)
+  }
+  const f = Math.floor(d);
+  return d - f > 0.5 ? f + 1 : f; // (a - m) / b is within rounding of an integer: snap to it
 }
 
 export function sign(x: number): number {
@@ -50,4 +69,4 @@ export function cPow(a: number, b: number): number {
 }
 
 /** Names a generated JS kernel may call, mapped to their implementations. */
-export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, sign, nanMax, nanMin, cPow } as const;
+export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow } as const;

@@ -123,7 +123,12 @@ export const structuralOps = {
       const a = inputs[0]!;
       const dims = attrs.dims.map((d) => resolveIntArg(d, inputs));
       const known = dims.filter((d) => d !== -1).reduce((x, y) => x * y, 1);
-      const shape = dims.map((d) => (d === -1 ? (known === 0 ? 0 : a.size / known) : d));
+      // As NumPy: when the other dims multiply to 0, any size fits -1 (flatten uses no -1 for this).
+      if (known === 0 && dims.includes(-1)) {
+        const why = '-1 is ambiguous when the other dimensions multiply to 0';
+        throw new OpRuntimeError('reshape', `cannot reshape array of size ${a.size} into ${shapeToString(dims)}: ${why}`);
+      }
+      const shape = dims.map((d) => (d === -1 ? a.size / known : d));
       if (!shape.every((d) => Number.isInteger(d) && d >= 0) || sizeOf(shape) !== a.size) {
         throw new OpRuntimeError('reshape', `cannot reshape array of shape ${shapeToString(a.shape)} (size ${a.size}) into ${shapeToString(dims)}`);
       }

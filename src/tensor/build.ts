@@ -92,7 +92,9 @@ function axesOf(op: string, x: Variable, axis: Axis): number[] {
   for (const a of list) {
     if (!Number.isInteger(a) || a < -x.ndim || a >= x.ndim) throw new TypeError(`${op}: axis ${a} is out of range for ${x.label()} (ndim ${x.ndim})`);
   }
-  return normalizeAxes(list, x.ndim);
+  const axes = normalizeAxes(list, x.ndim);
+  if (axes.length !== list.length) throw new TypeError(`${op}: axes ${JSON.stringify(list)} repeat an axis`);
+  return axes;
 }
 
 type ReduceName = 'sum' | 'prod' | 'mean' | 'max' | 'min' | 'all' | 'any' | 'argmax' | 'argmin' | 'logsumexp';
@@ -105,6 +107,7 @@ export const sum = red('sum'), prod = red('prod'), mean = red('mean'), max = red
 
 export function variance(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
   const v = asVariable(x, 'var: x');
+  if (typeof ddof !== 'number' || !Number.isFinite(ddof)) throw new TypeError(`var: ddof must be a finite number, got ${describe(ddof)}`);
   return applyOp('var', [v], { axes: axesOf('var', v, axis), keepdims, ddof });
 }
 export { variance as var_ };
@@ -149,7 +152,10 @@ export function flatten(x: TensorLike, ndim = 1): Variable {
   const v = asVariable(x, 'flatten: x');
   if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(1, v.ndim)) throw new TypeError(`flatten: ndim must be in [1, ${Math.max(1, v.ndim)}], got ${ndim}`);
   const s = shapeOf(v);
-  return reshape(v, [...s.slice(0, ndim - 1), -1]);
+  // The merged axis is the product of the trailing sizes, not -1: with a zero among the leading
+  // axes, -1 would be ambiguous (NumPy refuses it) and a zero-row batch must keep its columns.
+  const merged = s.slice(ndim - 1).reduce<Variable | number>((n, d) => (n === 1 ? d : mul(n, d)), 1);
+  return reshape(v, [...s.slice(0, ndim - 1), merged]);
 }
 
 export function dimshuffle(x: TensorLike, pattern: readonly (number | 'x')[]): Variable {

@@ -2,7 +2,8 @@
 // plan, and a buffer pool that carries intermediate buffers from one call to the next.
 //
 // Contract: arguments are never modified; the arrays returned (outputs and update values) are
-// allocated fresh for each call and belong to the caller. Intermediates live in the pool: a
+// allocated fresh for each call and belong to the caller (results that would share storage with an
+// argument, a constant or another result are copied, see detach-results.ts). Intermediates live in the pool: a
 // buffer goes back to it after the last step that reads its value, and a step's result may take
 // over the buffer of an input that dies at that step (elementwise kernels). Reference performs
 // may return an input or a view of it, so buffers are tracked by identity with reference counts.
@@ -14,6 +15,7 @@ import { isOpName } from '../../ops/apply.js';
 import type { Program } from '../../compile/program.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
 import { StepError } from '../reference/reference-device.js';
+import { detachResults, storageOf, type Storage } from '../reference/detach-results.js';
 import type { DeviceArray, Executable } from '../device.js';
 import { BufferPool } from './buffer-pool.js';
 import { planMemory, type MemoryPlan } from './memory-plan.js';
@@ -43,6 +45,7 @@ export class CpuExecutable implements Executable {
   private readonly steps: readonly (ExecStep & { readonly runner: StepRunner })[];
   private readonly plan: MemoryPlan;
   private readonly constants: readonly { readonly slot: number; readonly value: NDArray }[];
+  private readonly constantStorage: readonly Storage[];
   private readonly argSlots: readonly number[];
   private readonly resultSlots: readonly number[];
   private readonly program: Program;
@@ -69,6 +72,7 @@ export class CpuExecutable implements Executable {
     });
     this.plan = planMemory(this.steps, program.slots.length, this.resultSlots);
     this.constants = program.constants.map((c) => ({ slot: c.slot, value: deserializeArray(c.value) }));
+    this.constantStorage = this.constants.map((c) => storageOf(c.value));
     this.argSlots = [...program.inputs, ...program.shareds.map((s) => s.slot)];
     this.rt = {
       output: (dtype, shape, inPlace) => this.output(dtype, shape, inPlace === true),
@@ -143,6 +147,10 @@ export class CpuExecutable implements Executable {
     // A result that is (a view of) a pooled buffer leaves the pool with the caller.
     for (const r of results) this.owned.delete(r.data.buffer);
     this.owned = new Map();
+    // One that is (a view of) an argument, a constant or another result is copied (only those).
+    const foreign = new Set<Storage>(this.constantStorage);
+    for (const a of args) foreign.add(storageOf(a as NDArray));
+    this.resultAllocations += detachResults(results, foreign);
     return results;
   }
 

@@ -9,6 +9,7 @@ import type { Program } from '../../compile/program.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
 import type { Device, DeviceArray, Executable } from '../device.js';
 import { promoteFloats } from './promote.js';
+import { detachResults, storageOf, type Storage } from './detach-results.js';
 
 export interface ReferenceOptions {
   /** Compute every float32 value in float64 (results come back as float64). */
@@ -53,6 +54,7 @@ export class ReferenceDevice implements Device {
     const constants = program.constants.map((c) => ({ slot: c.slot, value: deserializeArray(c.value) }));
     const types = program.slots.map((s) => new TensorType(s.dtype, s.broadcastable));
     const argSlots = [...program.inputs, ...program.shareds.map((s) => s.slot)];
+    const constantStorage = constants.map((c) => storageOf(c.value));
     return {
       run(args: readonly DeviceArray[]): DeviceArray[] {
         const values: (NDArray | undefined)[] = new Array(program.slots.length);
@@ -71,7 +73,12 @@ export class ReferenceDevice implements Device {
             throw new StepError(k, e instanceof OpRuntimeError || e instanceof Error ? e : new Error(String(e)));
           }
         });
-        return [...program.outputs, ...program.updates.map((u) => u.slot)].map((slot) => values[slot]!);
+        const results = [...program.outputs, ...program.updates.map((u) => u.slot)].map((slot) => values[slot]!);
+        // Outputs may be (views of) arguments, constants or each other: those the caller gets as copies.
+        const foreign = new Set<Storage>(constantStorage);
+        for (const a of args) foreign.add(storageOf(a as NDArray));
+        detachResults(results, foreign);
+        return results;
       },
     };
   }
