@@ -13,7 +13,7 @@ const i32 = (values: number[], shape?: number[]) => NDArray.from(values, { dtype
 
 forEachDevice('gradients against NumPy semantics', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 
   it('setSubtensor on a take with repeated indices: only the last write of each position gets gradient', () => {
     const x = T.vector('x', 'float64');

@@ -18,7 +18,7 @@ const isOpError = (name: string, re: RegExp) => (e: Error) => e.name === name &&
 
 forEachDevice('NumPy parity', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: unknown[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 
   it('flatten keeps a zero-size leading axis: (0, 2, 3) -> (0, 6), and a zero-row batch goes through dot', () => {
     const x = T.tensor3('x', 'float64');
