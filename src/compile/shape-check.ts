@@ -7,6 +7,7 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { getOpDef, isOpName } from '../ops/apply.js';
+import type { SharedVariable } from '../tensor/variable.js';
 import type { Program, ProgramStep } from './program.js';
 import { deserializeArray } from './serialize-array.js';
 
@@ -84,6 +85,35 @@ export function checkShapes(program: Program, args: ShapeCheckArgs): PartialShap
     if (out && out.length === slot.broadcastable.length) shapes[step.output] = out.map((d, i) => (d === null && slot.broadcastable[i] ? 1 : d));
   });
   return shapes;
+}
+
+/**
+ * The shape of a shared variable's value when the host holds the current value (no device or
+ * rank-0 copy is newer), so reading it costs nothing; otherwise undefined (unknown).
+ */
+export function hostShapeOf(s: SharedVariable | undefined): readonly number[] | undefined {
+  if (!s || s.deviceCopies.size > 0) return undefined;
+  return s.getValue({ borrow: true }).shape;
+}
+
+/** Shape signatures a checker remembers as fine, so a loop calling with the same shapes checks once. */
+const MAX_CACHED = 64;
+
+/**
+ * checkShapes for repeated calls of one program: each distinct set of shapes (inputs, then every
+ * shared variable's) is checked once. For T.fn: `checker(inputs.map((a) => a.shape), (id) => hostShapeOf(findShared(id)))`.
+ */
+export function shapeChecker(program: Program): (inputs: readonly PartialShape[], sharedShape?: (sharedId: string) => PartialShape | undefined, describeInput?: (index: number) => string) => void {
+  const fine = new Set<string>();
+  return (inputs, sharedShape, describeInput) => {
+    const shareds = program.shareds.map((p) => sharedShape?.(p.sharedId));
+    const key = `${inputs.join(';')}|${shareds.map((s) => s?.join(',') ?? '?').join(';')}`;
+    if (fine.has(key)) return;
+    const byId = new Map(program.shareds.map((p, i) => [p.sharedId, shareds[i]] as const));
+    checkShapes(program, { inputs, sharedShape: (id) => byId.get(id), ...(describeInput ? { describeInput } : {}) });
+    if (fine.size >= MAX_CACHED) fine.clear();
+    fine.add(key);
+  };
 }
 
 function fusedOps(step: ProgramStep): string[] {
