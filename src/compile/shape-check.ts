@@ -103,7 +103,13 @@ const MAX_CACHED = 64;
  * checkShapes for repeated calls of one program: each distinct set of shapes (inputs, then every
  * shared variable's) is checked once. For T.fn: `checker(inputs.map((a) => a.shape), (id) => hostShapeOf(findShared(id)))`.
  */
-export function shapeChecker(program: Program): (inputs: readonly PartialShape[], sharedShape?: (sharedId: string) => PartialShape | undefined, describeInput?: (index: number) => string) => void {
+export type ShapeChecker = (
+  inputs: readonly PartialShape[],
+  sharedShape?: (sharedId: string) => PartialShape | undefined,
+  describeInput?: (index: number) => string,
+) => void;
+
+export function shapeChecker(program: Program): ShapeChecker {
   const fine = new Set<string>();
   return (inputs, sharedShape, describeInput) => {
     const shareds = program.shareds.map((p) => sharedShape?.(p.sharedId));
@@ -276,7 +282,9 @@ function broadcastTo(value: PartialShape, target: PartialShape, what: string): v
   const lead = target.length - value.length;
   value.forEach((d, i) => {
     const t = target[lead + i]!;
-    if (d !== null && d !== 1 && t !== null && t !== d) throw new RuleError(`cannot broadcast ${what} of shape ${formatShape(value)} to ${formatShape(target)}`);
+    if (d !== null && d !== 1 && t !== null && t !== d) {
+      throw new RuleError(`cannot broadcast ${what} of shape ${formatShape(value)} to ${formatShape(target)}`);
+    }
   });
 }
 

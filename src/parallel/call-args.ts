@@ -4,7 +4,7 @@ import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import { canUpcast, type DType } from '../tensor/dtype.js';
 import { conformValue } from '../tensor/conform.js';
 import { Data, data as makeData } from './data.js';
-import { splitPoints, type Rows } from './split.js';
+import { rowCount, splitPoints, type Rows } from './split.js';
 
 /** Rows along axis 0: the first n, a range, or a list of row indices. */
 export type RowsSpec = number | { readonly start?: number; readonly stop?: number } | readonly number[] | Int32Array;
@@ -80,10 +80,15 @@ export function splitCallArgs(given: readonly unknown[], names: readonly (string
   if (args.length === 1 && names.length > 0 && isPlainObject(args[0]) && !isShapedInput(args[0])) {
     const named = args[0];
     const unknown = Object.keys(named).filter((k) => !names.includes(k));
-    if (unknown.length) throw new TypeError(`${what}: unknown input name(s) ${unknown.join(', ')}; inputs are ${names.map((n, i) => n ?? `#${i}`).join(', ')} (options go in a second argument)`);
+    if (unknown.length) {
+      const inputs = names.map((n, i) => n ?? `#${i}`).join(', ');
+      throw new TypeError(`${what}: unknown input name(s) ${unknown.join(', ')}; inputs are ${inputs} (options go in a second argument)`);
+    }
     return {
       args: names.map((n, i) => {
-        if (n === undefined || !(n in named)) throw new TypeError(`${what}: input ${i}${n !== undefined ? ` '${n}'` : ' (unnamed)'} is missing from the inputs by name`);
+        if (n === undefined || !(n in named)) {
+          throw new TypeError(`${what}: input ${i}${n !== undefined ? ` '${n}'` : ' (unnamed)'} is missing from the inputs by name`);
+        }
         return named[n];
       }),
       options,
@@ -98,23 +103,33 @@ export function asInputData(value: unknown, what: string, dtype: DType, broadcas
   if (value instanceof Data) {
     d = value;
     if (d.dtype !== dtype) {
-      if (!canUpcast(d.dtype, dtype)) throw new TypeError(`${what}: expected dtype ${dtype} (or one that up-casts to it), got a Data of ${d.dtype}; down-casts are refused (make the Data with dtype '${dtype}')`);
+      if (!canUpcast(d.dtype, dtype)) {
+        throw new TypeError(`${what}: expected dtype ${dtype} (or one that up-casts to it), got a Data of ${d.dtype}; `
+          + `down-casts are refused (make the Data with dtype '${dtype}')`);
+      }
       d = makeData(d.array.astype(dtype), { name: what });
     }
   } else {
-    const known = value instanceof NDArray || ArrayBuffer.isView(value) || Array.isArray(value) || typeof value === 'number' || typeof value === 'boolean' || isShapedInput(value);
-    if (!known) throw new TypeError(`${what}: expected a synk.data(), an NDArray, a typed array, a nested array, a number or { data, shape }, got ${describe(value)}`);
+    const known = value instanceof NDArray || ArrayBuffer.isView(value) || Array.isArray(value)
+      || typeof value === 'number' || typeof value === 'boolean' || isShapedInput(value);
+    if (!known) {
+      throw new TypeError(`${what}: expected a synk.data(), an NDArray, a typed array, a nested array, a number or { data, shape }, got ${describe(value)}`);
+    }
     // A call has no forceCast: say how to convert instead of pointing at an option it does not take.
-    const typed = value instanceof NDArray ? value.dtype : ArrayBuffer.isView(value) && !(value instanceof DataView) ? NDArray.from(value, { what }).dtype : undefined;
+    const typed = value instanceof NDArray ? value.dtype
+      : ArrayBuffer.isView(value) && !(value instanceof DataView) ? NDArray.from(value, { what }).dtype : undefined;
     if (typed !== undefined && !canUpcast(typed, dtype)) {
-      throw new TypeError(`${what}: expected dtype ${dtype} (or one that up-casts to it), got ${typed}; down-casts are refused (convert it first, e.g. with .astype('${dtype}'))`);
+      throw new TypeError(`${what}: expected dtype ${dtype} (or one that up-casts to it), got ${typed}; `
+        + `down-casts are refused (convert it first, e.g. with .astype('${dtype}'))`);
     }
     d = makeData(conformValue(value, dtype, { what }), { name: what });
   }
   if (d.ndim !== broadcastable.length) throw new TypeError(`${what}: expected ndim ${broadcastable.length}, got shape ${shapeToString(d.shape)}`);
   // A scattered input's axis 0 is split over the ranks, so only the other axes are checked here.
   broadcastable.forEach((b, ax) => {
-    if (b && !(scattered && ax === 0) && d.shape[ax] !== 1) throw new TypeError(`${what}: axis ${ax} is broadcastable and must have size 1, got shape ${shapeToString(d.shape)}`);
+    if (b && !(scattered && ax === 0) && d.shape[ax] !== 1) {
+      throw new TypeError(`${what}: axis ${ax} is broadcastable and must have size 1, got shape ${shapeToString(d.shape)}`);
+    }
   });
   return d;
 }
@@ -138,13 +153,15 @@ function rangeOf(sel: Record<string, unknown>, length: number | undefined, what:
   const extra = Object.keys(sel).find((k) => k !== 'start' && k !== 'stop');
   if (extra !== undefined) throw new TypeError(`${what}: unknown key '${extra}' in { start, stop }`);
   for (const k of ['start', 'stop']) {
-    if (sel[k] !== undefined && (typeof sel[k] !== 'number' || !Number.isInteger(sel[k]))) throw new TypeError(`${what}.${k}: expected an integer, got ${describe(sel[k])}`);
+    const v = sel[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v))) throw new TypeError(`${what}.${k}: expected an integer, got ${describe(v)}`);
   }
   const start = (sel['start'] as number | undefined) ?? 0;
   const stop = (sel['stop'] as number | undefined) ?? length;
   if (stop === undefined) throw new TypeError(`${what}: { start, stop } needs stop here (the rows each rank holds are not known on the controller)`);
   if (start < 0 || start > stop || (length !== undefined && stop > length)) {
-    throw new RangeError(`${what}: { start, stop } must satisfy 0 <= start <= stop${length !== undefined ? ` <= ${length}` : ''}, got { start: ${start}, stop: ${stop} }`);
+    const bound = length !== undefined ? ` <= ${length}` : '';
+    throw new RangeError(`${what}: { start, stop } must satisfy 0 <= start <= stop${bound}, got { start: ${start}, stop: ${stop} }`);
   }
   return { kind: 'range', start, stop };
 }
@@ -166,6 +183,24 @@ function selection(sel: unknown, length: number | undefined, what: string): Rows
 export function resolveBatch(batch: unknown, length: number): Rows {
   if (batch === undefined) return { kind: 'range', start: 0, stop: length };
   return selection(batch, length, 'batch');
+}
+
+/**
+ * The rows a call's `batch` selects, applied to every scattered input (minibatch Data is indexed
+ * from 0). With only minibatch Data the data set's length is unknown: the batch just has to fit.
+ */
+export function scatteredSelection(scattered: readonly Data[], batch: unknown): Rows {
+  const full = scattered.filter((d) => !d.minibatch);
+  const length = full.length ? Math.min(...full.map((d) => d.length)) : Number.MAX_SAFE_INTEGER;
+  if (batch === undefined && full.some((d) => d.length !== length)) {
+    throw new RangeError(`scattered inputs have different lengths (${scattered.map((d) => d.length).join(', ')}); pass batch to select rows`);
+  }
+  const selection = resolveBatch(batch, length);
+  const count = rowCount(selection);
+  scattered.forEach((d, i) => {
+    if (d.minibatch && d.length < count) throw new RangeError(`input ${i}: minibatch Data has ${d.length} rows, the batch needs ${count}`);
+  });
+  return selection;
 }
 
 /** One selection for every rank, or one per rank; numbers are not allowed as a per-rank entry. */
@@ -193,7 +228,8 @@ export function checkSlicesFit(numSlices: number, rows: number, what: string): v
 /** Distinct output indices in [0, nOutputs), given as a list without holes. */
 export function checkOutputSubset(subset: unknown, nOutputs: number): readonly number[] | undefined {
   if (subset === undefined) return undefined;
-  const shown = Array.isArray(subset) ? `[${Array.from(subset, (k: unknown) => (typeof k === 'number' || k === undefined ? String(k) : describe(k))).join(', ')}]` : describe(subset);
+  const entry = (k: unknown) => (typeof k === 'number' || k === undefined ? String(k) : describe(k));
+  const shown = Array.isArray(subset) ? `[${Array.from(subset, entry).join(', ')}]` : describe(subset);
   const bad = () => new RangeError(`outputSubset: expected a list of distinct output indices in [0, ${nOutputs}), got ${shown}`);
   if (!Array.isArray(subset)) throw bad();
   const seen = new Set<number>();

@@ -50,7 +50,9 @@ function conform(v: SharedVariable, value: unknown, what: string, forceCast: boo
   const a = conformValue(value, v.dtype, { what, forceCast });
   if (a.ndim !== v.ndim) throw new TypeError(`${what}: expected ndim ${v.ndim} for ${v.label()}, got shape ${shapeToString(a.shape)}`);
   v.broadcastable.forEach((b, ax) => {
-    if (b && a.shape[ax] !== 1) throw new TypeError(`${what}: axis ${ax} of ${v.label()} is broadcastable and must have size 1, got shape ${shapeToString(a.shape)}`);
+    if (b && a.shape[ax] !== 1) {
+      throw new TypeError(`${what}: axis ${ax} of ${v.label()} is broadcastable and must have size 1, got shape ${shapeToString(a.shape)}`);
+    }
   });
   return a;
 }
@@ -60,13 +62,16 @@ function conformAll(vars: Vars, list: readonly SharedVariable[], values: unknown
   return valueList(vars, values, list.length, `${what} values`).map((v, i) => conform(list[i]!, v, `${what} values[${i}]`, forceCast));
 }
 
-async function run(op: CollectiveKind, list: SharedVariable[], perRank: (r: number) => Partial<CollectiveMsg>): Promise<(CollectiveReply & { shapes?: number[][] })[]> {
+type Reply = CollectiveReply & { shapes?: number[][] };
+
+async function run(op: CollectiveKind, list: SharedVariable[], perRank: (r: number) => Partial<CollectiveMsg>): Promise<Reply[]> {
   const state = requireState(op);
   await distribute(list);
   const sync = syncForRank0(list);
   const messages: CollectiveMsg[] = [];
-  for (let r = 0; r < state.pool.size; r++) messages.push({ kind: 'collective', op, sharedIds: list.map((v) => v.sharedId), sync: r === 0 ? sync : [], ...perRank(r) });
-  const replies = (await sendToRanks(messages)) as (CollectiveReply & { shapes?: number[][] })[];
+  const sharedIds = list.map((v) => v.sharedId);
+  for (let r = 0; r < state.pool.size; r++) messages.push({ kind: 'collective', op, sharedIds, sync: r === 0 ? sync : [], ...perRank(r) });
+  const replies = (await sendToRanks(messages)) as Reply[];
   adoptFromRank0(replies[0]!.changed);
   return replies;
 }
@@ -89,7 +94,10 @@ export async function scatter(vars: Vars, values: Values, options?: CastOptions)
   const arrays = conformAll(vars, list, values, 'scatter', castOption(options, 'scatter'));
   arrays.forEach((a, i) => { if (a.ndim === 0) throw new TypeError(`scatter values[${i}]: a scalar cannot be split along axis 0`); });
   const n = requireState('scatter').pool.size;
-  const parts = arrays.map((a) => { const p = splitPoints(a.shape[0]!, n); return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter'))); });
+  const parts = arrays.map((a) => {
+    const p = splitPoints(a.shape[0]!, n);
+    return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter')));
+  });
   await run('scatter', list, (r) => ({ values: parts.map((p) => p[r]!) }));
 }
 
@@ -103,7 +111,11 @@ export async function gather(vars: Vars, options?: { ndUp?: 0 | 1 }): Promise<ND
     const parts = replies.map((rep) => fromArrayMsg(rep.values[i]!));
     if (ndUp === 0) return concatRows(parts, `gather of ${v.label()}`);
     const first = parts[0]!;
-    parts.forEach((p, r) => { if (shapeToString(p.shape) !== shapeToString(first.shape)) throw new RangeError(`gather of ${v.label()}: rank ${r} has shape ${shapeToString(p.shape)}, rank 0 has ${shapeToString(first.shape)}; stacking needs equal shapes (use ndUp: 0 to concatenate)`); });
+    parts.forEach((p, r) => {
+      if (shapeToString(p.shape) === shapeToString(first.shape)) return;
+      throw new RangeError(`gather of ${v.label()}: rank ${r} has shape ${shapeToString(p.shape)}, rank 0 has ${shapeToString(first.shape)}; `
+        + 'stacking needs equal shapes (use ndUp: 0 to concatenate)');
+    });
     return concatRows(parts.map((p) => p.reshape([1, ...p.shape])), `gather of ${v.label()}`);
   });
   return vars instanceof SharedVariable ? out[0]! : out;
@@ -118,7 +130,9 @@ export async function allGather(vars: Vars): Promise<void> {
 
 function checkOp(op: unknown, list: SharedVariable[], what: string): ReduceOp {
   const checked = assertReduceOp(op ?? 'avg', `${what} options.op`);
-  if (checked === 'avg') list.forEach((v) => { if (!isFloat(v.dtype)) throw new TypeError(`${what}: 'avg' needs float variables, ${v.label()} is ${v.dtype}`); });
+  if (checked === 'avg') {
+    list.forEach((v) => { if (!isFloat(v.dtype)) throw new TypeError(`${what}: 'avg' needs float variables, ${v.label()} is ${v.dtype}`); });
+  }
   return checked;
 }
 
@@ -142,7 +156,9 @@ export async function allReduce(vars: Vars, options?: { op?: ReduceOp }): Promis
 
 function checkRank(rank: unknown, what: string): number {
   const n = requireState(what).pool.size;
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= n) throw new RangeError(`${what}: rank must be an integer in [0, ${n}), got ${describe(rank)}`);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= n) {
+    throw new RangeError(`${what}: rank must be an integer in [0, ${n}), got ${describe(rank)}`);
+  }
   return rank;
 }
 

@@ -49,7 +49,8 @@ function freeVariables(value: unknown, what: string): Variable[] {
   return listOf(value, what, 'variables').map((v, i) => {
     if (!(v instanceof Variable)) throw new TypeError(`synk.fn: ${what}[${i}] must be a symbolic variable, got ${describe(v)}`);
     if (v instanceof Constant || v instanceof SharedVariable || v.owner) {
-      throw new TypeError(`synk.fn: ${what}[${i}] (${v.label()}) must be a free variable (made by T.scalar, T.matrix, ...), not a constant, shared variable or computed value`);
+      throw new TypeError(`synk.fn: ${what}[${i}] (${v.label()}) must be a free variable (made by T.scalar, T.matrix, ...), `
+        + 'not a constant, shared variable or computed value');
     }
     return v;
   });
@@ -59,7 +60,8 @@ function freeVariables(value: unknown, what: string): Variable[] {
 function pairsOf(value: unknown, what: string, lengths: readonly number[]): unknown[][] {
   const list = value instanceof Map ? [...(value as Map<unknown, unknown>)] : listOf(value, what, `[key, value] pairs or a Map`);
   return list.map((p, i) => {
-    if (!Array.isArray(p) || !lengths.includes(p.length)) throw new TypeError(`synk.fn: ${what}[${i}] must be ${lengths.includes(3) ? '[shared, expr] or [shared, expr, op]' : '[variable, replacement]'}, got ${describe(p)}`);
+    const form = lengths.includes(3) ? '[shared, expr] or [shared, expr, op]' : '[variable, replacement]';
+    if (!Array.isArray(p) || !lengths.includes(p.length)) throw new TypeError(`synk.fn: ${what}[${i}] must be ${form}, got ${describe(p)}`);
     return p as unknown[];
   });
 }
@@ -71,7 +73,9 @@ function isPair(o: unknown): o is readonly [Variable, string] {
 function checkOutputs(outputs: unknown): CheckedSpec['outputs'] {
   if (outputs === undefined || outputs === null) return { vars: [], ops: [], single: false };
   const single = outputs instanceof Variable || isPair(outputs);
-  if (!single && !Array.isArray(outputs)) throw new TypeError(`synk.fn: outputs must be a variable, [variable, op] or a list of them, got ${describe(outputs)}`);
+  if (!single && !Array.isArray(outputs)) {
+    throw new TypeError(`synk.fn: outputs must be a variable, [variable, op] or a list of them, got ${describe(outputs)}`);
+  }
   const list = single ? [outputs] : (outputs as readonly unknown[]);
   const vars: Variable[] = [];
   const ops: OutputOp[] = [];
@@ -80,7 +84,9 @@ function checkOutputs(outputs: unknown): CheckedSpec['outputs'] {
     const [v, op] = o instanceof Variable ? [o, 'avg'] : isPair(o) ? o : [undefined, undefined];
     if (!(v instanceof Variable)) throw new TypeError(`synk.fn: outputs[${i}] must be a variable or [variable, op], got ${describe(o)}`);
     if (!isOutputOp(op)) throw new TypeError(`synk.fn: outputs[${i}] has reduce op ${JSON.stringify(op)}; expected one of ${OUTPUT_OPS.join(', ')}`);
-    if (op === 'avg' && !isFloat(v.dtype)) throw new TypeError(`synk.fn: outputs[${i}] (${v.label()}) is not a float, so 'avg' does not apply; use 'sum', 'max', 'min', 'gather' or 'none'`);
+    if (op === 'avg' && !isFloat(v.dtype)) {
+      throw new TypeError(`synk.fn: outputs[${i}] (${v.label()}) is not a float, so 'avg' does not apply; use 'sum', 'max', 'min', 'gather' or 'none'`);
+    }
     if (op === 'gather' && v.ndim === 0) throw new TypeError(`synk.fn: outputs[${i}] is a scalar; 'gather' concatenates along axis 0 and needs ndim >= 1`);
     vars.push(v);
     ops.push(op);
@@ -90,12 +96,16 @@ function checkOutputs(outputs: unknown): CheckedSpec['outputs'] {
 
 /** Checks every option of synk.fn (types, known names, ops) and returns them in plain form. */
 export function checkSpec(spec: unknown): CheckedSpec {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new TypeError(`synk.fn: expected an options object { ${SPEC_KEYS.join(', ')} }, got ${describe(spec)}`);
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    throw new TypeError(`synk.fn: expected an options object { ${SPEC_KEYS.join(', ')} }, got ${describe(spec)}`);
+  }
   const o = checkOptions(spec, SPEC_KEYS, 'synk.fn');
   if (o['name'] !== undefined && typeof o['name'] !== 'string') throw new TypeError(`synk.fn: name must be a string, got ${describe(o['name'])}`);
   const inputs = freeVariables(o['inputs'], 'inputs');
   const bcast = freeVariables(o['bcastInputs'], 'bcastInputs');
-  inputs.forEach((v, i) => { if (v.ndim === 0) throw new TypeError(`synk.fn: inputs[${i}] (${v.label()}) is a scalar and cannot be scattered; put it in bcastInputs`); });
+  inputs.forEach((v, i) => {
+    if (v.ndim === 0) throw new TypeError(`synk.fn: inputs[${i}] (${v.label()}) is a scalar and cannot be scattered; put it in bcastInputs`);
+  });
   const sliceable = listOf(o['sliceableShareds'], 'sliceableShareds', 'shared variables').map((s, i) => {
     if (!(s instanceof SharedVariable)) throw new TypeError(`synk.fn: sliceableShareds[${i}] must be a shared variable, got ${describe(s)}`);
     if (s.ndim === 0) throw new TypeError(`synk.fn: sliceableShareds[${i}] is a scalar and has no rows`);
@@ -106,7 +116,9 @@ export function checkSpec(spec: unknown): CheckedSpec {
   const updateOps: UpdateOp[] = [];
   const updates = pairsOf(o['updates'], 'updates', [2, 3]).map((u, i) => {
     const op = u[2] ?? 'avg';
-    if (typeof op !== 'string' || !(UPDATE_OPS as readonly string[]).includes(op)) throw new TypeError(`synk.fn: updates[${i}] has op ${describe(op)}; expected one of ${UPDATE_OPS.join(', ')}`);
+    if (typeof op !== 'string' || !(UPDATE_OPS as readonly string[]).includes(op)) {
+      throw new TypeError(`synk.fn: updates[${i}] has op ${describe(op)}; expected one of ${UPDATE_OPS.join(', ')}`);
+    }
     if (!(u[0] instanceof SharedVariable)) throw new TypeError(`synk.fn: updates[${i}][0] must be a shared variable, got ${describe(u[0])}`);
     if (op === 'avg' && !isFloat(u[0].dtype)) throw new TypeError(`synk.fn: updates[${i}] targets an integer shared variable; 'avg' does not apply`);
     updateOps.push(op as UpdateOp);

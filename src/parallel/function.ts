@@ -7,13 +7,15 @@ import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDesc
 import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
 import { Data } from './data.js';
 import type { UpdateOp } from './accumulate.js';
-import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
+import { pieceOf, relativeRows, rowCount } from './split.js';
 import {
-  asInputData, assertNumSlices, checkOutputSubset, checkSlicesFit, resolveBatch, resolveBatchS, someRankEmpty, splitCallArgs, type CallOptions,
+  asInputData, assertNumSlices, checkOutputSubset, checkSlicesFit, resolveBatchS, scatteredSelection, someRankEmpty, splitCallArgs, type CallOptions,
 } from './call-args.js';
 import { checkSpec, type OutputsSpec, type SynkFnSpec } from './fn-spec.js';
 import { callShapeChecker } from './call-shapes.js';
-import { adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0 } from './runtime.js';
+import {
+  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0,
+} from './runtime.js';
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
 import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
@@ -52,7 +54,9 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
   const { inputs, bcast, sliceable, outputs: outs } = checked;
   const label = checked.name ?? 'synk function';
   // Sliceable shareds become hidden trailing inputs: each worker passes its selected rows.
-  const sliceVars = sliceable.map((s) => B.tensor({ dtype: s.dtype, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: `${s.name}[batchS]` } : {}) }));
+  const sliceVars = sliceable.map((s) => B.tensor({
+    dtype: s.dtype, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: `${s.name}[batchS]` } : {}),
+  }));
   const description = describeFunction({
     inputs: [...inputs, ...bcast, ...sliceVars],
     outputs: outs.vars,
@@ -67,11 +71,14 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
   const local = new CompiledFunction(description, getDefaultDevice());
   // Everything that can refuse the spec has run: only now does the function take an id and register.
   const id = nextId++;
-  const fspec: FunctionSpec = { id, description, nScattered: inputs.length, nBroadcast: bcast.length, sliceableIds: sliceable.map((s) => s.sharedId), outputOps: outs.ops, updateOps };
+  const fspec: FunctionSpec = {
+    id, description, nScattered: inputs.length, nBroadcast: bcast.length, sliceableIds: sliceable.map((s) => s.sharedId), outputOps: outs.ops, updateOps,
+  };
   const shareds = [...local.shareds, ...sliceable];
   registerFunction({ spec: fspec, shareds });
   const explicit = [...inputs, ...bcast];
   const names = explicit.map((v) => v.name);
+  const listed = names.map((n, i) => n ?? `#${i}`).join(', ');
   const updateTargets = description.program.updates.map((u) => shareds.find((s) => s.sharedId === u.sharedId)!).filter((s) => s !== undefined);
   const inputLabel = (i: number) => `input ${i}${explicit[i]!.name !== undefined ? ` '${explicit[i]!.name}'` : ''}`;
   const toData = (a: unknown, i: number, what = inputLabel(i)) => asInputData(a, what, explicit[i]!.dtype, explicit[i]!.broadcastable, i < inputs.length);
@@ -80,29 +87,22 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
   const call = async (...given: unknown[]): Promise<NDArray | NDArray[]> => {
     const state = requireState(label);
     const { args, options } = splitCallArgs(given, names, label);
-    if (args.length !== explicit.length) throw new TypeError(`${label}: expected ${explicit.length} input(s) (${names.map((n, i) => n ?? `#${i}`).join(', ')}), got ${args.length}`);
+    if (args.length !== explicit.length) throw new TypeError(`${label}: expected ${explicit.length} input(s) (${listed}), got ${args.length}`);
     const numSlices = assertNumSlices(options.numSlices);
-    if (numSlices > 1 && inputs.length === 0 && sliceable.length === 0) throw new RangeError('numSlices: > 1 needs scattered inputs or sliceable shareds to slice');
+    if (numSlices > 1 && inputs.length === 0 && sliceable.length === 0) {
+      throw new RangeError('numSlices: > 1 needs scattered inputs or sliceable shareds to slice');
+    }
     if (options.batchS !== undefined && sliceable.length === 0) throw new TypeError('batchS: this function has no sliceableShareds');
     if (options.batch !== undefined && inputs.length === 0) throw new TypeError('batch: this function has no scattered inputs');
     const subset = checkOutputSubset(options.outputSubset, outs.vars.length);
     const datas = args.map((a, i) => toData(a, i));
     const n = state.pool.size;
-    // The selection of rows, applied to every scattered input (minibatch Data is indexed from 0).
-    let selection: Rows | null = null;
-    if (inputs.length > 0) {
-      const scattered = datas.slice(0, inputs.length);
-      const full = scattered.filter((d) => !d.minibatch);
-      // With only minibatch Data the whole data set's length is unknown: the batch just has to fit the minibatch.
-      const length = full.length ? Math.min(...full.map((d) => d.length)) : Number.MAX_SAFE_INTEGER;
-      if (options.batch === undefined && full.some((d) => d.length !== length)) throw new RangeError(`scattered inputs have different lengths (${scattered.map((d) => d.length).join(', ')}); pass batch to select rows`);
-      selection = resolveBatch(options.batch, length);
-      const count = rowCount(selection);
-      scattered.forEach((d, i) => { if (d.minibatch && d.length < count) throw new RangeError(`input ${i}: minibatch Data has ${d.length} rows, the batch needs ${count}`); });
-      checkSlicesFit(numSlices, count, 'rows in the batch');
-    }
+    const selection = inputs.length > 0 ? scatteredSelection(datas.slice(0, inputs.length), options.batch) : null;
+    if (selection) checkSlicesFit(numSlices, rowCount(selection), 'rows in the batch');
     const sliceRows = resolveBatchS(options.batchS, n);
-    if (inputs.length === 0 && options.batchS !== undefined) checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
+    if (inputs.length === 0 && options.batchS !== undefined) {
+      checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
+    }
     checkShapes(datas);
     await distribute();
     const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0;
@@ -110,7 +110,8 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + checked.updates.length <= MAX_RESULT_ENTRIES;
     if (fastEligible) {
       await sendDataHandles(datas);
-      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds: datas.map((d) => d.id), outputSubset: subset ? [...subset] : null });
+      const dataIds = datas.map((d) => d.id);
+      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null });
       if (entries) {
         const results = entries.map((e) => e.value);
         markUpdatedOnRank0(updateTargets);
@@ -124,7 +125,10 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
         const rows = d.minibatch ? relativeRows(selection!, n, r) : pieceOf(selection!, n, r);
         return { kind: 'rows', data: d.handle(), rows };
       });
-      messages.push({ kind: 'call', fnId: id, inputs: inputMsgs, sliceRows: sliceable.map(() => sliceRows[r] ?? null), numSlices, outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [] });
+      messages.push({
+        kind: 'call', fnId: id, inputs: inputMsgs, sliceRows: sliceable.map(() => sliceRows[r] ?? null), numSlices,
+        outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [],
+      });
     }
     const replies = (await sendToRanks(messages)) as CallReply[];
     const first = replies[0]!;
@@ -139,7 +143,9 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     return outs.single ? (Array.isArray(result) ? result[0]! : result) : result;
   };
   const buildInputs = (...arrays: unknown[]): Data[] => {
-    if (arrays.length !== explicit.length) throw new TypeError(`buildInputs: the function has ${explicit.length} input(s) (${names.map((nm, i) => nm ?? `#${i}`).join(', ')}), got ${arrays.length} array(s)`);
+    if (arrays.length !== explicit.length) {
+      throw new TypeError(`buildInputs: the function has ${explicit.length} input(s) (${listed}), got ${arrays.length} array(s)`);
+    }
     return arrays.map((a, i) => toData(a, i, `buildInputs ${inputLabel(i)}`));
   };
   return Object.assign(call, { id, description, local: localRun, buildInputs, graph: () => local.graph() }) as unknown as SynkFn<O>;

@@ -17,7 +17,8 @@ test('matmul with inner dimensions that differ is refused, naming the op, both s
   const w = T.matrix('w');
   const p = programOf(T.fn({ inputs: [x, w], outputs: x.dot(w) }));
   assert.throws(() => checkShapes(p, { inputs: [[8, 4], [3, 2]] }),
-    (e: Error) => e instanceof ShapeError && /^matmul: inner dimensions differ: \(8, 4\) and \(3, 2\)/.test(e.message) && /input 0 'x' has shape \(8, 4\); input 1 'w' has shape \(3, 2\)/.test(e.message));
+    (e: Error) => e instanceof ShapeError && /^matmul: inner dimensions differ: \(8, 4\) and \(3, 2\)/.test(e.message)
+      && /input 0 'x' has shape \(8, 4\); input 1 'w' has shape \(3, 2\)/.test(e.message));
   assert.deepEqual(outputShape(p, [[8, 4], [4, 2]]), [8, 2]);
   assert.deepEqual(outputShape(p, [[null, 4], [4, 2]]), [null, 2], 'unknown rows stay unknown');
   assert.deepEqual(outputShape(p, [[8, null], [3, 2]]), [8, 2], 'an unknown inner dimension is no conflict');
@@ -122,7 +123,8 @@ test('synk.fn refuses a definite shape error on the controller: nothing is sent,
     const y = T.matrix('y');
     const g = synk.fn({ inputs: [x], bcastInputs: [y], outputs: [x.add(y).sum(), 'sum'] });
     assert.equal(((await g(T.NDArray.zeros([4, 2], 'float32'), T.NDArray.zeros([2, 2], 'float32'))) as T.NDArray).item(), 0);
-    await assert.rejects(g(T.NDArray.zeros([4, 2], 'float32'), T.NDArray.zeros([2, 3], 'float32')), /add.*do not broadcast \(axis 1: 2 vs 3\).*input 1 'y' has shape \(2, 3\)/);
+    await assert.rejects(g(T.NDArray.zeros([4, 2], 'float32'), T.NDArray.zeros([2, 3], 'float32')),
+      /add.*do not broadcast \(axis 1: 2 vs 3\).*input 1 'y' has shape \(2, 3\)/);
   } finally {
     await synk.close();
   }

@@ -83,7 +83,8 @@ describe('the data-parallel API refuses bad input (2 workers)', () => {
 
   test('collectives cast values by the one rule: up-casts implicit, down-casts and inexact integers need forceCast', async () => {
     const w = T.shared([0, 0, 0], { name: 'w32' }); // float32
-    await assert.rejects(synk.setValue(1, w, Float64Array.of(1, 2, 3)), /setValue values\[0\]: expected dtype float32 .*got float64; down-casts need forceCast/);
+    await assert.rejects(synk.setValue(1, w, Float64Array.of(1, 2, 3)),
+      /setValue values\[0\]: expected dtype float32 .*got float64; down-casts need forceCast/);
     await assert.rejects(synk.broadcast(w, Float64Array.of(1, 2, 3)), /broadcast values\[0\]: expected dtype float32/);
     await assert.rejects(synk.scatter(T.shared([[0]]), new Float64Array(2).fill(0)), /scatter values\[0\]: expected dtype float32/);
     await synk.setValue(1, w, Float64Array.of(1, 2, 3.5), { forceCast: true });
@@ -98,12 +99,15 @@ describe('the data-parallel API refuses bad input (2 workers)', () => {
     assert.deepEqual(got.toArray(), [3, 4]);
     await synk.setValue(0, i, [7.9, 8], { forceCast: true });
     assert.deepEqual(((await synk.getValue(0, i)) as T.NDArray).toArray(), [7, 8]);
-    await assert.rejects(synk.setValue(0, i, [1, 2], { forceCast: 'yes' } as unknown as { forceCast: boolean }), /setValue options.forceCast: expected a boolean/);
-    await assert.rejects(synk.broadcast(i, [1, 2], { force: true } as unknown as { forceCast: boolean }), /broadcast options: unknown option 'force'; known options are forceCast/);
+    await assert.rejects(synk.setValue(0, i, [1, 2], { forceCast: 'yes' } as unknown as { forceCast: boolean }),
+      /setValue options.forceCast: expected a boolean/);
+    await assert.rejects(synk.broadcast(i, [1, 2], { force: true } as unknown as { forceCast: boolean }),
+      /broadcast options: unknown option 'force'; known options are forceCast/);
   });
 
   test('index lists of other types are refused, not read as "all rows"', async () => {
-    await assert.rejects(sum(X, { batch: Uint32Array.of(5, 1) as unknown as Int32Array }), /batch: expected an integer, \{ start, stop \}, a number\[\] or an Int32Array .*got a Uint32Array/);
+    await assert.rejects(sum(X, { batch: Uint32Array.of(5, 1) as unknown as Int32Array }),
+      /batch: expected an integer, \{ start, stop \}, a number\[\] or an Int32Array .*got a Uint32Array/);
     await assert.rejects(sum(X, { batch: new ArrayBuffer(8) as unknown as Int32Array }), /batch: expected .*ArrayBuffer/);
     await assert.rejects(sum(X, { batch: new Map() as unknown as Int32Array }), /batch: expected .*Map/);
     await assert.rejects(sum(X, { batch: { start: 1, end: 3 } as unknown as { start: number } }), /batch: unknown key 'end'/);
@@ -125,7 +129,8 @@ describe('the data-parallel API refuses bad input (2 workers)', () => {
     await assert.rejects(sum(X, { batch: [0, , 2] as unknown as number[] }), /batch: entry 1 must be an integer row index, got undefined/);
     const two = synk.fn({ inputs: [x], outputs: [[x.sum(), 'sum'], [x.max(), 'max']] });
     // eslint-disable-next-line no-sparse-arrays
-    await assert.rejects(two(X, { outputSubset: [0, , 1] as unknown as number[] }), /outputSubset: expected a list of distinct output indices in \[0, 2\), got \[0, undefined, 1\]/);
+    await assert.rejects(two(X, { outputSubset: [0, , 1] as unknown as number[] }),
+      /outputSubset: expected a list of distinct output indices in \[0, 2\), got \[0, undefined, 1\]/);
     await assert.rejects(two(X, { outputSubset: [1, 1] }), /outputSubset/);
     const w = T.shared([1, 2], { name: 'wn' });
     for (const [name, call] of [
@@ -145,9 +150,11 @@ describe('the data-parallel API refuses bad input (2 workers)', () => {
   });
 
   test('the trailing options object: unknown keys are refused listing the known ones; inputs by name and { data, shape } still work', async () => {
-    await assert.rejects(sum(X, { btach: 2 } as unknown as synk.CallOptions), /unknown option 'btach' in the last argument; known options are batch, batchS, numSlices, outputSubset/);
+    await assert.rejects(sum(X, { btach: 2 } as unknown as synk.CallOptions),
+      /unknown option 'btach' in the last argument; known options are batch, batchS, numSlices, outputSubset/);
     await assert.rejects(sum({ btach: 2 } as unknown as synk.NamedInputs), /unknown option 'btach'.*\(to pass inputs by name, use x\)/);
-    await assert.rejects(sum({ x: X, numSlices: 2 } as unknown as synk.NamedInputs), /unknown input name\(s\) numSlices; inputs are x \(options go in a second argument\)/);
+    await assert.rejects(sum({ x: X, numSlices: 2 } as unknown as synk.NamedInputs),
+      /unknown input name\(s\) numSlices; inputs are x \(options go in a second argument\)/);
     assert.equal(((await sum({ x: X }, { numSlices: 2 })) as T.NDArray).item(), total([0, 1, 2, 3, 4, 5, 6]));
     assert.equal(((await sum({ data: X.data, shape: [7, 2] }, { batch: 2 })) as T.NDArray).item(), total([0, 1]));
     // An input may be called like an option: the object naming every input is the inputs.
