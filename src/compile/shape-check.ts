@@ -22,6 +22,8 @@ export interface ShapeCheckArgs {
   readonly sharedShape?: (sharedId: string) => PartialShape | undefined;
   /** How an input appears in errors, e.g. "input 0 'x' has shape (8, 4)" (default: from the program). */
   readonly describeInput?: (index: number) => string;
+  /** Only these outputs are computed (a call's outputSubset): steps no kept output or update needs are not checked. */
+  readonly outputSubset?: readonly number[];
 }
 
 /** A shape conflict that makes the call fail on every device. */
@@ -55,6 +57,7 @@ export function checkShapes(program: Program, args: ShapeCheckArgs): PartialShap
     shapes[c.slot] = value.shape;
     if (value.size <= MAX_FOLDED_SIZE) values.set(c.slot, value);
   }
+  const needed = neededSteps(program, args.outputSubset);
   program.steps.forEach((step, k) => {
     const operands = step.inputs.map((slot) => shapes[slot]!);
     const folded = fold(step, program, values);
@@ -74,6 +77,7 @@ export function checkShapes(program: Program, args: ShapeCheckArgs): PartialShap
       out = ruleFor(step.op)?.(operands, step.attrs, intArg) ?? null;
     } catch (e) {
       if (!(e instanceof RuleError)) throw e;
+      if (!needed[k]) return; // a device may skip this step, so its conflict need not stop the call
       const label = step.op === 'fused' ? `${fusedOps(step).join(', ')} (fused)` : step.op;
       throw new ShapeError(`${label}: ${e.message}${context(program, k, shapes, args)}`);
     }
@@ -107,19 +111,35 @@ export type ShapeChecker = (
   inputs: readonly PartialShape[],
   sharedShape?: (sharedId: string) => PartialShape | undefined,
   describeInput?: (index: number) => string,
+  outputSubset?: readonly number[],
 ) => void;
 
 export function shapeChecker(program: Program): ShapeChecker {
   const fine = new Set<string>();
-  return (inputs, sharedShape, describeInput) => {
+  return (inputs, sharedShape, describeInput, outputSubset) => {
     const shareds = program.shareds.map((p) => sharedShape?.(p.sharedId));
-    const key = `${inputs.join(';')}|${shareds.map((s) => s?.join(',') ?? '?').join(';')}`;
+    const key = `${inputs.join(';')}|${shareds.map((s) => s?.join(',') ?? '?').join(';')}|${outputSubset?.join(',') ?? '*'}`;
     if (fine.has(key)) return;
     const byId = new Map(program.shareds.map((p, i) => [p.sharedId, shareds[i]] as const));
-    checkShapes(program, { inputs, sharedShape: (id) => byId.get(id), ...(describeInput ? { describeInput } : {}) });
+    checkShapes(program, { inputs, sharedShape: (id) => byId.get(id), ...(describeInput ? { describeInput } : {}), ...(outputSubset ? { outputSubset } : {}) });
     if (fine.size >= MAX_CACHED) fine.clear();
     fine.add(key);
   };
+}
+
+/** Which steps the kept outputs and the updates read, directly or through other steps. */
+function neededSteps(program: Program, outputSubset: readonly number[] | undefined): boolean[] {
+  if (outputSubset === undefined) return program.steps.map(() => true);
+  const producer = new Map(program.steps.map((s, k) => [s.output, k] as const));
+  const needed = program.steps.map(() => false);
+  const stack = [...outputSubset.map((i) => program.outputs[i]!), ...program.updates.map((u) => u.slot)];
+  while (stack.length) {
+    const k = producer.get(stack.pop()!);
+    if (k === undefined || needed[k]) continue;
+    needed[k] = true;
+    stack.push(...program.steps[k]!.inputs);
+  }
+  return needed;
 }
 
 function fusedOps(step: ProgramStep): string[] {

@@ -16,9 +16,9 @@ export interface CallShapeInfo {
 }
 
 /** A check to run on each call's inputs (throws a ShapeError naming the op and the user's shapes). */
-export function callShapeChecker(program: Program, info: CallShapeInfo): (datas: readonly Data[]) => void {
+export function callShapeChecker(program: Program, info: CallShapeInfo): (datas: readonly Data[], outputSubset?: readonly number[]) => void {
   const check = shapeChecker(program);
-  return (datas) => {
+  return (datas, outputSubset) => {
     const given = datas.map((d) => d.shape);
     const inputs: PartialShape[] = given.map((shape, i) => (i < info.nScattered ? [null, ...shape.slice(1)] : shape));
     for (const s of info.sliceable) {
@@ -27,6 +27,6 @@ export function callShapeChecker(program: Program, info: CallShapeInfo): (datas:
     }
     check(inputs, (id) => hostShapeOf(findShared(id)), (i) => (i < datas.length
       ? `${info.inputLabel(i)} has shape ${shapeToString(given[i]!)}${i < info.nScattered ? ', its rows split over the workers' : ''}`
-      : `sliceable shared ${info.sliceable[i - datas.length]?.name ?? ''} (rows chosen by batchS)`));
+      : `sliceable shared ${info.sliceable[i - datas.length]?.name ?? ''} (rows chosen by batchS)`), outputSubset);
   };
 }

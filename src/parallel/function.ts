@@ -103,7 +103,7 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     if (inputs.length === 0 && options.batchS !== undefined) {
       checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
     }
-    checkShapes(datas);
+    checkShapes(datas, subset);
     await distribute();
     const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0;
     const sync = syncForRank0(shareds);

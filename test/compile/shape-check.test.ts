@@ -146,3 +146,20 @@ test('shapeChecker refuses a bad signature on every call and re-checks when a sh
   W.markDeviceCurrent({}, { value: null, sync: () => T.NDArray.zeros([4, 2]), release: () => undefined });
   assert.equal(hostShapeOf(W), undefined, 'a newer copy elsewhere: unknown, nothing fetched');
 });
+
+test('with an outputSubset only the steps the kept outputs and updates need are checked', () => {
+  const x = T.matrix('x');
+  const w = T.matrix('w');
+  const s = T.shared(0, { name: 's' });
+  const f = T.fn({ inputs: [x, w], outputs: [x.dot(w), x.sum()], updates: [[s, s.add(x.sum())]] });
+  const p = programOf(f);
+  const inputs = [[8, 4], [3, 2]];
+  assert.throws(() => checkShapes(p, { inputs }), /matmul/);
+  assert.throws(() => checkShapes(p, { inputs, outputSubset: [0] }), /matmul/);
+  assert.doesNotThrow(() => checkShapes(p, { inputs, outputSubset: [1] }));
+  const g = T.fn({ inputs: [x, w], outputs: [x.sum()], updates: [[s, s.add(x.dot(w).sum())]] });
+  assert.throws(() => checkShapes(programOf(g), { inputs, outputSubset: [0] }), /matmul/, 'updates are always computed');
+  const check = shapeChecker(p);
+  check(inputs, undefined, undefined, [1]);
+  assert.throws(() => check(inputs), /matmul/, 'a fine subset signature does not stand for the whole program');
+});
