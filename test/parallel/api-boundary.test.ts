@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as synk from '../../src/index.js';
 import { T } from '../../src/index.js';
 import { pieceOf, relativeRows, splitPoints } from '../../src/parallel/split.js';
+import type { NamedInputs } from '../../src/parallel/function.js';
 
 describe('the data-parallel API refuses bad input (2 workers)', () => {
   before(async () => { await synk.fork({ n: 2, devices: 'reference' }); });
@@ -152,8 +153,8 @@ describe('the data-parallel API refuses bad input (2 workers)', () => {
   test('the trailing options object: unknown keys are refused listing the known ones; inputs by name and { data, shape } still work', async () => {
     await assert.rejects(sum(X, { btach: 2 } as unknown as synk.CallOptions),
       /unknown option 'btach' in the last argument; known options are batch, batchS, numSlices, outputSubset/);
-    await assert.rejects(sum({ btach: 2 } as unknown as synk.NamedInputs), /unknown option 'btach'.*\(to pass inputs by name, use x\)/);
-    await assert.rejects(sum({ x: X, numSlices: 2 } as unknown as synk.NamedInputs),
+    await assert.rejects(sum({ btach: 2 } as unknown as NamedInputs), /unknown option 'btach'.*\(to pass inputs by name, use x\)/);
+    await assert.rejects(sum({ x: X, numSlices: 2 } as unknown as NamedInputs),
       /unknown input name\(s\) numSlices; inputs are x \(options go in a second argument\)/);
     assert.equal(((await sum({ x: X }, { numSlices: 2 })) as T.NDArray).item(), total([0, 1, 2, 3, 4, 5, 6]));
     assert.equal(((await sum({ data: X.data, shape: [7, 2] }, { batch: 2 })) as T.NDArray).item(), total([0, 1]));
