@@ -37,7 +37,9 @@ export class Accumulator {
       return;
     }
     const a = this.acc;
-    if (a.size !== value.size || a.ndim !== value.ndim) throw new RangeError(`${this.what}: pieces have different shapes ${shapeToString(a.shape)} and ${shapeToString(value.shape)}; use 'gather' to concatenate`);
+    if (a.size !== value.size || a.ndim !== value.ndim) {
+      throw new RangeError(`${this.what}: pieces have different shapes ${shapeToString(a.shape)} and ${shapeToString(value.shape)}; use 'gather' to concatenate`);
+    }
     const d = a.data;
     const v = value.data;
     switch (this.op) {
@@ -75,7 +77,9 @@ export function concatRows(parts: readonly NDArray[], what: string): NDArray {
   const tail = first.shape.slice(1);
   let rows = 0;
   for (const p of parts) {
-    if (p.ndim !== first.ndim || p.shape.slice(1).some((d, i) => d !== tail[i])) throw new RangeError(`${what}: cannot concatenate ${shapeToString(p.shape)} with ${shapeToString(first.shape)} along axis 0`);
+    if (p.ndim !== first.ndim || p.shape.slice(1).some((d, i) => d !== tail[i])) {
+      throw new RangeError(`${what}: cannot concatenate ${shapeToString(p.shape)} with ${shapeToString(first.shape)} along axis 0`);
+    }
     rows += p.shape[0]!;
   }
   const out = new NDArray(first.dtype, [rows, ...tail]);

@@ -1,22 +1,37 @@
 // Collectives on shared variables, controller side: synk.broadcast(vars), synk.allReduce(vars), ...
 // Each takes one shared variable or a list; values for the controller come back as NDArrays.
+// Every argument (each variable, each value, each option) is checked before anything changes.
 import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import { isFloat } from '../tensor/dtype.js';
+import { conformValue } from '../tensor/conform.js';
 import { SharedVariable } from '../tensor/variable.js';
+import type { ArrayInput } from '../compile/fn-types.js';
 import { assertReduceOp, type ReduceOp } from '../comm/reduce-ops.js';
 import { concatRows } from './accumulate.js';
 import { splitPoints } from './split.js';
 import { takeRows } from './rows.js';
+import { checkBoolean, checkOptions } from './call-args.js';
 import { adoptFromRank0, distribute, requireState, sendToRanks, syncForRank0 } from './runtime.js';
 import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveKind, type CollectiveMsg, type CollectiveReply } from './protocol.js';
 
 type Vars = SharedVariable | readonly SharedVariable[];
+/** For one variable its value; for a list, one value per variable. */
+type Values = ArrayInput | readonly ArrayInput[];
+
+export interface CastOptions {
+  /** Convert values even when that loses information (down-casts, float to integer); default false. */
+  forceCast?: boolean;
+}
 
 function asList(vars: Vars, what: string): SharedVariable[] {
-  const list = vars instanceof SharedVariable ? [vars] : Array.isArray(vars) ? [...vars] : null;
+  const list = vars instanceof SharedVariable ? [vars] : Array.isArray(vars) ? [...(vars as readonly unknown[])] : null;
   if (!list || list.length === 0) throw new TypeError(`${what}: expected a shared variable or a non-empty list of them, got ${describe(vars)}`);
-  list.forEach((v, i) => { if (!(v instanceof SharedVariable)) throw new TypeError(`${what}: item ${i} is not a shared variable (got ${describe(v)})`); });
-  return list;
+  list.forEach((v, i) => {
+    if (!(v instanceof SharedVariable)) throw new TypeError(`${what}: item ${i} is not a shared variable (got ${describe(v)})`);
+    const first = list.indexOf(v);
+    if (first !== i) throw new TypeError(`${what}: item ${i} is the same shared variable as item ${first} (${v.label()})`);
+  });
+  return list as SharedVariable[];
 }
 
 /** One value per variable: a single variable takes the value itself, a list takes a list. */
@@ -26,54 +41,81 @@ function valueList(vars: Vars, values: unknown, n: number, what: string): unknow
   return values;
 }
 
-function conform(v: SharedVariable, value: unknown, what: string): NDArray {
-  const a = value instanceof NDArray ? value : NDArray.from(value, { dtype: v.dtype, what });
-  if (a.ndim !== v.ndim) throw new TypeError(`${what}: expected ndim ${v.ndim} for ${v.label()}, got shape ${shapeToString(a.shape)}`);
-  return a.dtype === v.dtype ? a : a.astype(v.dtype);
+function castOption(options: unknown, what: string): boolean {
+  return checkBoolean(checkOptions(options, ['forceCast'], `${what} options`)['forceCast'], `${what} options.forceCast`) === true;
 }
 
-async function run(op: CollectiveKind, list: SharedVariable[], perRank: (r: number) => Partial<CollectiveMsg>): Promise<(CollectiveReply & { shapes?: number[][] })[]> {
+/** The one cast rule (tensor/conform.ts), then the variable's ndim and broadcastable axes. */
+function conform(v: SharedVariable, value: unknown, what: string, forceCast: boolean): NDArray {
+  const a = conformValue(value, v.dtype, { what, forceCast });
+  if (a.ndim !== v.ndim) throw new TypeError(`${what}: expected ndim ${v.ndim} for ${v.label()}, got shape ${shapeToString(a.shape)}`);
+  v.broadcastable.forEach((b, ax) => {
+    if (b && a.shape[ax] !== 1) {
+      throw new TypeError(`${what}: axis ${ax} of ${v.label()} is broadcastable and must have size 1, got shape ${shapeToString(a.shape)}`);
+    }
+  });
+  return a;
+}
+
+/** Every value checked (and converted) before the caller changes anything. */
+function conformAll(vars: Vars, list: readonly SharedVariable[], values: unknown, what: string, forceCast: boolean): NDArray[] {
+  return valueList(vars, values, list.length, `${what} values`).map((v, i) => conform(list[i]!, v, `${what} values[${i}]`, forceCast));
+}
+
+type Reply = CollectiveReply & { shapes?: number[][] };
+
+async function run(op: CollectiveKind, list: SharedVariable[], perRank: (r: number) => Partial<CollectiveMsg>): Promise<Reply[]> {
   const state = requireState(op);
   await distribute(list);
   const sync = syncForRank0(list);
   const messages: CollectiveMsg[] = [];
-  for (let r = 0; r < state.pool.size; r++) messages.push({ kind: 'collective', op, sharedIds: list.map((v) => v.sharedId), sync: r === 0 ? sync : [], ...perRank(r) });
-  const replies = (await sendToRanks(messages)) as (CollectiveReply & { shapes?: number[][] })[];
+  const sharedIds = list.map((v) => v.sharedId);
+  for (let r = 0; r < state.pool.size; r++) messages.push({ kind: 'collective', op, sharedIds, sync: r === 0 ? sync : [], ...perRank(r) });
+  const replies = (await sendToRanks(messages)) as Reply[];
   adoptFromRank0(replies[0]!.changed);
   return replies;
 }
 
 /** Copies the controller's values (or the given ones, which become the controller's too) to every worker. */
-export async function broadcast(vars: Vars, values?: unknown): Promise<void> {
+export async function broadcast(vars: Vars, values?: Values, options?: CastOptions): Promise<void> {
   const list = asList(vars, 'broadcast');
-  const given = values === undefined ? null : valueList(vars, values, list.length, 'broadcast values').map((v, i) => conform(list[i]!, v, `broadcast values[${i}]`));
+  const forceCast = castOption(options, 'broadcast');
+  const given = values === undefined ? null : conformAll(vars, list, values, 'broadcast', forceCast);
   requireState('broadcast');
+  // Each value passed the variable's own checks above, so none of these can fail half-way.
   given?.forEach((g, i) => list[i]!.setValue(g));
   const msgs: ArrayMsg[] = list.map((v) => toArrayMsg(v.getValue({ borrow: true })));
   await run('broadcast', list, () => ({ values: msgs }));
 }
 
 /** Splits each value along axis 0 as evenly as possible; rank r gets part r. */
-export async function scatter(vars: Vars, values: unknown): Promise<void> {
+export async function scatter(vars: Vars, values: Values, options?: CastOptions): Promise<void> {
   const list = asList(vars, 'scatter');
-  const arrays = valueList(vars, values, list.length, 'scatter values').map((v, i) => conform(list[i]!, v, `scatter values[${i}]`));
+  const arrays = conformAll(vars, list, values, 'scatter', castOption(options, 'scatter'));
   arrays.forEach((a, i) => { if (a.ndim === 0) throw new TypeError(`scatter values[${i}]: a scalar cannot be split along axis 0`); });
   const n = requireState('scatter').pool.size;
-  const parts = arrays.map((a) => { const p = splitPoints(a.shape[0]!, n); return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter'))); });
+  const parts = arrays.map((a) => {
+    const p = splitPoints(a.shape[0]!, n);
+    return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter')));
+  });
   await run('scatter', list, (r) => ({ values: parts.map((p) => p[r]!) }));
 }
 
 /** Every rank's value, stacked along a new axis 0 (ndUp 1, shapes must match) or concatenated (ndUp 0). */
-export async function gather(vars: Vars, options: { ndUp?: 0 | 1 } = {}): Promise<NDArray | NDArray[]> {
+export async function gather(vars: Vars, options?: { ndUp?: 0 | 1 }): Promise<NDArray | NDArray[]> {
   const list = asList(vars, 'gather');
-  const ndUp = options.ndUp ?? 1;
-  if (ndUp !== 0 && ndUp !== 1) throw new RangeError(`gather: ndUp must be 0 or 1, got ${String(ndUp)}`);
+  const ndUp = checkOptions(options, ['ndUp'], 'gather options')['ndUp'] ?? 1;
+  if (ndUp !== 0 && ndUp !== 1) throw new RangeError(`gather options.ndUp: expected 0 or 1, got ${describe(ndUp)}`);
   const replies = await run('gather', list, () => ({}));
   const out = list.map((v, i) => {
     const parts = replies.map((rep) => fromArrayMsg(rep.values[i]!));
     if (ndUp === 0) return concatRows(parts, `gather of ${v.label()}`);
     const first = parts[0]!;
-    parts.forEach((p, r) => { if (shapeToString(p.shape) !== shapeToString(first.shape)) throw new RangeError(`gather of ${v.label()}: rank ${r} has shape ${shapeToString(p.shape)}, rank 0 has ${shapeToString(first.shape)}; stacking needs equal shapes (use ndUp: 0 to concatenate)`); });
+    parts.forEach((p, r) => {
+      if (shapeToString(p.shape) === shapeToString(first.shape)) return;
+      throw new RangeError(`gather of ${v.label()}: rank ${r} has shape ${shapeToString(p.shape)}, rank 0 has ${shapeToString(first.shape)}; `
+        + 'stacking needs equal shapes (use ndUp: 0 to concatenate)');
+    });
     return concatRows(parts.map((p) => p.reshape([1, ...p.shape])), `gather of ${v.label()}`);
   });
   return vars instanceof SharedVariable ? out[0]! : out;
@@ -87,38 +129,44 @@ export async function allGather(vars: Vars): Promise<void> {
 }
 
 function checkOp(op: unknown, list: SharedVariable[], what: string): ReduceOp {
-  const checked = assertReduceOp(op ?? 'avg', `${what} op`);
-  if (checked === 'avg') list.forEach((v) => { if (!isFloat(v.dtype)) throw new TypeError(`${what}: 'avg' needs float variables, ${v.label()} is ${v.dtype}`); });
+  const checked = assertReduceOp(op ?? 'avg', `${what} options.op`);
+  if (checked === 'avg') {
+    list.forEach((v) => { if (!isFloat(v.dtype)) throw new TypeError(`${what}: 'avg' needs float variables, ${v.label()} is ${v.dtype}`); });
+  }
   return checked;
 }
 
 /** Combines all ranks' values into rank 0 (the controller's copy, when inPlace) and returns the result. */
-export async function reduce(vars: Vars, options: { op?: ReduceOp; inPlace?: boolean } = {}): Promise<NDArray | NDArray[]> {
+export async function reduce(vars: Vars, options?: { op?: ReduceOp; inPlace?: boolean }): Promise<NDArray | NDArray[]> {
   const list = asList(vars, 'reduce');
-  const reduceOp = checkOp(options.op, list, 'reduce');
-  const replies = await run('reduce', list, () => ({ reduceOp, inPlace: options.inPlace ?? true }));
+  const o = checkOptions(options, ['op', 'inPlace'], 'reduce options');
+  const reduceOp = checkOp(o['op'], list, 'reduce');
+  const inPlace = checkBoolean(o['inPlace'], 'reduce options.inPlace') ?? true;
+  const replies = await run('reduce', list, () => ({ reduceOp, inPlace }));
   const out = replies[0]!.values.map((m) => fromArrayMsg(m!).copy());
   return vars instanceof SharedVariable ? out[0]! : out;
 }
 
 /** Combines all ranks' values; every rank (and the controller) gets the result. */
-export async function allReduce(vars: Vars, options: { op?: ReduceOp } = {}): Promise<void> {
+export async function allReduce(vars: Vars, options?: { op?: ReduceOp }): Promise<void> {
   const list = asList(vars, 'allReduce');
-  const reduceOp = checkOp(options.op, list, 'allReduce');
+  const reduceOp = checkOp(checkOptions(options, ['op'], 'allReduce options')['op'], list, 'allReduce');
   await run('allReduce', list, () => ({ reduceOp }));
 }
 
 function checkRank(rank: unknown, what: string): number {
   const n = requireState(what).pool.size;
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= n) throw new RangeError(`${what}: rank must be an integer in [0, ${n}), got ${describe(rank)}`);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= n) {
+    throw new RangeError(`${what}: rank must be an integer in [0, ${n}), got ${describe(rank)}`);
+  }
   return rank;
 }
 
 /** Sets the values on one rank only (rank 0's is also the controller's). */
-export async function setValue(rank: number, vars: Vars, values: unknown): Promise<void> {
+export async function setValue(rank: number, vars: Vars, values: Values, options?: CastOptions): Promise<void> {
   const r0 = checkRank(rank, 'setValue');
   const list = asList(vars, 'setValue');
-  const arrays = valueList(vars, values, list.length, 'setValue values').map((v, i) => conform(list[i]!, v, `setValue values[${i}]`));
+  const arrays = conformAll(vars, list, values, 'setValue', castOption(options, 'setValue'));
   const msgs = arrays.map(toArrayMsg);
   await run('setValue', list, (r) => ({ values: r === r0 ? msgs : list.map(() => null) }));
 }

@@ -47,8 +47,10 @@ export function resolveRows(index: unknown, dims: readonly number[], what: strin
     for (let i = 0; i < list.length; i++) rows[i] = rowNumber(list[i], length, `${what}[${i}]`);
     return { kind: 'rows', rows };
   }
-  if (typeof index === 'object' && index !== null && !ArrayBuffer.isView(index)) {
-    const extra = Object.keys(index).find((k) => k !== 'start' && k !== 'stop');
+  // Only an object literal is a range: an ArrayBuffer, a Uint32Array or a Map is not { start, stop } with both left out.
+  const proto: unknown = typeof index === 'object' && index !== null ? Object.getPrototypeOf(index) : undefined;
+  if (proto === Object.prototype || proto === null) {
+    const extra = Object.keys(index as object).find((k) => k !== 'start' && k !== 'stop');
     if (extra !== undefined) throw new TypeError(`${what}: unknown key '${extra}' (expected { start, stop })`);
     const o = index as { start?: unknown; stop?: unknown };
     const start = bound(o.start, 0, length, `${what}.start`);
@@ -56,7 +58,7 @@ export function resolveRows(index: unknown, dims: readonly number[], what: strin
     if (stop < start) throw new RangeError(`${what}: stop ${String(o.stop)} is before start ${String(o.start)}`);
     return { kind: 'range', start, stop };
   }
-  throw new TypeError(`${what}: expected a row index, { start, stop }, or an Int32Array / array of row indices, got ${describe(index)}`);
+  throw new TypeError(`${what}: expected a row index, { start, stop }, a number[] or an Int32Array of row indices, got ${describe(index)}`);
 }
 
 /** A view (no copy) of one row or a range of rows of a buffer holding `dims`. */

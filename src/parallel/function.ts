@@ -1,151 +1,117 @@
 // synk.fn: a compiled function whose inputs are scattered over the workers and whose outputs are
 // reduced, with batch / batchS / numSlices / outputSubset; f.local runs it on the controller alone.
-import { NDArray, describe } from '../tensor/ndarray.js';
-import { isFloat } from '../tensor/dtype.js';
-import { SharedVariable, Variable } from '../tensor/variable.js';
+import { NDArray } from '../tensor/ndarray.js';
+import { SharedVariable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDescription } from '../compile/function.js';
-import type { Givens } from '../compile/build-program.js';
-import { Data, data as makeData } from './data.js';
-import { isOutputOp, OUTPUT_OPS, UPDATE_OPS, type OutputOp, type UpdateOp } from './accumulate.js';
-import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
-import { asInputData, assertNumSlices, isCallOptions, isPlainObject, resolveBatch, resolveBatchS, someRankEmpty, type CallOptions } from './call-args.js';
-import { adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0 } from './runtime.js';
+import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
+import { Data } from './data.js';
+import type { UpdateOp } from './accumulate.js';
+import { pieceOf, relativeRows, rowCount } from './split.js';
+import {
+  asInputData, assertNumSlices, checkOutputSubset, checkSlicesFit, resolveBatchS, scatteredSelection, someRankEmpty, splitCallArgs, type CallOptions,
+} from './call-args.js';
+import { checkSpec, type OutputsSpec, type SynkFnSpec } from './fn-spec.js';
+import { callShapeChecker } from './call-shapes.js';
+import {
+  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0,
+} from './runtime.js';
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
 import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
-export type OutputSpec = Variable | readonly [Variable, OutputOp];
-export type UpdateSpec = readonly [SharedVariable, unknown] | readonly [SharedVariable, unknown, UpdateOp];
+export type { OutputSpec, OutputsSpec, UpdateSpec, SynkFnSpec } from './fn-spec.js';
 
-export interface SynkFnSpec {
-  /** Scattered along axis 0 over the workers. */
-  inputs?: readonly Variable[];
-  /** Sent whole to every worker. */
-  bcastInputs?: readonly Variable[];
-  outputs?: OutputSpec | readonly OutputSpec[] | null;
-  updates?: readonly UpdateSpec[];
-  givens?: Givens;
-  /** Shared variables whose rows `batchS` selects on each worker. */
-  sliceableShareds?: readonly SharedVariable[];
-  name?: string;
+/** What a synk function takes for one input: an array of any accepted kind, or a synk.data(). */
+export type SynkInput = ArrayInput | Data;
+/** Inputs by name, as the only argument: `f({ x: X, y: Y })`. */
+export interface NamedInputs { readonly [name: string]: SynkInput }
+/** Call options with an outputSubset: the call returns a list of the chosen outputs. */
+export type SubsetCallOptions = CallOptions & { readonly outputSubset: readonly number[] };
+
+/**
+ * A data-parallel function. Its result follows the spec's outputs: one output gives an NDArray, a
+ * list a tuple of NDArrays of the list's length, none an empty list; with outputSubset a list.
+ */
+export interface SynkFn<O = OutputsSpec> {
+  (...args: [...inputs: SynkInput[], options: SubsetCallOptions]): Promise<NDArray[]>;
+  (named: NamedInputs, options: SubsetCallOptions): Promise<NDArray[]>;
+  (...args: [...inputs: SynkInput[], options: CallOptions]): Promise<OutputsOf<O>>;
+  (...inputs: SynkInput[]): Promise<OutputsOf<O>>;
+  (named: NamedInputs, options?: CallOptions): Promise<OutputsOf<O>>;
+  readonly id: number;
+  readonly description: FunctionDescription;
+  /** Runs the plain function on the controller alone (the original's as_theano). */
+  local(...arrays: ArrayInput[]): OutputsOf<O>;
+  /** Makes a Data (shared memory) for each input, in order, from the given arrays (checked like a call's inputs). */
+  buildInputs(...arrays: SynkInput[]): Data[];
+  graph(): string;
 }
 
 let nextId = 1;
 
-export type SynkFn = ((...args: unknown[]) => Promise<NDArray | NDArray[]>) & {
-  readonly id: number;
-  readonly description: FunctionDescription;
-  /** Runs the plain function on the controller alone (the original's as_theano). */
-  local(...arrays: unknown[]): NDArray | NDArray[];
-  /** Makes a Data (shared memory) for each input from the given arrays. */
-  buildInputs(...arrays: unknown[]): Data[];
-  graph(): string;
-};
-
-function normalizeOutputs(outputs: SynkFnSpec['outputs']): { vars: Variable[]; ops: OutputOp[]; single: boolean } {
-  if (outputs === undefined || outputs === null) return { vars: [], ops: [], single: false };
-  const isPair = (o: unknown): o is readonly [Variable, OutputOp] => Array.isArray(o) && o.length === 2 && o[0] instanceof Variable && typeof o[1] === 'string';
-  const single = outputs instanceof Variable || isPair(outputs);
-  const list = (single ? [outputs] : outputs) as readonly unknown[];
-  const vars: Variable[] = [];
-  const ops: OutputOp[] = [];
-  list.forEach((o, i) => {
-    const [v, op] = o instanceof Variable ? [o, 'avg'] : isPair(o) ? o : [undefined, undefined];
-    if (!(v instanceof Variable)) throw new TypeError(`synk.fn: outputs[${i}] must be a variable or [variable, op], got ${describe(o)}`);
-    if (!isOutputOp(op)) throw new TypeError(`synk.fn: outputs[${i}] has reduce op ${JSON.stringify(op)}; expected one of ${OUTPUT_OPS.join(', ')}`);
-    if (op === 'avg' && !isFloat(v.dtype)) throw new TypeError(`synk.fn: outputs[${i}] (${v.label()}) is not a float, so 'avg' does not apply; use 'sum', 'max', 'min', 'gather' or 'none'`);
-    if (op === 'gather' && v.ndim === 0) throw new TypeError(`synk.fn: outputs[${i}] is a scalar; 'gather' concatenates along axis 0 and needs ndim >= 1`);
-    vars.push(v);
-    ops.push(op);
-  });
-  return { vars, ops, single };
-}
-
-export function fn(spec: SynkFnSpec): SynkFn {
-  if (typeof spec !== 'object' || spec === null) throw new TypeError(`synk.fn: expected an options object, got ${describe(spec)}`);
-  const inputs = [...(spec.inputs ?? [])];
-  const bcast = [...(spec.bcastInputs ?? [])];
-  inputs.forEach((v, i) => { if (v instanceof Variable && v.ndim === 0) throw new TypeError(`synk.fn: inputs[${i}] (${v.label()}) is a scalar and cannot be scattered; put it in bcastInputs`); });
-  const sliceable = [...(spec.sliceableShareds ?? [])];
-  sliceable.forEach((s, i) => {
-    if (!(s instanceof SharedVariable)) throw new TypeError(`synk.fn: sliceableShareds[${i}] must be a shared variable, got ${describe(s)}`);
-    if (s.ndim === 0) throw new TypeError(`synk.fn: sliceableShareds[${i}] is a scalar and has no rows`);
-  });
-  const outs = normalizeOutputs(spec.outputs);
-  const updateOps: UpdateOp[] = [];
-  const updates = (spec.updates ?? []).map((u, i) => {
-    if (!Array.isArray(u) || u.length < 2 || u.length > 3) throw new TypeError(`synk.fn: updates[${i}] must be [shared, expr] or [shared, expr, op]`);
-    const op = (u[2] ?? 'avg') as UpdateOp;
-    if (!(UPDATE_OPS as readonly string[]).includes(op)) throw new TypeError(`synk.fn: updates[${i}] has op ${JSON.stringify(op)}; expected one of ${UPDATE_OPS.join(', ')}`);
-    if (op === 'avg' && u[0] instanceof SharedVariable && !isFloat(u[0].dtype)) throw new TypeError(`synk.fn: updates[${i}] targets an integer shared variable; 'avg' does not apply`);
-    updateOps.push(op);
-    return [u[0], u[1]] as const;
-  });
+export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>): SynkFn<O> {
+  const checked = checkSpec(spec);
+  const { inputs, bcast, sliceable, outputs: outs } = checked;
+  const label = checked.name ?? 'synk function';
   // Sliceable shareds become hidden trailing inputs: each worker passes its selected rows.
-  const sliceVars = sliceable.map((s) => B.tensor({ dtype: s.dtype, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: `${s.name}[batchS]` } : {}) }));
-  const userGivens = spec.givens instanceof Map ? [...spec.givens] : [...(spec.givens ?? [])];
+  const sliceVars = sliceable.map((s) => B.tensor({
+    dtype: s.dtype, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: `${s.name}[batchS]` } : {}),
+  }));
   const description = describeFunction({
     inputs: [...inputs, ...bcast, ...sliceVars],
     outputs: outs.vars,
-    updates,
-    givens: [...userGivens, ...sliceable.map((s, i) => [s, sliceVars[i]!] as const)],
-    ...(spec.name !== undefined ? { name: spec.name } : {}),
+    updates: checked.updates,
+    givens: [...checked.givens, ...sliceable.map((s, i) => [s, sliceVars[i]!] as const)],
+    ...(checked.name !== undefined ? { name: checked.name } : {}),
   });
-  const id = nextId++;
   // Update ops follow the program's update order (same as given).
   // Updates the compiler added (random-stream states) advance identically in every slice: 'max'.
+  const updateOps: UpdateOp[] = [...checked.updateOps];
   while (updateOps.length < description.program.updates.length) updateOps.push('max');
-  const fspec: FunctionSpec = { id, description, nScattered: inputs.length, nBroadcast: bcast.length, sliceableIds: sliceable.map((s) => s.sharedId), outputOps: outs.ops, updateOps };
   const local = new CompiledFunction(description, getDefaultDevice());
+  // Everything that can refuse the spec has run: only now does the function take an id and register.
+  const id = nextId++;
+  const fspec: FunctionSpec = {
+    id, description, nScattered: inputs.length, nBroadcast: bcast.length, sliceableIds: sliceable.map((s) => s.sharedId), outputOps: outs.ops, updateOps,
+  };
   const shareds = [...local.shareds, ...sliceable];
   registerFunction({ spec: fspec, shareds });
-  const names = [...inputs, ...bcast].map((v) => v.name);
+  const explicit = [...inputs, ...bcast];
+  const names = explicit.map((v) => v.name);
+  const listed = names.map((n, i) => n ?? `#${i}`).join(', ');
   const updateTargets = description.program.updates.map((u) => shareds.find((s) => s.sharedId === u.sharedId)!).filter((s) => s !== undefined);
+  const inputLabel = (i: number) => `input ${i}${explicit[i]!.name !== undefined ? ` '${explicit[i]!.name}'` : ''}`;
+  const toData = (a: unknown, i: number, what = inputLabel(i)) => asInputData(a, what, explicit[i]!.dtype, explicit[i]!.broadcastable, i < inputs.length);
+  const checkShapes = callShapeChecker(description.program, { nScattered: inputs.length, sliceable, inputLabel });
 
-  const call = async (...args: unknown[]): Promise<NDArray | NDArray[]> => {
-    const state = requireState(spec.name ?? 'synk function');
-    let options: CallOptions = {};
-    if (args.length > 0 && isCallOptions(args[args.length - 1])) options = args.pop() as CallOptions;
-    if (args.length === 1 && names.length > 0 && isPlainObject(args[0]) && !(args[0] instanceof Data)) {
-      const named = args[0];
-      const unknown = Object.keys(named).filter((k) => !names.includes(k));
-      if (unknown.length) throw new TypeError(`${spec.name ?? 'synk function'}: unknown input name(s) ${unknown.join(', ')}; inputs are ${names.join(', ')}`);
-      args = names.map((n, i) => { if (n === undefined || !(n in named)) throw new TypeError(`${spec.name ?? 'synk function'}: input ${i} ${n ?? ''} missing`); return named[n]; });
-    }
-    const nExplicit = inputs.length + bcast.length;
-    if (args.length !== nExplicit) throw new TypeError(`${spec.name ?? 'synk function'}: expected ${nExplicit} input(s) (${names.map((n, i) => n ?? `#${i}`).join(', ')}), got ${args.length}`);
+  const call = async (...given: unknown[]): Promise<NDArray | NDArray[]> => {
+    const state = requireState(label);
+    const { args, options } = splitCallArgs(given, names, label);
+    if (args.length !== explicit.length) throw new TypeError(`${label}: expected ${explicit.length} input(s) (${listed}), got ${args.length}`);
     const numSlices = assertNumSlices(options.numSlices);
-    if (numSlices > 1 && inputs.length === 0 && sliceable.length === 0) throw new RangeError('numSlices: > 1 needs scattered inputs or sliceable shareds to slice');
+    if (numSlices > 1 && inputs.length === 0 && sliceable.length === 0) {
+      throw new RangeError('numSlices: > 1 needs scattered inputs or sliceable shareds to slice');
+    }
     if (options.batchS !== undefined && sliceable.length === 0) throw new TypeError('batchS: this function has no sliceableShareds');
     if (options.batch !== undefined && inputs.length === 0) throw new TypeError('batch: this function has no scattered inputs');
-    const subset = options.outputSubset;
-    if (subset !== undefined) {
-      if (!Array.isArray(subset) || subset.some((k) => !Number.isInteger(k) || k < 0 || k >= outs.vars.length) || new Set(subset).size !== subset.length) throw new RangeError(`outputSubset: expected distinct output indices in [0, ${outs.vars.length}), got ${JSON.stringify(subset)}`);
-    }
-    const datas = args.map((a, i) => {
-      const v = [...inputs, ...bcast][i]!;
-      return asInputData(a, `input ${i}${v.name !== undefined ? ` '${v.name}'` : ''}`, v.dtype, v.ndim);
-    });
+    const subset = checkOutputSubset(options.outputSubset, outs.vars.length);
+    const datas = args.map((a, i) => toData(a, i));
     const n = state.pool.size;
-    // The selection of rows, applied to every scattered input (minibatch Data is indexed from 0).
-    let selection: Rows | null = null;
-    if (inputs.length > 0) {
-      const full = datas.slice(0, inputs.length).filter((d) => !d.minibatch);
-      // With only minibatch Data the whole data set's length is unknown: the batch just has to fit the minibatch.
-      const length = full.length ? Math.min(...full.map((d) => d.length)) : Number.MAX_SAFE_INTEGER;
-      if (options.batch === undefined && full.some((d) => d.length !== length)) throw new RangeError(`scattered inputs have different lengths (${datas.slice(0, inputs.length).map((d) => d.length).join(', ')}); pass batch to select rows`);
-      selection = resolveBatch(options.batch, length);
-      const count = rowCount(selection);
-      datas.slice(0, inputs.length).forEach((d, i) => { if (d.minibatch && d.length < count) throw new RangeError(`input ${i}: minibatch Data has ${d.length} rows, the batch needs ${count}`); });
+    const selection = inputs.length > 0 ? scatteredSelection(datas.slice(0, inputs.length), options.batch) : null;
+    if (selection) checkSlicesFit(numSlices, rowCount(selection), 'rows in the batch');
+    const sliceRows = resolveBatchS(options.batchS, n);
+    if (inputs.length === 0 && options.batchS !== undefined) {
+      checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
     }
-    const sliceRows = options.batchS === undefined ? new Array<Rows | null>(n).fill(null) : resolveBatchS(options.batchS, n);
+    checkShapes(datas, subset);
     await distribute();
-    const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0 || inputs.length === 0 ? sliceable.length > 0 : false;
+    const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0;
     const sync = syncForRank0(shareds);
-    const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + updates.length <= MAX_RESULT_ENTRIES;
+    const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + checked.updates.length <= MAX_RESULT_ENTRIES;
     if (fastEligible) {
       await sendDataHandles(datas);
-      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds: datas.map((d) => d.id), outputSubset: subset ? [...subset] : null });
+      const dataIds = datas.map((d) => d.id);
+      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null });
       if (entries) {
         const results = entries.map((e) => e.value);
         markUpdatedOnRank0(updateTargets);
@@ -159,7 +125,10 @@ export function fn(spec: SynkFnSpec): SynkFn {
         const rows = d.minibatch ? relativeRows(selection!, n, r) : pieceOf(selection!, n, r);
         return { kind: 'rows', data: d.handle(), rows };
       });
-      messages.push({ kind: 'call', fnId: id, inputs: inputMsgs, sliceRows: sliceable.map(() => sliceRows[r] ?? null), numSlices, outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [] });
+      messages.push({
+        kind: 'call', fnId: id, inputs: inputMsgs, sliceRows: sliceable.map(() => sliceRows[r] ?? null), numSlices,
+        outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [],
+      });
     }
     const replies = (await sendToRanks(messages)) as CallReply[];
     const first = replies[0]!;
@@ -173,16 +142,11 @@ export function fn(spec: SynkFnSpec): SynkFn {
     const result = local.call([...arrays, ...sliceValues]);
     return outs.single ? (Array.isArray(result) ? result[0]! : result) : result;
   };
-  return Object.assign(call, {
-    id,
-    description,
-    local: localRun,
-    buildInputs: (...arrays: unknown[]) => arrays.map((a, i) => {
-      const v = [...inputs, ...bcast][i];
-      if (!v) throw new TypeError(`buildInputs: the function has ${nExplicit()} inputs, got ${arrays.length} arrays`);
-      return a instanceof Data ? a : makeData(NDArray.from(a, { dtype: v.dtype, what: `buildInputs input ${i}` }), { ...(v.name !== undefined ? { name: v.name } : {}) });
-    }),
-    graph: () => local.graph(),
-  });
-  function nExplicit(): number { return inputs.length + bcast.length; }
+  const buildInputs = (...arrays: unknown[]): Data[] => {
+    if (arrays.length !== explicit.length) {
+      throw new TypeError(`buildInputs: the function has ${explicit.length} input(s) (${listed}), got ${arrays.length} array(s)`);
+    }
+    return arrays.map((a, i) => toData(a, i, `buildInputs ${inputLabel(i)}`));
+  };
+  return Object.assign(call, { id, description, local: localRun, buildInputs, graph: () => local.graph() }) as unknown as SynkFn<O>;
 }
