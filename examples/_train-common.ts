@@ -79,7 +79,7 @@ export function makeValidator(logits: T.Variable, inputs: readonly T.Variable[],
     name: 'validate',
   });
   return async (args: unknown[], numSlices: number): Promise<{ accuracy: number; loss: number }> => {
-    const [correct, lossSum, rows] = (await f(...args, { numSlices })) as T.NDArray[];
+    const [correct, lossSum, rows] = (await f(...(args as synk.SynkInput[]), { numSlices })) as T.NDArray[];
     return { accuracy: correct!.item() / rows!.item(), loss: lossSum!.item() / rows!.item() };
   };
 }

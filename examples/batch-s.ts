@@ -39,12 +39,12 @@ try {
   const list2 = randint(DAT, 100, 3);
   const slices3 = Array.from({ length: n }, (_, r) => ({ start: r, stop: 100 + r }));
   const lists4 = Array.from({ length: n }, (_, r) => randint(DAT, 100, 10 + r));
-  const cases: [string, unknown, T.NDArray][] = [
+  const cases: [string, synk.CallOptions['batchS'], T.NDArray][] = [
     ['one range for all workers { start: 100, stop: 200 }', slice1, picked(() => range(100, 200))],
     ['one index list for all workers', list2, picked(() => list2)],
     ['one range per worker', slices3, picked((r) => range(r, 100 + r))],
     ['one index list per worker', lists4, picked((r) => lists4[r]!)],
-    ['an Int32Array for all workers', Int32Array.from([199, 0, 50]), picked(() => [199, 0, 50])],
+    ['an Int32Array for all workers', Int32Array.from([199, 0, 50, 7]), picked(() => [199, 0, 50, 7])],
   ];
 
   const all = many(await f());

@@ -1,7 +1,8 @@
 // T.fn: compiled functions with updates and givens, runnable on any Device, serialisable to JSON.
-import { NDArray, describe, shapeToString, type NestedArray } from '../tensor/ndarray.js';
+import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
+import type { ArrayInput, OutputsOf } from './fn-types.js';
 import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
 import { StepError } from '../devices/reference/reference-device.js';
@@ -36,7 +37,7 @@ export interface FunctionDescription {
   readonly log: readonly string[];
 }
 
-export type { ShapedArray };
+export type { ShapedArray, ArrayInput };
 
 export { defaultDevice, setDefaultDevice } from '../devices/default-device.js';
 /** @deprecated use defaultDevice() */
@@ -197,16 +198,11 @@ export class CompiledFunction {
   }
 }
 
-/** A value accepted for an array input: nested arrays, typed arrays, `{ data, shape }` or an NDArray. */
-export type ArrayInput = NestedArray | Float32Array | Float64Array | Int32Array | Uint8Array | ShapedArray | NDArray;
-
 /** The `outputs` of a spec: one variable, a list of them, or none. */
 export type OutputsSpec = Variable | readonly Variable[] | null | undefined;
 
 /** What a compiled function returns: one NDArray for one output variable, a tuple for a list. */
-export type ResultOf<O> = O extends Variable ? NDArray
-  : O extends readonly unknown[] ? { -readonly [K in keyof O]: NDArray }
-  : O extends null | undefined ? [] : NDArray | NDArray[];
+export type ResultOf<O> = OutputsOf<O>;
 
 /** One argument per declared input, in order. */
 export type ArgsOf<I> = I extends readonly Variable[] ? { -readonly [K in keyof I]: ArrayInput } : ArrayInput[];

@@ -6,7 +6,7 @@ import { isFloat } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
-import { fn as synkFn, type OutputSpec, type SynkFn } from '../parallel/function.js';
+import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
 import { numWorkers } from '../parallel/runtime.js';
 import { Data } from '../parallel/data.js';
@@ -38,7 +38,7 @@ export interface TrainOptions {
   [hyper: string]: unknown;
 }
 
-export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: unknown; numSlices?: number }
+export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: CallOptions['batchS']; numSlices?: number }
 
 export interface TrainStep { loss: number; outputs: NDArray[] }
 
@@ -135,7 +135,7 @@ export function makeTrainFunction(loss: Variable, params: readonly SharedVariabl
     const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
     await sync();
     if (empty) await zeroFn();
-    const result = await (Object.keys(call).length ? gradFn(...args, { ...call }) : gradFn(...args));
+    const result = await (Object.keys(call).length ? gradFn(...(args as SynkInput[]), { ...call }) : gradFn(...(args as SynkInput[])));
     const outs = Array.isArray(result) ? result : [result];
     await allReduce(optimizer.flatGrad, { op: 'sum' });
     await updateFn();
