@@ -4,10 +4,21 @@ import { canUpcast, type DType } from '../tensor/dtype.js';
 import { Data, data as makeData } from './data.js';
 import { splitPoints, type Rows } from './split.js';
 
+/** Options of a call of a data-parallel function, given after its inputs: `await f(x, y, { batch, numSlices })`. */
 export interface CallOptions {
+  /**
+   * Which rows of the scattered inputs to use: the first n, a `{ start, stop }` range, or a list of row indices
+   * (e.g. a shuffled minibatch); default all.
+   */
   batch?: number | { start?: number; stop?: number } | readonly number[] | Int32Array;
+  /**
+   * Rows of the sliceable shared variables to use, in the same forms as `batch`: one selection for every worker, or a
+   * list of one per worker.
+   */
   batchS?: unknown;
+  /** Each worker runs its part in this many pieces, one after the other, and combines them (to bound memory); default 1. */
   numSlices?: number;
+  /** Compute only these outputs (by position). */
   outputSubset?: readonly number[];
 }
 

