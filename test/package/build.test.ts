@@ -28,10 +28,14 @@ describe('scripts/build.mjs', { timeout: 120_000 }, () => {
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
       compilerOptions: {
         target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, declaration: true, sourceMap: true,
-        outDir: 'dist', rootDir: '.', incremental: true, tsBuildInfoFile: 'dist/tsconfig.tsbuildinfo', types: [],
+        outDir: 'dist', rootDir: '.', incremental: true, tsBuildInfoFile: 'dist/tsconfig.tsbuildinfo', types: [], noLib: true,
       },
-      include: ['src/**/*.ts', 'test/**/*.ts'],
+      include: ['src/**/*.ts', 'test/**/*.ts', 'globals.d.ts'],
     }));
+    // The few global types tsc needs, instead of its standard library: each build then takes a fraction of a second.
+    const globals = ['Array<T> { length: number; [n: number]: T }', 'Boolean {}', 'CallableFunction {}', 'Function {}', 'IArguments {}',
+      'NewableFunction {}', 'Number {}', 'Object {}', 'RegExp {}', 'String {}'];
+    writeFileSync(join(dir, 'globals.d.ts'), globals.map((g) => `interface ${g}\n`).join(''));
     mkdirSync(join(dir, 'src'));
     mkdirSync(join(dir, 'test'));
     writeFileSync(join(dir, 'src', 'a.ts'), 'export const a: number = 1;\n');
