@@ -2,6 +2,7 @@
 import { type DType, type TypedArray, isFloat } from '../tensor/dtype.js';
 
 export const REDUCE_OPS = ['sum', 'avg', 'prod', 'max', 'min'] as const;
+/** The reduce op of a collective: `sum`, `avg` (float dtypes only), `prod`, `max` or `min`. */
 export type ReduceOp = (typeof REDUCE_OPS)[number];
 
 export function isReduceOp(value: unknown): value is ReduceOp {

@@ -16,13 +16,20 @@ import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
 
+/** What {@link fn} compiles. */
 export interface FnSpec {
+  /** The free variables the function takes, in call order. */
   inputs?: readonly Variable[];
+  /** One variable (the function returns one array) or a list (it returns a list); none for a function of updates only. */
   outputs?: Variable | readonly Variable[] | null;
+  /** New values of shared variables, all computed from the old ones and then applied together after each call. */
   updates?: readonly (readonly [SharedVariable, unknown])[] | Map<SharedVariable, unknown>;
+  /** Replacements of graph variables by other expressions (Theano's givens), applied before compiling. */
   givens?: Givens;
+  /** Where it runs (default: {@link getDefaultDevice}). */
   device?: Device;
   name?: string;
+  /** Graph rewrites to skip or keep (all run by default). */
   optimize?: OptimizeOptions;
 }
 
@@ -62,6 +69,10 @@ export interface EvaluateOptions {
   readonly updatesOnHost?: boolean;
 }
 
+/**
+ * A function compiled for one device, as {@link fn} wraps it (`f.compiled`): it converts and checks the inputs, runs the
+ * program, applies the updates and keeps one executable per output subset.
+ */
 export class CompiledFunction {
   readonly description: FunctionDescription;
   readonly device: Device;
@@ -164,6 +175,10 @@ export class CompiledFunction {
     }
   }
 
+  /**
+   * Runs the function on `args` (converted as the inputs' types require) and applies its updates; `outputSubset`
+   * computes only the listed outputs.
+   */
   call(args: readonly unknown[], options: { readonly outputSubset?: readonly number[] } = {}): NDArray | NDArray[] {
     if (args.length !== this.nInputs) {
       const names = this.description.inputs.map((s, i) => s.name ?? `#${i}`).join(', ');
@@ -193,6 +208,7 @@ export class CompiledFunction {
     return err;
   }
 
+  /** The optimised program, printed one op per line, with the rewrites that produced it. */
   graph(): string {
     return printProgram(this.description.program, this.description.log);
   }

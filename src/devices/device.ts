@@ -13,6 +13,7 @@ export interface DeviceArray {
   readonly shape: readonly number[];
 }
 
+/** A program compiled for one device. */
 export interface Executable {
   /**
    * Runs the program. `args` are the program's inputs followed by its shared values, in the
@@ -22,15 +23,21 @@ export interface Executable {
   run(args: readonly DeviceArray[]): DeviceArray[];
 }
 
+/**
+ * What runs compiled programs: the float64 {@link ReferenceDevice}, the fast CPU device, or a `CudaDevice`
+ * (`synkhronos/cuda`). Give one to {@link fn} as `device`, or set it with {@link setDefaultDevice}.
+ */
 export interface Device {
   readonly kind: DeviceKind;
   /** Human-readable, e.g. 'reference', 'cpu (OpenBLAS)', 'cuda:0 NVIDIA H200'. */
   readonly name: string;
+  /** Copies a host array to the device (host devices use it as it is). */
   upload(value: NDArray): DeviceArray;
   /** Copies a device value to the host, waiting for pending work that produces it. */
   download(value: DeviceArray): NDArray;
   /** Releases a value's memory early (optional for garbage-collected host values). */
   free(value: DeviceArray): void;
+  /** Compiles an optimised program for this device. */
   compile(program: Program): Executable;
   /** Waits for all enqueued work. */
   synchronize(): void;

@@ -2,6 +2,7 @@
 // finds it, without starting any worker or GPU context (a CUDA context costs memory on every GPU).
 import os from 'node:os';
 
+/** One CUDA GPU, as {@link devices} lists it. */
 export interface GpuInfo {
   readonly index: number;
   readonly name: string;
@@ -11,6 +12,7 @@ export interface GpuInfo {
   readonly multiprocessors: number;
 }
 
+/** What {@link devices} found. */
 export interface DeviceList {
   /** The CPU cores and the GEMM the fast CPU device would use ('OpenBLAS', 'wasm-simd', ...). */
   readonly cpu: { readonly cores: number; readonly gemm: string };
@@ -22,6 +24,17 @@ export interface DeviceList {
   readonly auto: 'cuda' | 'cpu';
 }
 
+/**
+ * Lists the CPU cores (with the GEMM the fast CPU device would use) and every usable CUDA GPU, or why none is usable,
+ * and what `fork({ devices: 'auto' })` would start. Starts no worker and no GPU context.
+ *
+ * @example
+ * ```ts
+ * import * as synk from 'synkhronos';
+ * const found = await synk.devices();
+ * console.log(found.cpu, found.cuda.map((g) => `${g.name} (${g.arch})`), found.cudaUnavailable ?? '', found.auto);
+ * ```
+ */
 export async function devices(): Promise<DeviceList> {
   const { selectGemm } = await import('./cpu/gemm.js');
   const cpu = { cores: os.availableParallelism(), gemm: selectGemm().blas.name };

@@ -10,6 +10,7 @@ import { SharedVariable, Variable, asVariable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { concatenate, subtensor } from '../tensor/build-shape.js';
 
+/** Where one shared variable's values sit in the flat vector of a {@link FlatLayout}. */
 export interface FlatEntry {
   readonly shared: SharedVariable;
   readonly offset: number;

@@ -23,6 +23,7 @@ export class Rng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
+  /** Uniform in [low, high). */
   uniform(low = 0, high = 1): number {
     return low + (high - low) * this.next();
   }
@@ -56,6 +57,7 @@ export class Rng {
   }
 }
 
+/** Options of the initialisers. */
 export interface InitOptions {
   /** Seed of a fresh generator, or a generator to draw from (default: seed 0). */
   seed?: number;
@@ -121,6 +123,9 @@ export function constantInit(shape: Shape, value: number, dtype: DType = 'float3
   return NDArray.full(shape, value, dtype);
 }
 
+/** A weight initialiser: an array of `shape` drawn as `options` say. */
 export type Initializer = (shape: Shape, options: InitOptions) => NDArray;
+/** The initialisers by name, for the `init` option of the layers. */
 export const initializers = { glorotUniform, glorotNormal, heUniform, heNormal } as const satisfies Record<string, Initializer>;
+/** The name of an initialiser in {@link initializers}. */
 export type InitName = keyof typeof initializers;

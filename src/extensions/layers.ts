@@ -19,18 +19,27 @@ export interface Mode {
   readonly training: boolean;
   readonly updates: [SharedVariable, Variable][];
 }
+/**
+ * A fresh training {@link Mode}: dropout active, batch norm on batch statistics (its running-statistics updates
+ * collect in `updates`).
+ */
 export const trainMode = (): Mode => ({ training: true, updates: [] });
+/** A fresh inference {@link Mode}: dropout off, batch norm on its running statistics. */
 export const evalMode = (): Mode => ({ training: false, updates: [] });
 
+/** A layer or network: its parameters and state, and `apply` to build its output graph. */
 export interface Module {
   /** Trainable parameters. */
   readonly params: readonly SharedVariable[];
   /** Non-trained state (running statistics), saved with the parameters. */
   readonly states: readonly SharedVariable[];
+  /** The output for input `x`, built in `mode` (default {@link evalMode}). */
   apply(x: Variable, mode?: Mode): Variable;
 }
 
+/** The built-in activations by name. */
 export type ActivationName = 'relu' | 'tanh' | 'sigmoid' | 'softplus' | 'identity';
+/** An activation: a built-in name or any function of a variable. */
 export type Activation = ActivationName | ((x: Variable) => Variable);
 
 function activate(x: Variable, a: Activation | undefined): Variable {
@@ -58,6 +67,7 @@ function positiveInt(what: string, v: unknown): number {
   return v;
 }
 
+/** Options shared by the layers with parameters. */
 export interface ParamOptions {
   /** Prefix of the parameter names (default: kind + counter, e.g. dense0). */
   name?: string;
@@ -84,8 +94,13 @@ export function denseForward(x: Variable, W: Variable, b?: Variable): Variable {
   return b ? B.add(y, b) : y;
 }
 
+/**
+ * Options of {@link dense}: the activation (default identity), whether there is a bias (default true) and the weight
+ * initialiser (default glorotUniform).
+ */
 export interface DenseOptions extends ParamOptions { activation?: Activation; bias?: boolean; init?: InitName | Initializer }
 
+/** A fully connected layer: activation(x·W + b), W of shape (nIn, nOut); made by {@link dense}. */
 export class Dense implements Module {
   readonly W: SharedVariable;
   readonly b: SharedVariable | null;
@@ -104,6 +119,19 @@ export class Dense implements Module {
     return activate(denseForward(x, this.W, this.b ?? undefined), this.options.activation);
   }
 }
+/**
+ * A fully connected layer from `nIn` to `nOut` features (a {@link Dense}).
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * import * as X from 'synkhronos/extensions';
+ * const net = X.sequential(X.dense(4, 8, { activation: 'relu', seed: 1 }), X.dense(8, 2));
+ * const x = T.matrix('x');
+ * const f = T.fn({ inputs: [x], outputs: net.apply(x) });
+ * console.log((f([[1, 2, 3, 4]]) as T.NDArray).shape, net.params.map((p) => p.name)); // [1, 2], dense0.W ...
+ * ```
+ */
 export const dense = (nIn: number, nOut: number, options?: DenseOptions): Dense => new Dense(nIn, nOut, options);
 
 // ---- conv2d ----------------------------------------------------------------------------------
@@ -114,8 +142,16 @@ export function conv2dForward(x: Variable, W: Variable, b?: Variable, options: C
   return b ? B.add(y, B.dimshuffle(b, ['x', 0, 'x', 'x'])) : y;
 }
 
+/**
+ * Options of {@link conv2dLayer}: those of {@link conv2d} plus the activation (default identity), bias (default true)
+ * and weight initialiser (default heNormal).
+ */
 export interface Conv2dLayerOptions extends ParamOptions, Conv2dOptions { activation?: Activation; bias?: boolean; init?: InitName | Initializer }
 
+/**
+ * A 2-d convolution layer over NCHW input: activation(conv2d(x, W) + b), W of shape (out, in / groups, kh, kw);
+ * made by {@link conv2dLayer}.
+ */
 export class Conv2dLayer implements Module {
   readonly W: SharedVariable;
   readonly b: SharedVariable | null;
@@ -141,6 +177,7 @@ export class Conv2dLayer implements Module {
     return activate(conv2dForward(x, this.W, this.b ?? undefined, conv), this.options.activation);
   }
 }
+/** A 2-d convolution layer (a {@link Conv2dLayer}) with a `kernel` of one size or [h, w]. */
 export const conv2dLayer = (inChannels: number, outChannels: number, kernel: IntPair, options?: Conv2dLayerOptions): Conv2dLayer => new Conv2dLayer(inChannels, outChannels, kernel, options);
 
 // ---- batch normalisation -----------------------------------------------------------------------
@@ -175,6 +212,7 @@ export function batchNormInference(x: Variable, gamma: Variable, beta: Variable,
   return B.add(B.mul(x, perFeature(scale, x.ndim)), perFeature(shift, x.ndim));
 }
 
+/** Options of {@link batchNorm}: the running-statistics momentum (default 0.1), epsilon (default 1e-5), name and dtype. */
 export interface BatchNormOptions { name?: string; momentum?: number; epsilon?: number; dtype?: DType }
 
 /**
@@ -219,6 +257,7 @@ export class BatchNorm implements Module {
     return y;
   }
 }
+/** A batch normalisation layer over `features` channels (a {@link BatchNorm}). */
 export const batchNorm = (features: number, options?: BatchNormOptions): BatchNorm => new BatchNorm(features, options);
 
 // ---- parameter-free modules ------------------------------------------------------------------
@@ -230,12 +269,15 @@ class Stateless implements Module {
   apply(x: Variable, mode: Mode = evalMode()): Variable { return this.f(x, mode); }
 }
 
+/** A max-pooling layer (see {@link maxPool2d}). */
 export const maxPool = (kernel: IntPair, options: Omit<Pool2dOptions, 'kernel'> = {}): Module => new Stateless((x) => maxPool2d(x, { ...options, kernel }));
+/** An average-pooling layer (see {@link avgPool2d}). */
 export const avgPool = (kernel: IntPair, options: Omit<Pool2dOptions, 'kernel'> & { countIncludePad?: boolean } = {}): Module => new Stateless((x) => avgPool2d(x, { ...options, kernel }));
 /** Mean over the spatial axes: (N, C, H, W) -> (N, C). */
 export const globalAvgPool = (): Module => new Stateless((x) => B.mean(x, [2, 3]));
 /** (N, ...) -> (N, product of the rest). */
 export const flatten = (): Module => new Stateless((x) => B.flatten(x, 2));
+/** A layer that only applies an activation. */
 export const activation = (a: Activation): Module => new Stateless((x) => activate(x, a));
 
 /** Inverted dropout: training zeroes each element with probability `rate` and scales the rest by 1/(1 − rate). */
@@ -245,6 +287,10 @@ export function dropoutForward(x: Variable, rate: number, streams: RandomStreams
   return B.mul(B.mul(x, keep), 1 / (1 - rate));
 }
 
+/**
+ * A dropout layer: in training mode each element is zeroed with probability `rate` and the rest scaled by 1/(1 - rate);
+ * in inference mode it passes the input through. Draws come from `streams` or a fresh stream seeded with `seed`.
+ */
 export function dropout(rate: number, options: { streams?: RandomStreams; seed?: number } = {}): Module {
   if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) throw new RangeError(`dropout: rate must be in [0, 1), got ${describe(rate)}`);
   const streams = options.streams ?? randomStreams(options.seed ?? 0);
@@ -253,6 +299,7 @@ export function dropout(rate: number, options: { streams?: RandomStreams; seed?:
 
 // ---- composition -----------------------------------------------------------------------------
 
+/** Layers applied one after the other; its parameters and state are theirs, in order. Made by {@link sequential}. */
 export class Sequential implements Module {
   readonly layers: readonly Module[];
   constructor(layers: readonly Module[]) {
@@ -265,8 +312,10 @@ export class Sequential implements Module {
     return this.layers.reduce((h, l) => l.apply(h, mode), x);
   }
 }
+/** Composes layers into a {@link Sequential}. */
 export const sequential = (...layers: Module[]): Sequential => new Sequential(layers);
 
+/** Options of {@link residualBlock}: the stride of the first convolution (default 1) and the batch norms' momentum. */
 export interface ResidualOptions extends ParamOptions { stride?: number; momentum?: number }
 
 /**
@@ -296,6 +345,7 @@ export class ResidualBlock implements Module {
     return B.relu(B.add(this.main.apply(x, mode), this.shortcut ? this.shortcut.apply(x, mode) : x));
   }
 }
+/** A ResNet basic block (a {@link ResidualBlock}) from `inChannels` to `outChannels`. */
 export const residualBlock = (inChannels: number, outChannels: number, options?: ResidualOptions): ResidualBlock => new ResidualBlock(inChannels, outChannels, options);
 
 // ---- losses and metrics ----------------------------------------------------------------------

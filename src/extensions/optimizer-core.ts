@@ -9,7 +9,9 @@ import { grad } from '../grad/grad.js';
 import type { UpdateOp } from '../parallel/accumulate.js';
 import { FlatLayout, checkLoss, checkParams } from './flat-gradient.js';
 
+/** A hyper-parameter: a number, or a float scalar shared variable (then schedules can change it without rebuilding). */
 export type Hyper = number | SharedVariable;
+/** A shared variable and the expression of its new value. */
 export type UpdatePair = [SharedVariable, Variable];
 
 /** Where the gradient comes from, and what else travels in the flat vector. */
@@ -30,8 +32,13 @@ export interface GradSource {
   name?: string;
 }
 
+/** The optimizers by name (Lasagne's rules, plus AdamW). */
 export type RuleName = 'sgd' | 'momentum' | 'nesterovMomentum' | 'adagrad' | 'rmsprop' | 'adadelta' | 'adam' | 'adamax' | 'adamw';
 
+/**
+ * An optimizer built over one flat gradient vector: the updates that write the gradient (on every worker), the updates
+ * that apply it to the parameters, and its hyper-parameters and state as shared variables.
+ */
 export interface Optimizer<H extends string = string> {
   readonly rule: RuleName;
   readonly params: readonly SharedVariable[];
@@ -52,6 +59,7 @@ export interface Optimizer<H extends string = string> {
   resetState(): void;
 }
 
+/** The default and the check of one hyper-parameter of a rule. */
 export interface HyperRule {
   /** undefined: required. */
   readonly default: number | undefined;

@@ -169,6 +169,10 @@ export const optimizers = { sgd, momentum, nesterovMomentum, adagrad, rmsprop, a
 /** A rule given by name with its options, or a function building an optimizer from a gradient source. */
 export type Rule = RuleName | ((params: readonly SharedVariable[], source: GradSource) => Optimizer);
 
+/**
+ * Builds an optimizer: a rule by name with its hyper-parameters (`makeOptimizer('adam', params, source, { learningRate: 1e-3 })`),
+ * or a function that builds one.
+ */
 export function makeOptimizer(rule: Rule, params: readonly SharedVariable[], source: GradSource, hyper: Readonly<Record<string, Hyper>> = {}): Optimizer {
   if (typeof rule === 'function') {
     if (Object.keys(hyper).length) throw new TypeError('makeOptimizer: hyper-parameters go into the rule function when the rule is a function');

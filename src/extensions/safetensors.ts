@@ -12,6 +12,7 @@ const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'i
 const BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, uint8: 1, bool: 1 };
 const MAX_HEADER = 100 * 2 ** 20;
 
+/** The arrays and the string metadata of a safetensors file. */
 export interface SafetensorsContents {
   readonly tensors: Record<string, NDArray>;
   readonly metadata: Record<string, string>;
@@ -101,10 +102,12 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors buffe
   return { tensors, metadata };
 }
 
+/** Writes named arrays (in the given order) and metadata to a safetensors file. */
 export function saveSafetensors(path: string, tensors: Readonly<Record<string, NDArray>>, metadata: Readonly<Record<string, string>> = {}): void {
   writeFileSync(path, encodeSafetensors(tensors, metadata));
 }
 
+/** Reads a safetensors file; errors name the file and what is wrong with it. */
 export function loadSafetensors(path: string): SafetensorsContents {
   let bytes: Uint8Array;
   try {
@@ -115,6 +118,7 @@ export function loadSafetensors(path: string): SafetensorsContents {
   return decodeSafetensors(bytes, path);
 }
 
+/** Shared variables to save or load: a list (each named by its `name`, which must be unique) or a record by name. */
 export type NamedParams = readonly SharedVariable[] | Readonly<Record<string, SharedVariable>>;
 
 /** Names for shared variables: a record's keys, or each variable's name (unique, required). */

@@ -5,12 +5,14 @@
 import { writeFileSync } from 'node:fs';
 import { describe } from '../tensor/ndarray.js';
 
+/** One line of a chart panel: a name for the legend, its values (one per x) and an optional CSS colour. */
 export interface ChartSeries {
   readonly name: string;
   readonly values: readonly number[];
   readonly color?: string;
 }
 
+/** One panel of a line chart, with its own y axis. */
 export interface ChartPanel {
   readonly title: string;
   /** Title of the y axis (default: the panel's title). */
@@ -24,6 +26,7 @@ export interface ChartPanel {
   readonly format?: (value: number, step: number) => string;
 }
 
+/** Options of a whole chart: its title, the shared x values and label, and the size of each panel in pixels. */
 export interface ChartOptions {
   readonly title?: string;
   /** x values (default 1, 2, ...); shared by every series. */
@@ -268,6 +271,19 @@ export function lineChartSvg(panels: readonly ChartPanel[], options: ChartOption
   ].join('\n');
 }
 
+/**
+ * Writes the chart of {@link lineChartSvg} to an SVG file.
+ *
+ * @example
+ * ```ts
+ * import * as X from 'synkhronos/extensions';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * const loss = { title: 'loss', series: [{ name: 'train', values: [2.3, 1.1, 0.6] }, { name: 'test', values: [2.2, 1.2, 0.8] }] };
+ * const accuracy = { title: 'accuracy', series: [{ name: 'test', values: [0.2, 0.7, 0.85] }] };
+ * X.writeLineChart(join(tmpdir(), 'training.svg'), [loss, accuracy], { title: 'MLP on MNIST', xLabel: 'epoch' });
+ * ```
+ */
 export function writeLineChart(path: string, panels: readonly ChartPanel[], options: ChartOptions = {}): void {
   writeFileSync(path, lineChartSvg(panels, options));
 }

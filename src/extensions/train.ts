@@ -17,6 +17,7 @@ import type { UpdateOp } from '../parallel/accumulate.js';
 import { checkLoss, checkParams } from './flat-gradient.js';
 import { makeOptimizer, type Hyper, type Optimizer, type Rule } from './optimizers.js';
 
+/** Options of {@link makeTrainFunction}; a named rule's hyper-parameters may be given here directly (`{ learningRate: 1e-3 }`). */
 export interface TrainOptions {
   /**
    * Updates of model state made while computing the loss (e.g. batch-norm running statistics from
@@ -40,8 +41,14 @@ export interface TrainOptions {
 
 export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: CallOptions['batchS']; numSlices?: number }
 
+/** What `train.step(...)` resolves to: the loss and the extra outputs (`TrainOptions.outputs`). */
 export interface TrainStep { loss: number; outputs: NDArray[] }
 
+/**
+ * A training step, as {@link makeTrainFunction} returns it: `await train(...inputs, options?)` computes the gradient of
+ * the loss on every worker's rows, reduces it with one allReduce and applies the optimizer's update everywhere, and
+ * resolves to the loss (averaged over the rows).
+ */
 export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   /** One step, returning the loss and the extra outputs. */
   step(...args: unknown[]): Promise<TrainStep>;

@@ -4,6 +4,7 @@ import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { getOpDef } from '../ops/apply.js';
 
+/** Options of {@link grad}. */
 export interface GradOptions {
   /** What to do for a `wrt` that the cost does not depend on: throw (default, as Theano) or give zeros. */
   disconnected?: 'raise' | 'zero';
@@ -25,7 +26,20 @@ export function topoSort(roots: readonly Variable[]): Variable[] {
   return order;
 }
 
+/**
+ * The gradient of a scalar cost with respect to one variable, by reverse-mode differentiation of the graph. The result is
+ * a symbolic variable of the shape of `wrt`, so gradients of gradients work.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * const x = T.vector('x');
+ * const gx = T.grad(T.sum(x.square()), x); // 2x
+ * console.log((T.fn({ inputs: [x], outputs: gx })([1, 2, 3]) as T.NDArray).toArray()); // [2, 4, 6]
+ * ```
+ */
 export function grad(cost: Variable, wrt: Variable, options?: GradOptions): Variable;
+/** The gradients of a scalar cost with respect to each variable of `wrt`, in order (`const [gw, gb] = T.grad(cost, [w, b])`). */
 export function grad(cost: Variable, wrt: readonly Variable[], options?: GradOptions): Variable[];
 export function grad(cost: Variable, wrt: Variable | readonly Variable[], options: GradOptions = {}): Variable | Variable[] {
   if (!(cost instanceof Variable)) throw new TypeError('grad: cost must be a symbolic variable');

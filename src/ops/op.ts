@@ -39,6 +39,7 @@ export interface OpDef<A extends Attrs = Attrs> {
   readonly impure?: boolean;
 }
 
+/** An error raised while building an op on inputs it does not accept: the message names the op, the input types and the rule. */
 export class OpTypeError extends TypeError {
   constructor(op: string, inputs: readonly TensorType[], rule: string) {
     super(`${op}: ${rule} (inputs: ${inputs.map((t) => t.toString()).join(', ') || 'none'})`);

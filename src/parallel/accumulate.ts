@@ -2,8 +2,13 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 
 export const OUTPUT_OPS = ['avg', 'sum', 'prod', 'max', 'min', 'gather', 'none'] as const;
+/**
+ * How a data-parallel output is combined over the workers (and over `numSlices`): `avg` (weighted by rows), `sum`,
+ * `prod`, `max`, `min`, `gather` (concatenated along axis 0 in rank order) or `none` (rank 0's result).
+ */
 export type OutputOp = (typeof OUTPUT_OPS)[number];
 export const UPDATE_OPS = ['avg', 'sum', 'prod', 'max', 'min'] as const;
+/** How an update accumulates over `numSlices` pieces of one worker's call: `avg`, `sum`, `prod`, `max` or `min`. */
 export type UpdateOp = (typeof UPDATE_OPS)[number];
 
 export function isOutputOp(v: unknown): v is OutputOp {

@@ -9,6 +9,7 @@ import { rowCount, splitPoints, type Rows } from './split.js';
 /** Rows along axis 0: the first n, a range, or a list of row indices. */
 export type RowsSpec = number | { readonly start?: number; readonly stop?: number } | readonly number[] | Int32Array;
 
+/** Options of a call of a data-parallel function, given after its inputs: `await f(x, y, { batch, numSlices })`. */
 export interface CallOptions {
   /** The rows of the scattered inputs this call uses (split over the ranks in order). */
   batch?: RowsSpec;

@@ -211,6 +211,7 @@ export class WorkerError extends PoolError {
     this.stack = `${this.name}: ${message}\n--- on rank ${o.rank} ---\n${o.stack}`;
   }
 
+  /** The error of a failed call from the workers' reports: the first real failure, naming the other ranks that failed too. */
   static fromReports(reports: readonly WorkerReport[], ranks: readonly number[], what: string): WorkerError {
     const errors = reports.filter((r): r is Extract<WorkerReport, { type: 'error' }> => r.type === 'error');
     const first = errors.find((r) => r.name !== 'CommAbortedError') ?? errors[0];
@@ -220,6 +221,7 @@ export class WorkerError extends PoolError {
     return new WorkerError(`${what}: rank ${first.rank} failed: ${first.message}${tail}`, { ...first, ranks, exitCode: null, died: false });
   }
 
+  /** The error for a worker that died or exited while calls were pending. */
   static death(rank: number, cause: Error | null, exitCode: number | null): WorkerError {
     const how = cause ? `died: ${cause.message}` : `exited with code ${exitCode}`;
     const stack = cause?.stack ?? `(rank ${rank} exited with code ${exitCode}; no stack)`;

@@ -6,6 +6,7 @@ import { assertOversize, conditionValue, resolveRows, rowView, type RowIndex, ty
 
 export type { RowIndex, RowSelection } from './data-rows.js';
 
+/** Options of {@link data}. */
 export interface DataOptions {
   /** Rows of this Data are a minibatch: a call's `batch` indexes it from 0 (default false). */
   minibatch?: boolean;
@@ -83,6 +84,20 @@ export function data(value: unknown, options?: DataOptions): Data {
   return new Data(value, options);
 }
 
+/**
+ * Data for data-parallel functions, in shared memory (a SharedArrayBuffer) that every worker reads in place: made by
+ * {@link data}, passed as an input of a {@link fn} function, its rows scattered along axis 0. `setValue` reuses the
+ * memory when the new value fits (`oversize` reserves room to grow).
+ *
+ * @example
+ * ```ts
+ * import * as synk from 'synkhronos';
+ * const d = synk.data([[1, 2], [3, 4], [5, 6]], { oversize: 2 });
+ * console.log(d.dtype, d.shape, d.length, d.get(1).toArray()); // float32 [3, 2] 3 [3, 4]
+ * d.setValue([[7, 8], [9, 10], [11, 12], [13, 14]]);            // fits in the reserved room: no reallocation
+ * console.log(d.shape, d.array.toArray());
+ * ```
+ */
 export class Data {
   readonly id: number;
   readonly dtype: DType;

@@ -12,6 +12,7 @@ import type { Data } from './data.js';
 import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
 import { CMD_RELEASE_GPU, createNcclBootstrap } from './gpu-comm.js';
 
+/** Options of {@link fork}. */
 export interface ForkOptions {
   /** Number of workers (default: one per device; for CPUs one per available core). */
   n?: number;
@@ -63,6 +64,18 @@ export function setDeviceResolver(r: typeof deviceResolver): void {
   deviceResolver = r;
 }
 
+/**
+ * Starts the workers: one thread per device (by default one per CPU core), each with its own device and a copy of every
+ * function built so far. Resolves to the number of workers. A second fork without {@link close} first is refused.
+ *
+ * @example
+ * ```ts
+ * import * as synk from 'synkhronos';
+ * const n = await synk.fork({ n: 2, devices: 'cpu' }); // or {}: every core; { devices: 'cuda' }: every GPU
+ * console.log(`${n} workers, forked: ${synk.isForked()}, numWorkers: ${synk.numWorkers()}`);
+ * await synk.close();
+ * ```
+ */
 export async function fork(options: ForkOptions = {}): Promise<number> {
   if (state) throw new Error('fork: workers are already running; call synk.close() first');
   if (lastClose) await lastClose;
@@ -166,10 +179,12 @@ export async function close(): Promise<void> {
   if (lastClose) await lastClose;
 }
 
+/** Whether workers are running (between {@link fork} and {@link close}). */
 export function isForked(): boolean {
   return state !== null;
 }
 
+/** The number of running workers; throws when not forked. */
 export function numWorkers(): number {
   return requireState('numWorkers').pool.size;
 }

@@ -12,6 +12,7 @@ function wrapPair(op: string, a: TensorLike, b: TensorLike): [Variable, Variable
   return [asVariable(a, `${op}: a`, like), asVariable(b, `${op}: b`, like)];
 }
 
+/** Options of {@link matmul}. */
 export interface MatmulOptions {
   /** Transpose the last two axes of `a` first (no copy: the op reads it transposed). */
   transA?: boolean;

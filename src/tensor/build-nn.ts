@@ -80,8 +80,10 @@ export function binaryCrossentropyFromLogits(logits: TensorLike, target: TensorL
 
 // ---- convolution and pooling -------------------------------------------------------------------
 
+/** One number for both spatial axes, or [height, width]. */
 export type IntPair = number | readonly [number, number];
 
+/** Options of {@link conv2d}: stride, padding, dilation (each a number or [h, w]) and groups. */
 export interface Conv2dOptions {
   stride?: IntPair;
   /** Zero padding per side: a number, [h, w], 'valid' (0) or 'same' (stride 1 only; output size = input size). */
@@ -127,6 +129,7 @@ export function conv2dFilterGrad(input: Variable, outputGrad: Variable, filtersL
   return applyOp('conv2dFilterGrad', [input, outputGrad, filtersLike], convAttrs('conv2dFilterGrad', options));
 }
 
+/** Options of {@link maxPool2d} and {@link avgPool2d}. */
 export interface Pool2dOptions {
   kernel: IntPair;
   /** Default: the kernel (non-overlapping windows). */

@@ -12,6 +12,7 @@ import type { TensorLike } from './build.js';
 
 /** An integer known now, or an int32/uint8 scalar variable (read at run time). */
 export type IntLike = number | Variable;
+/** A slice bound: an integer (negative counts from the end), an int scalar variable, or null / undefined for the end. */
 export type SliceBound = IntLike | null | undefined;
 /** [start, stop, step] or { start, stop, step }; omitted / null parts as in Python. */
 export type SliceSpec = readonly [SliceBound?, SliceBound?, SliceBound?] | { readonly start?: SliceBound; readonly stop?: SliceBound; readonly step?: SliceBound };

@@ -7,6 +7,10 @@ import { applyOp } from '../ops/apply.js';
 import type { IntArg } from '../ops/op.js';
 import { normalizeAxes } from '../ops/layout.js';
 
+/**
+ * What the op functions accept: a symbolic variable, or a constant value (a number, boolean, {@link NDArray} or nested array)
+ * that is wrapped as a {@link Constant}; plain numbers are weakly typed (`xInt32.add(1)` stays int32).
+ */
 export type TensorLike = Variable | number | boolean | NDArray | readonly unknown[];
 
 // ---- variables -------------------------------------------------------------------------------
@@ -14,12 +18,21 @@ export type TensorLike = Variable | number | boolean | NDArray | readonly unknow
 function typed(ndim: number) {
   return (name?: string, dtype: DType = FLOAT_X): Variable => new Variable(TensorType.ofNdim(assertDType(dtype, 'dtype'), ndim), null, name);
 }
+/** A new symbolic scalar input: `T.scalar(name?, dtype = 'float32')`. */
 export const scalar = typed(0);
+/** A new symbolic vector (1-d) input: `T.vector(name?, dtype = 'float32')`, e.g. `T.vector('labels', 'int32')`. */
 export const vector = typed(1);
+/** A new symbolic matrix (2-d) input: `T.matrix(name?, dtype = 'float32')`. */
 export const matrix = typed(2);
+/** A new symbolic 3-d input: `T.tensor3(name?, dtype = 'float32')`. */
 export const tensor3 = typed(3);
+/** A new symbolic 4-d input (e.g. NCHW images): `T.tensor4(name?, dtype = 'float32')`. */
 export const tensor4 = typed(4);
 
+/**
+ * A new symbolic input of any rank: give `ndim`, or a `broadcastable` pattern (true marks an axis of size 1 that
+ * broadcasts, as in Theano). The dtype defaults to float32.
+ */
 export function tensor(options: { dtype?: DType; ndim?: number; broadcastable?: readonly boolean[]; name?: string }): Variable {
   const dtype = assertDType(options.dtype ?? FLOAT_X, 'tensor: dtype');
   if (options.broadcastable) return new Variable(new TensorType(dtype, options.broadcastable), null, options.name);
@@ -29,10 +42,24 @@ export function tensor(options: { dtype?: DType; ndim?: number; broadcastable?: 
   return new Variable(TensorType.ofNdim(dtype, options.ndim), null, options.name);
 }
 
+/** A constant in the graph, from a number, nested array, typed array or {@link NDArray} (copied), optionally cast to `dtype`. */
 export function constant(value: unknown, options: { dtype?: DType; name?: string } = {}): Constant {
   return new Constant(NDArray.from(value, { ...(options.dtype ? { dtype: options.dtype } : {}), what: 'constant' }), options.name);
 }
 
+/**
+ * A shared variable: a value that lives with the compiled functions between calls (parameters, state) and that
+ * `updates` change. The value is copied; read it with `getValue()` and replace it with `setValue()`.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * const w = T.shared(new Float32Array([1, 2]), { name: 'w' });
+ * const x = T.vector('x');
+ * const f = T.fn({ inputs: [x], outputs: T.sum(x.mul(w)), updates: [[w, w.add(1)]] });
+ * console.log((f([3, 4]) as T.NDArray).item(), w.getValue().toArray()); // 11 [2, 3]
+ * ```
+ */
 export function shared(value: unknown, options: SharedOptions & { dtype?: DType } = {}): SharedVariable {
   const nd = NDArray.from(value, { ...(options.dtype ? { dtype: options.dtype } : {}), what: 'shared' });
   return new SharedVariable(value instanceof NDArray && nd.data === value.data ? nd.copy() : nd, options);
@@ -58,10 +85,21 @@ type Binary = 'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximu
 const un = (op: Unary) => (x: TensorLike): Variable => applyOp(op, wrapAll(op, [x]), {});
 const bin = (op: Binary) => (a: TensorLike, b: TensorLike): Variable => applyOp(op, wrapAll(op, [a, b]), {});
 
+/**
+ * Elementwise functions of one tensor, each also a method (`x.exp()`): `neg` -x, `abs`, `sign` (-1, 0 or 1), `exp`,
+ * `expm1` e^x - 1, `log` (natural), `log1p` log(1 + x), `sqrt`, `square`, `reciprocal` 1/x, `sin`, `cos`, `tanh`,
+ * `sigmoid` 1/(1 + e^-x), `softplus` log(1 + e^x), `relu` max(x, 0), `erf`, `floor`, `ceil`, `round` (half to even,
+ * as NumPy) and `not` (logical on bool, bitwise on integers). Integer inputs of the float functions give float results.
+ */
 export const neg = un('neg'), abs = un('abs'), sign = un('sign'), exp = un('exp'), expm1 = un('expm1'), log = un('log'),
   log1p = un('log1p'), sqrt = un('sqrt'), square = un('square'), reciprocal = un('reciprocal'), sin = un('sin'), cos = un('cos'),
   tanh = un('tanh'), sigmoid = un('sigmoid'), softplus = un('softplus'), relu = un('relu'), erf = un('erf'), floor = un('floor'),
   ceil = un('ceil'), round = un('round'), not = un('not');
+/**
+ * Elementwise functions of two tensors with NumPy broadcasting, each also a method (`a.add(b)`): `add`, `sub`, `mul`,
+ * `div` (true division), `intDiv` (floor division), `mod` (sign of the divisor, as NumPy), `pow`, `maximum`, `minimum`,
+ * the comparisons `eq neq lt le gt ge` (bool results), and `and or xor` (logical on bool, bitwise on integers).
+ */
 export const add = bin('add'), sub = bin('sub'), mul = bin('mul'), div = bin('div'), intDiv = bin('intDiv'), mod = bin('mod'),
   pow = bin('pow'), maximum = bin('maximum'), minimum = bin('minimum'), eq = bin('eq'), neq = bin('neq'), lt = bin('lt'),
   le = bin('le'), gt = bin('gt'), ge = bin('ge'), and = bin('and'), or = bin('or'), xor = bin('xor');
@@ -71,12 +109,15 @@ export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Variable 
   const [x, y] = wrapAll('where', [a, b]);
   return applyOp('where', [asVariable(cond, 'where: cond'), x!, y!], {});
 }
+/** Theano's name for {@link where}. */
 export const switch_ = where;
 
+/** Elementwise `min(max(x, lo), hi)`. */
 export function clip(x: TensorLike, lo: TensorLike, hi: TensorLike): Variable {
   return applyOp('clip', wrapAll('clip', [x, lo, hi]), {});
 }
 
+/** Converts to `dtype` (the same variable when it already has it); `x.astype(dtype)` is the method form. */
 export function cast(x: TensorLike, dtype: DType): Variable {
   const v = asVariable(x, 'cast: x');
   assertDType(dtype, 'cast: dtype');
@@ -85,6 +126,7 @@ export function cast(x: TensorLike, dtype: DType): Variable {
 
 // ---- reductions ------------------------------------------------------------------------------
 
+/** Which axes a reduction runs over: one axis, a list, or all of them (null or left out). Negative axes count from the end. */
 export type Axis = number | readonly number[] | null | undefined;
 
 function axesOf(op: string, x: Variable, axis: Axis): number[] {
@@ -102,15 +144,22 @@ const red = (op: ReduceName) => (x: TensorLike, axis?: Axis, keepdims = false): 
   const v = asVariable(x, `${op}: x`);
   return applyOp(op, [v], { axes: axesOf(op, v, axis), keepdims });
 };
+/**
+ * Reductions over `axis` (all axes when left out), keeping the reduced axes as size 1 when `keepdims`, each also a method
+ * (`x.sum(0)`): `sum`, `prod`, `mean`, `max`, `min`, `all` and `any` (bool results), `argmax` and `argmin` (int32 index
+ * along one axis), and `logsumexp` (log of the sum of exponentials, computed stably).
+ */
 export const sum = red('sum'), prod = red('prod'), mean = red('mean'), max = red('max'), min = red('min'), all = red('all'),
   any = red('any'), argmax = red('argmax'), argmin = red('argmin'), logsumexp = red('logsumexp');
 
+/** The variance over `axis`, dividing by n - `ddof` (NumPy's var); the method is `x.var(axis, keepdims, ddof)`. */
 export function variance(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
   const v = asVariable(x, 'var: x');
   if (typeof ddof !== 'number' || !Number.isFinite(ddof)) throw new TypeError(`var: ddof must be a finite number, got ${describe(ddof)}`);
   return applyOp('var', [v], { axes: axesOf('var', v, axis), keepdims, ddof });
 }
 export { variance as var_ };
+/** The standard deviation over `axis`: the square root of {@link variance}. */
 export function std(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
   return sqrt(variance(x, axis, keepdims, ddof));
 }
@@ -141,6 +190,10 @@ export function intArgs(op: string, dims: readonly (number | Variable)[], firstI
   return { args, inputs };
 }
 
+/**
+ * Gives `x` a new shape with the same number of elements; one dimension may be -1 (inferred) and dimensions may be
+ * int scalar variables, such as `x.shape[0]`.
+ */
 export function reshape(x: TensorLike, dims: readonly (number | Variable)[]): Variable {
   const v = asVariable(x, 'reshape: x');
   if (!Array.isArray(dims)) throw new TypeError(`reshape: dims must be an array, got ${describe(dims)}`);
@@ -148,6 +201,7 @@ export function reshape(x: TensorLike, dims: readonly (number | Variable)[]): Va
   return applyOp('reshape', [v, ...inputs], { dims: args });
 }
 
+/** Keeps the first `ndim - 1` axes and merges the rest into one: `flatten(x)` is a vector, `flatten(x, 2)` a matrix. */
 export function flatten(x: TensorLike, ndim = 1): Variable {
   const v = asVariable(x, 'flatten: x');
   if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(1, v.ndim)) throw new TypeError(`flatten: ndim must be in [1, ${Math.max(1, v.ndim)}], got ${ndim}`);
@@ -158,12 +212,17 @@ export function flatten(x: TensorLike, ndim = 1): Variable {
   return reshape(v, [...s.slice(0, ndim - 1), merged]);
 }
 
+/**
+ * Theano's dimshuffle: the result's axes are the listed input axes in order, with 'x' inserting a broadcastable axis
+ * (`x.dimshuffle(1, 0)` transposes a matrix; `v.dimshuffle('x', 0)` makes a row). Only broadcastable axes may be dropped.
+ */
 export function dimshuffle(x: TensorLike, pattern: readonly (number | 'x')[]): Variable {
   const v = asVariable(x, 'dimshuffle: x');
   if (pattern.length === v.ndim && pattern.every((p, i) => p === i)) return v;
   return applyOp('dimshuffle', [v], { pattern: [...pattern] });
 }
 
+/** Permutes the axes (reverses them when `axes` is left out); `x.T` is the method form. */
 export function transpose(x: TensorLike, axes?: readonly number[]): Variable {
   const v = asVariable(x, 'transpose: x');
   const perm = axes ? axes.map((a) => (a < 0 ? a + v.ndim : a)) : v.type.broadcastable.map((_, i) => v.ndim - 1 - i);
@@ -216,15 +275,20 @@ export function rebroadcastLike(g: Variable, x: Variable): Variable {
   return out;
 }
 
+/** For gradients: sums `g` over the axes where `like` was broadcast, so the result has the shape of `like`. */
 export function sumToLike(g: Variable, like: Variable): Variable {
   return applyOp('sumToLike', [g, like], {});
 }
+/** Broadcasts `g` to the shape of `like`. */
 export function broadcastLike(g: Variable, like: Variable): Variable {
   return applyOp('broadcastLike', [g, like], {});
 }
+/** A tensor of the shape of `x` filled with `value` (of `dtype`, by default the dtype of `x`). */
 export function fillLike(x: TensorLike, value: number, dtype?: DType): Variable {
   const v = asVariable(x, 'fillLike: x');
   return applyOp('fillLike', [v], { value, dtype: dtype ?? v.dtype });
 }
+/** Zeros of the shape of `x` (of `dtype`, by default the dtype of `x`). */
 export const zerosLike = (x: TensorLike, dtype?: DType): Variable => fillLike(x, 0, dtype);
+/** Ones of the shape of `x` (of `dtype`, by default the dtype of `x`). */
 export const onesLike = (x: TensorLike, dtype?: DType): Variable => fillLike(x, 1, dtype);

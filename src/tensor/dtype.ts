@@ -1,9 +1,13 @@
 // Element types, their storage, and the casting rules shared by the whole library.
 
+/** The five element types, from narrowest to widest. */
 export const DTYPES = ['bool', 'uint8', 'int32', 'float32', 'float64'] as const;
+/** An element type: `'bool'`, `'uint8'`, `'int32'`, `'float32'` (the default) or `'float64'`. */
 export type DType = (typeof DTYPES)[number];
 
+/** The typed arrays that hold tensor data (bool and uint8 are both stored as Uint8Array). */
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+/** The constructor of a {@link TypedArray}. */
 export type TypedArrayConstructor =
   | Float32ArrayConstructor
   | Float64ArrayConstructor
@@ -24,10 +28,12 @@ const STORAGE: Record<DType, TypedArrayConstructor> = {
 /** Rank in the promotion lattice: a dtype can be safely cast to any of higher rank. */
 const RANK: Record<DType, number> = { bool: 0, uint8: 1, int32: 2, float32: 3, float64: 4 };
 
+/** Whether a value names one of the {@link DTYPES}. */
 export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && (DTYPES as readonly string[]).includes(value);
 }
 
+/** Returns `value` as a dtype, or throws a TypeError naming `what`, the accepted dtypes and what came. */
 export function assertDType(value: unknown, what: string): DType {
   if (!isDType(value)) {
     throw new TypeError(`${what}: expected a dtype (${DTYPES.join(', ')}), got ${JSON.stringify(value)}`);
@@ -35,22 +41,27 @@ export function assertDType(value: unknown, what: string): DType {
   return value;
 }
 
+/** The typed-array constructor that stores `dtype`. */
 export function storageOf(dtype: DType): TypedArrayConstructor {
   return STORAGE[dtype];
 }
 
+/** Bytes per element of `dtype` (1 for bool). */
 export function bytesPerElement(dtype: DType): number {
   return STORAGE[dtype].BYTES_PER_ELEMENT;
 }
 
+/** Whether `dtype` is float32 or float64. */
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64';
 }
 
+/** Whether `dtype` is int32 or uint8 (bool is not an integer type here). */
 export function isInteger(dtype: DType): boolean {
   return dtype === 'int32' || dtype === 'uint8';
 }
 
+/** Whether `dtype` is bool. */
 export function isBool(dtype: DType): boolean {
   return dtype === 'bool';
 }

@@ -1,4 +1,29 @@
 // `import * as T from 'synkhronos/tensor'`: the symbolic front end.
+/**
+ * The symbolic front end: typed variables ({@link matrix}, {@link vector}, {@link shared}, ...), ops as functions
+ * or methods with NumPy broadcasting, reverse-mode {@link grad}, and {@link fn} to compile a graph for a device.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ *
+ * const x = T.matrix('x');
+ * const y = T.vector('y');
+ * const w = T.shared(new Float32Array(3), { name: 'w' });
+ * const b = T.shared(0, { name: 'b' });
+ * const p = T.sigmoid(x.dot(w).add(b));
+ * const cost = T.mean(T.binaryCrossentropy(p, y));
+ * const [gw, gb] = T.grad(cost, [w, b]);
+ * const train = T.fn({
+ *   inputs: [x, y],
+ *   outputs: cost,
+ *   updates: [[w, w.sub(gw!.mul(0.1))], [b, b.sub(gb!.mul(0.1))]],
+ * });
+ * const c = train([[1, 2, 3], [4, 5, 6]], [0, 1]) as T.NDArray;
+ * console.log(c.item(), w.getValue().toArray());
+ * ```
+ * @module synkhronos/tensor
+ */
 import './methods.js';
 import './eval.js';
 

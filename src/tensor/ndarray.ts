@@ -11,7 +11,9 @@ import {
 } from './dtype.js';
 import { arrayRepr } from './format-array.js';
 
+/** A shape: one non-negative integer per axis (empty for a scalar). */
 export type Shape = readonly number[];
+/** A number, boolean or nested JS array of them, as `NDArray.toArray()` gives and the functions accept. */
 export type NestedArray = number | boolean | readonly NestedArray[];
 
 export function sizeOf(shape: Shape): number {
@@ -42,6 +44,18 @@ export function assertShape(shape: unknown, what: string): number[] {
   return [...(shape as number[])];
 }
 
+/**
+ * A concrete n-dimensional array: a dtype, a shape and row-major data in a typed array. Functions take and return these.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * const a = T.NDArray.from([[1, 2, 3], [4, 5, 6]]);   // float32, shape [2, 3]
+ * console.log(a.shape, a.get(1, -1), a.reshape([3, 2]).toArray());
+ * const z = new T.NDArray('int32', [4]);              // zeros
+ * console.log(z.toString(), T.NDArray.scalar(2.5, 'float64').item());
+ * ```
+ */
 export class NDArray {
   readonly dtype: DType;
   readonly shape: readonly number[];
@@ -72,16 +86,19 @@ export class NDArray {
     return this.data.length;
   }
 
+  /** An array of zeros. */
   static zeros(shape: Shape, dtype: DType = FLOAT_X): NDArray {
     return new NDArray(dtype, shape);
   }
 
+  /** An array with every element `value`. */
   static full(shape: Shape, value: number, dtype: DType = FLOAT_X): NDArray {
     const a = new NDArray(dtype, shape);
     a.data.fill(castScalar(value, dtype));
     return a;
   }
 
+  /** A 0-d array holding `value`. */
   static scalar(value: number, dtype: DType = FLOAT_X): NDArray {
     return NDArray.full([], value, dtype);
   }
@@ -154,11 +171,13 @@ export class NDArray {
     return NDArray.from(this, { shape });
   }
 
+  /** A copy converted to `dtype` (always a new array, even for the same dtype). */
   astype(dtype: DType): NDArray {
     assertDType(dtype, 'astype');
     return dtype === this.dtype ? this.copy() : castData(this.data, dtype, this.shape);
   }
 
+  /** A copy with its own data. */
   copy(): NDArray {
     return new NDArray(this.dtype, this.shape, this.data.slice());
   }

@@ -12,11 +12,16 @@ import type { OpAttrs } from '../ops/registry.js';
 import { philox4x32, DRAW_OPS, type DrawKind, type ParamArg } from '../ops/random.js';
 import { topoSort } from '../grad/grad.js';
 
+/** The shape of a random draw: numbers or int scalar variables (such as `x.shape[0]`). */
 export type ShapeArg = readonly (number | Variable)[];
+/** A distribution parameter: a number or a scalar variable. */
 export type ParamValue = number | Variable;
 
+/** Options of {@link RandomStreams.uniform}: the range [low, high) (default [0, 1)) and the dtype (default float32). */
 export interface UniformOptions { low?: ParamValue; high?: ParamValue; dtype?: DType }
+/** Options of {@link RandomStreams.normal}: the mean (default 0), standard deviation (default 1) and dtype. */
 export interface NormalOptions { mean?: ParamValue; std?: ParamValue; dtype?: DType }
+/** Options of {@link RandomStreams.bernoulli}: the probability of a 1 (default 0.5) and the dtype. */
 export interface BernoulliOptions { p?: ParamValue; dtype?: DType }
 
 const DRAW_OP_NAMES: ReadonlySet<string> = new Set(Object.values(DRAW_OPS));
@@ -46,6 +51,20 @@ function checkSeed(seed: unknown, what: string): number {
   return seed;
 }
 
+/**
+ * Random draws in the graph (Theano's RandomStreams): each draw's generator state is a shared variable that
+ * {@link fn} advances through the function's updates, so a seeded function gives the same numbers on every run.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * const rng = T.randomStreams(42);
+ * const x = T.matrix('x');
+ * const keep = rng.bernoulli([x.shape[0]!, x.shape[1]!], { p: 0.8 }); // a dropout mask
+ * const f = T.fn({ inputs: [x], outputs: x.mul(keep).div(0.8) });
+ * console.log((f([[1, 1, 1], [1, 1, 1]]) as T.NDArray).toArray());
+ * ```
+ */
 export class RandomStreams {
   private seedValue: number;
   private readonly stateList: SharedVariable[] = [];

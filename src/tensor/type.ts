@@ -3,6 +3,7 @@ import type { DType } from './dtype.js';
 
 const NDIM_NAMES = ['scalar', 'vector', 'matrix', 'tensor3', 'tensor4'];
 
+/** The static type of a symbolic variable, as in Theano: a dtype and a broadcastable pattern (its length is the rank). */
 export class TensorType {
   readonly dtype: DType;
   /** One flag per axis: true when that axis is known to have size 1 (and so broadcasts). */
@@ -13,6 +14,7 @@ export class TensorType {
     this.broadcastable = Object.freeze([...broadcastable]);
   }
 
+  /** The type of `ndim` axes, none of them broadcastable. */
   static ofNdim(dtype: DType, ndim: number): TensorType {
     return new TensorType(dtype, new Array<boolean>(ndim).fill(false));
   }
@@ -21,10 +23,12 @@ export class TensorType {
     return this.broadcastable.length;
   }
 
+  /** The same pattern with another dtype. */
   withDtype(dtype: DType): TensorType {
     return new TensorType(dtype, this.broadcastable);
   }
 
+  /** Whether both have the same dtype and broadcastable pattern. */
   equals(other: TensorType): boolean {
     return this.dtype === other.dtype && this.ndim === other.ndim && this.broadcastable.every((b, i) => b === other.broadcastable[i]);
   }

@@ -17,6 +17,11 @@ export interface Owner {
 
 let nextVariableId = 0;
 
+/**
+ * A node of the symbolic graph: an input made by `T.matrix()` and friends, or the result of an op. It has a static
+ * {@link TensorType} (dtype and broadcastable pattern) but no value; {@link fn} compiles graphs of them into functions.
+ * Every op is also a method (`x.dot(w).tanh().mean(0)`), `x.T` transposes and `x.shape[i]` is a symbolic dimension.
+ */
 export class Variable {
   readonly id: number;
   readonly type: TensorType;
@@ -104,6 +109,7 @@ function registerShared(s: SharedVariable, mirror: boolean): void {
   }
 }
 
+/** Options of {@link shared}. */
 export interface SharedOptions {
   name?: string;
   /** Axes that always have size 1 (Theano's broadcastable); default: none. */
@@ -122,7 +128,7 @@ export interface SharedOptions {
 export class SharedVariable extends Variable {
   readonly sharedId: string;
   private hostValue: NDArray;
-  /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. */
+  /** Device-resident copies, kept by compiled functions; `hostStale` says the host copy is out of date. @internal */
   readonly deviceCopies = new Map<object, { value: unknown; sync(): NDArray; release(): void }>();
   private hostStale = false;
   /** Bumped on every change of value, so the data-parallel runtime knows when rank 0 needs a copy. */

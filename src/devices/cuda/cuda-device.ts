@@ -15,6 +15,7 @@ import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
 
+/** Options of {@link CudaDevice}. */
 export interface CudaDeviceOptions {
   /** The GPU's index (default 0). */
   readonly index?: number;
@@ -34,6 +35,25 @@ export interface CudaDeviceOptions {
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
 
+/**
+ * A CUDA GPU as a device: programs are lowered to kernels generated from the op table and compiled with NVRTC (cached on
+ * disk), matrix products and convolutions go through cuBLAS, and shared variables stay resident on the GPU between calls.
+ * Creating one loads the CUDA libraries and makes a context on GPU `index`; {@link cudaAvailable} says first whether
+ * that can work.
+ *
+ * @example
+ * ```ts
+ * import * as T from 'synkhronos/tensor';
+ * import { CudaDevice, cudaAvailable } from 'synkhronos/cuda';
+ * if (cudaAvailable().ok) {
+ *   const device = new CudaDevice({ index: 0, matmulPrecision: 'high' });
+ *   const x = T.matrix('x');
+ *   const f = T.fn({ inputs: [x], outputs: T.sum(x.dot(x.T)), device });
+ *   console.log((f([[1, 2], [3, 4]]) as T.NDArray).item()); // 30
+ *   device.close();
+ * }
+ * ```
+ */
 export class CudaDevice implements Device {
   readonly kind = 'cuda' as const;
   readonly name: string;
@@ -107,6 +127,7 @@ export class CudaDevice implements Device {
     this.live().staging.registerHost(view);
   }
 
+  /** Undoes {@link CudaDevice.registerHost}. */
   unregisterHost(view: ArrayBufferView): void {
     this.live().staging.unregisterHost(view);
   }

@@ -28,6 +28,10 @@ export class StepError extends Error {
   }
 }
 
+/**
+ * The reference device: a plain JavaScript interpreter of the program, written for clarity, used as the oracle that the
+ * fast devices are tested against and as the default device of {@link fn}. `{ float64: true }` computes in float64.
+ */
 export class ReferenceDevice implements Device {
   readonly kind = 'reference' as const;
   readonly name: string;
@@ -87,6 +91,7 @@ export class ReferenceDevice implements Device {
   close(): void {}
 }
 
+/** A new {@link ReferenceDevice}. */
 export function referenceDevice(options: ReferenceOptions = {}): ReferenceDevice {
   return new ReferenceDevice(options);
 }

