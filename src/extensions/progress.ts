@@ -6,11 +6,13 @@ import { describe } from '../tensor/ndarray.js';
 
 /** What progress writes to: process.stdout, or anything with write (and isTTY for a terminal). */
 export interface ProgressStream {
+  /** Writes text as it is (no newline added). */
   write(text: string): unknown;
   readonly isTTY?: boolean;
   readonly columns?: number;
 }
 
+/** How progress is shown: the total, a label, the stream and (for tests) a clock. */
 export interface ProgressOptions {
   /** Printed first on every line, e.g. 'epoch 2/5'. */
   readonly label: string;
@@ -28,6 +30,7 @@ export interface ProgressOptions {
   readonly now?: () => number;
 }
 
+/** A running progress display: a bar on a terminal, a plain line every few seconds otherwise. */
 export interface Progress {
   /** `done` of `total` so far; `info` (e.g. 'loss 0.4321, 5,120 samples/s') joins the line. */
   update(done: number, info?: string): void;

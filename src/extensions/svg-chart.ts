@@ -39,9 +39,12 @@ export interface ChartOptions {
 
 /** A rectangle in SVG coordinates (y grows downwards). */
 export interface Box { readonly x: number; readonly y: number; readonly width: number; readonly height: number }
+/** A point in SVG user units. */
 export interface Point { readonly x: number; readonly y: number }
+/** An axis title: its text, anchor and rotation in degrees. */
 export interface AxisTitle { readonly text: string; readonly x: number; readonly y: number; readonly rotate: number }
 
+/** Where one panel's plot, ticks, titles and legend go (computed before drawing, so tests can check it). */
 export interface PanelLayout {
   /** The plotting area. */
   readonly plot: Box;
@@ -55,6 +58,7 @@ export interface PanelLayout {
   readonly yTitle: AxisTitle;
 }
 
+/** The whole chart's layout: its size and each panel's. */
 export interface ChartLayout { readonly width: number; readonly height: number; readonly panels: readonly PanelLayout[] }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];

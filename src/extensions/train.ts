@@ -39,6 +39,7 @@ export interface TrainOptions {
   [hyper: string]: unknown;
 }
 
+/** Options of one training step: which rows (`batch`, `batchS`) and in how many pieces (`numSlices`). */
 export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: CallOptions['batchS']; numSlices?: number }
 
 /** What `train.step(...)` resolves to: the loss and the extra outputs (`TrainOptions.outputs`). */

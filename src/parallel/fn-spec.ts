@@ -7,10 +7,13 @@ import type { Givens } from '../compile/build-program.js';
 import { isOutputOp, OUTPUT_OPS, UPDATE_OPS, type OutputOp, type UpdateOp } from './accumulate.js';
 import { checkOptions } from './call-args.js';
 
+/** An output of a data-parallel function: a variable, or `[variable, op]` with the op that combines the workers' parts. */
 export type OutputSpec = Variable | readonly [Variable, OutputOp];
 export type OutputsSpec = OutputSpec | readonly OutputSpec[] | null | undefined;
+/** An update: `[shared, expression]`, or `[shared, expression, op]` to accumulate it over `numSlices`. */
 export type UpdateSpec = readonly [SharedVariable, unknown] | readonly [SharedVariable, unknown, UpdateOp];
 
+/** What `synk.fn` takes: `T.fn`'s spec plus `bcastInputs` and `sliceableShareds`, and ops on outputs and updates. */
 export interface SynkFnSpec<O extends OutputsSpec = OutputsSpec> {
   /** Scattered along axis 0 over the workers. */
   inputs?: readonly Variable[];

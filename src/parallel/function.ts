@@ -44,11 +44,23 @@ export interface SynkFn<O = OutputsSpec> {
   local(...arrays: ArrayInput[]): OutputsOf<O>;
   /** Makes a Data (shared memory) for each input, in order, from the given arrays (checked like a call's inputs). */
   buildInputs(...arrays: SynkInput[]): Data[];
+  /** The optimised program, printed. */
   graph(): string;
 }
 
 let nextId = 1;
 
+/**
+ * A data-parallel function: inputs are scattered along axis 0 over the workers, `bcastInputs` go
+ * whole to each, outputs are combined by their op (`avg` by default), updates apply on every worker.
+ * One output gives an NDArray, a list a tuple.
+ *
+ * @example
+ * const x = T.matrix('x');
+ * const f = synk.fn({ inputs: [x], outputs: [[x.sum(0), 'sum'], [x.max(), 'max']] });
+ * await synk.fork();
+ * const [sums, max] = await f([[1, 2], [3, 4]]);
+ */
 export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>): SynkFn<O> {
   const checked = checkSpec(spec);
   const { inputs, bcast, sliceable, outputs: outs } = checked;

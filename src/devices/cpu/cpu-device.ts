@@ -9,6 +9,7 @@ import type { Blas } from './blas-types.js';
 import { selectGemm } from './gemm.js';
 import { CpuExecutable } from './executable.js';
 
+/** Options of the CPU device: which BLAS, how many BLAS threads, notices and profiling. */
 export interface CpuDeviceOptions {
   /** Load exactly this CBLAS (else $SYNK_BLAS, else the usual library names). */
   blasPath?: string;
