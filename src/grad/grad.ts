@@ -40,7 +40,7 @@ export function topoSort(roots: readonly Variable[]): Variable[] {
  */
 export function grad(cost: Variable, wrt: Variable, options?: GradOptions): Variable;
 /** The gradients of a scalar cost with respect to each variable of `wrt`, in order (`const [gw, gb] = T.grad(cost, [w, b])`). */
-export function grad(cost: Variable, wrt: readonly Variable[], options?: GradOptions): Variable[];
+export function grad<const W extends readonly Variable[]>(cost: Variable, wrt: W, options?: GradOptions): { -readonly [K in keyof W]: Variable };
 export function grad(cost: Variable, wrt: Variable | readonly Variable[], options: GradOptions = {}): Variable | Variable[] {
   if (!(cost instanceof Variable)) throw new TypeError('grad: cost must be a symbolic variable');
   if (cost.ndim !== 0) throw new TypeError(`grad: cost must be a scalar, got ${cost.label()}; reduce it first (e.g. T.sum or T.mean)`);
