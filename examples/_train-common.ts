@@ -28,6 +28,18 @@ export const DEVICE_KINDS = ['cpu', 'auto', 'cuda', 'reference'] as const;
 export const defaultWorkers = (): number => envWorkers(os.availableParallelism());
 
 /**
+ * Rows per step a CPU worker needs before another worker pays for its dispatch and reduction. Below
+ * it one worker, whose BLAS then uses every core, trains faster (BENCHMARKS.md, "Default workers":
+ * measured on the 2-core dev machine and the 16-core GPU machine).
+ */
+export const MIN_ROWS_PER_CPU_WORKER = 1024;
+
+/** The main job's CPU workers for a batch: never more than the rows support, never more than the cores. */
+export function cpuWorkersFor(batch: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(cores, Math.floor(batch / MIN_ROWS_PER_CPU_WORKER)));
+}
+
+/**
  * Parses the demo's command line. `full` are the defaults of a real run, `quick` those of --quick
  * (CI-sized); options given explicitly win over both. `configure` adds the demo's own options.
  */

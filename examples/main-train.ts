@@ -12,7 +12,7 @@ import * as X from '../src/extensions/index.js';
 import { plural } from '../src/extensions/plural.js';
 import { registerBuiltinDevices } from '../src/devices/builtin.js';
 import { exampleCommand, numberIn, parseOptions, positiveInt, positiveNumber, quickOption, workersOption } from './_cli.js';
-import { DEVICE_KINDS, defaultWorkers, epochBatches, epochProgress, makeValidator, pct, stepInfo } from './_train-common.js';
+import { DEVICE_KINDS, cpuWorkersFor, defaultWorkers, epochBatches, epochProgress, makeValidator, pct, stepInfo } from './_train-common.js';
 
 const QUICK = { epochs: 2, trainRows: 6000, testRows: 2000 };
 const program = exampleCommand('main-train',
@@ -20,7 +20,7 @@ const program = exampleCommand('main-train',
   + 'and writes an SVG chart.')
   .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 5)
   .option('--batch <n>', 'rows per step over all workers', positiveInt('--batch'), 128)
-  .addOption(workersOption('SYNK_WORKERS, else one per device: every core or every GPU'))
+  .addOption(workersOption('SYNK_WORKERS, else one per GPU, or on CPUs one per 1024 rows of the batch up to every core'))
   .addOption(new Option('--devices <kind>', "worker devices ('auto': every GPU, else every core)").choices(DEVICE_KINDS).default('auto'))
   .option('--hidden <n>', 'hidden units per layer', positiveInt('--hidden'), 256)
   .option('--lr <x>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)
@@ -41,7 +41,9 @@ const train = X.loadMnist('train', { limit: o.trainRows });
 const test = X.loadMnist('test', { limit: o.testRows });
 await registerBuiltinDevices();
 const devices = o.devices as (typeof DEVICE_KINDS)[number];
-const workers = o.workers ?? (process.env['SYNK_WORKERS'] ? defaultWorkers() : undefined);
+// GPUs: one worker each. CPU cores: as many workers as the batch keeps busy (cpuWorkersFor).
+const onCpu = devices === 'cpu' || devices === 'reference' || (devices === 'auto' && (await synk.devices()).auto !== 'cuda');
+const workers = o.workers ?? (process.env['SYNK_WORKERS'] ? defaultWorkers() : onCpu ? cpuWorkersFor(o.batch) : undefined);
 const n = await synk.fork({ devices, ...(workers !== undefined ? { n: workers } : {}) });
 console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images in shared memory`);
 console.log(`${plural(n, 'worker')} ('${devices}' on a machine with ${plural(os.availableParallelism(), 'core')}); `
