@@ -2,14 +2,15 @@
 import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
-import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
+import { SharedVariable, Variable, Constant } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
 import { ReferenceDevice, StepError } from '../devices/reference/reference-device.js';
 import { buildProgram, conformTo, substitute, type Givens } from './build-program.js';
 import { optimize, type OptimizeOptions } from './optimize.js';
 import { printProgram } from './print.js';
 import type { Program, SerializedArray } from './program.js';
-import { deserializeArray, serializeArray } from './serialize-array.js';
+import { serializeArray } from './serialize-array.js';
+import { bindShareds, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings } from './validate-description.js';
 import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
@@ -65,19 +66,36 @@ export interface EvaluateOptions {
   readonly updatesOnHost?: boolean;
 }
 
+export interface CompiledFunctionOptions {
+  /** Shared variables to bind (see FromDescriptionOptions.shareds). */
+  readonly shareds?: SharedBindings;
+  /** Size limits (DEFAULT_DESCRIPTION_LIMITS with these overrides); absent: none. */
+  readonly limits?: Partial<DescriptionLimits>;
+}
+
+/** The graph's shared variables of each description describeFunction made in this thread (object identity, never ids). */
+const graphShareds = new WeakMap<object, readonly SharedVariable[]>();
+
 export class CompiledFunction {
   readonly description: FunctionDescription;
   readonly device: Device;
   readonly shareds: readonly SharedVariable[];
   private readonly executables = new Map<string, { exe: Executable; program: Program }>();
 
-  constructor(description: FunctionDescription, device: Device) {
-    this.description = description;
+  /**
+   * Validates the description completely (a DescriptionError names the path of the first problem)
+   * and binds its shared variables: `options.shareds`, else, for a description T.fn built in this
+   * thread, the variables of its graph; every other one is created fresh. Size limits apply only
+   * when `options.limits` is given (fnFromDescription always gives them).
+   */
+  constructor(description: FunctionDescription, device: Device, options: CompiledFunctionOptions = {}) {
+    const o = fields(options, 'CompiledFunction: options', ['shareds', 'limits']);
+    const limits = o['limits'] === undefined ? NO_DESCRIPTION_LIMITS : resolveLimits(o['limits'], 'CompiledFunction: options.limits');
+    const checked = parseDescription(description, limits, 'CompiledFunction');
+    const bound = bindShareds(checked, o['shareds'] ?? graphShareds.get(description), 'CompiledFunction');
+    this.description = bound.description;
     this.device = device;
-    this.shareds = description.shareds.map((s) => findShared(s.sharedId) ?? new SharedVariable(
-      s.value ? deserializeArray(s.value) : NDArray.zeros(s.broadcastable.map(() => 0), s.dtype),
-      { sharedId: s.sharedId, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: s.name } : {}) },
-    ));
+    this.shareds = bound.shareds;
   }
 
   get nInputs(): number {
@@ -261,7 +279,7 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
   const { program, log } = optimize(built.program, spec.optimize);
   const shareds = program.shareds.map((ps) => built.shareds.find((s) => s.sharedId === ps.sharedId)!);
-  return {
+  const description: FunctionDescription = {
     format: 'synkhronos.function/1',
     ...(spec.name !== undefined ? { name: spec.name } : {}),
     program,
@@ -270,6 +288,8 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     shareds: shareds.map((s) => ({ sharedId: s.sharedId, ...(s.name !== undefined ? { name: s.name } : {}), dtype: s.dtype, broadcastable: s.broadcastable })),
     log,
   };
+  graphShareds.set(description, shareds);
+  return description;
 }
 
 /** Compiles a function (Theano's theano.function). */
@@ -278,8 +298,27 @@ export function fn(spec: FnSpec): Fn {
   return wrap(new CompiledFunction(describeFunction(spec), spec.device ?? getDefaultDevice()));
 }
 
-/** Rebuilds a function from its JSON description (in this or another thread). */
-export function fnFromDescription(description: FunctionDescription, device?: Device): Fn {
-  if (description?.format !== 'synkhronos.function/1') throw new TypeError('fnFromDescription: not a synkhronos function description');
-  return wrap(new CompiledFunction(description, device ?? getDefaultDevice()));
+export interface FromDescriptionOptions {
+  readonly device?: Device;
+  /**
+   * The application's shared variables the function may read and update: a Map from the
+   * description's sharedId, or a list (each bound by its own sharedId). Every other shared variable
+   * of the description is created fresh, from the description's value; none is found by id.
+   */
+  readonly shareds?: SharedBindings;
+  /** Raises (or lowers) DEFAULT_DESCRIPTION_LIMITS. */
+  readonly limits?: Partial<DescriptionLimits>;
+}
+
+/**
+ * Rebuilds a function from its JSON description (in this or another thread), after validating
+ * all of it against the schema and the size limits. The second argument is a device or options.
+ */
+export function fnFromDescription(description: unknown, options: Device | FromDescriptionOptions = {}): Fn {
+  const o = typeof (options as Partial<Device> | null)?.compile === 'function' ? { device: options as Device } : fields(options, 'fnFromDescription: options', ['device', 'shareds', 'limits']);
+  const limits = resolveLimits(o['limits'] ?? {}, 'fnFromDescription: options.limits');
+  const checked = parseDescription(description, limits, 'fnFromDescription');
+  const device = (o['device'] as Device | undefined) ?? getDefaultDevice();
+  // Already checked: the constructor validates the copy again without limits, and binds only what the caller passed.
+  return wrap(new CompiledFunction(checked, device, { shareds: (o['shareds'] as SharedBindings | undefined) ?? [] }));
 }
