@@ -10,7 +10,9 @@ import { optimize, type OptimizeOptions } from './optimize.js';
 import { printProgram } from './print.js';
 import type { Program, SerializedArray } from './program.js';
 import { serializeArray } from './serialize-array.js';
-import { bindShareds, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings } from './validate-description.js';
+import {
+  bindShareds, checkBindings, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings,
+} from './validate-description.js';
 import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
@@ -92,7 +94,7 @@ export class CompiledFunction {
     const o = fields(options, 'CompiledFunction: options', ['shareds', 'limits']);
     const limits = o['limits'] === undefined ? NO_DESCRIPTION_LIMITS : resolveLimits(o['limits'], 'CompiledFunction: options.limits');
     const checked = parseDescription(description, limits, 'CompiledFunction');
-    const bound = bindShareds(checked, o['shareds'] ?? graphShareds.get(description), 'CompiledFunction');
+    const bound = bindShareds(checked, checkBindings(checked, o['shareds'] ?? graphShareds.get(description), 'CompiledFunction'));
     this.description = bound.description;
     this.device = device;
     this.shareds = bound.shareds;
@@ -319,6 +321,7 @@ export function fnFromDescription(description: unknown, options: Device | FromDe
   const limits = resolveLimits(o['limits'] ?? {}, 'fnFromDescription: options.limits');
   const checked = parseDescription(description, limits, 'fnFromDescription');
   const device = (o['device'] as Device | undefined) ?? getDefaultDevice();
-  // Already checked: the constructor validates the copy again without limits, and binds only what the caller passed.
-  return wrap(new CompiledFunction(checked, device, { shareds: (o['shareds'] as SharedBindings | undefined) ?? [] }));
+  const shareds = checkBindings(checked, o['shareds'] ?? [], 'fnFromDescription');
+  // The constructor checks the copy again (without limits) and binds only these.
+  return wrap(new CompiledFunction(checked, device, { shareds }));
 }

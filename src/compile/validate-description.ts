@@ -62,7 +62,9 @@ export function fields(value: unknown, path: string, allowed: readonly string[])
   const obj = plainObject(value, path);
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) throw new DescriptionError(`${path}.${key.slice(0, 40)}`, `unknown field (expected ${allowed.length ? allowed.join(', ') : 'none'})`);
+    if (!allowed.includes(key)) {
+      throw new DescriptionError(`${path}.${key.slice(0, 40)}`, `unknown field (expected ${allowed.length ? allowed.join(', ') : 'none'})`);
+    }
     const d = Object.getOwnPropertyDescriptor(obj, key)!;
     if (!('value' in d)) throw new DescriptionError(`${path}.${key}`, 'must be a data property, not a getter');
     out[key] = d.value;
@@ -226,7 +228,9 @@ export function resolveLimits(given: unknown, what: string): DescriptionLimits {
   for (const k of LIMIT_KEYS) {
     if (!(k in o)) continue;
     const v = o[k];
-    if (v !== Infinity && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) throw new DescriptionError(`${what}.${k}`, `expected a positive integer or Infinity, got ${previewValue(v)}`);
+    if (v !== Infinity && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) {
+      throw new DescriptionError(`${what}.${k}`, `expected a positive integer or Infinity, got ${previewValue(v)}`);
+    }
     out[k] = v;
   }
   return out as unknown as DescriptionLimits;
@@ -240,8 +244,12 @@ class DescriptionParser {
   constructor(private readonly limits: DescriptionLimits) {}
 
   string(v: unknown, path: string, nonEmpty = false): string {
-    if (typeof v !== 'string' || (nonEmpty && v.length === 0)) throw new DescriptionError(path, `expected a${nonEmpty ? ' non-empty' : ''} string, got ${previewValue(v)}`);
-    if (v.length > this.limits.maxStringLength) throw new DescriptionError(path, `has ${v.length} characters, more than limits.maxStringLength (${this.limits.maxStringLength})`);
+    if (typeof v !== 'string' || (nonEmpty && v.length === 0)) {
+      throw new DescriptionError(path, `expected a${nonEmpty ? ' non-empty' : ''} string, got ${previewValue(v)}`);
+    }
+    if (v.length > this.limits.maxStringLength) {
+      throw new DescriptionError(path, `has ${v.length} characters, more than limits.maxStringLength (${this.limits.maxStringLength})`);
+    }
     return v;
   }
 
@@ -267,12 +275,15 @@ class DescriptionParser {
   array(v: unknown, path: string): SerializedArray {
     const o = fields(v, path, ['dtype', 'shape', 'values']);
     const d = dtype(required(o, 'dtype', path), `${path}.dtype`, this.ctx());
-    const shape = this.list(required(o, 'shape', path), `${path}.shape`, this.limits.maxNdim, 'maxNdim').map((n, i) => int(0)(n, `${path}.shape[${i}]`, this.ctx()));
+    const shape = this.list(required(o, 'shape', path), `${path}.shape`, this.limits.maxNdim, 'maxNdim')
+      .map((n, i) => int(0)(n, `${path}.shape[${i}]`, this.ctx()));
     const budget = this.limits.maxElements - this.elements;
     let size = 1;
     for (const n of shape) {
       size *= n;
-      if (size > budget) throw new DescriptionError(`${path}.shape`, `has more elements than limits.maxElements (${this.limits.maxElements}) allows for all values together`);
+      if (size > budget) {
+        throw new DescriptionError(`${path}.shape`, `has more elements than limits.maxElements (${this.limits.maxElements}) allows for all values together`);
+      }
     }
     this.elements += size;
     const raw = required(o, 'values', path);
@@ -289,7 +300,13 @@ class DescriptionParser {
     if (kind !== 'input' && kind !== 'constant' && kind !== 'shared' && kind !== 'step') {
       throw new DescriptionError(`${path}.kind`, `expected 'input', 'constant', 'shared' or 'step', got ${previewValue(kind)}`);
     }
-    return { dtype: dtype(required(o, 'dtype', path), `${path}.dtype`, this.ctx()), broadcastable: this.broadcastable(required(o, 'broadcastable', path), `${path}.broadcastable`), kind, ...this.optionalName(o, path) };
+    return { ...this.type(o, path), kind, ...this.optionalName(o, path) };
+  }
+
+  /** The dtype and broadcastable fields of an object. */
+  type(o: Readonly<Record<string, unknown>>, path: string): { dtype: DType; broadcastable: boolean[] } {
+    const d = dtype(required(o, 'dtype', path), `${path}.dtype`, this.ctx());
+    return { dtype: d, broadcastable: this.broadcastable(required(o, 'broadcastable', path), `${path}.broadcastable`) };
   }
 
   /** A list of slot indices, each below `defined` (the slots defined so far). */
@@ -306,12 +323,17 @@ class DescriptionParser {
       const o = fields(s, at, ['op', 'attrs', 'args', 'dtype']);
       const op = required(o, 'op', at);
       if (op === 'fused') throw new DescriptionError(`${at}.op`, 'a fused step cannot contain another fused step');
-      if (!isPlainOp(op) || getOpDef(op).elementwise === undefined) throw new DescriptionError(`${at}.op`, `expected an elementwise op, got ${previewValue(op)}`);
-      const args = this.list(required(o, 'args', at), `${at}.args`, this.limits.maxListLength, 'maxListLength').map((a, i) => int(0, dtypes.length - 1)(a, `${at}.args[${i}]`, this.ctx()));
+      if (!isPlainOp(op) || getOpDef(op).elementwise === undefined) {
+        throw new DescriptionError(`${at}.op`, `expected an elementwise op, got ${previewValue(op)}`);
+      }
+      const args = this.list(required(o, 'args', at), `${at}.args`, this.limits.maxListLength, 'maxListLength')
+        .map((a, i) => int(0, dtypes.length - 1)(a, `${at}.args[${i}]`, this.ctx()));
       const attrs = parseAttrs(op, required(o, 'attrs', at), args.length, at, this.limits.maxListLength);
       const d = dtype(required(o, 'dtype', at), `${at}.dtype`, this.ctx());
       const inferred = inferType(op, args.map((a) => TensorType.ofNdim(dtypes[a]!, 0)), attrs, at);
-      if (inferred.dtype !== d) throw new DescriptionError(`${at}.dtype`, `${op} of ${args.map((a) => dtypes[a]).join(', ')} gives ${inferred.dtype}, not ${d}`);
+      if (inferred.dtype !== d) {
+        throw new DescriptionError(`${at}.dtype`, `${op} of ${args.map((a) => dtypes[a]).join(', ')} gives ${inferred.dtype}, not ${d}`);
+      }
       dtypes.push(d);
       return { op, attrs, args, dtype: d };
     });
@@ -322,14 +344,14 @@ class DescriptionParser {
 function checkValue(v: unknown, d: DType, path: string): number | string {
   if (typeof v === 'string' && NON_FINITE.has(v)) {
     if (d === 'float32' || d === 'float64') return v;
-    throw new DescriptionError(path, `${v} is not a ${d} value`);
+    throw new DescriptionError(path, `${v} is not a valid ${d} value`);
   }
   if (typeof v !== 'number') throw new DescriptionError(path, `expected a number, got ${previewValue(v)}`);
   const ok = d === 'float32' || d === 'float64' ? true
     : d === 'bool' ? v === 0 || v === 1
       : d === 'uint8' ? Number.isInteger(v) && v >= 0 && v <= 255
         : Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31;
-  if (!ok) throw new DescriptionError(path, `${v} is not a ${d} value`);
+  if (!ok) throw new DescriptionError(path, `${v} is not a valid ${d} value`);
   return v;
 }
 
@@ -389,7 +411,9 @@ function parseProgram(p: DescriptionParser, v: unknown, path: string, limits: De
     const op = required(f, 'op', at);
     if (op !== 'fused' && !isPlainOp(op)) throw new DescriptionError(`${at}.op`, `unknown op ${previewValue(op)}`);
     const stepInputs = p.slotRefs(required(f, 'inputs', at), `${at}.inputs`, n, limits.maxListLength, 'maxListLength');
-    stepInputs.forEach((s, i) => { if (definedBy[s] === undefined) throw new DescriptionError(`${at}.inputs[${i}]`, `slot ${s} is used before any step or list defines it`); });
+    stepInputs.forEach((s, i) => {
+      if (definedBy[s] === undefined) throw new DescriptionError(`${at}.inputs[${i}]`, `slot ${s} is used before any step or list defines it`);
+    });
     const output = slotRef(required(f, 'output', at), `${at}.output`, n);
     const inputTypes = stepInputs.map((s) => new TensorType(slots[s]!.dtype, slots[s]!.broadcastable));
     let attrs: Readonly<Record<string, unknown>>;
@@ -400,12 +424,16 @@ function parseProgram(p: DescriptionParser, v: unknown, path: string, limits: De
       attrs = parseAttrs(op, required(f, 'attrs', at), stepInputs.length, at, limits.maxListLength);
     }
     const inferred = inferType(op, inputTypes, attrs, at);
-    if (!sameType(inferred, slots[output]!)) throw new DescriptionError(`${at}.output`, `${op} gives ${inferred}, but slot ${output} is declared ${typeName(slots[output]!)}`);
+    if (!sameType(inferred, slots[output]!)) {
+      throw new DescriptionError(`${at}.output`, `${op} gives ${inferred}, but slot ${output} is declared ${typeName(slots[output]!)}`);
+    }
     define(output, 'step', at);
     return { op, attrs, inputs: stepInputs, output };
   });
-  definedBy.forEach((d, s) => { if (d === undefined) throw new DescriptionError(`${path}.slots[${s}]`, `slot ${s} (${slots[s]!.kind}) is defined by no list or step`); });
+  // A slot may stay undefined (the optimiser leaves the slots of fused-away steps and folded constants behind): nothing may read it.
+  const isDefined = (s: number, at: string) => { if (definedBy[s] === undefined) throw new DescriptionError(at, `slot ${s} is defined by no list or step`); };
   const outputs = p.slotRefs(required(o, 'outputs', path), `${path}.outputs`, n, limits.maxSlots, 'maxSlots');
+  outputs.forEach((s, i) => isDefined(s, `${path}.outputs[${i}]`));
   const updated = new Set<string>();
   const updates = p.list(required(o, 'updates', path), `${path}.updates`, limits.maxSlots, 'maxSlots').map((e, i) => {
     const at = `${path}.updates[${i}]`;
@@ -416,6 +444,7 @@ function parseProgram(p: DescriptionParser, v: unknown, path: string, limits: De
     if (updated.has(sharedId)) throw new DescriptionError(`${at}.sharedId`, `${JSON.stringify(sharedId)} is updated twice`);
     updated.add(sharedId);
     const slot = slotRef(required(f, 'slot', at), `${at}.slot`, n);
+    isDefined(slot, `${at}.slot`);
     const want = slots[target.slot]!, got = slots[slot]!;
     if (got.dtype !== want.dtype || got.broadcastable.length !== want.broadcastable.length || want.broadcastable.some((b, ax) => b && !got.broadcastable[ax])) {
       throw new DescriptionError(`${at}.slot`, `slot ${slot} (${typeName(got)}) cannot be the new value of a ${typeName(want)}`);
@@ -428,8 +457,12 @@ function parseProgram(p: DescriptionParser, v: unknown, path: string, limits: De
 /** The array's dtype is the slot's, its ndim too, and the slot's broadcastable axes have size 1. */
 function checkFits(value: SerializedArray, slot: { dtype: DType; broadcastable: readonly boolean[] }, path: string): void {
   if (value.dtype !== slot.dtype) throw new DescriptionError(`${path}.dtype`, `is ${value.dtype}, the slot is ${typeName(slot)}`);
-  if (value.shape.length !== slot.broadcastable.length) throw new DescriptionError(`${path}.shape`, `has ${value.shape.length} axes, the slot is ${typeName(slot)}`);
-  slot.broadcastable.forEach((b, ax) => { if (b && value.shape[ax] !== 1) throw new DescriptionError(`${path}.shape[${ax}]`, `is ${value.shape[ax]}, but axis ${ax} is broadcastable (size 1)`); });
+  if (value.shape.length !== slot.broadcastable.length) {
+    throw new DescriptionError(`${path}.shape`, `has ${value.shape.length} axes, the slot is ${typeName(slot)}`);
+  }
+  slot.broadcastable.forEach((b, ax) => {
+    if (b && value.shape[ax] !== 1) throw new DescriptionError(`${path}.shape[${ax}]`, `is ${value.shape[ax]}, but axis ${ax} is broadcastable (size 1)`);
+  });
 }
 
 /**
@@ -454,25 +487,34 @@ function parse(value: unknown, limits: DescriptionLimits): FunctionDescription {
   if (format !== 'synkhronos.function/1') throw new DescriptionError(`${root}.format`, `expected 'synkhronos.function/1', got ${previewValue(format)}`);
   const program = parseProgram(p, required(o, 'program', root), `${root}.program`, limits);
   const rawInputs = p.list(required(o, 'inputs', root), `${root}.inputs`, limits.maxSlots, 'maxSlots');
-  if (rawInputs.length !== program.inputs.length) throw new DescriptionError(`${root}.inputs`, `has ${rawInputs.length} entries, the program has ${program.inputs.length} inputs`);
+  if (rawInputs.length !== program.inputs.length) {
+    throw new DescriptionError(`${root}.inputs`, `has ${rawInputs.length} entries, the program has ${program.inputs.length} inputs`);
+  }
   const inputs = rawInputs.map((e, i) => {
     const at = `${root}.inputs[${i}]`;
     const f = fields(e, at, ['name', 'dtype', 'broadcastable']);
-    const spec = { ...p.optionalName(f, at), dtype: dtype(required(f, 'dtype', at), `${at}.dtype`, p.ctx()), broadcastable: p.broadcastable(required(f, 'broadcastable', at), `${at}.broadcastable`) };
+    const spec = { ...p.optionalName(f, at), ...p.type(f, at) };
     const slot = program.slots[program.inputs[i]!]!;
     if (!sameType(spec, slot)) throw new DescriptionError(at, `is ${typeName(spec)}, the program's input slot is ${typeName(slot)}`);
     return spec;
   });
   const singleOutput = bool(required(o, 'singleOutput', root), `${root}.singleOutput`, p.ctx());
-  if (singleOutput && program.outputs.length !== 1) throw new DescriptionError(`${root}.singleOutput`, `is true, but the program has ${program.outputs.length} outputs`);
+  if (singleOutput && program.outputs.length !== 1) {
+    throw new DescriptionError(`${root}.singleOutput`, `is true, but the program has ${program.outputs.length} outputs`);
+  }
   const rawShareds = p.list(required(o, 'shareds', root), `${root}.shareds`, limits.maxSlots, 'maxSlots');
-  if (rawShareds.length !== program.shareds.length) throw new DescriptionError(`${root}.shareds`, `has ${rawShareds.length} entries, the program has ${program.shareds.length} shared variables`);
+  if (rawShareds.length !== program.shareds.length) {
+    throw new DescriptionError(`${root}.shareds`, `has ${rawShareds.length} entries, the program has ${program.shareds.length} shared variables`);
+  }
   const shareds = rawShareds.map((e, i) => {
     const at = `${root}.shareds[${i}]`;
     const f = fields(e, at, ['sharedId', 'name', 'dtype', 'broadcastable', 'value']);
     const sharedId = p.string(required(f, 'sharedId', at), `${at}.sharedId`, true);
-    if (sharedId !== program.shareds[i]!.sharedId) throw new DescriptionError(`${at}.sharedId`, `is ${JSON.stringify(sharedId)}, the program's shared variable ${i} is ${JSON.stringify(program.shareds[i]!.sharedId)}`);
-    const spec = { dtype: dtype(required(f, 'dtype', at), `${at}.dtype`, p.ctx()), broadcastable: p.broadcastable(required(f, 'broadcastable', at), `${at}.broadcastable`) };
+    if (sharedId !== program.shareds[i]!.sharedId) {
+      throw new DescriptionError(`${at}.sharedId`,
+        `is ${JSON.stringify(sharedId)}, the program's shared variable ${i} is ${JSON.stringify(program.shareds[i]!.sharedId)}`);
+    }
+    const spec = p.type(f, at);
     const slot = program.slots[program.shareds[i]!.slot]!;
     if (!sameType(spec, slot)) throw new DescriptionError(at, `is ${typeName(spec)}, the program's slot is ${typeName(slot)}`);
     let val: SerializedArray | undefined;
@@ -492,20 +534,24 @@ function parse(value: unknown, limits: DescriptionLimits): FunctionDescription {
 export type SharedBindings = ReadonlyMap<string, SharedVariable> | readonly SharedVariable[];
 
 /**
- * The shared variables a checked description runs with: the caller's where bound, fresh ones (the
- * description's value, else zeros) for the others; and the description with its sharedIds renamed
- * to the variables' own, so each id means the variable it is bound to. A description never
- * reaches a variable by id: only `given` is consulted.
+ * The caller's bindings checked against a checked description: a Map from the description's
+ * sharedIds to variables of the same type, each id and each variable at most once.
  */
-export function bindShareds(description: FunctionDescription, given: unknown, caller: string): { description: FunctionDescription; shareds: SharedVariable[] } {
+export function checkBindings(description: FunctionDescription, given: unknown, caller: string): Map<string, SharedVariable> {
   const ids = description.shareds.map((s) => s.sharedId);
   const byId = new Map<string, SharedVariable>();
   const bindOne = (id: unknown, v: unknown, what: string) => {
     if (!(v instanceof SharedVariable)) throw new TypeError(`${caller}: ${what} must be a shared variable, got ${previewValue(v)}`);
-    if (typeof id !== 'string' || !ids.includes(id)) throw new TypeError(`${caller}: ${what} names sharedId ${previewValue(id)}, which the description does not have (it has ${ids.map((i) => JSON.stringify(i)).join(', ') || 'none'})`);
+    if (typeof id !== 'string' || !ids.includes(id)) {
+      const known = ids.map((i) => JSON.stringify(i)).join(', ') || 'none';
+      throw new TypeError(`${caller}: ${what} names sharedId ${previewValue(id)}, which the description does not have (it has ${known})`);
+    }
     if (byId.has(id)) throw new TypeError(`${caller}: ${what}: sharedId ${JSON.stringify(id)} is bound twice`);
     const spec = description.shareds[ids.indexOf(id)]!;
-    if (!sameType(v, spec)) throw new TypeError(`${caller}: ${what} (${v.label()}) does not match the description's ${typeName(spec)} for sharedId ${JSON.stringify(id)}`);
+    if (!sameType(v, spec)) {
+      throw new TypeError(`${caller}: ${what} (${v.label()}) does not match the description's ${typeName(spec)} for sharedId ${JSON.stringify(id)}`);
+    }
+    if ([...byId.values()].includes(v)) throw new TypeError(`${caller}: ${what}: the same shared variable is bound to two of the description's sharedIds`);
     byId.set(id, v);
   };
   if (given instanceof Map) {
@@ -515,20 +561,35 @@ export function bindShareds(description: FunctionDescription, given: unknown, ca
   } else if (given !== undefined) {
     throw new TypeError(`${caller}: shareds must be a Map from sharedId to shared variable or a list of shared variables, got ${previewValue(given)}`);
   }
-  const shareds = description.shareds.map((s) => byId.get(s.sharedId) ?? new SharedVariable(
+  return byId;
+}
+
+/**
+ * The shared variables a checked description runs with: the bound ones, fresh ones (the
+ * description's value, else zeros) for the others; and the description with its sharedIds renamed
+ * to the variables' own, so each id means the variable it is bound to. A description never
+ * reaches a variable by id: only `bindings` (from checkBindings) is consulted.
+ */
+export function bindShareds(description: FunctionDescription, bindings: ReadonlyMap<string, SharedVariable>)
+  : { description: FunctionDescription; shareds: SharedVariable[] } {
+  const ids = description.shareds.map((s) => s.sharedId);
+  const shareds = description.shareds.map((s) => bindings.get(s.sharedId) ?? new SharedVariable(
     s.value ? deserializeArray(s.value) : NDArray.zeros(s.broadcastable.map((b) => (b ? 1 : 0)), s.dtype),
     { broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: s.name } : {}) },
   ));
-  if (new Set(shareds).size !== shareds.length) throw new TypeError(`${caller}: the same shared variable is bound to two of the description's sharedIds`);
   const rename = new Map(ids.map((id, i) => [id, shareds[i]!.sharedId]));
-  if (new Set(rename.values()).size !== ids.length) throw new TypeError(`${caller}: two bound shared variables have the same sharedId`);
+  if (new Set(rename.values()).size !== ids.length) throw new TypeError('two bound shared variables have the same sharedId');
   if (ids.every((id) => rename.get(id) === id)) return { description, shareds };
   const to = (id: string) => rename.get(id)!;
   const p = description.program;
   return {
     description: {
       ...description,
-      program: { ...p, shareds: p.shareds.map((s) => ({ ...s, sharedId: to(s.sharedId) })), updates: p.updates.map((u) => ({ ...u, sharedId: to(u.sharedId) })) },
+      program: {
+        ...p,
+        shareds: p.shareds.map((s) => ({ ...s, sharedId: to(s.sharedId) })),
+        updates: p.updates.map((u) => ({ ...u, sharedId: to(u.sharedId) })),
+      },
       shareds: description.shareds.map((s) => ({ ...s, sharedId: to(s.sharedId) })),
     },
     shareds,

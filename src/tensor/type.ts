@@ -1,7 +1,7 @@
 // Theano's tensor type: a dtype plus a broadcastable pattern (ndim fixed, sizes symbolic).
 // Every graph node, slot and shared variable carries one, and code generators turn its dtype
 // into source text, so the constructor admits only the five dtypes and a plain list of booleans.
-import { assertDType, type DType } from './dtype.js';
+import { assertDType, previewValue, type DType } from './dtype.js';
 
 const NDIM_NAMES = ['scalar', 'vector', 'matrix', 'tensor3', 'tensor4'];
 
@@ -10,12 +10,12 @@ export const MAX_NDIM = 64;
 
 /** A copy of a broadcastable pattern, or a TypeError naming `what` when it is not a list of at most MAX_NDIM booleans. */
 export function checkBroadcastable(value: unknown, what: string): boolean[] {
-  if (!Array.isArray(value)) throw new TypeError(`${what}: expected a list of booleans (one per axis), got ${typeof value}`);
+  if (!Array.isArray(value)) throw new TypeError(`${what}: expected a list of booleans (one per axis), got ${previewValue(value)}`);
   if (value.length > MAX_NDIM) throw new RangeError(`${what}: at most ${MAX_NDIM} axes are supported, got ${value.length}`);
   const out: boolean[] = [];
   for (let i = 0; i < value.length; i++) {
     const b: unknown = value[i];
-    if (typeof b !== 'boolean') throw new TypeError(`${what}[${i}]: expected true or false, got ${typeof b === 'string' ? JSON.stringify(b.slice(0, 40)) : typeof b}`);
+    if (typeof b !== 'boolean') throw new TypeError(`${what}[${i}]: expected true or false, got ${previewValue(b)}`);
     out.push(b);
   }
   return out;

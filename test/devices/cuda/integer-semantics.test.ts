@@ -94,13 +94,15 @@ function cases(): Case[] {
       expected: big.map((v) => Math.abs(wrap32(BigInt(v) * BigInt(v))) | 0), reference: true },
     { name: 'pow(x, 31) with a constant exponent wraps to -2^31', inputs: [x], output: T.pow(x, 31), values: [ints([2, -2])],
       expected: [-(2 ** 31), -(2 ** 31)], reference: true },
-    { name: 'pow(x, y) is exact integer arithmetic, negative exponents as the reference', inputs: [x, y], output: T.pow(x, y), values: [ints(bases), ints(exps)],
+    { name: 'pow(x, y) is exact integer arithmetic, negative exponents as the reference', inputs: [x, y], output: T.pow(x, y),
+      values: [ints(bases), ints(exps)],
       expected: bases.map((b, i) => exactPow(b, exps[i]!, 'int32')), reference: false },
     { name: 'uint8 pow wraps modulo 256', inputs: [ux, uy], output: T.pow(ux, uy), values: [ints(ub, 'uint8'), ints(ue, 'uint8')],
       expected: ub.map((b, i) => exactPow(b, ue[i]!, 'uint8')), reference: false },
     { name: 'add, sub, mul and neg wrap in a fused chain', inputs: [x, y], output: T.sub(T.neg(T.mul(x, y)), T.add(x, y)), values: [ints(edges), ints(other)],
       expected: edges.map((a, i) => wrap32(-BigInt(wrap32(BigInt(a) * BigInt(other[i]!))) - BigInt(wrap32(BigInt(a) + BigInt(other[i]!))))), reference: true },
-    { name: 'intDiv and mod of INT_MIN by -1 and by 0', inputs: [x, y], output: T.add(T.intDiv(x, y), T.mod(x, y)), values: [ints([-(2 ** 31), 7, -7, 5]), ints([-1, 0, 2, -3])],
+    { name: 'intDiv and mod of INT_MIN by -1 and by 0', inputs: [x, y], output: T.add(T.intDiv(x, y), T.mod(x, y)),
+      values: [ints([-(2 ** 31), 7, -7, 5]), ints([-1, 0, 2, -3])],
       expected: [-(2 ** 31), 0, -4 + 1, -2 + -1], reference: true },
     { name: 'float64 to int32 casts wrap as ToInt32 (no out-of-range conversion)', inputs: [f], output: T.cast(f, 'int32'), values: [huge],
       expected: Array.from(huge.data, (v) => v | 0), reference: true },
@@ -122,7 +124,8 @@ function kernelSpec(program: Program, values: readonly NDArray[]): { steps: Fuse
   return { steps, inputs: step.inputs.map(slotValue) };
 }
 
-const cArray = (a: NDArray): string => Array.from(a.data, (v) => (Number.isNaN(v) ? 'SK_NAN_D' : v === Infinity ? 'SK_INF_D' : v === -Infinity ? '(-SK_INF_D)' : String(v))).join(', ');
+const cArray = (a: NDArray): string => Array.from(a.data,
+  (v) => (Number.isNaN(v) ? 'SK_NAN_D' : v === Infinity ? 'SK_INF_D' : v === -Infinity ? '(-SK_INF_D)' : String(v))).join(', ');
 
 /** Compiles and runs a main() that calls each kernel and prints one line of results per call. */
 function runOnHost(mb: ModuleBuilder, calls: readonly string[]): string[] {
