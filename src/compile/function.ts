@@ -317,10 +317,12 @@ export interface FromDescriptionOptions {
  * all of it against the schema and the size limits. The second argument is a device or options.
  */
 export function fnFromDescription(description: unknown, options: Device | FromDescriptionOptions = {}): Fn {
-  const o = typeof (options as Partial<Device> | null)?.compile === 'function' ? { device: options as Device } : fields(options, 'fnFromDescription: options', ['device', 'shareds', 'limits']);
+  const isDevice = (d: unknown): d is Device => typeof (d as Partial<Device> | null)?.compile === 'function';
+  const o = isDevice(options) ? { device: options } : fields(options, 'fnFromDescription: options', ['device', 'shareds', 'limits']);
+  if (o['device'] !== undefined && !isDevice(o['device'])) throw new TypeError(`fnFromDescription: options.device must be a device, got ${describe(o['device'])}`);
   const limits = resolveLimits(o['limits'] ?? {}, 'fnFromDescription: options.limits');
   const checked = parseDescription(description, limits, 'fnFromDescription');
-  const device = (o['device'] as Device | undefined) ?? getDefaultDevice();
+  const device = o['device'] ?? getDefaultDevice();
   const shareds = checkBindings(checked, o['shareds'] ?? [], 'fnFromDescription');
   // The constructor checks the copy again (without limits) and binds only these.
   return wrap(new CompiledFunction(checked, device, { shareds }));
