@@ -58,6 +58,11 @@ test('types admit only real dtypes and boolean patterns, and cannot be changed a
     /TensorType: dtype: expected a dtype \(bool, uint8, int32, float32, float64\), got "<js>"/);
   assert.throws(() => new T.TensorType('float32', ['x' as unknown as boolean]), /TensorType: broadcastable\[0\]: expected true or false/);
   assert.throws(() => new T.TensorType('float32', 'ab' as unknown as boolean[]), /expected a list of booleans/);
+  // A variable given a look-alike type object still cannot carry its dtype into a compiled function.
+  const fake = new T.Variable({ dtype: '(globalThis.synkInjected = true)', broadcastable: [false], ndim: 1 } as unknown as T.TensorType, null, 'fake');
+  assert.throws(() => T.fn({ inputs: [fake], outputs: T.neg(fake), device: new CpuDevice({ notice: false }) }),
+    /expected a dtype/);
+  assert.equal((globalThis as { synkInjected?: boolean }).synkInjected, undefined);
   const t = new T.TensorType('float32', [false]);
   assert.throws(() => { (t as { dtype: string }).dtype = '<js>'; }, TypeError);
   assert.throws(() => { (t.broadcastable as boolean[]).push(true); }, TypeError);
