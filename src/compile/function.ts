@@ -3,7 +3,7 @@ import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
 import type { ArrayInput, OutputsOf } from './fn-types.js';
-import { SharedVariable, Variable, Constant, findShared } from '../tensor/variable.js';
+import { SharedVariable, Variable, Constant } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
 import { StepError } from '../devices/reference/reference-device.js';
 import { defaultDevice } from '../devices/default-device.js';
@@ -11,7 +11,10 @@ import { buildProgram, conformTo, substitute, type Givens } from './build-progra
 import { optimize, type OptimizeOptions } from './optimize.js';
 import { printProgram } from './print.js';
 import type { Program, SerializedArray } from './program.js';
-import { deserializeArray, serializeArray } from './serialize-array.js';
+import { serializeArray } from './serialize-array.js';
+import {
+  bindShareds, checkBindings, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings,
+} from './validate-description.js';
 import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
@@ -69,6 +72,16 @@ export interface EvaluateOptions {
   readonly updatesOnHost?: boolean;
 }
 
+export interface CompiledFunctionOptions {
+  /** Shared variables to bind (see FromDescriptionOptions.shareds). */
+  readonly shareds?: SharedBindings;
+  /** Size limits (DEFAULT_DESCRIPTION_LIMITS with these overrides); absent: none. */
+  readonly limits?: Partial<DescriptionLimits>;
+}
+
+/** The graph's shared variables of each description describeFunction made in this thread (object identity, never ids). */
+const graphShareds = new WeakMap<object, readonly SharedVariable[]>();
+
 /**
  * A function compiled for one device, as {@link fn} wraps it (`f.compiled`): it converts and checks the inputs, runs the
  * program, applies the updates and keeps one executable per output subset.
@@ -79,13 +92,20 @@ export class CompiledFunction {
   readonly shareds: readonly SharedVariable[];
   private readonly executables = new Map<string, { exe: Executable; program: Program }>();
 
-  constructor(description: FunctionDescription, device: Device) {
-    this.description = description;
+  /**
+   * Validates the description completely (a DescriptionError names the path of the first problem)
+   * and binds its shared variables: `options.shareds`, else, for a description T.fn built in this
+   * thread, the variables of its graph; every other one is created fresh. Size limits apply only
+   * when `options.limits` is given (fnFromDescription always gives them).
+   */
+  constructor(description: FunctionDescription, device: Device, options: CompiledFunctionOptions = {}) {
+    const o = fields(options, 'CompiledFunction: options', ['shareds', 'limits']);
+    const limits = o['limits'] === undefined ? NO_DESCRIPTION_LIMITS : resolveLimits(o['limits'], 'CompiledFunction: options.limits');
+    const checked = parseDescription(description, limits, 'CompiledFunction');
+    const bound = bindShareds(checked, checkBindings(checked, o['shareds'] ?? graphShareds.get(description), 'CompiledFunction'));
+    this.description = bound.description;
     this.device = device;
-    this.shareds = description.shareds.map((s) => findShared(s.sharedId) ?? new SharedVariable(
-      s.value ? deserializeArray(s.value) : NDArray.zeros(s.broadcastable.map(() => 0), s.dtype),
-      { sharedId: s.sharedId, broadcastable: s.broadcastable, ...(s.name !== undefined ? { name: s.name } : {}) },
-    ));
+    this.shareds = bound.shareds;
   }
 
   get nInputs(): number {
@@ -306,7 +326,7 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
   const { program, log } = optimize(built.program, spec.optimize);
   const shareds = program.shareds.map((ps) => built.shareds.find((s) => s.sharedId === ps.sharedId)!);
-  return {
+  const description: FunctionDescription = {
     format: 'synkhronos.function/1',
     ...(spec.name !== undefined ? { name: spec.name } : {}),
     program,
@@ -315,6 +335,8 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     shareds: shareds.map((s) => ({ sharedId: s.sharedId, ...(s.name !== undefined ? { name: s.name } : {}), dtype: s.dtype, broadcastable: s.broadcastable })),
     log,
   };
+  graphShareds.set(description, shareds);
+  return description;
 }
 
 const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize'] as const;
@@ -348,8 +370,30 @@ export function fn<const I extends readonly Variable[] = [], const O extends Out
   return wrap<I, O>(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
 }
 
-/** Rebuilds a function from its JSON description (in this or another thread). */
-export function fnFromDescription(description: FunctionDescription, device?: Device): Fn {
-  if (description?.format !== 'synkhronos.function/1') throw new TypeError('fnFromDescription: not a synkhronos function description');
-  return wrap(new CompiledFunction(description, device ?? defaultDevice()));
+export interface FromDescriptionOptions {
+  readonly device?: Device;
+  /**
+   * The application's shared variables the function may read and update: a Map from the
+   * description's sharedId, or a list (each bound by its own sharedId). Every other shared variable
+   * of the description is created fresh, from the description's value; none is found by id.
+   */
+  readonly shareds?: SharedBindings;
+  /** Raises (or lowers) DEFAULT_DESCRIPTION_LIMITS. */
+  readonly limits?: Partial<DescriptionLimits>;
+}
+
+/**
+ * Rebuilds a function from its JSON description (in this or another thread), after validating
+ * all of it against the schema and the size limits. The second argument is a device or options.
+ */
+export function fnFromDescription(description: unknown, options: Device | FromDescriptionOptions = {}): Fn {
+  const isDevice = (d: unknown): d is Device => typeof (d as Partial<Device> | null)?.compile === 'function';
+  const o = isDevice(options) ? { device: options } : fields(options, 'fnFromDescription: options', ['device', 'shareds', 'limits']);
+  if (o['device'] !== undefined && !isDevice(o['device'])) throw new TypeError(`fnFromDescription: options.device must be a device, got ${describe(o['device'])}`);
+  const limits = resolveLimits(o['limits'] ?? {}, 'fnFromDescription: options.limits');
+  const checked = parseDescription(description, limits, 'fnFromDescription');
+  const device = o['device'] ?? defaultDevice();
+  const shareds = checkBindings(checked, o['shareds'] ?? [], 'fnFromDescription');
+  // The constructor checks the copy again (without limits) and binds only these.
+  return wrap(new CompiledFunction(checked, device, { shareds }));
 }

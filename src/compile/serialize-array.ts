@@ -1,5 +1,5 @@
 // NDArray <-> JSON-safe form (NaN and infinities survive as strings).
-import { NDArray } from '../tensor/ndarray.js';
+import { NDArray, shapeToString, sizeOf } from '../tensor/ndarray.js';
 import type { SerializedArray } from './program.js';
 
 export function serializeArray(a: NDArray): SerializedArray {
@@ -11,7 +11,9 @@ export function serializeArray(a: NDArray): SerializedArray {
   return { dtype: a.dtype, shape: [...a.shape], values };
 }
 
+/** The array of a serialised form; the values must fill the shape exactly (never padded nor cut). */
 export function deserializeArray(s: SerializedArray): NDArray {
+  if (s.values.length !== sizeOf(s.shape)) throw new RangeError(`deserializeArray: ${s.values.length} values do not fill shape ${shapeToString(s.shape)}`);
   const out = new NDArray(s.dtype, s.shape);
   s.values.forEach((v, i) => { out.data[i] = typeof v === 'number' ? v : Number(v); });
   return out;

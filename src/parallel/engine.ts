@@ -59,7 +59,9 @@ export class Engine {
     for (const s of msg.shareds) if (!findShared(s.sharedId)) this.setShared(s);
     for (const spec of msg.functions) {
       if (this.functions.has(spec.id)) continue;
-      this.functions.set(spec.id, { spec, compiled: new CompiledFunction(spec.description, this.device) });
+      // The controller sent these shared variables (above); the function binds exactly them.
+      const shareds = new Map(spec.description.shareds.map((s) => [s.sharedId, this.shared(s.sharedId)] as const));
+      this.functions.set(spec.id, { spec, compiled: new CompiledFunction(spec.description, this.device, { shareds }) });
     }
     return null;
   }

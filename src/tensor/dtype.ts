@@ -36,9 +36,21 @@ export function isDType(value: unknown): value is DType {
 /** Returns `value` as a dtype, or throws a TypeError naming `what`, the accepted dtypes and what came. */
 export function assertDType(value: unknown, what: string): DType {
   if (!isDType(value)) {
-    throw new TypeError(`${what}: expected a dtype (${DTYPES.join(', ')}), got ${JSON.stringify(value)}`);
+    throw new TypeError(`${what}: expected a dtype (${DTYPES.join(', ')}), got ${previewValue(value)}`);
   }
   return value;
+}
+
+/**
+ * A short, safe rendering of an arbitrary value for error messages: strings quoted and cut at 40
+ * characters, objects named by kind (never serialised: they may be huge, cyclic or deeply nested).
+ */
+export function previewValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  return `a ${typeof value}`;
 }
 
 /** The typed-array constructor that stores `dtype`. */

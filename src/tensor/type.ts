@@ -1,7 +1,25 @@
 // Theano's tensor type: a dtype plus a broadcastable pattern (ndim fixed, sizes symbolic).
-import type { DType } from './dtype.js';
+// Every graph node, slot and shared variable carries one, and code generators turn its dtype
+// into source text, so the constructor admits only the five dtypes and a plain list of booleans.
+import { assertDType, previewValue, type DType } from './dtype.js';
 
 const NDIM_NAMES = ['scalar', 'vector', 'matrix', 'tensor3', 'tensor4'];
+
+/** More axes than any device indexes (CUDA kernels take one parameter per axis). */
+export const MAX_NDIM = 64;
+
+/** A copy of a broadcastable pattern, or a TypeError naming `what` when it is not a list of at most MAX_NDIM booleans. */
+export function checkBroadcastable(value: unknown, what: string): boolean[] {
+  if (!Array.isArray(value)) throw new TypeError(`${what}: expected a list of booleans (one per axis), got ${previewValue(value)}`);
+  if (value.length > MAX_NDIM) throw new RangeError(`${what}: at most ${MAX_NDIM} axes are supported, got ${value.length}`);
+  const out: boolean[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const b: unknown = value[i];
+    if (typeof b !== 'boolean') throw new TypeError(`${what}[${i}]: expected true or false, got ${previewValue(b)}`);
+    out.push(b);
+  }
+  return out;
+}
 
 /** The static type of a symbolic variable, as in Theano: a dtype and a broadcastable pattern (its length is the rank). */
 export class TensorType {
@@ -10,12 +28,15 @@ export class TensorType {
   readonly broadcastable: readonly boolean[];
 
   constructor(dtype: DType, broadcastable: readonly boolean[]) {
-    this.dtype = dtype;
-    this.broadcastable = Object.freeze([...broadcastable]);
+    this.dtype = assertDType(dtype, 'TensorType: dtype');
+    this.broadcastable = Object.freeze(checkBroadcastable(broadcastable, 'TensorType: broadcastable'));
+    // Frozen: a type checked once cannot be changed into one that was never checked.
+    Object.freeze(this);
   }
 
   /** The type of `ndim` axes, none of them broadcastable. */
   static ofNdim(dtype: DType, ndim: number): TensorType {
+    if (!Number.isSafeInteger(ndim) || ndim < 0) throw new RangeError(`TensorType.ofNdim: ndim must be a non-negative integer, got ${ndim}`);
     return new TensorType(dtype, new Array<boolean>(ndim).fill(false));
   }
 

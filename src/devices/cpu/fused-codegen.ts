@@ -9,7 +9,7 @@
 // Layout: the output is iterated as `ndim` collapsed axes (see elementwise-kernel.ts). Each input
 // is read along the innermost axis either contiguously ('s': stride 1) or as a value held for the
 // whole inner loop ('z': stride 0, hoisted out of it). ndim 1 is the flat fast path: no odometer.
-import type { DType, TypedArray } from '../../tensor/dtype.js';
+import { DTYPES, previewValue, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import { getOpDef } from '../../ops/apply.js';
 import { SCALAR_HELPERS } from '../../ops/scalar-math.js';
@@ -100,7 +100,8 @@ function castLine(name: string, expr: string, dtype: DType, last: boolean, round
     case 'bool':
       return zeroOne ? `const ${name} = ${expr};` : `let ${name} = ${expr}; ${name} = +(${name} !== 0) & +(${name} === ${name});`;
     default:
-      return dtype satisfies never;
+      // Never echo the unknown value into the source: only the cases above produce text.
+      throw new TypeError(`cpu device: fused step ${name} has dtype ${previewValue(dtype satisfies never)}, not one of ${DTYPES.join(', ')}`);
   }
 }
 

@@ -57,6 +57,12 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const f = T.tensor({ dtype: 'float64', ndim: 2, name: 'f' });
     return programOf([i, u, f], [T.mod(i, 3), T.intDiv(i, u), T.where(T.gt(f, 0), i, f), T.cast(f, 'int32'), T.cast(f, 'bool'), T.sum(u)]);
   },
+  'int32 wrap-around arithmetic, exact integer powers, var with a fractional ddof': () => {
+    const i = T.tensor({ dtype: 'int32', ndim: 2, name: 'i' });
+    const u = T.tensor({ dtype: 'uint8', ndim: 1, name: 'u' });
+    const f = T.matrix('f');
+    return programOf([i, u, f], [T.abs(T.square(i)), T.pow(i, 31), T.pow(i, i), T.pow(u, u), T.sub(T.neg(T.mul(i, i)), T.add(i, u)), T.variance(f, 1, false, 1.5)]);
+  },
   'conv2d (groups, stride, dilation, padding, same) and both gradients, float32 and float64': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 4, name: 'x' });
     const w = T.tensor({ dtype: 'float32', ndim: 4, name: 'w' });

@@ -1,7 +1,9 @@
 // C types of the five dtypes, and the store conversions that give castScalar's results.
-import type { DType } from '../../../tensor/dtype.js';
+// Generated CUDA source only ever contains text from these closed tables (and numbers checked
+// to be numbers): a dtype that is not one of the five is refused, never pasted.
+import { DTYPES, isDType, previewValue, type DType } from '../../../tensor/dtype.js';
 
-const CTYPE: Record<DType, string> = {
+const CTYPE: Readonly<Record<DType, string>> = {
   bool: 'unsigned char',
   uint8: 'unsigned char',
   int32: 'int',
@@ -9,14 +11,30 @@ const CTYPE: Record<DType, string> = {
   float64: 'double',
 };
 
+const TAG: Readonly<Record<DType, string>> = { bool: 'b', uint8: 'u8', int32: 'i32', float32: 'f32', float64: 'f64' };
+
+const STORE: Readonly<Record<DType, string>> = {
+  bool: 'st_bool',
+  uint8: 'st_uint8',
+  int32: 'st_int32',
+  float32: 'st_float32',
+  float64: 'st_float64',
+};
+
+/** The dtype itself, or a TypeError: every table lookup goes through this (plain objects also answer 'constructor'). */
+function checked(dtype: unknown): DType {
+  if (!isDType(dtype)) throw new TypeError(`cuda codegen: dtype ${previewValue(dtype)} is not one of ${DTYPES.join(', ')}`);
+  return dtype;
+}
+
 /** The C type that stores a dtype (bool is a byte holding 0 or 1). */
 export function ctype(dtype: DType): string {
-  return CTYPE[dtype];
+  return CTYPE[checked(dtype)];
 }
 
 /** A short identifier-safe tag for a dtype, used in kernel names. */
 export function dtag(dtype: DType): string {
-  return { bool: 'b', uint8: 'u8', int32: 'i32', float32: 'f32', float64: 'f64' }[dtype];
+  return TAG[checked(dtype)];
 }
 
 /**
@@ -24,12 +42,13 @@ export function dtag(dtype: DType): string {
  * int32 and uint8 truncate and wrap (non-finite values give 0), bool is `x != 0` (NaN is true, as in NumPy).
  */
 export function storeFn(dtype: DType): string {
-  return `st_${dtype}`;
+  return STORE[checked(dtype)];
 }
 
 /** A C literal of a number in a given dtype (NaN and infinities through the prelude's macros). */
 export function literal(value: number, dtype: DType): string {
   const t = ctype(dtype);
+  if (typeof value !== 'number') throw new TypeError(`cuda codegen: a literal must be a number, got ${previewValue(value)}`);
   if (Number.isNaN(value)) return `(${t})SK_NAN_D`;
   if (value === Infinity) return `(${t})SK_INF_D`;
   if (value === -Infinity) return `(${t})(-SK_INF_D)`;

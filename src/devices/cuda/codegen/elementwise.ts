@@ -15,8 +15,22 @@ const COMPARE = new Set(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
 
 type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) => string | undefined;
 
-/** Where an op's `cuda` template differs from NumPy (and the reference) on NaN, zero divisors or casts. */
+/**
+ * int32 arithmetic through the prelude's unsigned helpers: signed overflow is undefined behaviour
+ * in C++ (NVRTC then assumes it cannot happen, e.g. drops abs(x * x)), while NumPy and the
+ * reference wrap. uint8 needs nothing: its operands promote to int, where they cannot overflow,
+ * and the store to unsigned char wraps.
+ */
+const int32Only = (f: (a: readonly string[]) => string): Override => (a, _t, d) => (d === 'int32' ? f(a) : undefined);
+
+/** Where an op's `cuda` template differs from NumPy (and the reference) on NaN, zero divisors, casts or integer overflow. */
 const OVERRIDES: Readonly<Record<string, Override>> = {
+  add: int32Only((a) => `sk_iadd(${a[0]}, ${a[1]})`),
+  sub: int32Only((a) => `sk_isub(${a[0]}, ${a[1]})`),
+  mul: int32Only((a) => `sk_imul(${a[0]}, ${a[1]})`),
+  neg: int32Only((a) => `sk_ineg(${a[0]})`),
+  square: int32Only((a) => `sk_imul(${a[0]}, ${a[0]})`),
+  abs: int32Only((a) => `sk_iabs(${a[0]})`),
   maximum: (a, t) => `sk_max<${t}>(${a[0]}, ${a[1]})`,
   minimum: (a, t) => `sk_min<${t}>(${a[0]}, ${a[1]})`,
   clip: (a, t) => `sk_min<${t}>(sk_max<${t}>(${a[0]}, ${a[1]}), ${a[2]})`,
@@ -24,12 +38,14 @@ const OVERRIDES: Readonly<Record<string, Override>> = {
   intDiv: (a, t, d) => (isFloat(d) ? undefined : `(${a[1]} == 0 ? (${t})0 : ${storeFn(d)}(floor((double)${a[0]} / (double)${a[1]})))`),
   mod: (a, _t, d) => (isFloat(d) ? `sk_pymod(${a[0]}, ${a[1]})` : `sk_pymod((double)${a[0]}, (double)${a[1]})`),
   not: (a, t, d) => (d === 'bool' ? `(${a[0]} == 0)` : `(${t})(~${a[0]})`),
-  pow: (a, _t, d) => (isFloat(d) ? undefined : `pow((double)${a[0]}, (double)${a[1]})`),
+  // Integer powers exactly, by repeated squaring in unsigned (wrapping like the integer ops).
+  pow: (a, _t, d) => (isFloat(d) ? undefined : d === 'int32' ? `sk_ipow(${a[0]}, ${a[1]})` : `sk_u8pow(${a[0]}, ${a[1]})`),
   cast: (a, _t, d) => `${storeFn(d)}(${a[0]})`,
 };
 
 /** The C expression of one step, its arguments converted as the op's dtype rule says. */
 export function stepExpression(step: FusedStep, args: readonly string[], argDtypes: readonly DType[]): string {
+  if (step.op === 'fused') throw new Error('cuda codegen: a fused step cannot contain another fused step');
   const info = getOpDef(step.op).elementwise;
   if (!info) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
   const t = ctype(step.dtype);
@@ -45,7 +61,7 @@ export function stepExpression(step: FusedStep, args: readonly string[], argDtyp
   } else {
     cargs = args.map((e, i) => conv(e, argDtypes[i]!, step.dtype));
   }
-  const override = OVERRIDES[step.op]?.(cargs, t, step.dtype, step.attrs);
+  const override = Object.prototype.hasOwnProperty.call(OVERRIDES, step.op) ? OVERRIDES[step.op]!(cargs, t, step.dtype, step.attrs) : undefined;
   return override ?? info.cuda(cargs, t, step.attrs);
 }
 
@@ -66,6 +82,9 @@ function scalarFunction(name: string, inputs: readonly DType[], steps: readonly 
   const exprs: string[] = inputs.map((_, i) => `x${i}`);
   const lines: string[] = [];
   steps.forEach((s, j) => {
+    s.args.forEach((a) => {
+      if (!Number.isInteger(a) || a < 0 || a >= exprs.length) throw new RangeError(`cuda codegen: fused step ${j} (${getOpDef(s.op).name}) refers to argument ${a}`);
+    });
     const args = s.args.map((a) => exprs[a]!);
     const argDtypes = s.args.map((a) => dtypes[a]!);
     lines.push(`  const ${ctype(s.dtype)} r${j} = ${storeFn(s.dtype)}(${stepExpression(s, args, argDtypes)});`);

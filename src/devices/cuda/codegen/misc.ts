@@ -1,7 +1,7 @@
 // Generated data-movement kernels: strided copies (transposes, slices, broadcasts, concatenation,
 // casts; optionally adding into the destination), fills, arange, gathers along an axis and the
 // row-wise pick / scatter of cross-entropy, and softmax entry points.
-import type { DType } from '../../../tensor/dtype.js';
+import { isFloat, type DType } from '../../../tensor/dtype.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import type { ModuleBuilder } from './module.js';
 
@@ -13,6 +13,8 @@ export function copyKernel(mb: ModuleBuilder, from: DType, to: DType, ndim: numb
   const name = `cp_${dtag(from)}_${dtag(to)}_${ndim}`;
   if (mb.has(name)) return name;
   const axes = Array.from({ length: ndim }, (_, a) => a);
+  // An int32 destination plus an integer source wraps (sk_iadd): signed overflow is undefined in C++.
+  const sum = to === 'int32' && !isFloat(from) ? 'sk_iadd(dst[dO], (int)src[so])' : `${storeFn(to)}(dst[dO] + src[so])`;
   const params = [
     ...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 ss${a}`), ...axes.map((a) => `i64 ds${a}`),
   ].map((p) => `, ${p}`).join('');
@@ -25,7 +27,7 @@ export function copyKernel(mb: ModuleBuilder, from: DType, to: DType, ndim: numb
     body.push('      (void)c; (void)r;');
     return `    for (i64 idx = (i64)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += (i64)gridDim.x * blockDim.x) {
 ${body.join('\n')}
-      if (add) dst[dO] = ${storeFn(to)}(dst[dO] + src[so]); else dst[dO] = ${storeFn(to)}(src[so]);
+      if (add) dst[dO] = ${sum}; else dst[dO] = ${storeFn(to)}(src[so]);
     }`;
   };
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(to)}* dst, const ${ctype(from)}* src, i64 n, i64 sOff, i64 dOff, int add${params}) {

@@ -2,7 +2,13 @@
 // isfinite are spelled out here) and under nvcc (the compile check in the tests). Generated code
 // includes only the parts it uses, to keep NVRTC's parse time small.
 
-/** Types, NaN-aware helpers and the store conversions that give castScalar's results (bool: x != 0, so NaN is true). */
+/**
+ * Types, NaN-aware helpers and the store conversions that give castScalar's results (bool: x != 0, so
+ * NaN is true; integers wrap modulo 2^32 as JS's ToInt32, without the undefined float-to-integer
+ * conversion of out-of-range values). int32 arithmetic (sk_iadd ... sk_ipow) works in unsigned, where
+ * C++ defines wrap-around, and converts back (two's complement); negative integer powers give what
+ * the reference's truncated float power gives: 1 for base 1, +-1 for base -1, else 0.
+ */
 export const COMMON = String.raw`
 typedef long long i64;
 #define DEV static __device__ __forceinline__
@@ -20,13 +26,27 @@ DEV float sk_log(float x) { return logf(x); }
 DEV double sk_log(double x) { return log(x); }
 template<class X> DEV float st_float32(X v) { return (float)v; }
 template<class X> DEV double st_float64(X v) { return (double)v; }
+DEV unsigned int sk_wrap32(double v) {
+  if (!sk_finite(v)) return 0u;
+  if (v > -9.2e18 && v < 9.2e18) return (unsigned int)(unsigned long long)(i64)v;
+  const double m = fmod(trunc(v), 4294967296.0);
+  return (unsigned int)(m < 0 ? m + 4294967296.0 : m);
+}
 template<class X> DEV int st_int32(X v) { return (int)v; }
-DEV int st_int32(float v) { return sk_finite(v) ? (int)(unsigned int)(unsigned long long)(i64)v : 0; }
-DEV int st_int32(double v) { return sk_finite(v) ? (int)(unsigned int)(unsigned long long)(i64)v : 0; }
+DEV int st_int32(float v) { return (int)sk_wrap32((double)v); }
+DEV int st_int32(double v) { return (int)sk_wrap32(v); }
 template<class X> DEV unsigned char st_uint8(X v) { return (unsigned char)v; }
-DEV unsigned char st_uint8(float v) { return sk_finite(v) ? (unsigned char)(unsigned int)(unsigned long long)(i64)v : 0; }
-DEV unsigned char st_uint8(double v) { return sk_finite(v) ? (unsigned char)(unsigned int)(unsigned long long)(i64)v : 0; }
+DEV unsigned char st_uint8(float v) { return (unsigned char)sk_wrap32((double)v); }
+DEV unsigned char st_uint8(double v) { return (unsigned char)sk_wrap32(v); }
 template<class X> DEV unsigned char st_bool(X v) { return v != 0 ? 1 : 0; }
+DEV int sk_iadd(int a, int b) { return (int)((unsigned int)a + (unsigned int)b); }
+DEV int sk_isub(int a, int b) { return (int)((unsigned int)a - (unsigned int)b); }
+DEV int sk_imul(int a, int b) { return (int)((unsigned int)a * (unsigned int)b); }
+DEV int sk_ineg(int a) { return (int)(0u - (unsigned int)a); }
+DEV int sk_iabs(int a) { return a < 0 ? sk_ineg(a) : a; }
+DEV unsigned int sk_upow(unsigned int x, unsigned int e) { unsigned int r = 1u; for (; e != 0u; e >>= 1) { if (e & 1u) r *= x; x *= x; } return r; }
+DEV int sk_ipow(int a, int b) { return b >= 0 ? (int)sk_upow((unsigned int)a, (unsigned int)b) : (a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0); }
+DEV unsigned char sk_u8pow(unsigned char a, unsigned char b) { return (unsigned char)sk_upow(a, b); }
 DEV float sk_pymod(float a, float b) { const float m = fmodf(a, b); return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }
 DEV double sk_pymod(double a, double b) { const double m = fmod(a, b); return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }
 `;

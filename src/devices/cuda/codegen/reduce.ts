@@ -2,9 +2,9 @@
 // sk_rows / sk_cols templates of the prelude (rows with a warp or a block per row, columns; each
 // as a single pass, a first pass writing partials, or a pass combining partials).
 import type { DType } from '../../../tensor/dtype.js';
-import { bytesPerElement, isFloat } from '../../../tensor/dtype.js';
+import { bytesPerElement, isFloat, previewValue } from '../../../tensor/dtype.js';
 import { ctype, dtag, literal, storeFn } from './ctypes.js';
-import type { ModuleBuilder } from './module.js';
+import { shortHash, type ModuleBuilder } from './module.js';
 
 /**
  * What a reduction computes. 'varMean' and 'lseMax' are first phases (into float64), 'varDev' and
@@ -77,9 +77,16 @@ function functor(spec: ReduceSpec, argName: string): Functor {
   }
 }
 
+/** The kernel-name suffix of a ddof: its digits when a small integer, else a hash (the name must stay an identifier). */
+function ddofTag(ddof: number): string {
+  if (typeof ddof !== 'number' || !Number.isFinite(ddof)) throw new TypeError(`cuda codegen: var's ddof must be a finite number, got ${previewValue(ddof)}`);
+  if (ddof === 0) return '';
+  return Number.isSafeInteger(ddof) && ddof > 0 ? `_d${ddof}` : `_d${shortHash(String(ddof))}`;
+}
+
 /** Adds a reduction's functor and entry points to the module. */
 export function reduceKernels(mb: ModuleBuilder, spec: ReduceSpec): ReduceKernels {
-  const name = `rd_${spec.kind}_${dtag(spec.input)}_${dtag(spec.output)}${spec.ddof ? `_d${spec.ddof}` : ''}`;
+  const name = `rd_${spec.kind}_${dtag(spec.input)}_${dtag(spec.output)}${ddofTag(spec.ddof ?? 0)}`;
   const f = functor(spec, name);
   const TI = ctype(spec.input);
   const TO = ctype(spec.output);
