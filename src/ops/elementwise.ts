@@ -3,7 +3,7 @@ import type { DType } from '../tensor/dtype.js';
 import type { Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { elementwiseOp, cfn, type ElementwiseSpec } from './elementwise-core.js';
-import { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow } from './scalar-math.js';
+import { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } from './scalar-math.js';
 
 type G = (x: Variable[], out: Variable, g: Variable) => (Variable | null)[];
 
@@ -76,7 +76,7 @@ export const elementwiseOps = {
     B.mul(g, B.mul(x[1]!, B.pow(x[0]!, B.sub(x[1]!, 1)))),
     // x^y log x is 0 * -inf at x = 0; for y > 0, x^y is 0 near there, so its limit 0 is the gradient.
     B.mul(g, B.where(B.and(B.eq(x[0]!, 0), B.gt(x[1]!, 0)), 0, B.mul(o, B.log(x[0]!)))),
-  ]),
+  ], { scalar: (a, b) => intPow(a!, b!), js: (a) => `H.intPow(${a[0]}, ${a[1]})` }),
   maximum: binary('maximum', 'upcast', nanMax, (a, b) => `H.nanMax(${a}, ${b})`, (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('fmax', t)}(${a}, ${b})` : `max(${a}, ${b})`), (x, _o, g) => [
     B.mul(g, B.cast(B.ge(x[0]!, x[1]!), g.dtype)), B.mul(g, B.cast(B.lt(x[0]!, x[1]!), g.dtype)),
   ]),

@@ -68,5 +68,21 @@ export function cPow(a: number, b: number): number {
   return Math.pow(a, b);
 }
 
+/**
+ * Integer power in two's complement (int32 wraps as in NumPy and C on unsigned), by repeated squaring;
+ * a negative exponent gives 1 for base 1, +-1 for base -1 and 0 otherwise (the CUDA device's rule).
+ * uint8 stores keep the low byte, which is the same modular result.
+ */
+export function intPow(a: number, b: number): number {
+  if (b < 0) return a === 1 ? 1 : a === -1 ? (b % 2 === 0 ? 1 : -1) : 0;
+  let r = 1;
+  let x = a | 0;
+  for (let e = b >>> 0; e > 0; e >>>= 1) {
+    if (e & 1) r = Math.imul(r, x);
+    x = Math.imul(x, x);
+  }
+  return r;
+}
+
 /** Names a generated JS kernel may call, mapped to their implementations. */
-export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow } as const;
+export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } as const;

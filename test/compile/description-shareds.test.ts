@@ -2,6 +2,7 @@
 // the graph it was built from); every other one is created fresh under an id of its own. A
 // description naming an application's sharedId can neither read nor overwrite that variable.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { findShared } from '../../src/tensor/variable.js';
@@ -96,9 +97,21 @@ test('T.fn and the worker path still bind the variables they mean', async () => 
     (e: Error) => e instanceof DescriptionError && /^CompiledFunction: description\.program\.slots\[0\]\.dtype: expected a dtype/.test(e.message));
 });
 
-test('fresh shared variables of rebuilt functions are not registered by id, so dropped functions are collected',
-  { todo: 'needs SharedOptions.register (src/tensor/variable.ts, see the report)' }, () => {
-  const { description } = incrementer();
-  const g = T.fnFromDescription(description);
-  assert.equal(findShared(g.compiled.shareds[0]!.sharedId), undefined);
+test('fresh shared variables of rebuilt functions are collected with their functions (2,000 descriptions kept 125 MB)', () => {
+  // A child with --expose-gc: rebuild many functions whose shared value is 64 KB, drop them, collect.
+  const script = `
+    import * as T from './dist/src/tensor/index.js';
+    const s = T.shared(new Float32Array(16384), { name: 's' });
+    const f = T.fn({ inputs: [], outputs: T.sum(s), updates: [[s, s.add(1)]] });
+    const description = JSON.parse(JSON.stringify(f.describe()));
+    let collected = 0;
+    const watch = new FinalizationRegistry(() => { collected++; });
+    for (let i = 0; i < 500; i++) { const g = T.fnFromDescription(description); g(); watch.register(g.compiled.shareds[0], i); }
+    for (let k = 0; k < 20 && collected < 490; k++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); }
+    console.log(JSON.stringify({ collected, arrayBuffersMb: process.memoryUsage().arrayBuffers / 2 ** 20 }));`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { collected, arrayBuffersMb } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { collected: number; arrayBuffersMb: number };
+  assert.ok(collected >= 490, `only ${collected} of 500 dropped functions' shared variables were collected`);
+  assert.ok(arrayBuffersMb < 16, `${arrayBuffersMb.toFixed(1)} MB of array buffers still held (500 x 64 KB = 31 MB if none were freed)`);
 });
