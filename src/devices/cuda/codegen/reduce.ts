@@ -51,7 +51,7 @@ function functor(spec: ReduceSpec, argName: string): Functor {
     case 'mean': return { ...sum, fin: `${st}(a / (double)count)` };
     case 'varMean': return { ...sum, fin: 'a / (double)count' };
     case 'prod': return { ...sum, init: '1.0', comb: 'a * b', fin: `${st}(a)` };
-    case 'varDev': return { ...sum, map: '((double)x - aux) * ((double)x - aux)', fin: `${st}(a / ((double)count - ${literal(spec.ddof ?? 0, 'float64')}))` };
+    case 'varDev': return { ...sum, map: '((double)x - aux) * ((double)x - aux)', fin: `${st}(a / fmax((double)count - ${literal(spec.ddof ?? 0, 'float64')}, 0.0))` };
     case 'lseMax': return { ...sum, init: '-SK_INF_D', comb: 'sk_max<double>(a, b)', fin: 'a' };
     case 'lseSum': return { ...sum, map: 'sk_finite(aux) ? exp((double)x - aux) : ((double)x == aux ? 1.0 : 0.0)', fin: `sk_finite(aux) ? ${st}(aux + log(a)) : ${st}(aux)` };
     case 'max':

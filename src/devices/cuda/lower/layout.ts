@@ -56,7 +56,11 @@ export const lowerReshape: Lowering = (_lc, step) => {
     const x = s.dev(st.inputs[0]!);
     const d = dims.map((a) => s.intArg(a, st));
     const known = d.filter((v) => v !== -1).reduce((p, v) => p * v, 1);
-    const shape = d.map((v) => (v === -1 ? (known === 0 ? 0 : x.size / known) : v));
+    if (known === 0 && d.includes(-1)) {
+      // As the reference device and NumPy: any size would fit -1 here.
+      throw new OpRuntimeError('reshape', `cannot reshape array of size ${x.size} into ${shapeToString(d)}: -1 is ambiguous when the other dimensions multiply to 0`);
+    }
+    const shape = d.map((v) => (v === -1 ? x.size / known : v));
     if (!shape.every((v) => Number.isInteger(v) && v >= 0) || sizeOf(shape) !== x.size) {
       throw new OpRuntimeError('reshape', `cannot reshape array of shape ${shapeToString(x.shape)} (size ${x.size}) into ${shapeToString(d)}`);
     }
