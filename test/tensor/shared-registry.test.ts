@@ -53,8 +53,9 @@ test('findShared finds live shared variables by id, the newest holder of a reuse
   assert.equal(findShared('no-such-id'), undefined);
   const mirror = new T.SharedVariable(T.NDArray.zeros([2]), { sharedId: a.sharedId });
   assert.equal(findShared(a.sharedId), mirror);
-  // A function rebuilt from its description binds to the live variable, not a fresh copy.
+  // A description never reaches a live variable by id: it binds those it is given, else fresh ones.
   const b = T.shared([3], { name: 'b' });
-  const f = T.fnFromDescription(T.fn({ outputs: b.mul(2) }).describe({ includeValues: false }));
-  assert.equal(f.compiled.shareds[0], b);
+  const description = T.fn({ outputs: b.mul(2) }).describe({ includeValues: false });
+  assert.equal(T.fnFromDescription(description, { shareds: [b] }).compiled.shareds[0], b);
+  assert.notEqual(T.fnFromDescription(description).compiled.shareds[0], b);
 });
