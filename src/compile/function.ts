@@ -72,6 +72,7 @@ export interface EvaluateOptions {
   readonly updatesOnHost?: boolean;
 }
 
+/** How a CompiledFunction binds shared variables and which size limits its description must keep. */
 export interface CompiledFunctionOptions {
   /** Shared variables to bind (see FromDescriptionOptions.shareds). */
   readonly shareds?: SharedBindings;
@@ -370,6 +371,7 @@ export function fn<const I extends readonly Variable[] = [], const O extends Out
   return wrap<I, O>(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
 }
 
+/** Options of {@link fnFromDescription}: the device, the shared variables to bind, and size limits. */
 export interface FromDescriptionOptions {
   readonly device?: Device;
   /**

@@ -209,6 +209,7 @@ export interface DescriptionLimits {
   readonly maxListLength: number;
 }
 
+/** The limits fnFromDescription applies unless the caller raises them. */
 export const DEFAULT_DESCRIPTION_LIMITS: DescriptionLimits = Object.freeze({
   maxSlots: 1 << 20, maxSteps: 1 << 20, maxFusedSteps: 4096, maxNdim: 32, maxElements: 1 << 26, maxStringLength: 4096, maxListLength: 1 << 16,
 });
