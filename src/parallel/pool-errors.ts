@@ -1,8 +1,8 @@
 // The worker pool's errors, the call site a rejection points at, and timers that accept any bound.
 //
-// A rejection is made for one caller: its stack is the caller's (captured when the call was made, so
-// it reaches the user's own code through async frames), and a worker's failure keeps the worker's
-// frames at the end of that stack. Each fact is printed once: the message names the rank and repeats
+// A rejection is made for one caller: its stack is the caller's (captured where the rejection reaches
+// the caller's chain of awaits, so it reaches the user's own code through async frames), and a
+// worker's failure keeps the worker's frames at the end of that stack. Each fact is printed once: the message names the rank and repeats
 // the worker's message; the worker's name, message and stack stay readable (originalName, ...) but are
 // not own enumerable properties, and there is no `cause` that would print the same message again.
 import type { WorkerReport } from './control-block.js';
@@ -10,7 +10,7 @@ import type { WorkerReport } from './control-block.js';
 /** Frames in this folder are the runtime's plumbing; a rejection's stack leaves them out. */
 const INTERNAL_DIR = new URL('.', import.meta.url).href;
 
-/** The stack of a caller, captured when it makes a call, so that a later rejection points at it. */
+/** The stack of a caller (its chain of awaits when captured in an async function), for a rejection to point at. */
 export class CallSite {
   private readonly holder: { stack?: string } = {};
 

@@ -6,7 +6,7 @@
 // 'exit'), which rejects the pending call at once, aborts the comm group and makes every later
 // call reject until the pool is closed and a new one started; with a PoolTimeoutError naming the
 // ranks that did not finish, which also leaves the pool unusable (those workers may never return).
-// Every rejection's stack is the caller's, captured when the call was made (see pool-errors.ts).
+// Every rejection's stack is the caller's chain of awaits (see atCaller and pool-errors.ts).
 //
 // Before closing, quiesce() stops the call in progress and waits (bounded) for the workers, so that
 // results can still be read back; callRank0Sync reaches rank 0 alone, even on a failed pool.
@@ -175,7 +175,7 @@ export class WorkerPool {
    * every worker; resolves to each rank's result (its handler's number, else 0) in rank order.
    */
   callAll(command: number, args: ArrayLike<number> = [], options: CallOptions = {}): Promise<number[]> {
-    return this.enqueue(new CallSite(this.callAll), () => {
+    return this.enqueue(() => {
       if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff) throw new RangeError(`callAll command: expected an integer in [0, 2^31), got ${String(command)}`);
       if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS)) throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${String(args)}`);
       for (let i = 0; i < args.length; i++) if (typeof args[i] !== 'number') throw new TypeError(`callAll args[${i}]: expected a number, got ${typeof args[i]}`);
@@ -190,7 +190,7 @@ export class WorkerPool {
 
   /** Posts messages[r] to rank r and resolves to the replies in rank order. */
   sendMessages(messages: readonly unknown[], options: CallOptions = {}): Promise<unknown[]> {
-    return this.enqueue(new CallSite(this.sendMessages), () => {
+    return this.enqueue(() => {
       if (!Array.isArray(messages) || messages.length !== this.size) {
         throw new RangeError(`sendMessages messages: expected an array of ${this.size} messages, got ${Array.isArray(messages) ? messages.length : String(messages)}`);
       }
@@ -337,7 +337,7 @@ export class WorkerPool {
 
   private busy = 0;
 
-  private enqueue<T>(site: CallSite, body: () => Promise<T>): Promise<T> {
+  private enqueue<T>(body: () => Promise<T>): Promise<T> {
     this.busy++;
     const next = this.queue.then(() => {
       if (this.closing) throw new PoolClosedError('WorkerPool: pool is closed; start a new pool');
@@ -348,8 +348,20 @@ export class WorkerPool {
     // The count drops before the queue moves on, so whoever awaits the queue sees it settled.
     const settled = (): void => { this.busy--; };
     this.queue = next.then(settled, settled);
-    // Each caller gets its own error object, whose stack is its own call's.
-    return next.catch((e: unknown) => { throw e instanceof PoolError ? e.at(site) : e; });
+    return this.atCaller(next);
+  }
+
+  /**
+   * Each caller gets its own error object, whose stack is its own call's: taken when the rejection
+   * reaches this async function, its async frames are the chain of awaits that leads to the call
+   * (the user's own functions included), at no cost to calls that succeed.
+   */
+  private async atCaller<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (e) {
+      throw e instanceof PoolError ? e.at(new CallSite(this.atCaller)) : e;
+    }
   }
 
   private async run(cmd: number, args: ArrayLike<number>, messages: readonly unknown[] | null, internal: string, options: CallOptions): Promise<unknown[]> {

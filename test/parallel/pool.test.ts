@@ -80,7 +80,7 @@ test('a rejection is reported once: its stack is the caller\'s, then the worker\
   const pool = await WorkerPool.start({ n: 2, script });
   try {
     async function trainingStepOfTheUser(): Promise<unknown> {
-      return pool.callAll(THROW_ON, [0], { label: 'step' });
+      return await pool.callAll(THROW_ON, [0], { label: 'step' });
     }
     const { error } = await rejection(trainingStepOfTheUser());
     assert.ok(error instanceof WorkerError);
