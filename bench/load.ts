@@ -4,7 +4,7 @@
 // process); heap and arrayBuffers are the controller's.
 // Usage: node dist/bench/load.js [--small 1000000] [--fresh 100000] [--fresh-rows 256] [--cycles 8]
 //   [--gb 1] [--workers 2] [--device cpu] [--every 10] (seconds between reports within a phase)
-//   [--phases small,fresh,data,setvalue] [--settle 300] (ms to wait after each Data cycle before its report)
+//   [--phases small,fresh,data,setvalue,shared] [--settle 500] (ms to wait after each Data cycle before its report)
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as synk from '../src/index.js';
@@ -23,7 +23,7 @@ export interface LoadOptions {
   phases: readonly string[];
 }
 
-const DEFAULTS: LoadOptions = { small: 1_000_000, fresh: 100_000, freshRows: 256, cycles: 8, gb: 1, workers: 2, device: 'cpu', everySeconds: 10, settleMs: 300, phases: ['small', 'fresh', 'data', 'setvalue'] };
+const DEFAULTS: LoadOptions = { small: 1_000_000, fresh: 100_000, freshRows: 256, cycles: 8, gb: 1, workers: 2, device: 'cpu', everySeconds: 10, settleMs: 500, phases: ['small', 'fresh', 'data', 'setvalue', 'shared'] };
 
 function parse(argv: readonly string[]): LoadOptions {
   const o: LoadOptions = { ...DEFAULTS };
@@ -57,6 +57,12 @@ function parse(argv: readonly string[]): LoadOptions {
 }
 
 const MB = 2 ** 20;
+
+function ones(rows: number, value = 1): T.NDArray {
+  const a = new T.NDArray('float32', [rows, 1024]);
+  a.data.fill(value);
+  return a;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const t0 = performance.now();
 
@@ -112,11 +118,17 @@ export async function runLoad(o: LoadOptions): Promise<void> {
       // One Data whose buffer is replaced by a larger value each cycle (and shrunk back by freeMemory).
       const grow = synk.data({ dtype: 'float32', shape: [o.workers, 1024] });
       await loop('setvalue', o.cycles, 0, async () => {
-        const value = new T.NDArray('float32', [rows, 1024]);
-        value.data.fill(1);
-        grow.setValue(value);
+        grow.setValue(ones(rows)); // the value is not kept here: only the Data's copy remains
         await total(grow, { batch: o.workers * 2 });
         grow.freeMemory();
+        await sleep(o.settleMs);
+      });
+    }
+    if (o.phases.includes('shared')) {
+      // A shared variable of that size replaced on every worker by synk.broadcast each cycle.
+      const w = T.shared(new T.NDArray('float32', [1, 1024]), { name: 'w' });
+      await loop('shared', o.cycles, 0, async (i) => {
+        await synk.broadcast(w, ones(rows, i));
         await sleep(o.settleMs);
       });
     }

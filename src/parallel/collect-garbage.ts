@@ -58,7 +58,7 @@ export async function withGcForWorkers<T>(start: () => Promise<T>): Promise<T> {
  * in the background can hold the last call's arrays (a closure over an input's view) until the
  * optimized code is installed, which happens only once the thread runs again.
  */
-const RECHECK_MS = [20, 200, 1000];
+const RECHECK_MS = [10, 50, 250, 1000];
 
 /** Counts bytes that became garbage in this thread and collects once they reach the threshold. */
 export class GarbageMeter {
@@ -120,7 +120,8 @@ function collectOnController(): void {
 
 function schedule(bytes: number, explicit: boolean): void {
   controllerMeter.note(bytes);
-  if (explicit) urgent = true;
+  // One large buffer is worth a collection at once: its cost is small per byte.
+  if (explicit || bytes >= GC_THRESHOLD_BYTES) urgent = true;
   if (!controllerMeter.due || scheduled || !isMainThread) return;
   scheduled = true;
   setImmediate(collectOnController).unref();
@@ -138,8 +139,8 @@ export function freedSoon(bytes: number): void {
 /**
  * `bytes` of new shared memory went to the workers, and may be garbage soon: the controller's
  * temporary copies of call inputs die young, and only a collection tells the workers to let go
- * of them. Counts towards a forced collection like freedSoon, but such collections take at most
- * 1/20 of the time.
+ * of them. Counts towards a forced collection like freedSoon, but unless one buffer is that large,
+ * such collections take at most 1/20 of the time.
  */
 export function maybeGarbageSoon(bytes: number): void {
   schedule(bytes, false);

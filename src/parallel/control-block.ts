@@ -116,6 +116,27 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
   }
   let seen = Atomics.load(i32, SEQ); // before reporting ready: the first call may follow at once
   port.postMessage({ type: 'ready', rank } satisfies WorkerReport);
+  const runCall = async (cmd: number, seq: number): Promise<number> => {
+    try {
+      if (cmd === CMD_MESSAGE) {
+        const got = receiveMessageOnPort(port)?.message as { seq: number; payload: unknown } | undefined;
+        if (got === undefined || got.seq !== seq) throw new Error(`rank ${rank}: message for call ${seq} is missing (got ${String(got?.seq)})`);
+        if (handlers.message === undefined) throw new Error(`rank ${rank}: this worker has no message handler`);
+        const value: unknown = await handlers.message(got.payload, ctx);
+        port.postMessage({ type: 'reply', seq, rank, value } satisfies WorkerReport);
+      } else {
+        const handler = handlers.commands?.[cmd];
+        if (handler === undefined) throw new Error(`rank ${rank}: no handler for command ${cmd}`);
+        const value = await handler(args.slice(0, Atomics.load(i32, ARGC)), ctx);
+        results[rank] = typeof value === 'number' ? value : 0;
+      }
+      return STATUS_OK;
+    } catch (e) {
+      ctx.comm?.abort('failed'); // peers waiting in a collective for this rank fail at once
+      port.postMessage(errorReport(e, seq, rank));
+      return STATUS_FAILED;
+    }
+  };
   let again: number | null = null; // housekeeping asked to run again after this idle time
   const housekeeping = (idle: boolean): void => {
     try {
@@ -135,25 +156,9 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
     seen = Atomics.load(i32, SEQ);
     const cmd = Atomics.load(i32, CMD);
     if (cmd === CMD_CLOSE || Atomics.load(i32, STATE) === 1) return;
-    let status = STATUS_OK;
-    try {
-      if (cmd === CMD_MESSAGE) {
-        const got = receiveMessageOnPort(port)?.message as { seq: number; payload: unknown } | undefined;
-        if (got === undefined || got.seq !== seen) throw new Error(`rank ${rank}: message for call ${seen} is missing (got ${String(got?.seq)})`);
-        if (handlers.message === undefined) throw new Error(`rank ${rank}: this worker has no message handler`);
-        const value: unknown = await handlers.message(got.payload, ctx);
-        port.postMessage({ type: 'reply', seq: seen, rank, value } satisfies WorkerReport);
-      } else {
-        const handler = handlers.commands?.[cmd];
-        if (handler === undefined) throw new Error(`rank ${rank}: no handler for command ${cmd}`);
-        const value = await handler(args.slice(0, Atomics.load(i32, ARGC)), ctx);
-        results[rank] = typeof value === 'number' ? value : 0;
-      }
-    } catch (e) {
-      status = STATUS_FAILED;
-      ctx.comm?.abort('failed'); // peers waiting in a collective for this rank fail at once
-      port.postMessage(errorReport(e, seen, rank));
-    }
+    // In a function of its own: the message and its reply are unreachable once it returns, so the
+    // housekeeping below can collect them (a loop variable would keep the last message alive).
+    const status = await runCall(cmd, seen);
     Atomics.store(i32, STATUS + rank, status);
     Atomics.store(i32, ackIndex(size, rank), seen);
     Atomics.add(i32, DONE, 1);

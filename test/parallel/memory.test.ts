@@ -11,10 +11,16 @@ import { MAX_HELD } from '../../src/parallel/worker-data.js';
 const MB = 2 ** 20;
 
 /** RSS once pending releases, collections and the background sweep had a moment. */
-async function settledRss(): Promise<number> {
+async function settledRss(ms = 400): Promise<number> {
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setTimeout(r, 250));
+  await new Promise((r) => setTimeout(r, ms));
   return process.memoryUsage().rss;
+}
+
+function filled(rows: number, value: number): T.NDArray {
+  const a = new T.NDArray('float32', [rows, 1024]);
+  a.data.fill(value);
+  return a;
 }
 
 test('a shape too large for one array is refused naming the argument and the size', () => {
@@ -79,6 +85,26 @@ test('freeMemory and reallocations give the memory back promptly, on the control
     }
     const afterSet = (await settledRss()) - before;
     assert.ok(afterSet < 300 * MB, `RSS grew by ${(afterSet / MB).toFixed(0)} MiB after 3 rounds of a 256 MiB setValue`);
+  } finally {
+    await synk.close();
+  }
+});
+
+test('a shared variable replaced on the workers (broadcast, setValue) leaves no old values behind', async () => {
+  const rows = 64 * 1024; // 256 MiB of float32
+  const w = T.shared(new T.NDArray('float32', [1, 1024]), { name: 'w' });
+  await synk.fork({ n: 2, devices: 'reference' });
+  try {
+    await synk.broadcast(w, filled(2, 0));
+    const before = await settledRss();
+    for (let round = 1; round <= 3; round++) {
+      await synk.broadcast(w, filled(rows, round));
+      await synk.setValue(1, w, filled(rows, -round));
+    }
+    // Live: the controller's value and one per worker (768 MiB); each round made 1.25 GiB of garbage.
+    const grown = (await settledRss(1500)) - before;
+    assert.ok(grown < 1100 * MB, `RSS grew by ${(grown / MB).toFixed(0)} MiB; 768 MiB are live`);
+    assert.equal(((await synk.getValue(1, w)) as T.NDArray).data[5], -3);
   } finally {
     await synk.close();
   }
