@@ -23,7 +23,12 @@ export interface LoadOptions {
   phases: readonly string[];
 }
 
-const DEFAULTS: LoadOptions = { small: 1_000_000, fresh: 100_000, freshRows: 256, cycles: 8, gb: 1, workers: 2, device: 'cpu', everySeconds: 10, settleMs: 500, phases: ['small', 'fresh', 'data', 'setvalue', 'shared'] };
+const DEFAULTS: LoadOptions = {
+  small: 1_000_000, fresh: 100_000, freshRows: 256, cycles: 8, gb: 1, workers: 2, device: 'cpu', everySeconds: 10, settleMs: 500,
+  phases: ['small', 'fresh', 'data', 'setvalue', 'shared'],
+};
+
+const FLAGS = ['--small', '--fresh', '--fresh-rows', '--cycles', '--gb', '--workers', '--device', '--every', '--settle', '--phases'];
 
 function parse(argv: readonly string[]): LoadOptions {
   const o: LoadOptions = { ...DEFAULTS };
@@ -50,7 +55,8 @@ function parse(argv: readonly string[]): LoadOptions {
         o.device = value;
         break;
       case '--phases': o.phases = value.split(','); break;
-      default: throw new TypeError(`load: unknown flag ${flag} (expected --small, --fresh, --fresh-rows, --cycles, --gb, --workers, --device, --every, --settle, --phases)`);
+      default:
+        throw new TypeError(`load: unknown flag ${flag} (expected ${FLAGS.join(', ')})`);
     }
   }
   return o;
@@ -69,7 +75,9 @@ const t0 = performance.now();
 function report(phase: string, done: number, of: number): void {
   const m = process.memoryUsage();
   const s = ((performance.now() - t0) / 1000).toFixed(1).padStart(7);
-  console.log(`${s} s  ${phase.padEnd(9)} ${String(done).padStart(8)}/${String(of).padEnd(8)} rss ${(m.rss / MB).toFixed(0).padStart(6)} MB  heap ${(m.heapUsed / MB).toFixed(0).padStart(5)} MB  arrayBuffers ${(m.arrayBuffers / MB).toFixed(0).padStart(6)} MB`);
+  const mb = (bytes: number, width: number): string => `${(bytes / MB).toFixed(0).padStart(width)} MB`;
+  const progress = `${String(done).padStart(8)}/${String(of).padEnd(8)}`;
+  console.log(`${s} s  ${phase.padEnd(9)} ${progress} rss ${mb(m.rss, 6)}  heap ${mb(m.heapUsed, 5)}  arrayBuffers ${mb(m.arrayBuffers, 6)}`);
 }
 
 /** Runs `body(i)` `count` times, reporting every `everySeconds` (and at the start and end). */

@@ -44,20 +44,25 @@ function checkKeys(o: Record<string, unknown>, known: readonly string[], what: s
 function checkDeviceSpec(spec: unknown, what: string): DeviceSpec {
   if (!isPlainObject(spec)) throw new TypeError(`${what}: expected a device spec such as { kind: 'cpu' }, got ${describe(spec)}`);
   const kind = spec['kind'];
-  if (kind !== 'reference' && kind !== 'cpu' && kind !== 'cuda') throw new TypeError(`${what}.kind: expected 'reference', 'cpu' or 'cuda', got ${describe(kind)}`);
+  if (kind !== 'reference' && kind !== 'cpu' && kind !== 'cuda') {
+    throw new TypeError(`${what}.kind: expected 'reference', 'cpu' or 'cuda', got ${describe(kind)}`);
+  }
   checkKeys(spec, SPEC_KEYS[kind], what);
   const bool = (key: string): void => {
     if (spec[key] !== undefined && typeof spec[key] !== 'boolean') throw new TypeError(`${what}.${key}: expected a boolean, got ${describe(spec[key])}`);
   };
   const count = (key: string, least: number): void => {
     const v = spec[key];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < least)) throw new RangeError(`${what}.${key}: expected an integer >= ${least}, got ${describe(v)}`);
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < least)) {
+      throw new RangeError(`${what}.${key}: expected an integer >= ${least}, got ${describe(v)}`);
+    }
   };
   if (kind === 'reference') bool('float64');
   if (kind === 'cpu') {
     bool('forceFallback');
     count('threads', 1);
-    if (spec['blasPath'] !== undefined && typeof spec['blasPath'] !== 'string') throw new TypeError(`${what}.blasPath: expected a string, got ${describe(spec['blasPath'])}`);
+    const blasPath = spec['blasPath'];
+    if (blasPath !== undefined && typeof blasPath !== 'string') throw new TypeError(`${what}.blasPath: expected a string, got ${describe(blasPath)}`);
   }
   if (kind === 'cuda') {
     if (spec['index'] === undefined) throw new TypeError(`${what}.index: a cuda spec needs the GPU's index`);
@@ -106,7 +111,9 @@ export function checkForkOptions(options: unknown): ForkOptions {
     checkKeys(limits, RESOURCE_KEYS, 'fork: resourceLimits');
     for (const key of RESOURCE_KEYS) {
       const v = limits[key];
-      if (v !== undefined && (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) throw new RangeError(`fork: resourceLimits.${key} must be a positive number of MB, got ${describe(v)}`);
+      if (v !== undefined && (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))) {
+        throw new RangeError(`fork: resourceLimits.${key} must be a positive number of MB, got ${describe(v)}`);
+      }
     }
   }
   return options as ForkOptions;

@@ -153,7 +153,9 @@ export class WorkerError extends PoolError {
 
 /** A bound in milliseconds: a positive number, Infinity for none. */
 export function positive(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !(value > 0)) throw new RangeError(`${what}: expected a positive number of milliseconds (Infinity for no bound), got ${String(value)}`);
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new RangeError(`${what}: expected a positive number of milliseconds (Infinity for no bound), got ${String(value)}`);
+  }
   return value;
 }
 

@@ -285,7 +285,8 @@ export class WorkerPool {
       const { i32 } = this.views;
       const late: number[] = [];
       for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_PENDING) late.push(r);
-      this.failure ??= new PoolTimeoutError(`the call in progress did not stop within ${graceMs} ms of close (rank${late.length > 1 ? 's' : ''} ${late.join(', ')} still running)`, late);
+      const still = `rank${late.length > 1 ? 's' : ''} ${late.join(', ')} still running`;
+      this.failure ??= new PoolTimeoutError(`the call in progress did not stop within ${graceMs} ms of close (${still})`, late);
       this.fail(new PoolClosedError('WorkerPool: the pool closed during the call'));
       return false;
     } finally {

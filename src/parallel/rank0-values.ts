@@ -103,7 +103,8 @@ function keepControllerValue(holder: Rank0Values, v: SharedVariable): NDArray {
 function warnLost(names: readonly string[], why: string): void {
   const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')} and ${names.length - 8} more` : names.join(', ');
   process.emitWarning(
-    `shared variable${names.length > 1 ? 's' : ''} ${shown}: the current value${names.length > 1 ? 's were' : ' was'} on rank 0, which cannot be read (${why}); ` +
+    `shared variable${names.length > 1 ? 's' : ''} ${shown}: the current value${names.length > 1 ? 's were' : ' was'} on rank 0, ` +
+      `which cannot be read (${why}); ` +
       'the controller keeps the last value it had, and the updates made on the workers since are lost',
     { type: 'SynkWarning', code: VALUE_LOST_CODE },
   );

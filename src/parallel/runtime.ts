@@ -104,7 +104,8 @@ async function start(options: ForkOptions): Promise<number> {
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
-  state = { ...newRank0Values(pool, arenas), devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map(), data, gpu, closing: false };
+  const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
+  state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, closing: false };
   return devices.length;
 }
 
@@ -166,7 +167,9 @@ function sharedMsg(s: SharedVariable): SharedValueMsg {
 /** Sends every function (and shared variable) the workers do not have yet. Safe to call any time. */
 export async function distribute(extraShareds: readonly SharedVariable[] = []): Promise<void> {
   if (!Array.isArray(extraShareds)) throw new TypeError(`distribute: expected a list of shared variables, got ${describe(extraShareds)}`);
-  extraShareds.forEach((v, i) => { if (!(v instanceof SharedVariable)) throw new TypeError(`distribute: item ${i} is not a shared variable (got ${describe(v)})`); });
+  extraShareds.forEach((v, i) => {
+    if (!(v instanceof SharedVariable)) throw new TypeError(`distribute: item ${i} is not a shared variable (got ${describe(v)})`);
+  });
   const s = requireState('distribute');
   const functions = [...registry.values()].filter((f) => !s.definedFunctions.has(f.spec.id));
   const shareds = new Map<string, SharedVariable>();

@@ -24,7 +24,8 @@ function filled(rows: number, value: number): T.NDArray {
 }
 
 test('a shape too large for one array is refused naming the argument and the size', () => {
-  assert.throws(() => synk.data({ dtype: 'float32', shape: [1e12] }), /^RangeError: data value.shape \(1000000000000,\): 1000000000000 float32 elements \(3\.6 TiB\) do not fit one array; at most \d+ elements do$/);
+  const tooLarge = /^RangeError: data value.shape \(1000000000000,\): 1000000000000 float32 elements \(3\.6 TiB\) do not fit one array; at most \d+/;
+  assert.throws(() => synk.data({ dtype: 'float32', shape: [1e12] }), tooLarge);
   const d = synk.data({ dtype: 'float64', shape: [2, 3] });
   assert.throws(() => d.setShape([1e6, 1e7]), /^RangeError: Data.setShape: 10000000000000 float64 elements \(72\.8 TiB\) do not fit one array/);
   assert.deepEqual(d.shape, [2, 3], 'a refused setShape changes nothing');

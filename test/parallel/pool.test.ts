@@ -44,7 +44,8 @@ test('bad call arguments reject clearly and leave the pool usable', async () => 
     await assert.rejects(pool.callAll(1.5), /callAll command/);
     await assert.rejects(pool.callAll(SUM_ARGS, new Array<number>(65).fill(0)), /callAll args: expected at most 64 numbers/);
     await assert.rejects(pool.callAll(SUM_ARGS, ['1' as unknown as number]), /callAll args\[0\]: expected a number, got string/);
-    await assert.rejects(pool.callAll(NOOP, [], { timeoutMs: -5 }), /command 0 options.timeoutMs: expected a positive number of milliseconds \(Infinity for no bound\), got -5/);
+    const badTimeout = /command 0 options.timeoutMs: expected a positive number of milliseconds \(Infinity for no bound\), got -5/;
+    await assert.rejects(pool.callAll(NOOP, [], { timeoutMs: -5 }), badTimeout);
     await assert.rejects(pool.sendMessages([1, 2]), /sendMessages messages: expected an array of 1 messages, got 2/);
     await assert.rejects(pool.callAll(99), (e: WorkerError) => e instanceof WorkerError && /no handler for command 99/.test(e.message));
     assert.deepEqual(await pool.callAll(NOOP), [0]);
