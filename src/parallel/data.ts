@@ -3,6 +3,8 @@
 import { type DType, type TypedArray, assertDType, bytesPerElement, storageOf } from '../tensor/dtype.js';
 import { type Shape, NDArray, assertShape, describe, shapeToString, sizeOf } from '../tensor/ndarray.js';
 import { assertOversize, conditionValue, resolveRows, rowView, type RowIndex, type RowSelection } from './data-rows.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { freedSoon } from './collect-garbage.js';
 
 export type { RowIndex, RowSelection } from './data-rows.js';
 
@@ -48,12 +50,46 @@ export function viewOf(dtype: DType, buffer: SharedArrayBuffer, length: number):
   return new (storageOf(dtype) as unknown as View)(buffer, 0, length);
 }
 
+/** The most elements one typed array (so one Data) holds in this runtime. */
+export const MAX_DATA_ELEMENTS: number = bufferConstants.MAX_LENGTH;
+
+function formatBytes(bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Zeroed shared memory for `elements` of `dtype`; `what` names the argument that asked for it. */
 function allocate(dtype: DType, elements: number, what: string): SharedArrayBuffer {
-  try {
-    return new SharedArrayBuffer(elements * bytesPerElement(dtype));
-  } catch (e) {
-    throw new RangeError(`${what}: cannot allocate ${elements} ${dtype} elements in shared memory (${(e as Error).message})`);
+  const bytes = elements * bytesPerElement(dtype);
+  if (elements > MAX_DATA_ELEMENTS) {
+    throw new RangeError(`${what}: ${elements} ${dtype} elements (${formatBytes(bytes)}) do not fit one array; at most ${MAX_DATA_ELEMENTS} elements do`);
   }
+  try {
+    return new SharedArrayBuffer(bytes);
+  } catch (e) {
+    throw new RangeError(`${what}: cannot allocate ${formatBytes(bytes)} of shared memory for ${elements} ${dtype} elements (${(e as Error).message})`);
+  }
+}
+
+type ReleaseListener = (id: number, bytes: number) => void;
+const releaseListeners = new Set<ReleaseListener>();
+
+/**
+ * Calls `listener(id, bytes)` whenever a Data lets go of a buffer (freeMemory, or a reallocation by
+ * setValue, setLength or setShape): the runtime tells the workers to drop their handle of it.
+ * Returns a function that removes the listener.
+ */
+export function onDataBufferReleased(listener: ReleaseListener): () => void {
+  releaseListeners.add(listener);
+  return () => releaseListeners.delete(listener);
+}
+
+function released(id: number, buffer: SharedArrayBuffer): void {
+  for (const listener of releaseListeners) listener(id, buffer.byteLength);
+  freedSoon(buffer.byteLength);
 }
 
 function isSpec(value: unknown): value is { dtype: unknown; shape: unknown } {
@@ -111,25 +147,27 @@ export class Data {
 
   constructor(value: unknown, options?: DataOptions) {
     const o = checkOptions(options, OPTION_KEYS, 'data options');
-    let src: NDArray;
+    this.oversize = (o.oversize as number | undefined) ?? 1;
     if (isSpec(value) && !(value instanceof Data)) {
+      // Zeros: the shared buffer is zeroed already, no array is built first.
       const dtype = assertDType(value.dtype, 'data value.dtype');
       const shape = assertShape(value.shape, 'data value.shape');
       if (o.dtype !== undefined && o.dtype !== dtype) throw new TypeError(`data options.dtype: ${String(o.dtype)} contradicts value.dtype ${dtype}`);
-      src = new NDArray(dtype, shape);
+      this.reserved = Math.ceil(sizeOf(shape) * this.oversize);
+      this.buffer = allocate(dtype, this.reserved, `data value.shape ${shapeToString(shape)}`);
+      this.dtype = dtype;
+      this.dims = shape;
     } else {
       const v = value instanceof Data ? value.array : value;
       const target = (o.dtype as DType | undefined) ?? inferDType(v);
-      src = conditionValue(v, target, o.forceCast === true, 'data value');
+      const src = conditionValue(v, target, o.forceCast === true, 'data value');
+      this.reserved = Math.ceil(src.size * this.oversize);
+      this.buffer = allocate(src.dtype, this.reserved, 'data value');
+      viewOf(src.dtype, this.buffer, src.size).set(src.data);
+      this.dtype = src.dtype;
+      this.dims = [...src.shape];
     }
-    this.oversize = (o.oversize as number | undefined) ?? 1;
-    const reserved = Math.ceil(src.size * this.oversize);
-    this.buffer = allocate(src.dtype, reserved, 'data');
-    viewOf(src.dtype, this.buffer, src.size).set(src.data);
     this.id = nextId++;
-    this.dtype = src.dtype;
-    this.dims = [...src.shape];
-    this.reserved = reserved;
     this.minibatch = o.minibatch === true;
     this.name = o.name as string | undefined;
   }
@@ -228,10 +266,17 @@ export class Data {
   /** Releases the shared memory (length becomes 0; a 0-d Data keeps its one element). */
   freeMemory(): void {
     if (this.ndim === 0) return;
+    const old = this.buffer;
     this.buffer = allocate(this.dtype, 0, 'Data.freeMemory');
     this.dims = [0, ...this.dims.slice(1)];
     this.reserved = 0;
     this.ver++;
+    released(this.id, old);
+  }
+
+  /** Bytes of shared memory this Data holds (its reserved elements). */
+  get byteLength(): number {
+    return this.buffer.byteLength;
   }
 
   /** A structured-cloneable description for workers (see dataView and gatherRows). */
@@ -252,9 +297,11 @@ export class Data {
     const reserved = Math.ceil(size * oversize);
     const buffer = allocate(this.dtype, reserved, what);
     if (keep > 0) viewOf(this.dtype, buffer, keep).set(viewOf(this.dtype, this.buffer, keep));
+    const old = this.buffer;
     this.buffer = buffer;
     this.reserved = reserved;
     this.ver++;
+    released(this.id, old);
   }
 }
 

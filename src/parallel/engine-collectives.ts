@@ -11,11 +11,20 @@ import type { NcclCommunicator } from '../comm/nccl.js';
 import type { CudaArray } from '../devices/cuda/cuda-array.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
 
-function setTo(s: SharedVariable, value: NDArray): void {
+function setTo(engine: Engine, s: SharedVariable, value: NDArray): void {
+  engine.noteReplaced(s);
+  engine.garbage.note(value.data.buffer.byteLength); // the message's shared buffer (setValue copies it)
   s.setValue(value);
 }
 
 export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise<CollectiveReply & { shapes?: number[][] }> {
+  const reply = await collective(engine, msg);
+  // Values sent back are copies in shared memory: this worker's reference is garbage once they are posted.
+  for (const v of reply.values) if (v) engine.garbage.note(v.buffer.byteLength);
+  return reply;
+}
+
+async function collective(engine: Engine, msg: CollectiveMsg): Promise<CollectiveReply & { shapes?: number[][] }> {
   for (const s of msg.sync) engine.setShared(s);
   const shareds = msg.sharedIds.map((id) => engine.shared(id));
   const comm = engine.comm;
@@ -34,7 +43,7 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
       shareds.forEach((s, i) => {
         const v = msg.values?.[i];
         // A broadcast value is the controller's own; scattered and set values are rank 0's.
-        if (v) { setTo(s, fromArrayMsg(v)); if (msg.op !== 'broadcast') changed.push(s); }
+        if (v) { setTo(engine, s, fromArrayMsg(v)); if (msg.op !== 'broadcast') changed.push(s); }
       });
       break;
     case 'gather':

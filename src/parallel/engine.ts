@@ -15,10 +15,13 @@ import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
 import { fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg, type DefineMsg, type FunctionSpec, type InputMsg, type SharedValueMsg } from './protocol.js';
+import { GarbageMeter } from './collect-garbage.js';
 
 export class Engine {
   private readonly functions = new Map<number, { spec: FunctionSpec; compiled: CompiledFunction }>();
   private readonly dataHandles = new Map<number, DataHandle>();
+  /** Shared memory this worker let go of; collected after the call once there is enough. */
+  readonly garbage = new GarbageMeter();
 
   constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
     private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
@@ -28,7 +31,7 @@ export class Engine {
       case 'define': return this.define(msg);
       case 'call': return this.call(msg);
       case 'collective': return runCollective(this, msg);
-      case 'data': return this.registerData(msg.handles);
+      case 'data': return this.registerData(msg.handles, msg.release ?? []);
       default: throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
     }
   }
@@ -42,8 +45,9 @@ export class Engine {
   /** Installs a value sent by the controller (copied: the controller's memory stays its own). */
   setShared(m: SharedValueMsg): SharedVariable {
     const value = fromArrayMsg(m.value).copy();
+    this.garbage.note(m.value.buffer.byteLength);
     const existing = findShared(m.sharedId);
-    if (existing) { existing.assignComputed(value); return existing; }
+    if (existing) { this.noteReplaced(existing); existing.assignComputed(value); return existing; }
     return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
   }
 
@@ -111,9 +115,28 @@ export class Engine {
     return 0;
   }
 
-  registerData(handles: readonly DataHandle[]): null {
-    for (const h of handles) this.dataHandles.set(h.id, h);
+  /** Counts a shared variable's host value as garbage before it is replaced (not a device copy: reading it would download). */
+  noteReplaced(s: SharedVariable): void {
+    if (s.deviceCopies.size === 0) this.garbage.note(s.getValue({ borrow: true }).data.byteLength);
+  }
+
+  registerData(handles: readonly DataHandle[], release: readonly number[] = []): null {
+    for (const id of release) {
+      const old = this.dataHandles.get(id);
+      if (old) this.garbage.note(old.buffer.byteLength);
+      this.dataHandles.delete(id);
+    }
+    for (const h of handles) {
+      const old = this.dataHandles.get(h.id);
+      if (old && old.version !== h.version) this.garbage.note(old.buffer.byteLength);
+      this.dataHandles.set(h.id, h);
+    }
     return null;
+  }
+
+  /** How many Data handles this worker holds (for tests of the pruning). */
+  get heldDataCount(): number {
+    return this.dataHandles.size;
   }
 
   private async execute(msg: CallMsg): Promise<{ reduced: NDArray[] | null; updated: { shared: SharedVariable; index: number }[] }> {

@@ -6,6 +6,10 @@
 // 'exit'), which rejects the pending call at once, aborts the comm group and makes every later
 // call reject until the pool is closed and a new one started; with a PoolTimeoutError naming the
 // ranks that did not finish, which also leaves the pool unusable (those workers may never return).
+// Every rejection's stack is the caller's chain of awaits (see atCaller and pool-errors.ts).
+//
+// Before closing, quiesce() stops the call in progress and waits (bounded) for the workers, so that
+// results can still be read back; callRank0Sync reaches rank 0 alone, even on a failed pool.
 //
 // Liveness: workers are unref'd while idle, so a forgotten pool never keeps the process alive (it
 // is closed at exit), and ref'd while a call is pending, so a process awaiting a call stays up.
@@ -27,13 +31,16 @@ import {
   STATUS,
   STATUS_FAILED,
   STATUS_PENDING,
+  CallSite,
   PoolClosedError,
   PoolError,
   PoolTimeoutError,
   WorkerError,
+  ackIndex,
   controlViews,
   createControlBlock,
   positive,
+  safeTimeout,
 } from './control-block.js';
 
 export {
@@ -70,7 +77,10 @@ export interface PoolOptions {
 }
 
 export interface CallOptions {
+  /** Bound on this call in milliseconds (Infinity for none). */
   timeoutMs?: number;
+  /** What the caller calls this call ("synk function 'train'"): it prefixes failure messages. */
+  label?: string;
 }
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<string> | string };
@@ -101,6 +111,10 @@ export class WorkerPool {
   private pending: ((error: Error) => void) | null = null;
   private readonly inbox = new Map<string, WorkerReport>();
   private readonly waiters = new Map<string, { resolve: (report: WorkerReport) => void; reject: (error: Error) => void }>();
+  /** Ranks whose thread has ended (they will never answer again). */
+  private readonly dead = new Set<number>();
+  /** quiesce() is waiting for the call in progress: calls not yet started are refused. */
+  private stopping = false;
 
   private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number) {
     this.size = workers.length;
@@ -165,7 +179,7 @@ export class WorkerPool {
       if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff) throw new RangeError(`callAll command: expected an integer in [0, 2^31), got ${String(command)}`);
       if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS)) throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${String(args)}`);
       for (let i = 0; i < args.length; i++) if (typeof args[i] !== 'number') throw new TypeError(`callAll args[${i}]: expected a number, got ${typeof args[i]}`);
-      return this.run(command, args, null, `callAll(${command})`, options);
+      return this.run(command, args, null, `command ${command}`, options);
     }) as Promise<number[]>;
   }
 
@@ -247,21 +261,112 @@ export class WorkerPool {
     return Array.from(this.views.results);
   }
 
+  /**
+   * Gets the pool ready for a close that reads results back first: refuses calls not started yet,
+   * stops the call in progress (its collectives are aborted, so ranks waiting for each other return
+   * at once; a call that finishes anyway resolves as usual) and waits at most `graceMs` for it.
+   * Resolves true when every worker is back waiting (the pool is idle: callSync works); false when
+   * not (the call is rejected and the pool marked failed; callRank0Sync may still reach rank 0).
+   */
+  async quiesce(graceMs: number): Promise<boolean> {
+    if (this.closing) return false;
+    this.stopping = true;
+    try {
+      if (this.busy > 0 && this.commInit) abortShmGroup(this.commInit, 'closed');
+      const deadline = performance.now() + graceMs;
+      while (this.busy > 0) {
+        const left = deadline - performance.now();
+        if (left <= 0) break;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([this.queue, new Promise<void>((r) => { timer = setTimeout(r, left); })]);
+        clearTimeout(timer);
+      }
+      if (this.busy === 0) return this.failure === null && !this.closing;
+      const { i32 } = this.views;
+      const late: number[] = [];
+      for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_PENDING) late.push(r);
+      const still = `rank${late.length > 1 ? 's' : ''} ${late.join(', ')} still running`;
+      this.failure ??= new PoolTimeoutError(`the call in progress did not stop within ${graceMs} ms of close (${still})`, late);
+      this.fail(new PoolClosedError('WorkerPool: the pool closed during the call'));
+      return false;
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  /** Whether rank 0's thread is alive and the pool not closed (callRank0Sync may reach it). */
+  get rank0Alive(): boolean {
+    return !this.closing && !this.dead.has(0);
+  }
+
+  /**
+   * Runs a short command on rank 0 alone and BLOCKS until it is done (bounded by timeoutMs):
+   * first until rank 0 has finished the last call, then until it has run this one. For reading
+   * rank 0's values when the pool failed (another rank died or hung) or no longer takes calls;
+   * the other ranks may run the command too, or not, or late: its handler must ignore them.
+   */
+  callRank0Sync(command: number, args: ArrayLike<number>, timeoutMs: number): number {
+    if (this.closing) throw new PoolClosedError('WorkerPool: pool is closed');
+    if (this.dead.has(0)) throw new PoolError('rank 0 has ended');
+    if (this.busy > 0 && !this.failure) throw new PoolError('WorkerPool: a call is in progress; await it first');
+    // A healthy idle pool runs it on every rank: a late rank must not count towards the next call.
+    if (!this.failure) return this.callSync(command, args, timeoutMs)[0]!;
+    const { i32, args: argv } = this.views;
+    const ack = ackIndex(this.size, 0);
+    const deadline = performance.now() + timeoutMs;
+    const awaitAck = (seq: number, what: string): void => {
+      for (;;) {
+        const done = Atomics.load(i32, DONE);
+        if (Atomics.load(i32, ack) === seq) return;
+        const left = deadline - performance.now();
+        if (left <= 0) throw new PoolTimeoutError(`rank 0 did not ${what} within ${timeoutMs} ms`, [0]);
+        Atomics.wait(i32, DONE, done, Math.min(left, 20));
+      }
+    };
+    awaitAck(this.seq, 'finish its last call'); // until then it may still read the arguments
+    const seq = ++this.seq;
+    for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
+    Atomics.store(i32, ARGC, args.length);
+    Atomics.store(i32, CMD, command);
+    Atomics.store(i32, STATUS, STATUS_PENDING);
+    Atomics.store(i32, SEQ, seq);
+    Atomics.notify(i32, SEQ);
+    awaitAck(seq, `answer command ${command}`);
+    if (Atomics.load(i32, STATUS) === STATUS_FAILED) throw new PoolError(`rank 0 failed command ${command} (its report follows asynchronously)`);
+    return this.views.results[0]!;
+  }
+
   private busy = 0;
 
   private enqueue<T>(body: () => Promise<T>): Promise<T> {
     this.busy++;
     const next = this.queue.then(() => {
       if (this.closing) throw new PoolClosedError('WorkerPool: pool is closed; start a new pool');
+      if (this.stopping) throw new PoolClosedError('WorkerPool: the pool is closing; the call was not started');
       if (this.failure) throw this.failure.again();
       return body();
     });
-    this.queue = next.catch(() => undefined);
-    void next.then(() => { this.busy--; }, () => { this.busy--; });
-    return next;
+    // The count drops before the queue moves on, so whoever awaits the queue sees it settled.
+    const settled = (): void => { this.busy--; };
+    this.queue = next.then(settled, settled);
+    return this.atCaller(next);
   }
 
-  private async run(cmd: number, args: ArrayLike<number>, messages: readonly unknown[] | null, what: string, options: CallOptions): Promise<unknown[]> {
+  /**
+   * Each caller gets its own error object, whose stack is its own call's: taken when the rejection
+   * reaches this async function, its async frames are the chain of awaits that leads to the call
+   * (the user's own functions included), at no cost to calls that succeed.
+   */
+  private async atCaller<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (e) {
+      throw e instanceof PoolError ? e.at(new CallSite(this.atCaller)) : e;
+    }
+  }
+
+  private async run(cmd: number, args: ArrayLike<number>, messages: readonly unknown[] | null, internal: string, options: CallOptions): Promise<unknown[]> {
+    const what = options?.label ?? internal;
     const timeoutMs = positive(options?.timeoutMs ?? this.timeoutMs, `${what} options.timeoutMs`);
     const { i32, args: argv } = this.views;
     if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit); // no rank is inside a collective now
@@ -281,8 +386,9 @@ export class WorkerPool {
       const failed: number[] = [];
       for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_FAILED) failed.push(r);
       if (failed.length > 0) {
+        if (this.stopping) throw new PoolClosedError(`${what}: stopped because the pool is closing`);
         const reports = await Promise.all(failed.map((r) => this.take('error', seq, r, deadline)));
-        throw WorkerError.fromReports(reports, failed, what);
+        throw WorkerError.fromReports(reports, failed, options?.label ?? null);
       }
       if (messages === null) return Array.from(this.views.results);
       const replies = await Promise.all(this.workers.map((_, r) => this.take('reply', seq, r, deadline)));
@@ -341,17 +447,17 @@ export class WorkerPool {
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = safeTimeout(() => {
         this.waiters.delete(key);
         reject(new PoolTimeoutError(`rank ${rank} finished call ${seq} but its ${type} report never arrived`, [rank]));
       }, Math.max(0, deadline - performance.now()));
       this.waiters.set(key, {
         resolve: (report) => {
-          clearTimeout(timer);
+          timer.clear();
           resolve(report);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          timer.clear();
           reject(error);
         },
       });
@@ -389,12 +495,12 @@ export class WorkerPool {
   private awaitReady(timeoutMs: number): Promise<void> {
     const ready = new Set<number>();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = safeTimeout(() => {
         const late = this.workers.map((_, r) => r).filter((r) => !ready.has(r));
         reject(new PoolTimeoutError(`WorkerPool.start: rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not report ready within ${timeoutMs} ms`, late));
       }, timeoutMs);
       const failStart = (error: Error): void => {
-        clearTimeout(timer);
+        timer.clear();
         reject(error);
       };
       this.workers.forEach((w, rank) => {
@@ -403,7 +509,7 @@ export class WorkerPool {
           if (m.type === 'ready') {
             ready.add(rank);
             if (ready.size === this.size) {
-              clearTimeout(timer);
+              timer.clear();
               resolve();
             }
           } else if (m.type === 'error' && m.seq === 0) failStart(WorkerError.fromReports([m], [rank], 'WorkerPool.start (init)'));
@@ -411,11 +517,13 @@ export class WorkerPool {
         });
         w.on('error', (e: Error) => {
           cause = e;
+          this.dead.add(rank);
           const error = WorkerError.death(rank, e, null);
           if (ready.size < this.size) failStart(error);
           this.onDeath(rank, error);
         });
         w.on('exit', (code: number) => {
+          this.dead.add(rank);
           const error = WorkerError.death(rank, cause, code);
           if (ready.size < this.size) failStart(error);
           this.onDeath(rank, error);

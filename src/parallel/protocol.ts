@@ -88,10 +88,15 @@ export interface DefineMsg {
   readonly shareds: readonly SharedValueMsg[];
 }
 
-/** Data handles for the fast path (sent once per Data and again after each reallocation). */
+/**
+ * Data handles for the fast path (sent once per Data and again after each reallocation), and the ids
+ * of Data whose handle the workers must drop (freed, reallocated, collected on the controller, or
+ * evicted from the bounded set the workers keep). Workers drop first, then take the new handles.
+ */
 export interface DataMsg {
   readonly kind: 'data';
   readonly handles: readonly DataHandle[];
+  readonly release?: readonly number[];
 }
 
 export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg | DataMsg;

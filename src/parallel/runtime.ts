@@ -1,51 +1,46 @@
 // The controller's side of the runtime: fork, close, distribute, and keeping rank 0's shared
 // values in step with the controller's (the controller's copy of a shared variable is rank 0's).
+//
+// One fork at a time: a fork while another is starting is refused (two would start two pools); a
+// fork while a close is under way waits for it. close() stops the call in progress (bounded), reads
+// back the shared values that live on rank 0 (rank0-values.ts says what happens when it cannot),
+// and always ends the workers and frees their shared memory.
 import os from 'node:os';
-import type { SharedVariable } from '../tensor/variable.js';
-import { NDArray } from '../tensor/ndarray.js';
-import { bytesPerElement } from '../tensor/dtype.js';
-import { findShared } from '../tensor/variable.js';
-import { MATMUL_PRECISIONS, type DeviceSpec, type MatmulPrecision } from '../devices/create.js';
+import { SharedVariable, findShared } from '../tensor/variable.js';
+import { describe } from '../tensor/ndarray.js';
+import type { DeviceSpec } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
-import { createArena, encodeFastCall, readResults, writeString, CMD_FAST_CALL, CMD_FETCH_SHARED, type FastCall, type ResultEntry } from './fast-call.js';
-import type { Data } from './data.js';
-import { fromArrayMsg, toArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
+import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, type FastCall, type ResultEntry } from './fast-call.js';
+import { onDataBufferReleased, type Data } from './data.js';
+import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
 import { CMD_RELEASE_GPU, createNcclBootstrap } from './gpu-comm.js';
+import { checkForkOptions, type ForkOptions } from './fork-options.js';
+import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
+import { WorkerDataCache } from './worker-data.js';
+import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 
-/** Options of {@link fork}. */
-export interface ForkOptions {
-  /** Number of workers (default: one per device; for CPUs one per available core). */
-  n?: number;
-  /** 'cpu' (default: the fast CPU device when present, else reference), 'reference', 'cuda', 'auto', or one spec per worker. */
-  devices?: 'cpu' | 'reference' | 'cuda' | 'auto' | readonly DeviceSpec[];
-  /**
-   * GPU workers' float32 matrix products, named as torch.set_float32_matmul_precision: 'highest'
-   * (float32, default), 'high' (TF32 tensor cores), 'medium' (bfloat16 operands, float32 sums).
-   */
-  matmulPrecision?: MatmulPrecision;
-  /** Bound on every call (default 10 minutes). */
-  timeoutMs?: number;
-  /** Per-worker resource limits (e.g. { maxOldGenerationSizeMb }). */
-  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
-}
+export type { ForkOptions } from './fork-options.js';
 
-interface RuntimeState {
-  readonly pool: WorkerPool;
+interface RuntimeState extends Rank0Values {
   readonly devices: readonly DeviceSpec[];
   readonly definedFunctions: Set<number>;
   readonly definedShareds: Set<string>;
   /** The controller-side version of each shared variable that rank 0 currently holds. */
   readonly rank0Versions: Map<string, number>;
-  /** Shared buffers of the fast call path: index lists in, rank 0's results out. */
-  readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer };
-  /** Data (id -> version) whose handle every worker holds. */
-  readonly knownData: Map<number, number>;
+  /** The Data whose handle every worker holds (for the fast path). */
+  readonly data: WorkerDataCache;
   /** Every worker is on a GPU and joined the fork's NCCL communicator. */
   readonly gpu: boolean;
+  /** close() has begun: no new call is taken. */
+  closing: boolean;
 }
 
 let state: RuntimeState | null = null;
-let lastClose: Promise<void> | null = null;
+let forking: Promise<number> | null = null;
+let closing: Promise<void> | null = null;
+
+/** How long close() waits for the call in progress to stop before it reads back and ends the workers. */
+const CLOSE_GRACE_MS = 2000;
 
 /** Functions built with synk.fn register here so they can be distributed to any later fork. */
 export interface Distributable {
@@ -64,6 +59,9 @@ export function setDeviceResolver(r: typeof deviceResolver): void {
   deviceResolver = r;
 }
 
+// A Data that lets go of a buffer makes the workers drop their handle of it at once.
+onDataBufferReleased((id) => state?.data.release(id, true));
+
 /**
  * Starts the workers: one thread per device (by default one per CPU core), each with its own device and a copy of every
  * function built so far. Resolves to the number of workers. A second fork without {@link close} first is refused.
@@ -75,28 +73,33 @@ export function setDeviceResolver(r: typeof deviceResolver): void {
  * console.log(`${n} workers, forked: ${synk.isForked()}, numWorkers: ${synk.numWorkers()}`);
  * await synk.close();
  * ```
+ * Options are checked before anything starts; a concurrent fork is refused.
  */
-export async function fork(options: ForkOptions = {}): Promise<number> {
-  if (state) throw new Error('fork: workers are already running; call synk.close() first');
-  if (lastClose) await lastClose;
-  if (options.n !== undefined && (!Number.isInteger(options.n) || options.n < 1)) throw new RangeError(`fork: n must be a positive integer, got ${String(options.n)}`);
+export async function fork(options?: ForkOptions): Promise<number> {
+  const o = checkForkOptions(options);
+  if (forking) throw new Error('fork: another fork() is in progress; await it (concurrent forks would start two sets of workers)');
+  if (state && !state.closing) throw new Error('fork: workers are already running; call synk.close() first');
+  const starting = start(o);
+  forking = starting;
+  try {
+    return await starting;
+  } finally {
+    forking = null;
+  }
+}
+
+async function start(options: ForkOptions): Promise<number> {
+  if (closing) await closing;
   // The devices this build ships decide what 'cpu', 'cuda' and 'auto' mean.
   await (await import('../devices/builtin.js')).registerBuiltinDevices();
   const given = options.devices ?? 'cpu';
   let devices: DeviceSpec[];
   if (Array.isArray(given)) devices = [...given];
   else if (given === 'reference') devices = Array.from({ length: options.n ?? os.availableParallelism() }, () => ({ kind: 'reference' as const }));
-  else if (given === 'cpu' || given === 'cuda' || given === 'auto') devices = await deviceResolver(given, options.n);
-  else throw new TypeError(`fork: devices must be 'cpu', 'cuda', 'auto', 'reference' or a list of device specs, got ${JSON.stringify(given)}`);
-  if (options.n !== undefined && devices.length !== options.n) {
-    if (Array.isArray(given)) throw new RangeError(`fork: n is ${options.n} but ${devices.length} devices were given`);
-  }
+  else devices = await deviceResolver(given as 'cpu' | 'cuda' | 'auto', options.n);
   if (devices.length === 0) throw new RangeError('fork: no devices found');
   const precision = options.matmulPrecision;
-  if (precision !== undefined) {
-    if (!MATMUL_PRECISIONS.includes(precision)) throw new RangeError(`fork: matmulPrecision must be 'highest', 'high' or 'medium', got ${JSON.stringify(precision)}`);
-    devices = devices.map((d) => (d.kind === 'cuda' ? { ...d, matmulPrecision: d.matmulPrecision ?? precision } : d));
-  }
+  if (precision !== undefined) devices = devices.map((d) => (d.kind === 'cuda' ? { ...d, matmulPrecision: d.matmulPrecision ?? precision } : d));
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
   // GPU workers build one NCCL communicator; rank 0 publishes its unique id in this buffer.
   const gpu = devices.every((d) => d.kind === 'cuda');
@@ -104,84 +107,60 @@ export async function fork(options: ForkOptions = {}): Promise<number> {
   // worker thread's process.env is a private copy the native NCCL library never reads.
   if (gpu) process.env['NCCL_NVLS_ENABLE'] ??= '0';
   const ncclBootstrap = gpu ? createNcclBootstrap() : null;
-  const pool = await WorkerPool.start({
+  // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
+  const pool = await withGcForWorkers(() => WorkerPool.start({
     n: devices.length,
     script: new URL('./worker-main.js', import.meta.url),
     workerData: { devices, arenas, ncclBootstrap },
     timeoutMs: options.timeoutMs ?? 600_000,
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-  });
-  state = { pool, devices, definedFunctions: new Set(), definedShareds: new Set(), rank0Versions: new Map(), arenas, knownData: new Map(), gpu };
+  }));
+  const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
+  const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
+  state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, closing: false };
   return devices.length;
 }
 
-/** The key under which the controller's shared variables record that rank 0 holds a newer value. */
-const RANK0 = { name: 'rank 0' };
-const staleOnController = new Set<SharedVariable>();
-
 /**
  * After a call that updated `shareds` on the workers, the controller's copies are stale: they are
- * read from rank 0 only when someone asks (getValue), so training loops copy nothing back per step.
+ * read from rank 0 only when someone asks (getValue).
  */
 export function markUpdatedOnRank0(shareds: readonly SharedVariable[]): void {
-  for (const v of shareds) {
-    staleOnController.add(v);
-    v.markDeviceCurrent(RANK0, {
-      value: null,
-      sync: () => fetchFromRank0(v),
-      release: () => { staleOnController.delete(v); },
-    });
-  }
+  if (state) markUpdatedOnRank0Of(state, shareds); // a closing fork too: close reads them back
 }
 
-function fetchFromRank0(v: SharedVariable): NDArray {
-  const s = state;
-  if (!s) throw new Error(`shared variable ${v.name ?? v.sharedId}: its current value was on rank 0, whose workers are closed`);
-  if (!s.pool.idle) throw new Error(`shared variable ${v.name ?? v.sharedId}: the workers are busy (a call or collective is in progress); await it before reading the value`);
-  const length = writeString(s.arenas.scratch, v.sharedId);
-  // In pieces of at most FETCH_PIECE_BYTES, so a value of any size fits the results arena.
-  const perPiece = Math.floor(FETCH_PIECE_BYTES / bytesPerElement(v.dtype));
-  let out: NDArray | null = null;
-  for (let offset = 0; out === null || offset < out.size; offset += perPiece) {
-    s.pool.callSync(CMD_FETCH_SHARED, [length, offset, perPiece]);
-    const [piece, shape] = readResults(s.arenas.results);
-    out ??= new NDArray(piece!.value.dtype, Array.from(shape!.value.data));
-    out.data.set(piece!.value.data as ArrayLike<number>, offset);
-    if (out.size === 0) break;
-  }
-  staleOnController.delete(v);
-  return out!;
+/**
+ * Ends the workers and frees their memory; idempotent (concurrent calls share one close). The
+ * call in progress is stopped (its promise settles), shared values that live on rank 0 are read
+ * back where rank 0 can still answer, and a later fork starts afresh.
+ */
+export function close(): Promise<void> {
+  closing ??= closeNow().finally(() => { closing = null; });
+  return closing;
 }
 
-/** The most bytes of a shared value one synchronous fetch from rank 0 carries. */
-const FETCH_PIECE_BYTES = 1 << 26;
-
-/** Ends the workers and frees their memory. Idempotent; a later fork starts afresh. */
-export async function close(): Promise<void> {
+async function closeNow(): Promise<void> {
+  if (forking) await forking.catch(() => undefined); // a fork under way is closed once it is up
   const s = state;
-  // Shared values the controller has not read yet come back from rank 0 before it goes.
-  // A value that cannot be read does not stop the close (the workers must always be freed).
-  if (s && s.pool.idle) {
-    for (const v of [...staleOnController]) {
-      try {
-        v.getValue({ borrow: true });
-      } catch (e) {
-        v.discardDeviceCopies();
-        process.emitWarning(`close: the value of shared variable ${v.name ?? v.sharedId} could not be read back from rank 0 (${(e as Error).message}); the controller keeps its older value`);
-      }
-    }
+  if (!s) return;
+  s.closing = true;
+  try {
+    const idle = s.pool.failed || s.pool.closed ? false : await s.pool.quiesce(CLOSE_GRACE_MS);
+    // The stopped call's continuations (which record what it updated) run before the read-back.
+    await new Promise((r) => setImmediate(r));
+    readBackAll(s);
+    // GPU workers destroy their NCCL communicator and free their GPU memory before they end.
+    if (s.gpu && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_GPU, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
+  } finally {
+    s.data.close();
+    state = null;
+    await s.pool.close();
   }
-  staleOnController.clear();
-  state = null;
-  // GPU workers destroy their NCCL communicator and free their GPU memory before they end.
-  const release = s?.gpu && s.pool.idle ? s.pool.callAll(CMD_RELEASE_GPU, [], { timeoutMs: 30_000 }).catch(() => undefined) : null;
-  if (s) lastClose = release ? release.then(() => s.pool.close()) : s.pool.close();
-  if (lastClose) await lastClose;
 }
 
 /** Whether workers are running (between {@link fork} and {@link close}). */
 export function isForked(): boolean {
-  return state !== null;
+  return state !== null && !state.closing;
 }
 
 /** The number of running workers; throws when not forked. */
@@ -191,6 +170,7 @@ export function numWorkers(): number {
 
 export function requireState(what: string): RuntimeState {
   if (!state) throw new Error(`${what}: no workers are running; call await synk.fork() first (or fork again after close)`);
+  if (state.closing) throw new Error(`${what}: the workers are closing (synk.close() was called); fork again after it resolves`);
   return state;
 }
 
@@ -200,6 +180,10 @@ function sharedMsg(s: SharedVariable): SharedValueMsg {
 
 /** Sends every function (and shared variable) the workers do not have yet. Safe to call any time. */
 export async function distribute(extraShareds: readonly SharedVariable[] = []): Promise<void> {
+  if (!Array.isArray(extraShareds)) throw new TypeError(`distribute: expected a list of shared variables, got ${describe(extraShareds)}`);
+  extraShareds.forEach((v, i) => {
+    if (!(v instanceof SharedVariable)) throw new TypeError(`distribute: item ${i} is not a shared variable (got ${describe(v)})`);
+  });
   const s = requireState('distribute');
   const functions = [...registry.values()].filter((f) => !s.definedFunctions.has(f.spec.id));
   const shareds = new Map<string, SharedVariable>();
@@ -207,7 +191,9 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
   for (const v of extraShareds) shareds.set(v.sharedId, v);
   const newShareds = [...shareds.values()].filter((v) => !s.definedShareds.has(v.sharedId));
   if (functions.length === 0 && newShareds.length === 0) return;
-  await s.pool.broadcastMessage({ kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) } satisfies ControllerMsg);
+  const msg: ControllerMsg = { kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) };
+  await s.pool.broadcastMessage(msg, { label: 'distribute' });
+  maybeGarbageSoon(msg.shareds.reduce((bytes, m) => bytes + m.value.buffer.byteLength, 0));
   for (const f of functions) s.definedFunctions.add(f.spec.id);
   for (const v of newShareds) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
 }
@@ -229,28 +215,62 @@ export function adoptFromRank0(changedIds: readonly string[]): void {
   markUpdatedOnRank0(changedIds.flatMap((id) => findShared(id) ?? []));
 }
 
-/** Sends one message per rank and returns the replies (rejects naming the rank on failure). */
-export function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
-  return requireState('call').pool.sendMessages(messages);
+/** What a failure of this call is called in its message ("synk function 'train'", "synk.allReduce"). */
+function labelOf(msg: ControllerMsg | undefined): string {
+  if (msg?.kind === 'call') return functionLabel(msg.fnId);
+  if (msg?.kind === 'collective') return `synk.${msg.op}`;
+  return msg?.kind === 'define' ? 'distribute' : 'synk call';
 }
 
-/** Sends the handles of Data the workers do not hold yet (or that were reallocated since). */
+function functionLabel(fnId: number): string {
+  const name = registry.get(fnId)?.spec.description.name;
+  return name !== undefined ? `synk function '${name}'` : 'synk function';
+}
+
+/** Bytes of shared-memory copies a message carried (the controller's garbage once the call is done). */
+function copiedBytes(messages: readonly ControllerMsg[], replies: readonly unknown[]): number {
+  const buffers = new Set<SharedArrayBuffer>();
+  const add = (m: ArrayMsg | null | undefined): void => { if (m) buffers.add(m.buffer); };
+  for (const msg of messages) {
+    if (msg.kind === 'call' || msg.kind === 'collective') msg.sync.forEach((v) => add(v.value));
+    if (msg.kind === 'collective') msg.values?.forEach(add);
+  }
+  // Collective results are copied out by the controller; call outputs are kept as views.
+  if (messages[0]?.kind === 'collective') for (const r of replies) (r as { values?: readonly (ArrayMsg | null)[] }).values?.forEach(add);
+  let bytes = 0;
+  for (const b of buffers) bytes += b.byteLength;
+  return bytes;
+}
+
+/** Sends one message per rank and returns the replies (rejects naming the rank on failure). */
+export async function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
+  const replies = await requireState('call').pool.sendMessages(messages, { label: labelOf(messages[0]) });
+  maybeGarbageSoon(copiedBytes(messages, replies));
+  return replies;
+}
+
+/** Sends the handles of Data the workers do not hold yet (or that were reallocated since); fastCall follows. */
 export async function sendDataHandles(datas: readonly Data[]): Promise<void> {
-  const s = requireState('call');
-  const fresh = datas.filter((d) => s.knownData.get(d.id) !== d.version);
-  if (fresh.length === 0) return;
-  const handles = [...new Map(fresh.map((d) => [d.id, d.handle()])).values()];
-  await s.pool.broadcastMessage({ kind: 'data', handles } satisfies ControllerMsg);
-  for (const d of fresh) s.knownData.set(d.id, d.version);
+  await requireState('call').data.prepare(datas);
 }
 
 /** Runs a call through the control block; null when it does not fit the fast path. */
 export async function fastCall(call: FastCall): Promise<ResultEntry[] | null> {
   const s = requireState('call');
   const args = encodeFastCall(call, s.arenas.scratch);
-  if (!args) return null;
-  await s.pool.callAll(CMD_FAST_CALL, args);
+  if (!args) {
+    s.data.started(call.dataIds);
+    return null;
+  }
+  const done = s.pool.callAll(CMD_FAST_CALL, args, { label: functionLabel(call.fnId) });
+  s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
+  await done;
   return readResults(s.arenas.results);
+}
+
+/** For tests: how many Data handles the workers hold for the fast path. */
+export function heldDataCountForTesting(): number {
+  return requireState('heldDataCountForTesting').data.size;
 }
 
 /** For fault-injection tests: ends one worker as if it had crashed. */

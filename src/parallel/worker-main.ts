@@ -55,6 +55,8 @@ await serveWorker({
     engine = new Engine(ctx.rank, ctx.size, await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap), ctx.comm, arenas);
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),
+  // Shared memory this worker let go of is returned now, not whenever this thread next allocates.
+  afterCall: (_ctx, idle) => engine?.garbage.housekeeping(idle) ?? null,
   commands: {
     [CMD_FAST_CALL]: (args) => engine!.callFast(args),
     [CMD_FETCH_SHARED]: (args) => engine!.fetchShared(args),

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { PoolClosedError, PoolTimeoutError, WorkerError, WorkerPool } from '../../src/parallel/pool.js';
+import { safeTimeout } from '../../src/parallel/control-block.js';
 import { ALLREDUCE_THROW_ON, EXIT_ON, HANG_ON, NOOP, OOM_ON, SLEEP, SUM_ARGS, THROW_ON } from './fixtures/pool-commands.js';
 
 const script = new URL('./fixtures/pool-worker.js', import.meta.url);
@@ -42,7 +44,8 @@ test('bad call arguments reject clearly and leave the pool usable', async () => 
     await assert.rejects(pool.callAll(1.5), /callAll command/);
     await assert.rejects(pool.callAll(SUM_ARGS, new Array<number>(65).fill(0)), /callAll args: expected at most 64 numbers/);
     await assert.rejects(pool.callAll(SUM_ARGS, ['1' as unknown as number]), /callAll args\[0\]: expected a number, got string/);
-    await assert.rejects(pool.callAll(NOOP, [], { timeoutMs: -5 }), /callAll\(0\) options.timeoutMs: expected a positive number, got -5/);
+    const badTimeout = /command 0 options.timeoutMs: expected a positive number of milliseconds \(Infinity for no bound\), got -5/;
+    await assert.rejects(pool.callAll(NOOP, [], { timeoutMs: -5 }), badTimeout);
     await assert.rejects(pool.sendMessages([1, 2]), /sendMessages messages: expected an array of 1 messages, got 2/);
     await assert.rejects(pool.callAll(99), (e: WorkerError) => e instanceof WorkerError && /no handler for command 99/.test(e.message));
     assert.deepEqual(await pool.callAll(NOOP), [0]);
@@ -60,19 +63,74 @@ test('a handler that throws: rejection names the rank, keeps message and stack; 
     assert.equal(error.died, false);
     assert.equal(error.originalName, 'RangeError');
     assert.equal(error.originalMessage, 'boom from rank 1');
-    assert.match(error.message, /rank 1 failed: boom from rank 1/);
+    assert.equal(error.message, 'rank 1: boom from rank 1');
     assert.match(error.originalStack, /throwingHandler/);
-    assert.match(error.stack ?? '', /--- on rank 1 ---\nRangeError: boom from rank 1\n\s+at throwingHandler/);
-    assert.equal((error.cause as Error).message, 'boom from rank 1');
+    assert.match(error.stack ?? '', /--- RangeError on rank 1, in the worker ---\n\s+at throwingHandler/);
     assert.deepEqual(await pool.callAll(NOOP), [0, 1, 2]);
 
-    await assert.rejects(pool.broadcastMessage('throw'), /rank 0 failed: message handler failed on rank 0 \(ranks 1, 2 failed too\)/);
+    await assert.rejects(pool.broadcastMessage('throw'), /: rank 0: message handler failed on rank 0 \(ranks 1, 2 failed too\)$/);
     await assert.rejects(pool.broadcastMessage('uncloneable'), (e: WorkerError) => e.rank === 0 && e.originalName === 'DataCloneError');
     assert.equal(pool.failed, null);
     assert.deepEqual(await pool.broadcastMessage('ok'), [0, 1, 2].map((rank) => ({ rank, got: 'ok' })));
   } finally {
     await pool.close();
   }
+});
+
+test('a rejection is reported once: its stack is the caller\'s, then the worker\'s frames; no internal names', async () => {
+  const pool = await WorkerPool.start({ n: 2, script });
+  try {
+    async function trainingStepOfTheUser(): Promise<unknown> {
+      return await pool.callAll(THROW_ON, [0], { label: 'step' });
+    }
+    const { error } = await rejection(trainingStepOfTheUser());
+    assert.ok(error instanceof WorkerError);
+    assert.equal(error.message, 'step: rank 0: boom from rank 0');
+    const stack = error.stack ?? '';
+    assert.match(stack, /^WorkerError: step: rank 0: boom from rank 0\n\s+at (async )?trainingStepOfTheUser/);
+    assert.match(stack, /--- RangeError on rank 0, in the worker ---\n\s+at throwingHandler/);
+    assert.doesNotMatch(stack, /callAll|WorkerPool\.run/);
+    assert.equal(error.cause, undefined);
+    // What Node prints for an uncaught rejection: the worker's message appears once.
+    const printed = inspect(error);
+    assert.equal(printed.split('boom from rank 0').length - 1, 1, printed);
+    // Each caller gets its own error (and stack) even when one failure rejects several calls.
+    const [a, b] = await Promise.allSettled([pool.callAll(EXIT_ON, [1, 0]), pool.callAll(NOOP)]);
+    assert.ok(a.status === 'rejected' && b.status === 'rejected');
+    assert.notEqual(a.reason, b.reason);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('bounds of Infinity or beyond 2^31 ms are no bound (a Node timer would fire after 1 ms)', async () => {
+  let fired = 0;
+  const timers = [safeTimeout(() => fired++, 2 ** 31), safeTimeout(() => fired++, Infinity), safeTimeout(() => fired++, 2 ** 40)];
+  await new Promise((r) => setTimeout(r, 50));
+  timers.forEach((t) => t.clear());
+  assert.equal(fired, 0);
+  const soon = await new Promise<number>((resolve) => { const t0 = performance.now(); safeTimeout(() => resolve(performance.now() - t0), 20); });
+  assert.ok(soon >= 15, `fired after ${soon} ms`);
+  for (const bound of [Infinity, 2 ** 31, 2 ** 40]) {
+    const pool = await WorkerPool.start({ n: 2, script, startTimeoutMs: bound, timeoutMs: bound });
+    try {
+      for (let i = 0; i < 50; i++) assert.deepEqual(await pool.broadcastMessage(i), [0, 1].map((rank) => ({ rank, got: i })));
+      assert.deepEqual(await pool.callAll(SLEEP, [20], { timeoutMs: bound }), [0, 1]);
+    } finally {
+      await pool.close();
+    }
+  }
+});
+
+test('rank 0 alone answers callRank0Sync after another rank died', async () => {
+  const pool = await WorkerPool.start({ n: 3, script });
+  await rejection(pool.callAll(EXIT_ON, [2, 0]));
+  assert.ok(pool.failed);
+  assert.equal(pool.rank0Alive, true);
+  assert.equal(pool.callRank0Sync(SUM_ARGS, [1, 2], 2000), 3);
+  assert.equal(pool.callRank0Sync(SUM_ARGS, [5], 2000), 5);
+  await pool.close();
+  assert.throws(() => pool.callRank0Sync(NOOP, [], 100), PoolClosedError);
 });
 
 test('a rank that throws while the others wait in a collective: fast rejection naming it; comm usable after', async () => {
@@ -132,9 +190,9 @@ test('a worker that hangs: timeout rejection names the rank; the pool refuses la
   const { error, ms } = await rejection(pool.callAll(HANG_ON, [2], { timeoutMs: 300 }));
   assert.ok(error instanceof PoolTimeoutError);
   assert.deepEqual(error.ranks, [2]);
-  assert.match(error.message, /callAll\(4\): timed out after 300 ms; rank 2 did not finish/);
+  assert.match(error.message, /^command 4: timed out after 300 ms; rank 2 did not finish/);
   assert.ok(ms >= 290 && ms < 2000, `took ${ms} ms`);
-  await assert.rejects(pool.callAll(NOOP), /WorkerPool is unusable since callAll\(4\): timed out/);
+  await assert.rejects(pool.callAll(NOOP), /the pool is unusable since command 4: timed out/);
   const t0 = performance.now();
   await pool.close();
   assert.ok(performance.now() - t0 < 2000);
