@@ -93,22 +93,36 @@ test('timeoutMs Infinity or 2^31: no deadline, and calls never fail for a reply 
 });
 
 test('a worker error names the function and rank, is printed once, and its stack reaches the call site', async () => {
+  // An index out of range: only the worker can know (shape errors are caught on the controller first).
+  const a = T.matrix('a');
+  const i = T.vector('i', 'int32');
+  const pick = synk.fn({ name: 'pick', bcastInputs: [a, i], outputs: [a.take(i, 0), 'none'] });
+  await synk.fork({ n: 2, devices: 'reference' });
+  try {
+    async function stepOfTheUser(): Promise<unknown> {
+      return await pick(new T.NDArray('float32', [4, 4]), [10]);
+    }
+    const error = await stepOfTheUser().then(() => assert.fail('expected a rejection'), (e: Error) => e);
+    assert.match(error.message, /^synk function 'pick': rank 0: take: index 10 \(at position 0 of the indices\) is out of range for axis 0 of size 4/);
+    assert.doesNotMatch(error.message, /callAll|failed:/);
+    assert.match(error.stack ?? '', /^WorkerError: synk function 'pick': rank 0: [^\n]*\n\s+at (async )?stepOfTheUser/);
+    assert.match(error.stack ?? '', /--- OpRuntimeError on rank 0, in the worker ---\n\s+at /);
+    const printed = inspect(error);
+    assert.equal(printed.split('is out of range').length - 1, 1, printed);
+    assert.deepEqual(((await pick([[1, 2], [3, 4]], [1])) as T.NDArray).toArray(), [[3, 4]]);
+  } finally {
+    await synk.close();
+  }
+});
+
+test('a shape error that the controller can know is raised there, in the user\'s shapes', async () => {
   const a = T.matrix('a');
   const b = T.matrix('b');
   const mm = synk.fn({ name: 'mm', bcastInputs: [a, b], outputs: [a.dot(b), 'none'] });
   await synk.fork({ n: 2, devices: 'reference' });
   try {
-    async function stepOfTheUser(): Promise<unknown> {
-      return await mm(new T.NDArray('float32', [4, 4]), new T.NDArray('float32', [3, 2]));
-    }
-    const error = await stepOfTheUser().then(() => assert.fail('expected a rejection'), (e: Error) => e);
-    assert.match(error.message, /^synk function 'mm': rank 0: matmul: inner dimensions differ: \(4, 4\) and \(3, 2\)/);
-    assert.doesNotMatch(error.message, /callAll|failed:/);
-    assert.match(error.stack ?? '', /^WorkerError: synk function 'mm': rank 0: [^\n]*\n\s+at (async )?stepOfTheUser/);
-    assert.match(error.stack ?? '', /--- OpRuntimeError on rank 0, in the worker ---\n\s+at /);
-    const printed = inspect(error);
-    assert.equal(printed.split('inner dimensions differ').length - 1, 1, printed);
-    assert.deepEqual(((await mm([[1, 2]], [[3], [4]])) as T.NDArray).toArray(), [[11]]);
+    await assert.rejects(mm(new T.NDArray('float32', [4, 4]), new T.NDArray('float32', [3, 2])),
+      /matmul: inner dimensions differ: \(4, 4\) and \(3, 2\).*input 0 'a' has shape \(4, 4\); input 1 'b' has shape \(3, 2\)/);
   } finally {
     await synk.close();
   }
