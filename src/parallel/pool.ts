@@ -41,6 +41,7 @@ import {
   createControlBlock,
   positive,
   safeTimeout,
+  type SafeTimer,
 } from './control-block.js';
 
 export {
@@ -398,42 +399,51 @@ export class WorkerPool {
     }
   }
 
-  /** Resolves when DONE reaches n; rejects on a death, close, or the timeout. */
+  /**
+   * Resolves when DONE reaches n; rejects on a death, close, or the timeout. The wait itself has no
+   * timeout: V8 keeps ~300 bytes per Atomics.waitAsync with a finite one (a million calls grew the
+   * process by 360 MB), so the bound is a timer of ours that wakes the wait when it expires.
+   */
   private awaitDone(what: string, timeoutMs: number): Promise<void> {
     const { i32 } = this.views;
-    const deadline = performance.now() + timeoutMs;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let timer: SafeTimer | null = null;
       const settle = (error: Error | null): void => {
         if (settled) return;
         settled = true;
+        timer?.clear();
         this.pending = null;
         if (error) reject(error);
         else resolve();
       };
       this.pending = settle;
+      const expire = (): void => {
+        if (settled) return;
+        if (Atomics.load(i32, DONE) >= this.size) return settle(null);
+        const late: number[] = [];
+        for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_PENDING) late.push(r);
+        const ranks = `rank${late.length > 1 ? 's' : ''} ${late.join(', ')}`;
+        const error = new PoolTimeoutError(`${what}: timed out after ${timeoutMs} ms; ${ranks} did not finish (the pool is now unusable: close it and start a new one)`, late);
+        this.failure = error;
+        if (this.commInit) abortShmGroup(this.commInit, 'timeout');
+        for (const w of this.workers) w.unref();
+        settle(error);
+        Atomics.notify(i32, DONE); // wakes the dangling waitAsync
+      };
       const poll = (): void => {
         for (;;) {
           if (settled) return;
           const done = Atomics.load(i32, DONE);
           if (done >= this.size) return settle(null);
-          const left = deadline - performance.now();
-          if (left <= 0) {
-            const late: number[] = [];
-            for (let r = 0; r < this.size; r++) if (Atomics.load(i32, STATUS + r) === STATUS_PENDING) late.push(r);
-            const error = new PoolTimeoutError(`${what}: timed out after ${timeoutMs} ms; rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not finish (the pool is now unusable: close it and start a new one)`, late);
-            this.failure = error;
-            if (this.commInit) abortShmGroup(this.commInit, 'timeout');
-            for (const w of this.workers) w.unref();
-            return settle(error);
-          }
-          const r = waitAsync(i32, DONE, done, left);
+          const r = waitAsync(i32, DONE, done);
           if (r.async) {
             void (r.value as Promise<string>).then(poll);
             return;
           }
         }
       };
+      if (Number.isFinite(timeoutMs)) timer = safeTimeout(expire, timeoutMs);
       poll();
     });
   }

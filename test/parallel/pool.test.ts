@@ -240,6 +240,19 @@ test('at process exit: an idle pool never keeps the process alive; a pending cal
   assert.equal(pending.stdout.trim(), 'result 0,1');
 });
 
+test('many calls do not grow the process (a timed Atomics.waitAsync keeps ~300 bytes per call)', async () => {
+  const pool = await WorkerPool.start({ n: 1, script });
+  try {
+    for (let i = 0; i < 20_000; i++) await pool.callAll(NOOP);
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 300_000; i++) await pool.callAll(NOOP);
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.ok(grown < 10, `RSS grew by ${grown.toFixed(1)} MiB over 300,000 calls`);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('micro-measure: median round trip of a trivial callAll (printed, not asserted)', async () => {
   for (const n of [1, 2, 4]) {
     const pool = await WorkerPool.start({ n, script });
