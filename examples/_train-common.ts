@@ -30,13 +30,17 @@ export const defaultWorkers = (): number => envWorkers(os.availableParallelism()
 /**
  * Rows per step a CPU worker needs before another worker pays for its dispatch and reduction. Below
  * it one worker, whose BLAS then uses every core, trains faster (BENCHMARKS.md, "Default workers":
- * measured on the 2-core dev machine and the 16-core GPU machine).
+ * on the 16-core GPU machine batch 128 is fastest on 1 worker, 1024 on 4, 4096 on 8).
  */
-export const MIN_ROWS_PER_CPU_WORKER = 1024;
+export const MIN_ROWS_PER_CPU_WORKER = 512;
 
-/** The main job's CPU workers for a batch: never more than the rows support, never more than the cores. */
+/**
+ * The main job's CPU workers for a batch: one per MIN_ROWS_PER_CPU_WORKER rows, at most half the
+ * cores (a worker on every core leaves none to the controller: dispatch costs 504 us at 16 workers on
+ * 16 cores against 58 us at 8, issue #12), and at least one.
+ */
 export function cpuWorkersFor(batch: number, cores = os.availableParallelism()): number {
-  return Math.max(1, Math.min(cores, Math.floor(batch / MIN_ROWS_PER_CPU_WORKER)));
+  return Math.max(1, Math.min(Math.floor(cores / 2), Math.floor(batch / MIN_ROWS_PER_CPU_WORKER)));
 }
 
 /**

@@ -20,7 +20,7 @@ const program = exampleCommand('main-train',
   + 'and writes an SVG chart.')
   .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), 5)
   .option('--batch <n>', 'rows per step over all workers', positiveInt('--batch'), 128)
-  .addOption(workersOption('SYNK_WORKERS, else one per GPU, or on CPUs one per 1024 rows of the batch up to every core'))
+  .addOption(workersOption('SYNK_WORKERS, else one per GPU, or on CPUs one per 512 rows of the batch, up to half the cores'))
   .addOption(new Option('--devices <kind>', "worker devices ('auto': every GPU, else every core)").choices(DEVICE_KINDS).default('auto'))
   .option('--hidden <n>', 'hidden units per layer', positiveInt('--hidden'), 256)
   .option('--lr <x>', 'Adam learning rate', positiveNumber('--lr'), 1e-3)

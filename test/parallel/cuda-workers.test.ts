@@ -105,7 +105,7 @@ describe('the data-parallel runtime on GPU workers', { skip }, () => {
     const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
     const list = [39, 0, 5, 5, 17];
     for (const numSlices of [1, 3]) {
-      for (const [batchS, idx] of [[{ start: 3, stop: 31 }, range(3, 31)], [list, list], [Int32Array.from([1, 2]), [1, 2]]] as const) {
+      for (const [batchS, idx] of [[{ start: 3, stop: 31 }, range(3, 31)], [list, list], [Int32Array.from([1, 2, 8]), [1, 2, 8]]] as const) {
         const rows = rowsOf(all, Array.from({ length: n }, (_, r) => mine(r, idx as readonly number[])).flat());
         const got = (await g({ batchS: batchS as never, numSlices })) as T.NDArray[];
         const plainX = T.matrix('px');
