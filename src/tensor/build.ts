@@ -1,6 +1,7 @@
 // The T.* constructors and op functions of the core families (elementwise, reductions, structure).
 import { type DType, FLOAT_X, assertDType } from './dtype.js';
 import { NDArray, describe } from './ndarray.js';
+import { conformValue } from './conform.js';
 import { TensorType } from './type.js';
 import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from './variable.js';
 import { applyOp } from '../ops/apply.js';
@@ -60,9 +61,17 @@ export function constant(value: unknown, options: { dtype?: DType; name?: string
  * console.log((f([3, 4]) as T.NDArray).item(), w.getValue().toArray()); // 11 [2, 3]
  * ```
  */
-export function shared(value: unknown, options: SharedOptions & { dtype?: DType } = {}): SharedVariable {
-  const nd = NDArray.from(value, { ...(options.dtype ? { dtype: options.dtype } : {}), what: 'shared' });
-  return new SharedVariable(value instanceof NDArray && nd.data === value.data ? nd.copy() : nd, options);
+export function shared(value: unknown, options: SharedOptions & { dtype?: DType; forceCast?: boolean } = {}): SharedVariable {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`shared: options must be an object, got ${describe(options)}`);
+  const known = ['name', 'broadcastable', 'sharedId', 'dtype', 'forceCast'];
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw new TypeError(`shared: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${known.join(', ')}`);
+  const { dtype, forceCast, ...sharedOptions } = options;
+  // With a dtype, the one cast rule applies (no silent truncation); without, the value keeps its own.
+  const nd = dtype !== undefined
+    ? conformValue(value, assertDType(dtype, 'shared: dtype'), { what: 'shared', ...(forceCast === true ? { forceCast } : {}) })
+    : NDArray.from(value, { what: 'shared' });
+  return new SharedVariable(value instanceof NDArray && nd.data === value.data ? nd.copy() : nd, sharedOptions);
 }
 
 // ---- elementwise -----------------------------------------------------------------------------

@@ -83,3 +83,13 @@ describe('one cast rule where values enter', () => {
     assert.deepEqual(w.getValue().toArray(), [5, 6], 'setValue keeps its own copy unless borrowed');
   });
 });
+
+describe('T.shared follows the cast rule and refuses unknown options', () => {
+  it('a dtype never truncates silently', () => {
+    assert.throws(() => T.shared(new Float64Array([1.5]), { dtype: 'int32' }), /shared: expected dtype int32 .* got float64/);
+    assert.throws(() => T.shared([1.5], { dtype: 'int32' }), /shared: element 0 \(1.5\) is not exactly representable as int32/);
+    assert.deepEqual(T.shared([1, 2], { dtype: 'int32' }).getValue().toArray(), [1, 2]);
+    assert.deepEqual(T.shared(new Float64Array([1.5]), { dtype: 'int32', forceCast: true }).getValue().toArray(), [1]);
+    assert.throws(() => T.shared([1], { nmae: 'w' } as unknown as T.SharedOptions), /shared: unknown option 'nmae'; known: name, broadcastable, sharedId, dtype, forceCast/);
+  });
+});
