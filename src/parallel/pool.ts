@@ -184,6 +184,21 @@ export class WorkerPool {
     }) as Promise<number[]>;
   }
 
+  /**
+   * callAll whose arguments are made, and whose results are read, inside its own turn of the queue:
+   * an arena the call reads or writes is never touched by a queued call in between (concurrent
+   * calls of several functions). `makeArgs` returning null skips the call and resolves to null.
+   */
+  callAllWith<T>(command: number, makeArgs: () => ArrayLike<number> | null, readBack: () => T, options: CallOptions = {}): Promise<T | null> {
+    return this.enqueue(async () => {
+      const args = makeArgs();
+      if (args === null) return null;
+      if (!(args.length <= MAX_ARGS)) throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${args.length}`);
+      await this.run(command, args, null, `command ${command}`, options);
+      return readBack();
+    });
+  }
+
   /** Posts `message` to every worker and resolves to their replies in rank order. */
   broadcastMessage(message: unknown, options: CallOptions = {}): Promise<unknown[]> {
     return this.sendMessages(new Array<unknown>(this.size).fill(message), options);

@@ -257,15 +257,13 @@ export async function sendDataHandles(datas: readonly Data[]): Promise<void> {
 /** Runs a call through the control block; null when it does not fit the fast path. */
 export async function fastCall(call: FastCall): Promise<ResultEntry[] | null> {
   const s = requireState('call');
-  const args = encodeFastCall(call, s.arenas.scratch);
-  if (!args) {
-    s.data.started(call.dataIds);
-    return null;
-  }
-  const done = s.pool.callAll(CMD_FAST_CALL, args, { label: functionLabel(call.fnId) });
+  // The arguments go into the scratch arena and the results come out of the results arena inside
+  // the call's own turn of the pool's queue: a concurrent call may neither overwrite the one nor
+  // read the other (Promise.all over several functions once got another function's results).
+  const done = s.pool.callAllWith(CMD_FAST_CALL, () => encodeFastCall(call, s.arenas.scratch), () => readResults(s.arenas.results),
+    { label: functionLabel(call.fnId) });
   s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
-  await done;
-  return readResults(s.arenas.results);
+  return done;
 }
 
 /** For tests: how many Data handles the workers hold for the fast path. */
