@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { forEachDevice } from '../helpers/devices.js';
+import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 import { verifyGrad } from '../helpers/gradcheck.js';
 
@@ -13,7 +13,7 @@ const i32 = (values: number[], shape?: number[]) => NDArray.from(values, { dtype
 
 forEachDevice('gradients against NumPy semantics', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = runOn(device);
 
   it('setSubtensor on a take with repeated indices: only the last write of each position gets gradient', () => {
     const x = T.vector('x', 'float64');

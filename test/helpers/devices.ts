@@ -2,6 +2,8 @@
 // A device that is absent on this machine is skipped with the reason printed.
 import { describe } from 'node:test';
 import type { Device } from '../../src/devices/device.js';
+import * as T from '../../src/tensor/index.js';
+import type { NDArray } from '../../src/tensor/ndarray.js';
 import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
 import { CpuDevice } from '../../src/devices/cpu/cpu-device.js';
 import { findBlas } from '../../src/devices/cpu/blas.js';
@@ -58,4 +60,9 @@ export function forEachDevice(title: string, body: (device: Device, c: DeviceCas
     }
     describe(`${title} [${c.name}]`, () => body(made, c));
   }
+}
+
+/** Compiles `outputs` of `inputs` for `device` and runs it once on `args` (the op suites' one-liner). */
+export function runOn(device: Device): (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => NDArray[] {
+  return (inputs, outputs, ...args) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
 }

@@ -4,7 +4,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { forEachDevice } from '../helpers/devices.js';
+import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 import { verifyGrad } from '../helpers/gradcheck.js';
 
@@ -47,7 +47,7 @@ const SLICES: [T.SliceSpec, number[]][] = [
 
 forEachDevice('indexing ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = runOn(device);
 
   it('slices follow Python semantics (negative starts, stops and steps, clamping, empty results)', () => {
     const v = T.vector('v');

@@ -6,7 +6,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { forEachDevice } from '../helpers/devices.js';
+import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose } from '../helpers/allclose.js';
 
 const f64 = (shape: number[], values?: readonly number[]): NDArray => {
@@ -18,7 +18,7 @@ const isOpError = (name: string, re: RegExp) => (e: Error) => e.name === name &&
 
 forEachDevice('NumPy parity', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = runOn(device);
 
   it('flatten keeps a zero-size leading axis: (0, 2, 3) -> (0, 6), and a zero-row batch goes through dot', () => {
     const x = T.tensor3('x', 'float64');

@@ -4,7 +4,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { forEachDevice } from '../helpers/devices.js';
+import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 import { verifyGrad } from '../helpers/gradcheck.js';
 
@@ -15,7 +15,7 @@ const build3 = (s: readonly number[], f: (i: number, j: number, k: number) => nu
 
 forEachDevice('shape ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = runOn(device);
 
   it('concatenate along every axis, negative axes, empty parts, dtype promotion', () => {
     const [x, y, z] = [T.tensor3('x'), T.tensor3('y'), T.tensor3('z')];

@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { forEachDevice } from '../helpers/devices.js';
+import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 import { verifyGrad } from '../helpers/gradcheck.js';
 
@@ -15,7 +15,7 @@ const isOpError = (name: string, re: RegExp) => (e: Error) => e.name === name &&
 
 forEachDevice('structural ops', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
-  const run = (inputs: T.Variable[], outputs: T.Variable[], ...args: T.ArrayInput[]) => T.fn({ inputs, outputs, device })(...args) as NDArray[];
+  const run = runOn(device);
 
   it('reshape keeps row-major order; -1 is inferred; dims may be symbolic', () => {
     const x = T.tensor3('x');

@@ -28,23 +28,11 @@ import type { GemmArgs, StridedBatch } from '../../../src/devices/cuda/ffi/cubla
 import type { RunState, Value } from '../../../src/devices/cuda/lower/types.js';
 import { convColumnLimit } from '../../../src/devices/cuda/lower/conv.js';
 import { assertAllClose, randomArray } from '../../helpers/allclose.js';
+import { HOST_CXX, cudaHostShim } from '../../helpers/cuda-host.js';
 
-const CXX = ['g++', 'c++', 'clang++'].find((c) => spawnSync(c, ['--version']).status === 0) ?? null;
+const CXX = HOST_CXX;
 
-const SHIM = String.raw`#include <cmath>
-#include <cstring>
-#include <cstdint>
-#include <cstdlib>
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-struct sk_dim3 { unsigned int x, y, z; };
-static const sk_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
-static sk_dim3 threadIdx = {0, 0, 0}, blockDim = {1, 1, 1};
-static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
-static inline double __longlong_as_double(long long i) { double d; memcpy(&d, &i, 8); return d; }
-template<class T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
+const SHIM = cudaHostShim({ emulatedThreads: true }) + String.raw`template<class T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
 using std::exp; using std::log; using std::fmod;
 extern "C" {
 void emu_thread(unsigned int tid, unsigned int n) { threadIdx.x = tid; blockDim.x = n; }

@@ -21,8 +21,9 @@ import { COMMON, VEC } from '../../../src/devices/cuda/codegen/prelude.js';
 import { elementwiseKernels } from '../../../src/devices/cuda/codegen/elementwise.js';
 import { copyKernel } from '../../../src/devices/cuda/codegen/misc.js';
 import { ctype } from '../../../src/devices/cuda/codegen/ctypes.js';
+import { HOST_CXX, cudaHostShim } from '../../helpers/cuda-host.js';
 
-const CXX = ['g++', 'clang++'].find((c) => spawnSync(c, ['--version']).status === 0) ?? null;
+const CXX = HOST_CXX;
 const UBSAN = ['-fsanitize=undefined,float-cast-overflow', '-fno-sanitize-recover=all'];
 const ubsanWorks = CXX !== null && (() => {
   const dir = mkdtempSync(join(tmpdir(), 'synk-ubsan-'));
@@ -36,21 +37,7 @@ const ubsanWorks = CXX !== null && (() => {
 const SKIP = CXX === null ? 'no host C++ compiler (g++ or clang++)' : !ubsanWorks ? `${CXX} cannot build with -fsanitize=undefined` : false;
 
 /** Enough of CUDA for the generated kernels to compile as host C++ (one thread covers each grid-stride loop). */
-const SHIM = String.raw`#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __launch_bounds__(x)
-struct sk_dim3 { unsigned int x, y, z; };
-static const sk_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1}, threadIdx = {0, 0, 0}, blockDim = {1, 1, 1};
-struct float4 { float x, y, z, w; }; struct int4 { int x, y, z, w; }; struct double2 { double x, y; };
-struct uchar4 { unsigned char x, y, z, w; };
-static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
-static inline double __longlong_as_double(long long i) { double d; memcpy(&d, &i, 8); return d; }
-using std::fmod; using std::trunc; using std::floor;
+const SHIM = `${cudaHostShim({ emulatedThreads: false })}using std::fmod; using std::trunc; using std::floor;
 `;
 
 interface Case {
