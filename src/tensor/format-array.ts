@@ -13,6 +13,7 @@
 //   empty), as NumPy 2.2+ does. Unlike NumPy, the dtype is always shown: JS has no default dtype
 //   a reader could assume (floatX here is float32, NumPy's default is float64).
 import type { DType, TypedArray } from './dtype.js';
+import { stridesOf } from './shape-math.js';
 
 export interface FormatOptions {
   /** Summarise arrays with more elements than this (NumPy's threshold). */
@@ -61,7 +62,7 @@ export function arrayToString(a: Printable, options: FormatOptions = {}, prefix 
   if (a.data.length === 0) return '[]';
   const summarise = a.data.length > threshold;
   const shownEdge = summarise ? edgeItems : Infinity;
-  const strides = rowMajorStrides(a.shape);
+  const strides = stridesOf(a.shape);
   const format = formatterFor(a.dtype, a.shape.length, shownValues(a, strides, shownEdge));
   const separator = ', ';
   const recurse = (offset: number, axis: number, hangingIndent: string, width: number): string => {
@@ -111,16 +112,6 @@ function range(start: number, stop: number): number[] {
   const out: number[] = [];
   for (let i = start; i < stop; i++) out.push(i);
   return out;
-}
-
-function rowMajorStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
 }
 
 /** The values that will be printed (the edges of each axis when summarising). */

@@ -16,22 +16,8 @@ export type Shape = readonly number[];
 /** A number, boolean or nested JS array of them, as `NDArray.toArray()` gives and the functions accept. */
 export type NestedArray = number | boolean | readonly NestedArray[];
 
-export function sizeOf(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
-
-/** Row-major strides in elements. */
-export function stridesOf(shape: Shape): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
-}
+export { sizeOf, stridesOf } from './shape-math.js';
+import { sizeOf, stridesOf } from './shape-math.js';
 
 export function shapeToString(shape: Shape): string {
   return `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
