@@ -2,6 +2,7 @@
 import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
+import { refuseUnknownKeys } from '../tensor/options.js';
 import type { ArrayInput, OutputsOf } from './fn-types.js';
 import { SharedVariable, Variable, Constant } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
@@ -342,13 +343,6 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
 
 const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize'] as const;
 
-/** Refuses option names outside `known`, listing the known ones (a typo must not pass silently). */
-export function refuseUnknownKeys(options: object, known: readonly string[], what: string): void {
-  const unknown = Object.keys(options).filter((k) => !known.includes(k));
-  if (unknown.length > 0) {
-    throw new TypeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${known.join(', ')}`);
-  }
-}
 
 /**
  * Compiles a function (Theano's theano.function) for `spec.device`, else the default device (the

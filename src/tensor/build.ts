@@ -2,6 +2,7 @@
 import { type DType, FLOAT_X, assertDType } from './dtype.js';
 import { NDArray, describe } from './ndarray.js';
 import { conformValue } from './conform.js';
+import { refuseUnknownKeys } from './options.js';
 import { TensorType } from './type.js';
 import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from './variable.js';
 import { applyOp } from '../ops/apply.js';
@@ -63,9 +64,7 @@ export function constant(value: unknown, options: { dtype?: DType; name?: string
  */
 export function shared(value: unknown, options: SharedOptions & { dtype?: DType; forceCast?: boolean } = {}): SharedVariable {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`shared: options must be an object, got ${describe(options)}`);
-  const known = ['name', 'broadcastable', 'sharedId', 'dtype', 'forceCast'];
-  const unknown = Object.keys(options).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw new TypeError(`shared: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; known: ${known.join(', ')}`);
+  refuseUnknownKeys(options, ['name', 'broadcastable', 'sharedId', 'dtype', 'forceCast'], 'shared');
   const { dtype, forceCast, ...sharedOptions } = options;
   // With a dtype, the one cast rule applies (no silent truncation); without, the value keeps its own.
   const nd = dtype !== undefined
