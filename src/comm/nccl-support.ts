@@ -28,11 +28,17 @@ export function findNccl(): Nccl {
 
 export function ncclType(dtype: DType): NcclDataType {
   switch (dtype) {
-    case 'bool': case 'uint8': return 'uint8';
-    case 'int32': return 'int32';
-    case 'float32': return 'float32';
-    case 'float64': return 'float64';
-    default: throw new TypeError(`nccl: no NCCL type for dtype ${String(dtype satisfies never)}`);
+    case 'bool':
+    case 'uint8':
+      return 'uint8';
+    case 'int32':
+      return 'int32';
+    case 'float32':
+      return 'float32';
+    case 'float64':
+      return 'float64';
+    default:
+      throw new TypeError(`nccl: no NCCL type for dtype ${String(dtype satisfies never)}`);
   }
 }
 
@@ -42,15 +48,21 @@ export function ncclOp(op: ReduceOp, dtype: DType): NcclRedOp {
   return op === 'avg' ? 'sum' : op;
 }
 
-
 const POLL_MS = 2;
 
 /**
  * Awaits `done` (a stream synchronisation), checking `check` and the deadline every few ms.
  * Null when it finished; otherwise why not (`check`'s reason, the synchronisation's error, or a timeout).
  */
-export async function pollUntilDone(done: Promise<void>, deadline: number, check: () => string | null): Promise<{ reason: string; timedOut: boolean; cause?: Error } | null> {
-  const settledDone = done.then(() => ({ err: null }), (e: unknown) => ({ err: e instanceof Error ? e : new Error(String(e)) }));
+export async function pollUntilDone(
+  done: Promise<void>,
+  deadline: number,
+  check: () => string | null,
+): Promise<{ reason: string; timedOut: boolean; cause?: Error } | null> {
+  const settledDone = done.then(
+    () => ({ err: null }),
+    (e: unknown) => ({ err: e instanceof Error ? e : new Error(String(e)) }),
+  );
   for (;;) {
     const settled = await Promise.race([settledDone, new Promise<null>((r) => setTimeout(() => r(null), POLL_MS))]);
     if (settled) return settled.err ? { reason: settled.err.message, timedOut: false, cause: settled.err } : null;

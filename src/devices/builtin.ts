@@ -29,7 +29,11 @@ async function register(): Promise<void> {
   registerDeviceFactory('cuda', async (spec) => {
     if (spec.kind !== 'cuda') throw new TypeError(`cuda device factory: got a '${spec.kind}' spec`);
     const { CudaDevice } = await import('./cuda/cuda-device.js');
-    return new CudaDevice({ index: spec.index, ...(spec.tf32 !== undefined ? { tf32: spec.tf32 } : {}), ...(spec.matmulPrecision !== undefined ? { matmulPrecision: spec.matmulPrecision } : {}) });
+    return new CudaDevice({
+      index: spec.index,
+      ...(spec.tf32 !== undefined ? { tf32: spec.tf32 } : {}),
+      ...(spec.matmulPrecision !== undefined ? { matmulPrecision: spec.matmulPrecision } : {}),
+    });
   });
   setDeviceResolver(async (kind, n) => {
     if (kind === 'cuda' || kind === 'auto') {

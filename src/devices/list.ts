@@ -45,7 +45,13 @@ export async function devices(): Promise<DeviceList> {
   const cuda = Array.from({ length: found.deviceCount }, (_, index): GpuInfo => {
     const dev = cu.deviceGet(index);
     const cc = cu.computeCapability(dev);
-    return { index, name: cu.deviceName(dev), arch: `sm_${cc.major}${cc.minor}`, memoryBytes: cu.deviceTotalMem(dev), multiprocessors: cu.multiprocessorCount(dev) };
+    return {
+      index,
+      name: cu.deviceName(dev),
+      arch: `sm_${cc.major}${cc.minor}`,
+      memoryBytes: cu.deviceTotalMem(dev),
+      multiprocessors: cu.multiprocessorCount(dev),
+    };
   });
   return { cpu, cuda, auto: 'cuda' };
 }

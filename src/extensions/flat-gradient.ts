@@ -92,7 +92,8 @@ export class FlatLayout {
 
   /** Splits a concrete flat vector into per-parameter arrays (e.g. to inspect gradients in tests). */
   split(flat: NDArray): { grads: NDArray[]; states: NDArray[]; rows: number } {
-    if (flat.ndim !== 1 || flat.size !== this.length) throw new RangeError(`flat gradient: expected a vector of ${this.length}, got ${shapeToString(flat.shape)}`);
+    if (flat.ndim !== 1 || flat.size !== this.length)
+      throw new RangeError(`flat gradient: expected a vector of ${this.length}, got ${shapeToString(flat.shape)}`);
     const rows = flat.data[this.weightIndex]!;
     const take = (e: FlatEntry) => {
       const out = new NDArray(this.dtype, e.shape);
@@ -105,10 +106,12 @@ export class FlatLayout {
 
 /** Checks a parameter list: non-empty, distinct float shared variables of one dtype. */
 export function checkParams(params: unknown, what: string): SharedVariable[] {
-  if (!Array.isArray(params) || params.length === 0) throw new TypeError(`${what}: params must be a non-empty array of shared variables, got ${describe(params)}`);
+  if (!Array.isArray(params) || params.length === 0)
+    throw new TypeError(`${what}: params must be a non-empty array of shared variables, got ${describe(params)}`);
   const seen = new Set<SharedVariable>();
   params.forEach((p, i) => {
-    if (!(p instanceof SharedVariable)) throw new TypeError(`${what}: params[${i}] must be a shared variable (T.shared), got ${p instanceof Variable ? p.label() : describe(p)}`);
+    if (!(p instanceof SharedVariable))
+      throw new TypeError(`${what}: params[${i}] must be a shared variable (T.shared), got ${p instanceof Variable ? p.label() : describe(p)}`);
     if (!isFloat(p.dtype)) throw new TypeError(`${what}: params[${i}] (${p.label()}) is ${p.dtype}; only float parameters can be trained`);
     if (seen.has(p)) throw new TypeError(`${what}: params[${i}] (${p.label()}) is listed twice`);
     seen.add(p);

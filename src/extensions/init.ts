@@ -30,7 +30,11 @@ export class Rng {
 
   /** Standard normal. */
   normal(): number {
-    if (this.spare !== null) { const z = this.spare; this.spare = null; return z; }
+    if (this.spare !== null) {
+      const z = this.spare;
+      this.spare = null;
+      return z;
+    }
     const u = 1 - this.next();
     const v = this.next();
     const r = Math.sqrt(-2 * Math.log(u));
@@ -47,7 +51,12 @@ export class Rng {
   permutation(n: number): Int32Array {
     const p = new Int32Array(n);
     for (let i = 0; i < n; i++) p[i] = i;
-    for (let i = n - 1; i > 0; i--) { const j = this.int(i + 1); const t = p[i]!; p[i] = p[j]!; p[j] = t; }
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
+    }
     return p;
   }
 
@@ -75,7 +84,8 @@ export function fans(shape: Shape): { fanIn: number; fanOut: number } {
 }
 
 function fill(shape: Shape, options: InitOptions, draw: (r: Rng) => number): NDArray {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new TypeError(`init: shape must be a list of non-negative integers, got ${describe(shape)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new TypeError(`init: shape must be a list of non-negative integers, got ${describe(shape)}`);
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`init: dtype must be float32 or float64, got ${String(dtype)}`);
   const r = options.rng ?? new Rng(options.seed ?? 0);

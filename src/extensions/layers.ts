@@ -10,7 +10,15 @@ import type { DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { dot } from '../tensor/build-linalg.js';
-import { conv2d, crossentropyFromLogits as crossentropyFromLogitsOf, maxPool2d, avgPool2d, type Conv2dOptions, type IntPair, type Pool2dOptions } from '../tensor/build-nn.js';
+import {
+  conv2d,
+  crossentropyFromLogits as crossentropyFromLogitsOf,
+  maxPool2d,
+  avgPool2d,
+  type Conv2dOptions,
+  type IntPair,
+  type Pool2dOptions,
+} from '../tensor/build-nn.js';
 import { randomStreams, type RandomStreams } from '../tensor/random-streams.js';
 import { Rng, initializers, type InitName, type Initializer } from './init.js';
 
@@ -46,11 +54,16 @@ function activate(x: Variable, a: Activation | undefined): Variable {
   if (a === undefined || a === 'identity') return x;
   if (typeof a === 'function') return a(x);
   switch (a) {
-    case 'relu': return B.relu(x);
-    case 'tanh': return B.tanh(x);
-    case 'sigmoid': return B.sigmoid(x);
-    case 'softplus': return B.softplus(x);
-    default: throw new TypeError(`activation: unknown ${JSON.stringify(a satisfies never)}; expected relu, tanh, sigmoid, softplus, identity or a function`);
+    case 'relu':
+      return B.relu(x);
+    case 'tanh':
+      return B.tanh(x);
+    case 'sigmoid':
+      return B.sigmoid(x);
+    case 'softplus':
+      return B.softplus(x);
+    default:
+      throw new TypeError(`activation: unknown ${JSON.stringify(a satisfies never)}; expected relu, tanh, sigmoid, softplus, identity or a function`);
   }
 }
 
@@ -84,7 +97,8 @@ function weight(shape: number[], init: InitName | Initializer, o: ParamOptions, 
   return new SharedVariable(value, { name });
 }
 
-const constantParam = (shape: number[], value: number, dtype: DType | undefined, name: string) => new SharedVariable(NDArray.full(shape, value, dtype ?? 'float32'), { name });
+const constantParam = (shape: number[], value: number, dtype: DType | undefined, name: string) =>
+  new SharedVariable(NDArray.full(shape, value, dtype ?? 'float32'), { name });
 
 // ---- dense -----------------------------------------------------------------------------------
 
@@ -98,7 +112,11 @@ export function denseForward(x: Variable, W: Variable, b?: Variable): Variable {
  * Options of {@link dense}: the activation (default identity), whether there is a bias (default true) and the weight
  * initialiser (default glorotUniform).
  */
-export interface DenseOptions extends ParamOptions { activation?: Activation; bias?: boolean; init?: InitName | Initializer }
+export interface DenseOptions extends ParamOptions {
+  activation?: Activation;
+  bias?: boolean;
+  init?: InitName | Initializer;
+}
 
 /** A fully connected layer: activation(x·W + b), W of shape (nIn, nOut); made by {@link dense}. */
 export class Dense implements Module {
@@ -106,7 +124,11 @@ export class Dense implements Module {
   readonly b: SharedVariable | null;
   readonly params: readonly SharedVariable[];
   readonly states: readonly SharedVariable[] = [];
-  constructor(readonly nIn: number, readonly nOut: number, readonly options: DenseOptions = {}) {
+  constructor(
+    readonly nIn: number,
+    readonly nOut: number,
+    readonly options: DenseOptions = {},
+  ) {
     positiveInt('dense: nIn', nIn);
     positiveInt('dense: nOut', nOut);
     const name = autoName('dense', options.name);
@@ -146,7 +168,11 @@ export function conv2dForward(x: Variable, W: Variable, b?: Variable, options: C
  * Options of {@link conv2dLayer}: those of {@link conv2d} plus the activation (default identity), bias (default true)
  * and weight initialiser (default heNormal).
  */
-export interface Conv2dLayerOptions extends ParamOptions, Conv2dOptions { activation?: Activation; bias?: boolean; init?: InitName | Initializer }
+export interface Conv2dLayerOptions extends ParamOptions, Conv2dOptions {
+  activation?: Activation;
+  bias?: boolean;
+  init?: InitName | Initializer;
+}
 
 /**
  * A 2-d convolution layer over NCHW input: activation(conv2d(x, W) + b), W of shape (out, in / groups, kh, kw);
@@ -157,7 +183,12 @@ export class Conv2dLayer implements Module {
   readonly b: SharedVariable | null;
   readonly params: readonly SharedVariable[];
   readonly states: readonly SharedVariable[] = [];
-  constructor(readonly inChannels: number, readonly outChannels: number, kernel: IntPair, readonly options: Conv2dLayerOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernel: IntPair,
+    readonly options: Conv2dLayerOptions = {},
+  ) {
     positiveInt('conv2dLayer: inChannels', inChannels);
     positiveInt('conv2dLayer: outChannels', outChannels);
     const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
@@ -173,12 +204,18 @@ export class Conv2dLayer implements Module {
   apply(x: Variable): Variable {
     if (x.ndim !== 4) throw new TypeError(`conv2dLayer: expected (N, ${this.inChannels}, H, W), got ${x.label()}`);
     const { stride, padding, dilation, groups } = this.options;
-    const conv: Conv2dOptions = { ...(stride !== undefined ? { stride } : {}), ...(padding !== undefined ? { padding } : {}), ...(dilation !== undefined ? { dilation } : {}), ...(groups !== undefined ? { groups } : {}) };
+    const conv: Conv2dOptions = {
+      ...(stride !== undefined ? { stride } : {}),
+      ...(padding !== undefined ? { padding } : {}),
+      ...(dilation !== undefined ? { dilation } : {}),
+      ...(groups !== undefined ? { groups } : {}),
+    };
     return activate(conv2dForward(x, this.W, this.b ?? undefined, conv), this.options.activation);
   }
 }
 /** A 2-d convolution layer (a {@link Conv2dLayer}) with a `kernel` of one size or [h, w]. */
-export const conv2dLayer = (inChannels: number, outChannels: number, kernel: IntPair, options?: Conv2dLayerOptions): Conv2dLayer => new Conv2dLayer(inChannels, outChannels, kernel, options);
+export const conv2dLayer = (inChannels: number, outChannels: number, kernel: IntPair, options?: Conv2dLayerOptions): Conv2dLayer =>
+  new Conv2dLayer(inChannels, outChannels, kernel, options);
 
 // ---- batch normalisation -----------------------------------------------------------------------
 
@@ -190,11 +227,19 @@ export function normAxes(ndim: number): number[] {
 
 /** Reshapes a per-feature vector to broadcast over x's axis 1. */
 function perFeature(v: Variable, ndim: number): Variable {
-  return B.dimshuffle(v, Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')));
+  return B.dimshuffle(
+    v,
+    Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')),
+  );
 }
 
 /** Training-mode batch norm: normalised with the batch's mean and (biased) variance. */
-export function batchNormTrain(x: Variable, gamma: Variable, beta: Variable, epsilon = 1e-5): { y: Variable; mean: Variable; variance: Variable; count: Variable } {
+export function batchNormTrain(
+  x: Variable,
+  gamma: Variable,
+  beta: Variable,
+  epsilon = 1e-5,
+): { y: Variable; mean: Variable; variance: Variable; count: Variable } {
   const axes = normAxes(x.ndim);
   const mean = B.mean(x, axes);
   const centered = B.sub(x, perFeature(mean, x.ndim));
@@ -213,7 +258,12 @@ export function batchNormInference(x: Variable, gamma: Variable, beta: Variable,
 }
 
 /** Options of {@link batchNorm}: the running-statistics momentum (default 0.1), epsilon (default 1e-5), name and dtype. */
-export interface BatchNormOptions { name?: string; momentum?: number; epsilon?: number; dtype?: DType }
+export interface BatchNormOptions {
+  name?: string;
+  momentum?: number;
+  epsilon?: number;
+  dtype?: DType;
+}
 
 /**
  * Batch normalisation over every axis but 1 (PyTorch's BatchNorm1d/2d): training mode uses the
@@ -231,7 +281,10 @@ export class BatchNorm implements Module {
   readonly states: readonly SharedVariable[];
   readonly momentum: number;
   readonly epsilon: number;
-  constructor(readonly features: number, options: BatchNormOptions = {}) {
+  constructor(
+    readonly features: number,
+    options: BatchNormOptions = {},
+  ) {
     positiveInt('batchNorm: features', features);
     this.momentum = options.momentum ?? 0.1;
     this.epsilon = options.epsilon ?? 1e-5;
@@ -266,13 +319,16 @@ class Stateless implements Module {
   readonly params: readonly SharedVariable[] = [];
   readonly states: readonly SharedVariable[] = [];
   constructor(private readonly f: (x: Variable, mode: Mode) => Variable) {}
-  apply(x: Variable, mode: Mode = evalMode()): Variable { return this.f(x, mode); }
+  apply(x: Variable, mode: Mode = evalMode()): Variable {
+    return this.f(x, mode);
+  }
 }
 
 /** A max-pooling layer (see {@link maxPool2d}). */
 export const maxPool = (kernel: IntPair, options: Omit<Pool2dOptions, 'kernel'> = {}): Module => new Stateless((x) => maxPool2d(x, { ...options, kernel }));
 /** An average-pooling layer (see {@link avgPool2d}). */
-export const avgPool = (kernel: IntPair, options: Omit<Pool2dOptions, 'kernel'> & { countIncludePad?: boolean } = {}): Module => new Stateless((x) => avgPool2d(x, { ...options, kernel }));
+export const avgPool = (kernel: IntPair, options: Omit<Pool2dOptions, 'kernel'> & { countIncludePad?: boolean } = {}): Module =>
+  new Stateless((x) => avgPool2d(x, { ...options, kernel }));
 /** Mean over the spatial axes: (N, C, H, W) -> (N, C). */
 export const globalAvgPool = (): Module => new Stateless((x) => B.mean(x, [2, 3]));
 /** (N, ...) -> (N, product of the rest). */
@@ -303,11 +359,17 @@ export function dropout(rate: number, options: { streams?: RandomStreams; seed?:
 export class Sequential implements Module {
   readonly layers: readonly Module[];
   constructor(layers: readonly Module[]) {
-    layers.forEach((l, i) => { if (typeof l?.apply !== 'function') throw new TypeError(`sequential: layer ${i} is not a module (no apply), got ${describe(l)}`); });
+    layers.forEach((l, i) => {
+      if (typeof l?.apply !== 'function') throw new TypeError(`sequential: layer ${i} is not a module (no apply), got ${describe(l)}`);
+    });
     this.layers = layers;
   }
-  get params(): SharedVariable[] { return this.layers.flatMap((l) => l.params); }
-  get states(): SharedVariable[] { return this.layers.flatMap((l) => l.states); }
+  get params(): SharedVariable[] {
+    return this.layers.flatMap((l) => l.params);
+  }
+  get states(): SharedVariable[] {
+    return this.layers.flatMap((l) => l.states);
+  }
   apply(x: Variable, mode: Mode = evalMode()): Variable {
     return this.layers.reduce((h, l) => l.apply(h, mode), x);
   }
@@ -316,7 +378,10 @@ export class Sequential implements Module {
 export const sequential = (...layers: Module[]): Sequential => new Sequential(layers);
 
 /** Options of {@link residualBlock}: the stride of the first convolution (default 1) and the batch norms' momentum. */
-export interface ResidualOptions extends ParamOptions { stride?: number; momentum?: number }
+export interface ResidualOptions extends ParamOptions {
+  stride?: number;
+  momentum?: number;
+}
 
 /**
  * A ResNet basic block: relu(bn(conv3x3(relu(bn(conv3x3(x))))) + shortcut(x)), the shortcut being
@@ -325,28 +390,47 @@ export interface ResidualOptions extends ParamOptions { stride?: number; momentu
 export class ResidualBlock implements Module {
   readonly main: Sequential;
   readonly shortcut: Sequential | null;
-  constructor(readonly inChannels: number, readonly outChannels: number, options: ResidualOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    options: ResidualOptions = {},
+  ) {
     const stride = options.stride ?? 1;
     positiveInt('residualBlock: stride', stride);
     const name = autoName('res', options.name);
     const rng = options.rng ?? new Rng(options.seed ?? 0);
     const common = { bias: false, ...(options.dtype ? { dtype: options.dtype } : {}) };
-    const bn = (n: number, k: string) => batchNorm(n, { name: `${name}.${k}`, ...(options.momentum !== undefined ? { momentum: options.momentum } : {}), ...(options.dtype ? { dtype: options.dtype } : {}) });
+    const bn = (n: number, k: string) =>
+      batchNorm(n, {
+        name: `${name}.${k}`,
+        ...(options.momentum !== undefined ? { momentum: options.momentum } : {}),
+        ...(options.dtype ? { dtype: options.dtype } : {}),
+      });
     this.main = sequential(
-      conv2dLayer(inChannels, outChannels, 3, { ...common, stride, padding: 1, rng: rng.fork(), name: `${name}.conv1` }), bn(outChannels, 'bn1'), activation('relu'),
-      conv2dLayer(outChannels, outChannels, 3, { ...common, padding: 1, rng: rng.fork(), name: `${name}.conv2` }), bn(outChannels, 'bn2'),
+      conv2dLayer(inChannels, outChannels, 3, { ...common, stride, padding: 1, rng: rng.fork(), name: `${name}.conv1` }),
+      bn(outChannels, 'bn1'),
+      activation('relu'),
+      conv2dLayer(outChannels, outChannels, 3, { ...common, padding: 1, rng: rng.fork(), name: `${name}.conv2` }),
+      bn(outChannels, 'bn2'),
     );
-    this.shortcut = stride === 1 && inChannels === outChannels ? null
-      : sequential(conv2dLayer(inChannels, outChannels, 1, { ...common, stride, rng: rng.fork(), name: `${name}.proj` }), bn(outChannels, 'bnProj'));
+    this.shortcut =
+      stride === 1 && inChannels === outChannels
+        ? null
+        : sequential(conv2dLayer(inChannels, outChannels, 1, { ...common, stride, rng: rng.fork(), name: `${name}.proj` }), bn(outChannels, 'bnProj'));
   }
-  get params(): SharedVariable[] { return [...this.main.params, ...(this.shortcut?.params ?? [])]; }
-  get states(): SharedVariable[] { return [...this.main.states, ...(this.shortcut?.states ?? [])]; }
+  get params(): SharedVariable[] {
+    return [...this.main.params, ...(this.shortcut?.params ?? [])];
+  }
+  get states(): SharedVariable[] {
+    return [...this.main.states, ...(this.shortcut?.states ?? [])];
+  }
   apply(x: Variable, mode: Mode = evalMode()): Variable {
     return B.relu(B.add(this.main.apply(x, mode), this.shortcut ? this.shortcut.apply(x, mode) : x));
   }
 }
 /** A ResNet basic block (a {@link ResidualBlock}) from `inChannels` to `outChannels`. */
-export const residualBlock = (inChannels: number, outChannels: number, options?: ResidualOptions): ResidualBlock => new ResidualBlock(inChannels, outChannels, options);
+export const residualBlock = (inChannels: number, outChannels: number, options?: ResidualOptions): ResidualBlock =>
+  new ResidualBlock(inChannels, outChannels, options);
 
 // ---- losses and metrics ----------------------------------------------------------------------
 
@@ -355,4 +439,5 @@ export const crossEntropy = (logits: Variable, targets: Variable): Variable => B
 /** Fraction of rows whose arg-max equals the integer class. */
 export const accuracy = (logits: Variable, targets: Variable): Variable => B.mean(B.cast(B.eq(B.argmax(logits, -1), B.cast(targets, 'int32')), logits.dtype));
 /** Number of correct rows (sum over ranks with op 'sum'). */
-export const correctCount = (logits: Variable, targets: Variable): Variable => B.sum(B.cast(B.eq(B.argmax(logits, -1), B.cast(targets, 'int32')), logits.dtype));
+export const correctCount = (logits: Variable, targets: Variable): Variable =>
+  B.sum(B.cast(B.eq(B.argmax(logits, -1), B.cast(targets, 'int32')), logits.dtype));

@@ -76,7 +76,8 @@ function checkValue(rule: string, name: string, v: number, check: HyperRule['che
 
 function makeHyper(rule: RuleName, name: string, given: unknown, spec: HyperRule, dtype: DType, prefix: string): SharedVariable {
   if (given instanceof SharedVariable) {
-    if (given.ndim !== 0 || (given.dtype !== 'float32' && given.dtype !== 'float64')) throw new TypeError(`${rule}: ${name} must be a float scalar shared variable, got ${given.label()}`);
+    if (given.ndim !== 0 || (given.dtype !== 'float32' && given.dtype !== 'float64'))
+      throw new TypeError(`${rule}: ${name} must be a float scalar shared variable, got ${given.label()}`);
     checkValue(rule, name, given.getValue({ borrow: true }).item(), spec.check);
     return given;
   }
@@ -99,12 +100,20 @@ export interface RuleBody<H extends string> {
   scalarSlot(name: string): SharedVariable;
 }
 
-function checkGradSource(rule: RuleName, params: SharedVariable[], source: GradSource): { grads: Variable[]; states: SharedVariable[]; stateValues: Variable[] } {
+function checkGradSource(
+  rule: RuleName,
+  params: SharedVariable[],
+  source: GradSource,
+): { grads: Variable[]; states: SharedVariable[]; stateValues: Variable[] } {
   if (typeof source !== 'object' || source === null) throw new TypeError(`${rule}: expected options with a loss or grads, got ${describe(source)}`);
   if ((source.loss === undefined) === (source.grads === undefined)) throw new TypeError(`${rule}: give exactly one of options.loss or options.grads`);
   let grads: Variable[];
   if (source.grads !== undefined) {
-    if (!Array.isArray(source.grads) || source.grads.length !== params.length) throw new TypeError(`${rule}: ${Array.isArray(source.grads) ? source.grads.length : describe(source.grads)} gradients given for ${params.length} parameters; the lists must match one to one`);
+    if (!Array.isArray(source.grads) || source.grads.length !== params.length)
+      throw new TypeError(
+        `${rule}: ${Array.isArray(source.grads) ? source.grads.length : describe(source.grads)} gradients given for ${params.length} parameters; ` +
+          `the lists must match one to one`,
+      );
     grads = source.grads.map((g, i) => {
       if (!(g instanceof Variable)) throw new TypeError(`${rule}: grads[${i}] must be a symbolic variable, got ${describe(g)}`);
       if (g.ndim !== params[i]!.ndim) throw new TypeError(`${rule}: grads[${i}] (${g.label()}) does not match params[${i}] (${params[i]!.label()})`);
@@ -148,7 +157,10 @@ export function buildOptimizer<H extends string>(
   const flatGrad = layout.makeShared(`${prefix}.flatGrad`);
   const slots: SharedVariable[] = [];
   const slot = (p: SharedVariable, name: string) => {
-    const s = new SharedVariable(new NDArray(p.dtype, p.getValue({ borrow: true }).shape), { name: `${prefix}.${name}.${p.name ?? p.sharedId}`, broadcastable: p.broadcastable });
+    const s = new SharedVariable(new NDArray(p.dtype, p.getValue({ borrow: true }).shape), {
+      name: `${prefix}.${name}.${p.name ?? p.sharedId}`,
+      broadcastable: p.broadcastable,
+    });
     slots.push(s);
     return s;
   };
@@ -158,8 +170,10 @@ export function buildOptimizer<H extends string>(
     return s;
   };
   const meanGrads = layout.gradients(flatGrad);
-  const paramUpdates = body({ params, grads: meanGrads, hyper, slot, scalarSlot })
-    .map(([s, e]): UpdatePair => [s, e.dtype === s.dtype ? e : B.cast(e, s.dtype)]);
+  const paramUpdates = body({ params, grads: meanGrads, hyper, slot, scalarSlot }).map(([s, e]): UpdatePair => [
+    s,
+    e.dtype === s.dtype ? e : B.cast(e, s.dtype),
+  ]);
   layout.stateValues(flatGrad).forEach((v, i) => paramUpdates.push([states[i]!, v]));
   const rows = options.rows ?? 1;
   return {

@@ -11,7 +11,16 @@ import * as B from '../tensor/build.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { buildOptimizer, type GradSource, type Hyper, type HyperRule, type Optimizer, type RuleName, type UpdatePair } from './optimizer-core.js';
 
-export { buildOptimizer, type GradSource, type Hyper, type HyperRule, type Optimizer, type RuleBody, type RuleName, type UpdatePair } from './optimizer-core.js';
+export {
+  buildOptimizer,
+  type GradSource,
+  type Hyper,
+  type HyperRule,
+  type Optimizer,
+  type RuleBody,
+  type RuleName,
+  type UpdatePair,
+} from './optimizer-core.js';
 
 const LR_REQUIRED: HyperRule = { default: undefined, check: 'positive' };
 const lr = (d: number): HyperRule => ({ default: d, check: 'positive' });
@@ -23,7 +32,8 @@ type Opts<H extends string> = GradSource & Partial<Record<H, Hyper>>;
 /** p ← p − lr·g. learningRate is required. */
 export function sgd(params: readonly SharedVariable[], options: Opts<'learningRate'>): Optimizer<'learningRate'> {
   return buildOptimizer('sgd', params, options, { learningRate: LR_REQUIRED }, ({ params: ps, grads, hyper }) =>
-    ps.map((p, i): UpdatePair => [p, B.sub(p, B.mul(hyper.learningRate, grads[i]!))]));
+    ps.map((p, i): UpdatePair => [p, B.sub(p, B.mul(hyper.learningRate, grads[i]!))]),
+  );
 }
 
 /** Lasagne's momentum: v ← m·v − lr·g; p ← p + v. learningRate required, momentum 0.9. */
@@ -32,8 +42,12 @@ export function momentum(params: readonly SharedVariable[], options: Opts<'learn
     ps.flatMap((p, i): UpdatePair[] => {
       const v = slot(p, 'velocity');
       const x = B.add(B.mul(hyper.momentum, v), B.sub(p, B.mul(hyper.learningRate, grads[i]!)));
-      return [[v, B.sub(x, p)], [p, x]];
-    }));
+      return [
+        [v, B.sub(x, p)],
+        [p, x],
+      ];
+    }),
+  );
 }
 
 /** Lasagne's Nesterov momentum: x = m·v − lr·g; v ← x; p ← p + m·x − lr·g. */
@@ -43,8 +57,12 @@ export function nesterovMomentum(params: readonly SharedVariable[], options: Opt
       const v = slot(p, 'velocity');
       const step = B.sub(p, B.mul(hyper.learningRate, grads[i]!));
       const x = B.sub(B.add(B.mul(hyper.momentum, v), step), p);
-      return [[v, x], [p, B.add(B.mul(hyper.momentum, x), step)]];
-    }));
+      return [
+        [v, x],
+        [p, B.add(B.mul(hyper.momentum, x), step)],
+      ];
+    }),
+  );
 }
 
 /** Lasagne's adagrad: a ← a + g²; p ← p − lr·g / sqrt(a + ε). lr 1.0, ε 1e-6. */
@@ -54,8 +72,12 @@ export function adagrad(params: readonly SharedVariable[], options: Opts<'learni
       const g = grads[i]!;
       const a = slot(p, 'accu');
       const aNew = B.add(a, B.square(g));
-      return [[a, aNew], [p, B.sub(p, B.div(B.mul(hyper.learningRate, g), B.sqrt(B.add(aNew, hyper.epsilon))))]];
-    }));
+      return [
+        [a, aNew],
+        [p, B.sub(p, B.div(B.mul(hyper.learningRate, g), B.sqrt(B.add(aNew, hyper.epsilon))))],
+      ];
+    }),
+  );
 }
 
 /** Lasagne's rmsprop: a ← ρ·a + (1−ρ)·g²; p ← p − lr·g / sqrt(a + ε). lr 1.0, ρ 0.9, ε 1e-6. */
@@ -65,8 +87,12 @@ export function rmsprop(params: readonly SharedVariable[], options: Opts<'learni
       const g = grads[i]!;
       const a = slot(p, 'accu');
       const aNew = B.add(B.mul(hyper.rho, a), B.mul(B.sub(1, hyper.rho), B.square(g)));
-      return [[a, aNew], [p, B.sub(p, B.div(B.mul(hyper.learningRate, g), B.sqrt(B.add(aNew, hyper.epsilon))))]];
-    }));
+      return [
+        [a, aNew],
+        [p, B.sub(p, B.div(B.mul(hyper.learningRate, g), B.sqrt(B.add(aNew, hyper.epsilon))))],
+      ];
+    }),
+  );
 }
 
 /**
@@ -82,8 +108,13 @@ export function adadelta(params: readonly SharedVariable[], options: Opts<'learn
       const oneMinusRho = B.sub(1, hyper.rho);
       const aNew = B.add(B.mul(hyper.rho, a), B.mul(oneMinusRho, B.square(g)));
       const u = B.div(B.mul(g, B.sqrt(B.add(d, hyper.epsilon))), B.sqrt(B.add(aNew, hyper.epsilon)));
-      return [[a, aNew], [p, B.sub(p, B.mul(hyper.learningRate, u))], [d, B.add(B.mul(hyper.rho, d), B.mul(oneMinusRho, B.square(u)))]];
-    }));
+      return [
+        [a, aNew],
+        [p, B.sub(p, B.mul(hyper.learningRate, u))],
+        [d, B.add(B.mul(hyper.rho, d), B.mul(oneMinusRho, B.square(u)))],
+      ];
+    }),
+  );
 }
 
 type AdamH = 'learningRate' | 'beta1' | 'beta2' | 'epsilon';
@@ -93,22 +124,28 @@ type AdamH = 'learningRate' | 'beta1' | 'beta2' | 'epsilon';
  * v ← β2·v + (1−β2)·g²; p ← p − a·m/(sqrt(v) + ε). lr 1e-3, β1 0.9, β2 0.999, ε 1e-8.
  */
 export function adam(params: readonly SharedVariable[], options: Opts<AdamH> = {}): Optimizer<AdamH> {
-  return buildOptimizer('adam', params, options, { learningRate: lr(1e-3), beta1: unit(0.9), beta2: unit(0.999), epsilon: eps(1e-8) }, ({ params: ps, grads, hyper: h, slot, scalarSlot }) => {
-    const tPrev = scalarSlot('t');
-    const t = B.add(tPrev, 1);
-    const a = B.div(B.mul(h.learningRate, B.sqrt(B.sub(1, B.pow(h.beta2, t)))), B.sub(1, B.pow(h.beta1, t)));
-    const out: UpdatePair[] = [];
-    ps.forEach((p, i) => {
-      const g = grads[i]!;
-      const m = slot(p, 'm');
-      const v = slot(p, 'v');
-      const mNew = B.add(B.mul(h.beta1, m), B.mul(B.sub(1, h.beta1), g));
-      const vNew = B.add(B.mul(h.beta2, v), B.mul(B.sub(1, h.beta2), B.square(g)));
-      out.push([m, mNew], [v, vNew], [p, B.sub(p, B.div(B.mul(a, mNew), B.add(B.sqrt(vNew), h.epsilon)))]);
-    });
-    out.push([tPrev, t]);
-    return out;
-  });
+  return buildOptimizer(
+    'adam',
+    params,
+    options,
+    { learningRate: lr(1e-3), beta1: unit(0.9), beta2: unit(0.999), epsilon: eps(1e-8) },
+    ({ params: ps, grads, hyper: h, slot, scalarSlot }) => {
+      const tPrev = scalarSlot('t');
+      const t = B.add(tPrev, 1);
+      const a = B.div(B.mul(h.learningRate, B.sqrt(B.sub(1, B.pow(h.beta2, t)))), B.sub(1, B.pow(h.beta1, t)));
+      const out: UpdatePair[] = [];
+      ps.forEach((p, i) => {
+        const g = grads[i]!;
+        const m = slot(p, 'm');
+        const v = slot(p, 'v');
+        const mNew = B.add(B.mul(h.beta1, m), B.mul(B.sub(1, h.beta1), g));
+        const vNew = B.add(B.mul(h.beta2, v), B.mul(B.sub(1, h.beta2), B.square(g)));
+        out.push([m, mNew], [v, vNew], [p, B.sub(p, B.div(B.mul(a, mNew), B.add(B.sqrt(vNew), h.epsilon)))]);
+      });
+      out.push([tPrev, t]);
+      return out;
+    },
+  );
 }
 
 /**
@@ -116,22 +153,28 @@ export function adam(params: readonly SharedVariable[], options: Opts<AdamH> = {
  * p ← p − a·m/(u + ε). lr 2e-3, β1 0.9, β2 0.999, ε 1e-8.
  */
 export function adamax(params: readonly SharedVariable[], options: Opts<AdamH> = {}): Optimizer<AdamH> {
-  return buildOptimizer('adamax', params, options, { learningRate: lr(2e-3), beta1: unit(0.9), beta2: unit(0.999), epsilon: eps(1e-8) }, ({ params: ps, grads, hyper: h, slot, scalarSlot }) => {
-    const tPrev = scalarSlot('t');
-    const t = B.add(tPrev, 1);
-    const a = B.div(h.learningRate, B.sub(1, B.pow(h.beta1, t)));
-    const out: UpdatePair[] = [];
-    ps.forEach((p, i) => {
-      const g = grads[i]!;
-      const m = slot(p, 'm');
-      const u = slot(p, 'u');
-      const mNew = B.add(B.mul(h.beta1, m), B.mul(B.sub(1, h.beta1), g));
-      const uNew = B.maximum(B.mul(h.beta2, u), B.abs(g));
-      out.push([m, mNew], [u, uNew], [p, B.sub(p, B.div(B.mul(a, mNew), B.add(uNew, h.epsilon)))]);
-    });
-    out.push([tPrev, t]);
-    return out;
-  });
+  return buildOptimizer(
+    'adamax',
+    params,
+    options,
+    { learningRate: lr(2e-3), beta1: unit(0.9), beta2: unit(0.999), epsilon: eps(1e-8) },
+    ({ params: ps, grads, hyper: h, slot, scalarSlot }) => {
+      const tPrev = scalarSlot('t');
+      const t = B.add(tPrev, 1);
+      const a = B.div(h.learningRate, B.sub(1, B.pow(h.beta1, t)));
+      const out: UpdatePair[] = [];
+      ps.forEach((p, i) => {
+        const g = grads[i]!;
+        const m = slot(p, 'm');
+        const u = slot(p, 'u');
+        const mNew = B.add(B.mul(h.beta1, m), B.mul(B.sub(1, h.beta1), g));
+        const uNew = B.maximum(B.mul(h.beta2, u), B.abs(g));
+        out.push([m, mNew], [u, uNew], [p, B.sub(p, B.div(B.mul(a, mNew), B.add(uNew, h.epsilon)))]);
+      });
+      out.push([tPrev, t]);
+      return out;
+    },
+  );
 }
 
 type AdamWH = AdamH | 'weightDecay';
@@ -182,4 +225,3 @@ export function makeOptimizer(rule: Rule, params: readonly SharedVariable[], sou
   if (!make) throw new TypeError(`makeOptimizer: unknown rule ${JSON.stringify(rule)}; expected one of ${Object.keys(optimizers).join(', ')} or a function`);
   return make(params, { ...source, ...hyper } as GradSource);
 }
-

@@ -22,7 +22,8 @@ export interface SafetensorsContents {
 export function encodeSafetensors(tensors: Readonly<Record<string, NDArray>>, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) {
-    for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new TypeError(`safetensors: metadata ${k} must be a string, got ${describe(v)}`);
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string') throw new TypeError(`safetensors: metadata ${k} must be a string, got ${describe(v)}`);
     header['__metadata__'] = { ...metadata };
   }
   let offset = 0;
@@ -53,7 +54,9 @@ export function encodeSafetensors(tensors: Readonly<Record<string, NDArray>>, me
 
 /** Decodes a safetensors buffer; `source` names it in errors (e.g. the file path). */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors buffer'): SafetensorsContents {
-  const fail = (problem: string): never => { throw new RangeError(`${source}: not a valid safetensors file: ${problem}`); };
+  const fail = (problem: string): never => {
+    throw new RangeError(`${source}: not a valid safetensors file: ${problem}`);
+  };
   if (bytes.length < 8) fail(`${bytes.length} bytes, too short for the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
   if (n > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) fail(`the header claims ${n} bytes, the file has ${bytes.length - 8} after the length`);
@@ -80,13 +83,16 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors buffe
     const dtype = typeof e.dtype === 'string' ? FROM_ST[e.dtype] : undefined;
     if (!dtype) fail(`tensor ${name}: dtype ${JSON.stringify(e.dtype)} is not supported (F32, F64, I32, U8, BOOL)`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      fail(`tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     const offs = e.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[0] > offs[1]) fail(`tensor ${name}: data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0) || offs[0] > offs[1])
+      fail(`tensor ${name}: data_offsets ${JSON.stringify(offs)} is not [begin, end]`);
     const [begin, end] = offs as [number, number];
     const size = (shape as number[]).reduce((a, b) => a * b, 1);
     const dt = dtype as DType;
-    if (end - begin !== size * BYTES[dt]) fail(`tensor ${name}: ${end - begin} bytes for shape ${shapeToString(shape as number[])} of ${e.dtype as string} (needs ${size * BYTES[dt]})`);
+    if (end - begin !== size * BYTES[dt])
+      fail(`tensor ${name}: ${end - begin} bytes for shape ${shapeToString(shape as number[])} of ${e.dtype as string} (needs ${size * BYTES[dt]})`);
     if (end > data.length) fail(`tensor ${name}: bytes ${begin}..${end} run past the end of the data (${data.length} bytes); the file is truncated`);
     const copy = new Uint8Array(end - begin);
     copy.set(data.subarray(begin, end));
@@ -125,10 +131,11 @@ export type NamedParams = readonly SharedVariable[] | Readonly<Record<string, Sh
 export function namedParams(params: NamedParams, what: string): [string, SharedVariable][] {
   const list: [string, SharedVariable][] = Array.isArray(params)
     ? (params as readonly SharedVariable[]).map((p, i) => {
-      if (!(p instanceof SharedVariable)) throw new TypeError(`${what}: params[${i}] must be a shared variable, got ${describe(p)}`);
-      if (p.name === undefined) throw new TypeError(`${what}: params[${i}] has no name; give names (T.shared(v, { name })) or pass a record { name: shared }`);
-      return [p.name, p];
-    })
+        if (!(p instanceof SharedVariable)) throw new TypeError(`${what}: params[${i}] must be a shared variable, got ${describe(p)}`);
+        if (p.name === undefined)
+          throw new TypeError(`${what}: params[${i}] has no name; give names (T.shared(v, { name })) or pass a record { name: shared }`);
+        return [p.name, p];
+      })
     : Object.entries(params as Record<string, SharedVariable>);
   const seen = new Set<string>();
   for (const [name, p] of list) {
@@ -159,10 +166,14 @@ export function loadParams(path: string, params: NamedParams, options: { strict?
   const values: [SharedVariable, NDArray][] = [];
   for (const [name, p] of list) {
     const t = tensors[name];
-    if (!t) { problems.push(`${name} is missing from the file`); continue; }
+    if (!t) {
+      problems.push(`${name} is missing from the file`);
+      continue;
+    }
     const want = p.getValue({ borrow: true });
     if (t.dtype !== p.dtype) problems.push(`${name} is ${TO_ST[t.dtype]} in the file, the variable is ${TO_ST[p.dtype]}`);
-    else if (shapeToString(t.shape) !== shapeToString(want.shape)) problems.push(`${name} has shape ${shapeToString(t.shape)} in the file, the variable has ${shapeToString(want.shape)}`);
+    else if (shapeToString(t.shape) !== shapeToString(want.shape))
+      problems.push(`${name} has shape ${shapeToString(t.shape)} in the file, the variable has ${shapeToString(want.shape)}`);
     else values.push([p, t]);
   }
   if (options.strict ?? true) {

@@ -40,10 +40,17 @@ export interface TrainOptions {
 }
 
 /** Options of one training step: which rows (`batch`, `batchS`) and in how many pieces (`numSlices`). */
-export interface TrainCallOptions { batch?: CallOptions['batch']; batchS?: CallOptions['batchS']; numSlices?: number }
+export interface TrainCallOptions {
+  batch?: CallOptions['batch'];
+  batchS?: CallOptions['batchS'];
+  numSlices?: number;
+}
 
 /** What `train.step(...)` resolves to: the loss and the extra outputs (`TrainOptions.outputs`). */
-export interface TrainStep { loss: number; outputs: NDArray[] }
+export interface TrainStep {
+  loss: number;
+  outputs: NDArray[];
+}
 
 /**
  * A training step, as {@link makeTrainFunction} returns it: `await train(...inputs, options?)` computes the gradient of
@@ -71,7 +78,8 @@ function splitOptions(options: TrainOptions): { own: TrainOptions; hyper: Record
   const hyper: Record<string, Hyper> = { ...(options.hyper ?? {}) };
   for (const [k, v] of Object.entries(options)) {
     if (OWN_KEYS.has(k)) continue;
-    if (typeof v !== 'number' && !(v instanceof SharedVariable)) throw new TypeError(`makeTrainFunction: option ${k} is not known and is not a hyper-parameter (a number or shared scalar), got ${describe(v)}`);
+    if (typeof v !== 'number' && !(v instanceof SharedVariable))
+      throw new TypeError(`makeTrainFunction: option ${k} is not known and is not a hyper-parameter (a number or shared scalar), got ${describe(v)}`);
     hyper[k] = v;
   }
   return { own: options, hyper };
@@ -84,12 +92,20 @@ function splitOptions(options: TrainOptions): { own: TrainOptions; hyper: Record
  * function (params, gradSource) => Optimizer. With numSlices, each rank accumulates the gradient
  * over its slices (memory-bounded big batches); the result equals one device on the whole batch.
  */
-export function makeTrainFunction(loss: Variable, params: readonly SharedVariable[], inputs: readonly Variable[], rule: Rule, options: TrainOptions = {}): TrainFunction {
+export function makeTrainFunction(
+  loss: Variable,
+  params: readonly SharedVariable[],
+  inputs: readonly Variable[],
+  rule: Rule,
+  options: TrainOptions = {},
+): TrainFunction {
   const what = options.name ?? 'makeTrainFunction';
   checkLoss(loss, what);
   checkParams(params, what);
   if (!Array.isArray(inputs)) throw new TypeError(`${what}: inputs must be an array of variables (scattered over the ranks), got ${describe(inputs)}`);
-  inputs.forEach((v, i) => { if (!(v instanceof Variable)) throw new TypeError(`${what}: inputs[${i}] must be a symbolic variable, got ${describe(v)}`); });
+  inputs.forEach((v, i) => {
+    if (!(v instanceof Variable)) throw new TypeError(`${what}: inputs[${i}] must be a symbolic variable, got ${describe(v)}`);
+  });
   const { own, hyper } = splitOptions(options);
   const sliceable = [...(own.sliceableShareds ?? [])];
   const first = inputs[0] ?? sliceable[0];
@@ -109,8 +125,14 @@ export function makeTrainFunction(loss: Variable, params: readonly SharedVariabl
   const roots = [loss, ...floatStates.map(([, e]) => e), ...(own.outputs ?? []).map((o) => (o instanceof Variable ? o : o[0]))];
   for (const [s, e] of randomUpdatesFor(roots)) if (!localUpdates.some(([t]) => t === s)) localUpdates.push([s, e, 'max']);
 
-  const optimizer = makeOptimizer(rule, params, { loss, rows, stateUpdates: floatStates, name: own.name ?? (typeof rule === 'string' ? rule : 'train') }, hyper);
-  if (optimizer.params.length !== params.length || optimizer.params.some((p, i) => p !== params[i])) throw new TypeError(`${what}: the rule built an optimizer for other parameters than the ones given`);
+  const optimizer = makeOptimizer(
+    rule,
+    params,
+    { loss, rows, stateUpdates: floatStates, name: own.name ?? (typeof rule === 'string' ? rule : 'train') },
+    hyper,
+  );
+  if (optimizer.params.length !== params.length || optimizer.params.some((p, i) => p !== params[i]))
+    throw new TypeError(`${what}: the rule built an optimizer for other parameters than the ones given`);
 
   const gradFn = synkFn({
     inputs,
@@ -128,7 +150,9 @@ export function makeTrainFunction(loss: Variable, params: readonly SharedVariabl
   // next call; these are broadcast to every rank before a step so all ranks stay equal.
   const tracked = [...params, ...optimizer.slots, ...Object.values<SharedVariable>(optimizer.hyper), ...floatStates.map(([s]) => s)];
   const seen = new Map<SharedVariable, number>();
-  const record = () => { for (const s of tracked) seen.set(s, s.version); };
+  const record = () => {
+    for (const s of tracked) seen.set(s, s.version);
+  };
   const sync = async () => {
     const changed = tracked.filter((s) => seen.get(s) !== s.version);
     if (changed.length) await broadcast(changed);

@@ -40,7 +40,8 @@ export const linalgOps = {
       if (inputs.length !== 2) throw new OpTypeError('matmul', inputs, `expects 2 inputs, got ${inputs.length}`);
       const [a, b] = inputs as [TensorType, TensorType];
       if (a.ndim < 2 || b.ndim < 2) throw new OpTypeError('matmul', inputs, 'both operands need ndim >= 2 (use dot for vectors and scalars)');
-      if (typeof attrs.transA !== 'boolean' || typeof attrs.transB !== 'boolean') throw new OpTypeError('matmul', inputs, 'attrs transA and transB must be booleans');
+      if (typeof attrs.transA !== 'boolean' || typeof attrs.transB !== 'boolean')
+        throw new OpTypeError('matmul', inputs, 'attrs transA and transB must be booleans');
       const dtype = upcast(a.dtype, b.dtype);
       const batch = broadcastPattern([a.broadcastable.slice(0, -2), b.broadcastable.slice(0, -2)]);
       const aRows = a.broadcastable[attrs.transA ? a.ndim - 1 : a.ndim - 2]!;

@@ -18,7 +18,8 @@ function axisType(op: string, inputs: readonly TensorType[], attrs: AxisAttrs): 
   if (inputs.length !== 1) throw new OpTypeError(op, inputs, `expects 1 input, got ${inputs.length}`);
   const t = inputs[0]!;
   if (t.ndim === 0) throw new OpTypeError(op, inputs, 'needs an input with at least one axis');
-  if (!Number.isInteger(attrs.axis) || attrs.axis < 0 || attrs.axis >= t.ndim) throw new OpTypeError(op, inputs, `axis ${attrs.axis} is out of range for ndim ${t.ndim}`);
+  if (!Number.isInteger(attrs.axis) || attrs.axis < 0 || attrs.axis >= t.ndim)
+    throw new OpTypeError(op, inputs, `axis ${attrs.axis} is out of range for ndim ${t.ndim}`);
   return new TensorType(floatResult(t.dtype), t.broadcastable);
 }
 
@@ -26,7 +27,12 @@ function axisType(op: string, inputs: readonly TensorType[], attrs: AxisAttrs): 
  * Calls `row(get, set, n)` once per 1-d slice of `a` along `axis`, where get(k) reads element k
  * of the slice and set(k, v) writes element k of the result's slice.
  */
-function mapAlongAxis(a: NDArray, axis: number, out: TensorType, row: (get: (k: number) => number, set: (k: number, v: number) => void, n: number) => void): NDArray {
+function mapAlongAxis(
+  a: NDArray,
+  axis: number,
+  out: TensorType,
+  row: (get: (k: number) => number, set: (k: number, v: number) => void, n: number) => void,
+): NDArray {
   const res = new NDArray(out.dtype, a.shape);
   const n = a.shape[axis]!;
   const inner = a.shape.slice(axis + 1).reduce((x, y) => x * y, 1);
@@ -36,7 +42,13 @@ function mapAlongAxis(a: NDArray, axis: number, out: TensorType, row: (get: (k: 
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;
-      row((k) => src[base + k * inner]!, (k, v) => { dst[base + k * inner] = v; }, n);
+      row(
+        (k) => src[base + k * inner]!,
+        (k, v) => {
+          dst[base + k * inner] = v;
+        },
+        n,
+      );
     }
   }
   return res;
@@ -61,12 +73,13 @@ export const nnOps = {
   softmax: defineOp<AxisAttrs>({
     name: 'softmax',
     inferType: (inputs, attrs) => axisType('softmax', inputs, attrs),
-    perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
-      const m = shiftOf(get, n);
-      let s = 0;
-      for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
-      for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
-    }),
+    perform: (inputs, attrs, out) =>
+      mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
+        const m = shiftOf(get, n);
+        let s = 0;
+        for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
+        for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
+      }),
     grad(ctx) {
       const x = ctx.inputs[0]!;
       if (!isFloat(x.dtype)) return [null];
@@ -80,13 +93,14 @@ export const nnOps = {
   logSoftmax: defineOp<AxisAttrs>({
     name: 'logSoftmax',
     inferType: (inputs, attrs) => axisType('logSoftmax', inputs, attrs),
-    perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
-      const m = shiftOf(get, n);
-      let s = 0;
-      for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
-      const l = Math.log(s);
-      for (let k = 0; k < n; k++) set(k, get(k) - m - l);
-    }),
+    perform: (inputs, attrs, out) =>
+      mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
+        const m = shiftOf(get, n);
+        let s = 0;
+        for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
+        const l = Math.log(s);
+        for (let k = 0; k < n; k++) set(k, get(k) - m - l);
+      }),
     grad(ctx) {
       const x = ctx.inputs[0]!;
       if (!isFloat(x.dtype)) return [null];
@@ -102,8 +116,12 @@ export const nnOps = {
       const [x, t] = inputs as [TensorType, TensorType];
       if (inputs.length !== 2) throw new OpTypeError('takeRowwise', inputs, 'expects 2 inputs');
       if (!isInteger(t.dtype)) throw new OpTypeError('takeRowwise', inputs, 'indices must be int32 or uint8');
-      if (x.ndim !== t.ndim + 1) throw new OpTypeError('takeRowwise', inputs, `values need exactly one more axis than the indices (got ndim ${x.ndim} and ${t.ndim})`);
-      return new TensorType(x.dtype, x.broadcastable.slice(0, -1).map((b, i) => b && t.broadcastable[i]!));
+      if (x.ndim !== t.ndim + 1)
+        throw new OpTypeError('takeRowwise', inputs, `values need exactly one more axis than the indices (got ndim ${x.ndim} and ${t.ndim})`);
+      return new TensorType(
+        x.dtype,
+        x.broadcastable.slice(0, -1).map((b, i) => b && t.broadcastable[i]!),
+      );
     },
     perform(inputs, _attrs, out) {
       const [x, t] = inputs as [NDArray, NDArray];
@@ -123,14 +141,16 @@ export const nnOps = {
       const [g, t, like] = inputs as [TensorType, TensorType, TensorType];
       if (inputs.length !== 3) throw new OpTypeError('scatterRowwise', inputs, 'expects 3 inputs');
       if (!isInteger(t.dtype)) throw new OpTypeError('scatterRowwise', inputs, 'indices must be int32 or uint8');
-      if (g.ndim !== t.ndim || like.ndim !== t.ndim + 1) throw new OpTypeError('scatterRowwise', inputs, 'values and indices need equal ndim, the target one more');
+      if (g.ndim !== t.ndim || like.ndim !== t.ndim + 1)
+        throw new OpTypeError('scatterRowwise', inputs, 'values and indices need equal ndim, the target one more');
       return new TensorType(g.dtype, like.broadcastable);
     },
     perform(inputs, _attrs, out) {
       const [g, t, like] = inputs as [NDArray, NDArray, NDArray];
       const c = like.shape[like.ndim - 1]!;
       checkRowwise('scatterRowwise', like.shape.slice(0, -1), t, c, like.shape);
-      if (g.shape.some((d, i) => d !== t.shape[i])) throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(g.shape)} and indices ${shapeToString(t.shape)} differ in shape`);
+      if (g.shape.some((d, i) => d !== t.shape[i]))
+        throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(g.shape)} and indices ${shapeToString(t.shape)} differ in shape`);
       const res = new NDArray(out.dtype, like.shape);
       for (let r = 0; r < t.size; r++) res.data[r * c + t.data[r]!] = g.data[r]!;
       return res;

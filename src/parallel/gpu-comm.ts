@@ -69,7 +69,13 @@ export interface JoinOptions {
  * Joins the NCCL group of a fork as `rank` of `size` on a CUDA device. Blocks the calling (worker)
  * thread until every rank has joined; throws CommAbortedError (naming the rank) when NCCL refuses.
  */
-export async function joinNcclGroup(device: Device, bootstrap: SharedArrayBuffer, rank: number, size: number, options: JoinOptions = {}): Promise<NcclCommunicator> {
+export async function joinNcclGroup(
+  device: Device,
+  bootstrap: SharedArrayBuffer,
+  rank: number,
+  size: number,
+  options: JoinOptions = {},
+): Promise<NcclCommunicator> {
   const i32 = new Int32Array(bootstrap, 0, 4);
   const id = new Uint8Array(bootstrap, ID_OFFSET, ID_BYTES);
   const deadline = performance.now() + (options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS);
@@ -85,7 +91,7 @@ export async function joinNcclGroup(device: Device, bootstrap: SharedArrayBuffer
       if (Atomics.compareExchange(i32, STATE, 0, 1) !== 0) waitFor(i32, STATE, () => false, deadline, rank, 'publishing the unique id');
       Atomics.notify(i32, STATE);
     } else {
-      waitFor(i32, STATE, () => Atomics.load(i32, STATE) === 1, deadline, rank, 'waiting for rank 0\'s unique id');
+      waitFor(i32, STATE, () => Atomics.load(i32, STATE) === 1, deadline, rank, "waiting for rank 0's unique id");
     }
     Atomics.add(i32, ARRIVED, 1);
     Atomics.notify(i32, ARRIVED);
@@ -125,5 +131,9 @@ export function gpuCommOf(device: Device): NcclCommunicator | undefined {
 export function closeGpuComm(device: Device): void {
   const comm = byDevice.get(device);
   byDevice.delete(device);
-  try { comm?.close(); } catch { /* closing anyway */ }
+  try {
+    comm?.close();
+  } catch {
+    /* closing anyway */
+  }
 }

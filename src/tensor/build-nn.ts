@@ -56,7 +56,8 @@ function pickTargets(op: string, x: Variable, t: Variable, logp: (x: Variable) =
     if (t.ndim !== x.ndim - 1) throw new TypeError(`${op}: integer targets need ndim ${x.ndim - 1} (one class per row of ${x.label()}), got ${t.label()}`);
     return applyOp('takeRowwise', [logp(x), t], {});
   }
-  if (t.ndim !== x.ndim) throw new TypeError(`${op}: distribution targets need the predictions' ndim ${x.ndim}, got ${t.label()} (integer class targets must be int32 or uint8)`);
+  if (t.ndim !== x.ndim)
+    throw new TypeError(`${op}: distribution targets need the predictions' ndim ${x.ndim}, got ${t.label()} (integer class targets must be int32 or uint8)`);
   return B.sum(B.mul(t, logp(x)), -1);
 }
 
@@ -167,6 +168,10 @@ declare module './variable.js' {
 }
 
 Object.assign(Variable.prototype, {
-  softmax(this: Variable, axis?: number) { return softmax(this, axis); },
-  logSoftmax(this: Variable, axis?: number) { return logSoftmax(this, axis); },
+  softmax(this: Variable, axis?: number) {
+    return softmax(this, axis);
+  },
+  logSoftmax(this: Variable, axis?: number) {
+    return logSoftmax(this, axis);
+  },
 });

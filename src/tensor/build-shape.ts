@@ -15,7 +15,8 @@ export type IntLike = number | Variable;
 /** A slice bound: an integer (negative counts from the end), an int scalar variable, or null / undefined for the end. */
 export type SliceBound = IntLike | null | undefined;
 /** [start, stop, step] or { start, stop, step }; omitted / null parts as in Python. */
-export type SliceSpec = readonly [SliceBound?, SliceBound?, SliceBound?] | { readonly start?: SliceBound; readonly stop?: SliceBound; readonly step?: SliceBound };
+export type SliceSpec =
+  readonly [SliceBound?, SliceBound?, SliceBound?] | { readonly start?: SliceBound; readonly stop?: SliceBound; readonly step?: SliceBound };
 /**
  * One axis of an index: an integer (drops the axis), a slice, null / undefined (the whole axis), or an
  * integer array variable (integer-array indexing; then every other entry must be a whole axis).
@@ -36,7 +37,8 @@ function parseIndex(op: string, x: Variable, index: readonly Index[], firstInput
       return v;
     }
     if (v instanceof Variable) {
-      if (v.ndim !== 0 || !isInteger(v.dtype)) throw new TypeError(`${op}: a symbolic index on axis ${axis} must be an int32 or uint8 scalar, got ${v.label()}`);
+      if (v.ndim !== 0 || !isInteger(v.dtype))
+        throw new TypeError(`${op}: a symbolic index on axis ${axis} must be an int32 or uint8 scalar, got ${v.label()}`);
       const k = inputs.indexOf(v);
       if (k >= 0) return { input: firstInput + k };
       inputs.push(v);
@@ -93,7 +95,10 @@ function indicesOf(op: string, indices: TensorLike): Variable {
 /** Integer-array indexing along an axis (NumPy's take); no axis: of the flattened x. Negative indices wrap. */
 export function take(x: TensorLike, indices: TensorLike, axis?: number | null): Variable {
   let v = asVariable(x, 'take: x');
-  if (axis === undefined || axis === null) { v = B.flatten(v); axis = 0; }
+  if (axis === undefined || axis === null) {
+    v = B.flatten(v);
+    axis = 0;
+  }
   if (!Number.isInteger(axis) || axis < -v.ndim || axis >= v.ndim) throw new OpTypeError('take', [v.type], `axis ${axis} is out of range for ndim ${v.ndim}`);
   return applyOp('take', [v, indicesOf('take', indices)], { axis: axis < 0 ? axis + v.ndim : axis });
 }
@@ -101,7 +106,10 @@ export function take(x: TensorLike, indices: TensorLike, axis?: number | null): 
 function update(op: 'setSubtensor' | 'incSubtensor', xSliced: Variable, y: TensorLike): Variable {
   const owner = xSliced instanceof Variable ? xSliced.owner : null;
   if (!owner || (owner.op !== 'subtensor' && owner.op !== 'take')) {
-    throw new TypeError(`${op}: the first argument must be the result of a slicing or take expression (x.get(...), x.slice(...), x.take(...)), got ${xSliced instanceof Variable ? xSliced.label() : describe(xSliced)}`);
+    throw new TypeError(
+      `${op}: the first argument must be the result of a slicing or take expression (x.get(...), x.slice(...), x.take(...)), ` +
+        `got ${xSliced instanceof Variable ? xSliced.label() : describe(xSliced)}`,
+    );
   }
   const base = owner.inputs[0]!;
   const value = asVariable(y, `${op}: y`, base.dtype);
@@ -130,7 +138,12 @@ function wrapList(op: string, list: readonly TensorLike[]): Variable[] {
 export function concatenate(list: readonly TensorLike[], axis = 0): Variable {
   const vs = wrapList('concatenate', list);
   const ndim = vs[0]!.ndim;
-  if (ndim > 0 && (!Number.isInteger(axis) || axis < -ndim || axis >= ndim)) throw new OpTypeError('concatenate', vs.map((v) => v.type), `axis ${axis} is out of range for ndim ${ndim}`);
+  if (ndim > 0 && (!Number.isInteger(axis) || axis < -ndim || axis >= ndim))
+    throw new OpTypeError(
+      'concatenate',
+      vs.map((v) => v.type),
+      `axis ${axis} is out of range for ndim ${ndim}`,
+    );
   return applyOp('concatenate', vs, { axis: axis < 0 ? axis + ndim : axis });
 }
 
@@ -142,13 +155,19 @@ export function stack(list: readonly TensorLike[], axis = 0): Variable {
   if (vs.some((v) => v.ndim !== ndim)) throw new OpTypeError('stack', types, 'all inputs must have the same ndim');
   if (!Number.isInteger(axis) || axis < -(ndim + 1) || axis > ndim) throw new OpTypeError('stack', types, `axis ${axis} is out of range for ndim ${ndim + 1}`);
   const a = axis < 0 ? axis + ndim + 1 : axis;
-  return applyOp('concatenate', vs.map((v) => B.expandDims(v, a)), { axis: a });
+  return applyOp(
+    'concatenate',
+    vs.map((v) => B.expandDims(v, a)),
+    { axis: a },
+  );
 }
 
 function dimsOf(op: string, shape: IntLike | readonly IntLike[]): readonly IntLike[] {
   const dims = typeof shape === 'number' || shape instanceof Variable ? [shape] : shape;
   if (!Array.isArray(dims)) throw new TypeError(`${op}: shape must be an array of integers or int scalar variables, got ${describe(shape)}`);
-  dims.forEach((d, i) => { if (typeof d === 'number' && d < 0) throw new TypeError(`${op}: dimension ${i} is negative (${d})`); });
+  dims.forEach((d, i) => {
+    if (typeof d === 'number' && d < 0) throw new TypeError(`${op}: dimension ${i} is negative (${d})`);
+  });
   return dims;
 }
 
@@ -175,12 +194,18 @@ export function ones(shape: IntLike | readonly IntLike[], dtype: DType = FLOAT_X
  * or int scalar variables; dtype defaults to int32 when every number is an integer, else floatX.
  */
 export function arange(start: IntLike, stop?: IntLike | DType | null, step?: IntLike | null, dtype?: DType): Variable {
-  if (typeof stop === 'string') { dtype = stop; stop = undefined; }
+  if (typeof stop === 'string') {
+    dtype = stop;
+    stop = undefined;
+  }
   const [a, b, s] = stop === undefined || stop === null ? [0, start, step ?? 1] : [start, stop, step ?? 1];
   const inputs: Variable[] = [];
   const arg = (v: IntLike, what: string): IntArg => {
     if (typeof v === 'number') return v;
-    if (v instanceof Variable && v.ndim === 0 && isInteger(v.dtype)) { inputs.push(v); return { input: inputs.length - 1 }; }
+    if (v instanceof Variable && v.ndim === 0 && isInteger(v.dtype)) {
+      inputs.push(v);
+      return { input: inputs.length - 1 };
+    }
     throw new TypeError(`arange: ${what} must be a number or an int scalar variable, got ${v instanceof Variable ? v.label() : describe(v)}`);
   };
   const attrs = { start: arg(a, 'start'), stop: arg(b, 'stop'), step: arg(s, 'step') };
@@ -199,7 +224,10 @@ export function oneHot(indices: TensorLike, n: IntLike, dtype: DType = FLOAT_X):
 /** Repeats each element `repeats` times along an axis; no axis: of the flattened x (NumPy's repeat). */
 export function repeat(x: TensorLike, repeats: number, axis?: number | null): Variable {
   let v = asVariable(x, 'repeat: x');
-  if (axis === undefined || axis === null) { v = B.flatten(v); axis = 0; }
+  if (axis === undefined || axis === null) {
+    v = B.flatten(v);
+    axis = 0;
+  }
   if (!Number.isInteger(axis) || axis < -v.ndim || axis >= v.ndim) throw new OpTypeError('repeat', [v.type], `axis ${axis} is out of range for ndim ${v.ndim}`);
   return applyOp('repeat', [v], { repeats, axis: axis < 0 ? axis + v.ndim : axis });
 }
@@ -229,9 +257,19 @@ declare module './variable.js' {
 }
 
 Object.assign(Variable.prototype, {
-  get(this: Variable, ...index: Index[]) { return subtensor(this, index); },
-  slice(this: Variable, ...index: Index[]) { return subtensor(this, index); },
-  take(this: Variable, indices: TensorLike, axis?: number | null) { return take(this, indices, axis); },
-  repeat(this: Variable, repeats: number, axis?: number | null) { return repeat(this, repeats, axis); },
-  tile(this: Variable, reps: number | readonly number[]) { return tile(this, reps); },
+  get(this: Variable, ...index: Index[]) {
+    return subtensor(this, index);
+  },
+  slice(this: Variable, ...index: Index[]) {
+    return subtensor(this, index);
+  },
+  take(this: Variable, indices: TensorLike, axis?: number | null) {
+    return take(this, indices, axis);
+  },
+  repeat(this: Variable, repeats: number, axis?: number | null) {
+    return repeat(this, repeats, axis);
+  },
+  tile(this: Variable, reps: number | readonly number[]) {
+    return tile(this, reps);
+  },
 });

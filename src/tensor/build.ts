@@ -63,13 +63,15 @@ export function constant(value: unknown, options: { dtype?: DType; name?: string
  * ```
  */
 export function shared(value: unknown, options: SharedOptions & { dtype?: DType; forceCast?: boolean } = {}): SharedVariable {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new TypeError(`shared: options must be an object, got ${describe(options)}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`shared: options must be an object, got ${describe(options)}`);
   refuseUnknownKeys(options, ['name', 'broadcastable', 'sharedId', 'dtype', 'forceCast'], 'shared');
   const { dtype, forceCast, ...sharedOptions } = options;
   // With a dtype, the one cast rule applies (no silent truncation); without, the value keeps its own.
-  const nd = dtype !== undefined
-    ? conformValue(value, assertDType(dtype, 'shared: dtype'), { what: 'shared', ...(forceCast === true ? { forceCast } : {}) })
-    : NDArray.from(value, { what: 'shared' });
+  const nd =
+    dtype !== undefined
+      ? conformValue(value, assertDType(dtype, 'shared: dtype'), { what: 'shared', ...(forceCast === true ? { forceCast } : {}) })
+      : NDArray.from(value, { what: 'shared' });
   return new SharedVariable(value instanceof NDArray && nd.data === value.data ? nd.copy() : nd, sharedOptions);
 }
 
@@ -86,12 +88,39 @@ function wrapAll(op: string, args: readonly unknown[]): Variable[] {
   return args.map((a, i) => asVariable(a, `${op}: argument ${i}`, like));
 }
 
-type Unary = 'neg' | 'abs' | 'sign' | 'exp' | 'expm1' | 'log' | 'log1p' | 'sqrt' | 'square' | 'reciprocal' | 'sin' | 'cos'
-  | 'tanh' | 'sigmoid' | 'softplus' | 'relu' | 'erf' | 'floor' | 'ceil' | 'round' | 'not';
-type Binary = 'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'neq' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or' | 'xor';
+type Unary =
+  | 'neg'
+  | 'abs'
+  | 'sign'
+  | 'exp'
+  | 'expm1'
+  | 'log'
+  | 'log1p'
+  | 'sqrt'
+  | 'square'
+  | 'reciprocal'
+  | 'sin'
+  | 'cos'
+  | 'tanh'
+  | 'sigmoid'
+  | 'softplus'
+  | 'relu'
+  | 'erf'
+  | 'floor'
+  | 'ceil'
+  | 'round'
+  | 'not';
+type Binary =
+  'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'neq' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or' | 'xor';
 
-const un = (op: Unary) => (x: TensorLike): Variable => applyOp(op, wrapAll(op, [x]), {});
-const bin = (op: Binary) => (a: TensorLike, b: TensorLike): Variable => applyOp(op, wrapAll(op, [a, b]), {});
+const un =
+  (op: Unary) =>
+  (x: TensorLike): Variable =>
+    applyOp(op, wrapAll(op, [x]), {});
+const bin =
+  (op: Binary) =>
+  (a: TensorLike, b: TensorLike): Variable =>
+    applyOp(op, wrapAll(op, [a, b]), {});
 
 /**
  * Elementwise functions of one tensor, each also a method (`x.exp()`): `neg` -x, `abs`, `sign` (-1, 0 or 1), `exp`,
@@ -99,18 +128,50 @@ const bin = (op: Binary) => (a: TensorLike, b: TensorLike): Variable => applyOp(
  * `sigmoid` 1/(1 + e^-x), `softplus` log(1 + e^x), `relu` max(x, 0), `erf`, `floor`, `ceil`, `round` (half to even,
  * as NumPy) and `not` (logical on bool, bitwise on integers). Integer inputs of the float functions give float results.
  */
-export const neg = un('neg'), abs = un('abs'), sign = un('sign'), exp = un('exp'), expm1 = un('expm1'), log = un('log'),
-  log1p = un('log1p'), sqrt = un('sqrt'), square = un('square'), reciprocal = un('reciprocal'), sin = un('sin'), cos = un('cos'),
-  tanh = un('tanh'), sigmoid = un('sigmoid'), softplus = un('softplus'), relu = un('relu'), erf = un('erf'), floor = un('floor'),
-  ceil = un('ceil'), round = un('round'), not = un('not');
+export const neg = un('neg'),
+  abs = un('abs'),
+  sign = un('sign'),
+  exp = un('exp'),
+  expm1 = un('expm1'),
+  log = un('log'),
+  log1p = un('log1p'),
+  sqrt = un('sqrt'),
+  square = un('square'),
+  reciprocal = un('reciprocal'),
+  sin = un('sin'),
+  cos = un('cos'),
+  tanh = un('tanh'),
+  sigmoid = un('sigmoid'),
+  softplus = un('softplus'),
+  relu = un('relu'),
+  erf = un('erf'),
+  floor = un('floor'),
+  ceil = un('ceil'),
+  round = un('round'),
+  not = un('not');
 /**
  * Elementwise functions of two tensors with NumPy broadcasting, each also a method (`a.add(b)`): `add`, `sub`, `mul`,
  * `div` (true division), `intDiv` (floor division), `mod` (sign of the divisor, as NumPy), `pow`, `maximum`, `minimum`,
  * the comparisons `eq neq lt le gt ge` (bool results), and `and or xor` (logical on bool, bitwise on integers).
  */
-export const add = bin('add'), sub = bin('sub'), mul = bin('mul'), div = bin('div'), intDiv = bin('intDiv'), mod = bin('mod'),
-  pow = bin('pow'), maximum = bin('maximum'), minimum = bin('minimum'), eq = bin('eq'), neq = bin('neq'), lt = bin('lt'),
-  le = bin('le'), gt = bin('gt'), ge = bin('ge'), and = bin('and'), or = bin('or'), xor = bin('xor');
+export const add = bin('add'),
+  sub = bin('sub'),
+  mul = bin('mul'),
+  div = bin('div'),
+  intDiv = bin('intDiv'),
+  mod = bin('mod'),
+  pow = bin('pow'),
+  maximum = bin('maximum'),
+  minimum = bin('minimum'),
+  eq = bin('eq'),
+  neq = bin('neq'),
+  lt = bin('lt'),
+  le = bin('le'),
+  gt = bin('gt'),
+  ge = bin('ge'),
+  and = bin('and'),
+  or = bin('or'),
+  xor = bin('xor');
 
 /** Theano's switch: elementwise choice between `a` (where cond) and `b`. */
 export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Variable {
@@ -148,17 +209,27 @@ function axesOf(op: string, x: Variable, axis: Axis): number[] {
 }
 
 type ReduceName = 'sum' | 'prod' | 'mean' | 'max' | 'min' | 'all' | 'any' | 'argmax' | 'argmin' | 'logsumexp';
-const red = (op: ReduceName) => (x: TensorLike, axis?: Axis, keepdims = false): Variable => {
-  const v = asVariable(x, `${op}: x`);
-  return applyOp(op, [v], { axes: axesOf(op, v, axis), keepdims });
-};
+const red =
+  (op: ReduceName) =>
+  (x: TensorLike, axis?: Axis, keepdims = false): Variable => {
+    const v = asVariable(x, `${op}: x`);
+    return applyOp(op, [v], { axes: axesOf(op, v, axis), keepdims });
+  };
 /**
  * Reductions over `axis` (all axes when left out), keeping the reduced axes as size 1 when `keepdims`, each also a method
  * (`x.sum(0)`): `sum`, `prod`, `mean`, `max`, `min`, `all` and `any` (bool results), `argmax` and `argmin` (int32 index
  * along one axis), and `logsumexp` (log of the sum of exponentials, computed stably).
  */
-export const sum = red('sum'), prod = red('prod'), mean = red('mean'), max = red('max'), min = red('min'), all = red('all'),
-  any = red('any'), argmax = red('argmax'), argmin = red('argmin'), logsumexp = red('logsumexp');
+export const sum = red('sum'),
+  prod = red('prod'),
+  mean = red('mean'),
+  max = red('max'),
+  min = red('min'),
+  all = red('all'),
+  any = red('any'),
+  argmax = red('argmax'),
+  argmin = red('argmin'),
+  logsumexp = red('logsumexp');
 
 /** The variance over `axis`, dividing by n - `ddof` (NumPy's var); the method is `x.var(axis, keepdims, ddof)`. */
 export function variance(x: TensorLike, axis?: Axis, keepdims = false, ddof = 0): Variable {
@@ -189,7 +260,8 @@ export function intArgs(op: string, dims: readonly (number | Variable)[], firstI
       return d;
     }
     if (d instanceof Variable) {
-      if (d.ndim !== 0 || (d.dtype !== 'int32' && d.dtype !== 'uint8')) throw new TypeError(`${op}: dimension ${i} must be an integer scalar, got ${d.label()}`);
+      if (d.ndim !== 0 || (d.dtype !== 'int32' && d.dtype !== 'uint8'))
+        throw new TypeError(`${op}: dimension ${i} must be an integer scalar, got ${d.label()}`);
       inputs.push(d);
       return { input: firstInput + inputs.length - 1 };
     }
@@ -212,7 +284,8 @@ export function reshape(x: TensorLike, dims: readonly (number | Variable)[]): Va
 /** Keeps the first `ndim - 1` axes and merges the rest into one: `flatten(x)` is a vector, `flatten(x, 2)` a matrix. */
 export function flatten(x: TensorLike, ndim = 1): Variable {
   const v = asVariable(x, 'flatten: x');
-  if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(1, v.ndim)) throw new TypeError(`flatten: ndim must be in [1, ${Math.max(1, v.ndim)}], got ${ndim}`);
+  if (!Number.isInteger(ndim) || ndim < 1 || ndim > Math.max(1, v.ndim))
+    throw new TypeError(`flatten: ndim must be in [1, ${Math.max(1, v.ndim)}], got ${ndim}`);
   const s = shapeOf(v);
   // The merged axis is the product of the trailing sizes, not -1: with a zero among the leading
   // axes, -1 would be ambiguous (NumPy refuses it) and a zero-row batch must keep its columns.
@@ -234,7 +307,8 @@ export function dimshuffle(x: TensorLike, pattern: readonly (number | 'x')[]): V
 export function transpose(x: TensorLike, axes?: readonly number[]): Variable {
   const v = asVariable(x, 'transpose: x');
   const perm = axes ? axes.map((a) => (a < 0 ? a + v.ndim : a)) : v.type.broadcastable.map((_, i) => v.ndim - 1 - i);
-  if (perm.length !== v.ndim || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new TypeError(`transpose: axes ${JSON.stringify(axes)} is not a permutation of ${v.ndim} axes`);
+  if (perm.length !== v.ndim || [...perm].sort((a, b) => a - b).some((p, i) => p !== i))
+    throw new TypeError(`transpose: axes ${JSON.stringify(axes)} is not a permutation of ${v.ndim} axes`);
   return dimshuffle(v, perm);
 }
 
@@ -262,9 +336,15 @@ export function expandDims(x: TensorLike, axes: number | readonly number[]): Var
 /** Removes broadcastable (size-1) axes: the given ones, or all of them. */
 export function squeeze(x: TensorLike, axes?: number | readonly number[]): Variable {
   const v = asVariable(x, 'squeeze: x');
-  const list = axes === undefined ? v.broadcastable.map((b, i) => (b ? i : -1)).filter((i) => i >= 0) : checkAxes('squeeze', typeof axes === 'number' ? [axes] : axes, v.ndim);
+  const list =
+    axes === undefined
+      ? v.broadcastable.map((b, i) => (b ? i : -1)).filter((i) => i >= 0)
+      : checkAxes('squeeze', typeof axes === 'number' ? [axes] : axes, v.ndim);
   const marked = addBroadcast(v, list);
-  return dimshuffle(marked, marked.broadcastable.map((_, i) => i).filter((i) => !list.includes(i)));
+  return dimshuffle(
+    marked,
+    marked.broadcastable.map((_, i) => i).filter((i) => !list.includes(i)),
+  );
 }
 
 /** Marks axes as broadcastable (checked at run time): Theano's addbroadcast. */

@@ -36,7 +36,21 @@ export * from './build-linalg.js';
 export * from './build-nn.js';
 export * from './build-shape.js';
 export { grad, type GradOptions } from '../grad/grad.js';
-export { fn, fnFromDescription, CompiledFunction, setDefaultDevice, defaultDevice, getDefaultDevice, type Fn, type FnSpec, type FunctionDescription, type ArrayInput, type ResultOf, type FromDescriptionOptions, type CompiledFunctionOptions } from '../compile/function.js';
+export {
+  fn,
+  fnFromDescription,
+  CompiledFunction,
+  setDefaultDevice,
+  defaultDevice,
+  getDefaultDevice,
+  type Fn,
+  type FnSpec,
+  type FunctionDescription,
+  type ArrayInput,
+  type ResultOf,
+  type FromDescriptionOptions,
+  type CompiledFunctionOptions,
+} from '../compile/function.js';
 export { DescriptionError, DEFAULT_DESCRIPTION_LIMITS, type DescriptionLimits } from '../compile/validate-description.js';
 export { ReferenceDevice, referenceDevice } from '../devices/reference/reference-device.js';
 export { CpuDevice, type CpuDeviceOptions } from '../devices/cpu/cpu-device.js';

@@ -85,7 +85,12 @@ export class CpuExecutable implements Executable {
   }
 
   stats(): ExecutableStats {
-    return { poolAllocations: this.pool.allocations, resultAllocations: this.resultAllocations, idleBytes: this.pool.idleBytes, profile: { ...this.profileMs } };
+    return {
+      poolAllocations: this.pool.allocations,
+      resultAllocations: this.resultAllocations,
+      idleBytes: this.pool.idleBytes,
+      profile: { ...this.profileMs },
+    };
   }
 
   /** Drops the idle buffers (the next call allocates again). */
@@ -108,7 +113,10 @@ export class CpuExecutable implements Executable {
       this.steps.forEach((step, k) => {
         const inputs = step.inputs.map((i) => values[i]!);
         const dies = this.plan.dies[k]!;
-        this.current = { step, dying: dies.map((slot) => values[slot]).filter((v): v is NDArray => v !== undefined && step.inputs.some((i) => values[i] === v)) };
+        this.current = {
+          step,
+          dying: dies.map((slot) => values[slot]).filter((v): v is NDArray => v !== undefined && step.inputs.some((i) => values[i] === v)),
+        };
         let result: NDArray;
         const t0 = this.profileMs === null ? 0 : performance.now();
         try {

@@ -5,7 +5,14 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { NDArray, shapeToString } from '../../tensor/ndarray.js';
 import type { DType } from '../../tensor/dtype.js';
 
-interface IdxType { readonly code: number; readonly name: string; readonly bytes: number; readonly dtype: DType; read(v: DataView, at: number): number; write(v: DataView, at: number, x: number): void }
+interface IdxType {
+  readonly code: number;
+  readonly name: string;
+  readonly bytes: number;
+  readonly dtype: DType;
+  read(v: DataView, at: number): number;
+  write(v: DataView, at: number, x: number): void;
+}
 
 const TYPES: readonly IdxType[] = [
   { code: 0x08, name: 'unsigned byte', bytes: 1, dtype: 'uint8', read: (v, a) => v.getUint8(a), write: (v, a, x) => v.setUint8(a, x) },
@@ -22,7 +29,10 @@ const BY_NAME: Record<IdxTypeName, number> = { ubyte: 0x08, byte: 0x09, short: 0
 
 /** An IDX decoding error naming the file and what is wrong with it. */
 export class IdxError extends Error {
-  constructor(readonly source: string, readonly problem: string) {
+  constructor(
+    readonly source: string,
+    readonly problem: string,
+  ) {
     super(`${source}: ${problem}`);
     this.name = 'IdxError';
   }
@@ -45,18 +55,22 @@ export function decodeIdx(input: Uint8Array, source = 'IDX data'): NDArray {
   }
   if (bytes.length < 4) throw new IdxError(source, `truncated: ${bytes.length} bytes, an IDX file starts with a 4-byte magic number`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes[0] !== 0 || bytes[1] !== 0) throw new IdxError(source, `not an IDX file: the magic number starts with bytes 0x${hex(bytes[0]!)} 0x${hex(bytes[1]!)}, expected 0x00 0x00`);
+  if (bytes[0] !== 0 || bytes[1] !== 0)
+    throw new IdxError(source, `not an IDX file: the magic number starts with bytes 0x${hex(bytes[0]!)} 0x${hex(bytes[1]!)}, expected 0x00 0x00`);
   const type = TYPES.find((t) => t.code === bytes[2]);
   if (!type) throw new IdxError(source, `unknown IDX type code 0x${hex(bytes[2]!)} in the magic number (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E)`);
   const ndim = bytes[3]!;
   const headerBytes = 4 + 4 * ndim;
-  if (bytes.length < headerBytes) throw new IdxError(source, `truncated: ${ndim} dimensions need a ${headerBytes}-byte header, the file has ${bytes.length} bytes`);
+  if (bytes.length < headerBytes)
+    throw new IdxError(source, `truncated: ${ndim} dimensions need a ${headerBytes}-byte header, the file has ${bytes.length} bytes`);
   const shape: number[] = [];
   for (let i = 0; i < ndim; i++) shape.push(view.getUint32(4 + 4 * i, false));
   const size = shape.reduce((a, b) => a * b, 1);
   const need = headerBytes + size * type.bytes;
-  if (bytes.length < need) throw new IdxError(source, `truncated: shape ${shapeToString(shape)} of ${type.name}s needs ${need} bytes, the file has ${bytes.length}`);
-  if (bytes.length > need) throw new IdxError(source, `corrupt: ${bytes.length - need} unexpected bytes after the data of shape ${shapeToString(shape)} (${need} bytes expected)`);
+  if (bytes.length < need)
+    throw new IdxError(source, `truncated: shape ${shapeToString(shape)} of ${type.name}s needs ${need} bytes, the file has ${bytes.length}`);
+  if (bytes.length > need)
+    throw new IdxError(source, `corrupt: ${bytes.length - need} unexpected bytes after the data of shape ${shapeToString(shape)} (${need} bytes expected)`);
   const out = new NDArray(type.dtype, shape);
   if (type.code === 0x08) out.data.set(bytes.subarray(headerBytes, need));
   else for (let i = 0; i < size; i++) out.data[i] = type.read(view, headerBytes + i * type.bytes);
@@ -77,7 +91,15 @@ export function readIdx(path: string): NDArray {
 
 /** Encodes an array as IDX bytes of the given element type (default: from the dtype). */
 export function encodeIdx(a: NDArray, options: { type?: IdxTypeName; gzip?: boolean } = {}): Uint8Array {
-  const code = options.type ? BY_NAME[options.type] : a.dtype === 'uint8' || a.dtype === 'bool' ? 0x08 : a.dtype === 'int32' ? 0x0c : a.dtype === 'float32' ? 0x0d : 0x0e;
+  const code = options.type
+    ? BY_NAME[options.type]
+    : a.dtype === 'uint8' || a.dtype === 'bool'
+      ? 0x08
+      : a.dtype === 'int32'
+        ? 0x0c
+        : a.dtype === 'float32'
+          ? 0x0d
+          : 0x0e;
   const type = TYPES.find((t) => t.code === code);
   if (!type) throw new TypeError(`encodeIdx: unknown type ${JSON.stringify(options.type)}`);
   if (a.ndim > 255) throw new RangeError(`encodeIdx: at most 255 axes, got ${a.ndim}`);

