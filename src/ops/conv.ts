@@ -19,23 +19,10 @@ export type Conv2dAttrs = {
 
 /** Every size and offset of one convolution, resolved from the input and filter shapes. */
 export interface ConvGeometry {
-  n: number;
-  cin: number;
-  h: number;
-  w: number;
-  cout: number;
-  cg: number;
-  og: number;
-  kh: number;
-  kw: number;
-  oh: number;
-  ow: number;
-  pt: number;
-  pl: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
+  n: number; cin: number; h: number; w: number;
+  cout: number; cg: number; og: number; kh: number; kw: number;
+  oh: number; ow: number; pt: number; pl: number;
+  sh: number; sw: number; dh: number; dw: number;
 }
 
 /** Resolves a convolution's sizes, or throws an OpRuntimeError naming the op and the shapes. */
@@ -52,14 +39,9 @@ export function convGeometry(op: string, x: readonly number[], f: readonly numbe
   if (attrs.padding === 'same') {
     const th = dh * (kh - 1);
     const tw = dw * (kw - 1);
-    pt = Math.floor(th / 2);
-    pb = th - pt;
-    pl = Math.floor(tw / 2);
-    pr = tw - pl;
+    pt = Math.floor(th / 2); pb = th - pt; pl = Math.floor(tw / 2); pr = tw - pl;
   } else {
-    [pt, pl] = attrs.padding;
-    pb = pt;
-    pr = pl;
+    [pt, pl] = attrs.padding; pb = pt; pr = pl;
   }
   const oh = Math.floor((h + pt + pb - dh * (kh - 1) - 1) / sh) + 1;
   const ow = Math.floor((w + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
@@ -154,13 +136,8 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
     perform(inputs, attrs, out) {
       const [x, w] = inputs as [NDArray, NDArray];
       const g = convGeometry('conv2d', x.shape, w.shape, attrs);
-      const X = x.data,
-        W = w.data;
-      return accumulate(out, [g.n, g.cout, g.oh, g.ow], (y) =>
-        forEachTap(g, (xi, wi, yi) => {
-          y[yi]! += X[xi]! * W[wi]!;
-        }),
-      );
+      const X = x.data, W = w.data;
+      return accumulate(out, [g.n, g.cout, g.oh, g.ow], (y) => forEachTap(g, (xi, wi, yi) => { y[yi]! += X[xi]! * W[wi]!; }));
     },
     grad(ctx) {
       const [x, w] = ctx.inputs as [Variable, Variable];
@@ -181,13 +158,8 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       const [gy, w, x] = inputs as [NDArray, NDArray, NDArray];
       const g = convGeometry('conv2dInputGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dInputGrad', g, gy);
-      const G = gy.data,
-        W = w.data;
-      return accumulate(out, x.shape, (gx) =>
-        forEachTap(g, (xi, wi, yi) => {
-          gx[xi]! += G[yi]! * W[wi]!;
-        }),
-      );
+      const G = gy.data, W = w.data;
+      return accumulate(out, x.shape, (gx) => forEachTap(g, (xi, wi, yi) => { gx[xi]! += G[yi]! * W[wi]!; }));
     },
     grad(ctx) {
       const [gy, w] = ctx.inputs as [Variable, Variable, Variable];
@@ -209,13 +181,8 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       const [x, gy, w] = inputs as [NDArray, NDArray, NDArray];
       const g = convGeometry('conv2dFilterGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dFilterGrad', g, gy);
-      const X = x.data,
-        G = gy.data;
-      return accumulate(out, w.shape, (gw) =>
-        forEachTap(g, (xi, wi, yi) => {
-          gw[wi]! += X[xi]! * G[yi]!;
-        }),
-      );
+      const X = x.data, G = gy.data;
+      return accumulate(out, w.shape, (gw) => forEachTap(g, (xi, wi, yi) => { gw[wi]! += X[xi]! * G[yi]!; }));
     },
     grad(ctx) {
       const [x, gy] = ctx.inputs as [Variable, Variable, Variable];

@@ -27,9 +27,9 @@ const intArgsOf = (e: IndexEntry): (IntArg | null)[] => (e.kind === 'index' ? [e
 /** Renumbers the symbolic arguments of entries by `delta` input positions. */
 export function shiftEntries(entries: readonly IndexEntry[], delta: number): IndexEntry[] {
   const s = (a: IntArg | null): IntArg | null => (a === null || typeof a === 'number' ? a : { input: a.input + delta });
-  return entries.map((e) =>
-    e.kind === 'index' ? { kind: 'index', index: s(e.index)! } : { kind: 'slice', start: s(e.start), stop: s(e.stop), step: s(e.step) },
-  );
+  return entries.map((e) => (e.kind === 'index'
+    ? { kind: 'index', index: s(e.index)! }
+    : { kind: 'slice', start: s(e.start), stop: s(e.stop), step: s(e.step) }));
 }
 
 function isFullSlice(e: IndexEntry): boolean {
@@ -90,12 +90,7 @@ function checkTake(op: string, inputs: readonly TensorType[], axis: number, indi
 
 // ---- run-time helpers -------------------------------------------------------------------------
 
-interface AxisPlan {
-  readonly start: number;
-  readonly step: number;
-  readonly length: number;
-  readonly keep: boolean;
-}
+interface AxisPlan { readonly start: number; readonly step: number; readonly length: number; readonly keep: boolean }
 
 /** Python's slice.indices(dim) followed by the slice length. */
 export function pySlice(dim: number, start: number | null, stop: number | null, step: number | null): { start: number; step: number; length: number } {
@@ -163,19 +158,16 @@ function takeRegion(op: string, x: NDArray, idx: NDArray, axis: number): { offse
     const i = idx.data[k]!;
     const j = i < 0 ? i + n : i;
     if (j < 0 || j >= n)
-      throw new OpRuntimeError(
-        op,
-        `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(x.shape)})`,
-      );
+      throw new OpRuntimeError(op, `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} `
+        + `(shape ${shapeToString(x.shape)})`);
     norm[k] = j;
   }
   const offsets = new Float64Array(outer * idx.size * inner);
   let o = 0;
-  for (let p = 0; p < outer; p++)
-    for (let k = 0; k < idx.size; k++) {
-      const base = (p * n + norm[k]!) * inner;
-      for (let q = 0; q < inner; q++) offsets[o++] = base + q;
-    }
+  for (let p = 0; p < outer; p++) for (let k = 0; k < idx.size; k++) {
+    const base = (p * n + norm[k]!) * inner;
+    for (let q = 0; q < inner; q++) offsets[o++] = base + q;
+  }
   return { offsets, shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)] };
 }
 
@@ -196,16 +188,9 @@ function copyRuns(x: NDArray, plan: readonly AxisPlan[]): NDArray {
   }
   let run: number;
   let outer: number;
-  if (k === 0) {
-    run = x.size;
-    outer = 0;
-  } else if (plan[k - 1]!.step === 1) {
-    run = plan[k - 1]!.length * strides[k - 1]!;
-    outer = k - 1;
-  } else {
-    run = strides[k - 1]!;
-    outer = k;
-  }
+  if (k === 0) { run = x.size; outer = 0; }
+  else if (plan[k - 1]!.step === 1) { run = plan[k - 1]!.length * strides[k - 1]!; outer = k - 1; }
+  else { run = strides[k - 1]!; outer = k; }
   const lens = plan.slice(0, outer).map((p) => p.length);
   const steps = plan.slice(0, outer).map((p, i) => p.step * strides[i]!);
   let offset = plan.reduce((acc, p, i) => acc + p.start * strides[i]!, 0);
@@ -237,10 +222,8 @@ function scatter(op: string, x: NDArray, y: NDArray, region: { offsets: Float64A
   const rs = region.shape;
   const fits = y.ndim <= rs.length && y.shape.every((d, i) => d === 1 || d === rs[rs.length - y.ndim + i]);
   if (!fits)
-    throw new OpRuntimeError(
-      op,
-      `y of shape ${shapeToString(y.shape)} does not broadcast to the selected region of shape ${shapeToString(rs)} (x has shape ${shapeToString(x.shape)})`,
-    );
+    throw new OpRuntimeError(op, `y of shape ${shapeToString(y.shape)} does not broadcast to the selected region of shape ${shapeToString(rs)} `
+      + `(x has shape ${shapeToString(x.shape)})`);
   const out = x.dtype === dtype ? x.copy() : x.astype(dtype);
   const d = out.data;
   const yd = y.data;

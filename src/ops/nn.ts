@@ -28,9 +28,7 @@ function axisType(op: string, inputs: readonly TensorType[], attrs: AxisAttrs): 
  * of the slice and set(k, v) writes element k of the result's slice.
  */
 function mapAlongAxis(
-  a: NDArray,
-  axis: number,
-  out: TensorType,
+  a: NDArray, axis: number, out: TensorType,
   row: (get: (k: number) => number, set: (k: number, v: number) => void, n: number) => void,
 ): NDArray {
   const res = new NDArray(out.dtype, a.shape);
@@ -42,13 +40,7 @@ function mapAlongAxis(
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;
-      row(
-        (k) => src[base + k * inner]!,
-        (k, v) => {
-          dst[base + k * inner] = v;
-        },
-        n,
-      );
+      row((k) => src[base + k * inner]!, (k, v) => { dst[base + k * inner] = v; }, n);
     }
   }
   return res;
@@ -73,13 +65,12 @@ export const nnOps = {
   softmax: defineOp<AxisAttrs>({
     name: 'softmax',
     inferType: (inputs, attrs) => axisType('softmax', inputs, attrs),
-    perform: (inputs, attrs, out) =>
-      mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
-        const m = shiftOf(get, n);
-        let s = 0;
-        for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
-        for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
-      }),
+    perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
+      const m = shiftOf(get, n);
+      let s = 0;
+      for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
+      for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
+    }),
     grad(ctx) {
       const x = ctx.inputs[0]!;
       if (!isFloat(x.dtype)) return [null];
@@ -93,14 +84,13 @@ export const nnOps = {
   logSoftmax: defineOp<AxisAttrs>({
     name: 'logSoftmax',
     inferType: (inputs, attrs) => axisType('logSoftmax', inputs, attrs),
-    perform: (inputs, attrs, out) =>
-      mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
-        const m = shiftOf(get, n);
-        let s = 0;
-        for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
-        const l = Math.log(s);
-        for (let k = 0; k < n; k++) set(k, get(k) - m - l);
-      }),
+    perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
+      const m = shiftOf(get, n);
+      let s = 0;
+      for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
+      const l = Math.log(s);
+      for (let k = 0; k < n; k++) set(k, get(k) - m - l);
+    }),
     grad(ctx) {
       const x = ctx.inputs[0]!;
       if (!isFloat(x.dtype)) return [null];
@@ -118,10 +108,7 @@ export const nnOps = {
       if (!isInteger(t.dtype)) throw new OpTypeError('takeRowwise', inputs, 'indices must be int32 or uint8');
       if (x.ndim !== t.ndim + 1)
         throw new OpTypeError('takeRowwise', inputs, `values need exactly one more axis than the indices (got ndim ${x.ndim} and ${t.ndim})`);
-      return new TensorType(
-        x.dtype,
-        x.broadcastable.slice(0, -1).map((b, i) => b && t.broadcastable[i]!),
-      );
+      return new TensorType(x.dtype, x.broadcastable.slice(0, -1).map((b, i) => b && t.broadcastable[i]!));
     },
     perform(inputs, _attrs, out) {
       const [x, t] = inputs as [NDArray, NDArray];

@@ -45,13 +45,7 @@ function checkPool(op: string, inputs: readonly TensorType[], a: PoolAttrs, arit
 }
 
 /** The pooling geometry of an input shape (shared with the GPU lowering). */
-export interface Windows {
-  lead: number;
-  h: number;
-  w: number;
-  oh: number;
-  ow: number;
-}
+export interface Windows { lead: number; h: number; w: number; oh: number; ow: number }
 
 /** Resolves the windows of an input shape, or throws the op's OpRuntimeError. */
 export function windows(op: string, shape: readonly number[], a: PoolAttrs): Windows {
@@ -60,11 +54,8 @@ export function windows(op: string, shape: readonly number[], a: PoolAttrs): Win
   const oh = outSize(h, a.kernel[0], a.stride[0], a.padding[0]);
   const ow = outSize(w, a.kernel[1], a.stride[1], a.padding[1]);
   if (oh <= 0 || ow <= 0)
-    throw new OpRuntimeError(
-      op,
-      `output size ${oh}x${ow} is not positive (input ${shapeToString(shape)}, kernel ${a.kernel.join('x')}, stride ${a.stride.join('x')}, ` +
-        `padding ${a.padding.join('x')})`,
-    );
+    throw new OpRuntimeError(op, `output size ${oh}x${ow} is not positive (input ${shapeToString(shape)}, kernel ${a.kernel.join('x')}, `
+      + `stride ${a.stride.join('x')}, padding ${a.padding.join('x')})`);
   return { lead: shape.slice(0, -2).reduce((x, y) => x * y, 1), h, w, oh, ow };
 }
 
@@ -96,10 +87,7 @@ function argmaxOf(x: ArrayLike<number>, idx: readonly number[]): number {
   let bv = x[best]!;
   for (let k = 1; k < idx.length && bv === bv; k++) {
     const v = x[idx[k]!]!;
-    if (v > bv || v !== v) {
-      best = idx[k]!;
-      bv = v;
-    }
+    if (v > bv || v !== v) { best = idx[k]!; bv = v; }
   }
   return best;
 }
@@ -115,8 +103,8 @@ export function checkOut(op: string, shape: readonly number[], g: Windows, gy: r
 const pooledPattern = (x: TensorType) => [...x.broadcastable.slice(0, -2), false, false];
 const floatOrNull = (v: Variable, g: Variable) => (isFloat(v.dtype) ? g : null);
 
-export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad', OpDef<PoolAttrs>> &
-  Record<'avgPool2d' | 'avgPool2dGrad', OpDef<AvgPoolAttrs>> = {
+export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad', OpDef<PoolAttrs>>
+  & Record<'avgPool2d' | 'avgPool2dGrad', OpDef<AvgPoolAttrs>> = {
   maxPool2d: defineOp<PoolAttrs>({
     name: 'maxPool2d',
     inferType: (inputs, attrs) => {
@@ -127,9 +115,7 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       const x = inputs[0]!;
       const g = windows('maxPool2d', x.shape, attrs);
       const res = new NDArray(out.dtype, outShape(x.shape, g));
-      forEachWindow(g, attrs, (o, idx) => {
-        res.data[o] = x.data[argmaxOf(x.data, idx)]!;
-      });
+      forEachWindow(g, attrs, (o, idx) => { res.data[o] = x.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
     grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
@@ -147,9 +133,7 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       const g = windows('maxPool2dGrad', x.shape, attrs);
       checkOut('maxPool2dGrad', x.shape, g, gy.shape);
       const acc = new Float64Array(x.size);
-      forEachWindow(g, attrs, (o, idx) => {
-        acc[argmaxOf(x.data, idx)]! += gy.data[o]!;
-      });
+      forEachWindow(g, attrs, (o, idx) => { acc[argmaxOf(x.data, idx)]! += gy.data[o]!; });
       const res = new NDArray(out.dtype, x.shape);
       res.data.set(acc);
       return res;
@@ -170,9 +154,7 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
         throw new OpRuntimeError('maxPool2dGradGrad', `gradient ${shapeToString(gx.shape)} and input ${shapeToString(x.shape)} differ in shape`);
       const g = windows('maxPool2dGradGrad', x.shape, attrs);
       const res = new NDArray(out.dtype, outShape(x.shape, g));
-      forEachWindow(g, attrs, (o, idx) => {
-        res.data[o] = gx.data[argmaxOf(x.data, idx)]!;
-      });
+      forEachWindow(g, attrs, (o, idx) => { res.data[o] = gx.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
     grad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],

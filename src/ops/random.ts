@@ -37,44 +37,26 @@ const W1 = 0xbb67ae85;
 
 /** High 32 bits of the 64-bit product of two uint32 values. */
 export function mulhi32(a: number, b: number): number {
-  const aLo = a & 0xffff,
-    aHi = a >>> 16,
-    bLo = b & 0xffff,
-    bHi = b >>> 16;
-  const lolo = aLo * bLo,
-    hilo = aHi * bLo,
-    lohi = aLo * bHi,
-    hihi = aHi * bHi;
+  const aLo = a & 0xffff, aHi = a >>> 16, bLo = b & 0xffff, bHi = b >>> 16;
+  const lolo = aLo * bLo, hilo = aHi * bLo, lohi = aLo * bHi, hihi = aHi * bHi;
   const cross = (lolo >>> 16) + (hilo & 0xffff) + lohi; // < 2^33, exact in a double
   return (hihi + (hilo >>> 16) + Math.floor(cross / 65536)) >>> 0;
 }
 
 /** Philox-4x32-10 of counter (c0..c3) under key (k0, k1); writes four uint32 words into `out`. */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array | number[]): void {
-  let x0 = c0 >>> 0,
-    x1 = c1 >>> 0,
-    x2 = c2 >>> 0,
-    x3 = c3 >>> 0;
-  let key0 = k0 >>> 0,
-    key1 = k1 >>> 0;
+  let x0 = c0 >>> 0, x1 = c1 >>> 0, x2 = c2 >>> 0, x3 = c3 >>> 0;
+  let key0 = k0 >>> 0, key1 = k1 >>> 0;
   for (let r = 0; r < 10; r++) {
-    if (r > 0) {
-      key0 = (key0 + W0) >>> 0;
-      key1 = (key1 + W1) >>> 0;
-    }
-    const hi0 = mulhi32(M0, x0),
-      lo0 = Math.imul(M0, x0) >>> 0;
-    const hi1 = mulhi32(M1, x2),
-      lo1 = Math.imul(M1, x2) >>> 0;
+    if (r > 0) { key0 = (key0 + W0) >>> 0; key1 = (key1 + W1) >>> 0; }
+    const hi0 = mulhi32(M0, x0), lo0 = Math.imul(M0, x0) >>> 0;
+    const hi1 = mulhi32(M1, x2), lo1 = Math.imul(M1, x2) >>> 0;
     x0 = (hi1 ^ x1 ^ key0) >>> 0;
     x1 = lo1;
     x2 = (hi0 ^ x3 ^ key1) >>> 0;
     x3 = lo0;
   }
-  out[0] = x0;
-  out[1] = x1;
-  out[2] = x2;
-  out[3] = x3;
+  out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
 }
 
 const TWO_POW_M32 = 2 ** -32;
@@ -110,21 +92,13 @@ function readState(op: string, state: NDArray): [number, number, number, number]
   return [d[0]! >>> 0, d[1]! >>> 0, d[2]! >>> 0, d[3]! >>> 0];
 }
 
-const f32 = new Float32Array(1),
-  i32 = new Int32Array(f32.buffer);
-const f64 = new Float64Array(1),
-  i64 = new BigInt64Array(f64.buffer);
+const f32 = new Float32Array(1), i32 = new Int32Array(f32.buffer);
+const f64 = new Float64Array(1), i64 = new BigInt64Array(f64.buffer);
 /** The largest float of `dtype` strictly below x (x representable in dtype). */
 function nextDown(x: number, dtype: DType): number {
   if (x === 0) return dtype === 'float32' ? -(2 ** -149) : -Number.MIN_VALUE;
-  if (dtype === 'float32') {
-    f32[0] = x;
-    i32[0] = x > 0 ? i32[0]! - 1 : i32[0]! + 1;
-    return f32[0]!;
-  }
-  f64[0] = x;
-  i64[0] = x > 0 ? i64[0]! - 1n : i64[0]! + 1n;
-  return f64[0]!;
+  if (dtype === 'float32') { f32[0] = x; i32[0] = x > 0 ? i32[0]! - 1 : i32[0]! + 1; return f32[0]!; }
+  f64[0] = x; i64[0] = x > 0 ? i64[0]! - 1n : i64[0]! + 1n; return f64[0]!;
 }
 
 type Sampler = (word: (lane: number) => number, params: readonly number[], dtype: DType, i: number) => number;
@@ -190,10 +164,7 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
       }
       if (kind !== 'bernoulli' && !isFloat(attrs.dtype))
         throw new OpTypeError(name, inputs, `${kind} draws floats; dtype must be float32 or float64, got ${attrs.dtype}`);
-      return new TensorType(
-        attrs.dtype,
-        attrs.dims.map((d) => d === 1),
-      );
+      return new TensorType(attrs.dtype, attrs.dims.map((d) => d === 1));
     },
     perform(inputs, attrs, out) {
       const [k0, k1, cLo, cHi] = readState(name, inputs[0]!);
@@ -204,11 +175,7 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
       const slotOf: number[] = []; // per param: -1 for a number, else index into arrays
       for (const p of paramNames) {
         const a = attrs[p] as ParamArg;
-        if (typeof a === 'number') {
-          fixed.push(a);
-          slotOf.push(-1);
-          continue;
-        }
+        if (typeof a === 'number') { fixed.push(a); slotOf.push(-1); continue; }
         const arr = inputs[a.input]!;
         const b = broadcastShapes(name, [arr.shape, shape]);
         if (b.length !== shape.length || b.some((d, i) => d !== shape[i])) {
@@ -224,22 +191,12 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
       let current = -1;
       const word = (lane: number) => block[lane]!;
       const params = [...fixed];
-      forEachBroadcast(
-        shape,
-        arrays.map((a) => a.shape),
-        (i, offsets) => {
-          const b = Math.floor(i / perBlock);
-          if (b !== current) {
-            philox4x32(b, streamSalt, cLo, cHi, k0, k1, block);
-            current = b;
-          }
-          for (let j = 0; j < slotOf.length; j++) {
-            const s = slotOf[j]!;
-            if (s >= 0) params[j] = arrays[s]!.data[offsets[s]!]!;
-          }
-          dst[i] = castScalar(sample(word, params, out.dtype, i), out.dtype);
-        },
-      );
+      forEachBroadcast(shape, arrays.map((a) => a.shape), (i, offsets) => {
+        const b = Math.floor(i / perBlock);
+        if (b !== current) { philox4x32(b, streamSalt, cLo, cHi, k0, k1, block); current = b; }
+        for (let j = 0; j < slotOf.length; j++) { const s = slotOf[j]!; if (s >= 0) params[j] = arrays[s]!.data[offsets[s]!]!; }
+        dst[i] = castScalar(sample(word, params, out.dtype, i), out.dtype);
+      });
       return result;
     },
     // Draws are disconnected: no gradient to the state, the parameters or the shape.

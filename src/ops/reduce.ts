@@ -16,8 +16,8 @@ export type ReduceAttrs = {
 
 function reducedType(op: string, inputs: readonly TensorType[], attrs: ReduceAttrs, dtype: DType): TensorType {
   const t = inputs[0]!;
-  for (const a of attrs.axes)
-    if (!Number.isInteger(a) || a < 0 || a >= t.ndim) throw new OpTypeError(op, inputs, `axis ${a} is out of range for ndim ${t.ndim}`);
+  for (const a of attrs.axes) if (!Number.isInteger(a) || a < 0 || a >= t.ndim)
+    throw new OpTypeError(op, inputs, `axis ${a} is out of range for ndim ${t.ndim}`);
   if (new Set(attrs.axes).size !== attrs.axes.length) throw new OpTypeError(op, inputs, `axes ${JSON.stringify(attrs.axes)} repeat an axis`);
   const pattern: boolean[] = [];
   t.broadcastable.forEach((b, i) => {
@@ -43,30 +43,18 @@ type Rule = 'same' | 'float' | 'int32' | 'bool' | 'sumLike';
 
 function outDtype(rule: Rule, d: DType): DType {
   switch (rule) {
-    case 'same':
-      return d;
-    case 'float':
-      return floatResult(d);
-    case 'int32':
-      return 'int32';
-    case 'bool':
-      return 'bool';
-    case 'sumLike':
-      return isBool(d) || d === 'uint8' ? 'int32' : d; // NumPy sums small ints into a wider int
-    default:
-      return rule satisfies never;
+    case 'same': return d;
+    case 'float': return floatResult(d);
+    case 'int32': return 'int32';
+    case 'bool': return 'bool';
+    case 'sumLike': return isBool(d) || d === 'uint8' ? 'int32' : d; // NumPy sums small ints into a wider int
+    default: return rule satisfies never;
   }
 }
 
-function reduction(
-  name: string,
-  rule: Rule,
-  init: number,
-  combine: (a: number, x: number) => number,
-  finish: ((acc: number, n: number) => number) | undefined,
-  grad?: (ctx: GradContext<ReduceAttrs>) => (Variable | null)[],
-  emptyError?: boolean,
-): OpDef<ReduceAttrs> {
+function reduction(name: string, rule: Rule, init: number, combine: (a: number, x: number) => number,
+  finish: ((acc: number, n: number) => number) | undefined, grad?: (ctx: GradContext<ReduceAttrs>) => (Variable | null)[],
+  emptyError?: boolean): OpDef<ReduceAttrs> {
   return defineOp<ReduceAttrs>({
     name,
     inferType: (inputs, attrs) => reducedType(name, inputs, attrs, outDtype(rule, inputs[0]!.dtype)),
@@ -84,9 +72,8 @@ function divisor(n: number, ddof: number): number {
   return Math.max(n - ddof, 0);
 }
 
-const floatGrad =
-  (f: (ctx: GradContext<ReduceAttrs>) => Variable) =>
-  (ctx: GradContext<ReduceAttrs>): (Variable | null)[] => [isFloat(ctx.inputs[0]!.dtype) ? f(ctx) : null];
+const floatGrad = (f: (ctx: GradContext<ReduceAttrs>) => Variable) => (ctx: GradContext<ReduceAttrs>): (Variable | null)[] =>
+  [isFloat(ctx.inputs[0]!.dtype) ? f(ctx) : null];
 
 /** Reduction with the gradient flowing to the positions equal to the result (max/min). */
 function extremumGrad(ctx: GradContext<ReduceAttrs>): Variable {
@@ -119,10 +106,7 @@ function argReduction(name: string, better: (a: number, b: number) => boolean): 
           let bestV = src.data[o * n * inner + i]!;
           for (let k = 1; k < n && bestV === bestV; k++) {
             const v = src.data[(o * n + k) * inner + i]!;
-            if (v !== v || better(v, bestV)) {
-              best = k;
-              bestV = v;
-            }
+            if (v !== v || better(v, bestV)) { best = k; bestV = v; }
           }
           out[o * inner + i] = best;
         }
@@ -134,55 +118,20 @@ function argReduction(name: string, better: (a: number, b: number) => boolean): 
 }
 
 export const reduceOps = {
-  sum: reduction(
-    'sum',
-    'sumLike',
-    0,
-    (a, x) => a + x,
-    undefined,
-    floatGrad((ctx) => expandReducedGrad(ctx.gOut, ctx.inputs[0]!, ctx.attrs)),
-  ),
-  prod: reduction(
-    'prod',
-    'sumLike',
-    1,
-    (a, x) => a * x,
-    undefined,
-    floatGrad((ctx) => {
-      // d prod / d x_i = prod / x_i (inputs containing exact zeros get NaN/Inf here, as Theano's default).
-      const x = ctx.inputs[0]!;
-      return B.div(B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), expandReducedGrad(ctx.output, x, ctx.attrs)), x);
-    }),
-  ),
-  mean: reduction(
-    'mean',
-    'float',
-    0,
-    (a, x) => a + x,
-    (acc, n) => acc / n,
-    floatGrad((ctx) => {
-      const x = ctx.inputs[0]!;
-      return B.div(expandReducedGrad(ctx.gOut, x, ctx.attrs), countOf(x, ctx.attrs.axes, ctx.gOut.dtype));
-    }),
-  ),
+  sum: reduction('sum', 'sumLike', 0, (a, x) => a + x, undefined, floatGrad((ctx) => expandReducedGrad(ctx.gOut, ctx.inputs[0]!, ctx.attrs))),
+  prod: reduction('prod', 'sumLike', 1, (a, x) => a * x, undefined, floatGrad((ctx) => {
+    // d prod / d x_i = prod / x_i (inputs containing exact zeros get NaN/Inf here, as Theano's default).
+    const x = ctx.inputs[0]!;
+    return B.div(B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), expandReducedGrad(ctx.output, x, ctx.attrs)), x);
+  })),
+  mean: reduction('mean', 'float', 0, (a, x) => a + x, (acc, n) => acc / n, floatGrad((ctx) => {
+    const x = ctx.inputs[0]!;
+    return B.div(expandReducedGrad(ctx.gOut, x, ctx.attrs), countOf(x, ctx.attrs.axes, ctx.gOut.dtype));
+  })),
   max: reduction('max', 'same', -Infinity, nanMax, undefined, floatGrad(extremumGrad), true),
   min: reduction('min', 'same', Infinity, nanMin, undefined, floatGrad(extremumGrad), true),
-  all: reduction(
-    'all',
-    'bool',
-    1,
-    (a, x) => (a !== 0 && x !== 0 ? 1 : 0),
-    undefined,
-    () => [null],
-  ),
-  any: reduction(
-    'any',
-    'bool',
-    0,
-    (a, x) => (a !== 0 || x !== 0 ? 1 : 0),
-    undefined,
-    () => [null],
-  ),
+  all: reduction('all', 'bool', 1, (a, x) => (a !== 0 && x !== 0 ? 1 : 0), undefined, () => [null]),
+  any: reduction('any', 'bool', 0, (a, x) => (a !== 0 || x !== 0 ? 1 : 0), undefined, () => [null]),
   argmax: argReduction('argmax', (a, b) => a > b),
   argmin: argReduction('argmin', (a, b) => a < b),
 
@@ -197,15 +146,7 @@ export const reduceOps = {
     },
     perform(inputs, attrs, out) {
       const a = inputs[0]!;
-      const mean = reduceArray(
-        a,
-        attrs.axes,
-        true,
-        'float64',
-        0,
-        (s, x) => s + x,
-        (s, n) => s / n,
-      );
+      const mean = reduceArray(a, attrs.axes, true, 'float64', 0, (s, x) => s + x, (s, n) => s / n);
       const dev = new NDArray('float64', a.shape);
       const kept = mean.shape;
       // squared deviations, then their (n - ddof)-normalised sum
@@ -217,20 +158,9 @@ export const reduceOps = {
         for (let ax = 0; ax < a.ndim; ax++) off += kept[ax] === 1 ? 0 : counter[ax]! * strides[ax]!;
         const d = a.data[i]! - mean.data[off]!;
         dev.data[idx++] = d * d;
-        for (let ax = a.ndim - 1; ax >= 0; ax--) {
-          if (++counter[ax]! < a.shape[ax]!) break;
-          counter[ax] = 0;
-        }
+        for (let ax = a.ndim - 1; ax >= 0; ax--) { if (++counter[ax]! < a.shape[ax]!) break; counter[ax] = 0; }
       }
-      return reduceArray(
-        dev,
-        attrs.axes,
-        attrs.keepdims,
-        out.dtype,
-        0,
-        (s, x) => s + x,
-        (s, n) => s / divisor(n, attrs.ddof),
-      );
+      return reduceArray(dev, attrs.axes, attrs.keepdims, out.dtype, 0, (s, x) => s + x, (s, n) => s / divisor(n, attrs.ddof));
     },
     grad: (ctx) => {
       const x = ctx.inputs[0]!;
@@ -258,10 +188,7 @@ export const reduceOps = {
         for (let ax = 0; ax < a.ndim; ax++) off += kept[ax] === 1 ? 0 : counter[ax]! * strides[ax]!;
         const mv = m.data[off]!;
         shifted.data[i] = Number.isFinite(mv) ? Math.exp(a.data[i]! - mv) : a.data[i] === mv ? 1 : 0;
-        for (let ax = a.ndim - 1; ax >= 0; ax--) {
-          if (++counter[ax]! < a.shape[ax]!) break;
-          counter[ax] = 0;
-        }
+        for (let ax = a.ndim - 1; ax >= 0; ax--) { if (++counter[ax]! < a.shape[ax]!) break; counter[ax] = 0; }
       }
       const s = reduceArray(shifted, attrs.axes, true, 'float64', 0, (acc, x) => acc + x);
       const res = new NDArray(out.dtype, reducedShape(a.shape, attrs.axes, attrs.keepdims));

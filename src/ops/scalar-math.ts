@@ -4,17 +4,8 @@
 export function erf(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
   return x >= 0 ? 1 - r : r - 1;
 }
 
@@ -37,7 +28,7 @@ export function roundHalfEven(x: number): number {
 export function pyMod(a: number, b: number): number {
   const m = a % b;
   if (m === 0) return b < 0 ? -0 : 0;
-  return m < 0 !== b < 0 ? m + b : m;
+  return (m < 0) !== (b < 0) ? m + b : m;
 }
 
 /**
@@ -49,7 +40,7 @@ export function floorDiv(a: number, b: number): number {
   if (b === 0) return a / b;
   const m = a % b;
   let d = (a - m) / b;
-  if (m !== 0 && b < 0 !== m < 0) d -= 1;
+  if (m !== 0 && (b < 0) !== (m < 0)) d -= 1;
   if (d === 0) {
     const q = a / b;
     return q < 0 || Object.is(q, -0) ? -0 : 0; // copysign(0, a / b)

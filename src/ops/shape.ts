@@ -37,8 +37,7 @@ export const shapeOps = {
       if (!Number.isInteger(attrs.axis) || attrs.axis < 0 || attrs.axis >= ndim)
         throw new OpTypeError('concatenate', inputs, `axis ${attrs.axis} is out of range for ndim ${ndim}`);
       const pattern = inputs[0]!.broadcastable.map((_, i) =>
-        i === attrs.axis ? inputs.length === 1 && inputs[0]!.broadcastable[i]! : inputs.some((t) => t.broadcastable[i]),
-      );
+        i === attrs.axis ? inputs.length === 1 && inputs[0]!.broadcastable[i]! : inputs.some((t) => t.broadcastable[i]));
       return new TensorType(upcast(...inputs.map((t) => t.dtype)), pattern);
     },
     perform(inputs, attrs, out) {
@@ -88,10 +87,7 @@ export const shapeOps = {
       for (const d of attrs.dims) if (typeof d === 'number' && (!Number.isInteger(d) || d < 0)) throw new OpTypeError('alloc', inputs, `bad dimension ${d}`);
       if (v.ndim > attrs.dims.length)
         throw new OpTypeError('alloc', inputs, `the value has ndim ${v.ndim}, more than the ${attrs.dims.length} requested dimensions`);
-      return new TensorType(
-        v.dtype,
-        attrs.dims.map((d) => d === 1),
-      );
+      return new TensorType(v.dtype, attrs.dims.map((d) => d === 1));
     },
     perform(inputs, attrs, out) {
       const v = inputs[0]!;
@@ -102,9 +98,7 @@ export const shapeOps = {
       }
       const res = new NDArray(out.dtype, dims);
       const put = store(out.dtype);
-      forEachBroadcast(dims, [v.shape], (i, off) => {
-        res.data[i] = put(v.data[off[0]!]!);
-      });
+      forEachBroadcast(dims, [v.shape], (i, off) => { res.data[i] = put(v.data[off[0]!]!); });
       return res;
     },
     grad: (ctx) => [B.sumToLike(ctx.gOut, ctx.inputs[0]!), ...ctx.inputs.slice(1).map(() => null)],
@@ -170,28 +164,21 @@ export const shapeOps = {
         throw new OpTypeError('repeat', inputs, `repeats must be a non-negative integer, got ${attrs.repeats}`);
       if (!Number.isInteger(attrs.axis) || attrs.axis < 0 || attrs.axis >= x.ndim)
         throw new OpTypeError('repeat', inputs, `axis ${attrs.axis} is out of range for ndim ${x.ndim}`);
-      return new TensorType(
-        x.dtype,
-        x.broadcastable.map((b, i) => (i === attrs.axis ? b && attrs.repeats === 1 : b)),
-      );
+      return new TensorType(x.dtype, x.broadcastable.map((b, i) => (i === attrs.axis ? b && attrs.repeats === 1 : b)));
     },
     perform(inputs, attrs, out) {
       const x = inputs[0]!;
       const { axis, repeats } = attrs;
-      const res = new NDArray(
-        out.dtype,
-        x.shape.map((d, i) => (i === axis ? d * repeats : d)),
-      );
+      const res = new NDArray(out.dtype, x.shape.map((d, i) => (i === axis ? d * repeats : d)));
       const outer = sizeOf(x.shape.slice(0, axis));
       const n = x.shape[axis]!;
       const inner = sizeOf(x.shape.slice(axis + 1));
       const put = store(out.dtype);
       let o = 0;
-      for (let p = 0; p < outer; p++)
-        for (let k = 0; k < n; k++) {
-          const src = (p * n + k) * inner;
-          for (let r = 0; r < repeats; r++) for (let q = 0; q < inner; q++) res.data[o++] = put(x.data[src + q]!);
-        }
+      for (let p = 0; p < outer; p++) for (let k = 0; k < n; k++) {
+        const src = (p * n + k) * inner;
+        for (let r = 0; r < repeats; r++) for (let q = 0; q < inner; q++) res.data[o++] = put(x.data[src + q]!);
+      }
       return res;
     },
     grad(ctx): (Variable | null)[] {
@@ -209,12 +196,9 @@ export const shapeOps = {
       const x = inputs[0]!;
       if (attrs.reps.length !== x.ndim)
         throw new OpTypeError('tile', inputs, `reps ${JSON.stringify(attrs.reps)} must have one entry per axis (ndim ${x.ndim})`);
-      for (const r of attrs.reps)
-        if (!Number.isInteger(r) || r < 0) throw new OpTypeError('tile', inputs, `reps must be non-negative integers, got ${JSON.stringify(attrs.reps)}`);
-      return new TensorType(
-        x.dtype,
-        x.broadcastable.map((b, i) => b && attrs.reps[i] === 1),
-      );
+      for (const r of attrs.reps) if (!Number.isInteger(r) || r < 0)
+        throw new OpTypeError('tile', inputs, `reps must be non-negative integers, got ${JSON.stringify(attrs.reps)}`);
+      return new TensorType(x.dtype, x.broadcastable.map((b, i) => b && attrs.reps[i] === 1));
     },
     perform(inputs, attrs, out) {
       const x = inputs[0]!;
@@ -238,14 +222,7 @@ export const shapeOps = {
       const x = ctx.inputs[0]!;
       const s = B.shapeOf(x);
       const dims = ctx.attrs.reps.flatMap((r, i) => [r, s[i]!]);
-      return [
-        sumSplit(
-          ctx.gOut,
-          x,
-          dims,
-          ctx.attrs.reps.map((_, i) => 2 * i),
-        ),
-      ];
+      return [sumSplit(ctx.gOut, x, dims, ctx.attrs.reps.map((_, i) => 2 * i))];
     },
   }),
 };

@@ -82,23 +82,19 @@ export const structuralOps = {
       const t = inputs[0]!;
       const used = attrs.pattern.filter((p): p is number => p !== 'x');
       if (new Set(used).size !== used.length) throw new OpTypeError('dimshuffle', inputs, `pattern ${JSON.stringify(attrs.pattern)} repeats an axis`);
-      for (const p of used)
-        if (!Number.isInteger(p) || p < 0 || p >= t.ndim)
-          throw new OpTypeError('dimshuffle', inputs, `axis ${p} in pattern ${JSON.stringify(attrs.pattern)} is out of range for ndim ${t.ndim}`);
+      for (const p of used) if (!Number.isInteger(p) || p < 0 || p >= t.ndim)
+        throw new OpTypeError('dimshuffle', inputs, `axis ${p} in pattern ${JSON.stringify(attrs.pattern)} is out of range for ndim ${t.ndim}`);
       for (let i = 0; i < t.ndim; i++) {
         if (!used.includes(i) && !t.broadcastable[i])
           throw new OpTypeError('dimshuffle', inputs, `axis ${i} is dropped by pattern ${JSON.stringify(attrs.pattern)} but is not broadcastable`);
       }
-      return new TensorType(
-        t.dtype,
-        attrs.pattern.map((p) => (p === 'x' ? true : t.broadcastable[p]!)),
-      );
+      return new TensorType(t.dtype, attrs.pattern.map((p) => (p === 'x' ? true : t.broadcastable[p]!)));
     },
     perform(inputs, attrs) {
       const a = inputs[0]!;
       const perm = attrs.pattern.filter((p): p is number => p !== 'x');
-      for (let i = 0; i < a.ndim; i++)
-        if (!perm.includes(i) && a.shape[i] !== 1) throw new OpRuntimeError('dimshuffle', `dropped axis ${i} has size ${a.shape[i]}, not 1`);
+      for (let i = 0; i < a.ndim; i++) if (!perm.includes(i) && a.shape[i] !== 1)
+        throw new OpRuntimeError('dimshuffle', `dropped axis ${i} has size ${a.shape[i]}, not 1`);
       const isIdentity = perm.every((p, i) => p === i);
       const moved = isIdentity ? a : transposeArray(a, perm);
       return moved.reshape(attrs.pattern.map((p) => (p === 'x' ? 1 : a.shape[p]!)));
@@ -109,13 +105,7 @@ export const structuralOps = {
       const kept = pattern.map((p, i) => [p, i] as const).filter(([p]) => p !== 'x');
       // Drop the 'x' axes of g, then move axes back (dropped input axes come back as 'x').
       const dropX = kept.map(([, i]) => i);
-      const gKept = B.dimshuffle(
-        B.addBroadcast(
-          ctx.gOut,
-          pattern.map((p, i) => (p === 'x' ? i : -1)).filter((i) => i >= 0),
-        ),
-        dropX,
-      );
+      const gKept = B.dimshuffle(B.addBroadcast(ctx.gOut, pattern.map((p, i) => (p === 'x' ? i : -1)).filter((i) => i >= 0)), dropX);
       const inverse: (number | 'x')[] = [];
       for (let j = 0; j < x.ndim; j++) {
         const pos = kept.findIndex(([p]) => p === j);
@@ -132,10 +122,7 @@ export const structuralOps = {
       const t = inputs[0]!;
       if (attrs.dims.filter((d) => d === -1).length > 1) throw new OpTypeError('reshape', inputs, 'at most one dimension may be -1');
       for (const d of attrs.dims) if (typeof d === 'number' && (!Number.isInteger(d) || d < -1)) throw new OpTypeError('reshape', inputs, `bad dimension ${d}`);
-      return new TensorType(
-        t.dtype,
-        attrs.dims.map((d) => d === 1),
-      );
+      return new TensorType(t.dtype, attrs.dims.map((d) => d === 1));
     },
     perform(inputs, attrs) {
       const a = inputs[0]!;
@@ -161,16 +148,12 @@ export const structuralOps = {
     inferType(inputs, attrs) {
       const t = inputs[0]!;
       for (const a of attrs.axes) if (a < 0 || a >= t.ndim) throw new OpTypeError('rebroadcast', inputs, `axis ${a} out of range`);
-      return new TensorType(
-        t.dtype,
-        t.broadcastable.map((b, i) => (attrs.axes.includes(i) ? attrs.broadcastable : b)),
-      );
+      return new TensorType(t.dtype, t.broadcastable.map((b, i) => (attrs.axes.includes(i) ? attrs.broadcastable : b)));
     },
     perform(inputs, attrs) {
       const a = inputs[0]!;
-      if (attrs.broadcastable)
-        for (const ax of attrs.axes)
-          if (a.shape[ax] !== 1) throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${a.shape[ax]}`);
+      if (attrs.broadcastable) for (const ax of attrs.axes) if (a.shape[ax] !== 1)
+        throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${a.shape[ax]}`);
       return a;
     },
     grad: (ctx) => [B.rebroadcastLike(ctx.gOut, ctx.inputs[0]!)],
