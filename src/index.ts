@@ -30,14 +30,7 @@ export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from 
 export { devices, type DeviceList, type GpuInfo } from './devices/list.js';
 export type { CallOptions } from './parallel/call-args.js';
 export {
-  fn,
-  type SynkFn,
-  type SynkFnSpec,
-  type OutputSpec,
-  type UpdateSpec,
-  type SynkInput,
-  type NamedInputs,
-  type SubsetCallOptions,
+  fn, type SynkFn, type SynkFnSpec, type OutputSpec, type UpdateSpec, type SynkInput, type NamedInputs, type SubsetCallOptions,
 } from './parallel/function.js';
 export type { ArrayInput } from './compile/fn-types.js';
 export { data, Data, type DataOptions } from './parallel/data.js';

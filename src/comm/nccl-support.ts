@@ -28,17 +28,11 @@ export function findNccl(): Nccl {
 
 export function ncclType(dtype: DType): NcclDataType {
   switch (dtype) {
-    case 'bool':
-    case 'uint8':
-      return 'uint8';
-    case 'int32':
-      return 'int32';
-    case 'float32':
-      return 'float32';
-    case 'float64':
-      return 'float64';
-    default:
-      throw new TypeError(`nccl: no NCCL type for dtype ${String(dtype satisfies never)}`);
+    case 'bool': case 'uint8': return 'uint8';
+    case 'int32': return 'int32';
+    case 'float32': return 'float32';
+    case 'float64': return 'float64';
+    default: throw new TypeError(`nccl: no NCCL type for dtype ${String(dtype satisfies never)}`);
   }
 }
 
@@ -47,6 +41,7 @@ export function ncclOp(op: ReduceOp, dtype: DType): NcclRedOp {
   if (dtype === 'bool') return op === 'sum' || op === 'max' ? 'max' : 'min';
   return op === 'avg' ? 'sum' : op;
 }
+
 
 const POLL_MS = 2;
 
@@ -59,10 +54,7 @@ export async function pollUntilDone(
   deadline: number,
   check: () => string | null,
 ): Promise<{ reason: string; timedOut: boolean; cause?: Error } | null> {
-  const settledDone = done.then(
-    () => ({ err: null }),
-    (e: unknown) => ({ err: e instanceof Error ? e : new Error(String(e)) }),
-  );
+  const settledDone = done.then(() => ({ err: null }), (e: unknown) => ({ err: e instanceof Error ? e : new Error(String(e)) }));
   for (;;) {
     const settled = await Promise.race([settledDone, new Promise<null>((r) => setTimeout(() => r(null), POLL_MS))]);
     if (settled) return settled.err ? { reason: settled.err.message, timedOut: false, cause: settled.err } : null;

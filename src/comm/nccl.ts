@@ -20,20 +20,12 @@ import { CODES, findNccl, ncclOp, ncclType, pollUntilDone } from './nccl-support
 
 export { findNccl, ncclOp, ncclType } from './nccl-support.js';
 import {
-  type CollectiveOptions,
-  type Communicator,
-  type ReduceOptions,
-  type RootOptions,
-  CommAbortedError,
-  CommMismatchError,
-  CommTimeoutError,
-  DEFAULT_COMM_TIMEOUT_MS,
-  assertCommBuffer,
-  assertRoot,
-  assertTimeout,
-  bufferDType,
+  type CollectiveOptions, type Communicator, type ReduceOptions, type RootOptions,
+  CommAbortedError, CommMismatchError, CommTimeoutError, DEFAULT_COMM_TIMEOUT_MS,
+  assertCommBuffer, assertRoot, assertTimeout, bufferDType,
 } from './communicator.js';
 import { type ReduceOp, assertReduceOp, finishAvg } from './reduce-ops.js';
+
 
 export interface NcclCommunicatorOptions {
   /** Default bound on every collective (60 s). */
@@ -80,11 +72,7 @@ export class NcclCommunicator implements Communicator {
     this.timeoutMs = options.timeoutMs === undefined ? DEFAULT_COMM_TIMEOUT_MS : assertTimeout(options.timeoutMs, 'NcclCommunicator timeoutMs');
     this.abortProbe = options.abortProbe;
     let version = 0;
-    try {
-      version = nccl.version();
-    } catch {
-      version = 0;
-    }
+    try { version = nccl.version(); } catch { version = 0; }
     this.nativeAvg = version >= 21000;
   }
 
@@ -101,11 +89,7 @@ export class NcclCommunicator implements Communicator {
     return this.collective('broadcast', options, (comm) => {
       const dev = this.stage(buf);
       this.nccl.broadcast(dev.ptr, dev.ptr, buf.length, type, root, comm, this.ctx.stream);
-      return () => {
-        if (this.rank !== root) this.unstage(buf, dev);
-        else dev.release();
-        return buf;
-      };
+      return () => { if (this.rank !== root) this.unstage(buf, dev); else dev.release(); return buf; };
     });
   }
 
@@ -128,10 +112,7 @@ export class NcclCommunicator implements Communicator {
       if (root === null) this.nccl.allReduce(dev.ptr, dev.ptr, buf.length, type, red, comm, this.ctx.stream);
       else this.nccl.reduce(dev.ptr, dev.ptr, buf.length, type, red, root, comm, this.ctx.stream);
       return () => {
-        if (root !== null && root !== this.rank) {
-          dev.release();
-          return buf;
-        }
+        if (root !== null && root !== this.rank) { dev.release(); return buf; }
         this.unstage(buf, dev);
         if (op === 'avg') finishAvg(buf, this.size);
         return buf;
@@ -153,10 +134,7 @@ export class NcclCommunicator implements Communicator {
       const send = this.stage(padded);
       const recv = this.ctx.allocator.allocate(all.byteLength);
       this.nccl.allGather(send.ptr, recv.ptr, max, ncclType(dtype), comm, this.ctx.stream);
-      return () => {
-        send.release();
-        this.unstage(all, recv);
-      };
+      return () => { send.release(); this.unstage(all, recv); };
     });
     return lengths.map((n, r) => all.slice(r * max, r * max + n));
   }
@@ -173,18 +151,18 @@ export class NcclCommunicator implements Communicator {
     const header = new Int32Array(this.size + 1);
     let dtype: DType = 'uint8';
     if (this.rank === root) {
-      if (!Array.isArray(parts) || parts.length !== this.size)
+      if (!Array.isArray(parts) || parts.length !== this.size) {
         throw new TypeError(`scatter: the root must pass ${this.size} arrays, got ${parts === null ? 'null' : String((parts as unknown[]).length)}`);
+      }
       parts.forEach((p, r) => assertCommBuffer(p, `scatter parts[${r}]`));
       dtype = bufferDType(parts[0]!, undefined, 'scatter');
       parts.forEach((p, r) => {
-        if (bufferDType(p, undefined, 'scatter') !== dtype)
+        if (bufferDType(p, undefined, 'scatter') !== dtype) {
           throw new TypeError(`scatter: parts[${r}] is a ${p.constructor.name}, parts[0] a ${parts[0]!.constructor.name}`);
+        }
       });
       header[0] = CODES.indexOf(dtype);
-      parts.forEach((p, r) => {
-        header[r + 1] = p.length;
-      });
+      parts.forEach((p, r) => { header[r + 1] = p.length; });
     }
     await this.broadcast(header, { ...options, root });
     dtype = CODES[header[0]!] ?? 'uint8';
@@ -192,13 +170,7 @@ export class NcclCommunicator implements Communicator {
     const lengths = Array.from(header.subarray(1));
     const total = lengths.reduce((a, b) => a + b, 0);
     const all = new ctor(total);
-    if (this.rank === root) {
-      let off = 0;
-      for (const p of parts!) {
-        all.set(p, off);
-        off += p.length;
-      }
-    }
+    if (this.rank === root) { let off = 0; for (const p of parts!) { all.set(p, off); off += p.length; } }
     if (total > 0) await this.broadcast(all, { ...options, root });
     const start = lengths.slice(0, this.rank).reduce((a, b) => a + b, 0);
     return all.slice(start, start + lengths[this.rank]!);
@@ -244,12 +216,10 @@ export class NcclCommunicator implements Communicator {
   async broadcastDevice(array: CudaArray, options: RootOptions = {}): Promise<CudaArray> {
     const root = assertRoot(options.root ?? 0, this.size, 'broadcastDevice root');
     await this.assertSameSize('broadcastDevice', array, options);
-    return this.intoNew(array, (out) =>
-      this.collective('broadcastDevice', options, (comm) => {
-        this.nccl.broadcast(array.ptr, out.ptr, array.size, ncclType(array.dtype), root, comm, this.ctx.stream);
-        return () => out;
-      }),
-    );
+    return this.intoNew(array, (out) => this.collective('broadcastDevice', options, (comm) => {
+      this.nccl.broadcast(array.ptr, out.ptr, array.size, ncclType(array.dtype), root, comm, this.ctx.stream);
+      return () => out;
+    }));
   }
 
   /** Runs `body` on a new array shaped like `array`, freed again if `body` throws. */
@@ -315,11 +285,7 @@ export class NcclCommunicator implements Communicator {
       this.ctx.makeCurrent();
       this.nccl.commDestroy(comm);
     } catch {
-      try {
-        this.nccl.commAbort(comm);
-      } catch {
-        /* already gone */
-      }
+      try { this.nccl.commAbort(comm); } catch { /* already gone */ }
     }
   }
 
@@ -329,11 +295,7 @@ export class NcclCommunicator implements Communicator {
     this.abortedBecause ??= reason;
     if (!comm) return;
     this.comm = null;
-    try {
-      this.nccl.commAbort(comm);
-    } catch {
-      /* the reason already says what happened */
-    }
+    try { this.nccl.commAbort(comm); } catch { /* the reason already says what happened */ }
   }
 
   // ---- internals -----------------------------------------------------------------------------
@@ -361,10 +323,11 @@ export class NcclCommunicator implements Communicator {
     if (this.size === 1) return;
     const sizes = await this.exchangeLengths(what, array.size, array.dtype, 1, options);
     const r = sizes.findIndex((n) => n !== array.size);
-    if (r >= 0)
+    if (r >= 0) {
       throw new CommMismatchError(
         `rank ${this.rank}: ${what}: rank ${r} passed ${sizes[r]} elements, this rank ${array.size} (NCCL needs equal lengths; nothing is truncated)`,
       );
+    }
   }
 
   /** All-gathers [length, dtype code, row size]; throws CommMismatchError when dtypes or row sizes differ. */
@@ -375,18 +338,15 @@ export class NcclCommunicator implements Communicator {
       const send = this.stage(mine);
       const recv = this.ctx.allocator.allocate(all.byteLength);
       this.nccl.allGather(send.ptr, recv.ptr, 3, 'int32', comm, this.ctx.stream);
-      return () => {
-        send.release();
-        this.unstage(all, recv);
-      };
+      return () => { send.release(); this.unstage(all, recv); };
     });
     const lengths: number[] = [];
     for (let r = 0; r < this.size; r++) {
       const [n, code, rs] = [all[3 * r]!, all[3 * r + 1]!, all[3 * r + 2]!];
       if (code !== mine[1] || rs !== rowSize) {
         throw new CommMismatchError(
-          `rank ${this.rank}: ${what}: rank ${r} passed ${CODES[code] ?? `dtype code ${code}`} with row size ${rs}, ` +
-            `this rank ${dtype} with row size ${rowSize}`,
+          `rank ${this.rank}: ${what}: rank ${r} passed ${CODES[code] ?? `dtype code ${code}`} with row size ${rs}, `
+            + `this rank ${dtype} with row size ${rowSize}`,
         );
       }
       lengths.push(n);
@@ -438,19 +398,17 @@ export class NcclCommunicator implements Communicator {
     const done = this.ctx.cu.streamSynchronizeAsync(this.ctx.stream);
     const failure = await pollUntilDone(done, performance.now() + timeoutMs, () => {
       let code = 0;
-      try {
-        code = this.nccl.commGetAsyncError(comm);
-      } catch {
-        code = -1;
-      }
-      if (code !== 0 && code !== 7 /* ncclInProgress */)
+      try { code = this.nccl.commGetAsyncError(comm); } catch { code = -1; }
+      if (code !== 0 && code !== 7 /* ncclInProgress */) {
         return `NCCL reported ${code === -1 ? 'an error (ncclCommGetAsyncError failed)' : this.nccl.describe(code).message}`;
+      }
       return this.abortProbe?.() ?? null;
     });
     if (failure === null) return;
     this.abort(failure.timedOut ? `${what} timed out after ${timeoutMs} ms` : `${what}: ${failure.reason}`);
-    if (failure.timedOut)
+    if (failure.timedOut) {
       throw new CommTimeoutError(`rank ${this.rank}: ${what}: the other ranks did not join within ${timeoutMs} ms (NCCL communicator aborted)`);
+    }
     throw new CommAbortedError(`rank ${this.rank}: ${what}: ${failure.reason}`, failure.cause ? { cause: failure.cause } : {});
   }
 }

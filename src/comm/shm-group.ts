@@ -65,12 +65,12 @@ function positiveInt(value: unknown, what: string, max = Number.MAX_SAFE_INTEGER
 export function createShmGroup(size: number, arenaBytes = 1 << 20, options: ShmGroupOptions = {}): ShmGroupInit {
   positiveInt(size, 'createShmGroup size', 4096);
   positiveInt(arenaBytes, 'createShmGroup arenaBytes', ARENA_LIMIT);
-  const maxArenaBytes =
-    options.maxArenaBytes === undefined
-      ? Math.max(1 << 30, arenaBytes)
-      : positiveInt(options.maxArenaBytes, 'createShmGroup options.maxArenaBytes', ARENA_LIMIT);
-  if (maxArenaBytes < arenaBytes)
+  const maxArenaBytes = options.maxArenaBytes === undefined
+    ? Math.max(1 << 30, arenaBytes)
+    : positiveInt(options.maxArenaBytes, 'createShmGroup options.maxArenaBytes', ARENA_LIMIT);
+  if (maxArenaBytes < arenaBytes) {
     throw new RangeError(`createShmGroup options.maxArenaBytes: expected at least arenaBytes (${arenaBytes}), got ${maxArenaBytes}`);
+  }
   const timeoutMs = options.timeoutMs === undefined ? DEFAULT_COMM_TIMEOUT_MS : assertTimeout(options.timeoutMs, 'createShmGroup options.timeoutMs');
   const spin = options.spin ?? 200;
   if (!Number.isInteger(spin) || spin < 0) throw new RangeError(`createShmGroup options.spin: expected an integer >= 0, got ${String(spin)}`);
@@ -133,6 +133,7 @@ export function describeAbort(reason: AbortReason, rank: number): string {
       return reason satisfies never;
   }
 }
+
 
 /** Throws CommAbortedError if the group is aborted. */
 export function throwIfAborted(init: ShmGroupInit, rank: number): void {

@@ -39,7 +39,15 @@ import {
   throwIfAborted,
 } from './shm-group.js';
 
-export { type AbortReason, type ShmGroupInit, type ShmGroupOptions, abortShmGroup, createShmGroup, resetShmGroup, shmGroupAbortState } from './shm-group.js';
+export {
+  type AbortReason,
+  type ShmGroupInit,
+  type ShmGroupOptions,
+  abortShmGroup,
+  createShmGroup,
+  resetShmGroup,
+  shmGroupAbortState,
+} from './shm-group.js';
 
 type View = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => TypedArray;
 
@@ -93,12 +101,7 @@ export class ShmCommunicator implements Communicator {
   }
 
   async broadcast<T extends TypedArray>(buf: T, options: RootOptions = {}): Promise<T> {
-    const {
-      headers,
-      deadline,
-      root,
-      cap: cap0,
-    } = this.begin('broadcast', options, () => {
+    const { headers, deadline, root, cap: cap0 } = this.begin('broadcast', options, () => {
       const b = assertCommBuffer(buf, 'broadcast buf');
       return { dtype: bufferDType(b, undefined, 'broadcast'), length: b.length, root: options.root ?? 0 };
     });
@@ -106,51 +109,34 @@ export class ShmCommunicator implements Communicator {
     if (this.size === 1 || buf.length === 0) return buf;
     const bytes = buf.length * buf.BYTES_PER_ELEMENT;
     const cap = this.ensureArena(bytes, cap0, deadline);
-    this.rounds(
-      bytes,
-      cap,
-      deadline,
-      (lo, hi) => {
-        if (this.rank === root) this.copyIn(buf, 0, lo, hi);
-      },
-      (lo, hi) => {
-        if (this.rank !== root) this.copyOut(buf, 0, lo, hi);
-      },
-    );
+    this.rounds(bytes, cap, deadline, (lo, hi) => {
+      if (this.rank === root) this.copyIn(buf, 0, lo, hi);
+    }, (lo, hi) => {
+      if (this.rank !== root) this.copyOut(buf, 0, lo, hi);
+    });
     return buf;
   }
 
   async scatter(parts: readonly TypedArray[] | null, options: RootOptions = {}): Promise<TypedArray> {
     const isRoot = typeof options === 'object' && options !== null && this.rank === (options.root ?? 0);
-    const {
-      headers,
-      deadline,
-      root,
-      parity,
-      cap: cap0,
-    } = this.begin(
-      'scatter',
-      options,
-      () => {
-        if (!isRoot) return { root: options.root ?? 0 };
-        if (!Array.isArray(parts) || parts.length !== this.size) {
-          throw new TypeError(
-            `scatter parts: expected an array of ${this.size} typed arrays on the root, got ${Array.isArray(parts) ? `${parts.length}` : String(parts)}`,
-          );
+    const { headers, deadline, root, parity, cap: cap0 } = this.begin('scatter', options, () => {
+      if (!isRoot) return { root: options.root ?? 0 };
+      if (!Array.isArray(parts) || parts.length !== this.size) {
+        throw new TypeError(
+          `scatter parts: expected an array of ${this.size} typed arrays on the root, got ${Array.isArray(parts) ? `${parts.length}` : String(parts)}`,
+        );
+      }
+      const list = parts as readonly TypedArray[];
+      const dtype = bufferDType(assertCommBuffer(list[0], 'scatter parts[0]'), undefined, 'scatter');
+      list.forEach((p, r) => {
+        if (bufferDType(assertCommBuffer(p, `scatter parts[${r}]`), undefined, 'scatter') !== dtype) {
+          throw new TypeError(`scatter parts[${r}]: expected a ${storageOf(dtype).name} like parts[0], got a ${p.constructor.name}`);
         }
-        const list = parts as readonly TypedArray[];
-        const dtype = bufferDType(assertCommBuffer(list[0], 'scatter parts[0]'), undefined, 'scatter');
-        list.forEach((p, r) => {
-          if (bufferDType(assertCommBuffer(p, `scatter parts[${r}]`), undefined, 'scatter') !== dtype) {
-            throw new TypeError(`scatter parts[${r}]: expected a ${storageOf(dtype).name} like parts[0], got a ${p.constructor.name}`);
-          }
-        });
-        return { dtype, root: options.root ?? 0 };
-      },
-      (p) => {
-        if (isRoot && Array.isArray(parts)) parts.forEach((x, r) => (this.ctl[this.table + p * this.size + r] = x.length));
-      },
-    );
+      });
+      return { dtype, root: options.root ?? 0 };
+    }, (p) => {
+      if (isRoot && Array.isArray(parts)) parts.forEach((x, r) => (this.ctl[this.table + p * this.size + r] = x.length));
+    });
     const dtype = DTYPES[headers[root]!.dtype - 1] ?? 'uint8';
     const lengths = headers.map((_, r) => this.ctl[this.table + parity * this.size + r]!);
     const mine = new (storageOf(dtype))(lengths[this.rank]!);
@@ -161,15 +147,9 @@ export class ShmCommunicator implements Communicator {
     const offsets = this.offsets(lengths, mine.BYTES_PER_ELEMENT);
     const total = offsets[this.size]!;
     const cap = this.ensureArena(total, cap0, deadline);
-    this.rounds(
-      total,
-      cap,
-      deadline,
-      (lo, hi) => {
-        if (this.rank === root) parts!.forEach((x, r) => this.copyIn(x, offsets[r]!, lo, hi));
-      },
-      (lo, hi) => this.copyOut(mine, offsets[this.rank]!, lo, hi),
-    );
+    this.rounds(total, cap, deadline, (lo, hi) => {
+      if (this.rank === root) parts!.forEach((x, r) => this.copyIn(x, offsets[r]!, lo, hi));
+    }, (lo, hi) => this.copyOut(mine, offsets[this.rank]!, lo, hi));
     return mine;
   }
 
@@ -191,49 +171,30 @@ export class ShmCommunicator implements Communicator {
   }
 
   private gatherTo(kind: 'gather' | 'allGather', buf: TypedArray, options: RootOptions): TypedArray[] | null {
-    const {
-      headers,
-      deadline,
-      root,
-      cap: cap0,
-    } = this.begin(kind, options, () => {
+    const { headers, deadline, root, cap: cap0 } = this.begin(kind, options, () => {
       const b = assertCommBuffer(buf, `${kind} buf`);
-      return { dtype: bufferDType(b, undefined, kind), length: b.length, root: kind === 'gather' ? (options.root ?? 0) : 0 };
+      return { dtype: bufferDType(b, undefined, kind), length: b.length, root: kind === 'gather' ? options.root ?? 0 : 0 };
     });
     this.agree(headers, kind, ['dtype']);
     const receives = kind === 'allGather' || this.rank === root;
     const Ctor = storageOf(DTYPES[headers[0]!.dtype - 1] ?? 'uint8');
     const out = headers.map((h, r) => (r === this.rank ? buf.slice() : new Ctor(receives ? h.length : 0)));
     if (this.size === 1) return out;
-    const offsets = this.offsets(
-      headers.map((h) => h.length),
-      buf.BYTES_PER_ELEMENT,
-    );
+    const offsets = this.offsets(headers.map((h) => h.length), buf.BYTES_PER_ELEMENT);
     const total = offsets[this.size]!;
     const cap = this.ensureArena(total, cap0, deadline);
-    this.rounds(
-      total,
-      cap,
-      deadline,
-      (lo, hi) => this.copyIn(buf, offsets[this.rank]!, lo, hi),
-      (lo, hi) => {
-        if (receives) out.forEach((o, r) => r !== this.rank && this.copyOut(o, offsets[r]!, lo, hi));
-      },
-    );
+    this.rounds(total, cap, deadline, (lo, hi) => this.copyIn(buf, offsets[this.rank]!, lo, hi), (lo, hi) => {
+      if (receives) out.forEach((o, r) => r !== this.rank && this.copyOut(o, offsets[r]!, lo, hi));
+    });
     return receives ? out : null;
   }
 
   private reduceTo<T extends TypedArray>(kind: 'reduce' | 'allReduce', buf: T, options: ReduceOptions): T {
-    const {
-      headers,
-      deadline,
-      root,
-      cap: cap0,
-    } = this.begin(kind, options, () => {
+    const { headers, deadline, root, cap: cap0 } = this.begin(kind, options, () => {
       const b = assertCommBuffer(buf, `${kind} buf`);
       const dtype = bufferDType(b, options.dtype, `${kind} options.dtype`);
       const op = assertReduceOp(options.op ?? 'sum', `${kind} options.op`, dtype);
-      return { dtype, length: b.length, op, root: kind === 'reduce' ? (options.root ?? 0) : 0 };
+      return { dtype, length: b.length, op, root: kind === 'reduce' ? options.root ?? 0 : 0 };
     });
     this.agree(headers, kind, ['dtype', 'length', 'op']);
     const op = assertReduceOp(options.op ?? 'sum', `${kind} options.op`);
@@ -295,13 +256,8 @@ export class ShmCommunicator implements Communicator {
     const cap = this.init.arena.byteLength;
     const h = HDR + (parity * this.size + this.rank) * HDR_WORDS;
     const words = [
-      seq,
-      COLLECTIVES.indexOf(kind) + 1,
-      dtypeCode(local.dtype),
-      local.length ?? 0,
-      local.root ?? 0,
-      local.op ? reduceOpCode(local.op) : 0,
-      error ? 1 : 0,
+      seq, COLLECTIVES.indexOf(kind) + 1, dtypeCode(local.dtype), local.length ?? 0,
+      local.root ?? 0, local.op ? reduceOpCode(local.op) : 0, error ? 1 : 0,
     ];
     words.forEach((w, i) => (this.ctl[h + i] = w));
     this.sync(deadline);
@@ -317,14 +273,15 @@ export class ShmCommunicator implements Communicator {
       const other = headers[odd]!;
       const name = (k: number): string => COLLECTIVES[k - 1] ?? 'nothing';
       throw new CommMismatchError(
-        `collective #${seq}: rank ${this.rank} called ${kind} but rank ${odd} called ${name(other.kind)} (as its #${other.seq}); ` +
-          `every rank must call the same collectives in the same order`,
+        `collective #${seq}: rank ${this.rank} called ${kind} but rank ${odd} called ${name(other.kind)} (as its #${other.seq}); `
+          + 'every rank must call the same collectives in the same order',
       );
     }
     if (error) throw error;
     const bad = headers.findIndex((x) => x.status !== 0);
-    if (bad >= 0)
+    if (bad >= 0) {
       throw new CommAbortedError(`${kind} (collective #${seq}): rank ${this.rank} stops because rank ${bad} passed invalid arguments (see its error)`);
+    }
     const root = headers[0]!.root;
     const otherRoot = headers.findIndex((x) => x.root !== root);
     if (otherRoot >= 0) throw new CommMismatchError(`${kind}: rank 0 names root ${root} but rank ${otherRoot} names root ${headers[otherRoot]!.root}`);
@@ -336,8 +293,9 @@ export class ShmCommunicator implements Communicator {
     for (const f of fields) {
       const odd = headers.findIndex((x) => x[f] !== headers[0]![f]);
       if (odd < 0) continue;
-      const show = (h: Header): string =>
-        f === 'dtype' ? (DTYPES[h.dtype - 1] ?? '?') : f === 'op' ? String(['?', 'sum', 'avg', 'prod', 'max', 'min'][h.op]) : String(h.length);
+      const show = (h: Header): string => (f === 'dtype'
+        ? DTYPES[h.dtype - 1] ?? '?'
+        : f === 'op' ? String(['?', 'sum', 'avg', 'prod', 'max', 'min'][h.op]) : String(h.length));
       throw new CommMismatchError(`${kind}: ranks disagree on the ${f}: rank 0 has ${show(headers[0]!)}, rank ${odd} has ${show(headers[odd]!)}`);
     }
   }

@@ -28,14 +28,8 @@ export function substitute(roots: readonly Variable[], givens: ReadonlyMap<Varia
   const memo = new Map<number, Variable>();
   for (const v of topoSort(roots)) {
     const replacement = givens.get(v);
-    if (replacement) {
-      memo.set(v.id, replacement);
-      continue;
-    }
-    if (!v.owner) {
-      memo.set(v.id, v);
-      continue;
-    }
+    if (replacement) { memo.set(v.id, replacement); continue; }
+    if (!v.owner) { memo.set(v.id, v); continue; }
     const inputs = v.owner.inputs.map((i) => memo.get(i.id)!);
     const changed = inputs.some((i, k) => i !== v.owner!.inputs[k]);
     memo.set(v.id, changed ? applyOp(v.owner.op as OpName, inputs, v.owner.attrs as OpAttrs<OpName>) : v);
@@ -90,11 +84,7 @@ export function buildProgram(
   }
   return {
     program: {
-      slots,
-      inputs: inputSlots,
-      shareds: sharedSlots,
-      constants,
-      steps,
+      slots, inputs: inputSlots, shareds: sharedSlots, constants, steps,
       outputs: outputs.map((o) => slotOf.get(o.id)!),
       updates: updates.map(([s, e]) => ({ sharedId: s.sharedId, slot: slotOf.get(e.id)! })),
     },

@@ -14,14 +14,7 @@ import { printProgram } from './print.js';
 import type { Program, SerializedArray } from './program.js';
 import { serializeArray } from './serialize-array.js';
 import {
-  bindShareds,
-  checkBindings,
-  fields,
-  NO_DESCRIPTION_LIMITS,
-  parseDescription,
-  resolveLimits,
-  type DescriptionLimits,
-  type SharedBindings,
+  bindShareds, checkBindings, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings,
 } from './validate-description.js';
 import { inputAncestors } from './ancestry.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
@@ -136,8 +129,9 @@ export class CompiledFunction {
     const spec = this.description.inputs[i]!;
     const what = `input ${i}${spec.name !== undefined ? ` '${spec.name}'` : ''}`;
     const a = conformValue(value, spec.dtype, { what });
-    if (a.ndim !== spec.broadcastable.length)
+    if (a.ndim !== spec.broadcastable.length) {
       throw new TypeError(`${what}: expected ndim ${spec.broadcastable.length}, got shape ${shapeToString(a.shape)} (ndim ${a.ndim})`);
+    }
     spec.broadcastable.forEach((b, ax) => {
       if (b && a.shape[ax] !== 1) throw new TypeError(`${what}: axis ${ax} is broadcastable and must have size 1, got ${a.shape[ax]}`);
     });
@@ -176,9 +170,7 @@ export class CompiledFunction {
     });
     for (const s of this.shareds) args.push(this.sharedArg(s));
     // Device memory (CUDA) is released as soon as it is not needed.
-    const release = (values: readonly DeviceArray[]) => {
-      if (onGpu) for (const v of values) this.device.free(v);
-    };
+    const release = (values: readonly DeviceArray[]) => { if (onGpu) for (const v of values) this.device.free(v); };
     let results: DeviceArray[];
     try {
       results = exe.run(args);
@@ -310,10 +302,11 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   const inputs = [...(spec.inputs ?? [])];
   inputs.forEach((v, i) => {
     if (!(v instanceof Variable)) throw new TypeError(`fn: inputs[${i}] must be a symbolic variable, got ${describe(v)}`);
-    if (v instanceof Constant || v instanceof SharedVariable || v.owner)
+    if (v instanceof Constant || v instanceof SharedVariable || v.owner) {
       throw new TypeError(
         `fn: inputs[${i}] (${v.label()}) must be a free variable (made by T.scalar, T.matrix, ...), not a constant, shared variable or computed value`,
       );
+    }
   });
   if (new Set(inputs).size !== inputs.length) throw new TypeError('fn: the same variable is given twice in inputs');
   const single = spec.outputs instanceof Variable;
@@ -321,12 +314,9 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     throw new TypeError(`fn: outputs must be a symbolic variable or an array of them, got ${describe(spec.outputs)}`);
   }
   const outputs = spec.outputs === undefined || spec.outputs === null ? [] : single ? [spec.outputs as Variable] : [...(spec.outputs as readonly Variable[])];
-  outputs.forEach((o, i) => {
-    if (!(o instanceof Variable)) throw new TypeError(`fn: outputs[${i}] must be a symbolic variable, got ${describe(o)}`);
-  });
-  const updateList = listOption<unknown>(spec.updates, 'updates', 'an array of [shared variable, expression] pairs or a Map').map((u, i) =>
-    pairOf(u, `updates[${i}]`),
-  );
+  outputs.forEach((o, i) => { if (!(o instanceof Variable)) throw new TypeError(`fn: outputs[${i}] must be a symbolic variable, got ${describe(o)}`); });
+  const updateList = listOption<unknown>(spec.updates, 'updates', 'an array of [shared variable, expression] pairs or a Map')
+    .map((u, i) => pairOf(u, `updates[${i}]`));
   const seen = new Set<SharedVariable>();
   const updates: (readonly [SharedVariable, Variable])[] = updateList.map((u, i) => {
     const [s, e] = u;
@@ -335,7 +325,8 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
     seen.add(s);
     return [s, conformTo(s, e, `fn: updates[${i}] (new value of ${s.label()})`)] as const;
   });
-  const givenList = listOption<unknown>(spec.givens, 'givens', 'an array of [variable, replacement] pairs or a Map').map((g, i) => pairOf(g, `givens[${i}]`));
+  const givenList = listOption<unknown>(spec.givens, 'givens', 'an array of [variable, replacement] pairs or a Map')
+    .map((g, i) => pairOf(g, `givens[${i}]`));
   const givens = new Map<Variable, Variable>();
   givenList.forEach(([v, r], i) => {
     if (!(v instanceof Variable)) throw new TypeError(`fn: givens[${i}][0] must be a symbolic variable, got ${describe(v)}`);
@@ -343,17 +334,10 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   });
   // Random draws advance their streams' states; updates the user gave explicitly win.
   for (const [sv, e] of randomUpdatesFor([...outputs, ...updates.map(([, u]) => u), ...givens.values()])) {
-    if (!seen.has(sv)) {
-      seen.add(sv);
-      updates.push([sv, e] as const);
-    }
+    if (!seen.has(sv)) { seen.add(sv); updates.push([sv, e] as const); }
   }
   const roots = substitute([...outputs, ...updates.map(([, e]) => e)], givens);
-  const built = buildProgram(
-    inputs,
-    roots.slice(0, outputs.length),
-    updates.map(([s], k) => [s, roots[outputs.length + k]!] as const),
-  );
+  const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
   const { program, log } = optimize(built.program, spec.optimize);
   const shareds = program.shareds.map((ps) => built.shareds.find((s) => s.sharedId === ps.sharedId)!);
   const description: FunctionDescription = {
@@ -371,6 +355,7 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
 
 const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize'] as const;
 
+
 /**
  * Compiles a function (Theano's theano.function) for `spec.device`, else the default device (the
  * fast CPU device). With one output variable it returns one NDArray; with a list, a tuple.
@@ -383,8 +368,9 @@ const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name'
 export function fn<const I extends readonly Variable[] = [], const O extends OutputsSpec = undefined>(
   spec: FnSpec & { readonly inputs?: I; readonly outputs?: O },
 ): Fn<I, O> {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
     throw new TypeError(`fn: expected an options object { inputs, outputs, updates, givens }, got ${describe(spec)}`);
+  }
   refuseUnknownKeys(spec, FN_SPEC_KEYS, 'fn');
   if (spec.device !== undefined && (typeof spec.device !== 'object' || spec.device === null || typeof spec.device.compile !== 'function')) {
     throw new TypeError(`fn: device must be a Device (CpuDevice, ReferenceDevice, CudaDevice), got ${describe(spec.device)}`);
@@ -413,8 +399,9 @@ export interface FromDescriptionOptions {
 export function fnFromDescription(description: unknown, options: Device | FromDescriptionOptions = {}): Fn {
   const isDevice = (d: unknown): d is Device => typeof (d as Partial<Device> | null)?.compile === 'function';
   const o = isDevice(options) ? { device: options } : fields(options, 'fnFromDescription: options', ['device', 'shareds', 'limits']);
-  if (o['device'] !== undefined && !isDevice(o['device']))
+  if (o['device'] !== undefined && !isDevice(o['device'])) {
     throw new TypeError(`fnFromDescription: options.device must be a device, got ${describe(o['device'])}`);
+  }
   const limits = resolveLimits(o['limits'] ?? {}, 'fnFromDescription: options.limits');
   const checked = parseDescription(description, limits, 'fnFromDescription');
   const device = o['device'] ?? defaultDevice();

@@ -26,23 +26,12 @@ export class Accumulator {
   /** The dtype of the pieces (avg accumulates in float64 and casts back to it). */
   dtype: NDArray['dtype'] | undefined;
 
-  constructor(
-    readonly op: OutputOp,
-    readonly what: string,
-  ) {}
+  constructor(readonly op: OutputOp, readonly what: string) {}
 
   add(value: NDArray, rows: number): void {
     this.dtype ??= value.dtype;
-    if (this.op === 'gather') {
-      this.parts.push(value);
-      this.rows += rows;
-      return;
-    }
-    if (this.op === 'none') {
-      this.acc ??= value;
-      this.rows += rows;
-      return;
-    }
+    if (this.op === 'gather') { this.parts.push(value); this.rows += rows; return; }
+    if (this.op === 'none') { this.acc ??= value; this.rows += rows; return; }
     if (this.acc === undefined) {
       this.dtype = value.dtype;
       const start = new NDArray(this.op === 'avg' ? 'float64' : value.dtype, value.shape);
@@ -61,29 +50,12 @@ export class Accumulator {
     const d = a.data;
     const v = value.data;
     switch (this.op) {
-      case 'avg':
-        for (let i = 0; i < d.length; i++) d[i]! += v[i]! * rows;
-        break;
-      case 'sum':
-        for (let i = 0; i < d.length; i++) d[i]! += v[i]!;
-        break;
-      case 'prod':
-        for (let i = 0; i < d.length; i++) d[i]! *= v[i]!;
-        break;
-      case 'max':
-        for (let i = 0; i < d.length; i++) {
-          const x = v[i]!;
-          if (x > d[i]! || x !== x) d[i] = x;
-        }
-        break;
-      case 'min':
-        for (let i = 0; i < d.length; i++) {
-          const x = v[i]!;
-          if (x < d[i]! || x !== x) d[i] = x;
-        }
-        break;
-      default:
-        throw new Error(`internal: unexpected op ${this.op}`);
+      case 'avg': for (let i = 0; i < d.length; i++) d[i]! += v[i]! * rows; break;
+      case 'sum': for (let i = 0; i < d.length; i++) d[i]! += v[i]!; break;
+      case 'prod': for (let i = 0; i < d.length; i++) d[i]! *= v[i]!; break;
+      case 'max': for (let i = 0; i < d.length; i++) { const x = v[i]!; if (x > d[i]! || x !== x) d[i] = x; } break;
+      case 'min': for (let i = 0; i < d.length; i++) { const x = v[i]!; if (x < d[i]! || x !== x) d[i] = x; } break;
+      default: throw new Error(`internal: unexpected op ${this.op}`);
     }
     this.rows += rows;
   }
@@ -119,9 +91,6 @@ export function concatRows(parts: readonly NDArray[], what: string): NDArray {
   }
   const out = new NDArray(first.dtype, [rows, ...tail]);
   let offset = 0;
-  for (const p of parts) {
-    out.data.set(p.data, offset);
-    offset += p.size;
-  }
+  for (const p of parts) { out.data.set(p.data, offset); offset += p.size; }
   return out;
 }

@@ -57,10 +57,7 @@ function formatBytes(bytes: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
   return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
@@ -96,21 +93,15 @@ function released(id: number, buffer: SharedArrayBuffer): void {
 }
 
 function isSpec(value: unknown): value is { dtype: unknown; shape: unknown } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !(value instanceof NDArray) &&
-    !Array.isArray(value) &&
-    !ArrayBuffer.isView(value) &&
-    'dtype' in value &&
-    'shape' in value
-  );
+  return typeof value === 'object' && value !== null && !(value instanceof NDArray) && !Array.isArray(value)
+    && !ArrayBuffer.isView(value) && 'dtype' in value && 'shape' in value;
 }
 
 function checkOptions(options: unknown, keys: string[], what: string): Record<string, unknown> {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${what}: expected an options object, got ${describe(options)}`);
+  }
   for (const key of Object.keys(options)) {
     if (!keys.includes(key)) throw new TypeError(`${what}: unknown option '${key}' (expected ${keys.join(', ')})`);
   }
@@ -271,8 +262,9 @@ export class Data {
   /** Changes the shape (same ndim); elements keep their flat order, new ones are zero. */
   setShape(shape: Shape): void {
     const s = assertShape(shape, 'Data.setShape shape');
-    if (s.length !== this.ndim)
+    if (s.length !== this.ndim) {
       throw new RangeError(`Data.setShape shape: expected ${this.ndim} dimensions (the Data's ndim is fixed), got ${shapeToString(s)}`);
+    }
     this.resize(s, 'Data.setShape');
   }
 

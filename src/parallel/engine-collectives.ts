@@ -43,10 +43,7 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
       shareds.forEach((s, i) => {
         const v = msg.values?.[i];
         // A broadcast value is the controller's own; scattered and set values are rank 0's.
-        if (v) {
-          setTo(engine, s, fromArrayMsg(v));
-          if (msg.op !== 'broadcast') changed.push(s);
-        }
+        if (v) { setTo(engine, s, fromArrayMsg(v)); if (msg.op !== 'broadcast') changed.push(s); }
       });
       break;
     case 'gather':
@@ -62,17 +59,15 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
         const tail = own.shape.slice(1);
         const rowSize = tail.reduce((x, y) => x * y, 1);
         if (own.ndim === 0) throw new TypeError(`allGather: shared variable ${s.name ?? s.sharedId} is a scalar; gather it instead`);
-        const arrays = parts.map(
-          (p: TypedArray) =>
-            new NDArray(
-              own.dtype,
-              [rowSize === 0 ? 0 : p.length / rowSize, ...tail],
-              p.constructor === storageOf(own.dtype) ? p : new (storageOf(own.dtype))(p),
-            ),
-        );
+        const arrays = parts.map((p: TypedArray) => new NDArray(
+          own.dtype,
+          [rowSize === 0 ? 0 : p.length / rowSize, ...tail],
+          p.constructor === storageOf(own.dtype) ? p : new (storageOf(own.dtype))(p),
+        ));
         arrays.forEach((a, r) => {
-          if (!Number.isInteger(a.shape[0]))
+          if (!Number.isInteger(a.shape[0])) {
             throw new RangeError(`allGather: rank ${r}'s ${s.name ?? s.sharedId} does not have trailing shape ${shapeToString(tail)}`);
+          }
         });
         s.assignComputed(concatRows(arrays, `allGather of ${s.name ?? s.sharedId}`));
         changed.push(s);
@@ -89,10 +84,7 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
           else await comm.allReduce(buf, { op, dtype: own.dtype });
         }
         const result = new NDArray(own.dtype, own.shape, buf);
-        if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {
-          s.assignComputed(result);
-          changed.push(s);
-        }
+        if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) { s.assignComputed(result); changed.push(s); }
         values.push(engine.rank === 0 && msg.op === 'reduce' ? toArrayMsg(result) : null);
       }
       break;
@@ -131,10 +123,7 @@ async function runOnGpu(
     }
     const op = msg.reduceOp ?? 'avg';
     const out = msg.op === 'allReduce' ? await gpu.allReduceDevice(own, op) : await gpu.reduceDevice(own, op, { root: 0 });
-    if (out === null) {
-      values.push(null);
-      continue;
-    } // reduce: not the root
+    if (out === null) { values.push(null); continue; } // reduce: not the root
     const host = engine.rank === 0 && msg.op === 'reduce' ? engine.device.download(out) : null;
     if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {
       installDevice(engine, s, out);

@@ -8,14 +8,10 @@ const MAX_NDIM = 8;
 
 function identityFor(op: OutputOp, dtype: DType): number {
   switch (op) {
-    case 'prod':
-      return 1;
-    case 'max':
-      return dtype === 'float32' || dtype === 'float64' ? -Infinity : dtype === 'int32' ? -2147483648 : 0;
-    case 'min':
-      return dtype === 'float32' || dtype === 'float64' ? Infinity : dtype === 'int32' ? 2147483647 : 255;
-    default:
-      return 0;
+    case 'prod': return 1;
+    case 'max': return dtype === 'float32' || dtype === 'float64' ? -Infinity : dtype === 'int32' ? -2147483648 : 0;
+    case 'min': return dtype === 'float32' || dtype === 'float64' ? Infinity : dtype === 'int32' ? 2147483647 : 255;
+    default: return 0;
   }
 }
 
@@ -31,9 +27,7 @@ async function agreeOnShapes(comm: Communicator, accs: readonly Accumulator[]): 
     mine[base] = 1;
     mine[base + 1] = dtypes.indexOf(a.dtype);
     mine[base + 2] = p.ndim;
-    p.shape.forEach((d, k) => {
-      mine[base + 3 + k] = d;
-    });
+    p.shape.forEach((d, k) => { mine[base + 3 + k] = d; });
   });
   const all = await comm.allGather(mine);
   return accs.map((_, i) => {
@@ -76,10 +70,7 @@ export async function reduceAcrossRanks(comm: Communicator | null, accs: readonl
         results.push(finishAvg(new NDArray('float64', local.shape, buf.subarray(0, local.size)), buf[local.size]!, dtype));
         break;
       }
-      case 'sum':
-      case 'prod':
-      case 'max':
-      case 'min': {
+      case 'sum': case 'prod': case 'max': case 'min': {
         const buf = local.data.slice() as TypedArray;
         await comm.reduce(buf, { op: acc.op, root: 0, dtype });
         results.push(new NDArray(dtype, local.shape, buf));
@@ -90,9 +81,11 @@ export async function reduceAcrossRanks(comm: Communicator | null, accs: readonl
         if (parts) {
           const tail = local.shape.slice(1);
           const rowSize = tail.reduce((x, y) => x * y, 1);
-          const arrays = parts.map(
-            (p) => new NDArray(dtype, [rowSize === 0 ? 0 : p.length / rowSize, ...tail], p.constructor === storageOf(dtype) ? p : new (storageOf(dtype))(p)),
-          );
+          const arrays = parts.map((p) => new NDArray(
+            dtype,
+            [rowSize === 0 ? 0 : p.length / rowSize, ...tail],
+            p.constructor === storageOf(dtype) ? p : new (storageOf(dtype))(p),
+          ));
           results.push(concatRows(arrays, `output ${i}`));
         } else results.push(local);
         break;

@@ -15,15 +15,8 @@ import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
 import {
-  fromArrayMsg,
-  toArrayMsg,
-  type CallMsg,
-  type CallReply,
-  type ControllerMsg,
-  type DefineMsg,
-  type FunctionSpec,
-  type InputMsg,
-  type SharedValueMsg,
+  fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
+  type DefineMsg, type FunctionSpec, type InputMsg, type SharedValueMsg,
 } from './protocol.js';
 import { GarbageMeter } from './collect-garbage.js';
 
@@ -33,26 +26,16 @@ export class Engine {
   /** Shared memory this worker let go of; collected after the call once there is enough. */
   readonly garbage = new GarbageMeter();
 
-  constructor(
-    readonly rank: number,
-    readonly size: number,
-    readonly device: Device,
-    readonly comm: Communicator | null,
-    private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer },
-  ) {}
+  constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
+    private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
 
   async handle(msg: ControllerMsg): Promise<unknown> {
     switch (msg.kind) {
-      case 'define':
-        return this.define(msg);
-      case 'call':
-        return this.call(msg);
-      case 'collective':
-        return runCollective(this, msg);
-      case 'data':
-        return this.registerData(msg.handles, msg.release ?? []);
-      default:
-        throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
+      case 'define': return this.define(msg);
+      case 'call': return this.call(msg);
+      case 'collective': return runCollective(this, msg);
+      case 'data': return this.registerData(msg.handles, msg.release ?? []);
+      default: throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
     }
   }
 
@@ -67,11 +50,7 @@ export class Engine {
     const value = fromArrayMsg(m.value).copy();
     this.garbage.note(m.value.buffer.byteLength);
     const existing = findShared(m.sharedId);
-    if (existing) {
-      this.noteReplaced(existing);
-      existing.assignComputed(value);
-      return existing;
-    }
+    if (existing) { this.noteReplaced(existing); existing.assignComputed(value); return existing; }
     return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
   }
 
@@ -116,21 +95,11 @@ export class Engine {
       return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, this.size, this.rank) : pieceOf(sel, this.size, this.rank) };
     });
     const { reduced, updated } = await this.execute({
-      kind: 'call',
-      fnId: call.fnId,
-      inputs,
-      sliceRows: entry.spec.sliceableIds.map(() => null),
-      numSlices: call.numSlices,
-      outputSubset: call.outputSubset,
-      someRankEmpty: call.someRankEmpty,
-      sync: [],
+      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
+      outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [],
     });
     // Updated shared values stay here; the controller fetches rank 0's lazily when it reads them.
-    if (this.rank === 0)
-      writeResults(
-        this.arenas.results,
-        (reduced ?? []).map((value) => ({ value, updateIndex: -1 })),
-      );
+    if (this.rank === 0) writeResults(this.arenas.results, (reduced ?? []).map((value) => ({ value, updateIndex: -1 })));
     return 0;
   }
 
@@ -145,10 +114,7 @@ export class Engine {
     const offset = Math.min(args[1] ?? 0, value.size);
     const count = Math.min(args[2] ?? value.size, value.size - offset);
     const piece = new NDArray(value.dtype, [count], value.data.subarray(offset, offset + count));
-    writeResults(this.arenas.results, [
-      { value: piece, updateIndex: -1 },
-      { value: NDArray.from(Int32Array.from(value.shape)), updateIndex: -1 },
-    ]);
+    writeResults(this.arenas.results, [{ value: piece, updateIndex: -1 }, { value: NDArray.from(Int32Array.from(value.shape)), updateIndex: -1 }]);
     return 0;
   }
 
@@ -219,8 +185,9 @@ export class Engine {
       compiled.description.program.updates.forEach((u, i) => {
         const acc = updateAccs[i]!;
         const value = acc.partial();
-        if (value && acc.dtype)
+        if (value && acc.dtype) {
           updated.push({ shared: this.shared(u.sharedId), value: acc.op === 'avg' ? finishLocalAvg(value, acc.totalRows, acc.dtype) : value, index: i });
+        }
       });
     }
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);

@@ -82,8 +82,11 @@ export function decodeFastCall(args: Float64Array, scratch: SharedArrayBuffer): 
   const a = next();
   const b = next();
   // The index list is copied: the controller may reuse the scratch buffer for the next call.
-  const selection: Rows | null =
-    kind === 0 ? null : kind === 1 ? { kind: 'range', start: a, stop: b } : { kind: 'list', indices: new Int32Array(scratch, 0, b).slice() };
+  const selection: Rows | null = kind === 0
+    ? null
+    : kind === 1
+      ? { kind: 'range', start: a, stop: b }
+      : { kind: 'list', indices: new Int32Array(scratch, 0, b).slice() };
   const nData = next();
   const dataIds = Array.from({ length: nData }, next);
   const nSubset = next();
@@ -100,11 +103,7 @@ export interface ResultEntry {
 /** Rank 0 writes its results into the arena (growing it when needed). */
 export function writeResults(arena: SharedArrayBuffer, entries: readonly ResultEntry[]): void {
   let bytes = HEADER_BYTES;
-  const offsets = entries.map((e) => {
-    const at = bytes;
-    bytes += Math.ceil(e.value.data.byteLength / 8) * 8;
-    return at;
-  });
+  const offsets = entries.map((e) => { const at = bytes; bytes += Math.ceil(e.value.data.byteLength / 8) * 8; return at; });
   if (entries.length > MAX_RESULT_ENTRIES) throw new RangeError(`fast call: ${entries.length} results exceed the arena's ${MAX_RESULT_ENTRIES}`);
   if (!ensureArena(arena, bytes)) throw new RangeError(`fast call: results need ${bytes} bytes, the result arena cannot grow that far`);
   const header = new Int32Array(arena, 0, HEADER_BYTES / 4);
@@ -114,9 +113,7 @@ export function writeResults(arena: SharedArrayBuffer, entries: readonly ResultE
     if (e.value.ndim > MAX_NDIM) throw new RangeError(`fast call: result ${i} has more than ${MAX_NDIM} axes`);
     header[base] = DTYPES.indexOf(e.value.dtype);
     header[base + 1] = e.value.ndim;
-    e.value.shape.forEach((d, k) => {
-      header[base + 2 + k] = d;
-    });
+    e.value.shape.forEach((d, k) => { header[base + 2 + k] = d; });
     header[base + 10] = offsets[i]!;
     header[base + 11] = e.updateIndex;
     new (storageOf(e.value.dtype))(arena as unknown as ArrayBuffer, offsets[i]!, e.value.size).set(e.value.data as TypedArray & ArrayLike<number>);

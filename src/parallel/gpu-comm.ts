@@ -91,7 +91,7 @@ export async function joinNcclGroup(
       if (Atomics.compareExchange(i32, STATE, 0, 1) !== 0) waitFor(i32, STATE, () => false, deadline, rank, 'publishing the unique id');
       Atomics.notify(i32, STATE);
     } else {
-      waitFor(i32, STATE, () => Atomics.load(i32, STATE) === 1, deadline, rank, "waiting for rank 0's unique id");
+      waitFor(i32, STATE, () => Atomics.load(i32, STATE) === 1, deadline, rank, 'waiting for rank 0\'s unique id');
     }
     Atomics.add(i32, ARRIVED, 1);
     Atomics.notify(i32, ARRIVED);
@@ -131,9 +131,5 @@ export function gpuCommOf(device: Device): NcclCommunicator | undefined {
 export function closeGpuComm(device: Device): void {
   const comm = byDevice.get(device);
   byDevice.delete(device);
-  try {
-    comm?.close();
-  } catch {
-    /* closing anyway */
-  }
+  try { comm?.close(); } catch { /* closing anyway */ }
 }

@@ -129,8 +129,9 @@ export class WorkerPool {
   static async start(options: PoolOptions): Promise<WorkerPool> {
     const n = options?.n;
     if (!Number.isInteger(n) || n < 1 || n > 4096) throw new RangeError(`WorkerPool.start n: expected an integer in [1, 4096], got ${String(n)}`);
-    if (!(options.script instanceof URL) && typeof options.script !== 'string')
+    if (!(options.script instanceof URL) && typeof options.script !== 'string') {
       throw new TypeError(`WorkerPool.start script: expected a URL or a path, got ${String(options.script)}`);
+    }
     const startTimeoutMs = positive(options.startTimeoutMs ?? 30_000, 'WorkerPool.start startTimeoutMs');
     const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
     // Spinning only pays when every worker (and the controller) has a core of its own.
@@ -138,10 +139,9 @@ export class WorkerPool {
     // Spin only while the controller keeps a core of its own: 16 spinning workers on 16 cores starve it.
     const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
-    const comm =
-      options.comm === false
-        ? null
-        : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
+    const comm = options.comm === false
+      ? null
+      : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
     try {
@@ -181,12 +181,15 @@ export class WorkerPool {
    */
   callAll(command: number, args: ArrayLike<number> = [], options: CallOptions = {}): Promise<number[]> {
     return this.enqueue(() => {
-      if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff)
+      if (!Number.isInteger(command) || command < 0 || command > 0x7fffffff) {
         throw new RangeError(`callAll command: expected an integer in [0, 2^31), got ${String(command)}`);
-      if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS))
+      }
+      if (typeof args !== 'object' || args === null || !(args.length <= MAX_ARGS)) {
         throw new RangeError(`callAll args: expected at most ${MAX_ARGS} numbers, got ${String(args)}`);
-      for (let i = 0; i < args.length; i++)
+      }
+      for (let i = 0; i < args.length; i++) {
         if (typeof args[i] !== 'number') throw new TypeError(`callAll args[${i}]: expected a number, got ${typeof args[i]}`);
+      }
       return this.run(command, args, null, `command ${command}`, options);
     }) as Promise<number[]>;
   }
@@ -257,10 +260,11 @@ export class WorkerPool {
    * inside a synchronous getter. A worker failure gives an error naming the rank.
    */
   callSync(command: number, args: ArrayLike<number>, timeoutMs = 10_000): number[] {
-    if (!this.idle)
+    if (!this.idle) {
       throw new PoolError(
         this.closing ? 'WorkerPool: pool is closed' : this.failure ? this.failure.message : 'WorkerPool: a call is in progress; await it first',
       );
+    }
     const { i32, args: argv } = this.views;
     if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit);
     const seq = ++this.seq;
@@ -306,12 +310,7 @@ export class WorkerPool {
         const left = deadline - performance.now();
         if (left <= 0) break;
         let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          this.queue,
-          new Promise<void>((r) => {
-            timer = setTimeout(r, left);
-          }),
-        ]);
+        await Promise.race([this.queue, new Promise<void>((r) => { timer = setTimeout(r, left); })]);
         clearTimeout(timer);
       }
       if (this.busy === 0) return this.failure === null && !this.closing;
@@ -380,9 +379,7 @@ export class WorkerPool {
       return body();
     });
     // The count drops before the queue moves on, so whoever awaits the queue sees it settled.
-    const settled = (): void => {
-      this.busy--;
-    };
+    const settled = (): void => { this.busy--; };
     this.queue = next.then(settled, settled);
     return this.atCaller(next);
   }
@@ -494,13 +491,10 @@ export class WorkerPool {
       return Promise.resolve(ready);
     }
     return new Promise((resolve, reject) => {
-      const timer = safeTimeout(
-        () => {
-          this.waiters.delete(key);
-          reject(new PoolTimeoutError(`rank ${rank} finished call ${seq} but its ${type} report never arrived`, [rank]));
-        },
-        Math.max(0, deadline - performance.now()),
-      );
+      const timer = safeTimeout(() => {
+        this.waiters.delete(key);
+        reject(new PoolTimeoutError(`rank ${rank} finished call ${seq} but its ${type} report never arrived`, [rank]));
+      }, Math.max(0, deadline - performance.now()));
       this.waiters.set(key, {
         resolve: (report) => {
           timer.clear();
@@ -547,9 +541,10 @@ export class WorkerPool {
     return new Promise<void>((resolve, reject) => {
       const timer = safeTimeout(() => {
         const late = this.workers.map((_, r) => r).filter((r) => !ready.has(r));
-        reject(
-          new PoolTimeoutError(`WorkerPool.start: rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not report ready within ${timeoutMs} ms`, late),
-        );
+        reject(new PoolTimeoutError(
+          `WorkerPool.start: rank${late.length > 1 ? 's' : ''} ${late.join(', ')} did not report ready within ${timeoutMs} ms`,
+          late,
+        ));
       }, timeoutMs);
       const failStart = (error: Error): void => {
         timer.clear();

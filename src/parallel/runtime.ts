@@ -108,15 +108,13 @@ async function start(options: ForkOptions): Promise<number> {
   if (gpu) process.env['NCCL_NVLS_ENABLE'] ??= '0';
   const ncclBootstrap = gpu ? createNcclBootstrap() : null;
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
-  const pool = await withGcForWorkers(() =>
-    WorkerPool.start({
-      n: devices.length,
-      script: new URL('./worker-main.js', import.meta.url),
-      workerData: { devices, arenas, ncclBootstrap },
-      timeoutMs: options.timeoutMs ?? 600_000,
-      ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-    }),
-  );
+  const pool = await withGcForWorkers(() => WorkerPool.start({
+    n: devices.length,
+    script: new URL('./worker-main.js', import.meta.url),
+    workerData: { devices, arenas, ncclBootstrap },
+    timeoutMs: options.timeoutMs ?? 600_000,
+    ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+  }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
   state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, closing: false };
@@ -137,9 +135,7 @@ export function markUpdatedOnRank0(shareds: readonly SharedVariable[]): void {
  * back where rank 0 can still answer, and a later fork starts afresh.
  */
 export function close(): Promise<void> {
-  closing ??= closeNow().finally(() => {
-    closing = null;
-  });
+  closing ??= closeNow().finally(() => { closing = null; });
   return closing;
 }
 
@@ -204,10 +200,7 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
   await s.pool.broadcastMessage(msg, { label: 'distribute' });
   maybeGarbageSoon(msg.shareds.reduce((bytes, m) => bytes + m.value.buffer.byteLength, 0));
   for (const f of functions) s.definedFunctions.add(f.spec.id);
-  for (const v of newShareds) {
-    s.definedShareds.add(v.sharedId);
-    s.rank0Versions.set(v.sharedId, v.version);
-  }
+  for (const v of newShareds) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
 }
 
 /** Values rank 0 must adopt before it runs something reading `shareds` (the controller changed them). */
@@ -242,9 +235,7 @@ function functionLabel(fnId: number): string {
 /** Bytes of shared-memory copies a message carried (the controller's garbage once the call is done). */
 function copiedBytes(messages: readonly ControllerMsg[], replies: readonly unknown[]): number {
   const buffers = new Set<SharedArrayBuffer>();
-  const add = (m: ArrayMsg | null | undefined): void => {
-    if (m) buffers.add(m.buffer);
-  };
+  const add = (m: ArrayMsg | null | undefined): void => { if (m) buffers.add(m.buffer); };
   for (const msg of messages) {
     if (msg.kind === 'call' || msg.kind === 'collective') msg.sync.forEach((v) => add(v.value));
     if (msg.kind === 'collective') msg.values?.forEach(add);
@@ -274,12 +265,8 @@ export async function fastCall(call: FastCall): Promise<ResultEntry[] | null> {
   // The arguments go into the scratch arena and the results come out of the results arena inside
   // the call's own turn of the pool's queue: a concurrent call may neither overwrite the one nor
   // read the other (Promise.all over several functions once got another function's results).
-  const done = s.pool.callAllWith(
-    CMD_FAST_CALL,
-    () => encodeFastCall(call, s.arenas.scratch),
-    () => readResults(s.arenas.results),
-    { label: functionLabel(call.fnId) },
-  );
+  const done = s.pool.callAllWith(CMD_FAST_CALL, () => encodeFastCall(call, s.arenas.scratch), () => readResults(s.arenas.results),
+    { label: functionLabel(call.fnId) });
   s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
   return done;
 }

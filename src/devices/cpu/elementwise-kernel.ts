@@ -64,11 +64,7 @@ const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.ev
  * errors are raised by `explain` (the reference perform), so messages name the same op as there.
  */
 export function elementwiseRunner(
-  steps: readonly ScalarStep[],
-  inputDtypes: readonly DType[],
-  dtype: DType,
-  opName: string,
-  explain: (inputs: readonly NDArray[]) => NDArray,
+  steps: readonly ScalarStep[], inputDtypes: readonly DType[], dtype: DType, opName: string, explain: (inputs: readonly NDArray[]) => NDArray,
 ): StepRunner {
   let lastShapes: Shape[] | null = null;
   let outShape: number[] = [];
@@ -82,10 +78,7 @@ export function elementwiseRunner(
   return (inputs, rt) => {
     if (lastShapes === null || !inputs.every((a, j) => sameShape(a.shape, lastShapes![j]!))) {
       try {
-        outShape = broadcastShapes(
-          opName,
-          inputs.map((a) => a.shape),
-        );
+        outShape = broadcastShapes(opName, inputs.map((a) => a.shape));
       } catch {
         return explain(inputs);
       }
@@ -111,25 +104,13 @@ export function elementwiseRunner(
 /** Plain elementwise ops: a kernel of one step over the op's inputs. */
 export const elementwiseKernel: Kernel<Attrs> = (step) => {
   const steps: ScalarStep[] = [{ op: step.op, attrs: step.attrs, args: step.inputTypes.map((_, i) => i), dtype: step.outType.dtype }];
-  return elementwiseRunner(
-    steps,
-    step.inputTypes.map((t) => t.dtype),
-    step.outType.dtype,
-    step.op,
-    referenceRunner(step),
-  );
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step));
 };
 
 /** A fused group: its recorded steps in one loop. */
 export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>) => {
   const steps: ScalarStep[] = step.attrs.steps.map((s) => ({ op: s.op, attrs: s.attrs, args: s.args, dtype: s.dtype }));
-  return elementwiseRunner(
-    steps,
-    step.inputTypes.map((t) => t.dtype),
-    step.outType.dtype,
-    'fused',
-    referenceRunner(step as StepInfo),
-  );
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, 'fused', referenceRunner(step as StepInfo));
 };
 
 /** broadcastLike(g, like): g broadcast to like's shape (g itself when it already has that shape). */
@@ -137,13 +118,7 @@ export const broadcastLikeKernel: Kernel<Attrs> = (step) => {
   const dtype = step.outType.dtype;
   const ref = referenceRunner(step);
   // One step reading input 0 only; `like` takes part in the broadcast, which gives like's shape.
-  const copy = elementwiseRunner(
-    [{ op: 'cast', attrs: { dtype }, args: [0], dtype }],
-    step.inputTypes.map((t) => t.dtype),
-    dtype,
-    'broadcastLike',
-    ref,
-  );
+  const copy = elementwiseRunner([{ op: 'cast', attrs: { dtype }, args: [0], dtype }], step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref);
   return (inputs, rt) => {
     const [g, like] = inputs as [NDArray, NDArray];
     if (g.ndim > like.ndim || g.dtype !== dtype || g.shape.some((d, i) => d !== 1 && d !== like.shape[i + like.ndim - g.ndim])) return ref(inputs);

@@ -113,10 +113,8 @@ export class CpuExecutable implements Executable {
       this.steps.forEach((step, k) => {
         const inputs = step.inputs.map((i) => values[i]!);
         const dies = this.plan.dies[k]!;
-        this.current = {
-          step,
-          dying: dies.map((slot) => values[slot]).filter((v): v is NDArray => v !== undefined && step.inputs.some((i) => values[i] === v)),
-        };
+        const dying = dies.map((slot) => values[slot]).filter((v): v is NDArray => v !== undefined && step.inputs.some((i) => values[i] === v));
+        this.current = { step, dying };
         let result: NDArray;
         const t0 = this.profileMs === null ? 0 : performance.now();
         try {

@@ -85,29 +85,8 @@ function compileKernel(source: string): GeneratedKernel {
  * Math.fround before e.g. Math.tanh costs ~10% in V8).
  */
 const DISCRETE: ReadonlySet<string> = new Set([
-  'eq',
-  'neq',
-  'lt',
-  'le',
-  'gt',
-  'ge',
-  'floor',
-  'ceil',
-  'round',
-  'intDiv',
-  'mod',
-  'sign',
-  'cast',
-  'where',
-  'not',
-  'and',
-  'or',
-  'xor',
-  'maximum',
-  'minimum',
-  'clip',
-  'relu',
-  'abs',
+  'eq', 'neq', 'lt', 'le', 'gt', 'ge', 'floor', 'ceil', 'round', 'intDiv', 'mod', 'sign',
+  'cast', 'where', 'not', 'and', 'or', 'xor', 'maximum', 'minimum', 'clip', 'relu', 'abs',
 ]);
 
 /** `const tK = <cast of expr>;` as the reference would store a value of `dtype`. */
@@ -142,7 +121,7 @@ export function stepStatements(steps: readonly ScalarStep[], nIn: number): strin
     // Integer results use the op's integer-exact template when it has one (as its perform does).
     const integer = step.dtype === 'int32' || step.dtype === 'uint8';
     const fast = (step.dtype === 'float32' ? FLOAT32_TEMPLATES[step.op] : undefined) ?? BRANCHLESS_TEMPLATES[step.op];
-    const js = integer && ew.int !== undefined ? ew.int.js : (fast ?? ew.js);
+    const js = integer && ew.int !== undefined ? ew.int.js : fast ?? ew.js;
     const feedsDiscrete = steps.some((later, j) => j > k && DISCRETE.has(later.op) && later.args.includes(nIn + k));
     lines.push(castLine(`t${k}`, js(args, step.attrs), step.dtype, k === steps.length - 1, feedsDiscrete, ZERO_ONE_OPS.has(step.op)));
   });

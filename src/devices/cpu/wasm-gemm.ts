@@ -56,46 +56,18 @@ class WasmGemm implements Blas {
   }
 
   gemm(
-    dtype: GemmDType,
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    A: GemmArray,
-    aOffset: number,
-    lda: number,
-    B: GemmArray,
-    bOffset: number,
-    ldb: number,
-    beta: number,
-    C: GemmArray,
-    cOffset: number,
-    ldc: number,
+    dtype: GemmDType, transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, A: GemmArray, aOffset: number, lda: number, B: GemmArray, bOffset: number, ldb: number,
+    beta: number, C: GemmArray, cOffset: number, ldc: number,
   ): void {
     checkGemmArgs(dtype, transA, transB, m, n, k, A, aOffset, lda, B, bOffset, ldb, C, cOffset, ldc);
     this.run(dtype, transA, transB, m, n, k, alpha, A, aOffset, lda, B, bOffset, ldb, beta, C, cOffset, ldc);
   }
 
   private run(
-    dtype: GemmDType,
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    A: GemmArray,
-    aOffset: number,
-    lda: number,
-    B: GemmArray,
-    bOffset: number,
-    ldb: number,
-    beta: number,
-    C: GemmArray,
-    cOffset: number,
-    ldc: number,
+    dtype: GemmDType, transA: boolean, transB: boolean, m: number, n: number, k: number,
+    alpha: number, A: GemmArray, aOffset: number, lda: number, B: GemmArray, bOffset: number, ldb: number,
+    beta: number, C: GemmArray, cOffset: number, ldc: number,
   ): void {
     if (m === 0 || n === 0) return;
     if (k === 0 || alpha === 0) {
@@ -179,17 +151,7 @@ type PackFn = GemmExports['pack_f32'];
 
 /** Packs `rows` rows (stride rs bytes, k stride cs bytes) into panels of w: full ones, then the rest. */
 function packPanels(
-  pack: PackFn,
-  es: number,
-  src: number,
-  rs: number,
-  cs: number,
-  rows: number,
-  w: number,
-  kc: number,
-  kcp: number,
-  dst: number,
-  alpha: number,
+  pack: PackFn, es: number, src: number, rs: number, cs: number, rows: number, w: number, kc: number, kcp: number, dst: number, alpha: number,
 ): void {
   const full = Math.floor(rows / w);
   if (full > 0) pack(src, rs, cs, full, w, w, kc, kcp, dst, alpha);

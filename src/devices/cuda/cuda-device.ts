@@ -65,8 +65,9 @@ export class CudaDevice implements Device {
   constructor(options: CudaDeviceOptions = {}) {
     this.ctx = CudaContext.acquire(options.index ?? 0, { cacheDir: options.cacheDir === undefined ? defaultKernelCacheDir() : options.cacheDir });
     const precision = options.matmulPrecision ?? (options.tf32 ? 'high' : 'highest');
-    if (!MATMUL_PRECISIONS.includes(precision))
+    if (!MATMUL_PRECISIONS.includes(precision)) {
       throw new RangeError(`CudaDevice: matmulPrecision must be one of ${MATMUL_PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+    }
     this.matmulPrecision = precision;
     this.tf32 = precision === 'high';
     this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;

@@ -25,17 +25,8 @@ import type { MatmulPrecision } from './cuda-device.js';
 export const SMALL = 64;
 /** Ops whose result may be large even from small inputs, or that must not run twice: never computed on the host early. */
 const NOT_ON_HOST = new Set([
-  'alloc',
-  'fillLike',
-  'arange',
-  'oneHot',
-  'tile',
-  'repeat',
-  'broadcastLike',
-  'randomUniform',
-  'randomNormal',
-  'randomBernoulli',
-  'randomAdvance',
+  'alloc', 'fillLike', 'arange', 'oneHot', 'tile', 'repeat', 'broadcastLike',
+  'randomUniform', 'randomNormal', 'randomBernoulli', 'randomAdvance',
 ]);
 
 /** Uploads a host array into a new device array (keeping a host copy when small). */
@@ -72,9 +63,7 @@ export class CudaExecutable implements Executable {
   ) {
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
-    program.steps.forEach((s, k) => {
-      for (const i of s.inputs) this.lastUse[i] = k;
-    });
+    program.steps.forEach((s, k) => { for (const i of s.inputs) this.lastUse[i] = k; });
     this.argSlots = [...program.inputs, ...program.shareds.map((s) => s.slot)];
     this.resultSlots = [...program.outputs, ...program.updates.map((u) => u.slot)];
     const keep = new Set(this.resultSlots);
@@ -91,9 +80,7 @@ export class CudaExecutable implements Executable {
     const temps: CudaArray[] = [];
     const owned = new Set<number>();
     for (const c of this.constants) values[c.slot] = c.dev ? { host: c.host, dev: c.dev } : { host: c.host };
-    this.argSlots.forEach((slot, i) => {
-      values[slot] = this.argValue(args[i], slot, i, temps);
-    });
+    this.argSlots.forEach((slot, i) => { values[slot] = this.argValue(args[i], slot, i, temps); });
     const state = this.state(values, temps);
     const releaseSlot = (slot: number): void => {
       const v = values[slot];
@@ -108,10 +95,7 @@ export class CudaExecutable implements Executable {
         try {
           const t0 = profiling ? performance.now() : 0;
           v = this.hostEarly(step, values) ?? this.runners[k]!(state, step);
-          if (profiling) {
-            ctx.cu.streamSynchronize(ctx.stream);
-            recordStep(step.op, performance.now() - t0);
-          }
+          if (profiling) { ctx.cu.streamSynchronize(ctx.stream); recordStep(step.op, performance.now() - t0); }
         } catch (e) {
           throw new StepError(k, e instanceof Error ? e : new Error(String(e)));
         }
@@ -149,7 +133,7 @@ export class CudaExecutable implements Executable {
 
   /** Computes a pure step on the host when every input is small and came from the host. */
   private hostEarly(step: ProgramStep, values: readonly (Value | undefined)[]): Value | null {
-    if (NOT_ON_HOST.has(step.op) || (step.inputs.length === 0 && step.op !== 'scalarFromNumber')) return null;
+    if (NOT_ON_HOST.has(step.op) || step.inputs.length === 0 && step.op !== 'scalarFromNumber') return null;
     const inputs: NDArray[] = [];
     for (const i of step.inputs) {
       // Only values that came from the host (constants, shape arithmetic, host fallbacks): arrays
@@ -177,18 +161,14 @@ export class CudaExecutable implements Executable {
       tf32: this.precision === 'high',
       bf16: this.precision === 'medium',
       dtype: (slot) => slots[slot]!.dtype,
-      shape: (slot) => {
-        const v = value(slot);
-        return v.dev?.shape ?? v.host!.shape;
-      },
+      shape: (slot) => { const v = value(slot); return v.dev?.shape ?? v.host!.shape; },
       dev: (slot) => {
         const v = value(slot);
         if (v.dev) return v.dev;
         const arr = uploadArray(ctx, v.host!);
         v.dev = arr;
         const c = constant.get(slot);
-        if (c)
-          c.dev = arr; // kept for the executable's lifetime
+        if (c) c.dev = arr; // kept for the executable's lifetime
         else if (slots[slot]!.kind !== 'step') temps.push(arr);
         return arr;
       },

@@ -6,10 +6,7 @@ import { threadId } from 'node:worker_threads';
 
 export const profiling = process.env['SYNKHRONOS_CUDA_PROFILE'] === '1';
 
-interface OpTime {
-  calls: number;
-  ms: number;
-}
+interface OpTime { calls: number; ms: number }
 const totals = new Map<string, OpTime>();
 let registered = false;
 
@@ -36,10 +33,8 @@ export function flushProfile(): void {
 export function profileTable(): string {
   const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms);
   const all = rows.reduce((s, [, t]) => s + t.ms, 0);
-  const lines = rows.map(
-    ([op, t]) =>
-      `${op.padEnd(20)} ${String(t.calls).padStart(8)} ${t.ms.toFixed(2).padStart(10)} ${((t.ms / t.calls) * 1000).toFixed(1).padStart(10)} ` +
-        `${((100 * t.ms) / all).toFixed(1).padStart(6)}%`,
-  );
+  const lines = rows.map(([op, t]) =>
+    `${op.padEnd(20)} ${String(t.calls).padStart(8)} ${t.ms.toFixed(2).padStart(10)} ` +
+    `${(t.ms / t.calls * 1000).toFixed(1).padStart(10)} ${(100 * t.ms / all).toFixed(1).padStart(6)}%`);
   return [`\ncuda profile (thread ${threadId}): op, calls, total ms, us/call, share`, ...lines, ''].join('\n');
 }

@@ -8,8 +8,13 @@ function promoteAttrs(attrs: Readonly<Record<string, unknown>>): Readonly<Record
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'dtype' && v === 'float32') out[k] = 'float64';
-    else if (k === 'steps' && Array.isArray(v))
-      out[k] = v.map((s: { dtype: DType; attrs: Readonly<Record<string, unknown>> }) => ({ ...s, dtype: up(s.dtype), attrs: promoteAttrs(s.attrs) }));
+    else if (k === 'steps' && Array.isArray(v)) {
+      out[k] = v.map((s: { dtype: DType; attrs: Readonly<Record<string, unknown>> }) => ({
+        ...s,
+        dtype: up(s.dtype),
+        attrs: promoteAttrs(s.attrs),
+      }));
+    }
     else out[k] = v;
   }
   return out;

@@ -41,12 +41,10 @@ export function im2colKernel(mb: ModuleBuilder, from: DType, to: DType): string 
       // r is now b·cin + c, the index of the input plane.
       col[t] = (hi >= 0 && hi < h && wi >= 0 && wi < w) ? ${storeFn(to)}(x[((i64)r * h + hi) * w + wi]) : (${ctype(to)})0;
     }`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(to)}* __restrict__ col, const ${ctype(from)}* __restrict__ x, i64 total, ${GEOMETRY}) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${ctype(to)}* __restrict__ col, const ${ctype(from)}* __restrict__ x, i64 total, ${GEOMETRY}) {
 ${bothWidths(loop)}
-}`,
-  );
+}`);
   return name;
 }
 
@@ -79,14 +77,11 @@ export function col2imKernel(mb: ModuleBuilder, dtype: DType): string {
       }
       gx[t] = ${storeFn(dtype)}(acc);
     }`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* __restrict__ gx, const ${ctype(dtype)}* __restrict__ col, i64 total, ` +
-      `${GEOMETRY}) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${ctype(dtype)}* __restrict__ gx, const ${ctype(dtype)}* __restrict__ col, i64 total, ${GEOMETRY}) {
   (void)cin;
 ${bothWidths(loop)}
-}`,
-  );
+}`);
   return name;
 }
 
@@ -97,15 +92,12 @@ ${bothWidths(loop)}
 export function sumImagesKernel(mb: ModuleBuilder, dtype: DType): string {
   const name = `conv_sum_images_${dtag(dtype)}`;
   const T = ctype(dtype);
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* part, i64 nb, i64 len, int accumulate) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* part, i64 nb, i64 len, int accumulate) {
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (i64)gridDim.x * blockDim.x) {
     double acc = accumulate ? (double)out[i] : 0.0;
     for (i64 b = 0; b < nb; b++) acc += (double)part[b * len + i];
     out[i] = ${storeFn(dtype)}(acc);
   }
-}`,
-  );
+}`);
   return name;
 }

@@ -21,10 +21,7 @@ type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) =>
  * reference wrap. uint8 needs nothing: its operands promote to int, where they cannot overflow,
  * and the store to unsigned char wraps.
  */
-const int32Only =
-  (f: (a: readonly string[]) => string): Override =>
-  (a, _t, d) =>
-    d === 'int32' ? f(a) : undefined;
+const int32Only = (f: (a: readonly string[]) => string): Override => (a, _t, d) => (d === 'int32' ? f(a) : undefined);
 
 /** Where an op's `cuda` template differs from NumPy (and the reference) on NaN, zero divisors, casts or integer overflow. */
 const OVERRIDES: Readonly<Record<string, Override>> = {
@@ -86,8 +83,9 @@ function scalarFunction(name: string, inputs: readonly DType[], steps: readonly 
   const lines: string[] = [];
   steps.forEach((s, j) => {
     s.args.forEach((a) => {
-      if (!Number.isInteger(a) || a < 0 || a >= exprs.length)
+      if (!Number.isInteger(a) || a < 0 || a >= exprs.length) {
         throw new RangeError(`cuda codegen: fused step ${j} (${getOpDef(s.op).name}) refers to argument ${a}`);
+      }
     });
     const args = s.args.map((a) => exprs[a]!);
     const argDtypes = s.args.map((a) => dtypes[a]!);

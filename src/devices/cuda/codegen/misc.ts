@@ -15,7 +15,9 @@ export function copyKernel(mb: ModuleBuilder, from: DType, to: DType, ndim: numb
   const axes = Array.from({ length: ndim }, (_, a) => a);
   // An int32 destination plus an integer source wraps (sk_iadd): signed overflow is undefined in C++.
   const sum = to === 'int32' && !isFloat(from) ? 'sk_iadd(dst[dO], (int)src[so])' : `${storeFn(to)}(dst[dO] + src[so])`;
-  const params = [...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 ss${a}`), ...axes.map((a) => `i64 ds${a}`)].map((p) => `, ${p}`).join('');
+  const params = [
+    ...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 ss${a}`), ...axes.map((a) => `i64 ds${a}`),
+  ].map((p) => `, ${p}`).join('');
   const loop = (I: string): string => {
     const body: string[] = [`      ${I} r = (${I})idx, c = 0; i64 so = sOff, dO = dOff;`];
     for (let a = ndim - 1; a >= 0; a--) {
@@ -28,41 +30,33 @@ ${body.join('\n')}
       if (add) dst[dO] = ${sum}; else dst[dO] = ${storeFn(to)}(src[so]);
     }`;
   };
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(to)}* dst, const ${ctype(from)}* src, i64 n, i64 sOff, i64 dOff, int add${params}) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${ctype(to)}* dst, const ${ctype(from)}* src, i64 n, i64 sOff, i64 dOff, int add${params}) {
   if (n < 2147483647LL) {
 ${loop('unsigned int')}
   } else {
 ${loop('i64')}
   }
-}`,
-  );
+}`);
   return name;
 }
 
 /** out[i] = value for i < n: (out, n, double value). */
 export function fillKernel(mb: ModuleBuilder, dtype: DType): string {
   const name = `fill_${dtag(dtype)}`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double value) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double value) {
   const ${ctype(dtype)} v = ${storeFn(dtype)}(value);
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) out[i] = v;
-}`,
-  );
+}`);
   return name;
 }
 
 /** out[i] = start + i * step: (out, n, double start, double step). */
 export function arangeKernel(mb: ModuleBuilder, dtype: DType): string {
   const name = `arange_${dtag(dtype)}`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double start, double step) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, i64 n, double start, double step) {
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) out[i] = ${storeFn(dtype)}(start + (double)i * step);
-}`,
-  );
+}`);
   return name;
 }
 
@@ -70,9 +64,8 @@ export function arangeKernel(mb: ModuleBuilder, dtype: DType): string {
 export function takeKernel(mb: ModuleBuilder, dtype: DType, index: DType): string {
   const name = `take_${dtag(dtype)}_${dtag(index)}`;
   const T = ctype(dtype);
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, const ${ctype(index)}* idx, i64 outer, i64 nIdx, i64 n, i64 inner) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${T}* out, const ${T}* x, const ${ctype(index)}* idx, i64 outer, i64 nIdx, i64 n, i64 inner) {
   const i64 total = outer * nIdx * inner;
   for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (i64)gridDim.x * blockDim.x) {
     const i64 q = t % inner, r = t / inner, k = r % nIdx, p = r / nIdx;
@@ -80,8 +73,7 @@ export function takeKernel(mb: ModuleBuilder, dtype: DType, index: DType): strin
     if (j < 0) j += n;
     out[t] = x[(p * n + j) * inner + q];
   }
-}`,
-  );
+}`);
   return name;
 }
 
@@ -92,18 +84,12 @@ export function rowwiseKernels(mb: ModuleBuilder, dtype: DType, index: DType): {
   const take = `trw_${dtag(dtype)}_${dtag(index)}`;
   const scatter = `srw_${dtag(dtype)}_${dtag(index)}`;
   const loop = 'for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += (i64)gridDim.x * blockDim.x)';
-  mb.define(
-    take,
-    `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c) {
+  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c) {
   ${loop} out[r] = x[r * c + (i64)t[r]];
-}`,
-  );
-  mb.define(
-    scatter,
-    `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c) {
+}`);
+  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c) {
   ${loop} out[r * c + (i64)t[r]] = g[r];
-}`,
-  );
+}`);
   return { take, scatter };
 }
 
@@ -122,17 +108,12 @@ export function softmaxKernels(mb: ModuleBuilder, input: DType, output: DType, l
   const TI = ctype(input);
   const TO = ctype(output);
   const L = log ? 'true' : 'false';
-  mb.define(
-    name,
-    [
-      `extern "C" __global__ void __launch_bounds__(256) ${result.rows}(const ${TI}* x, ${TO}* out, i64 rows, i64 n, int G) { sk_softmax_rows<${TO}, ` +
-        `${L}>(x, out, rows, n, G); }`,
-      `extern "C" __global__ void __launch_bounds__(256) ${result.cols}(const ${TI}* x, ${TO}* out, i64 outer, i64 n, ` +
-        `i64 inner) { sk_softmax_cols<${TO}, ${L}>(x, out, outer, n, inner); }`,
-    ].join('\n'),
-    [result.rows, result.cols],
-    ['softmax'],
-  );
+  mb.define(name, [
+    `extern "C" __global__ void __launch_bounds__(256) ${result.rows}(const ${TI}* x, ${TO}* out, i64 rows, i64 n, int G) ` +
+      `{ sk_softmax_rows<${TO}, ${L}>(x, out, rows, n, G); }`,
+    `extern "C" __global__ void __launch_bounds__(256) ${result.cols}(const ${TI}* x, ${TO}* out, i64 outer, i64 n, i64 inner) ` +
+      `{ sk_softmax_cols<${TO}, ${L}>(x, out, outer, n, inner); }`,
+  ].join('\n'), [result.rows, result.cols], ['softmax']);
   return result;
 }
 
@@ -140,16 +121,13 @@ export function softmaxKernels(mb: ModuleBuilder, input: DType, output: DType, l
 export function repeatKernel(mb: ModuleBuilder, dtype: DType): string {
   const name = `repeat_${dtag(dtype)}`;
   const T = ctype(dtype);
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 outer, i64 n, i64 r, i64 inner) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 outer, i64 n, i64 r, i64 inner) {
   const i64 total = outer * n * r * inner;
   for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (i64)gridDim.x * blockDim.x) {
     const i64 q = t % inner, rest = t / inner, k = rest % (n * r), p = rest / (n * r);
     out[t] = x[(p * n + k / r) * inner + q];
   }
-}`,
-  );
+}`);
   return name;
 }
 
@@ -160,33 +138,24 @@ export function tileKernel(mb: ModuleBuilder, dtype: DType, ndim: number): strin
   const T = ctype(dtype);
   const axes = Array.from({ length: ndim }, (_, a) => a);
   const params = [...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 e${a}`), ...axes.map((a) => `i64 s${a}`)].map((p) => `, ${p}`).join('');
-  const body = axes
-    .slice()
-    .reverse()
-    .map((a) => (a > 0 ? `    c = r % d${a}; r /= d${a}; o += (c % e${a}) * s${a};` : `    c = r; o += (c % e${a}) * s${a};`));
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 n${params}) {
+  const body = axes.slice().reverse().map((a) => (a > 0 ? `    c = r % d${a}; r /= d${a}; o += (c % e${a}) * s${a};` : `    c = r; o += (c % e${a}) * s${a};`));
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${T}* x, i64 n${params}) {
   for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < n; t += (i64)gridDim.x * blockDim.x) {
     i64 r = t, c = 0, o = 0;
 ${body.join('\n')}
     (void)c; (void)r;
     out[t] = x[o];
   }
-}`,
-  );
+}`);
   return name;
 }
 
 /** oneHot: out (zeroed first) gets 1 at [k, idx[k]]: (out, idx, count, n). Indices are checked on the host. */
 export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): string {
   const name = `onehot_${dtag(dtype)}_${dtag(index)}`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, const ${ctype(index)}* idx, i64 count, i64 n) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(dtype)}* out, const ${ctype(index)}* idx, i64 count, i64 n) {
   for (i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x; k < count; k += (i64)gridDim.x * blockDim.x) out[k * n + (i64)idx[k]] = ${storeFn(dtype)}(1);
-}`,
-  );
+}`);
   return name;
 }
 
@@ -196,14 +165,11 @@ export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): str
  */
 export function toBf16Kernel(mb: ModuleBuilder): string {
   const name = 'to_bf16_f32';
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(unsigned short* out, const float* x, i64 n) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(unsigned short* out, const float* x, i64 n) {
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
     const unsigned int u = __float_as_uint(x[i]);
     out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
-}`,
-  );
+}`);
   return name;
 }

@@ -54,53 +54,32 @@ ${body}
 }
 
 function define(mb: ModuleBuilder, name: string, params: string, body: string): string {
-  mb.define(
-    name,
-    `${HELPERS}
+  mb.define(name, `${HELPERS}
 extern "C" __global__ void __launch_bounds__(256) ${name}(${params}, i64 total, ${WINDOW}) {
 ${body}
-}`,
-  );
+}`);
   return name;
 }
 
 /** out[o] = the first maximum of window o of x: (out, x, total = lead·oh·ow, window...). */
 export function maxPoolKernel(mb: ModuleBuilder, dtype: DType): string {
   const T = ctype(dtype);
-  return define(
-    mb,
-    `maxpool_${dtag(dtype)}`,
-    `${T}* __restrict__ out, const ${T}* __restrict__ x`,
-    overItems(
-      'oh',
-      'ow',
-      `    const ${T}* plane = x + l * h * w;
+  return define(mb, `maxpool_${dtag(dtype)}`, `${T}* __restrict__ out, const ${T}* __restrict__ x`, overItems('oh', 'ow',
+    `    const ${T}* plane = x + l * h * w;
     const int a = sk_pool_argmax(plane, h, w, i * sh - ph, j * sw - pw, kh, kw);
-    out[o] = a < 0 ? ${storeFn(dtype)}(SK_NAN_D) : plane[a];`,
-    ),
-  );
+    out[o] = a < 0 ? ${storeFn(dtype)}(SK_NAN_D) : plane[a];`));
 }
 
 /** arg[o] = in-plane offset of the first maximum of window o (or -1): (arg, x, total = lead·oh·ow, window...). */
 export function maxPoolArgKernel(mb: ModuleBuilder, dtype: DType): string {
-  return define(
-    mb,
-    `maxpool_arg_${dtag(dtype)}`,
-    `int* __restrict__ arg, const ${ctype(dtype)}* __restrict__ x`,
-    overItems('oh', 'ow', '    arg[o] = sk_pool_argmax(x + l * h * w, h, w, i * sh - ph, j * sw - pw, kh, kw);'),
-  );
+  return define(mb, `maxpool_arg_${dtag(dtype)}`, `int* __restrict__ arg, const ${ctype(dtype)}* __restrict__ x`, overItems('oh', 'ow',
+    '    arg[o] = sk_pool_argmax(x + l * h * w, h, w, i * sh - ph, j * sw - pw, kh, kw);'));
 }
 
 /** gx[e] = sum of gy over the windows whose argmax is input element e: (gx, arg, gy, total = lead·h·w, window...). */
 export function maxPoolGradKernel(mb: ModuleBuilder, gyType: DType, outType: DType): string {
-  return define(
-    mb,
-    `maxpool_bwd_${dtag(gyType)}_${dtag(outType)}`,
-    `${ctype(outType)}* __restrict__ gx, const int* __restrict__ arg, const ${ctype(gyType)}* __restrict__ gy`,
-    overItems(
-      'h',
-      'w',
-      `    int i0, i1, j0, j1;
+  return define(mb, `maxpool_bwd_${dtag(gyType)}_${dtag(outType)}`,
+    `${ctype(outType)}* __restrict__ gx, const int* __restrict__ arg, const ${ctype(gyType)}* __restrict__ gy`, overItems('h', 'w', `    int i0, i1, j0, j1;
     sk_pool_span(i, ph, kh, sh, oh, &i0, &i1);
     sk_pool_span(j, pw, kw, sw, ow, &j0, &j1);
     const int me = i * w + j;
@@ -112,65 +91,43 @@ export function maxPoolGradKernel(mb: ModuleBuilder, gyType: DType, outType: DTy
         if (arg[win] == me) acc += (double)gy[win];
       }
     }
-    gx[o] = ${storeFn(outType)}(acc);`,
-    ),
-  );
+    gx[o] = ${storeFn(outType)}(acc);`));
 }
 
 /** out[o] = g[the first maximum of window o of x], g shaped like x: (out, x, g, total = lead·oh·ow, window...). */
 export function maxPoolGradGradKernel(mb: ModuleBuilder, xType: DType, gType: DType): string {
   const G = ctype(gType);
-  return define(
-    mb,
-    `maxpool_gg_${dtag(xType)}_${dtag(gType)}`,
-    `${G}* __restrict__ out, const ${ctype(xType)}* __restrict__ x, const ${G}* __restrict__ g`,
-    overItems(
-      'oh',
-      'ow',
-      `    const i64 plane = l * h * w;
+  return define(mb, `maxpool_gg_${dtag(xType)}_${dtag(gType)}`,
+    `${G}* __restrict__ out, const ${ctype(xType)}* __restrict__ x, const ${G}* __restrict__ g`, overItems('oh', 'ow', `    const i64 plane = l * h * w;
     const int a = sk_pool_argmax(x + plane, h, w, i * sh - ph, j * sw - pw, kh, kw);
-    out[o] = a < 0 ? ${storeFn(gType)}(SK_NAN_D) : g[plane + a];`,
-    ),
-  );
+    out[o] = a < 0 ? ${storeFn(gType)}(SK_NAN_D) : g[plane + a];`));
 }
 
 /** out[o] = (sum of window o of x) / divisor: (out, x, total = lead·oh·ow, window..., includePad). */
 export function avgPoolKernel(mb: ModuleBuilder, xType: DType, outType: DType): string {
   const name = `avgpool_${dtag(xType)}_${dtag(outType)}`;
-  mb.define(
-    name,
-    `${HELPERS}
-extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ out, const ${ctype(xType)}* __restrict__ x, i64 total,
-  ${WINDOW}, int includePad) {
-${overItems(
-  'oh',
-  'ow',
-  `    const ${ctype(xType)}* plane = x + l * h * w;
+  mb.define(name, `${HELPERS}
+extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${ctype(outType)}* __restrict__ out, const ${ctype(xType)}* __restrict__ x, i64 total, ${WINDOW}, int includePad) {
+${overItems('oh', 'ow', `    const ${ctype(xType)}* plane = x + l * h * w;
     const int h0 = i * sh - ph, w0 = j * sw - pw;
     const int ha = h0 > 0 ? h0 : 0, hb = h0 + kh < h ? h0 + kh : h;
     const int wa = w0 > 0 ? w0 : 0, wb = w0 + kw < w ? w0 + kw : w;
     double s = 0;
     for (int p = ha; p < hb; p++) for (int q = wa; q < wb; q++) s += (double)plane[p * w + q];
     const int count = (hb > ha ? hb - ha : 0) * (wb > wa ? wb - wa : 0);
-    out[o] = ${storeFn(outType)}(s / (double)(includePad ? kh * kw : count));`,
-)}
-}`,
-  );
+    out[o] = ${storeFn(outType)}(s / (double)(includePad ? kh * kw : count));`)}
+}`);
   return name;
 }
 
 /** gx[e] = sum over the windows containing e of gy[window] / divisor: (gx, gy, total = lead·h·w, window..., includePad). */
 export function avgPoolGradKernel(mb: ModuleBuilder, gyType: DType, outType: DType): string {
   const name = `avgpool_bwd_${dtag(gyType)}_${dtag(outType)}`;
-  mb.define(
-    name,
-    `${HELPERS}
-extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ gx, const ${ctype(gyType)}* __restrict__ gy, i64 total,
-  ${WINDOW}, int includePad) {
-${overItems(
-  'h',
-  'w',
-  `    int i0, i1, j0, j1;
+  mb.define(name, `${HELPERS}
+extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${ctype(outType)}* __restrict__ gx, const ${ctype(gyType)}* __restrict__ gy, i64 total, ${WINDOW}, int includePad) {
+${overItems('h', 'w', `    int i0, i1, j0, j1;
     sk_pool_span(i, ph, kh, sh, oh, &i0, &i1);
     sk_pool_span(j, pw, kw, sw, ow, &j0, &j1);
     const i64 base = l * oh * ow;
@@ -184,9 +141,7 @@ ${overItems(
         acc += (double)gy[base + (i64)a * ow + b] / (double)(includePad ? kh * kw : rows * cols);
       }
     }
-    gx[o] = ${storeFn(outType)}(acc);`,
-)}
-}`,
-  );
+    gx[o] = ${storeFn(outType)}(acc);`)}
+}`);
   return name;
 }

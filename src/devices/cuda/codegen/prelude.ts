@@ -55,17 +55,17 @@ DEV double sk_pymod(double a, double b) { const double m = fmod(a, b); return (m
 export const VEC = String.raw`
 template<class T> struct V4 { T v[4]; };
 template<class T> DEV V4<T> sk_splat4(T x) { V4<T> r; r.v[0] = x; r.v[1] = x; r.v[2] = x; r.v[3] = x; return r; }
-DEV V4<float> sk_ld4(const float* p) { float4 q = *reinterpret_cast<const float4*>(p); V4<float> r; r.v[0] = q.x; r.v[1] = q.y; r.v[2] = q.z;
-  r.v[3] = q.w; return r; }
+DEV V4<float> sk_ld4(const float* p) { float4 q = *reinterpret_cast<const float4*>(p); V4<float> r; ` +
+  String.raw`r.v[0] = q.x; r.v[1] = q.y; r.v[2] = q.z; r.v[3] = q.w; return r; }
 DEV V4<int> sk_ld4(const int* p) { int4 q = *reinterpret_cast<const int4*>(p); V4<int> r; r.v[0] = q.x; r.v[1] = q.y; r.v[2] = q.z; r.v[3] = q.w; return r; }
-DEV V4<double> sk_ld4(const double* p) { double2 a = reinterpret_cast<const double2*>(p)[0]; double2 b = reinterpret_cast<const double2*>(p)[1];
-  V4<double> r; r.v[0] = a.x; r.v[1] = a.y; r.v[2] = b.x; r.v[3] = b.y; return r; }
-DEV V4<unsigned char> sk_ld4(const unsigned char* p) { uchar4 q = *reinterpret_cast<const uchar4*>(p); V4<unsigned char> r; r.v[0] = q.x;
-  r.v[1] = q.y; r.v[2] = q.z; r.v[3] = q.w; return r; }
+DEV V4<double> sk_ld4(const double* p) { double2 a = reinterpret_cast<const double2*>(p)[0]; ` +
+  String.raw`double2 b = reinterpret_cast<const double2*>(p)[1]; V4<double> r; r.v[0] = a.x; r.v[1] = a.y; r.v[2] = b.x; r.v[3] = b.y; return r; }
+DEV V4<unsigned char> sk_ld4(const unsigned char* p) { uchar4 q = *reinterpret_cast<const uchar4*>(p); V4<unsigned char> r; ` +
+  String.raw`r.v[0] = q.x; r.v[1] = q.y; r.v[2] = q.z; r.v[3] = q.w; return r; }
 DEV void sk_st4(float* p, V4<float> r) { float4 q; q.x = r.v[0]; q.y = r.v[1]; q.z = r.v[2]; q.w = r.v[3]; *reinterpret_cast<float4*>(p) = q; }
 DEV void sk_st4(int* p, V4<int> r) { int4 q; q.x = r.v[0]; q.y = r.v[1]; q.z = r.v[2]; q.w = r.v[3]; *reinterpret_cast<int4*>(p) = q; }
-DEV void sk_st4(double* p, V4<double> r) { double2 a, b; a.x = r.v[0]; a.y = r.v[1]; b.x = r.v[2]; b.y = r.v[3]; reinterpret_cast<double2*>(p)[0] = a;
-  reinterpret_cast<double2*>(p)[1] = b; }
+DEV void sk_st4(double* p, V4<double> r) { double2 a, b; a.x = r.v[0]; a.y = r.v[1]; b.x = r.v[2]; b.y = r.v[3]; ` +
+  String.raw`reinterpret_cast<double2*>(p)[0] = a; reinterpret_cast<double2*>(p)[1] = b; }
 DEV void sk_st4(unsigned char* p, V4<unsigned char> r) { uchar4 q; q.x = r.v[0]; q.y = r.v[1]; q.z = r.v[2]; q.w = r.v[3]; *reinterpret_cast<uchar4*>(p) = q; }
 `;
 

@@ -68,8 +68,8 @@ export function drawKernel(mb: ModuleBuilder, kind: DrawKind, dtype: DType, ndim
   } else {
     sample = `    out[i] = ${st}((double)w[i & 3] * 2.3283064365386963e-10 < v0 ? 1 : 0);`;
   }
-  const body = `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const int* state, i64 n, ` +
-    `unsigned int salt${[...args, ...dims].map((a) => `, ${a}`).join('')}) {
+  const body = `extern "C" __global__ void __launch_bounds__(256) ${name}(` +
+    `${T}* out, const int* state, i64 n, unsigned int salt${[...args, ...dims].map((a) => `, ${a}`).join('')}) {
   const unsigned int k0 = (unsigned int)state[0], k1 = (unsigned int)state[1], c2 = (unsigned int)state[2], c3 = (unsigned int)state[3];
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
 ${index.join('\n')}
@@ -86,14 +86,11 @@ ${sample}
 /** The next state: the 64-bit counter (words 2, 3) plus one; the key kept: (out, in). */
 export function advanceKernel(mb: ModuleBuilder): string {
   const name = 'rnd_advance';
-  mb.define(
-    name,
-    `extern "C" __global__ void ${name}(int* out, const int* in) {
+  mb.define(name, `extern "C" __global__ void ${name}(int* out, const int* in) {
   if (blockIdx.x == 0 && threadIdx.x == 0) {
     const unsigned int lo = (unsigned int)in[2] + 1u;
     out[0] = in[0]; out[1] = in[1]; out[2] = (int)lo; out[3] = (int)(lo == 0u ? (unsigned int)in[3] + 1u : (unsigned int)in[3]);
   }
-}`,
-  );
+}`);
   return name;
 }

@@ -10,7 +10,9 @@ import { shortHash, type ModuleBuilder } from './module.js';
  * What a reduction computes. 'varMean' and 'lseMax' are first phases (into float64), 'varDev' and
  * 'lseSum' second phases that read the first phase's result as Aux.
  */
-export type ReduceKind = 'sum' | 'prod' | 'mean' | 'max' | 'min' | 'all' | 'any' | 'argmax' | 'argmin' | 'varMean' | 'varDev' | 'lseMax' | 'lseSum';
+export type ReduceKind =
+  | 'sum' | 'prod' | 'mean' | 'max' | 'min' | 'all' | 'any' | 'argmax' | 'argmin'
+  | 'varMean' | 'varDev' | 'lseMax' | 'lseSum';
 
 export interface ReduceSpec {
   readonly kind: ReduceKind;
@@ -32,16 +34,7 @@ export interface ReduceKernels {
   readonly usesAux: boolean;
 }
 
-interface Functor {
-  acc: string;
-  accBytes: number;
-  aux: string;
-  init: string;
-  map: string;
-  comb: string;
-  fin: string;
-  pre?: string;
-}
+interface Functor { acc: string; accBytes: number; aux: string; init: string; map: string; comb: string; fin: string; pre?: string }
 
 function extremeInit(d: DType, max: boolean): string {
   if (isFloat(d)) return max ? `-(${ctype(d)})SK_INF_D` : `(${ctype(d)})SK_INF_D`;
@@ -54,18 +47,13 @@ function functor(spec: ReduceSpec, argName: string): Functor {
   const st = storeFn(spec.output);
   const sum = { acc: 'double', accBytes: 8, aux: 'double', init: '0.0', map: '(double)x', comb: 'a + b' };
   switch (spec.kind) {
-    case 'sum':
-      return { ...sum, fin: `${st}(a)` };
-    case 'mean':
-      return { ...sum, fin: `${st}(a / (double)count)` };
-    case 'varMean':
-      return { ...sum, fin: 'a / (double)count' };
-    case 'prod':
-      return { ...sum, init: '1.0', comb: 'a * b', fin: `${st}(a)` };
+    case 'sum': return { ...sum, fin: `${st}(a)` };
+    case 'mean': return { ...sum, fin: `${st}(a / (double)count)` };
+    case 'varMean': return { ...sum, fin: 'a / (double)count' };
+    case 'prod': return { ...sum, init: '1.0', comb: 'a * b', fin: `${st}(a)` };
     case 'varDev':
       return { ...sum, map: '((double)x - aux) * ((double)x - aux)', fin: `${st}(a / fmax((double)count - ${literal(spec.ddof ?? 0, 'float64')}, 0.0))` };
-    case 'lseMax':
-      return { ...sum, init: '-SK_INF_D', comb: 'sk_max<double>(a, b)', fin: 'a' };
+    case 'lseMax': return { ...sum, init: '-SK_INF_D', comb: 'sk_max<double>(a, b)', fin: 'a' };
     case 'lseSum':
       return {
         ...sum,
@@ -76,19 +64,12 @@ function functor(spec: ReduceSpec, argName: string): Functor {
     case 'min': {
       const f = spec.kind === 'max' ? 'sk_max' : 'sk_min';
       return {
-        acc: TI,
-        accBytes: bytesPerElement(spec.input),
-        aux: 'double',
-        init: extremeInit(spec.input, spec.kind === 'max'),
-        map: 'x',
-        comb: `${f}<${TI}>(a, b)`,
-        fin: `${st}(a)`,
+        acc: TI, accBytes: bytesPerElement(spec.input), aux: 'double', init: extremeInit(spec.input, spec.kind === 'max'),
+        map: 'x', comb: `${f}<${TI}>(a, b)`, fin: `${st}(a)`,
       };
     }
-    case 'all':
-      return { acc: 'int', accBytes: 4, aux: 'double', init: '1', map: '(x != 0) ? 1 : 0', comb: 'a & b', fin: `${st}(a)` };
-    case 'any':
-      return { acc: 'int', accBytes: 4, aux: 'double', init: '0', map: '(x != 0) ? 1 : 0', comb: 'a | b', fin: `${st}(a)` };
+    case 'all': return { acc: 'int', accBytes: 4, aux: 'double', init: '1', map: '(x != 0) ? 1 : 0', comb: 'a & b', fin: `${st}(a)` };
+    case 'any': return { acc: 'int', accBytes: 4, aux: 'double', init: '0', map: '(x != 0) ? 1 : 0', comb: 'a | b', fin: `${st}(a)` };
     case 'argmax':
     case 'argmin': {
       const better = spec.kind === 'argmax' ? '>' : '<';
@@ -119,11 +100,8 @@ export function reduceKernels(mb: ModuleBuilder, spec: ReduceSpec): ReduceKernel
   const TI = ctype(spec.input);
   const TO = ctype(spec.output);
   const result: ReduceKernels = {
-    name,
-    accBytes: f.accBytes,
-    usesAux: spec.kind === 'varDev' || spec.kind === 'lseSum',
-    rows: [`${name}_r1`, `${name}_r0`],
-    cols: [`${name}_c1`, `${name}_c0`],
+    name, accBytes: f.accBytes, usesAux: spec.kind === 'varDev' || spec.kind === 'lseSum',
+    rows: [`${name}_r1`, `${name}_r0`], cols: [`${name}_c1`, `${name}_c0`],
   };
   if (mb.has(name)) return result;
   const R = `${name}_R`;
@@ -140,14 +118,12 @@ export function reduceKernels(mb: ModuleBuilder, spec: ReduceSpec): ReduceKernel
   for (const first of [true, false]) {
     const xt = first ? TI : `${R}::Acc`;
     const v = first ? '1' : '0';
-    src.push(
-      `extern "C" __global__ void __launch_bounds__(256) ${name}_r${v}(const ${xt}* x, const double* aux, void* out, i64 rows, i64 n, i64 count, ` +
-        `i64 splits, int G, int final) { sk_rows<${R}, ${first}>(x, aux, out, rows, n, count, splits, G, final); }`,
-    );
-    src.push(
-      `extern "C" __global__ void __launch_bounds__(256) ${name}_c${v}(const ${xt}* x, const double* aux, void* out, i64 outer, i64 n, i64 inner, ` +
-        `i64 count, i64 splits, int final) { sk_cols<${R}, ${first}>(x, aux, out, outer, n, inner, count, splits, final); }`,
-    );
+    src.push(`extern "C" __global__ void __launch_bounds__(256) ${name}_r${v}(` +
+      `const ${xt}* x, const double* aux, void* out, i64 rows, i64 n, i64 count, i64 splits, int G, int final) ` +
+      `{ sk_rows<${R}, ${first}>(x, aux, out, rows, n, count, splits, G, final); }`);
+    src.push(`extern "C" __global__ void __launch_bounds__(256) ${name}_c${v}(` +
+      `const ${xt}* x, const double* aux, void* out, i64 outer, i64 n, i64 inner, i64 count, i64 splits, int final) ` +
+      `{ sk_cols<${R}, ${first}>(x, aux, out, outer, n, inner, count, splits, final); }`);
   }
   mb.define(name, src.join('\n'), [...result.rows, ...result.cols], ['reduce']);
   return result;

@@ -27,15 +27,10 @@ export function incTakeKernel(mb: ModuleBuilder, x: DType, y: DType, index: DTyp
   const axes = Array.from({ length: ndim }, (_, a) => a);
   const params = [...axes.map((a) => `i64 d${a}`), ...axes.map((a) => `i64 ys${a}`)].map((p) => `, ${p}`).join('');
   // The region element's flat index rt -> y's offset through the broadcast strides.
-  const decompose = axes
-    .slice()
-    .reverse()
-    .map((a) => (a > 0 ? `    c = rt % d${a}; rt /= d${a}; yo += c * ys${a};` : `    yo += rt * ys${a};`));
+  const decompose = axes.slice().reverse().map((a) => (a > 0 ? `    c = rt % d${a}; rt /= d${a}; yo += c * ys${a};` : `    yo += rt * ys${a};`));
   const write = set ? `out[o] = ${storeFn(x)}(y[yo]);` : `atomicAdd(out + o, (${T})y[yo]);`;
-  mb.define(
-    name,
-    `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${ctype(y)}* __restrict__ y, const ${ctype(index)}* __restrict__ idx, ` +
-      `const int* __restrict__ sel, i64 outer, i64 nIdx, i64 nSel, i64 n, i64 inner${params}) {
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${T}* out, const ${ctype(y)}* __restrict__ y, ` +
+    `const ${ctype(index)}* __restrict__ idx, const int* __restrict__ sel, i64 outer, i64 nIdx, i64 nSel, i64 n, i64 inner${params}) {
   const i64 total = outer * nSel * inner;
   for (i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += (i64)gridDim.x * blockDim.x) {
     const i64 q = t % inner, r = t / inner, kk = r % nSel, p = r / nSel;
@@ -48,7 +43,6 @@ ${decompose.join('\n')}
     (void)c; (void)rt;
     ${write}
   }
-}`,
-  );
+}`);
   return name;
 }

@@ -12,11 +12,7 @@ import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/m
 import { gatherStrided, stridedCopy } from './layout.js';
 import { contiguousStrides, f64, i64, ptr, type Lowering, type RunState } from './types.js';
 
-interface Region {
-  offset: number;
-  shape: number[];
-  strides: number[];
-}
+interface Region { offset: number; shape: number[]; strides: number[] }
 
 /** The elements x[entries] as an offset and per-kept-axis lengths and strides (NumPy basic indexing). */
 function regionOf(op: string, s: RunState, st: ProgramStep, shape: readonly number[], entries: readonly IndexEntry[]): Region {
@@ -71,11 +67,10 @@ export const lowerIncSubtensor: Lowering = (lc, step) => {
     const reg = regionOf('incSubtensor', s, st, x.shape, entries);
     const rs = reg.shape;
     const fits = y.shape.length <= rs.length && y.shape.every((d, i) => d === 1 || d === rs[rs.length - y.shape.length + i]);
-    if (!fits)
-      throw new OpRuntimeError(
-        'incSubtensor',
-        `y of shape ${shapeToString(y.shape)} does not broadcast to the selected region of shape ${shapeToString(rs)} (x has shape ${shapeToString(x.shape)})`,
-      );
+    if (!fits) {
+      throw new OpRuntimeError('incSubtensor', `y of shape ${shapeToString(y.shape)} does not broadcast to the selected region of shape ` +
+        `${shapeToString(rs)} (x has shape ${shapeToString(x.shape)})`);
+    }
     const out = s.alloc(dt, x.shape);
     if (copyX) stridedCopy(s, copyX, out, x, x.shape, 0, contiguousStrides(x.shape), 0, contiguousStrides(x.shape));
     else if (x.bytes > 0) s.ctx.cu.memcpyDtoDAsync(out.ptr, x.ptr, x.bytes, s.ctx.stream);
@@ -115,11 +110,10 @@ function checkIndices(op: string, idx: NDArray, n: number, axis: number, xShape:
   for (let k = 0; k < idx.size; k++) {
     const i = idx.data[k]!;
     const j = i < 0 ? i + n : i;
-    if (j < 0 || j >= n)
-      throw new OpRuntimeError(
-        op,
-        `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(xShape)})`,
-      );
+    if (j < 0 || j >= n) {
+      throw new OpRuntimeError(op,
+        `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(xShape)})`);
+    }
   }
 }
 
@@ -138,13 +132,7 @@ export const lowerTake: Lowering = (lc, step) => {
     const outer = sizeOf(xShape.slice(0, axis));
     const inner = sizeOf(xShape.slice(axis + 1));
     s.launch(kernel, s.ctx.gridFor(out.size), 256, [
-      ptr(out),
-      ptr(s.dev(st.inputs[0]!)),
-      ptr(s.dev(st.inputs[1]!)),
-      i64(outer),
-      i64(sizeOf(idxShape)),
-      i64(n),
-      i64(inner),
+      ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(outer), i64(sizeOf(idxShape)), i64(n), i64(inner),
     ]);
     return { dev: out };
   };
@@ -184,8 +172,9 @@ export const lowerScatterRowwise: Lowering = (lc, step) => {
     const c = like[like.length - 1]!;
     const t = s.host(st.inputs[1]!);
     checkRowwise('scatterRowwise', like.slice(0, -1), t, c, like);
-    if (gShape.some((d, i) => d !== t.shape[i]))
+    if (gShape.some((d, i) => d !== t.shape[i])) {
       throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(gShape)} and indices ${shapeToString(t.shape)} differ in shape`);
+    }
     const out = s.alloc(dt, like);
     if (out.size === 0) return { dev: out };
     s.launch(fill, s.ctx.gridFor(out.size), 256, [ptr(out), i64(out.size), f64(0)]);

@@ -14,41 +14,20 @@ import { contiguousStrides, f64, i32, i64, ptr, type Lowering, type RunState } f
 
 /** dst[dOff + idx . dStrides] (=|+=) src[sOff + idx . sStrides] for every index of `shape`. */
 export function stridedCopy(
-  s: RunState,
-  kernel: string,
-  dst: CudaArray,
-  src: CudaArray,
-  shape: readonly number[],
-  sOff: number,
-  sStrides: readonly number[],
-  dOff: number,
-  dStrides: readonly number[],
-  add = false,
+  s: RunState, kernel: string, dst: CudaArray, src: CudaArray, shape: readonly number[],
+  sOff: number, sStrides: readonly number[], dOff: number, dStrides: readonly number[], add = false,
 ): void {
   const n = sizeOf(shape);
   if (n === 0) return;
   s.launch(kernel, s.ctx.gridFor(n), 256, [
-    ptr(dst),
-    ptr(src),
-    i64(n),
-    i64(sOff),
-    i64(dOff),
-    i32(add ? 1 : 0),
-    ...shape.map(i64),
-    ...sStrides.map(i64),
-    ...dStrides.map(i64),
+    ptr(dst), ptr(src), i64(n), i64(sOff), i64(dOff), i32(add ? 1 : 0),
+    ...shape.map(i64), ...sStrides.map(i64), ...dStrides.map(i64),
   ]);
 }
 
 /** A contiguous copy of `src` read through strides, into a new array of `shape`. */
 export function gatherStrided(
-  s: RunState,
-  kernel: string,
-  src: CudaArray,
-  dtype: DType,
-  shape: readonly number[],
-  sOff: number,
-  sStrides: readonly number[],
+  s: RunState, kernel: string, src: CudaArray, dtype: DType, shape: readonly number[], sOff: number, sStrides: readonly number[],
 ): CudaArray {
   const out = s.alloc(dtype, shape);
   stridedCopy(s, kernel, out, src, shape, sOff, sStrides, 0, contiguousStrides(shape));
@@ -69,17 +48,7 @@ export const lowerDimshuffle: Lowering = (lc, step) => {
     const moved = perm.filter((p) => x.shape[p] !== 1);
     if (moved.every((p, i) => i === 0 || p > moved[i - 1]!)) return { dev: x.view(shape) };
     const st0 = contiguousStrides(x.shape);
-    return {
-      dev: gatherStrided(
-        s,
-        kernel,
-        x,
-        dt,
-        shape,
-        0,
-        pattern.map((p) => (p === 'x' ? 0 : st0[p]!)),
-      ),
-    };
+    return { dev: gatherStrided(s, kernel, x, dt, shape, 0, pattern.map((p) => (p === 'x' ? 0 : st0[p]!))) };
   };
 };
 
@@ -91,10 +60,8 @@ export const lowerReshape: Lowering = (_lc, step) => {
     const known = d.filter((v) => v !== -1).reduce((p, v) => p * v, 1);
     if (known === 0 && d.includes(-1)) {
       // As the reference device and NumPy: any size would fit -1 here.
-      throw new OpRuntimeError(
-        'reshape',
-        `cannot reshape array of size ${x.size} into ${shapeToString(d)}: -1 is ambiguous when the other dimensions multiply to 0`,
-      );
+      throw new OpRuntimeError('reshape',
+        `cannot reshape array of size ${x.size} into ${shapeToString(d)}: -1 is ambiguous when the other dimensions multiply to 0`);
     }
     const shape = d.map((v) => (v === -1 ? x.size / known : v));
     if (!shape.every((v) => Number.isInteger(v) && v >= 0) || sizeOf(shape) !== x.size) {
@@ -108,8 +75,11 @@ export const lowerRebroadcast: Lowering = (_lc, step) => {
   const { axes, broadcastable } = step.attrs as { axes: readonly number[]; broadcastable: boolean };
   return (s, st) => {
     const shape = s.shape(st.inputs[0]!);
-    if (broadcastable)
-      for (const ax of axes) if (shape[ax] !== 1) throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${shape[ax]}`);
+    if (broadcastable) {
+      for (const ax of axes) {
+        if (shape[ax] !== 1) throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${shape[ax]}`);
+      }
+    }
     return { dev: s.dev(st.inputs[0]!).view() };
   };
 };
@@ -121,8 +91,9 @@ export const lowerBroadcastLike: Lowering = (lc, step) => {
     const gShape = s.shape(st.inputs[0]!);
     const likeShape = s.shape(st.inputs[1]!);
     const shape = broadcastShapes('broadcastLike', [gShape, likeShape]);
-    if (shape.some((d, i) => d !== likeShape[i]))
+    if (shape.some((d, i) => d !== likeShape[i])) {
       throw new OpRuntimeError('broadcastLike', `cannot broadcast ${shapeToString(gShape)} to ${shapeToString(likeShape)}`);
+    }
     const g = s.dev(st.inputs[0]!);
     if (g.shape.length === likeShape.length && g.shape.every((d, i) => d === likeShape[i])) return { dev: g.view() };
     return { dev: gatherStrided(s, kernel, g, dt, likeShape, 0, broadcastStrides(g.shape, likeShape)) };

@@ -17,13 +17,7 @@ export const lowerDraw: Lowering = (lc, step) => {
   const names: readonly string[] = DRAW_PARAMS[kind];
   const params = names.map((p) => attrs[p] as ParamArg);
   const ndim = attrs.dims.length;
-  const kernel = drawKernel(
-    lc.mb,
-    kind,
-    attrs.dtype,
-    ndim,
-    params.map((p) => (typeof p === 'number' ? null : lc.slotDtype(step.inputs[p.input]!))),
-  );
+  const kernel = drawKernel(lc.mb, kind, attrs.dtype, ndim, params.map((p) => (typeof p === 'number' ? null : lc.slotDtype(step.inputs[p.input]!))));
   return (s, st) => {
     const stateSlot = st.inputs[0]!;
     const stateShape = s.shape(stateSlot);
@@ -40,10 +34,8 @@ export const lowerDraw: Lowering = (lc, step) => {
       const pShape = s.shape(slot);
       const b = broadcastShapes(st.op, [pShape, shape]);
       if (b.length !== shape.length || b.some((d, i) => d !== shape[i])) {
-        throw new OpRuntimeError(
-          st.op,
-          `parameter ${names[k]} of shape ${shapeToString(pShape)} does not broadcast to the draw's shape ${shapeToString(shape)}`,
-        );
+        throw new OpRuntimeError(st.op,
+          `parameter ${names[k]} of shape ${shapeToString(pShape)} does not broadcast to the draw's shape ${shapeToString(shape)}`);
       }
       args.push(ptr(s.dev(slot)), ...broadcastStrides(pShape, shape).map(i64));
     });

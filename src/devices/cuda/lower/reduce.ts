@@ -33,17 +33,11 @@ export function planReduce(shape: readonly number[], axes: readonly number[]): R
   const pattern = groups.map((g) => (g.red ? 'R' : 'K')).join('');
   const size = (i: number) => groups[i]?.size ?? 1;
   switch (pattern) {
-    case '':
-    case 'K':
-      return { kind: 'rows', rows: outSize, n: 1, perm: null };
-    case 'R':
-      return { kind: 'rows', rows: 1, n: size(0), perm: null };
-    case 'KR':
-      return { kind: 'rows', rows: size(0), n: size(1), perm: null };
-    case 'RK':
-      return { kind: 'cols', outer: 1, n: size(0), inner: size(1) };
-    case 'KRK':
-      return { kind: 'cols', outer: size(0), n: size(1), inner: size(2) };
+    case '': case 'K': return { kind: 'rows', rows: outSize, n: 1, perm: null };
+    case 'R': return { kind: 'rows', rows: 1, n: size(0), perm: null };
+    case 'KR': return { kind: 'rows', rows: size(0), n: size(1), perm: null };
+    case 'RK': return { kind: 'cols', outer: 1, n: size(0), inner: size(1) };
+    case 'KRK': return { kind: 'cols', outer: size(0), n: size(1), inner: size(2) };
     default: {
       const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
       return { kind: 'rows', rows: outSize, n: count, perm: [...kept, ...axes] };
@@ -54,9 +48,7 @@ export function planReduce(shape: readonly number[], axes: readonly number[]): R
 /** Whether a static axis pattern may need the transposing copy at run time. */
 export function mayTranspose(ndim: number, axes: readonly number[] | null): boolean {
   if (axes === null) return true;
-  const pattern = Array.from({ length: ndim }, (_, i) => (axes.includes(i) ? 'R' : 'K'))
-    .join('')
-    .replace(/(.)\1+/g, '$1');
+  const pattern = Array.from({ length: ndim }, (_, i) => (axes.includes(i) ? 'R' : 'K')).join('').replace(/(.)\1+/g, '$1');
   return !['', 'K', 'R', 'KR', 'RK', 'KRK'].includes(pattern);
 }
 
@@ -68,15 +60,8 @@ export function transposed(s: RunState, kernel: string, x: CudaArray, perm: read
   if (n === 0) return out;
   const st = contiguousStrides(x.shape);
   s.launch(kernel, s.ctx.gridFor(n), 256, [
-    ptr(out),
-    ptr(x),
-    i64(n),
-    i64(0),
-    i64(0),
-    i32(0),
-    ...shape.map(i64),
-    ...perm.map((p) => i64(st[p]!)),
-    ...contiguousStrides(shape).map(i64),
+    ptr(out), ptr(x), i64(n), i64(0), i64(0), i32(0),
+    ...shape.map(i64), ...perm.map((p) => i64(st[p]!)), ...contiguousStrides(shape).map(i64),
   ]);
   return out;
 }
@@ -117,15 +102,7 @@ export function reduceInto(s: RunState, k: ReduceKernels, x: CudaArray, plan: Re
 }
 
 const SIMPLE: Readonly<Record<string, ReduceKind>> = {
-  sum: 'sum',
-  prod: 'prod',
-  mean: 'mean',
-  max: 'max',
-  min: 'min',
-  all: 'all',
-  any: 'any',
-  argmax: 'argmax',
-  argmin: 'argmin',
+  sum: 'sum', prod: 'prod', mean: 'mean', max: 'max', min: 'min', all: 'all', any: 'any', argmax: 'argmax', argmin: 'argmin',
 };
 
 /** Lowers the reductions of the op table (sum ... logsumexp). */
@@ -137,12 +114,8 @@ export const lowerReduce: Lowering = (lc, step) => {
   const phases: ReduceKind[] = step.op === 'var' ? ['varMean', 'varDev'] : step.op === 'logsumexp' ? ['lseMax', 'lseSum'] : [SIMPLE[step.op]!];
   const kernels = phases.map((kind, i) => reduceKernels(lc.mb, { kind, input, output: i < phases.length - 1 ? 'float64' : output, ddof: attrs.ddof ?? 0 }));
   const copy = mayTranspose(ndim, attrs.axes) ? copyKernel(lc.mb, input, input, ndim) : null;
-  const emptyError =
-    step.op === 'max' || step.op === 'min'
-      ? 'zero-size reduction has no identity'
-      : step.op === 'argmax' || step.op === 'argmin'
-        ? 'attempt to get the arg of an empty sequence'
-        : null;
+  const emptyError = step.op === 'max' || step.op === 'min' ? 'zero-size reduction has no identity'
+    : step.op === 'argmax' || step.op === 'argmin' ? 'attempt to get the arg of an empty sequence' : null;
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     if (emptyError && attrs.axes.some((a) => x.shape[a] === 0)) throw new OpRuntimeError(st.op, emptyError);
@@ -152,13 +125,7 @@ export const lowerReduce: Lowering = (lc, step) => {
 
 /** Reduces x over axes through the given phases (the last one writes `output`). */
 export function reduceArrayOnDevice(
-  s: RunState,
-  x: CudaArray,
-  axes: readonly number[],
-  keepdims: boolean,
-  output: DType,
-  kernels: readonly ReduceKernels[],
-  copy: string | null,
+  s: RunState, x: CudaArray, axes: readonly number[], keepdims: boolean, output: DType, kernels: readonly ReduceKernels[], copy: string | null,
 ): CudaArray {
   const out = s.alloc(output, reducedShape(x.shape, axes, keepdims));
   if (out.size === 0) return out;

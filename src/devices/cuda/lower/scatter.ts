@@ -19,11 +19,10 @@ function normalized(idx: NDArray, n: number, axis: number, xShape: readonly numb
   for (let k = 0; k < idx.size; k++) {
     const i = idx.data[k]!;
     const j = i < 0 ? i + n : i;
-    if (j < 0 || j >= n)
-      throw new OpRuntimeError(
-        'incTake',
-        `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(xShape)})`,
-      );
+    if (j < 0 || j >= n) {
+      throw new OpRuntimeError('incTake',
+        `index ${i} (at position ${k} of the indices) is out of range for axis ${axis} of size ${n} (shape ${shapeToString(xShape)})`);
+    }
     out[k] = j;
   }
   return out;
@@ -56,11 +55,10 @@ export const lowerIncTake: Lowering = (lc, step) => {
     const norm = normalized(idx, n, axis, xShape);
     const rs = [...xShape.slice(0, axis), ...idx.shape, ...xShape.slice(axis + 1)];
     const fits = yShape.length <= rs.length && yShape.every((d, i) => d === 1 || d === rs[rs.length - yShape.length + i]);
-    if (!fits)
-      throw new OpRuntimeError(
-        'incTake',
-        `y of shape ${shapeToString(yShape)} does not broadcast to the selected region of shape ${shapeToString(rs)} (x has shape ${shapeToString(xShape)})`,
-      );
+    if (!fits) {
+      throw new OpRuntimeError('incTake', `y of shape ${shapeToString(yShape)} does not broadcast to the selected region of shape ` +
+        `${shapeToString(rs)} (x has shape ${shapeToString(xShape)})`);
+    }
     const x = s.dev(st.inputs[0]!);
     const out = s.alloc(dt, xShape);
     if (out.size === 0) return { dev: out };
@@ -73,17 +71,9 @@ export const lowerIncTake: Lowering = (lc, step) => {
     const inner = sizeOf(xShape.slice(axis + 1));
     const nSel = sel ? sel.length : idx.size;
     s.launch(kernel, s.ctx.gridFor(outer * nSel * inner), 256, [
-      ptr(out),
-      ptr(s.dev(st.inputs[1]!)),
-      ptr(s.dev(st.inputs[2]!)),
-      ptr(selDev ? selDev.ptr : 0n),
-      i64(outer),
-      i64(idx.size),
-      i64(nSel),
-      i64(n),
-      i64(inner),
-      ...rs.map(i64),
-      ...broadcastStrides(yShape, rs).map(i64),
+      ptr(out), ptr(s.dev(st.inputs[1]!)), ptr(s.dev(st.inputs[2]!)), ptr(selDev ? selDev.ptr : 0n),
+      i64(outer), i64(idx.size), i64(nSel), i64(n), i64(inner),
+      ...rs.map(i64), ...broadcastStrides(yShape, rs).map(i64),
     ]);
     selDev?.release();
     return { dev: out };

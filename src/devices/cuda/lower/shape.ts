@@ -11,18 +11,10 @@ export const lowerRepeat: Lowering = (lc, step) => {
   const kernel = repeatKernel(lc.mb, dt);
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
-    const out = s.alloc(
-      dt,
-      x.shape.map((d, i) => (i === axis ? d * repeats : d)),
-    );
+    const out = s.alloc(dt, x.shape.map((d, i) => (i === axis ? d * repeats : d)));
     if (out.size === 0) return { dev: out };
     s.launch(kernel, s.ctx.gridFor(out.size), 256, [
-      ptr(out),
-      ptr(x),
-      i64(sizeOf(x.shape.slice(0, axis))),
-      i64(x.shape[axis]!),
-      i64(repeats),
-      i64(sizeOf(x.shape.slice(axis + 1))),
+      ptr(out), ptr(x), i64(sizeOf(x.shape.slice(0, axis))), i64(x.shape[axis]!), i64(repeats), i64(sizeOf(x.shape.slice(axis + 1))),
     ]);
     return { dev: out };
   };
@@ -38,12 +30,7 @@ export const lowerTile: Lowering = (lc, step) => {
     const out = s.alloc(dt, shape);
     if (out.size === 0) return { dev: out };
     s.launch(kernel, s.ctx.gridFor(out.size), 256, [
-      ptr(out),
-      ptr(x),
-      i64(out.size),
-      ...shape.map(i64),
-      ...x.shape.map(i64),
-      ...contiguousStrides(x.shape).map(i64),
+      ptr(out), ptr(x), i64(out.size), ...shape.map(i64), ...x.shape.map(i64), ...contiguousStrides(x.shape).map(i64),
     ]);
     return { dev: out };
   };
@@ -68,3 +55,4 @@ export const lowerOneHot: Lowering = (lc, step) => {
     return { dev: out };
   };
 };
+
