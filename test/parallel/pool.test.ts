@@ -247,7 +247,9 @@ test('many calls do not grow the process (a timed Atomics.waitAsync keeps ~300 b
     const before = process.memoryUsage().rss;
     for (let i = 0; i < 300_000; i++) await pool.callAll(NOOP);
     const grown = (process.memoryUsage().rss - before) / 2 ** 20;
-    assert.ok(grown < 10, `RSS grew by ${grown.toFixed(1)} MiB over 300,000 calls`);
+    // The leak kept ~300 bytes per call: 86 MiB here. RSS also moves with the allocator and GC under
+    // load (11.7 MiB seen on a busy 2-core machine), so the bound sits between the two.
+    assert.ok(grown < 40, `RSS grew by ${grown.toFixed(1)} MiB over 300,000 calls (the old leak: about 86 MiB)`);
   } finally {
     await pool.close();
   }
