@@ -8,7 +8,9 @@ import * as B from '../tensor/build.js';
 import { randomUpdatesFor } from '../tensor/random-streams.js';
 import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
-import { numWorkers } from '../parallel/runtime.js';
+import { numWorkers, workersShareHostMemory } from '../parallel/runtime.js';
+import { SharedTrainStep, type SharedStepTimings } from '../parallel/shared-train.js';
+import { FUSED_RULES, type FusedRuleName } from '../parallel/fused-rules.js';
 import { Data } from '../parallel/data.js';
 import { resolveBatchS, someRankEmpty, type CallOptions } from '../parallel/call-args.js';
 import { rowCount } from '../parallel/split.js';
@@ -63,9 +65,15 @@ export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   readonly optimizer: Optimizer;
   readonly hyper: Optimizer['hyper'];
   readonly params: readonly SharedVariable[];
-  /** The data-parallel functions: gradient (per rank), parameter update (per rank), flat-vector reset. */
+  /**
+   * The data-parallel functions of the three-call step: gradient (per rank) and parameter update
+   * (per rank). On CPU workers a named rule runs as one shared-state step instead (see
+   * {@link makeTrainFunction}); its parameters then live in shared memory and `updateFn` refuses to run.
+   */
   readonly gradFn: SynkFn;
   readonly updateFn: SynkFn;
+  /** Rank 0's timings of the last shared-state step (null before one ran, or on devices without shared memory). */
+  timings(): SharedStepTimings | null;
   /** Sends the controller's values of parameters, optimizer state and hyper-parameters to every rank. */
   sync(): Promise<void>;
 };
@@ -146,6 +154,9 @@ export function makeTrainFunction(
   const updateFn = synkFn({ updates: optimizer.paramUpdates, name: `${what}: update` });
   const zeroFn = synkFn({ updates: [[optimizer.flatGrad, B.zerosLike(optimizer.flatGrad)]], name: `${what}: reset` });
 
+  const shared = typeof rule === 'string' && rule in FUSED_RULES ? sharedStepFor(optimizer, gradFn, floatStates.map(([s]) => s), what) : null;
+  let sharedRan = false;
+
   // Values the controller changed (setValue, setHyper, loading parameters) reach only rank 0 on the
   // next call; these are broadcast to every rank before a step so all ranks stay equal.
   const tracked = [...params, ...optimizer.slots, ...Object.values<SharedVariable>(optimizer.hyper), ...floatStates.map(([s]) => s)];
@@ -165,6 +176,15 @@ export function makeTrainFunction(
     if (isTrainCallOptions(last)) call = args.pop() as TrainCallOptions;
     const n = numWorkers();
     const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
+    if (shared && workersShareHostMemory(what)) {
+      // One dispatch: gradient, reduce-scatter and fused update on shared parameters (shared-step.ts).
+      const result = await shared.run(Object.keys(call).length ? [...args, { ...call }] : args);
+      sharedRan = true;
+      record();
+      const outs = Array.isArray(result) ? result : [result];
+      return { loss: outs[0]!.item(), outputs: outs.slice(1) };
+    }
+    shared?.release();
     await sync();
     if (empty) await zeroFn();
     const result = await (Object.keys(call).length ? gradFn(...(args as SynkInput[]), { ...call }) : gradFn(...(args as SynkInput[])));
@@ -175,7 +195,22 @@ export function makeTrainFunction(
     return { loss: outs[0]!.item(), outputs: outs.slice(1) };
   };
   const train = async (...args: unknown[]) => (await step(...args)).loss;
-  return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync });
+  const timings = () => (shared && sharedRan ? shared.timings() : null);
+  return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync, timings });
+}
+
+/** The shared-state step of a named rule: its optimizer's slots sorted into the fused rule's state vectors. */
+function sharedStepFor(optimizer: Optimizer, gradFn: SynkFn, states: readonly SharedVariable[], what: string): SharedTrainStep {
+  const rule = FUSED_RULES[optimizer.rule as FusedRuleName];
+  const counter = rule.counter ? optimizer.slots[0]! : null;
+  const vectors = optimizer.slots.slice(rule.counter ? 1 : 0);
+  const k = rule.state.length;
+  if (vectors.length !== k * optimizer.params.length) throw new Error(`${what}: the ${optimizer.rule} optimizer's slots do not match its fused rule`);
+  // The rules create each parameter's state vectors together, parameter by parameter.
+  const stateSlots = rule.state.map((_, j) => optimizer.params.map((_p, i) => vectors[i * k + j]!));
+  return new SharedTrainStep({
+    owner: what, rule: optimizer.rule as FusedRuleName, gradFn, params: optimizer.params, states, stateSlots, counter, hyper: optimizer.hyper,
+  });
 }
 
 function isTrainCallOptions(v: unknown): v is TrainCallOptions {

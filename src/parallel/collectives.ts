@@ -12,6 +12,7 @@ import { splitPoints } from './split.js';
 import { takeRows } from './rows.js';
 import { checkBoolean, checkOptions } from './call-args.js';
 import { adoptFromRank0, distribute, requireState, sendToRanks, syncForRank0 } from './runtime.js';
+import { commitSharedState, isHeldInSharedMemory, refuseSharedStateWrite } from './shared-state.js';
 import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveKind, type CollectiveMsg, type CollectiveReply } from './protocol.js';
 
 type Vars = SharedVariable | readonly SharedVariable[];
@@ -84,13 +85,18 @@ export async function broadcast(vars: Vars, values?: Values, options?: CastOptio
   requireState('broadcast');
   // Each value passed the variable's own checks above, so none of these can fail half-way.
   given?.forEach((g, i) => list[i]!.setValue(g));
-  const msgs: ArrayMsg[] = list.map((v) => toArrayMsg(v.getValue({ borrow: true })));
-  await run('broadcast', list, () => ({ values: msgs }));
+  // State held in shared memory has one copy for every rank: the controller's value goes into it.
+  for (const v of list) commitSharedState(v);
+  const copied = list.filter((v) => !isHeldInSharedMemory(v));
+  if (copied.length === 0) return;
+  const msgs: ArrayMsg[] = copied.map((v) => toArrayMsg(v.getValue({ borrow: true })));
+  await run('broadcast', copied, () => ({ values: msgs }));
 }
 
 /** Splits each value along axis 0 as evenly as possible; rank r gets part r. */
 export async function scatter(vars: Vars, values: Values, options?: CastOptions): Promise<void> {
   const list = asList(vars, 'scatter');
+  refuseSharedStateWrite(list, 'scatter');
   const arrays = conformAll(vars, list, values, 'scatter', castOption(options, 'scatter'));
   arrays.forEach((a, i) => { if (a.ndim === 0) throw new TypeError(`scatter values[${i}]: a scalar cannot be split along axis 0`); });
   const n = requireState('scatter').pool.size;
@@ -124,6 +130,7 @@ export async function gather(vars: Vars, options?: { ndUp?: 0 | 1 }): Promise<ND
 /** Every rank's value becomes the concatenation (along axis 0) of all ranks' values. */
 export async function allGather(vars: Vars): Promise<void> {
   const list = asList(vars, 'allGather');
+  refuseSharedStateWrite(list, 'allGather');
   list.forEach((v) => { if (v.ndim === 0) throw new TypeError(`allGather: ${v.label()} is a scalar; gather it with synk.gather`); });
   await run('allGather', list, () => ({}));
 }
@@ -142,6 +149,7 @@ export async function reduce(vars: Vars, options?: { op?: ReduceOp; inPlace?: bo
   const o = checkOptions(options, ['op', 'inPlace'], 'reduce options');
   const reduceOp = checkOp(o['op'], list, 'reduce');
   const inPlace = checkBoolean(o['inPlace'], 'reduce options.inPlace') ?? true;
+  if (inPlace) refuseSharedStateWrite(list, 'reduce (inPlace)');
   const replies = await run('reduce', list, () => ({ reduceOp, inPlace }));
   const out = replies[0]!.values.map((m) => fromArrayMsg(m!).copy());
   return vars instanceof SharedVariable ? out[0]! : out;
@@ -150,6 +158,7 @@ export async function reduce(vars: Vars, options?: { op?: ReduceOp; inPlace?: bo
 /** Combines all ranks' values; every rank (and the controller) gets the result. */
 export async function allReduce(vars: Vars, options?: { op?: ReduceOp }): Promise<void> {
   const list = asList(vars, 'allReduce');
+  refuseSharedStateWrite(list, 'allReduce');
   const reduceOp = checkOp(checkOptions(options, ['op'], 'allReduce options')['op'], list, 'allReduce');
   await run('allReduce', list, () => ({ reduceOp }));
 }
@@ -166,6 +175,7 @@ function checkRank(rank: unknown, what: string): number {
 export async function setValue(rank: number, vars: Vars, values: Values, options?: CastOptions): Promise<void> {
   const r0 = checkRank(rank, 'setValue');
   const list = asList(vars, 'setValue');
+  refuseSharedStateWrite(list, `setValue(rank ${r0})`);
   const arrays = conformAll(vars, list, values, 'setValue', castOption(options, 'setValue'));
   const msgs = arrays.map(toArrayMsg);
   await run('setValue', list, (r) => ({ values: r === r0 ? msgs : list.map(() => null) }));

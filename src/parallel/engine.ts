@@ -16,13 +16,16 @@ import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
 import {
   fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
-  type DefineMsg, type FunctionSpec, type InputMsg, type SharedValueMsg,
+  type DefineMsg, type FunctionSpec, type InputMsg, type PlanMsg, type SharedValueMsg,
 } from './protocol.js';
 import { GarbageMeter } from './collect-garbage.js';
+import { SharedStep } from './shared-step.js';
 
 export class Engine {
   private readonly functions = new Map<number, { spec: FunctionSpec; compiled: CompiledFunction }>();
   private readonly dataHandles = new Map<number, DataHandle>();
+  /** Shared-state training steps of this fork, by plan id. */
+  private readonly plans = new Map<number, SharedStep>();
   /** Shared memory this worker let go of; collected after the call once there is enough. */
   readonly garbage = new GarbageMeter();
 
@@ -35,6 +38,7 @@ export class Engine {
       case 'call': return this.call(msg);
       case 'collective': return runCollective(this, msg);
       case 'data': return this.registerData(msg.handles, msg.release ?? []);
+      case 'plan': return this.registerPlan(msg);
       default: throw new Error(`unknown message ${(msg satisfies never as { kind: string }).kind}`);
     }
   }
@@ -45,11 +49,21 @@ export class Engine {
     return s;
   }
 
-  /** Installs a value sent by the controller (copied: the controller's memory stays its own). */
+  /**
+   * Installs a value sent by the controller: copied (the controller's memory stays its own), or,
+   * for state every rank shares, viewed in place.
+   */
   setShared(m: SharedValueMsg): SharedVariable {
+    const existing = findShared(m.sharedId);
+    if (m.shareMemory) {
+      const view = fromArrayMsg(m.value);
+      const held = existing?.getValue({ borrow: true }).data;
+      if (existing && held?.buffer === m.value.buffer && held.byteOffset === m.value.byteOffset && held.length === view.size) return existing;
+      if (existing) { this.noteReplaced(existing); existing.assignComputed(view); return existing; }
+      return new SharedVariable(view, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
+    }
     const value = fromArrayMsg(m.value).copy();
     this.garbage.note(m.value.buffer.byteLength);
-    const existing = findShared(m.sharedId);
     if (existing) { this.noteReplaced(existing); existing.assignComputed(value); return existing; }
     return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
   }
@@ -82,8 +96,20 @@ export class Engine {
     };
   }
 
+  private registerPlan(msg: PlanMsg): null {
+    if (msg.plan.size !== this.size) throw new Error(`rank ${this.rank}: shared step plan for ${msg.plan.size} ranks, this fork has ${this.size}`);
+    for (const m of msg.shareds) this.setShared(m);
+    this.plans.set(msg.plan.id, new SharedStep(msg.plan, this.rank));
+    return null;
+  }
+
+  /** A fast call finished by a shared-state training step: args are [planId, ...the fast call's]. */
+  async sharedStep(args: Float64Array): Promise<number> {
+    return this.callFast(args.subarray(1), args[0]!);
+  }
+
   /** The fast path: the call arrives as numbers; rank 0 writes results into the shared arena. */
-  async callFast(args: Float64Array): Promise<number> {
+  async callFast(args: Float64Array, planId?: number): Promise<number> {
     const call = decodeFastCall(args, this.arenas.scratch);
     const entry = this.functions.get(call.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${call.fnId} was not distributed`);
@@ -96,7 +122,7 @@ export class Engine {
     });
     const { reduced, updated } = await this.execute({
       kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
-      outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [],
+      outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [], ...(planId !== undefined ? { planId } : {}),
     });
     // Updated shared values stay here; the controller fetches rank 0's lazily when it reads them.
     if (this.rank === 0) writeResults(this.arenas.results, (reduced ?? []).map((value) => ({ value, updateIndex: -1 })));
@@ -146,6 +172,9 @@ export class Engine {
     const entry = this.functions.get(msg.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${msg.fnId} was not distributed`);
     const { spec, compiled } = entry;
+    const step = msg.planId === undefined ? null : this.plans.get(msg.planId);
+    if (step === undefined) throw new Error(`rank ${this.rank}: shared step plan ${msg.planId} was not sent to this worker`);
+    step?.beginGradient();
     const subset = msg.outputSubset;
     const outOps = subset ? subset.map((k) => spec.outputOps[k]!) : spec.outputOps;
     const outputs = outOps.map((op, i) => new Accumulator(op, `output ${subset ? subset[i] : i}`));
@@ -190,12 +219,27 @@ export class Engine {
         }
       });
     }
+    // A shared step's first update is the flat gradient: it goes into this rank's arena slot, not a variable.
+    const local = step ? this.contribute(step, updated, this.shared(compiled.description.program.updates[0]!.sharedId)) : updated;
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
+    const t0 = performance.now();
     if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
-    compiled.applyUpdates(updated.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
-    return { reduced, updated: updated.map((u) => ({ shared: u.shared, index: u.index })) };
+    compiled.applyUpdates(local.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
+    step?.reduceAndUpdate(performance.now() - t0);
+    return { reduced, updated: local.map((u) => ({ shared: u.shared, index: u.index })) };
+  }
+
+  private contribute(step: SharedStep, updated: (UpdateValue & { index: number })[], flatShared: SharedVariable): (UpdateValue & { index: number })[] {
+    const flat = updated.find((u) => u.index === 0);
+    const value = flat ? (flat.value ?? this.device.download(flat.resident)) : null;
+    if (value && value.dtype !== step.plan.dtype) throw new TypeError(`rank ${this.rank}: flat gradient is ${value.dtype}, the plan ${step.plan.dtype}`);
+    step.contribute(value ? (value.data as Float32Array | Float64Array) : null);
+    // The flat vector reads as the reduced one afterwards (slot 0), as after the all-reduce it replaces.
+    const reduced = step.slot(0);
+    if (flatShared.getValue({ borrow: true }).data !== reduced) flatShared.assignComputed(new NDArray(step.plan.dtype, [step.plan.length], reduced));
+    return updated.filter((u) => u !== flat);
   }
 }
 

@@ -14,8 +14,9 @@ import {
 import { checkSpec, type OutputsSpec, type SynkFnSpec } from './fn-spec.js';
 import { callShapeChecker } from './call-shapes.js';
 import {
-  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0,
+  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0, type StepHook,
 } from './runtime.js';
+import { refuseSharedStateWrite } from './shared-state.js';
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
 import { fromArrayMsg, type CallMsg, type CallReply, type FunctionSpec, type InputMsg } from './protocol.js';
 
@@ -49,6 +50,19 @@ export interface SynkFn<O = OutputsSpec> {
 }
 
 let nextId = 1;
+
+type CallImpl = (given: readonly unknown[], step: StepHook | undefined) => Promise<NDArray | NDArray[]>;
+const implementations = new WeakMap<object, CallImpl>();
+
+/**
+ * Calls a synk function and finishes the call, on every rank, with a shared-state training step
+ * (shared-step.ts): one dispatch for the gradient, its reduction and the update.
+ */
+export function callWithStep(f: SynkFn, step: StepHook, given: readonly unknown[]): Promise<NDArray | NDArray[]> {
+  const impl = implementations.get(f);
+  if (!impl) throw new TypeError('callWithStep: not a synk function');
+  return impl(given, step);
+}
 
 /**
  * A data-parallel function: inputs are scattered along axis 0 over the workers, `bcastInputs` go
@@ -96,8 +110,10 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
   const toData = (a: unknown, i: number, what = inputLabel(i)) => asInputData(a, what, explicit[i]!.dtype, explicit[i]!.broadcastable, i < inputs.length);
   const checkShapes = callShapeChecker(description.program, { nScattered: inputs.length, sliceable, inputLabel });
 
-  const call = async (...given: unknown[]): Promise<NDArray | NDArray[]> => {
+  const call = (...given: unknown[]): Promise<NDArray | NDArray[]> => callImpl(given, undefined);
+  const callImpl: CallImpl = async (given, step) => {
     const state = requireState(label);
+    refuseSharedStateWrite(updateTargets, label);
     const { args, options } = splitCallArgs(given, names, label);
     if (args.length !== explicit.length) throw new TypeError(`${label}: expected ${explicit.length} input(s) (${listed}), got ${args.length}`);
     const numSlices = assertNumSlices(options.numSlices);
@@ -123,7 +139,7 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     if (fastEligible) {
       await sendDataHandles(datas);
       const dataIds = datas.map((d) => d.id);
-      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null });
+      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null }, step);
       if (entries) {
         const results = entries.map((e) => e.value);
         markUpdatedOnRank0(updateTargets);
@@ -139,9 +155,10 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
       });
       messages.push({
         kind: 'call', fnId: id, inputs: inputMsgs, sliceRows: sliceable.map(() => sliceRows[r] ?? null), numSlices,
-        outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [],
+        outputSubset: subset ? [...subset] : null, someRankEmpty: empty, sync: r === 0 ? sync : [], ...(step ? { planId: step.planId } : {}),
       });
     }
+    step?.prepare();
     const replies = (await sendToRanks(messages)) as CallReply[];
     const first = replies[0]!;
     adoptFromRank0(first.changed);
@@ -160,5 +177,7 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     }
     return arrays.map((a, i) => toData(a, i, `buildInputs ${inputLabel(i)}`));
   };
-  return Object.assign(call, { id, description, local: localRun, buildInputs, graph: () => local.graph() }) as unknown as SynkFn<O>;
+  const f = Object.assign(call, { id, description, local: localRun, buildInputs, graph: () => local.graph() }) as unknown as SynkFn<O>;
+  implementations.set(f, callImpl);
+  return f;
 }

@@ -6,6 +6,7 @@ import type { DataHandle } from './data.js';
 import type { Rows } from './split.js';
 import type { OutputOp, UpdateOp } from './accumulate.js';
 import type { ReduceOp } from '../comm/reduce-ops.js';
+import type { SharedStepPlan } from './shared-step.js';
 
 export interface ArrayMsg {
   readonly dtype: DType;
@@ -48,6 +49,11 @@ export interface SharedValueMsg {
   readonly name?: string;
   readonly broadcastable: readonly boolean[];
   readonly value: ArrayMsg;
+  /**
+   * The value is state shared by every rank (a parameter of a shared-state training step): the
+   * worker views this memory instead of copying it.
+   */
+  readonly shareMemory?: boolean;
 }
 
 export type InputMsg =
@@ -67,6 +73,8 @@ export interface CallMsg {
   readonly someRankEmpty: boolean;
   /** Controller-side changes of shared values, for rank 0 only. */
   readonly sync: readonly SharedValueMsg[];
+  /** A shared-state training step (shared-step.ts) to finish the call with, by plan id. */
+  readonly planId?: number;
 }
 
 export type CollectiveKind = 'broadcast' | 'scatter' | 'gather' | 'allGather' | 'reduce' | 'allReduce' | 'setValue' | 'getValue' | 'getShapes';
@@ -99,7 +107,15 @@ export interface DataMsg {
   readonly release?: readonly number[];
 }
 
-export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg | DataMsg;
+/** The plan of a shared-state training step, sent once per fork before its first step. */
+export interface PlanMsg {
+  readonly kind: 'plan';
+  readonly plan: SharedStepPlan;
+  /** The variables the plan holds in shared memory: every rank views them from now on. */
+  readonly shareds: readonly SharedValueMsg[];
+}
+
+export type ControllerMsg = CallMsg | CollectiveMsg | DefineMsg | DataMsg | PlanMsg;
 
 export interface CallReply {
   /** Rank 0 only: the reduced outputs. */

@@ -10,7 +10,9 @@ import { SharedVariable, findShared } from '../tensor/variable.js';
 import { describe } from '../tensor/ndarray.js';
 import type { DeviceSpec } from '../devices/create.js';
 import { WorkerPool } from './pool.js';
-import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, type FastCall, type ResultEntry } from './fast-call.js';
+import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, CMD_SHARED_STEP, type FastCall, type ResultEntry } from './fast-call.js';
+import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
+import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
 import { CMD_RELEASE_GPU, createNcclBootstrap } from './gpu-comm.js';
@@ -36,6 +38,15 @@ interface RuntimeState extends Rank0Values {
 }
 
 let state: RuntimeState | null = null;
+/** A call that ends in a shared-state training step: its plan, and what to write before it runs. */
+export interface StepHook {
+  readonly planId: number;
+  prepare(): void;
+}
+const MAX_FAST_ARGS = 64;
+
+/** Counts forks, so that per-fork set-up (a training step's shared arena) knows when to run again. */
+let generation = 0;
 let forking: Promise<number> | null = null;
 let closing: Promise<void> | null = null;
 
@@ -118,6 +129,7 @@ async function start(options: ForkOptions): Promise<number> {
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
   state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, closing: false };
+  generation++;
   return devices.length;
 }
 
@@ -174,7 +186,33 @@ export function requireState(what: string): RuntimeState {
   return state;
 }
 
+/** Which fork is running (a new number after every fork); throws when none is. */
+export function forkGeneration(what: string): number {
+  requireState(what);
+  return generation;
+}
+
+/** Whether every worker's device computes in this process's memory (CPU-like), so ranks can share arrays. */
+export function workersShareHostMemory(what: string): boolean {
+  return requireState(what).devices.every((d) => d.kind === 'cpu' || d.kind === 'reference');
+}
+
+/** Sends a shared-state step's plan to every worker, with the variables it holds (viewed, not copied). */
+export async function sendPlan(plan: SharedStepPlan, held: readonly SharedVariable[], label: string): Promise<void> {
+  const s = requireState(label);
+  await distribute();
+  const msg: ControllerMsg = { kind: 'plan', plan, shareds: held.map(sharedMsg) };
+  await s.pool.broadcastMessage(msg, { label });
+  for (const v of held) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
+}
+
 function sharedMsg(s: SharedVariable): SharedValueMsg {
+  // State held in shared memory goes as a view of that memory, after any controller-side change was copied in.
+  if (isHeldInSharedMemory(s)) {
+    commitSharedState(s);
+    return { sharedId: s.sharedId, ...(s.name !== undefined ? { name: s.name } : {}), broadcastable: s.broadcastable,
+      value: toArrayMsg(s.getValue({ borrow: true })), shareMemory: true };
+  }
   return {
     sharedId: s.sharedId,
     ...(s.name !== undefined ? { name: s.name } : {}),
@@ -259,13 +297,23 @@ export async function sendDataHandles(datas: readonly Data[]): Promise<void> {
   await requireState('call').data.prepare(datas);
 }
 
-/** Runs a call through the control block; null when it does not fit the fast path. */
-export async function fastCall(call: FastCall): Promise<ResultEntry[] | null> {
+/**
+ * Runs a call through the control block; null when it does not fit the fast path. With a plan id
+ * the call ends in that shared-state training step (shared-step.ts).
+ */
+export async function fastCall(call: FastCall, step?: StepHook): Promise<ResultEntry[] | null> {
   const s = requireState('call');
+  const encode = () => {
+    const args = encodeFastCall(call, s.arenas.scratch);
+    if (!args || !step) return args;
+    if (args.length >= MAX_FAST_ARGS) return null;
+    step.prepare(); // inside the call's turn of the queue, like its arguments
+    return [step.planId, ...args];
+  };
   // The arguments go into the scratch arena and the results come out of the results arena inside
   // the call's own turn of the pool's queue: a concurrent call may neither overwrite the one nor
   // read the other (Promise.all over several functions once got another function's results).
-  const done = s.pool.callAllWith(CMD_FAST_CALL, () => encodeFastCall(call, s.arenas.scratch), () => readResults(s.arenas.results),
+  const done = s.pool.callAllWith(step === undefined ? CMD_FAST_CALL : CMD_SHARED_STEP, encode, () => readResults(s.arenas.results),
     { label: functionLabel(call.fnId) });
   s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
   return done;

@@ -7,7 +7,7 @@ import { createDevice, type DeviceSpec } from '../devices/create.js';
 import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { Device } from '../devices/device.js';
 import type { ControllerMsg } from './protocol.js';
-import { CMD_FAST_CALL, CMD_FETCH_SHARED } from './fast-call.js';
+import { CMD_FAST_CALL, CMD_FETCH_SHARED, CMD_SHARED_STEP } from './fast-call.js';
 import { CMD_RELEASE_GPU, closeGpuComm, failNcclBootstrap, isNcclBootstrap, joinNcclGroup, setGpuComm, shmAbortProbe } from './gpu-comm.js';
 import type { ShmGroupInit } from '../comm/shm.js';
 import { flushProfile, profiling } from '../devices/cuda/profile.js';
@@ -60,6 +60,7 @@ await serveWorker({
   commands: {
     [CMD_FAST_CALL]: (args) => engine!.callFast(args),
     [CMD_FETCH_SHARED]: (args) => engine!.fetchShared(args),
+    [CMD_SHARED_STEP]: (args) => engine!.sharedStep(args),
     [CMD_RELEASE_GPU]: () => releaseDevice(),
   },
 });

@@ -1,0 +1,131 @@
+// The worker side of a shared-state training step (makeTrainFunction on workers that share host
+// memory). Parameters, averaged states and optimizer state live once in SharedArrayBuffers that
+// every rank (and the controller) views; each rank writes its row-weighted flat gradient into its
+// own slot of a gradient arena; after one barrier, rank r alone reads shard r of every slot, sums
+// it (a reduce-scatter in place), and applies the fused optimizer rule to shard r of the shared
+// parameters. No rank holds a copy of the parameters, so no all-gather follows: the next forward
+// reads the shared weights. Rank r is the only reader of shard r, so it may leave the reduced sum
+// in slot 0's shard r: slot 0 then holds the whole reduced flat vector, as the all-reduce gave.
+import { fusedRule, type FloatArray, type FusedRule } from './fused-rules.js';
+
+/** Where the pieces of a shared step live; sent once per fork to every worker. */
+export interface SharedStepPlan {
+  readonly id: number;
+  readonly rule: string;
+  readonly dtype: 'float32' | 'float64';
+  /** Ranks (one gradient slot each). */
+  readonly size: number;
+  /** Elements of the flat vector: parameters [0, paramEnd), averaged states [paramEnd, weightIndex), the row count. */
+  readonly length: number;
+  readonly paramEnd: number;
+  readonly weightIndex: number;
+  /** Parameters and averaged states, flat (weightIndex elements). */
+  readonly values: SharedArrayBuffer;
+  /** The rule's per-parameter state vectors (paramEnd elements each), in the rule's order. */
+  readonly state: readonly SharedArrayBuffer[];
+  /** size × length gradient slots. */
+  readonly arena: SharedArrayBuffer;
+  /** Float64 words: see CONTROL below. */
+  readonly control: SharedArrayBuffer;
+}
+
+/** Layout of a plan's control words (Float64). */
+export const CONTROL = {
+  /** Hyper-parameter values of this step, in the rule's order. */
+  hyper: 0,
+  /** The step count this step runs as (the counter's value plus one). */
+  step: 15,
+  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update. */
+  timings: 16,
+  /** Each rank's rows in this step. */
+  weights: 20,
+} as const;
+
+export function controlWords(size: number): number {
+  return CONTROL.weights + size;
+}
+
+/** Shard r of [0, length): contiguous, cut at multiples of 16 elements so ranks never share a cache line. */
+export function shardOf(length: number, size: number, rank: number): [number, number] {
+  const cut = (r: number) => (r >= size ? length : Math.min(length, Math.floor((r * length) / size / 16) * 16));
+  return [cut(rank), cut(rank + 1)];
+}
+
+const CHUNK = 4096;
+
+/** A rank's handle of a plan: typed views made once per fork. */
+export class SharedStep {
+  private readonly rule: FusedRule;
+  private readonly slots: FloatArray[];
+  private readonly values: FloatArray;
+  private readonly state: FloatArray[];
+  private readonly control: Float64Array;
+  private readonly scratch: FloatArray;
+  private gradientStart = 0;
+
+  constructor(readonly plan: SharedStepPlan, readonly rank: number) {
+    this.rule = fusedRule(plan.rule);
+    const View = plan.dtype === 'float32' ? Float32Array : Float64Array;
+    // TypeScript's typed-array constructors take ArrayBuffer only; SharedArrayBuffer works the same.
+    const view = (b: SharedArrayBuffer, at: number, n: number): FloatArray => new View(b as unknown as ArrayBuffer, at, n);
+    this.slots = Array.from({ length: plan.size }, (_, r) => view(plan.arena, r * plan.length * View.BYTES_PER_ELEMENT, plan.length));
+    this.values = view(plan.values, 0, plan.weightIndex);
+    this.state = plan.state.map((b) => view(b, 0, plan.paramEnd));
+    this.control = new Float64Array(plan.control);
+    this.scratch = new View(CHUNK);
+  }
+
+  /** This rank's slot of the gradient arena (slot 0 also holds the reduced vector after a step). */
+  slot(rank = this.rank): FloatArray {
+    return this.slots[rank]!;
+  }
+
+  /** Marks the start of the gradient phase (for rank 0's timings). */
+  beginGradient(): void {
+    this.gradientStart = performance.now();
+  }
+
+  /** Writes this rank's flat gradient (or zeros when it had no rows) into its slot, before the barrier. */
+  contribute(flat: FloatArray | null): void {
+    const slot = this.slot();
+    if (flat === null) slot.fill(0);
+    else {
+      if (flat.length !== this.plan.length) throw new RangeError(`shared step: flat gradient of ${flat.length} elements, the plan has ${this.plan.length}`);
+      slot.set(flat);
+    }
+    this.control[CONTROL.weights + this.rank] = slot[this.plan.weightIndex]!;
+    if (this.rank === 0) this.control[CONTROL.timings] = performance.now() - this.gradientStart;
+  }
+
+  /** After the barrier: reduce shard `rank` over every slot and apply the rule to it in place. */
+  reduceAndUpdate(waitedMs: number): void {
+    const t0 = performance.now();
+    const { size, paramEnd, weightIndex, length } = this.plan;
+    let rows = 0;
+    for (let r = 0; r < size; r++) rows += this.control[CONTROL.weights + r]!;
+    const scale = rows > 0 ? 1 / rows : 0;
+    const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
+    const step = this.control[CONTROL.step]!;
+    const [lo, hi] = shardOf(length, size, this.rank);
+    const sum = this.scratch;
+    const first = this.slots[0]!;
+    for (let c = lo; c < hi; c += CHUNK) {
+      const end = Math.min(hi, c + CHUNK);
+      const n = end - c;
+      sum.set(first.subarray(c, end));
+      for (let r = 1; r < size; r++) {
+        const s = this.slots[r]!;
+        for (let i = 0; i < n; i++) sum[i] = sum[i]! + s[c + i]!;
+      }
+      first.set(sum.subarray(0, n), c); // slot 0 keeps the reduced vector
+      if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes
+      const pEnd = Math.min(end, paramEnd);
+      if (c < pEnd) this.rule.update(this.values, sum, scale, this.state, c, pEnd, h, step);
+      for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = sum[i - c]! * scale;
+    }
+    if (this.rank === 0) {
+      this.control[CONTROL.timings + 1] = waitedMs;
+      this.control[CONTROL.timings + 2] = performance.now() - t0;
+    }
+  }
+}

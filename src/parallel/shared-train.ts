@@ -1,0 +1,148 @@
+// The controller's side of a shared-state training step (the worker side is shared-step.ts): the
+// shared memory for parameters, averaged states and optimizer state (allocated once, viewed by the
+// controller's variables), the per-fork gradient arena and control words, and the step itself: one
+// dispatch that computes the gradient, reduces it and applies the fused rule on every rank.
+import { NDArray } from '../tensor/ndarray.js';
+import type { SharedVariable } from '../tensor/variable.js';
+import { fusedRule, type FusedRule, type FusedRuleName } from './fused-rules.js';
+import { CONTROL, controlWords, type SharedStepPlan } from './shared-step.js';
+import { callWithStep, type SynkFn } from './function.js';
+import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
+import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
+
+/** What a shared-state training step is made of (makeTrainFunction builds it from its optimizer). */
+export interface SharedTrainSpec {
+  /** Who this is, for messages ("makeTrainFunction"). */
+  readonly owner: string;
+  readonly rule: FusedRuleName;
+  /** The gradient function; its first update writes the flat vector [g·rows..., state·rows..., rows]. */
+  readonly gradFn: SynkFn;
+  readonly params: readonly SharedVariable[];
+  /** Float states whose new values are averaged over the ranks (after the parameters in the flat vector). */
+  readonly states: readonly SharedVariable[];
+  /** The rule's state vectors: stateSlots[k][i] is state vector k of params[i] (the rule's order). */
+  readonly stateSlots: readonly (readonly SharedVariable[])[];
+  /** The step counter (rules with one), kept on the controller and passed to every step. */
+  readonly counter: SharedVariable | null;
+  /** Hyper-parameters by name (every name of the rule's `hyper` list). */
+  readonly hyper: Readonly<Record<string, SharedVariable>>;
+}
+
+/** Rank 0's timings of the last step, in milliseconds. */
+export interface SharedStepTimings {
+  /** Forward and backward on rank 0's rows, up to its flat gradient in its arena slot. */
+  readonly gradientMs: number;
+  /** Waiting at the barrier for the other ranks (and reducing the outputs). */
+  readonly waitMs: number;
+  /** Summing rank 0's shard over all slots and applying the fused rule to it. */
+  readonly updateMs: number;
+}
+
+let nextPlanId = 1;
+
+export class SharedTrainStep {
+  private readonly rule: FusedRule;
+  private readonly dtype: 'float32' | 'float64';
+  private readonly bytes: number;
+  private readonly length: number;
+  private readonly paramEnd: number;
+  private readonly weightIndex: number;
+  private readonly values: SharedArrayBuffer;
+  private readonly state: SharedArrayBuffer[];
+  private readonly held: SharedVariable[] = [];
+  private holding = false;
+  private fork: { generation: number; planId: number; control: Float64Array } | null = null;
+
+  constructor(private readonly spec: SharedTrainSpec) {
+    this.rule = fusedRule(spec.rule);
+    const dtype = spec.params[0]!.dtype;
+    if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`${spec.owner}: shared-state training needs float32 or float64 parameters, got ${dtype}`);
+    this.dtype = dtype;
+    this.bytes = dtype === 'float32' ? 4 : 8;
+    if (spec.stateSlots.length !== this.rule.state.length || spec.stateSlots.some((s) => s.length !== spec.params.length)) {
+      throw new Error(`${spec.owner}: the ${spec.rule} optimizer's state does not match its fused rule (${this.rule.state.join(', ')} per parameter)`);
+    }
+    spec.stateSlots.forEach((slots) => slots.forEach((s, i) => {
+      const a = s.getValue({ borrow: true }).shape;
+      const b = spec.params[i]!.getValue({ borrow: true }).shape;
+      if (s.dtype !== dtype || a.length !== b.length || a.some((d, j) => d !== b[j])) throw new Error(`${spec.owner}: state ${s.label()} does not match ${spec.params[i]!.label()}`);
+    }));
+    const sizeOf = (v: SharedVariable) => v.getValue({ borrow: true }).size;
+    this.paramEnd = spec.params.reduce((n, p) => n + sizeOf(p), 0);
+    this.weightIndex = this.paramEnd + spec.states.reduce((n, s) => n + sizeOf(s), 0);
+    this.length = this.weightIndex + 1;
+    this.values = new SharedArrayBuffer(Math.max(8, this.weightIndex * this.bytes));
+    this.state = this.rule.state.map(() => new SharedArrayBuffer(Math.max(8, this.paramEnd * this.bytes)));
+  }
+
+  /** Puts parameters, states and optimizer state into the shared memory (their values move there). */
+  hold(): void {
+    if (this.holding) return;
+    const place = (v: SharedVariable, buffer: SharedArrayBuffer, offset: number) => {
+      const shape = v.getValue({ borrow: true }).shape;
+      const size = shape.reduce((a, b) => a * b, 1);
+      const View = this.dtype === 'float32' ? Float32Array : Float64Array;
+      const view = new NDArray(this.dtype, shape, new View(buffer as unknown as ArrayBuffer, offset * this.bytes, size));
+      holdInSharedMemory(v, view, this.spec.owner);
+      this.held.push(v);
+      return offset + size;
+    };
+    let at = 0;
+    for (const p of this.spec.params) at = place(p, this.values, at);
+    for (const s of this.spec.states) at = place(s, this.values, at);
+    this.spec.stateSlots.forEach((slots, k) => {
+      let offset = 0;
+      for (const s of slots) offset = place(s, this.state[k]!, offset);
+    });
+    this.holding = true;
+  }
+
+  /** Gives every held variable a private copy again (the step then runs on devices without shared memory). */
+  release(): void {
+    if (!this.holding) return;
+    for (const v of this.held) releaseSharedMemory(v);
+    this.held.length = 0;
+    this.holding = false;
+    this.fork = null;
+  }
+
+  /** One step: the gradient on every rank's rows, the reduce-scatter and the fused update, in one dispatch. */
+  async run(args: readonly unknown[]): Promise<NDArray | NDArray[]> {
+    this.hold();
+    for (const v of this.held) commitSharedState(v); // values the user set since the last step
+    const fork = await this.ensureFork();
+    const step = (this.spec.counter ? this.spec.counter.getValue({ borrow: true }).item() : 0) + 1;
+    const hyper = this.rule.hyper.map((name) => this.spec.hyper[name]!.getValue({ borrow: true }).item());
+    const result = await callWithStep(this.spec.gradFn, {
+      planId: fork.planId,
+      prepare: () => {
+        hyper.forEach((h, i) => (fork.control[CONTROL.hyper + i] = h));
+        fork.control[CONTROL.step] = step;
+      },
+    }, args);
+    // Only a step that succeeded on every rank counts.
+    this.spec.counter?.setValue(NDArray.scalar(step, this.spec.counter.dtype));
+    return result;
+  }
+
+  /** Rank 0's timings of the last step (zeros before the first). */
+  timings(): SharedStepTimings {
+    const c = this.fork?.control;
+    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0 };
+  }
+
+  /** The gradient arena and control words of this fork, sent to its workers once. */
+  private async ensureFork(): Promise<NonNullable<SharedTrainStep['fork']>> {
+    const generation = forkGeneration(this.spec.owner);
+    if (this.fork && this.fork.generation === generation) return this.fork;
+    const size = numWorkers();
+    const control = new SharedArrayBuffer(controlWords(size) * 8);
+    const plan: SharedStepPlan = {
+      id: nextPlanId++, rule: this.spec.rule, dtype: this.dtype, size, length: this.length, paramEnd: this.paramEnd, weightIndex: this.weightIndex,
+      values: this.values, state: this.state, arena: new SharedArrayBuffer(size * this.length * this.bytes), control,
+    };
+    await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
+    this.fork = { generation, planId: plan.id, control: new Float64Array(control) };
+    return this.fork;
+  }
+}
