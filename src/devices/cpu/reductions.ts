@@ -2,13 +2,27 @@
 // dropped and neighbouring axes of the same kind (reduced / kept) merged, so the input is read once,
 // in order, with a contiguous inner loop: a running scalar when the innermost axes are reduced, a
 // row of accumulators when they are kept (e.g. a mean over axis 0). Accumulation is in float64 in
-// the input's row-major order, as the reference does, so float64 results agree exactly.
+// the input's row-major order, as the reference does, so float64 results agree exactly. A float sum
+// over the leading axes (a bias gradient) of a large input runs in WebAssembly SIMD (wasm-chain.ts),
+// in the same order, so it gives the same bits.
 import type { NDArray, Shape } from '../../tensor/ndarray.js';
 import { castScalar, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import type { ReduceAttrs } from '../../ops/reduce.js';
 import { reducedShape } from '../../ops/layout.js';
 import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
+import { WASM_MIN_ELEMENTS } from './elementwise-kernel.js';
+
+const columnSumKernels: Partial<Record<'float32' | 'float64', ChainKernel>> = {};
+
+/** The chain kernel that only sums its input's columns (compiled on first use). */
+function columnSums(dtype: 'float32' | 'float64'): ChainKernel {
+  return (columnSumKernels[dtype] ??= new ChainKernel({
+    steps: [{ op: 'cast', attrs: { dtype }, args: [0], dtype }], lane: dtype === 'float32' ? 'f32' : 'f64',
+    inner: ['s'], advance: [true], stores: [], colsum: 0,
+  }));
+}
 
 export type ReduceKind = 'sum' | 'mean' | 'prod' | 'max' | 'min';
 
@@ -53,6 +67,11 @@ export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonl
   });
   if (sizes.length === 0) { sizes.push(1); reduced.push(true); }
   const g = sizes.length;
+  if ((kind === 'sum' || kind === 'mean') && g === 2 && reduced[0] && a.size >= WASM_MIN_ELEMENTS && (a.dtype === 'float32' || a.dtype === 'float64')) {
+    const input: ChainInput = { data: a.data, kind: 's', advance: true };
+    columnSums(a.dtype).run(sizes[0]!, sizes[1]!, [input], [], acc);
+    return count;
+  }
   const outStride = new Array<number>(g).fill(0);
   for (let i = g - 1, s = 1; i >= 0; i--) if (!reduced[i]) { outStride[i] = s; s *= sizes[i]!; }
   const innerN = sizes[g - 1]!;
