@@ -18,9 +18,16 @@ import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
 
 /**
  * Below this many elements the generated JavaScript loop wins (a WebAssembly call and its copies
- * cost about a microsecond; bench/fused.ts measures the crossover).
+ * cost about a microsecond; bench/fused.ts, section kernels, measures the crossover).
  */
 export const WASM_MIN_ELEMENTS = 1024;
+/** Rows narrower than this that are not whole vectors are copied one by one: slower than JavaScript below it. */
+export const WASM_MIN_PADDED_ROW = 256;
+
+/** Whether a rows x inner pass pays in WebAssembly (lanes: values per vector). */
+export function wasmPays(rows: number, inner: number, lanes: number): boolean {
+  return rows * inner >= WASM_MIN_ELEMENTS && (rows === 1 || inner % lanes === 0 || inner >= WASM_MIN_PADDED_ROW);
+}
 
 /** The collapsed iteration space of one broadcast. */
 export interface Layout {
@@ -108,10 +115,10 @@ export class WasmChainRunner {
     this.ins = Array.from({ length: nIn }, () => ({ data: new Float32Array(0), kind: 's' as InnerKind, advance: true }));
   }
 
-  /** Adopts a layout; false (and no kernel) when the layout is not a row layout. */
+  /** Adopts a layout; false (and no kernel) when the layout is not a row layout or too small to pay. */
   setLayout(layout: Layout): boolean {
     const rl = rowLayout(layout);
-    if (rl === null) {
+    if (rl === null || !wasmPays(rl.rows, rl.inner, this.lane === 'f32' ? 4 : 2)) {
       this.kernel = null;
       return false;
     }
@@ -143,6 +150,7 @@ export class WasmChainRunner {
  */
 export function elementwiseRunner(
   steps: readonly ScalarStep[], inputDtypes: readonly DType[], dtype: DType, opName: string, explain: (inputs: readonly NDArray[]) => NDArray,
+  simd = true,
 ): StepRunner {
   let lastShapes: Shape[] | null = null;
   let outShape: number[] = [];
@@ -153,7 +161,7 @@ export function elementwiseRunner(
   // A lone float32 op with a WebAssembly SIMD version (tanh) runs that over contiguous input.
   const only = steps.length === 1 ? steps[0]! : undefined;
   const wasm = only && dtype === 'float32' && inputDtypes.length === 1 && inputDtypes[0] === 'float32' ? WASM_F32_UNARY[only.op] : undefined;
-  const lane = dtype === 'float32' || dtype === 'float64' ? chainLane(steps, inputDtypes, [steps.length - 1]) : null;
+  const lane = simd && (dtype === 'float32' || dtype === 'float64') ? chainLane(steps, inputDtypes, [steps.length - 1]) : null;
   const chain = lane === null ? null : new WasmChainRunner(steps, lane, inputDtypes.length);
   let useChain = false;
   return (inputs, rt) => {
@@ -167,7 +175,7 @@ export function elementwiseRunner(
       layout = collapseLayout(outShape, lastShapes);
       kernel = getKernel({ steps, inputDtypes, nd: layout.ndim > 1, inner: layout.inner });
       if (idx.length < layout.ndim) idx = new Int32Array(layout.ndim);
-      useChain = chain !== null && sizeOf(outShape) >= WASM_MIN_ELEMENTS && chain.setLayout(layout);
+      useChain = chain !== null && chain.setLayout(layout);
     }
     const n = sizeOf(outShape);
     const out = rt.output(dtype, outShape, true);
@@ -188,23 +196,25 @@ export function elementwiseRunner(
 }
 
 /** Plain elementwise ops: a kernel of one step over the op's inputs. */
-export const elementwiseKernel: Kernel<Attrs> = (step) => {
+export const elementwiseKernel: Kernel<Attrs> = (step, cx) => {
   const steps: ScalarStep[] = [{ op: step.op, attrs: step.attrs, args: step.inputTypes.map((_, i) => i), dtype: step.outType.dtype }];
-  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step));
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step), cx.simd !== false);
 };
 
 /** A fused group: its recorded steps in one loop. */
-export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>) => {
+export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>, cx) => {
   const steps: ScalarStep[] = step.attrs.steps.map((s) => ({ op: s.op, attrs: s.attrs, args: s.args, dtype: s.dtype }));
-  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, 'fused', referenceRunner(step as StepInfo));
+  const inputDtypes = step.inputTypes.map((t) => t.dtype);
+  return elementwiseRunner(steps, inputDtypes, step.outType.dtype, 'fused', referenceRunner(step as StepInfo), cx.simd !== false);
 };
 
 /** broadcastLike(g, like): g broadcast to like's shape (g itself when it already has that shape). */
-export const broadcastLikeKernel: Kernel<Attrs> = (step) => {
+export const broadcastLikeKernel: Kernel<Attrs> = (step, cx) => {
   const dtype = step.outType.dtype;
   const ref = referenceRunner(step);
   // One step reading input 0 only; `like` takes part in the broadcast, which gives like's shape.
-  const copy = elementwiseRunner([{ op: 'cast', attrs: { dtype }, args: [0], dtype }], step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref);
+  const castStep = [{ op: 'cast', attrs: { dtype }, args: [0], dtype }];
+  const copy = elementwiseRunner(castStep, step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref, cx.simd !== false);
   return (inputs, rt) => {
     const [g, like] = inputs as [NDArray, NDArray];
     if (g.ndim > like.ndim || g.dtype !== dtype || g.shape.some((d, i) => d !== 1 && d !== like.shape[i + like.ndim - g.ndim])) return ref(inputs);

@@ -84,13 +84,13 @@ export class CpuExecutable implements Executable {
 
   private readonly profileMs: Record<string, number> | null;
 
-  constructor(program: Program, cx: CompileContext, options: { profile?: boolean } = {}) {
+  constructor(program: Program, cx: CompileContext, options: { profile?: boolean; groups?: boolean } = {}) {
     this.profileMs = options.profile === true ? {} : null;
     this.program = program;
     const types = program.slots.map((s) => new TensorType(s.dtype, s.broadcastable));
     this.resultSlots = [...program.outputs, ...program.updates.map((u) => u.slot)];
     const results = new Set(this.resultSlots);
-    const execSteps = rewriteForCpu(program, this.resultSlots);
+    const execSteps = rewriteForCpu(program, this.resultSlots, options.groups !== false);
     this.plan = planMemory(execSteps, program.slots.length, this.resultSlots);
     this.steps = execSteps.map((s, k) => {
       const outputs = [s.output, ...(s.extraOutputs ?? [])];

@@ -22,6 +22,8 @@ export interface StepInfo<A extends Attrs = Attrs> {
 /** What a kernel may use while building its runner. */
 export interface CompileContext {
   readonly blas: Blas;
+  /** Use the WebAssembly SIMD elementwise and column-sum kernels where they apply (default true). */
+  readonly simd?: boolean;
 }
 
 /**
