@@ -189,7 +189,7 @@ const KERNEL_CASES: KernelCase[] = [
   {
     name: 'add bias + relu (2 outputs)', types: [f32t(2), f32t(1), f32t(2), f32t(2)],
     members: [{ op: 'add', attrs: {}, inputs: [0, 1], output: 2 }, { op: 'relu', attrs: {}, inputs: [2], output: 3 }],
-    group: (types) => chainGroupBuilder(KERNEL_CASES[3]!.members)(types, { blas }, () => false),
+    group: (types) => chainGroupBuilder(KERNEL_CASES[3]!.members, [true, true])(types, { blas }, () => false),
     inputs: (r, c) => [rand([r, c]), rand([c])],
   },
   {
@@ -243,7 +243,9 @@ export function runKernelBench(shapes: readonly [number, number][], seconds: num
 export function runMlpBench(batch: number, calls: number): void {
   const H = 2048;
   const rng = new X.Rng(1);
-  const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }));
+  const net = X.sequential(
+    X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }),
+  );
   const x = T.matrix('x');
   const y = T.vector('y', 'int32');
   const loss = X.crossEntropy(net.apply(x), y);

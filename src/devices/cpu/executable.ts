@@ -42,6 +42,8 @@ export interface ExecutableStats {
   readonly resultAllocations: number;
   /** Arrays that steps without a pooled kernel (reference performs) made, all calls. */
   readonly untrackedAllocations: number;
+  /** Results written into arrays given back with recycle() instead of fresh ones. */
+  readonly recycledResults: number;
   readonly idleBytes: number;
   /** With profiling on: milliseconds spent per op (kernel name for rewritten steps), all calls. */
   readonly profile: Readonly<Record<string, number>>;
@@ -61,6 +63,9 @@ interface RunStep {
 
 export class CpuExecutable implements Executable {
   private readonly pool = new BufferPool();
+  /** Storage of earlier results the caller gave back (recycle), for later results. */
+  private readonly recycled = new BufferPool();
+  private recycledResults = 0;
   private readonly steps: readonly RunStep[];
   private readonly plan: MemoryPlan;
   private readonly constants: readonly { readonly slot: number; readonly value: NDArray }[];
@@ -128,7 +133,8 @@ export class CpuExecutable implements Executable {
       poolAllocations: this.pool.allocations,
       resultAllocations: this.resultAllocations,
       untrackedAllocations: this.untrackedAllocations,
-      idleBytes: this.pool.idleBytes,
+      recycledResults: this.recycledResults,
+      idleBytes: this.pool.idleBytes + this.recycled.idleBytes,
       profile: { ...this.profileMs },
     };
   }
@@ -136,6 +142,24 @@ export class CpuExecutable implements Executable {
   /** Drops the idle buffers (the next call allocates again). */
   release(): void {
     this.pool.clear();
+    this.recycled.clear();
+  }
+
+  /**
+   * Takes back arrays that this executable returned and that nothing references any more (an
+   * update's previous value once its shared variable holds the new one): later results of the same
+   * dtype and size are computed into them instead of into fresh arrays, which spares the page
+   * faults of fresh memory (about 0.4 ms per MiB). The caller must not use them afterwards. Views
+   * (arrays not spanning their whole buffer) are ignored; at most as many arrays per dtype and size
+   * are kept as the program has results.
+   */
+  recycle(arrays: readonly DeviceArray[]): void {
+    arrays.forEach((a, i) => {
+      if (!(a instanceof NDArray)) throw new TypeError(`cpu device: recycle: array ${i} is not a host array`);
+      const d = a.data;
+      if (d.length === 0 || d.byteOffset !== 0 || d.byteLength !== d.buffer.byteLength) return;
+      if (this.recycled.freeCount(a.dtype, d.length) < this.resultSlots.length) this.recycled.give(a.dtype, d);
+    });
   }
 
   run(args: readonly DeviceArray[]): DeviceArray[] {
@@ -235,6 +259,13 @@ export class CpuExecutable implements Executable {
     let size = 1;
     for (const d of shape) size *= d;
     if (this.plan.escaping.has(slot)) {
+      const again = this.recycled.takeFree(dtype, size);
+      // Never one that is an argument of this call (a caller that recycled a value it still passes).
+      if (again !== undefined && !this.known.has(again.buffer)) {
+        this.recycledResults++;
+        this.known.add(again.buffer);
+        return new NDArray(dtype, shape, again);
+      }
       this.resultAllocations++;
       const fresh = new NDArray(dtype, shape);
       this.known.add(fresh.data.buffer);

@@ -1,8 +1,9 @@
 // Group steps: several program steps run as one, where one pass over memory can do the work of
 // several (group-rules.ts finds them):
-//   - chain groups: consecutive elementwise steps, each reading an earlier one, whose values are
-//     all needed (the bias add whose result the ReLU reads and the backward pass keeps): one
-//     WebAssembly pass storing every value;
+//   - chain groups: consecutive elementwise steps (and reshapes), each reading an earlier one: the
+//     bias add whose result the ReLU reads and the backward pass keeps, or an optimizer's update
+//     (gradient scaling, then the new moments and parameter): one WebAssembly pass storing the
+//     values read elsewhere;
 //   - bias-gradient groups: an elementwise step (the ReLU mask times the incoming gradient) and the
 //     sumToLike over its leading axes (the bias gradient), with an optional sumToLike between them
 //     that has nothing to do: the column sums are accumulated in the same pass;
@@ -58,6 +59,12 @@ export interface CombinedChain {
   readonly finals: number[];
 }
 
+/** A reshape to constant dims (a view of its input): a chain member that computes nothing. */
+export function isStaticReshape(m: MemberStep): boolean {
+  const dims = m.attrs['dims'];
+  return m.op === 'reshape' && m.inputs.length === 1 && Array.isArray(dims) && dims.every((d) => Number.isInteger(d) && (d as number) >= 0);
+}
+
 export function combineChain(members: readonly MemberStep[], types: readonly TensorType[]): CombinedChain | null {
   const produced = new Map<number, number>();
   const ext: number[] = [];
@@ -69,6 +76,13 @@ export function combineChain(members: readonly MemberStep[], types: readonly Ten
   const steps: ScalarStep[] = [];
   const finals: number[] = [];
   for (const m of members) {
+    if (isStaticReshape(m)) {
+      // Same values, other shape: the member's value is its input member's.
+      const from = produced.get(m.inputs[0]!);
+      if (from === undefined || from >= finals.length) return null;
+      finals.push(finals[from]!);
+      continue;
+    }
     const own = scalarStepsOf(m, types);
     if (own === null) return null;
     const base = steps.length;
@@ -116,53 +130,103 @@ function chainInputs(n: number): { data: TypedArray; kind: 's' | 'z'; advance: b
 
 const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** Each member's output shape by broadcasting, or null when they differ from one another or do not broadcast. */
-function commonShape(members: readonly MemberStep[], ext: readonly number[], inputs: readonly NDArray[]): number[] | null {
+/** Each member's output shape (broadcast, or a reshape's dims), or null when one does not broadcast or resize. */
+function memberShapes(members: readonly MemberStep[], ext: readonly number[], inputs: readonly NDArray[]): number[][] | null {
   const shapes = new Map<number, Shape>();
   ext.forEach((slot, i) => shapes.set(slot, inputs[i]!.shape));
-  let common: number[] | null = null;
+  const out: number[][] = [];
   for (const m of members) {
     let s: number[];
-    try {
-      s = broadcastShapes('fused', m.inputs.map((i) => shapes.get(i)!));
-    } catch {
-      return null;
+    if (isStaticReshape(m)) {
+      s = [...(m.attrs['dims'] as number[])];
+      if (sizeOf(s) !== sizeOf(shapes.get(m.inputs[0]!)!)) return null;
+    } else {
+      try {
+        s = broadcastShapes('fused', m.inputs.map((i) => shapes.get(i)!));
+      } catch {
+        return null;
+      }
     }
-    if (common !== null && !sameShape(common, s)) return null;
-    common = s;
     shapes.set(m.output, s);
+    out.push(s);
   }
-  return common;
+  return out;
+}
+
+interface ChainPlan {
+  readonly kernel: ChainKernel;
+  readonly rows: number;
+  readonly inner: number;
+  readonly shapes: number[][];
 }
 
 /**
- * A chain group: members are consecutive elementwise steps in program order; `outputs` are their
- * output slots (all stored: group-rules.ts only groups values that are needed).
+ * The pass of a chain group: over the members' common shape with its broadcasts (bias rows,
+ * columns, scalars), or flat when reshapes change the shape along the way but every value has the
+ * same number of elements (inputs of that size or scalars).
  */
-export function chainGroupBuilder(members: readonly MemberStep[]) {
+function chainPlan(chain: CombinedChain, lane: Lane, members: readonly MemberStep[], inputs: readonly NDArray[], stores: readonly number[]): ChainPlan | null {
+  const shapes = memberShapes(members, chain.ext, inputs);
+  if (shapes === null) return null;
+  const lanes = lane === 'f32' ? 4 : 2;
+  const first = shapes[0]!;
+  let kinds: ('s' | 'z')[], advance: boolean[], rows: number, inner: number;
+  if (shapes.every((s) => sameShape(s, first)) && !members.some(isStaticReshape)) {
+    const rl = rowLayout(collapseLayout(first, inputs.map((a) => a.shape)));
+    if (rl === null) return null;
+    ({ rows, inner } = rl);
+    kinds = [...rl.kinds];
+    advance = [...rl.advance];
+  } else {
+    const n = sizeOf(first);
+    if (shapes.some((s) => sizeOf(s) !== n) || inputs.some((a) => a.size !== n && a.size !== 1)) return null;
+    [rows, inner] = [1, n];
+    kinds = inputs.map((a) => (a.size === n ? 's' : 'z'));
+    advance = kinds.map((k) => k === 's');
+  }
+  if (!wasmPays(rows, inner, lanes)) return null;
+  const kernel = new ChainKernel({ steps: chain.steps, lane, inner: kinds, advance, stores: [...stores], colsum: -1 });
+  return { kernel, rows, inner, shapes };
+}
+
+/**
+ * A chain group: members are consecutive elementwise steps (and reshapes to constant dims) in
+ * program order, each reading an earlier one; `needed[k]` tells whether member k's value is read
+ * outside the group (or returned): only those are materialised.
+ */
+export function chainGroupBuilder(members: readonly MemberStep[], needed: readonly boolean[]) {
   return (types: readonly TensorType[], cx: CompileContext, escapes: (slot: number) => boolean): GroupRunner => {
     const outputs = members.map((m) => m.output);
     const chain = combineChain(members, types)!;
     const runners = members.map((m) => memberRunner(m, types, cx, escapes(m.output)));
     const slow = sequential(members, runners, chain.ext, outputs);
     const lane = cx.simd === false ? null : chainLane(chain.steps, chain.ext.map((s) => types[s]!.dtype), chain.finals);
+    // A needed reshape is a view of the member it reshapes, which must then be stored.
+    const sourceOf = members.map((m, k) => (isStaticReshape(m) ? outputs.indexOf(m.inputs[0]!) : k));
+    const root = (k: number): number => (sourceOf[k] === k ? k : root(sourceOf[k]!));
+    const stored = members.map((_, k) => k).filter((k) => sourceOf[k] === k && needed.some((n, j) => n && root(j) === k));
+    const stores = stored.map((k) => chain.finals[k]!);
     const dtypes = members.map((m) => types[m.output]!.dtype);
     const ins = chainInputs(chain.ext.length);
-    const produced: NDArray[] = [];
-    const outData: TypedArray[] = [];
+    const produced: (NDArray | undefined)[] = outputs.map(() => undefined);
+    const outData: TypedArray[] = stored.map(() => new Float32Array(0));
     let lastShapes: Shape[] | null = null;
-    let plan: { kernel: ChainKernel; rows: number; inner: number; shape: number[] } | null = null;
+    let plan: ChainPlan | null = null;
     return (inputs, rt) => {
       if (lane === null) return slow(inputs, rt);
       if (lastShapes === null || !inputs.every((a, j) => sameShape(a.shape, lastShapes![j]!))) {
         lastShapes = inputs.map((a) => a.shape);
-        plan = chainPlan(chain, lane, members, inputs, outputs.map((_, k) => chain.finals[k]!));
+        plan = chainPlan(chain, lane, members, inputs, stores);
       }
       if (plan === null) return slow(inputs, rt);
       for (let j = 0; j < inputs.length; j++) ins[j]!.data = inputs[j]!.data;
+      for (let k = 0; k < outputs.length; k++) produced[k] = undefined;
+      stored.forEach((k, i) => {
+        produced[k] = rt.output(dtypes[k]!, plan!.shapes[k]!, true, k);
+        outData[i] = produced[k]!.data;
+      });
       for (let k = 0; k < outputs.length; k++) {
-        produced[k] = rt.output(dtypes[k]!, plan.shape, true, k);
-        outData[k] = produced[k]!.data;
+        if (needed[k] && sourceOf[k] !== k) produced[k] = new NDArray(dtypes[k]!, plan.shapes[k]!, produced[root(k)]!.data);
       }
       plan.kernel.run(plan.rows, plan.inner, layoutInputs(ins, plan.kernel), outData, null);
       return produced;
@@ -176,15 +240,6 @@ function layoutInputs(ins: { data: TypedArray; kind: 's' | 'z'; advance: boolean
     ins[j]!.advance = kernel.sig.advance[j]!;
   });
   return ins;
-}
-
-function chainPlan(chain: CombinedChain, lane: Lane, members: readonly MemberStep[], inputs: readonly NDArray[], stores: number[]) {
-  const shape = commonShape(members, chain.ext, inputs);
-  if (shape === null) return null;
-  const rl = rowLayout(collapseLayout(shape, inputs.map((a) => a.shape)));
-  if (rl === null || !wasmPays(rl.rows, rl.inner, lane === 'f32' ? 4 : 2)) return null;
-  const kernel = new ChainKernel({ steps: chain.steps, lane, inner: rl.kinds, advance: rl.advance, stores, colsum: -1 });
-  return { kernel, rows: rl.rows, inner: rl.inner, shape };
 }
 
 /**
@@ -248,16 +303,15 @@ export function biasGradGroupBuilder(e: MemberStep, alias: MemberStep | null, re
     const eInputs: NDArray[] = [];
     const produced: (NDArray | undefined)[] = outputs.map(() => undefined);
     const outData: TypedArray[] = [];
-    let key = '';
+    let lastShapes: Shape[] | null = null;
     let plan: { kernel: ChainKernel; rows: number; inner: number; shape: number[] } | null = null;
     return (inputs, rt) => {
       if (lane === null) return slow(inputs, rt);
       for (let j = 0; j < eAt.length; j++) eInputs[j] = inputs[eAt[j]!]!;
       const like = inputs[reduceLikeAt]!.shape;
       const aliasLike = aliasLikeAt < 0 ? null : inputs[aliasLikeAt]!.shape;
-      const k = JSON.stringify([eInputs.map((a) => a.shape), like, aliasLike]);
-      if (k !== key) {
-        key = k;
+      if (lastShapes === null || !inputs.every((a, j) => sameShape(a.shape, lastShapes![j]!))) {
+        lastShapes = inputs.map((a) => a.shape);
         plan = biasGradPlan(eSteps, lane, eInputs, like, aliasLike, storeE);
       }
       if (plan === null) return slow(inputs, rt);
@@ -289,6 +343,7 @@ function biasGradPlan(steps: ScalarStep[], lane: Lane, eInputs: readonly NDArray
   if (p === null || p === 0 || !wasmPays(sizeOf(shape.slice(0, p)), sizeOf(shape.slice(p)), lane === 'f32' ? 4 : 2)) return null;
   const split = splitLayout(shape, p, eInputs.map((a) => a.shape));
   if (split === null) return null;
-  const kernel = new ChainKernel({ steps, lane, inner: split.kinds, advance: split.advance, stores: storeE ? [steps.length - 1] : [], colsum: steps.length - 1 });
+  const last = steps.length - 1;
+  const kernel = new ChainKernel({ steps, lane, inner: split.kinds, advance: split.advance, stores: storeE ? [last] : [], colsum: last });
   return { kernel, rows: sizeOf(shape.slice(0, p)), inner: sizeOf(shape.slice(p)), shape };
 }

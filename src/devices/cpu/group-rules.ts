@@ -6,7 +6,9 @@ import { isFloat, type DType } from '../../tensor/dtype.js';
 import { TensorType } from '../../tensor/type.js';
 import { getOpDef, isOpName } from '../../ops/apply.js';
 import type { ExecStep } from './peephole.js';
-import { biasGradGroupBuilder, chainGroupBuilder, combineChain, externalInputs, scalarStepsOf, type MemberStep } from './group-kernels.js';
+import {
+  biasGradGroupBuilder, chainGroupBuilder, combineChain, externalInputs, isStaticReshape, scalarStepsOf, type MemberStep,
+} from './group-kernels.js';
 import { concatGroupBuilder } from './concat-group.js';
 import { chainLane } from './wasm-chain.js';
 
@@ -51,19 +53,24 @@ export function groupForCpu(program: Program, steps: readonly ExecStep[], result
     for (let j = 1; j < members.length; j++) replaced.set(k + j, null);
   });
 
-  // Chains: consecutive elementwise steps, each reading an earlier one's value.
+  // Chains: consecutive elementwise steps (or reshapes to constant dims), each reading an earlier one's value.
   for (let k = 0; k < steps.length; k++) {
     if (taken(k) || !isElementwise(steps[k]!)) continue;
     const members: ExecStep[] = [steps[k]!];
-    for (let j = k + 1; j < steps.length && !taken(j) && isElementwise(steps[j]!); j++) {
-      if (!steps[j]!.inputs.some((i) => members.some((m) => m.output === i))) break;
-      members.push(steps[j]!);
+    for (let j = k + 1; j < steps.length && !taken(j); j++) {
+      const s = steps[j]!;
+      if (!(isElementwise(s) || (s.kernel === undefined && isStaticReshape(s)))) break;
+      if (!s.inputs.some((i) => members.some((m) => m.output === i))) break;
+      members.push(s);
     }
+    while (members.length > 1 && isStaticReshape(members[members.length - 1]!)) members.pop();
     if (members.length < 2) continue;
     const chain = combineChain(members, types);
     if (chain === null || chainLane(chain.steps, chain.ext.map(dtypeOf), chain.finals) === null) continue;
     const outputs = members.map((m) => m.output);
-    replaced.set(k, groupStep(members.map((m) => m.op).join('+'), members, outputs, chainGroupBuilder(members)));
+    const inside = (slot: number): number => members.reduce((n, m) => n + m.inputs.filter((i) => i === slot).length, 0);
+    const neededNow = outputs.map((o) => needed(o, inside(o)));
+    replaced.set(k, groupStep(members.map((m) => m.op).join('+'), members, outputs, chainGroupBuilder(members, neededNow)));
     for (let j = 1; j < members.length; j++) replaced.set(k + j, null);
     k += members.length - 1;
   }

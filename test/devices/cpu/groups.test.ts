@@ -65,7 +65,9 @@ describe('MLP gradient groups', () => {
 
   it('shapes the fast paths do not take (one row, small layers, narrow rows) still match', () => {
     const { inputs, outputs } = mlp('float32');
-    for (const [rows, hidden] of [[1, 300], [3, 7], [400, 6]] as const) check(inputs, outputs, mlpArgs(rows, 5, hidden, 3, 'float32'), `rows ${rows} hidden ${hidden}`);
+    for (const [rows, hidden] of [[1, 300], [3, 7], [400, 6]] as const) {
+      check(inputs, outputs, mlpArgs(rows, 5, hidden, 3, 'float32'), `rows ${rows} hidden ${hidden}`);
+    }
   });
 
   it('a bias-gradient group whose sum is over trailing axes, or whose first sumToLike reduces, falls back', () => {
@@ -110,7 +112,8 @@ describe('concatenate groups', () => {
     const [a, b] = [T.matrix('a'), T.matrix('b')];
     const i = T.matrix('i', 'int32');
     const along1 = T.concatenate([T.relu(a), T.mul(b, 3), T.cast(i, 'float32')], 1);
-    check([a, b, i], [along1], [f32([6, 3], 1), f32([6, 5], 2), NDArray.from([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12]], { dtype: 'int32' })], 'axis 1');
+    const iv = NDArray.from([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12]], { dtype: 'int32' });
+    check([a, b, i], [along1], [f32([6, 3], 1), f32([6, 5], 2), iv], 'axis 1');
     const mixed = T.concatenate([T.relu(a), i], 0);
     check([a, i], [mixed], [f32([2, 3], 3), NDArray.from([[1, 2, 3]], { dtype: 'int32' })], 'int part into float');
     const bad = T.concatenate([T.relu(a), T.mul(b, 2)], 0);

@@ -94,6 +94,32 @@ forEachCpuDevice('memory plan', (device) => {
     assert.equal(s2.resultAllocations - s1.resultAllocations, 4);
   });
 
+  it('recycle: results are computed into arrays given back, never into one passed as an argument', () => {
+    const x = T.matrix('x');
+    const exe = cpu.compile(describeFunction({ inputs: [x], outputs: [T.tanh(T.mul(x, 2)), T.sum(x, 0)] }).program);
+    const first = exe.run([f32([5, 300], 1)]) as NDArray[];
+    const s1 = exe.stats();
+    exe.recycle(first);
+    const xv = f32([5, 300], 2);
+    const second = exe.run([xv]) as NDArray[];
+    const s2 = exe.stats();
+    assert.equal(s2.resultAllocations, s1.resultAllocations, 'no fresh result array');
+    assert.equal(s2.recycledResults - s1.recycledResults, 2);
+    assert.ok(second[0]!.data === first[0]!.data && second[1]!.data === first[1]!.data);
+    const want = T.fn({ inputs: [x], outputs: [T.tanh(T.mul(x, 2)), T.sum(x, 0)], device: new Cpu({ forceFallback: true, notice: false }) })(xv) as NDArray[];
+    second.forEach((r, i) => assert.deepEqual(Array.from(r.data), Array.from(want[i]!.data)));
+    // Given back and then passed as the argument of the next call: not written into.
+    const y = T.matrix('y');
+    const double = cpu.compile(describeFunction({ inputs: [y], outputs: [T.mul(y, 2)] }).program);
+    const [r1] = double.run([f32([4, 4], 3)]) as NDArray[];
+    double.recycle([r1!]);
+    const keep = Array.from(r1!.data);
+    const [r2] = double.run([r1!]) as NDArray[];
+    assert.deepEqual(Array.from(r1!.data), keep, 'the argument is untouched');
+    assert.deepEqual(Array.from(r2!.data), keep.map((v) => Math.fround(v * 2)));
+    assert.throws(() => double.recycle([7 as unknown as NDArray]), /recycle: array 0 is not a host array/);
+  });
+
   it('an elementwise step takes over the buffer of an input that dies there', () => {
     // matmul -> exp (in place) -> sum: the pool holds the product and the sum's float64 scratch.
     const x = T.matrix('x'), w = T.matrix('w');

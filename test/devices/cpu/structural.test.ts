@@ -28,8 +28,9 @@ forEachCpuDevice('structural kernels', (device) => {
     }
     const i = T.vector('i', 'int32'), u = T.vector('u', 'uint8'), x = T.vector('x', 'float64'), p = T.vector('p', 'bool');
     checkExact(device, [i, x], [T.concatenate([i, x])], [NDArray.from([1, -2147483648], { dtype: 'int32' }), randomArray([3], 1)], 'int32 into float64');
-    checkExact(device, [i, u], [T.concatenate([u, i])], [NDArray.from([7, 2147483647], { dtype: 'int32' }), NDArray.from([255, 0], { dtype: 'uint8' })], 'uint8 into int32');
-    checkExact(device, [p, u], [T.concatenate([p, p]), T.concatenate([u, u])], [NDArray.from([true, false]), NDArray.from([1, 2], { dtype: 'uint8' })], 'bool');
+    const [iv, uv] = [NDArray.from([7, 2147483647], { dtype: 'int32' }), NDArray.from([255, 0], { dtype: 'uint8' })];
+    checkExact(device, [i, u], [T.concatenate([u, i])], [iv, uv], 'uint8 into int32');
+    checkExact(device, [p, u], [T.concatenate([p, p]), T.concatenate([u, u])], [NDArray.from([true, false]), uv], 'bool');
     const err = (d: T.Device) => errorOf(() => T.fn({ inputs: [a, b], outputs: T.concatenate([a, b], 0), device: d })(f32([2, 3, 4], 1), f32([2, 4, 4], 2)));
     assert.equal(err(device)?.message, err(new ReferenceDevice())?.message);
   });

@@ -112,7 +112,8 @@ for (const dtype of ['float32', 'float64'] as const) {
 it('column sums accumulate in float64 row by row, as the JavaScript reduction (same bits)', () => {
   for (const [rows, cols] of [[37, 1001], [300, 8], [3, 20000]] as const) {
     const x = randomArray([rows, cols], rows, { dtype: 'float32', lo: -1e3, hi: 1e3 });
-    const k = new ChainKernel({ steps: [{ op: 'cast', attrs: { dtype: 'float32' }, args: [0], dtype: 'float32' }], lane: 'f32', inner: ['s'], advance: [true], stores: [], colsum: 0 });
+    const steps = [{ op: 'cast', attrs: { dtype: 'float32' }, args: [0], dtype: 'float32' as const }];
+    const k = new ChainKernel({ steps, lane: 'f32', inner: ['s'], advance: [true], stores: [], colsum: 0 });
     const acc = new Float64Array(cols).fill(123);
     k.run(rows, cols, [{ data: x.data, kind: 's', advance: true }], [], acc);
     const want = new Float64Array(cols);
