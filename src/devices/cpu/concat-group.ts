@@ -11,7 +11,7 @@ import { broadcastShapes } from '../../ops/broadcast.js';
 import { KERNELS } from './kernels.js';
 import type { CompileContext, GroupRunner, Kernel, RunContext, StepRunner } from './kernel-types.js';
 import type { Attrs } from '../../tensor/variable.js';
-import { externalInputs, type MemberStep } from './group-kernels.js';
+import { externalInputs, runMember, type MemberStep } from './group-kernels.js';
 
 function runnerOf(m: MemberStep, types: readonly TensorType[], cx: CompileContext, escapes: boolean): StepRunner {
   if (!isOpName(m.op)) throw new TypeError(`cpu device: unknown op '${m.op}'`);
@@ -44,11 +44,11 @@ export function concatGroupBuilder(concat: MemberStep, parts: readonly MemberSte
       parts.forEach((m, k) => {
         const sub: RunContext = { output: (d, s) => rt.output(d, s, false, k + 1), scratch: rt.scratch };
         m.inputs.forEach((slot, i) => (partArgs[k]![i] = inputs[extAt(slot)]!));
-        produced[k + 1] = partRunners[k]!(partArgs[k]!, sub);
+        produced[k + 1] = runMember(m, partRunners[k]!, partArgs[k]!, sub);
       });
       concat.inputs.forEach((slot, i) => (concatArgs[i] = partOf[i]! >= 0 ? produced[partOf[i]! + 1]! : inputs[extAt(slot)]!));
       const sub: RunContext = { output: (d, s) => rt.output(d, s, false, 0), scratch: rt.scratch };
-      produced[0] = concatRunner(concatArgs, sub);
+      produced[0] = runMember(concat, concatRunner, concatArgs, sub);
       return produced;
     };
 
@@ -92,7 +92,7 @@ export function concatGroupBuilder(concat: MemberStep, parts: readonly MemberSte
           };
           const m = parts[k]!;
           m.inputs.forEach((slot, j) => (partArgs[k]![j] = inputs[extAt(slot)]!));
-          const value = partRunners[k]!(partArgs[k]!, into);
+          const value = runMember(m, partRunners[k]!, partArgs[k]!, into);
           if (value.data !== view) dst.set(value.data, offset);
         }
         offset += size;

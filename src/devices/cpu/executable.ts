@@ -219,6 +219,8 @@ export class CpuExecutable implements Executable {
     try {
       produced = rs.run(args, this.rt);
     } catch (e) {
+      // A group step's member reports its own program step.
+      if (e instanceof StepError) throw e;
       throw new StepError(step.index, e instanceof Error ? e : new Error(String(e)));
     }
     if (this.profileMs !== null) this.profileMs[rs.name] = (this.profileMs[rs.name] ?? 0) + performance.now() - t0;

@@ -19,6 +19,7 @@ import type { Attrs } from '../../tensor/variable.js';
 import { getOpDef, isOpName } from '../../ops/apply.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import type { FusedAttrs } from '../../ops/fused.js';
+import { StepError } from '../reference/reference-device.js';
 import type { ScalarStep } from './fused-codegen.js';
 import { KERNELS } from './kernels.js';
 import type { CompileContext, GroupRunner, Kernel, RunContext, StepRunner } from './kernel-types.js';
@@ -32,6 +33,18 @@ export interface MemberStep {
   readonly attrs: Attrs;
   readonly inputs: readonly number[];
   readonly output: number;
+  /** The program step it is (errors are reported as raised there). */
+  readonly index?: number;
+}
+
+/** Runs one member, reporting an error as raised by its own program step. */
+export function runMember(m: MemberStep, runner: StepRunner, inputs: readonly NDArray[], rt: RunContext): NDArray {
+  try {
+    return runner(inputs, rt);
+  } catch (e) {
+    if (m.index === undefined || e instanceof StepError) throw e;
+    throw new StepError(m.index, e instanceof Error ? e : new Error(String(e)));
+  }
 }
 
 /** Slots the members read that no member writes, in first-use order: a group step's inputs. */
@@ -115,7 +128,7 @@ function sequential(members: readonly MemberStep[], runners: readonly StepRunner
       const which = groupOutputs.indexOf(m.output);
       // No member result takes over an input's buffer: a later member may still read it.
       const sub: RunContext = { output: (d, s) => rt.output(d, s, false, which), scratch: rt.scratch };
-      const value = runners[k]!(m.inputs.map((i) => local.get(i)!), sub);
+      const value = runMember(m, runners[k]!, m.inputs.map((i) => local.get(i)!), sub);
       local.set(m.output, value);
       results[which] = value;
     });

@@ -96,6 +96,29 @@ describe('MLP gradient groups', () => {
   });
 });
 
+describe('update chains (the optimizer after the all-reduce)', () => {
+  it('gradient scaling, reshape, moments and parameter run as one flat pass; only values read elsewhere are stored', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const v = (ndim: number, name: string) => T.tensor({ dtype, ndim, name });
+      const [flat, inv, m, s, p] = [v(1, 'flat'), v(0, 'inv'), v(2, 'm'), v(2, 's'), v(2, 'p')];
+      const g = T.reshape(T.mul(T.subtensor(flat, [[3, 3 + 40 * 33]]), inv), [40, 33]);
+      const m2 = T.add(T.mul(m, 0.9), T.mul(g, 0.1));
+      const s2 = T.add(T.mul(s, 0.999), T.mul(T.square(g), 0.001));
+      const p2 = T.sub(p, T.div(T.mul(m2, 0.01), T.add(T.sqrt(s2), 1e-8)));
+      const args = [randomArray([2000], 1, { dtype }), NDArray.scalar(0.25, dtype), ...[2, 3, 4].map((k) => randomArray([40, 33], k, { dtype, lo: 0, hi: 1 }))];
+      const groups = check([flat, inv, m, s, p], [m2, s2, p2], args, `adam ${dtype}`);
+      assert.ok(groups.some((n) => n.startsWith('mul+reshape+')), `groups used: ${groups.join(', ')}`);
+      // The scaled gradient itself returned too (needed outside the group), and a shape that does not fit.
+      check([flat, inv, m, s, p], [g, p2], args, `adam with g ${dtype}`);
+      const bad: T.ArrayInput[] = [randomArray([1000], 5, { dtype }), ...args.slice(1)];
+      const mine = errorOf(() => T.fn({ inputs: [flat, inv, m, s, p], outputs: [p2], device: grouped }).compiled.call(bad));
+      const ref = errorOf(() => T.fn({ inputs: [flat, inv, m, s, p], outputs: [p2], device: new ReferenceDevice() }).compiled.call(bad));
+      assert.ok(mine !== null && ref !== null);
+      assert.equal(mine.message, ref.message);
+    }
+  });
+});
+
 describe('concatenate groups', () => {
   it('the flat gradient\'s parts g * rows are written straight into the concatenation', () => {
     for (const dtype of ['float32', 'float64'] as const) {
