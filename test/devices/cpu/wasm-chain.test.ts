@@ -122,6 +122,15 @@ it('column sums accumulate in float64 row by row, as the JavaScript reduction (s
   }
 });
 
+it('sum, mean and sumToLike over leading axes give the JavaScript reduction\'s bits', () => {
+  for (const dtype of ['float32', 'float64'] as const) {
+    const x = T.tensor({ dtype, ndim: 3, name: 'x' });
+    const like = T.tensor({ dtype, ndim: 1, name: 'like' });
+    const outs = [T.sum(x, 0), T.mean(x, [0, 1]), T.sum(x, [0, 1], true), T.sumToLike(x, like), T.mean(x, 2)];
+    sameAsJs([x, like], outs, [values([3, 7, 300], 9, dtype), values([300], 1, dtype)], `reductions ${dtype} cached`);
+  }
+});
+
 it('a chain stores several step values and sums one of them in one pass', () => {
   // z = x + b (bias row), r = relu(z), column sums of r; 13 columns: padded rows.
   const [rows, cols] = [11, 13];
