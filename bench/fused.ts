@@ -256,14 +256,17 @@ export function runMlpBench(batch: number, calls: number): void {
   const configs = { 'JS only': { simd: false, groups: false }, SIMD: { groups: false }, 'SIMD + groups': {} };
   const runs = Object.entries(configs).map(([name, opts]) => {
     const device = new CpuDevice({ notice: false, profile: true, ...opts });
-    const exe = device.compile(describeFunction({ inputs: [x, y], outputs: [loss, ...gs] }).program);
-    for (let i = 0; i < 2; i++) exe.run([xs, ys]);
-    return { name, exe, samples: [] as Record<string, number>[], before: exe.stats() };
+    const program = describeFunction({ inputs: [x, y], outputs: [loss, ...gs] }).program;
+    const exe = device.compile(program);
+    // The program reads the parameters (shared variables) after its inputs.
+    const args = [xs, ys, ...program.shareds.map((ps) => net.params.find((p) => p.sharedId === ps.sharedId)!.getValue({ borrow: true }))];
+    for (let i = 0; i < 2; i++) exe.run(args);
+    return { name, exe, args, samples: [] as Record<string, number>[], before: exe.stats() };
   });
   for (let i = 0; i < calls; i++) {
     for (const r of runs) {
       const p0 = r.exe.stats().profile;
-      r.exe.run([xs, ys]);
+      r.exe.run(r.args);
       const p1 = r.exe.stats().profile;
       r.samples.push(Object.fromEntries(Object.entries(p1).map(([k, v]) => [k, v - (p0[k] ?? 0)])));
     }
