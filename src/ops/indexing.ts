@@ -90,7 +90,8 @@ function checkTake(op: string, inputs: readonly TensorType[], axis: number, indi
 
 // ---- run-time helpers -------------------------------------------------------------------------
 
-interface AxisPlan { readonly start: number; readonly step: number; readonly length: number; readonly keep: boolean }
+/** One axis of a basic slice: first index, step and length, and whether the axis is kept. */
+export interface AxisPlan { readonly start: number; readonly step: number; readonly length: number; readonly keep: boolean }
 
 /** Python's slice.indices(dim) followed by the slice length. */
 export function pySlice(dim: number, start: number | null, stop: number | null, step: number | null): { start: number; step: number; length: number } {
@@ -105,7 +106,8 @@ export function pySlice(dim: number, start: number | null, stop: number | null, 
   return { start: s, step: st, length };
 }
 
-function planOf(op: string, shape: Shape, entries: readonly IndexEntry[], inputs: readonly NDArray[]): AxisPlan[] {
+/** The per-axis plan of a subtensor of an array of `shape` (the CPU device's subtensor kernel uses it too). */
+export function planOf(op: string, shape: Shape, entries: readonly IndexEntry[], inputs: readonly NDArray[]): AxisPlan[] {
   const r = (a: IntArg | null): number | null => (a === null ? null : resolveIntArg(a, inputs));
   return shape.map((dim, axis): AxisPlan => {
     const e = entries[axis];
@@ -173,11 +175,11 @@ function takeRegion(op: string, x: NDArray, idx: NDArray, axis: number): { offse
 
 /**
  * A basic slice as block copies: the trailing full axes and the last sliced axis (when its step is 1)
- * form contiguous runs, copied with TypedArray.set instead of element by element.
+ * form contiguous runs, copied with TypedArray.set instead of element by element. Into `into` when
+ * given (the CPU device's pooled output, of the region's shape and x's dtype).
  */
-function copyRuns(x: NDArray, plan: readonly AxisPlan[]): NDArray {
-  const outShape = plan.filter((p) => p.keep).map((p) => p.length);
-  const out = new NDArray(x.dtype, outShape);
+export function copyRuns(x: NDArray, plan: readonly AxisPlan[], into?: NDArray): NDArray {
+  const out = into ?? new NDArray(x.dtype, plan.filter((p) => p.keep).map((p) => p.length));
   if (out.size === 0) return out;
   const strides = stridesOf(x.shape);
   let k = plan.length; // axes k.. are whole

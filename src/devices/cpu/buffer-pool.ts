@@ -20,6 +20,18 @@ export class BufferPool {
     return new (storageOf(dtype))(size);
   }
 
+  /** A free buffer of exactly this dtype and size, or undefined (nothing is allocated). */
+  takeFree(dtype: DType, size: number): TypedArray | undefined {
+    const reused = this.free.get(keyOf(dtype, size))?.pop();
+    if (reused !== undefined) this.heldBytes -= reused.byteLength;
+    return reused;
+  }
+
+  /** Free buffers of this dtype and size. */
+  freeCount(dtype: DType, size: number): number {
+    return this.free.get(keyOf(dtype, size))?.length ?? 0;
+  }
+
   give(dtype: DType, buffer: TypedArray): void {
     const key = keyOf(dtype, buffer.length);
     let list = this.free.get(key);

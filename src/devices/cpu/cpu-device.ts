@@ -2,7 +2,7 @@
 // conv2d through GEMM (the system BLAS through koffi, else the WebAssembly SIMD fallback), and
 // per-executable buffer pools. Every op without a fast kernel runs its reference perform.
 import { isMainThread } from 'node:worker_threads';
-import { NDArray } from '../../tensor/ndarray.js';
+import { NDArray, describe } from '../../tensor/ndarray.js';
 import type { Program } from '../../compile/program.js';
 import type { Device, DeviceArray } from '../device.js';
 import type { Blas } from './blas-types.js';
@@ -21,6 +21,10 @@ export interface CpuDeviceOptions {
   notice?: boolean;
   /** Time every step by op (see CpuExecutable.stats().profile); off by default. */
   profile?: boolean;
+  /** Elementwise chains and column sums in WebAssembly SIMD where they apply (default true; false: JavaScript loops only). */
+  simd?: boolean;
+  /** Run groups of steps as one (bias add with ReLU, ReLU mask with the bias gradient, concatenated parts; default true). */
+  groups?: boolean;
 }
 
 let noticePrinted = false;
@@ -40,6 +44,8 @@ export class CpuDevice implements Device {
   readonly blas: Blas;
   private closed = false;
   private readonly profile: boolean;
+  private readonly simd: boolean;
+  private readonly groups: boolean;
 
   constructor(options: CpuDeviceOptions = {}) {
     const { blas, notice } = selectGemm({
@@ -52,6 +58,12 @@ export class CpuDevice implements Device {
     this.blas = blas;
     this.notice = notice;
     this.profile = options.profile === true;
+    for (const key of ['simd', 'groups'] as const) {
+      const v: unknown = options[key];
+      if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`cpu device: option ${key} must be a boolean, got ${describe(v)}`);
+    }
+    this.simd = options.simd !== false;
+    this.groups = options.groups !== false;
     this.name = `cpu (${blas.name === 'wasm-simd' ? 'WebAssembly SIMD GEMM' : `${blas.name} ${blas.path}`})`;
     const loud = options.notice ?? isMainThread;
     if (loud && ((blas.name === 'wasm-simd' && options.forceFallback !== true) || blas.tuning !== undefined)) printNoticeOnce(notice);
@@ -70,7 +82,7 @@ export class CpuDevice implements Device {
 
   compile(program: Program): CpuExecutable {
     if (this.closed) throw new Error('cpu device: compile after close()');
-    return new CpuExecutable(program, { blas: this.blas }, { profile: this.profile });
+    return new CpuExecutable(program, { blas: this.blas, simd: this.simd }, { profile: this.profile, groups: this.groups });
   }
 
   synchronize(): void {}

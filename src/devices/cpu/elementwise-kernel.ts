@@ -2,7 +2,9 @@
 // through the generated loops of fused-codegen.ts. At run time the output shape is broadcast from
 // the inputs' shapes, size-1 output axes are dropped and neighbouring axes merged wherever every
 // input is laid out contiguously across them, so same-shaped inputs (and scalars) give one flat
-// loop and the common broadcasts (bias rows, per-row columns) a two-level one.
+// loop and the common broadcasts (bias rows, per-row columns) a two-level one. Float chains over
+// at most two collapsed axes run in WebAssembly SIMD (wasm-chain.ts) once they are large enough
+// to repay the copies through wasm memory.
 import { NDArray, sizeOf, type Shape } from '../../tensor/ndarray.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
@@ -11,6 +13,21 @@ import type { FusedAttrs } from '../../ops/fused.js';
 import { getKernel, type GeneratedKernel, type InnerKind, type ScalarStep } from './fused-codegen.js';
 import { referenceRunner, type Kernel, type StepInfo, type StepRunner } from './kernel-types.js';
 import { WASM_F32_UNARY } from './wasm-tanh.js';
+import { chainLane, type Lane } from './wasm-chain.js';
+import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
+
+/**
+ * Below this many elements the generated JavaScript loop wins (a WebAssembly call and its copies
+ * cost about a microsecond; bench/fused.ts, section kernels, measures the crossover).
+ */
+export const WASM_MIN_ELEMENTS = 1024;
+/** Rows narrower than this that are not whole vectors are copied one by one: slower than JavaScript below it. */
+export const WASM_MIN_PADDED_ROW = 256;
+
+/** Whether a rows x inner pass pays in WebAssembly (lanes: values per vector). */
+export function wasmPays(rows: number, inner: number, lanes: number): boolean {
+  return rows * inner >= WASM_MIN_ELEMENTS && (rows === 1 || inner % lanes === 0 || inner >= WASM_MIN_PADDED_ROW);
+}
 
 /** The collapsed iteration space of one broadcast. */
 export interface Layout {
@@ -59,12 +76,81 @@ export function collapseLayout(outShape: Shape, inputShapes: readonly Shape[]): 
 
 const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** A layout as the WebAssembly driver walks it: rows x inner, each input advancing per row or not. */
+export interface RowLayout {
+  readonly rows: number;
+  readonly inner: number;
+  readonly kinds: readonly InnerKind[];
+  readonly advance: readonly boolean[];
+}
+
+/**
+ * The row form of a collapsed layout, or null when it has more than two axes. With two, an 's'
+ * input advances by a whole row or repeats it (outer stride inner or 0), a 'z' one by one value
+ * (a column) or not at all (a scalar); collapseLayout gives nothing else.
+ */
+export function rowLayout(layout: Layout): RowLayout | null {
+  if (layout.ndim === 1) return { rows: 1, inner: layout.shape[0]!, kinds: layout.inner, advance: layout.inner.map((k) => k === 's') };
+  if (layout.ndim !== 2) return null;
+  const inner = layout.shape[1]!;
+  const advance: boolean[] = [];
+  for (let j = 0; j < layout.inner.length; j++) {
+    const outer = layout.strides[j * 2]!;
+    const step = layout.inner[j] === 's' ? inner : 1;
+    if (outer !== 0 && outer !== step) return null;
+    advance.push(outer !== 0);
+  }
+  return { rows: layout.shape[0]!, inner, kinds: layout.inner, advance };
+}
+
+/** The WebAssembly form of an elementwise chain with one result, once its row layout is known. */
+export class WasmChainRunner {
+  private kernel: ChainKernel | null = null;
+  private rows = 0;
+  private inner = 0;
+  private readonly ins: { data: TypedArray; kind: InnerKind; advance: boolean }[];
+  private readonly outs: TypedArray[] = [];
+
+  constructor(private readonly steps: readonly ScalarStep[], private readonly lane: Lane, nIn: number) {
+    this.ins = Array.from({ length: nIn }, () => ({ data: new Float32Array(0), kind: 's' as InnerKind, advance: true }));
+  }
+
+  /** Adopts a layout; false (and no kernel) when the layout is not a row layout or too small to pay. */
+  setLayout(layout: Layout): boolean {
+    const rl = rowLayout(layout);
+    if (rl === null || !wasmPays(rl.rows, rl.inner, this.lane === 'f32' ? 4 : 2)) {
+      this.kernel = null;
+      return false;
+    }
+    this.rows = rl.rows;
+    this.inner = rl.inner;
+    rl.kinds.forEach((k, j) => {
+      this.ins[j]!.kind = k;
+      this.ins[j]!.advance = rl.advance[j]!;
+    });
+    const last = this.steps.length - 1;
+    this.kernel = new ChainKernel({ steps: this.steps, lane: this.lane, inner: rl.kinds, advance: rl.advance, stores: [last], colsum: -1 });
+    return true;
+  }
+
+  get ready(): boolean {
+    return this.kernel !== null;
+  }
+
+  run(inputs: readonly NDArray[], out: TypedArray): void {
+    for (let j = 0; j < inputs.length; j++) this.ins[j]!.data = inputs[j]!.data;
+    this.outs[0] = out;
+    this.kernel!.run(this.rows, this.inner, this.ins as readonly ChainInput[], this.outs, null);
+  }
+}
+
 /**
  * A runner evaluating `steps` elementwise over broadcast inputs into a `dtype` result. Broadcast
  * errors are raised by `explain` (the reference perform), so messages name the same op as there.
  */
 export function elementwiseRunner(
   steps: readonly ScalarStep[], inputDtypes: readonly DType[], dtype: DType, opName: string, explain: (inputs: readonly NDArray[]) => NDArray,
+  simd = true,
 ): StepRunner {
   let lastShapes: Shape[] | null = null;
   let outShape: number[] = [];
@@ -75,6 +161,9 @@ export function elementwiseRunner(
   // A lone float32 op with a WebAssembly SIMD version (tanh) runs that over contiguous input.
   const only = steps.length === 1 ? steps[0]! : undefined;
   const wasm = only && dtype === 'float32' && inputDtypes.length === 1 && inputDtypes[0] === 'float32' ? WASM_F32_UNARY[only.op] : undefined;
+  const lane = simd && (dtype === 'float32' || dtype === 'float64') ? chainLane(steps, inputDtypes, [steps.length - 1]) : null;
+  const chain = lane === null ? null : new WasmChainRunner(steps, lane, inputDtypes.length);
+  let useChain = false;
   return (inputs, rt) => {
     if (lastShapes === null || !inputs.every((a, j) => sameShape(a.shape, lastShapes![j]!))) {
       try {
@@ -86,10 +175,15 @@ export function elementwiseRunner(
       layout = collapseLayout(outShape, lastShapes);
       kernel = getKernel({ steps, inputDtypes, nd: layout.ndim > 1, inner: layout.inner });
       if (idx.length < layout.ndim) idx = new Int32Array(layout.ndim);
+      useChain = chain !== null && chain.setLayout(layout);
     }
     const n = sizeOf(outShape);
     const out = rt.output(dtype, outShape, true);
     if (n === 0) return out;
+    if (useChain) {
+      chain!.run(inputs, out.data);
+      return out;
+    }
     const src = inputs[0]!.data;
     if (wasm !== undefined && layout!.inner[0] === 's' && src instanceof Float32Array && out.data instanceof Float32Array) {
       wasm(src, 0, out.data, 0, n);
@@ -102,23 +196,25 @@ export function elementwiseRunner(
 }
 
 /** Plain elementwise ops: a kernel of one step over the op's inputs. */
-export const elementwiseKernel: Kernel<Attrs> = (step) => {
+export const elementwiseKernel: Kernel<Attrs> = (step, cx) => {
   const steps: ScalarStep[] = [{ op: step.op, attrs: step.attrs, args: step.inputTypes.map((_, i) => i), dtype: step.outType.dtype }];
-  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step));
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step), cx.simd !== false);
 };
 
 /** A fused group: its recorded steps in one loop. */
-export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>) => {
+export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>, cx) => {
   const steps: ScalarStep[] = step.attrs.steps.map((s) => ({ op: s.op, attrs: s.attrs, args: s.args, dtype: s.dtype }));
-  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, 'fused', referenceRunner(step as StepInfo));
+  const inputDtypes = step.inputTypes.map((t) => t.dtype);
+  return elementwiseRunner(steps, inputDtypes, step.outType.dtype, 'fused', referenceRunner(step as StepInfo), cx.simd !== false);
 };
 
 /** broadcastLike(g, like): g broadcast to like's shape (g itself when it already has that shape). */
-export const broadcastLikeKernel: Kernel<Attrs> = (step) => {
+export const broadcastLikeKernel: Kernel<Attrs> = (step, cx) => {
   const dtype = step.outType.dtype;
   const ref = referenceRunner(step);
   // One step reading input 0 only; `like` takes part in the broadcast, which gives like's shape.
-  const copy = elementwiseRunner([{ op: 'cast', attrs: { dtype }, args: [0], dtype }], step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref);
+  const castStep = [{ op: 'cast', attrs: { dtype }, args: [0], dtype }];
+  const copy = elementwiseRunner(castStep, step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref, cx.simd !== false);
   return (inputs, rt) => {
     const [g, like] = inputs as [NDArray, NDArray];
     if (g.ndim > like.ndim || g.dtype !== dtype || g.shape.some((d, i) => d !== 1 && d !== like.shape[i + like.ndim - g.ndim])) return ref(inputs);

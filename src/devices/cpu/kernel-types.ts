@@ -15,11 +15,15 @@ export interface StepInfo<A extends Attrs = Attrs> {
   readonly attrs: A;
   readonly inputTypes: readonly TensorType[];
   readonly outType: TensorType;
+  /** The step's value is returned to the caller (a kernel may then prefer a copy to a view). */
+  readonly escapes?: boolean;
 }
 
 /** What a kernel may use while building its runner. */
 export interface CompileContext {
   readonly blas: Blas;
+  /** Use the WebAssembly SIMD elementwise and column-sum kernels where they apply (default true). */
+  readonly simd?: boolean;
 }
 
 /**
@@ -31,14 +35,21 @@ export interface RunContext {
    * The array the step's result is written into. With `inPlace`, an input that dies at this step,
    * is not referenced by any other live value and has the same dtype and size may be handed back
    * (elementwise kernels only: element i of that input is read before element i of the result is
-   * written).
+   * written). `which` picks the output of a group step (default 0).
    */
-  output(dtype: DType, shape: readonly number[], inPlace?: boolean): NDArray;
+  output(dtype: DType, shape: readonly number[], inPlace?: boolean, which?: number): NDArray;
   /** A temporary buffer, returned to the pool when the step ends. */
   scratch(dtype: DType, size: number): TypedArray;
 }
 
 export type StepRunner = (inputs: readonly NDArray[], rt: RunContext) => NDArray;
+
+/**
+ * The runner of a group step (several program steps in one, see group-kernels.ts): one value per
+ * output slot, undefined for one that the fast path does not materialise because nothing else
+ * reads it.
+ */
+export type GroupRunner = (inputs: readonly NDArray[], rt: RunContext) => readonly (NDArray | undefined)[];
 
 /** A kernel for op N: a function of the step that returns its runner. */
 export type Kernel<A extends Attrs> = (step: StepInfo<A>, cx: CompileContext) => StepRunner;

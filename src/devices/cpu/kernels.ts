@@ -7,6 +7,7 @@ import { reduceKernel, sumToLikeKernel } from './reductions.js';
 import { logSoftmaxKernel, softmaxKernel } from './softmax.js';
 import { matmulKernel } from './matmul.js';
 import { conv2dFilterGradKernel, conv2dInputGradKernel, conv2dKernel } from './conv.js';
+import { concatenateKernel, fillLikeKernel, scatterRowwiseKernel, shapeIKernel, subtensorKernel, takeRowwiseKernel } from './structural-kernels.js';
 import { avgPool2dGradKernel, avgPool2dKernel, maxPool2dGradGradKernel, maxPool2dGradKernel, maxPool2dKernel } from './pooling.js';
 
 const ew = elementwiseKernel;
@@ -33,15 +34,15 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   logsumexp: reference,
 
   // structure and shape
-  shapeI: reference,
+  shapeI: shapeIKernel,
   sumToLike: sumToLikeKernel,
   broadcastLike: broadcastLikeKernel,
-  fillLike: reference,
+  fillLike: fillLikeKernel,
   dimshuffle: reference,
   reshape: reference,
   rebroadcast: reference,
   scalarFromNumber: reference,
-  concatenate: reference,
+  concatenate: concatenateKernel,
   alloc: reference,
   arange: reference,
   oneHot: reference,
@@ -49,7 +50,7 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   tile: reference,
 
   // indexing
-  subtensor: reference,
+  subtensor: subtensorKernel,
   incSubtensor: reference,
   take: reference,
   incTake: reference,
@@ -58,8 +59,8 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   matmul: matmulKernel,
   softmax: softmaxKernel,
   logSoftmax: logSoftmaxKernel,
-  takeRowwise: reference,
-  scatterRowwise: reference,
+  takeRowwise: takeRowwiseKernel,
+  scatterRowwise: scatterRowwiseKernel,
   conv2d: conv2dKernel,
   conv2dInputGrad: conv2dInputGradKernel,
   conv2dFilterGrad: conv2dFilterGradKernel,

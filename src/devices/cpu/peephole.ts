@@ -1,11 +1,13 @@
-// Device-level rewrites of a program's steps before kernels are chosen. One so far: the
-// cross-entropy pattern takeRowwise(logSoftmax(z, last axis), t), where the log-probabilities are
-// used nowhere else, becomes one step that computes z[t] - max - log(sum(exp(z - max))) per row
-// without materialising the log-softmax.
+// Device-level rewrites of a program's steps before kernels are chosen. The cross-entropy pattern
+// takeRowwise(logSoftmax(z, last axis), t), where the log-probabilities are used nowhere else,
+// becomes one step that computes z[t] - max - log(sum(exp(z - max))) per row without materialising
+// the log-softmax; then group steps (several steps in one pass, group-rules.ts) are formed.
 import type { Attrs } from '../../tensor/variable.js';
 import type { Program } from '../../compile/program.js';
-import type { Kernel } from './kernel-types.js';
+import type { TensorType } from '../../tensor/type.js';
+import type { CompileContext, GroupRunner, Kernel } from './kernel-types.js';
 import { crossEntropyKernel } from './softmax.js';
+import { groupForCpu } from './group-rules.js';
 
 export interface ExecStep {
   readonly op: string;
@@ -16,9 +18,16 @@ export interface ExecStep {
   readonly index: number;
   /** Overrides the kernel table's entry for `op`. */
   readonly kernel?: Kernel<Attrs>;
+  /** More slots a group step writes (its runner returns output first, then these). */
+  readonly extraOutputs?: readonly number[];
+  /** A group step (`op` names it in profiles): builds its runner from the program's slot types. */
+  readonly group?: GroupBuilder;
 }
 
-export function rewriteForCpu(program: Program, resultSlots: readonly number[]): ExecStep[] {
+/** Builds a group step's runner; `escapes(slot)` tells whether a slot's value goes to the caller. */
+export type GroupBuilder = (types: readonly TensorType[], cx: CompileContext, escapes: (slot: number) => boolean) => GroupRunner;
+
+export function rewriteForCpu(program: Program, resultSlots: readonly number[], groups = true): ExecStep[] {
   const uses = new Map<number, number>();
   for (const s of program.steps) for (const i of s.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
   const producer = new Map<number, number>();
@@ -38,5 +47,6 @@ export function rewriteForCpu(program: Program, resultSlots: readonly number[]):
     skip.add(p);
     steps[k] = { op: 'takeRowwise', attrs: s.attrs, inputs: [lsm.inputs[0]!, s.inputs[1]!], output: s.output, index: k, kernel: crossEntropyKernel };
   });
-  return steps.filter((_, k) => !skip.has(k));
+  const kept = steps.filter((_, k) => !skip.has(k));
+  return groups ? groupForCpu(program, kept, resultSlots) : kept;
 }

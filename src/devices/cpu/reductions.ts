@@ -2,13 +2,27 @@
 // dropped and neighbouring axes of the same kind (reduced / kept) merged, so the input is read once,
 // in order, with a contiguous inner loop: a running scalar when the innermost axes are reduced, a
 // row of accumulators when they are kept (e.g. a mean over axis 0). Accumulation is in float64 in
-// the input's row-major order, as the reference does, so float64 results agree exactly.
+// the input's row-major order, as the reference does, so float64 results agree exactly. A float sum
+// over the leading axes (a bias gradient) of a large input runs in WebAssembly SIMD (wasm-chain.ts),
+// in the same order, so it gives the same bits.
 import type { NDArray, Shape } from '../../tensor/ndarray.js';
 import { castScalar, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import type { ReduceAttrs } from '../../ops/reduce.js';
 import { reducedShape } from '../../ops/layout.js';
 import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
+import { wasmPays } from './elementwise-kernel.js';
+
+const columnSumKernels: Partial<Record<'float32' | 'float64', ChainKernel>> = {};
+
+/** The chain kernel that only sums its input's columns (compiled on first use). */
+function columnSums(dtype: 'float32' | 'float64'): ChainKernel {
+  return (columnSumKernels[dtype] ??= new ChainKernel({
+    steps: [{ op: 'cast', attrs: { dtype }, args: [0], dtype }], lane: dtype === 'float32' ? 'f32' : 'f64',
+    inner: ['s'], advance: [true], stores: [], colsum: 0,
+  }));
+}
 
 export type ReduceKind = 'sum' | 'mean' | 'prod' | 'max' | 'min';
 
@@ -37,7 +51,7 @@ const ROW: Record<ReduceKind, RowFn> = {
  * Folds `a` over `axes` into `acc` (one float64 per output element, initialised here). Returns the
  * number of elements folded into each output element.
  */
-export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonly number[], acc: Float64Array): number {
+export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonly number[], acc: Float64Array, simd = true): number {
   acc.fill(INIT[kind]);
   let count = 1;
   for (const ax of axes) count *= a.shape[ax]!;
@@ -53,6 +67,12 @@ export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonl
   });
   if (sizes.length === 0) { sizes.push(1); reduced.push(true); }
   const g = sizes.length;
+  const float = a.dtype === 'float32' || a.dtype === 'float64';
+  if (simd && float && (kind === 'sum' || kind === 'mean') && g === 2 && reduced[0] && wasmPays(sizes[0]!, sizes[1]!, a.dtype === 'float32' ? 4 : 2)) {
+    const input: ChainInput = { data: a.data, kind: 's', advance: true };
+    columnSums(a.dtype).run(sizes[0]!, sizes[1]!, [input], [], acc);
+    return count;
+  }
   const outStride = new Array<number>(g).fill(0);
   for (let i = g - 1, s = 1; i >= 0; i--) if (!reduced[i]) { outStride[i] = s; s *= sizes[i]!; }
   const innerN = sizes[g - 1]!;
@@ -75,10 +95,10 @@ export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonl
 }
 
 /** Reduces into a fresh (pooled) array of `shape`, finishing means and casting to `dtype`. */
-function reduceArrayFast(kind: ReduceKind, a: NDArray, axes: readonly number[], dtype: DType, shape: Shape, rt: RunContext): NDArray {
+function reduceArrayFast(kind: ReduceKind, a: NDArray, axes: readonly number[], dtype: DType, shape: Shape, rt: RunContext, simd: boolean): NDArray {
   const res = rt.output(dtype, shape);
   const acc = rt.scratch('float64', res.size) as Float64Array;
-  const count = reduceToAccumulators(kind, a, axes, acc);
+  const count = reduceToAccumulators(kind, a, axes, acc, simd);
   const y = res.data;
   if (kind === 'mean') for (let i = 0; i < y.length; i++) y[i] = acc[i]! / count;
   else if (dtype === 'bool') for (let i = 0; i < y.length; i++) y[i] = castScalar(acc[i]!, dtype);
@@ -87,7 +107,7 @@ function reduceArrayFast(kind: ReduceKind, a: NDArray, axes: readonly number[], 
 }
 
 export function reduceKernel(kind: ReduceKind): Kernel<ReduceAttrs> {
-  return (step) => {
+  return (step, cx) => {
     const { axes, keepdims } = step.attrs;
     const dtype = step.outType.dtype;
     const ref = referenceRunner(step);
@@ -95,13 +115,13 @@ export function reduceKernel(kind: ReduceKind): Kernel<ReduceAttrs> {
       const a = inputs[0]!;
       // max/min of an empty axis has no identity: the reference raises the error.
       if ((kind === 'max' || kind === 'min') && axes.some((ax) => a.shape[ax] === 0)) return ref(inputs);
-      return reduceArrayFast(kind, a, axes, dtype, reducedShape(a.shape, axes, keepdims), rt);
+      return reduceArrayFast(kind, a, axes, dtype, reducedShape(a.shape, axes, keepdims), rt, cx.simd !== false);
     };
   };
 }
 
 /** sumToLike(g, like): g summed over the axes where like has (or broadcasts as) size 1. */
-export const sumToLikeKernel: Kernel<Attrs> = (step) => {
+export const sumToLikeKernel: Kernel<Attrs> = (step, cx) => {
   const dtype = step.outType.dtype;
   const ref = referenceRunner(step);
   return (inputs, rt) => {
@@ -115,6 +135,6 @@ export const sumToLikeKernel: Kernel<Attrs> = (step) => {
       else if (like.shape[i - lead] !== g.shape[i]) return ref(inputs);
     }
     if (axes.length === 0) return ref(inputs);
-    return reduceArrayFast('sum', g, axes, dtype, like.shape, rt);
+    return reduceArrayFast('sum', g, axes, dtype, like.shape, rt, cx.simd !== false);
   };
 };

@@ -15,6 +15,7 @@ export interface WasmInstance {
 }
 
 interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
   Module: new (bytes: Uint8Array) => WasmModule;
   Instance: new (module: WasmModule, imports: Record<string, unknown>) => WasmInstance;
   validate(bytes: Uint8Array): boolean;

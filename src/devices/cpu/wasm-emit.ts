@@ -1,7 +1,8 @@
-// A tiny WebAssembly binary encoder: just what the GEMM kernels need (i32 arithmetic,
-// structured control flow, loads/stores, and the v128 SIMD subset), no dependency.
-// Function bodies are written with `Code`, a byte builder with one method per opcode;
-// `encodeModule` assembles a module with one exported memory and exported functions.
+// A tiny WebAssembly binary encoder: just what the GEMM and elementwise kernels need (i32
+// arithmetic, structured control flow, loads/stores, and the v128 SIMD subset), no dependency.
+// Function bodies are written with `Code`, a byte builder with one method per opcode (`simdOp`
+// for the SIMD opcodes without a method); `encodeModule` assembles a module with one memory
+// (its own, exported, or one imported from the host) and exported functions.
 
 export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
 
@@ -54,6 +55,10 @@ export class Code {
   private simd(opcode: number, ...imm: number[]): this {
     return this.op(0xfd, ...uleb(opcode), ...imm);
   }
+  /** Any SIMD instruction by its opcode (after the 0xfd prefix) and immediate bytes. */
+  simdOp(opcode: number, ...imm: number[]): this {
+    return this.simd(opcode, ...imm);
+  }
   private memarg(alignLog2: number, offset: number): number[] {
     return [...uleb(alignLog2), ...uleb(offset)];
   }
@@ -84,11 +89,14 @@ export class Code {
   f64Store(offset = 0): this { return this.op(0x39, ...this.memarg(3, offset)); }
   f32Mul(): this { return this.op(0x94); }
   f64Mul(): this { return this.op(0xa2); }
+  f32Const(value: number): this { return this.op(0x43, ...new Uint8Array(new Float32Array([value]).buffer)); }
+  f64Const(value: number): this { return this.op(0x44, ...new Uint8Array(new Float64Array([value]).buffer)); }
   v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
   v128Load64Splat(offset = 0): this { return this.simd(0x0a, ...this.memarg(3, offset)); }
   v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
   v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  v128Const(bytes: Uint8Array): this { return this.simd(0x0c, ...bytes); }
   // lanes
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Mul(): this { return this.simd(0xe6); }
@@ -105,17 +113,24 @@ export interface FunctionDef {
   body: Code;
 }
 
+/** Where a module's memory comes from: `env.memory` of the imports, or its own (exported as `memory`). */
+export interface MemoryImport {
+  readonly importFrom: 'env.memory';
+  readonly minPages: number;
+}
+
 /** Assembles a module exporting `memory` (initial pages, growable) and every function. */
-export function encodeModule(functions: FunctionDef[], initialPages = 1): Uint8Array {
+export function encodeModule(functions: FunctionDef[], initialPages: number | MemoryImport = 1): Uint8Array {
+  const imported = typeof initialPages === 'object';
   const types = functions.map((f) => [
     0x60,
     ...vector(f.params.map((t) => [VALTYPE[t]])),
     ...vector(f.results.map((t) => [VALTYPE[t]])),
   ]);
   const funcIndices = functions.map((_, i) => uleb(i));
-  const memory = vector([[0x00, ...uleb(initialPages)]]);
+  const limits = [0x00, ...uleb(imported ? initialPages.minPages : initialPages)];
   const exports = vector([
-    [...encodeString('memory'), 0x02, 0x00],
+    ...(imported ? [] : [[...encodeString('memory'), 0x02, 0x00]]),
     ...functions.map((f, i) => [...encodeString(f.name), 0x00, ...uleb(i)]),
   ]);
   const bodies = functions.map((f) => {
@@ -132,8 +147,9 @@ export function encodeModule(functions: FunctionDef[], initialPages = 1): Uint8A
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vector(types)),
+    ...(imported ? section(2, vector([[...encodeString('env'), ...encodeString('memory'), 0x02, ...limits]])) : []),
     ...section(3, vector(funcIndices)),
-    ...section(5, memory),
+    ...(imported ? [] : section(5, vector([limits]))),
     ...section(7, exports),
     ...section(10, vector(bodies)),
   ]);
