@@ -221,9 +221,9 @@ export class Engine {
     }
     // A shared step's first update is the flat gradient: it goes into this rank's arena slot, not a variable.
     const local = step ? this.contribute(step, updated, this.shared(compiled.description.program.updates[0]!.sharedId)) : updated;
+    const t0 = performance.now(); // from here rank 0 waits for the others (the outputs' reduction meets them first)
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
-    const t0 = performance.now();
     if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
     compiled.applyUpdates(local.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
