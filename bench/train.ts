@@ -88,7 +88,7 @@ for (const workers of o.workers) {
       const t0 = performance.now();
       await grad();
       const t1 = performance.now();
-      await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
+      if (workers > 1) await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
       const t2 = performance.now();
       await train.updateFn();
       parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);

@@ -189,7 +189,7 @@ export function makeTrainFunction(
     if (empty) await zeroFn();
     const result = await (Object.keys(call).length ? gradFn(...(args as SynkInput[]), { ...call }) : gradFn(...(args as SynkInput[])));
     const outs = Array.isArray(result) ? result : [result];
-    await allReduce(optimizer.flatGrad, { op: 'sum' });
+    if (n > 1) await allReduce(optimizer.flatGrad, { op: 'sum' }); // one rank's vector is already the sum
     await updateFn();
     record();
     return { loss: outs[0]!.item(), outputs: outs.slice(1) };
