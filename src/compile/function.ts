@@ -193,6 +193,14 @@ export class CompiledFunction {
     return { outputs, updates };
   }
 
+  /**
+   * Gives result arrays of `evaluate` that the caller no longer holds back to the executable, which
+   * reuses their memory (the runtime does this with the flat gradient it copied away).
+   */
+  recycle(values: readonly (NDArray | DeviceArray)[], outputSubset?: readonly number[]): void {
+    this.executable(outputSubset).exe.recycle?.(values);
+  }
+
   /** Applies update values computed by `evaluate` (all were computed from the old values). */
   applyUpdates(updates: readonly UpdateValue[]): void {
     const device = this.device;

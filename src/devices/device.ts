@@ -21,6 +21,11 @@ export interface Executable {
    * never modified.
    */
   run(args: readonly DeviceArray[]): DeviceArray[];
+  /**
+   * Takes back result arrays of earlier runs that nobody holds any more, so later runs write into
+   * them instead of allocating (optional: devices without it just let them be collected).
+   */
+  recycle?(arrays: readonly DeviceArray[]): void;
 }
 
 /**

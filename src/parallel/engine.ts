@@ -221,6 +221,9 @@ export class Engine {
     }
     // A shared step's first update is the flat gradient: it goes into this rank's arena slot, not a variable.
     const local = step ? this.contribute(step, updated, this.shared(compiled.description.program.updates[0]!.sharedId)) : updated;
+    // The flat gradient now lives in the arena: its array goes back to the executable for the next step.
+    const flat = step && k === 1 ? direct?.find((u) => u.index === 0)?.value : undefined;
+    if (flat) compiled.recycle([flat], subset ?? undefined);
     const t0 = performance.now(); // from here rank 0 waits for the others (the outputs' reduction meets them first)
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.
