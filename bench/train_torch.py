@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--hidden", type=int, default=2048)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile on CUDA")
+    p.add_argument("--tf32", action="store_true", help="also measure CUDA with TF32 matrix products allowed")
     p.add_argument("--no-cpu", action="store_true", help="skip the CPU measurements")
     p.add_argument("--json", help="also write the results as JSON")
     a = p.parse_args()
@@ -72,15 +73,19 @@ def main() -> None:
     if torch.cuda.is_available():
         dev = torch.device("cuda")
         name = torch.cuda.get_device_name(0)
-        for mode in ["eager"] + ([] if a.no_compile else ["compile"]):
-            for batch in batches:
-                try:
-                    ms = time_steps(dev, a.hidden, batch, a.steps, mode == "compile")
-                except Exception as e:  # torch.compile may be unavailable (no triton, no compiler)
-                    print(f"cuda {mode}, batch {batch}: skipped ({type(e).__name__}: {e})")
-                    continue
-                results.append({"device": f"cuda ({name})", "mode": mode, "batch": batch, "msPerStep": ms, "samplesPerSecond": batch / ms * 1000})
-                print(f"cuda ({name}) {mode}, batch {batch}: {ms:.2f} ms/step, {batch / ms * 1000:.0f} samples/s")
+        for precision in ["highest"] + (["high"] if a.tf32 else []):
+            torch.backends.cuda.matmul.allow_tf32 = precision == "high"
+            torch.backends.cudnn.allow_tf32 = precision == "high"
+            for mode in ["eager"] + ([] if a.no_compile else ["compile"]):
+                for batch in batches:
+                    try:
+                        ms = time_steps(dev, a.hidden, batch, a.steps, mode == "compile")
+                    except Exception as e:  # torch.compile may be unavailable (no triton, no compiler)
+                        print(f"cuda {mode}, batch {batch}: skipped ({type(e).__name__}: {e})")
+                        continue
+                    label = mode if precision == "highest" else f"{mode} tf32"
+                    results.append({"device": f"cuda ({name})", "mode": label, "batch": batch, "msPerStep": ms, "samplesPerSecond": batch / ms * 1000})
+                    print(f"cuda ({name}) {label}, batch {batch}: {ms:.2f} ms/step, {batch / ms * 1000:.0f} samples/s")
     else:
         print("no CUDA device: GPU rows skipped")
     print("\n| device | threads | mode | batch | ms/step | samples/s |\n|---|---:|---|---:|---:|---:|")

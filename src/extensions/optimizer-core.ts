@@ -6,6 +6,7 @@ import type { DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { grad } from '../grad/grad.js';
+import { substitute } from '../compile/build-program.js';
 import type { UpdateOp } from '../parallel/accumulate.js';
 import { FlatLayout, checkLoss, checkParams } from './flat-gradient.js';
 
@@ -49,6 +50,11 @@ export interface Optimizer<H extends string = string> {
   readonly gradUpdates: [SharedVariable, Variable, UpdateOp][];
   /** Updates for the parameter-update function, reading the reduced flat vector. */
   readonly paramUpdates: UpdatePair[];
+  /**
+   * The same updates computed straight from the gradients, with no flat vector: what one rank on its
+   * whole batch runs as one program (gradient and update in one call, nothing to reduce).
+   */
+  readonly directUpdates?: UpdatePair[];
   /** The hyper-parameters as shared float scalars. */
   readonly hyper: Readonly<Record<H, SharedVariable>>;
   /** Optimizer state (velocities, moments, step counter), zero at the start. */
@@ -174,6 +180,13 @@ export function buildOptimizer<H extends string>(
     s,
     e.dtype === s.dtype ? e : B.cast(e, s.dtype),
   ]);
+  // One rank's gradient of its mean loss is already the mean gradient: substituting it for the
+  // flat vector's unpacked parts gives the update without packing, reducing or unpacking anything.
+  const meanGrad = (g: Variable): Variable => (g.dtype === dtype ? g : B.cast(g, dtype));
+  const fromFlat = new Map<Variable, Variable>(meanGrads.map((g, i) => [g, meanGrad(grads[i]!)]));
+  const direct = substitute(paramUpdates.map(([, e]) => e), fromFlat);
+  const directUpdates = paramUpdates.map(([s], i): UpdatePair => [s, direct[i]!]);
+  stateValues.forEach((v, i) => directUpdates.push([states[i]!, v.dtype === states[i]!.dtype ? v : B.cast(v, states[i]!.dtype)]));
   layout.stateValues(flatGrad).forEach((v, i) => paramUpdates.push([states[i]!, v]));
   const rows = options.rows ?? 1;
   return {
@@ -183,6 +196,7 @@ export function buildOptimizer<H extends string>(
     flatGrad,
     gradUpdates: [[flatGrad, layout.pack(flatGrad, grads, stateValues, rows), 'sum']],
     paramUpdates,
+    directUpdates,
     hyper,
     slots,
     setHyper(name: H, value: number) {

@@ -154,6 +154,23 @@ export function makeTrainFunction(
   const updateFn = synkFn({ updates: optimizer.paramUpdates, name: `${what}: update` });
   const zeroFn = synkFn({ updates: [[optimizer.flatGrad, B.zerosLike(optimizer.flatGrad)]], name: `${what}: reset` });
 
+  // One rank on its whole batch (a GPU worker): gradient and update as one program, one dispatch,
+  // no flat vector; made on first use. numSlices > 1 accumulates the gradient, so it keeps the flat path.
+  let oneProgram: SynkFn | null = null;
+  const oneProgramFn = (): SynkFn | null => {
+    if (!optimizer.directUpdates) return null;
+    oneProgram ??= synkFn({
+      inputs,
+      ...(own.bcastInputs ? { bcastInputs: own.bcastInputs } : {}),
+      outputs: [[loss, 'avg'], ...(own.outputs ?? [])],
+      updates: [...optimizer.directUpdates, ...localUpdates],
+      ...(own.givens ? { givens: own.givens } : {}),
+      sliceableShareds: sliceable,
+      name: `${what}: step`,
+    });
+    return oneProgram;
+  };
+
   const shared = typeof rule === 'string' && rule in FUSED_RULES ? sharedStepFor(optimizer, gradFn, floatStates.map(([s]) => s), what) : null;
   let sharedRan = false;
 
@@ -186,6 +203,13 @@ export function makeTrainFunction(
     }
     shared?.release();
     await sync();
+    const one = n === 1 && (call.numSlices ?? 1) === 1 ? oneProgramFn() : null;
+    if (one) {
+      const result = await (Object.keys(call).length ? one(...(args as SynkInput[]), { ...call }) : one(...(args as SynkInput[])));
+      const outs = Array.isArray(result) ? result : [result];
+      record();
+      return { loss: outs[0]!.item(), outputs: outs.slice(1) };
+    }
     if (empty) await zeroFn();
     const result = await (Object.keys(call).length ? gradFn(...(args as SynkInput[]), { ...call }) : gradFn(...(args as SynkInput[])));
     const outs = Array.isArray(result) ? result : [result];

@@ -237,3 +237,73 @@ function rebuild(m: ReturnType<typeof model>, input: T.Variable): T.Variable {
   const [W1, b1, W2, b2] = m.params as [T.SharedVariable, T.SharedVariable, T.SharedVariable, T.SharedVariable];
   return X.denseForward(T.tanh(X.denseForward(input, W1, b1)), W2, b2);
 }
+
+// One rank (a GPU worker, or a rule given as a function on CPU workers): gradient and update run as
+// one program from the gradients themselves, no flat vector; it must equal the flat-vector recipe.
+describe('makeTrainFunction on 1 worker: one program per step', () => {
+  before(async () => { await synk.fork({ n: 1, devices: 'reference' }); });
+  after(async () => { await synk.close(); });
+
+  for (const rule of Object.keys(HYPER) as X.RuleName[]) {
+    it(`${rule}: one program equals gradient, flat vector and update on one device`, async () => {
+      const m = model();
+      const asFunction = (ps: readonly T.SharedVariable[], source: X.GradSource) => X.makeOptimizer(rule, ps, source, HYPER[rule]);
+      const train = X.makeTrainFunction(m.loss, m.params, [m.x, m.y], asFunction, { outputs: [[T.mean(T.cast(m.y, 'float64')), 'avg']] });
+      const ref = baseline(rule, HYPER[rule]!);
+      for (const [k, batch] of BATCHES.entries()) {
+        const { loss, outputs } = await train.step(X64, data.y, { batch });
+        const want = ref.step(rowsOf(X64, batch), rowsOf(data.y, batch));
+        assert.ok(Math.abs(loss - want) < 1e-9, `${rule} step ${k}: loss ${loss} vs ${want}`);
+        const meanLabel = batch.reduce((s, r) => s + data.y.data[r]!, 0) / batch.length;
+        assert.ok(Math.abs(outputs[0]!.item() - meanLabel) < 1e-9, `${rule} step ${k}: extra output`);
+        m.params.forEach((p, i) => assertAllClose(p.getValue(), ref.m.params[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `${rule} step ${k} param ${i}`));
+      }
+      // The flat vector was never written: the step ran as the one program.
+      assert.ok(train.optimizer.flatGrad.getValue().data.every((v) => v === 0), `${rule}: the flat gradient stayed unused`);
+      train.optimizer.slots.forEach((s, i) => assertAllClose(s.getValue(), ref.opt.slots[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `${rule} slot ${i}`));
+    });
+  }
+
+  it('numSlices > 1 keeps the flat recipe (it accumulates the gradient) and equals one device', async () => {
+    const m = model();
+    const train = X.makeTrainFunction(m.loss, m.params, [m.x, m.y], (ps, source) => X.makeOptimizer('adam', ps, source, HYPER.adam));
+    const ref = baseline('adam', HYPER.adam);
+    for (const batch of BATCHES) {
+      await train(X64, data.y, { batch, numSlices: 2 });
+      ref.step(rowsOf(X64, batch), rowsOf(data.y, batch));
+    }
+    m.params.forEach((p, i) => assertAllClose(p.getValue(), ref.m.params[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `param ${i}`));
+  });
+
+  it('batch-norm running statistics: one rank\'s update of its whole batch', async () => {
+    const x = T.matrix('x', 'float64');
+    const y = T.vector('y', 'int32');
+    const bn = X.batchNorm(5, { dtype: 'float64', momentum: 0.5 });
+    const head = X.dense(5, 3, { dtype: 'float64', seed: 2 });
+    const mode = X.trainMode();
+    const loss = X.crossEntropy(head.apply(bn.apply(x, mode)), y);
+    const sgd = (ps: readonly T.SharedVariable[], source: X.GradSource) => X.makeOptimizer('sgd', ps, source, { learningRate: 0.1 });
+    const train = X.makeTrainFunction(loss, [...bn.params, ...head.params], [x, y], sgd, { updates: mode.updates });
+    const batch = BATCHES[0]!;
+    await train(X64, data.y, { batch });
+    for (let j = 0; j < 5; j++) {
+      const v = batch.map((i) => X64.data[i * 5 + j]!);
+      const mu = v.reduce((a, b) => a + b, 0) / v.length;
+      const unbiased = v.reduce((a, b) => a + (b - mu) ** 2, 0) / (v.length - 1);
+      assert.ok(Math.abs(bn.runningMean.getValue().data[j]! - 0.5 * mu) < 1e-12, `running mean ${j}`);
+      assert.ok(Math.abs(bn.runningVar.getValue().data[j]! - (0.5 + 0.5 * unbiased)) < 1e-12, `running var ${j}`);
+    }
+  });
+
+  it('a failed step (a label out of range) rejects and changes no parameter or state', async () => {
+    const m = model();
+    const train = X.makeTrainFunction(m.loss, m.params, [m.x, m.y], (ps, source) => X.makeOptimizer('adam', ps, source, HYPER.adam));
+    await train(X64, data.y);
+    const before = [...m.params, ...train.optimizer.slots].map((s) => s.getValue());
+    const bad = data.y.copy();
+    bad.data[3] = 7;
+    await assert.rejects(train(X64, bad), /7|label|index|range/i);
+    [...m.params, ...train.optimizer.slots].forEach((s, i) => assertAllClose(s.getValue(), before[i]!, { rtol: 0, atol: 0 }, `state ${i} unchanged`));
+    assert.ok(Number.isFinite(await train(X64, data.y)), 'the next step runs');
+  });
+});

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Session 5 device calls (issue #12, GPU part). Stage "probe": where a GPU step's time goes (in-process
+# breakdown, per-op profile), the worker's one-program step, PyTorch eager with and without TF32.
+set -uo pipefail
+stage=${1:-probe}
+if [ "$stage" = probe ]; then
+  echo "== in-process GPU step (float32, TF32)"
+  timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 2>&1 | tail -4
+  timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision high 2>&1 | tail -3
+  echo "== per-op profile, batch 512 (each op waits for the stream)"
+  SYNKHRONOS_CUDA_PROFILE=1 timeout 100 node dist/bench/gpu-step.js --batches 512 --steps 10 2>&1 | head -40
+  echo "== one H200 worker through makeTrainFunction"
+  timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 2>&1 | tail -5
+  timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 --precision high 2>&1 | tail -5
+  echo "== PyTorch eager, float32 and TF32"
+  timeout 200 python3 bench/train_torch.py --no-cpu --no-compile --tf32 --batches 512,8192 --steps 20 2>&1 | tail -8
+fi

@@ -1,0 +1,69 @@
+// Where one GPU training step's time goes, in this thread on a CudaDevice (no worker, no dispatch):
+// the MLP 784-H-H-10 with Adam on data resident on the GPU, as
+//   flat:      gradient into the flat vector, then the update (two programs: today's multi-rank recipe)
+//   one:       gradient and update as one program straight from the gradients (what one rank runs)
+//   one, pipelined: the same with the loss not read, N steps queued, one wait at the end: the step's
+//              GPU time when the host keeps ahead, or the host's time per step when it does not.
+// Usage: node dist/bench/gpu-step.js [--batches 512,8192] [--steps 30] [--hidden 2048] [--precision highest|high|medium]
+import { Command } from 'commander';
+import { T } from '../src/index.js';
+import * as X from '../src/extensions/index.js';
+import { CudaDevice, cudaAvailable } from '../src/devices/cuda/index.js';
+
+const o = new Command().name('bench-gpu-step')
+  .option('--batches <list>', 'batch sizes', (v) => v.split(',').map(Number), [512, 8192])
+  .option('--steps <n>', 'timed steps', (v) => Number(v), 30)
+  .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
+  .option('--precision <p>', "'highest', 'high' (TF32) or 'medium' (bf16 operands)", 'highest')
+  .parse()
+  .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium' }>();
+
+const ok = cudaAvailable();
+if (!ok.ok) {
+  console.log(`no CUDA device: ${ok.reason}`);
+  process.exit(0);
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const device = new CudaDevice({ matmulPrecision: o.precision });
+const H = o.hidden;
+console.log(`MLP 784-${H}-${H}-10, Adam, ${device.name}, matmulPrecision ${o.precision}; median of ${o.steps} steps`);
+for (const batch of o.batches) {
+  const rng = new X.Rng(1);
+  const images = new T.NDArray('float32', [batch, 784]);
+  for (let i = 0; i < images.size; i++) images.data[i] = rng.next();
+  const labels = new T.NDArray('int32', [batch]);
+  for (let i = 0; i < batch; i++) labels.data[i] = rng.int(10);
+  const x = T.shared(images, { name: 'x' });
+  const y = T.shared(labels, { name: 'y' });
+  const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }),
+    X.dense(H, 10, { rng: rng.fork() }));
+  const loss = X.crossEntropy(net.apply(x), y);
+  const opt = X.makeOptimizer('adam', net.params, { loss }, { learningRate: 1e-4 });
+  const gradFn = T.fn({ outputs: loss, updates: opt.gradUpdates.map(([s, e]) => [s, e] as [T.SharedVariable, T.Variable]), device });
+  const updateFn = T.fn({ updates: opt.paramUpdates, device });
+  const one = T.fn({ outputs: loss, updates: opt.directUpdates!, device });
+  const oneQuiet = T.fn({ updates: opt.directUpdates!, device });
+  const time = (step: () => void, reps = o.steps): number => {
+    for (let i = 0; i < 3; i++) step();
+    device.synchronize();
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      step();
+      ts.push(performance.now() - t0);
+    }
+    return median(ts);
+  };
+  const flatMs = time(() => { (gradFn() as T.NDArray).item(); updateFn(); device.synchronize(); });
+  const oneMs = time(() => (one() as T.NDArray).item());
+  // Host time to queue one step (no wait), and the pipelined rate.
+  const enqueueMs = time(() => oneQuiet());
+  device.synchronize();
+  const t0 = performance.now();
+  for (let i = 0; i < o.steps; i++) oneQuiet();
+  device.synchronize();
+  const pipelinedMs = (performance.now() - t0) / o.steps;
+  console.log(`batch ${batch}: flat ${flatMs.toFixed(2)} ms, one program ${oneMs.toFixed(2)} ms (queueing ${enqueueMs.toFixed(2)} ms of host time), `
+    + `pipelined ${pipelinedMs.toFixed(2)} ms/step`);
+}
+device.close();
