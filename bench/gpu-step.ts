@@ -9,14 +9,16 @@ import { Command } from 'commander';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { CudaDevice, cudaAvailable } from '../src/devices/cuda/index.js';
+import { profileTable, resetProfile } from '../src/devices/cuda/profile.js';
 
 const o = new Command().name('bench-gpu-step')
   .option('--batches <list>', 'batch sizes', (v) => v.split(',').map(Number), [512, 8192])
   .option('--steps <n>', 'timed steps', (v) => Number(v), 30)
   .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
   .option('--precision <p>', "'highest', 'high' (TF32) or 'medium' (bf16 operands)", 'highest')
+  .option('--profile', 'per-op table of the one-program step after warm-up (needs SYNKHRONOS_CUDA_PROFILE=1: every op waits)')
   .parse()
-  .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium' }>();
+  .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium'; profile?: boolean }>();
 
 const ok = cudaAvailable();
 if (!ok.ok) {
@@ -54,6 +56,14 @@ for (const batch of o.batches) {
     }
     return median(ts);
   };
+  if (o.profile) {
+    for (let i = 0; i < 3; i++) (one() as T.NDArray).item();
+    resetProfile();
+    for (let i = 0; i < o.steps; i++) (one() as T.NDArray).item();
+    console.log(`batch ${batch}, one program, ${o.steps} steps:${profileTable()}`);
+    resetProfile();
+    continue;
+  }
   const flatMs = time(() => { (gradFn() as T.NDArray).item(); updateFn(); device.synchronize(); });
   const oneMs = time(() => (one() as T.NDArray).item());
   // Host time to queue one step (no wait), and the pipelined rate.

@@ -101,6 +101,14 @@ export class CudaContext {
     return new CudaArray(dtype, shape, block, this, hostCopy);
   }
 
+  private flagArray: CudaArray | null = null;
+
+  /** Four int32 words on the device where kernels report a failed check (see RunState.deviceCheck); kept for the context's life. */
+  errorFlag(): CudaArray {
+    this.flagArray ??= this.alloc('int32', [4]);
+    return this.flagArray;
+  }
+
   /** Enqueues a kernel on the stream. */
   launch(fn: CUfunction, grid: Dim3, block: Dim3, args: readonly KernelArg[], sharedMemBytes = 0): void {
     this.cu.launchKernel(fn, grid, block, args, { stream: this.stream, sharedMemBytes });

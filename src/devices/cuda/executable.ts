@@ -46,6 +46,12 @@ export function downloadArray(ctx: CudaContext, arr: CudaArray): NDArray {
   return out;
 }
 
+/** A check made by kernels on the device during a run, and the error it stands for. */
+interface DeviceCheck {
+  readonly step: number;
+  readonly explain: (value: number, position: number) => Error;
+}
+
 export class CudaExecutable implements Executable {
   private readonly constants: { slot: number; host: NDArray; dev?: CudaArray }[];
   private readonly lastUse: number[];
@@ -81,7 +87,14 @@ export class CudaExecutable implements Executable {
     const owned = new Set<number>();
     for (const c of this.constants) values[c.slot] = c.dev ? { host: c.host, dev: c.dev } : { host: c.host };
     this.argSlots.forEach((slot, i) => { values[slot] = this.argValue(args[i], slot, i, temps); });
-    const state = this.state(values, temps);
+    const checks: DeviceCheck[] = [];
+    let current = 0;
+    const state = this.state(values, temps, (explain) => {
+      const flag = ctx.errorFlag();
+      if (checks.length === 0) ctx.cu.memsetD8(flag.ptr, 0, flag.bytes, ctx.stream);
+      checks.push({ step: current, explain });
+      return { flag: flag.ptr, code: checks.length };
+    });
     const releaseSlot = (slot: number): void => {
       const v = values[slot];
       if (v?.dev && owned.has(slot)) v.dev.release();
@@ -91,6 +104,7 @@ export class CudaExecutable implements Executable {
       const steps = p.steps;
       for (let k = 0; k < steps.length; k++) {
         const step = steps[k]!;
+        current = k;
         let v: Value;
         try {
           const t0 = profiling ? performance.now() : 0;
@@ -103,11 +117,22 @@ export class CudaExecutable implements Executable {
         owned.add(step.output);
         for (const i of this.dying[k]!) releaseSlot(i);
       }
+      if (checks.length) this.readChecks(checks);
       return this.resultSlots.map((slot) => state.dev(slot).view());
     } finally {
       for (const slot of [...owned]) releaseSlot(slot);
       for (const t of temps) t.release();
     }
+  }
+
+  /** Waits for the run's work and throws the first failed device check (a failed run's results are never returned). */
+  private readChecks(checks: readonly DeviceCheck[]): void {
+    const flag = downloadArray(this.ctx, this.ctx.errorFlag()).data;
+    const code = flag[0]!;
+    if (code === 0) return;
+    const check = checks[code - 1];
+    if (!check) throw new Error(`internal: device check ${code} was not registered`);
+    throw new StepError(check.step, check.explain(flag[1]!, flag[2]!));
   }
 
   private argValue(a: DeviceArray | undefined, slot: number, i: number, temps: CudaArray[]): Value {
@@ -147,7 +172,7 @@ export class CudaExecutable implements Executable {
     return { host: getOpDef(step.op).perform(inputs, step.attrs, new TensorType(out.dtype, out.broadcastable)) };
   }
 
-  private state(values: (Value | undefined)[], temps: CudaArray[]): RunState {
+  private state(values: (Value | undefined)[], temps: CudaArray[], deviceCheck: RunState['deviceCheck']): RunState {
     const ctx = this.ctx;
     const slots = this.program.slots;
     const value = (slot: number): Value => {
@@ -177,6 +202,11 @@ export class CudaExecutable implements Executable {
         v.host ??= v.dev!.hostCopy ?? downloadArray(ctx, v.dev!);
         return v.host;
       },
+      hostKnown: (slot) => {
+        const v = value(slot);
+        return v.host ?? v.dev?.hostCopy;
+      },
+      deviceCheck,
       intArg: (arg: IntArg, step: ProgramStep) => {
         if (typeof arg === 'number') return arg;
         const slot = step.inputs[arg.input];

@@ -33,6 +33,7 @@ import { HOST_CXX, cudaHostShim } from '../../helpers/cuda-host.js';
 const CXX = HOST_CXX;
 
 const SHIM = cudaHostShim({ emulatedThreads: true }) + String.raw`template<class T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
+static inline int atomicCAS(int* p, int cmp, int v) { int old = *p; if (old == cmp) *p = v; return old; }
 using std::exp; using std::log; using std::fmod;
 extern "C" {
 void emu_thread(unsigned int tid, unsigned int n) { threadIdx.x = tid; blockDim.x = n; }
@@ -132,6 +133,10 @@ function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values
     return new CudaArray(dtype, shape, { ptr, retain() {}, release() {} } as unknown as Block, ctx);
   };
   const vals: Value[] = [];
+  // Device checks (RunState.deviceCheck) write into one flag of four int32 words, read after the run.
+  let flag: CudaArray | null = null;
+  const checks: { step: number; explain: (value: number, position: number) => Error }[] = [];
+  let current = 0;
   program.inputs.forEach((slot, i) => { vals[slot] = { host: values[i]! }; });
   for (const c of program.constants) vals[c.slot] = { host: NDArray.from(c.value.values.map(Number), { dtype: c.value.dtype }).reshape(c.value.shape) };
   const s: RunState = {
@@ -157,6 +162,13 @@ function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values
       }
       return v.host;
     },
+    // Every index is checked by the kernels here, as for values that live only on the GPU.
+    hostKnown: () => undefined,
+    deviceCheck: (explain) => {
+      flag ??= alloc('int32', [4]);
+      checks.push({ step: current, explain });
+      return { flag: flag.ptr, code: checks.length };
+    },
     intArg: (a, st) => (typeof a === 'number' ? a : Math.trunc(s.host(st.inputs[a.input]!).data[0]!)),
     alloc,
     temp: alloc,
@@ -170,7 +182,12 @@ function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values
       }
     },
   };
-  program.steps.forEach((st, i) => { vals[st.output] = lowered.runners[i]!(s, st); });
+  program.steps.forEach((st, i) => { current = i; vals[st.output] = lowered.runners[i]!(s, st); });
+  if (flag) {
+    const words = new Int32Array(4);
+    host.download(new Uint8Array(words.buffer), (flag as CudaArray).ptr, 16n);
+    if (words[0] !== 0) throw checks[words[0]! - 1]!.explain(words[1]!, words[2]!);
+  }
   return program.outputs.map((o) => s.host(o));
 }
 
@@ -276,8 +293,28 @@ function incTakeCases(): Case[] {
   return out;
 }
 
+function rowwiseCases(): Case[] {
+  const out: Case[] = [];
+  let seed = 400;
+  for (const dtype of ['float32', 'float64'] as const) {
+    for (const [rows, classes] of [[7, 3], [1, 5], [0, 4]] as const) {
+      const x = randomArray([rows, classes], seed++, { dtype });
+      const t = NDArray.from(Array.from({ length: rows }, (_, r) => (r * 2 + 1) % classes), { dtype: 'int32' });
+      const g = randomArray([rows], seed++, { dtype });
+      const xv = sym(x, 'x'), tv = sym(t, 't'), gv = sym(g, 'g');
+      out.push({
+        name: `takeRowwise / scatterRowwise ${dtype} ${rows}x${classes} (indices checked on the device)`,
+        inputs: [xv, tv, gv],
+        outputs: [applyOp('takeRowwise', [xv, tv], {}), applyOp('scatterRowwise', [gv, tv, xv], {})],
+        values: [x, t, g],
+      });
+    }
+  }
+  return out;
+}
+
 test('conv2d, pooling and incTake lowerings run on the CPU through the kernel shim and match the reference', { skip: CXX === null ? 'no host C++ compiler (g++, c++ or clang++)' : false }, () => {
-  const cases = [...convCases(), ...poolCases(), ...incTakeCases()];
+  const cases = [...convCases(), ...poolCases(), ...incTakeCases(), ...rowwiseCases()];
   const programs = cases.map((c) => T.fn({ inputs: c.inputs, outputs: c.outputs }).compiled.description.program);
   const lowered = programs.map((p) => lowerProgram(p));
   const host = buildHost(lowered);
@@ -299,7 +336,7 @@ test('conv2d, pooling and incTake lowerings run on the CPU through the kernel sh
 
 test('the lowerings throw the reference errors for bad shapes and indices', { skip: CXX === null ? 'no host C++ compiler' : false }, () => {
   const x = T.tensor4('x'), w = T.tensor4('w'), gy = T.tensor4('gy');
-  const v = T.matrix('v'), i = T.tensor({ dtype: 'int32', ndim: 1, name: 'i' }), y = T.matrix('y');
+  const v = T.matrix('v'), i = T.tensor({ dtype: 'int32', ndim: 1, name: 'i' }), y = T.matrix('y'), gv = T.vector('g');
   const f32 = (shape: number[]) => randomArray(shape, 1, { dtype: 'float32' });
   const cases: [T.Variable[], T.Variable, NDArray[], RegExp][] = [
     [[x, w], T.conv2d(x, w), [f32([1, 3, 4, 4]), f32([2, 2, 3, 3])], /^conv2d: filters expect 2 channels per group, input has 3 channels/],
@@ -308,6 +345,10 @@ test('the lowerings throw the reference errors for bad shapes and indices', { sk
     [[x], T.maxPool2d(x, { kernel: 3 }), [f32([1, 1, 2, 5])], /^maxPool2d: output size 0x1 is not positive \(input \(1, 1, 2, 5\), kernel 3x3, stride 3x3, padding 0x0\)$/],
     [[v, y, i], T.incSubtensor(v.take(i, 0), y), [f32([3, 2]), f32([2, 2]), NDArray.from([0, 3], { dtype: 'int32' })], /^incTake: index 3 \(at position 1 of the indices\) is out of range for axis 0 of size 3/],
     [[v, y, i], T.incSubtensor(v.take(i, 0), y), [f32([3, 2]), f32([3, 2]), NDArray.from([0, 1], { dtype: 'int32' })], /^incTake: y of shape \(3, 2\) does not broadcast to the selected region of shape \(2, 2\)/],
+    [[v, i], applyOp('takeRowwise', [v, i], {}), [f32([3, 2]), NDArray.from([1, 2, 0], { dtype: 'int32' })],
+      /^takeRowwise: index 2 is out of range for 2 classes \(values of shape \(3, 2\)\)$/],
+    [[gv, i, v], applyOp('scatterRowwise', [gv, i, v], {}), [f32([3]), NDArray.from([-1, 0, 0], { dtype: 'int32' }), f32([3, 2])],
+      /^scatterRowwise: index -1 is out of range for 2 classes/],
   ];
   const lowered = cases.map(([inputs, out]) => lowerProgram(T.fn({ inputs, outputs: out }).compiled.description.program));
   const host = buildHost(lowered);

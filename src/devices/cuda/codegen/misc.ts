@@ -77,18 +77,33 @@ export function takeKernel(mb: ModuleBuilder, dtype: DType, index: DType): strin
   return name;
 }
 
-/** takeRowwise: out[r] = x[r * c + t[r]]; scatterRowwise: out[r * c + t[r]] = g[r] (out zeroed first). */
+/**
+ * takeRowwise: out[r] = x[r * c + t[r]]; scatterRowwise: out[r * c + t[r]] = g[r] (out zeroed first).
+ * With a non-zero `code` the indices are checked here on the device: the first index outside [0, c)
+ * writes (code, index, row) into `flag` (read back once the run ends) and that row is skipped.
+ */
 export function rowwiseKernels(mb: ModuleBuilder, dtype: DType, index: DType): { take: string; scatter: string } {
   const T = ctype(dtype);
   const I = ctype(index);
   const take = `trw_${dtag(dtype)}_${dtag(index)}`;
   const scatter = `srw_${dtag(dtype)}_${dtag(index)}`;
   const loop = 'for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += (i64)gridDim.x * blockDim.x)';
-  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c) {
-  ${loop} out[r] = x[r * c + (i64)t[r]];
+  const check = `const i64 k = (i64)t[r];
+    if (code != 0 && (k < 0 || k >= c)) {
+      if (atomicCAS(flag, 0, code) == 0) { flag[1] = (int)k; flag[2] = (int)r; }
+      continue;
+    }`;
+  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c, int* flag, int code) {
+  ${loop} {
+    ${check}
+    out[r] = x[r * c + k];
+  }
 }`);
-  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c) {
-  ${loop} out[r * c + (i64)t[r]] = g[r];
+  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c, int* flag, int code) {
+  ${loop} {
+    ${check}
+    out[r * c + k] = g[r];
+  }
 }`);
   return { take, scatter };
 }

@@ -1,7 +1,8 @@
 // Indexing on the device: basic slicing as a strided copy, set/inc of a slice as a copy of x then a
 // strided copy (or add) of y into the region, concatenation as copies into regions of the output,
-// and gathers along an axis / per row. Index arrays are checked on the host (small ones are known
-// there; others are downloaded), so a bad index raises the reference's error, never a GPU fault.
+// and gathers along an axis / per row. A bad index raises the reference's error, never a GPU fault:
+// take's indices are checked on the host (downloaded when only on the device); the per-row gathers
+// of losses (takeRowwise, scatterRowwise) check on the device, in their kernels, so nothing waits.
 import { shapeToString, sizeOf, type NDArray } from '../../../tensor/ndarray.js';
 import type { DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError, type IntArg } from '../../../ops/op.js';
@@ -10,7 +11,8 @@ import { pySlice, type IndexEntry } from '../../../ops/indexing.js';
 import type { ProgramStep } from '../../../compile/program.js';
 import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/misc.js';
 import { gatherStrided, stridedCopy } from './layout.js';
-import { contiguousStrides, f64, i64, ptr, type Lowering, type RunState } from './types.js';
+import { contiguousStrides, f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
+import type { KernelArg } from '../ffi/kernel-params.js';
 
 interface Region { offset: number; shape: number[]; strides: number[] }
 
@@ -138,14 +140,31 @@ export const lowerTake: Lowering = (lc, step) => {
   };
 };
 
-function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
-  if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) {
-    throw new OpRuntimeError(op, `indices of shape ${shapeToString(t.shape)} do not match the rows of ${shapeToString(xShape)}`);
+function checkRowwiseShape(op: string, rows: readonly number[], tShape: readonly number[], xShape: readonly number[]): void {
+  if (rows.length !== tShape.length || rows.some((d, i) => d !== tShape[i])) {
+    throw new OpRuntimeError(op, `indices of shape ${shapeToString(tShape)} do not match the rows of ${shapeToString(xShape)}`);
   }
-  for (let r = 0; r < t.size; r++) {
-    const k = t.data[r]!;
-    if (k < 0 || k >= c) throw new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
+}
+
+const classError = (op: string, c: number, xShape: readonly number[]) => (k: number): Error =>
+  new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
+
+/**
+ * The indices' range check: on the host when their values are there already, otherwise by the
+ * kernel itself on the device (a download here would wait for all the work queued before it).
+ */
+function rowwiseCheck(s: RunState, op: string, tSlot: number, c: number, xShape: readonly number[]): KernelArg[] {
+  const known = s.hostKnown(tSlot);
+  const explain = classError(op, c, xShape);
+  if (known) {
+    for (let r = 0; r < known.size; r++) {
+      const k = known.data[r]!;
+      if (k < 0 || k >= c) throw explain(k);
+    }
+    return [ptr(0n), i32(0)];
   }
+  const { flag, code } = s.deviceCheck((k) => explain(k));
+  return [ptr(flag), i32(code)];
 }
 
 export const lowerTakeRowwise: Lowering = (lc, step) => {
@@ -154,10 +173,12 @@ export const lowerTakeRowwise: Lowering = (lc, step) => {
   return (s, st) => {
     const xShape = s.shape(st.inputs[0]!);
     const c = xShape[xShape.length - 1]!;
-    const t = s.host(st.inputs[1]!);
-    checkRowwise('takeRowwise', xShape.slice(0, -1), t, c, xShape);
-    const out = s.alloc(dt, t.shape);
-    if (out.size > 0) s.launch(k.take, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(out.size), i64(c)]);
+    const tShape = s.shape(st.inputs[1]!);
+    checkRowwiseShape('takeRowwise', xShape.slice(0, -1), tShape, xShape);
+    const out = s.alloc(dt, tShape);
+    if (out.size === 0) return { dev: out };
+    const check = rowwiseCheck(s, 'takeRowwise', st.inputs[1]!, c, xShape);
+    s.launch(k.take, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(out.size), i64(c), ...check]);
     return { dev: out };
   };
 };
@@ -170,15 +191,19 @@ export const lowerScatterRowwise: Lowering = (lc, step) => {
     const like = s.shape(st.inputs[2]!);
     const gShape = s.shape(st.inputs[0]!);
     const c = like[like.length - 1]!;
-    const t = s.host(st.inputs[1]!);
-    checkRowwise('scatterRowwise', like.slice(0, -1), t, c, like);
-    if (gShape.some((d, i) => d !== t.shape[i])) {
-      throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(gShape)} and indices ${shapeToString(t.shape)} differ in shape`);
+    const tShape = s.shape(st.inputs[1]!);
+    checkRowwiseShape('scatterRowwise', like.slice(0, -1), tShape, like);
+    if (gShape.some((d, i) => d !== tShape[i])) {
+      throw new OpRuntimeError('scatterRowwise', `values ${shapeToString(gShape)} and indices ${shapeToString(tShape)} differ in shape`);
     }
     const out = s.alloc(dt, like);
     if (out.size === 0) return { dev: out };
     s.launch(fill, s.ctx.gridFor(out.size), 256, [ptr(out), i64(out.size), f64(0)]);
-    if (t.size > 0) s.launch(k.scatter, s.ctx.gridFor(t.size), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(t.size), i64(c)]);
+    const rows = sizeOf(tShape);
+    if (rows > 0) {
+      const check = rowwiseCheck(s, 'scatterRowwise', st.inputs[1]!, c, like);
+      s.launch(k.scatter, s.ctx.gridFor(rows), 256, [ptr(out), ptr(s.dev(st.inputs[0]!)), ptr(s.dev(st.inputs[1]!)), i64(rows), i64(c), ...check]);
+    }
     return { dev: out };
   };
 };

@@ -28,6 +28,14 @@ export interface RunState {
   dev(slot: number): CudaArray;
   /** The slot's host values (downloading, which waits for the stream, when only on the device). */
   host(slot: number): NDArray;
+  /** The slot's host values when known without a download (from the host, or small), else undefined. */
+  hostKnown(slot: number): NDArray | undefined;
+  /**
+   * Registers a check that kernels of this step make on the device, so no download waits mid-run:
+   * a kernel that finds a bad value writes (code, value, position) into `flag`; once the run's work
+   * is done the executable reads the flag and throws `explain(value, position)` for the step.
+   */
+  deviceCheck(explain: (value: number, position: number) => Error): { readonly flag: bigint; readonly code: number };
   /** An integer argument: a number, or the scalar value of the step's input `arg.input`. */
   intArg(arg: IntArg, step: ProgramStep): number;
   /** A new device array (freed automatically when the slot dies, unless returned). */
