@@ -15,3 +15,20 @@ if [ "$stage" = probe ]; then
   echo "== PyTorch eager, float32 and TF32"
   timeout 200 python3 bench/train_torch.py --no-cpu --no-compile --tf32 --batches 512,8192 --steps 20 2>&1 | tail -8
 fi
+if [ "$stage" = graphs ]; then
+  for suite in devices/cuda cuda-workers extensions/train; do
+    echo "== tests: $suite"
+    timeout 240 node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A12 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
+  done
+  echo "== in-process GPU step: CUDA graphs on, then off"
+  for p in highest high; do
+    timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -2
+    SYNKHRONOS_CUDA_GRAPHS=0 timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -2
+  done
+  echo "== one H200 worker through makeTrainFunction (graphs on)"
+  for p in highest high; do
+    timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 --precision $p 2>&1 | tail -3
+  done
+fi

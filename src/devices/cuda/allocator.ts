@@ -52,11 +52,29 @@ export class CachingAllocator {
   private driverAllocs = 0;
   private reused = 0;
   private closed = false;
+  private diverted: CachingAllocator | null = null;
 
-  constructor(private readonly backend: MemoryBackend) {}
+  /** `freeAfterClose`: a private pool (a CUDA graph's) whose blocks go back to the driver when returned after close(). */
+  constructor(private readonly backend: MemoryBackend, private readonly freeAfterClose = false) {}
+
+  /**
+   * A private pool over the same driver memory: blocks it hands out never reach this allocator's
+   * free lists, so a CUDA graph that bakes their addresses in can replay into them safely.
+   */
+  makePool(): CachingAllocator {
+    return new CachingAllocator(this.backend, true);
+  }
+
+  /** While set, every allocation comes from `pool` (a graph being captured); null restores this allocator. */
+  divert(pool: CachingAllocator | null): CachingAllocator | null {
+    const before = this.diverted;
+    this.diverted = pool;
+    return before;
+  }
 
   /** A block of at least `bytes` (a null-pointer block for 0 bytes). */
   allocate(bytes: number): Block {
+    if (this.diverted) return this.diverted.allocate(bytes);
     if (this.closed) throw new Error('cuda allocator: the device is closed');
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cuda allocator: bad size ${bytes}`);
     if (bytes === 0) return new Block(0n, 0, null);
@@ -103,7 +121,11 @@ export class CachingAllocator {
   recycle(block: Block): void {
     if (block.size === 0) return;
     this.inUse -= block.size;
-    if (this.closed) return; // the context went away with all its memory
+    if (this.closed) {
+      // A closed pool gives its memory back; a closed device's context went away with all of it.
+      if (this.freeAfterClose) this.backend.memFree(block.ptr);
+      return;
+    }
     const list = this.free.get(block.size) ?? [];
     list.push(block.ptr);
     this.free.set(block.size, list);

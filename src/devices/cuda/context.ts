@@ -105,7 +105,14 @@ export class CudaContext {
 
   /** Four int32 words on the device where kernels report a failed check (see RunState.deviceCheck); kept for the context's life. */
   errorFlag(): CudaArray {
-    this.flagArray ??= this.alloc('int32', [4]);
+    if (!this.flagArray) {
+      const pool = this.allocator.divert(null); // never from a graph's private pool: it outlives every graph
+      try {
+        this.flagArray = this.alloc('int32', [4]);
+      } finally {
+        this.allocator.divert(pool);
+      }
+    }
     return this.flagArray;
   }
 

@@ -52,6 +52,13 @@ export class CudaArray implements DeviceArray {
     return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape));
   }
 
+  /** Another array on the same block whose contents were rewritten in place (a CUDA graph's update): no host copy. */
+  rewritten(): CudaArray {
+    if (this.released) throw new Error('cuda: use of a freed array');
+    this.block.retain();
+    return new CudaArray(this.dtype, this.shape, this.block, this.owner);
+  }
+
   /** Drops this array's reference to its block (idempotent). */
   release(): void {
     if (this.released) return;

@@ -11,6 +11,7 @@ import { defaultKernelCacheDir } from './kernel-cache.js';
 import { lowerProgram } from './lower-program.js';
 import { MATMUL_PRECISIONS, type MatmulPrecision } from '../create.js';
 import { takeDeviceRows } from './rows.js';
+import { cudaGraphsEnabled } from './graph.js';
 import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
@@ -31,6 +32,12 @@ export interface CudaDeviceOptions {
   readonly matmulPrecision?: MatmulPrecision;
   /** Folder of the compiled-kernel cache (default $SYNKHRONOS_KERNEL_CACHE or <tmpdir>/synkhronos-kernels); null: none. */
   readonly cacheDir?: string | null;
+  /**
+   * Replay each compiled function as a CUDA graph from its second call with the same shapes (default
+   * true; SYNKHRONOS_CUDA_GRAPHS=0 turns it off): one launch instead of one per kernel. Programs that
+   * cannot be recorded (random draws, host reads of argument values, dynamic shapes) run as before.
+   */
+  readonly graphs?: boolean;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -71,7 +78,11 @@ export class CudaDevice implements Device {
     this.matmulPrecision = precision;
     this.tf32 = precision === 'high';
     this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;
+    this.graphs = options.graphs ?? cudaGraphsEnabled();
   }
+
+  /** Whether compiled functions replay as CUDA graphs (see {@link CudaDeviceOptions.graphs}). */
+  readonly graphs: boolean;
 
   /** The GPU architecture kernels are built for, e.g. 'sm_90'. */
   get arch(): string {
@@ -113,7 +124,7 @@ export class CudaDevice implements Device {
     const lowered = lowerProgram(program);
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
-    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs);
   }
 
   synchronize(): void {

@@ -19,6 +19,8 @@ import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
+import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
+import { GUARDED_COPY } from './codegen/misc.js';
 import type { MatmulPrecision } from './cuda-device.js';
 
 /** Values of at most this many elements keep a host copy. */
@@ -46,13 +48,9 @@ export function downloadArray(ctx: CudaContext, arr: CudaArray): NDArray {
   return out;
 }
 
-/** A check made by kernels on the device during a run, and the error it stands for. */
-interface DeviceCheck {
-  readonly step: number;
-  readonly explain: (value: number, position: number) => Error;
-}
-
-export class CudaExecutable implements Executable {
+export class CudaExecutable implements Executable, GraphHost {
+  /** The CUDA graph of this program (null: plain runs only). */
+  private readonly graphs: GraphCache | null;
   private readonly constants: { slot: number; host: NDArray; dev?: CudaArray }[];
   private readonly lastUse: number[];
   private readonly argSlots: number[];
@@ -60,12 +58,15 @@ export class CudaExecutable implements Executable {
   /** Per step: the slots whose last use it is (not results), freed right after it. */
   private readonly dying: number[][];
 
+  private readonly argSlotSet: ReadonlySet<number>;
+
   constructor(
-    private readonly ctx: CudaContext,
+    private readonly context: CudaContext,
     private readonly program: Program,
     private readonly runners: readonly Runner[],
     private readonly fns: ReadonlyMap<string, CUfunction>,
     private readonly precision: MatmulPrecision,
+    useGraphs = true,
   ) {
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
@@ -74,14 +75,47 @@ export class CudaExecutable implements Executable {
     this.resultSlots = [...program.outputs, ...program.updates.map((u) => u.slot)];
     const keep = new Set(this.resultSlots);
     this.dying = program.steps.map((s, k) => [...new Set([...s.inputs, s.output])].filter((i) => this.lastUse[i]! <= k && !keep.has(i)));
+    this.argSlotSet = new Set(this.argSlots);
+    this.graphs = useGraphs && !profiling ? new GraphCache(this, program, fns.get(GUARDED_COPY)) : null;
+  }
+
+  get ctx(): CudaContext {
+    return this.context;
+  }
+
+  /** Frees this executable's CUDA graph (plain runs need nothing freed). */
+  close(): void {
+    this.graphs?.close();
   }
 
   run(args: readonly DeviceArray[]): DeviceArray[] {
     const ctx = this.ctx;
     if (ctx.isClosed) throw new Error('cuda: the device is closed');
     ctx.makeCurrent();
-    const p = this.program;
     if (args.length !== this.argSlots.length) throw new TypeError(`cuda: expected ${this.argSlots.length} arguments, got ${args.length}`);
+    const replayed = this.graphs?.run(args);
+    if (replayed) return replayed;
+    const { results, checks } = this.enqueue(args, null);
+    if (checks.length) {
+      try {
+        this.readChecks(checks);
+      } catch (e) {
+        for (const r of results) r.release();
+        throw e;
+      }
+    }
+    return results;
+  }
+
+  /** How this executable runs: CUDA graph replays ('captured'), not yet ('warming'), or never ('plain'). */
+  get graphState(): 'plain' | 'warming' | 'captured' {
+    return this.graphs?.state ?? 'plain';
+  }
+
+  /** Queues the program's work on the stream, or records it when `capture` is given (graph.ts). */
+  enqueue(args: readonly DeviceArray[], capture: Capture | null): Enqueued {
+    const ctx = this.ctx;
+    const p = this.program;
     const values: (Value | undefined)[] = new Array(p.slots.length);
     const temps: CudaArray[] = [];
     const owned = new Set<number>();
@@ -94,7 +128,7 @@ export class CudaExecutable implements Executable {
       if (checks.length === 0) ctx.cu.memsetD8(flag.ptr, 0, flag.bytes, ctx.stream);
       checks.push({ step: current, explain });
       return { flag: flag.ptr, code: checks.length };
-    });
+    }, capture);
     const releaseSlot = (slot: number): void => {
       const v = values[slot];
       if (v?.dev && owned.has(slot)) v.dev.release();
@@ -117,8 +151,7 @@ export class CudaExecutable implements Executable {
         owned.add(step.output);
         for (const i of this.dying[k]!) releaseSlot(i);
       }
-      if (checks.length) this.readChecks(checks);
-      return this.resultSlots.map((slot) => state.dev(slot).view());
+      return { results: this.resultSlots.map((slot) => state.dev(slot).view()), checks };
     } finally {
       for (const slot of [...owned]) releaseSlot(slot);
       for (const t of temps) t.release();
@@ -126,7 +159,7 @@ export class CudaExecutable implements Executable {
   }
 
   /** Waits for the run's work and throws the first failed device check (a failed run's results are never returned). */
-  private readChecks(checks: readonly DeviceCheck[]): void {
+  readChecks(checks: readonly DeviceCheck[]): void {
     const flag = downloadArray(this.ctx, this.ctx.errorFlag()).data;
     const code = flag[0]!;
     if (code === 0) return;
@@ -156,6 +189,20 @@ export class CudaExecutable implements Executable {
     return { dev: cast };
   }
 
+  /** A constant's device copy made during a capture: outside the graph's pool (it outlives the graph), written now. */
+  private uploadConstantNow(host: NDArray): CudaArray {
+    const ctx = this.ctx;
+    const before = ctx.allocator.divert(null);
+    let arr: CudaArray;
+    try {
+      arr = ctx.alloc(host.dtype, host.shape, host.size <= SMALL ? host.copy() : undefined);
+    } finally {
+      ctx.allocator.divert(before);
+    }
+    if (host.data.byteLength > 0) ctx.cu.memcpyHtoD(arr.ptr, host.data);
+    return arr;
+  }
+
   /** Computes a pure step on the host when every input is small and came from the host. */
   private hostEarly(step: ProgramStep, values: readonly (Value | undefined)[]): Value | null {
     if (NOT_ON_HOST.has(step.op) || step.inputs.length === 0 && step.op !== 'scalarFromNumber') return null;
@@ -172,7 +219,7 @@ export class CudaExecutable implements Executable {
     return { host: getOpDef(step.op).perform(inputs, step.attrs, new TensorType(out.dtype, out.broadcastable)) };
   }
 
-  private state(values: (Value | undefined)[], temps: CudaArray[], deviceCheck: RunState['deviceCheck']): RunState {
+  private state(values: (Value | undefined)[], temps: CudaArray[], deviceCheck: RunState['deviceCheck'], capture: Capture | null): RunState {
     const ctx = this.ctx;
     const slots = this.program.slots;
     const value = (slot: number): Value => {
@@ -190,19 +237,23 @@ export class CudaExecutable implements Executable {
       dev: (slot) => {
         const v = value(slot);
         if (v.dev) return v.dev;
-        const arr = uploadArray(ctx, v.host!);
-        v.dev = arr;
         const c = constant.get(slot);
+        const arr = capture ? (c ? this.uploadConstantNow(v.host!) : capture.upload(v.host!)) : uploadArray(ctx, v.host!);
+        v.dev = arr;
         if (c) c.dev = arr; // kept for the executable's lifetime
         else if (slots[slot]!.kind !== 'step') temps.push(arr);
         return arr;
       },
       host: (slot) => {
         const v = value(slot);
+        // A graph replays with other argument values, and cannot wait for the device mid-run.
+        if (capture && this.argSlotSet.has(slot)) throw new NotCapturable(`the values of argument slot %${slot} are read on the host`);
+        if (capture && !v.host && !v.dev?.hostCopy) throw new NotCapturable(`slot %${slot} would be downloaded mid-run`);
         v.host ??= v.dev!.hostCopy ?? downloadArray(ctx, v.dev!);
         return v.host;
       },
       hostKnown: (slot) => {
+        if (capture && this.argSlotSet.has(slot)) return undefined;
         const v = value(slot);
         return v.host ?? v.dev?.hostCopy;
       },

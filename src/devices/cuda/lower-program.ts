@@ -4,6 +4,7 @@ import type { Program } from '../../compile/program.js';
 import { ModuleBuilder, type KernelUnit } from './codegen/module.js';
 import { loweringOf } from './lowering-table.js';
 import type { LowerContext, Runner } from './lower/types.js';
+import { guardedCopyKernel } from './codegen/misc.js';
 
 export interface LoweredProgram {
   readonly runners: readonly Runner[];
@@ -21,5 +22,7 @@ export function lowerProgram(program: Program): LoweredProgram {
     slotNdim: (slot) => program.slots[slot]!.broadcastable.length,
   };
   const runners = program.steps.map((step) => loweringOf(step.op)(lc, step));
+  // A CUDA graph of this program writes its updates back in place with this kernel (executable.ts).
+  if (program.updates.length > 0) guardedCopyKernel(mb);
   return { runners, units: mb.units(), source: mb.source() };
 }

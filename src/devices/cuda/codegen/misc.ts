@@ -188,3 +188,19 @@ export function toBf16Kernel(mb: ModuleBuilder): string {
 }`);
   return name;
 }
+
+/** The kernel that writes a CUDA graph's update results back into the shared variables' buffers. */
+export const GUARDED_COPY = 'synk_guarded_copy';
+
+/**
+ * (dst, src, words, flag): copies `words` 32-bit words unless a device check of the run failed
+ * (flag non-null and set), so a replayed graph whose indices were bad changes no shared variable.
+ */
+export function guardedCopyKernel(mb: ModuleBuilder): string {
+  mb.define(GUARDED_COPY, `extern "C" __global__ void __launch_bounds__(256) ${GUARDED_COPY}(` +
+    `unsigned int* dst, const unsigned int* src, i64 words, const int* flag) {
+  if (flag != 0 && flag[0] != 0) return;
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < words; i += (i64)gridDim.x * blockDim.x) dst[i] = src[i];
+}`);
+  return GUARDED_COPY;
+}

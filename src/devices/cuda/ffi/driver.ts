@@ -13,7 +13,7 @@ import { CUDA_DRIVER_LIBRARY, loadLibrary, type FindLibraryOptions } from './fin
 import { packKernelParams, type KernelArg } from './kernel-params.js';
 import {
   bindAll, registerCudaTypes, toBigInt, toNumber,
-  type CUcontext, type CUdevice, type CUevent, type CUfunction, type CUmodule, type CUstream,
+  type CUcontext, type CUdevice, type CUevent, type CUfunction, type CUgraph, type CUgraphExec, type CUmodule, type CUstream,
   type DevicePtr, type HostPointer, type KoffiFunction,
 } from './types.js';
 
@@ -34,6 +34,8 @@ export const CU_STREAM_NON_BLOCKING = 1;
 export const CU_EVENT_DEFAULT = 0;
 export const CU_EVENT_DISABLE_TIMING = 2;
 export const CU_MEMHOSTREGISTER_PORTABLE = 1;
+/** CUstreamCaptureMode: relaxed lets this thread allocate (cuMemAlloc) while its stream is being captured. */
+export const CU_STREAM_CAPTURE_MODE_RELAXED = 2;
 export const CUDA_ERROR_NO_DEVICE = 100;
 
 /** Every driver function bound, as koffi prototypes (logical name -> exported symbol). */
@@ -87,6 +89,12 @@ export const DRIVER_SIGNATURES = {
     'int cuEventElapsedTime(_Out_ float *pMilliseconds, CUevent hStart, CUevent hEnd)',
   ],
   cuEventDestroy: 'int cuEventDestroy_v2(CUevent hEvent)',
+  cuStreamBeginCapture: 'int cuStreamBeginCapture_v2(CUstream hStream, int mode)',
+  cuStreamEndCapture: 'int cuStreamEndCapture(CUstream hStream, _Out_ CUgraph *phGraph)',
+  cuGraphInstantiate: 'int cuGraphInstantiateWithFlags(_Out_ CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)',
+  cuGraphLaunch: 'int cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)',
+  cuGraphExecDestroy: 'int cuGraphExecDestroy(CUgraphExec hGraphExec)',
+  cuGraphDestroy: 'int cuGraphDestroy(CUgraph hGraph)',
   cuGetErrorName: 'int cuGetErrorName(int error, _Out_ const char **pStr)',
   cuGetErrorString: 'int cuGetErrorString(int error, _Out_ const char **pStr)',
 } as const;
@@ -263,6 +271,21 @@ export class CudaDriver {
   streamWaitEvent(stream: CUstream | null, event: CUevent): void {
     this.check('cuStreamWaitEvent', this.fn.cuStreamWaitEvent(stream, event, 0));
   }
+
+  /** Starts recording the work queued on `stream` into a graph instead of running it. */
+  streamBeginCapture(stream: CUstream, mode = CU_STREAM_CAPTURE_MODE_RELAXED): void {
+    this.check('cuStreamBeginCapture_v2', this.fn.cuStreamBeginCapture(stream, mode));
+  }
+  /** Ends a capture and returns the graph recorded (throws when the capture was invalidated). */
+  streamEndCapture(stream: CUstream): CUgraph {
+    return this.out<CUgraph | null>('cuStreamEndCapture', (o) => this.fn.cuStreamEndCapture(stream, o), null) as CUgraph;
+  }
+  graphInstantiate(graph: CUgraph): CUgraphExec {
+    return this.out<CUgraphExec | null>('cuGraphInstantiateWithFlags', (o) => this.fn.cuGraphInstantiate(o, graph, 0), null) as CUgraphExec;
+  }
+  graphLaunch(exec: CUgraphExec, stream: CUstream): void { this.check('cuGraphLaunch', this.fn.cuGraphLaunch(exec, stream)); }
+  graphExecDestroy(exec: CUgraphExec): void { this.check('cuGraphExecDestroy', this.fn.cuGraphExecDestroy(exec)); }
+  graphDestroy(graph: CUgraph): void { this.check('cuGraphDestroy', this.fn.cuGraphDestroy(graph)); }
 
   eventCreate(flags = CU_EVENT_DEFAULT): CUevent {
     return this.out<CUevent | null>('cuEventCreate', (o) => this.fn.cuEventCreate(o, flags), null) as CUevent;

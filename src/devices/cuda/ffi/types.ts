@@ -17,6 +17,8 @@ export type CUfunction = Handle<'CUfunction'>;
 /** A CUDA stream; the same value serves the driver, cuBLAS (cudaStream_t) and NCCL. */
 export type CUstream = Handle<'CUstream'>;
 export type CUevent = Handle<'CUevent'>;
+export type CUgraph = Handle<'CUgraph'>;
+export type CUgraphExec = Handle<'CUgraphExec'>;
 /** Page-locked host memory from cuMemAllocHost. */
 export type HostPointer = Handle<'HostPointer'>;
 export type NvrtcProgram = Handle<'NvrtcProgram'>;
@@ -42,6 +44,8 @@ export function registerCudaTypes(): void {
   koffi.pointer('CUfunction', koffi.opaque('CUfunc_st'));
   koffi.pointer('CUstream', koffi.opaque('CUstream_st'));
   koffi.pointer('CUevent', koffi.opaque('CUevent_st'));
+  koffi.pointer('CUgraph', koffi.opaque('CUgraph_st'));
+  koffi.pointer('CUgraphExec', koffi.opaque('CUgraphExec_st'));
   koffi.pointer('nvrtcProgram', koffi.opaque('_nvrtcProgram'));
   koffi.pointer('cublasHandle_t', koffi.opaque('cublasContext'));
   koffi.pointer('ncclComm_t', koffi.opaque('ncclComm'));
