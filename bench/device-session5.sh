@@ -32,3 +32,9 @@ if [ "$stage" = graphs ]; then
     timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 --precision $p 2>&1 | tail -3
   done
 fi
+if [ "$stage" = cnn ]; then
+  echo "== train-mnist-cnn's network: 16 CPU workers through makeTrainFunction"
+  OPENBLAS_NUM_THREADS=1 timeout 300 node dist/bench/cnn.js --workers 16 --batches 128,1024 --steps 10 2>&1 | tail -10
+  echo "== the same network in PyTorch, CPU 16 threads (and CUDA eager)"
+  (unset OPENBLAS_NUM_THREADS; timeout 200 python3 bench/cnn_torch.py --threads 16 --batches 128,1024 --steps 10 2>&1 | tail -12)
+fi
