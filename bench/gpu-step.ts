@@ -10,15 +10,18 @@ import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { CudaDevice, cudaAvailable } from '../src/devices/cuda/index.js';
 import { profileTable, resetProfile } from '../src/devices/cuda/profile.js';
+import * as synk from '../src/index.js';
+import { registerBuiltinDevices } from '../src/devices/builtin.js';
 
 const o = new Command().name('bench-gpu-step')
   .option('--batches <list>', 'batch sizes', (v) => v.split(',').map(Number), [512, 8192])
   .option('--steps <n>', 'timed steps', (v) => Number(v), 30)
   .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
   .option('--precision <p>', "'highest', 'high' (TF32) or 'medium' (bf16 operands)", 'highest')
+  .option('--worker', 'also time the one-program step as a synk.fn on one GPU worker (the dispatch and the worker\'s own work)')
   .option('--profile', 'per-op table of the one-program step after warm-up (needs SYNKHRONOS_CUDA_PROFILE=1: every op waits)')
   .parse()
-  .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium'; profile?: boolean }>();
+  .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium'; profile?: boolean; worker?: boolean }>();
 
 const ok = cudaAvailable();
 if (!ok.ok) {
@@ -73,6 +76,20 @@ for (const batch of o.batches) {
   for (let i = 0; i < o.steps; i++) oneQuiet();
   device.synchronize();
   const pipelinedMs = (performance.now() - t0) / o.steps;
+  if (o.worker) {
+    await registerBuiltinDevices();
+    await synk.fork({ n: 1, devices: 'cuda', matmulPrecision: o.precision });
+    const remote = synk.fn({ outputs: [[loss, 'avg']], updates: opt.directUpdates! });
+    for (let i = 0; i < 3; i++) await remote();
+    const ts: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      const t1 = performance.now();
+      (await remote())[0].item();
+      ts.push(performance.now() - t1);
+    }
+    console.log(`batch ${batch}: one program on a GPU worker through synk.fn ${median(ts).toFixed(2)} ms`);
+    await synk.close();
+  }
   console.log(`batch ${batch}: flat ${flatMs.toFixed(2)} ms, one program ${oneMs.toFixed(2)} ms (queueing ${enqueueMs.toFixed(2)} ms of host time), `
     + `pipelined ${pipelinedMs.toFixed(2)} ms/step`);
 }

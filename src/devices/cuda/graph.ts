@@ -74,6 +74,9 @@ interface Captured {
   readonly checks: readonly DeviceCheck[];
 }
 
+/** SYNKHRONOS_CUDA_GRAPHS_LOG=1: one line on stderr per capture and per program left to plain runs, with the reason. */
+const log = process.env['SYNKHRONOS_CUDA_GRAPHS_LOG'] === '1' ? (m: string) => process.stderr.write(`cuda graphs: ${m}\n`) : null;
+
 /** Whether graphs are allowed: SYNKHRONOS_CUDA_GRAPHS=0 turns them off for every CUDA device. */
 export const cudaGraphsEnabled = (): boolean => process.env['SYNKHRONOS_CUDA_GRAPHS'] !== '0';
 
@@ -110,7 +113,10 @@ export class GraphCache {
   run(args: readonly DeviceArray[]): DeviceArray[] | null {
     if (this.disabled) return null;
     const keys = this.keysOf(args);
-    if (!keys) return null;
+    if (!keys) {
+      log?.(`${this.program.steps.length}-step program: arguments of other dtypes or devices; this call runs plainly`);
+      return null;
+    }
     const c = this.current;
     if (c && c.shapeKey === keys.shapeKey && c.ptrKey === keys.ptrKey) {
       this.misses = 0;
@@ -124,6 +130,7 @@ export class GraphCache {
     }
     // Shared buffers that change every call (values set from outside each step) make graphs cost more than they save.
     if (++this.misses > 3) {
+      log?.(`${this.program.steps.length}-step program: shared buffers changed ${this.misses} times in a row; plain runs from now`);
       this.close();
       this.disabled = true;
       return null;
@@ -220,6 +227,7 @@ export class GraphCache {
       const cause = e instanceof Error && 'original' in e ? (e as { original: unknown }).original : e;
       // A genuine error (bad shapes) is raised again by the plain run; what cannot be captured never will be.
       if (cause instanceof NotCapturable) this.disabled = true;
+      log?.(`${this.program.steps.length}-step program not captured: ${cause instanceof Error ? cause.message : String(cause)}`);
       return null;
     } finally {
       ctx.allocator.divert(before);
@@ -237,6 +245,7 @@ export class GraphCache {
     const nOut = this.program.outputs.length;
     for (const r of enqueued.results.slice(nOut)) r.release(); // written back into the shared buffers
     this.close();
+    log?.(`captured a ${this.program.steps.length}-step program for ${shapeKey}`);
     this.current = {
       shapeKey, ptrKey, graph, exec, pools: [pool, uploads], statics, outputs: enqueued.results.slice(0, nOut), held, checks: enqueued.checks,
     };
