@@ -38,3 +38,19 @@ if [ "$stage" = cnn ]; then
   echo "== the same network in PyTorch, CPU 16 threads (and CUDA eager)"
   (unset OPENBLAS_NUM_THREADS; timeout 200 python3 bench/cnn_torch.py --threads 16 --batches 128,1024 --steps 10 2>&1 | tail -12)
 fi
+if [ "$stage" = final ]; then
+  echo "== synkhronos: one H200 worker through makeTrainFunction (CUDA graphs), float32 and TF32"
+  for p in highest high; do
+    timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 100 --precision $p \
+      --json $OUT/train-gpu-$p.json 2>&1 | tail -2
+  done
+  echo "== in-process GPU step (no worker), float32 and TF32"
+  for p in highest high; do timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 50 --precision $p 2>&1 | tail -2; done
+  echo "== PyTorch on the H200: eager and torch.compile, float32 and TF32"
+  timeout 420 python3 bench/train_torch.py --no-cpu --tf32 --batches 512,8192 --steps 100 --json $OUT/train-torch-gpu.json 2>&1 | tail -10
+  echo "== synkhronos 16 CPU workers (MLP) and dispatch"
+  OPENBLAS_NUM_THREADS=1 timeout 200 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 --json $OUT/train-cpu16.json 2>&1 | tail -3
+  timeout 100 node dist/bench/dispatch.js 1,2,4,8,16 --seconds 0.5 2>&1 | tail -8
+  echo "== PyTorch CPU 16 threads (MLP)"
+  timeout 200 python3 bench/train_torch.py --threads 16 --batches 512,8192 --steps 10 --no-compile 2>&1 | grep "^cpu"
+fi
