@@ -20,7 +20,10 @@ describe('ShmCommunicator errors', () => {
   after(() => pool.close());
 
   test('ranks calling different collectives all throw CommMismatchError; the group then works', async () => {
-    const out = await run(pool, (rank) => ({ catchErrors: true, steps: [rank === 1 ? { kind: 'gather', buf: new Float32Array(2) } : { kind: 'allReduce', buf: new Float32Array(2) }] }));
+    const out = await run(
+      pool,
+      (rank) => ({ catchErrors: true, steps: [rank === 1 ? { kind: 'gather', buf: new Float32Array(2) } : { kind: 'allReduce', buf: new Float32Array(2) }] }),
+    );
     for (const r of out) assert.equal(r.error?.name, 'CommMismatchError');
     assert.match(out[0]!.error!.message, /rank 0 called allReduce but rank 1 called gather/);
     const ok = await run(pool, (rank) => ({ steps: [{ kind: 'allReduce', buf: new Int32Array([rank]) }] }));
@@ -34,7 +37,12 @@ describe('ShmCommunicator errors', () => {
       (rank) => ({ kind: 'broadcast', buf: new Float32Array(2), options: { root: rank === 1 ? 1 : 0 } }),
       (rank) => ({ kind: 'allReduce', buf: new Float32Array(2), options: { op: rank === 0 ? 'sum' : 'max' } }),
     ];
-    const patterns = [/disagree on the length: rank 0 has 2, rank 2 has 3/, /disagree on the dtype: rank 0 has float64, rank 1 has float32/, /rank 0 names root 0 but rank 1 names root 1/, /disagree on the op: rank 0 has sum, rank 1 has max/];
+    const patterns = [
+      /disagree on the length: rank 0 has 2, rank 2 has 3/,
+      /disagree on the dtype: rank 0 has float64, rank 1 has float32/,
+      /rank 0 names root 0 but rank 1 names root 1/,
+      /disagree on the op: rank 0 has sum, rank 1 has max/,
+    ];
     for (const [i, step] of cases.entries()) {
       const out = await run(pool, (rank) => ({ catchErrors: true, steps: [step(rank)] }));
       for (const r of out) assert.match(r.error?.message ?? 'no error', patterns[i]!);
@@ -42,7 +50,10 @@ describe('ShmCommunicator errors', () => {
   });
 
   test('a bad argument on one rank fails that rank with its error and the others promptly', async () => {
-    const out = await run(pool, (rank) => ({ catchErrors: true, steps: [{ kind: 'allReduce', buf: new Int32Array(2), options: { op: rank === 1 ? 'avg' : 'sum' } }] }));
+    const out = await run(
+      pool,
+      (rank) => ({ catchErrors: true, steps: [{ kind: 'allReduce', buf: new Int32Array(2), options: { op: rank === 1 ? 'avg' : 'sum' } }] }),
+    );
     assert.match(out[1]!.error!.message, /allReduce options.op: 'avg' needs a float dtype/);
     assert.equal(out[0]!.error!.name, 'CommAbortedError');
     assert.match(out[0]!.error!.message, /rank 1 passed invalid arguments/);

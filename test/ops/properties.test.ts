@@ -143,7 +143,12 @@ describe(`broadcasting ${onDevices}`, () => {
 
   it('shapes with unequal sizes other than 1 on an aligned axis are refused, naming both shapes', () => {
     // a and b agree except on one aligned axis, where their sizes differ and neither is 1
-    const pair = fc.tuple(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }), fc.nat(), fc.integer({ min: 2, max: 3 }), fc.integer({ min: 1, max: 2 }))
+    const pair = fc.tuple(
+      fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }),
+      fc.nat(),
+      fc.integer({ min: 2, max: 3 }),
+      fc.integer({ min: 1, max: 2 }),
+    )
       .map(([shape, at, size, offset]) => {
         const ax = at % shape.length;
         return { a: shape.map((d, i) => (i === ax ? size : d)), b: shape.map((d, i) => (i === ax ? size + offset : d)).slice(at % (ax + 1)) };
@@ -277,7 +282,10 @@ const items = (shape: readonly number[]): fc.Arbitrary<Item[]> =>
     return d === 0 ? fc.oneof(fc.constant(null), slice) : fc.oneof(fc.constant(null), fc.integer({ min: -d, max: d - 1 }), slice, slice);
   }))).map((list) => [...list]);
 
-const shapes = fc.array(fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: fc.constant(0) }), { minLength: 1, maxLength: 3 });
+const shapes = fc.array(
+  fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 5 }) }, { weight: 1, arbitrary: fc.constant(0) }),
+  { minLength: 1, maxLength: 3 },
+);
 const getCase = shapes.chain((shape) => fc.tuple(fc.constant(shape), items(shape)));
 
 describe(`basic slicing and integer indexing ${onDevices}`, () => {
@@ -331,9 +339,10 @@ function updateOracle(x: Arr, y: Arr, at: (yIdx: number[]) => number[], set: boo
   return { shape: x.shape, data };
 }
 
-const takeCase = shapes.filter((s) => s.some((d) => d > 0)).chain((shape) => fc.nat({ max: shape.length - 1 }).filter((ax) => shape[ax]! > 0).chain((axis) => fc.tuple(
-  fc.constant(shape), fc.constant(axis), fc.array(fc.integer({ min: -shape[axis]!, max: shape[axis]! - 1 }), { maxLength: 6 }),
-)));
+/** A shape, an axis of it that is not empty, and indices into that axis (negative and repeated ones too). */
+const takeCase = shapes.filter((s) => s.some((d) => d > 0)).chain((shape) => fc.nat({ max: shape.length - 1 })
+  .filter((ax) => shape[ax]! > 0)
+  .chain((axis) => fc.tuple(fc.constant(shape), fc.constant(axis), fc.array(fc.integer({ min: -shape[axis]!, max: shape[axis]! - 1 }), { maxLength: 6 }))));
 
 describe(`take, and set / inc on a region ${onDevices}`, () => {
   it('take along an axis with negative and repeated indices', () => {

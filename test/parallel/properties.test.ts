@@ -131,7 +131,11 @@ const GROUPS: { readonly label: string; readonly devices: 'reference' | 'cpu' | 
   { label: '2 reference workers', devices: 'reference', n: 2 },
   { label: '3 reference workers', devices: 'reference', n: 3 },
   { label: '2 CPU workers', devices: 'cpu', n: 2 },
-  { label: '3 mixed workers (reference, CPU fallback GEMM, CPU)', devices: [{ kind: 'reference' }, { kind: 'cpu', forceFallback: true }, { kind: 'cpu' }], n: 3 },
+  {
+    label: '3 mixed workers (reference, CPU fallback GEMM, CPU)',
+    devices: [{ kind: 'reference' }, { kind: 'cpu', forceFallback: true }, { kind: 'cpu' }],
+    n: 3,
+  },
 ];
 
 for (const group of GROUPS) {
