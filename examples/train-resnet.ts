@@ -80,8 +80,9 @@ for (let epoch = 1; epoch <= o.epochs; epoch++) {
 // The running statistics are equal on every worker (averaged through the flat vector).
 const stats = (await synk.gather(net.states[0]!)) as T.NDArray;
 const size = stats.size / n;
-for (let r = 1; r < n; r++) for (let i = 0; i < size; i++) if (stats.data[r * size + i] !== stats.data[i]) throw new Error(`running mean differs on ` +
-  `worker ${r}`);
+for (let r = 1; r < n; r++) {
+  for (let i = 0; i < size; i++) if (stats.data[r * size + i] !== stats.data[i]) throw new Error(`running mean differs on worker ${r}`);
+}
 console.log(`trained in ${seconds(t0).toFixed(1)} s; batch-norm running statistics equal on ${n === 1 ? 'the only worker' : `all ${n} workers`}`);
 await synk.close();
 finish('train-resnet', accuracy, target);

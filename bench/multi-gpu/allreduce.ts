@@ -266,8 +266,9 @@ async function controllerMain(): Promise<void> {
     process.exit(1);
   }
   const gpus = o.gpus ?? found.deviceCount;
-  if (!Number.isInteger(gpus) || gpus < 1 || gpus > found.deviceCount) throw new RangeError(`--gpus must be in [1, ${found.deviceCount}], got ` +
-    `${String(o.gpus)}`);
+  if (!Number.isInteger(gpus) || gpus < 1 || gpus > found.deviceCount) {
+    throw new RangeError(`--gpus must be in [1, ${found.deviceCount}], got ${String(o.gpus)}`);
+  }
   const sizes = o.sizes.map((m) => m * MIB);
   console.error(`all-reduce, float32 sum, ${gpus} GPU(s), sizes ${o.sizes.join(', ')} MiB; NCCL_NVLS_ENABLE=${process.env['NCCL_NVLS_ENABLE']}`);
   if (gpus === 1) console.error('one GPU: busBW = 2(n-1)/n * algBW is undefined for n = 1; algBW (bytes / time) is reported');

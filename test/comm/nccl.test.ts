@@ -61,10 +61,10 @@ async function runRanks(indices: readonly number[], timeoutMs = 120_000): Promis
     w.once('error', reject);
   }));
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => { timer = setTimeout(
-    () => reject(new Error(`NCCL ranks on GPUs [${indices.join(', ')}] did not finish within ${timeoutMs} ms`)),
-    timeoutMs,
-  ); });
+  const hang = new Promise<never>((_, reject) => {
+    const message = `NCCL ranks on GPUs [${indices.join(', ')}] did not finish within ${timeoutMs} ms`;
+    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+  });
   try {
     return await Promise.race([Promise.all(replies), hang]);
   } finally {
