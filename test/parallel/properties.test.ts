@@ -4,7 +4,8 @@
 // ranks (some ranks with no rows at all), all rows or a count, a range, an index list with repeats
 // (a shuffle), an Int32Array, with 1..3 slices per rank. Each result must equal both an oracle
 // written here in plain float64 JavaScript and the float64 reference device run once on the
-// selected rows. Groups: 1, 2 and 3 reference workers, 2 CPU workers, and 3 mixed workers.
+// selected rows; in float32, within float32 rounding of a float32 device and of the oracle. Groups:
+// 1, 2 and 3 reference workers, 2 CPU workers, and 3 mixed workers.
 // fast-check's seed is fixed (SEED); a failure prints it with the drawn case.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,21 +111,35 @@ function oracle({ x, y, v }: Inputs, idx: readonly number[]): number[][] {
   return [[sumDots], colMean, [meanSquares], colTanh, [weighted], [maxAbs], dots];
 }
 
-const x = T.matrix('x', 'float64');
-const y = T.vector('y', 'float64');
-const v = T.vector('v', 'float64');
-const dots = T.sum(T.mul(x, v), 1); // v broadcast over the rows
-const OUTPUTS: [T.Variable, synk.OutputOp][] = [
-  [T.sum(dots), 'sum'],
-  [T.mean(x, 0), 'avg'],
-  [T.mean(T.sum(T.square(x), 1)), 'avg'],
-  [T.sum(T.tanh(x), 0), 'sum'],
-  [T.sum(T.mul(dots, y)), 'sum'],
-  [T.max(T.abs(x)), 'max'],
-  [dots, 'gather'],
-];
+/** The function's graph over inputs of `dtype`: every output with its op over the ranks. */
+function graph(dtype: 'float32' | 'float64') {
+  const x = T.matrix('x', dtype);
+  const y = T.vector('y', dtype);
+  const v = T.vector('v', dtype);
+  const dots = T.sum(T.mul(x, v), 1); // v broadcast over the rows
+  const outputs: [T.Variable, synk.OutputOp][] = [
+    [T.sum(dots), 'sum'],
+    [T.mean(x, 0), 'avg'],
+    [T.mean(T.sum(T.square(x), 1)), 'avg'],
+    [T.sum(T.tanh(x), 0), 'sum'],
+    [T.sum(T.mul(dots, y)), 'sum'],
+    [T.max(T.abs(x)), 'max'],
+    [dots, 'gather'],
+  ];
+  return { x, y, v, outputs };
+}
 const SHAPES = ['()', '(width)', '()', '(width)', '()', '()', '(rows)'];
-const oneDevice = T.fn({ inputs: [x, y, v], outputs: OUTPUTS.map(([o]) => o), device: new ReferenceDevice({ float64: true }) });
+const g64 = graph('float64');
+const g32 = graph('float32');
+const OUTPUTS = g64.outputs;
+const oneDevice = T.fn({ inputs: [g64.x, g64.y, g64.v], outputs: OUTPUTS.map(([o]) => o), device: new ReferenceDevice({ float64: true }) });
+const oneDevice32 = T.fn({ inputs: [g32.x, g32.y, g32.v], outputs: g32.outputs.map(([o]) => o), device: new ReferenceDevice() });
+/** float32 results: each rank rounds its partial result, and the ranks' partials are combined in float32 ('avg' in float64). */
+const FLOAT32_TOLERANCE = { rtol: 1e-5, atol: 1e-5 };
+
+const asFloat32 = (a: T.NDArray): T.NDArray => new T.NDArray('float32', a.shape, Float32Array.from(a.data));
+const asFloat64 = (a: T.NDArray): T.NDArray => new T.NDArray('float64', a.shape, Float64Array.from(a.data));
+const expected = (want: readonly number[], like: T.NDArray): number | readonly number[] => (like.ndim === 0 ? want[0]! : want);
 
 const GROUPS: { readonly label: string; readonly devices: 'reference' | 'cpu' | readonly DeviceSpec[]; readonly n: number }[] = [
   { label: '1 reference worker', devices: 'reference', n: 1 },
@@ -140,7 +155,8 @@ const GROUPS: { readonly label: string; readonly devices: 'reference' | 'cpu' | 
 
 for (const group of GROUPS) {
   describe(`N workers equal one device: ${group.label}`, () => {
-    const f = synk.fn({ inputs: [x, y], bcastInputs: [v], outputs: OUTPUTS, name: 'properties' });
+    const f = synk.fn({ inputs: [g64.x, g64.y], bcastInputs: [g64.v], outputs: g64.outputs, name: 'properties' });
+    const f32 = synk.fn({ inputs: [g32.x, g32.y], bcastInputs: [g32.v], outputs: g32.outputs, name: 'properties32' });
     before(async () => {
       await synk.fork(typeof group.devices === 'string' ? { n: group.n, devices: group.devices } : { devices: group.devices });
     });
@@ -161,8 +177,29 @@ for (const group of GROUPS) {
         assert.equal(got.length, OUTPUTS.length, what);
         got.forEach((g, k) => {
           const label = `${what}: output ${k} (${OUTPUTS[k]![1]}, shape ${SHAPES[k]})`;
-          assertAllClose(whole[k]!, want[k]!.length === 1 && whole[k]!.ndim === 0 ? want[k]![0] : want[k], TOLERANCE, `${label}, one device vs the oracle`);
+          assertAllClose(whole[k]!, expected(want[k]!, whole[k]!), TOLERANCE, `${label}, one device vs the oracle`);
           assertAllClose(g, whole[k]!, TOLERANCE, `${label}, ${group.n} workers vs one device`);
+        });
+      }), { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true });
+    });
+
+    it('in float32: the same outputs, within float32 rounding of one float32 device and of the oracle', async () => {
+      await fc.assert(fc.asyncProperty(cases, async (c) => {
+        const drawn = inputsOf(c);
+        const [x32, y32, v32] = [drawn.x, drawn.y, drawn.v].map(asFloat32) as [T.NDArray, T.NDArray, T.NDArray];
+        const idx = selectedRows(c.rows, c.selection);
+        const what = `seed ${SEED}, ${group.label}, float32, case ${JSON.stringify(c)}`;
+        const batch = batchOption(c.selection);
+        const options: synk.CallOptions = { numSlices: c.numSlices, ...(batch === undefined ? {} : { batch }) };
+        const got = (await f32(x32, y32, v32, options)) as T.NDArray[];
+        const whole = oneDevice32(takeRows(x32, idx), takeRows(y32, idx), v32) as T.NDArray[];
+        // The oracle on the float32 values themselves, in float64.
+        const want = oracle({ x: asFloat64(x32), y: asFloat64(y32), v: asFloat64(v32) }, idx);
+        got.forEach((g, k) => {
+          const label = `${what}: output ${k} (${g32.outputs[k]![1]}, shape ${SHAPES[k]})`;
+          assert.equal(g.dtype, 'float32', `${label}: dtype`);
+          assertAllClose(g, whole[k]!, FLOAT32_TOLERANCE, `${label}, ${group.n} workers vs one float32 device`);
+          assertAllClose(g, expected(want[k]!, g), FLOAT32_TOLERANCE, `${label}, ${group.n} workers vs the oracle`);
         });
       }), { seed: SEED, numRuns: RUNS, endOnFailure: true, includeErrorInReport: true });
     });
