@@ -124,7 +124,9 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   results['w1_steps'] = program.steps.map((s) => s.op).join(' ');
   for (const a of byId.values()) dev.free(a);
   X.setValue(new NDArray('float32', [1, 1024]));
-  log(`W1: ${(results['w1_ms'] as number).toFixed(3)} ms on the GPU (one call alone ${(results['w1_single_ms'] as number).toFixed(3)}), ${(results['w1_call_ms'] as number).toFixed(3)} ms per call (first call ${(results['w1_first_call_ms'] as number).toFixed(0)} ms); tf32 vs fp32 ${(results['w1_tf32_vs_fp32_rel'] as number).toExponential(2)}`);
+  log(`W1: ${(results['w1_ms'] as number).toFixed(3)} ms on the GPU (one call alone ${(results['w1_single_ms'] as number).toFixed(3)}), ` +
+    `${(results['w1_call_ms'] as number).toFixed(3)} ms per call (first call ${(results['w1_first_call_ms'] as number).toFixed(0)} ms); tf32 vs fp32 ` +
+    `${(results['w1_tf32_vs_fp32_rel'] as number).toExponential(2)}`);
 }
 
 // ---- fused chain vs copy ---------------------------------------------------------------------
@@ -160,7 +162,8 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   results['chain_vs_copy'] = (results['chain_gbps'] as number) / (results['copy_gbps'] as number);
   dev.free(a);
   dev.free(b);
-  log(`chain over ${n} floats: ${(results['chain_ms'] as number).toFixed(3)} ms = ${(results['chain_gbps'] as number).toFixed(0)} GB/s; copy ${(results['copy_gbps'] as number).toFixed(0)} GB/s; ratio ${(results['chain_vs_copy'] as number).toFixed(3)} (max abs err ${worst.toExponential(1)})`);
+  log(`chain over ${n} floats: ${(results['chain_ms'] as number).toFixed(3)} ms = ${(results['chain_gbps'] as number).toFixed(0)} GB/s; copy ` +
+    `${(results['copy_gbps'] as number).toFixed(0)} GB/s; ratio ${(results['chain_vs_copy'] as number).toFixed(3)} (max abs err ${worst.toExponential(1)})`);
 }
 
 // ---- matmul vs cuBLAS ------------------------------------------------------------------------
@@ -190,7 +193,9 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
     results[`gemm_${label}_cublas_ms`] = direct;
     results[`gemm_${label}_tflops`] = (2 * m ** 3) / ours / 1e9;
     results[`gemm_${label}_vs_cublas`] = direct / ours;
-    log(`gemm ${label} ${m}^3: ours ${ours.toFixed(3)} ms (${(results[`gemm_${label}_tflops`] as number).toFixed(1)} TFLOP/s), cuBLAS direct ${direct.toFixed(3)} ms: ${((direct / ours) * 100).toFixed(1)}%; one call alone ${(results[`gemm_${label}_single_ms`] as number).toFixed(3)} vs ${(results[`gemm_${label}_cublas_single_ms`] as number).toFixed(3)} ms`);
+    log(`gemm ${label} ${m}^3: ours ${ours.toFixed(3)} ms (${(results[`gemm_${label}_tflops`] as number).toFixed(1)} TFLOP/s), cuBLAS direct ` +
+      `${direct.toFixed(3)} ms: ${((direct / ours) * 100).toFixed(1)}%; one call alone ${(results[`gemm_${label}_single_ms`] as number).toFixed(3)} vs ` +
+      `${(results[`gemm_${label}_cublas_single_ms`] as number).toFixed(3)} ms`);
   }
   c.release();
   dev.free(aHalf);
@@ -217,7 +222,8 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
     const g = device.compile(both);
     results[`conv_fwd_${label}_ms`] = eventsMs(() => runFree(f, [xi, fi]), reps, 5);
     results[`conv_fwd_bwd_${label}_ms`] = eventsMs(() => runFree(g, [xi, fi]), reps, 5);
-    log(`conv2d 3x3 ${nImg}x${ch}x${hw}x${hw} ${label}: forward ${(results[`conv_fwd_${label}_ms`] as number).toFixed(3)} ms, forward + both gradients ${(results[`conv_fwd_bwd_${label}_ms`] as number).toFixed(3)} ms`);
+    log(`conv2d 3x3 ${nImg}x${ch}x${hw}x${hw} ${label}: forward ${(results[`conv_fwd_${label}_ms`] as number).toFixed(3)} ms, forward + both gradients ` +
+      `${(results[`conv_fwd_bwd_${label}_ms`] as number).toFixed(3)} ms`);
   }
   dev.free(xi);
   dev.free(fi);
@@ -245,7 +251,9 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   cu.memFreeHost(pinned.ptr);
   const back = dev.download(dev.upload(host));
   if (back.data[n - 1] !== host.data[n - 1]) throw new Error('h2d: round trip mismatch');
-  log(`h2d ${bytes >> 20} MiB: plain ${(results['h2d_plain_gbps'] as number).toFixed(1)} GB/s, Data staged ${(results['h2d_data_staged_gbps'] as number).toFixed(1)}, Data registered ${(results['h2d_data_registered_gbps'] as number).toFixed(1)} (registering took ${(results['register_ms'] as number).toFixed(0)} ms), pinned peak ${(results['h2d_pinned_peak_gbps'] as number).toFixed(1)}`);
+  log(`h2d ${bytes >> 20} MiB: plain ${(results['h2d_plain_gbps'] as number).toFixed(1)} GB/s, Data staged ` +
+    `${(results['h2d_data_staged_gbps'] as number).toFixed(1)}, Data registered ${(results['h2d_data_registered_gbps'] as number).toFixed(1)} ` +
+    `(registering took ${(results['register_ms'] as number).toFixed(0)} ms), pinned peak ${(results['h2d_pinned_peak_gbps'] as number).toFixed(1)}`);
 }
 
 // ---- per-call overhead -----------------------------------------------------------------------
@@ -258,7 +266,8 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const xa = dev.upload(v);
   results['small_run_sync_us'] = 1e3 * wallMs(() => { runFree(exe, [xa]); dev.synchronize(); }, 2000);
   results['small_roundtrip_us'] = 1e3 * wallMs(() => { const d = dev.upload(v); dev.download(d); dev.free(d); }, 2000);
-  log(`small function: ${(results['small_call_us'] as number).toFixed(1)} us per call (upload, kernel, download); run + synchronize ${(results['small_run_sync_us'] as number).toFixed(1)} us; upload + download alone ${(results['small_roundtrip_us'] as number).toFixed(1)} us`);
+  log(`small function: ${(results['small_call_us'] as number).toFixed(1)} us per call (upload, kernel, download); run + synchronize ` +
+    `${(results['small_run_sync_us'] as number).toFixed(1)} us; upload + download alone ${(results['small_roundtrip_us'] as number).toFixed(1)} us`);
 }
 
 const stats = dev.stats();
@@ -281,17 +290,42 @@ const num = (o: Record<string, number | string> | null, k: string): number => (o
 const rows: [string, number, number, string][] = [
   ['W1 eval, GPU ms (events)', num(results, 'w1_ms'), num(torch, 'w1_ms'), 'lower is better'],
   ['W1 eval, ms per call incl. download', num(results, 'w1_call_ms'), num(torch, 'w1_call_ms'), 'lower is better'],
-  [`fused chain ${quick ? '2^26' : '2^28'}, ms`, num(results, 'chain_ms'), num(torch, 'chain_ms'), `torch.compile: ${num(torch, 'chain_compiled_ms').toFixed(3)} ms`],
+  [
+    `fused chain ${quick ? '2^26' : '2^28'}, ms`,
+    num(results, 'chain_ms'),
+    num(torch, 'chain_ms'),
+    `torch.compile: ${num(torch, 'chain_compiled_ms').toFixed(3)} ms`,
+  ],
   ['device copy GB/s (read+write)', num(results, 'copy_gbps'), num(torch, 'copy_gbps'), ''],
-  [`gemm fp32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_fp32_ms'), num(torch, 'gemm_fp32_ms'), `cuBLAS direct ${num(results, 'gemm_fp32_cublas_ms').toFixed(3)}`],
-  [`gemm tf32 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_tf32_ms'), num(torch, 'gemm_tf32_ms'), `cuBLAS direct ${num(results, 'gemm_tf32_cublas_ms').toFixed(3)}`],
-  [`gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`, num(results, 'gemm_bf16_ms'), num(torch, 'gemm_bf16_ms'), `cuBLAS on bfloat16 operands ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`],
+  [
+    `gemm fp32 ${quick ? 4096 : 8192}^3, ms`,
+    num(results, 'gemm_fp32_ms'),
+    num(torch, 'gemm_fp32_ms'),
+    `cuBLAS direct ${num(results, 'gemm_fp32_cublas_ms').toFixed(3)}`,
+  ],
+  [
+    `gemm tf32 ${quick ? 4096 : 8192}^3, ms`,
+    num(results, 'gemm_tf32_ms'),
+    num(torch, 'gemm_tf32_ms'),
+    `cuBLAS direct ${num(results, 'gemm_tf32_cublas_ms').toFixed(3)}`,
+  ],
+  [
+    `gemm float32 as bf16 ${quick ? 4096 : 8192}^3, ms`,
+    num(results, 'gemm_bf16_ms'),
+    num(torch, 'gemm_bf16_ms'),
+    `cuBLAS on bfloat16 operands ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`,
+  ],
   ['conv2d 3x3 forward fp32, ms', num(results, 'conv_fwd_fp32_ms'), num(torch, 'conv_fwd_fp32_ms'), 'ours im2col + cuBLAS; torch cuDNN'],
   ['conv2d 3x3 forward TF32, ms', num(results, 'conv_fwd_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
   ['conv2d 3x3 forward + both grads fp32, ms', num(results, 'conv_fwd_bwd_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
   ['conv2d 3x3 forward + both grads TF32, ms', num(results, 'conv_fwd_bwd_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
-  ['h2d GB/s, pageable / plain array', num(results, 'h2d_plain_gbps'), num(torch, 'h2d_pageable_gbps'), `Data registered ${num(results, 'h2d_data_registered_gbps').toFixed(1)}`],
+  [
+    'h2d GB/s, pageable / plain array',
+    num(results, 'h2d_plain_gbps'),
+    num(torch, 'h2d_pageable_gbps'),
+    `Data registered ${num(results, 'h2d_data_registered_gbps').toFixed(1)}`,
+  ],
   ['small call, us', num(results, 'small_call_us'), num(torch, 'small_call_us'), ''],
 ];
 log('\n| measure | synkhronos | PyTorch | ratio (torch/ours for times) | note |\n| --- | --- | --- | --- | --- |');

@@ -33,7 +33,8 @@ const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '-');
 const gpuLines = lines('gpus.txt').filter((l) => l.trim());
 p('# Multi-GPU benchmarks (issue #7)');
 p();
-p(`Generated ${new Date().toISOString()} by \`bench/device-multigpu.sh\`; NCCL_NVLS_ENABLE=${process.env.NCCL_NVLS_ENABLE ?? 'unset'}; node ${process.version}.`);
+p(`Generated ${new Date().toISOString()} by \`bench/device-multigpu.sh\`; NCCL_NVLS_ENABLE=${process.env.NCCL_NVLS_ENABLE ?? 'unset'}; node ` +
+  `${process.version}.`);
 p(`GPUs (${gpuLines.length}): ${gpuLines.length ? gpuLines.map((l) => l.trim()).join('; ') : 'nvidia-smi not available'}.`);
 const torchRec = ok.find((r) => r.torch);
 if (torchRec) p(`PyTorch ${torchRec.torch}${torchRec.nccl ? `, its NCCL ${torchRec.nccl}` : ''}.`);
@@ -50,12 +51,15 @@ p();
 if (ar.length === 0) p('No all-reduce figures (see allreduce-synk.txt and allreduce-torch.txt).');
 else {
   const gpus = Math.max(...ar.map((r) => r.gpus));
-  const what = gpus > 1 ? `bus bandwidth, GB/s (busBW = 2(n-1)/n x bytes / time, n = ${gpus})` : 'algorithm bandwidth, GB/s (bytes / time; one GPU: busBW is undefined)';
+  const what = gpus > 1
+    ? `bus bandwidth, GB/s (busBW = 2(n-1)/n x bytes / time, n = ${gpus})`
+    : 'algorithm bandwidth, GB/s (bytes / time; one GPU: busBW is undefined)';
   p(`${gpus} GPU(s); ${what}; medians, slowest rank. Ratios are ours / peer (higher is better).`);
   p('Peers: the communicator (one awaited `allReduceDevice` at a time) and `synk.allReduce` against `all_reduce` + `torch.cuda.synchronize()` per call;');
   p('our direct `ncclAllReduce` (back to back, CUDA events) against `all_reduce` back to back with events.');
   p();
-  p('| MiB | ours communicator | torch, sync per call | ratio | ours NCCL direct | torch, events | ratio | ours synk.allReduce | ratio vs torch sync | checked |');
+  p('| MiB | ours communicator | torch, sync per call | ratio | ours NCCL direct | torch, events | ratio | ours synk.allReduce | ' +
+    'ratio vs torch sync | checked |');
   p('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   const sizes = [...new Set(ar.map((r) => r.bytes))].sort((a, b) => a - b);
   const goal = { comm: [], direct: [] };
@@ -65,7 +69,8 @@ else {
     const rd = bw(direct) / bw(tev);
     if (b >= 64 * 2 ** 20) { goal.comm.push([b, rc]); goal.direct.push([b, rd]); }
     const checked = [comm, tsync, direct, tev, rt].filter(Boolean).every((r) => r.checked !== false) ? 'yes' : '**no**';
-    p(`| ${b / 2 ** 20} | ${num(bw(comm))} | ${num(bw(tsync))} | ${pct(rc)} | ${num(bw(direct))} | ${num(bw(tev))} | ${pct(rd)} | ${num(bw(rt))} | ${pct(bw(rt) / bw(tsync))} | ${checked} |`);
+    p(`| ${b / 2 ** 20} | ${num(bw(comm))} | ${num(bw(tsync))} | ${pct(rc)} | ${num(bw(direct))} | ${num(bw(tev))} | ${pct(rd)} | ${num(bw(rt))} | ` +
+      `${pct(bw(rt) / bw(tsync))} | ${checked} |`);
   }
   p();
   const verdict = (pairs, label) => {
@@ -74,7 +79,8 @@ else {
     const [wb, worst] = vals.reduce((m, x) => (x[1] < m[1] ? x : m));
     return `${label}: lowest ratio at >= 64 MiB ${pct(worst)} (${wb / 2 ** 20} MiB): **${worst >= 0.95 ? 'met' : 'missed'}**.`;
   };
-  p(`Goal, at least 95 % of the peer at 64 MiB and above. ${verdict(goal.comm, 'Communicator vs torch (sync per call)')} ${verdict(goal.direct, 'Direct NCCL vs torch (events)')}`);
+  p(`Goal, at least 95 % of the peer at 64 MiB and above. ${verdict(goal.comm, 'Communicator vs torch (sync per call)')} ` +
+    `${verdict(goal.direct, 'Direct NCCL vs torch (events)')}`);
   if (gpus === 1) p('Only one GPU: an all-reduce over one rank is a device copy; these rows check the scripts, not NCCL across GPUs.');
 }
 
@@ -91,7 +97,8 @@ else {
   p('w1: X 262144x1024 split over the GPUs (strong scaling); mlp-weak: 8192 rows per GPU; mlp-strong: 8192 rows in all. TF32 on both sides.');
   p('DDP copies its batch from pinned host memory every step (ours uploads its rows from shared memory every step); "DDP resident" keeps it on the GPU.');
   p();
-  p('| workload | GPUs | global batch | ours ms | ours samples/s | ours eff. | DDP ms | DDP samples/s | DDP eff. | DDP resident ms | ours / DDP throughput | ours grad / all-reduce / update ms |');
+  p('| workload | GPUs | global batch | ours ms | ours samples/s | ours eff. | DDP ms | DDP samples/s | DDP eff. | DDP resident ms | ' +
+    'ours / DDP throughput | ours grad / all-reduce / update ms |');
   p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   const workloads = ['w1', 'mlp-weak', 'mlp-strong'];
   const counts = [...new Set(sc.map((r) => r.gpus))].sort((a, b) => a - b);
@@ -99,7 +106,9 @@ else {
     const ours = get('synk', w, k); const ddp = get('torch-ddp', w, k); const res = get('torch-ddp-resident', w, k);
     if (!ours && !ddp) continue;
     const parts = ours && Number.isFinite(ours.grad_ms) ? `${num(ours.grad_ms)} / ${num(ours.allreduce_ms)} / ${num(ours.update_ms)}` : '';
-    p(`| ${w} | ${k} | ${(ours ?? ddp).global_batch} | ${num(ours?.ms, 2)} | ${num(ours?.samples_per_s, 0)} | ${pct(eff('synk', w, ours))} | ${num(ddp?.ms, 2)} | ${num(ddp?.samples_per_s, 0)} | ${pct(eff('torch-ddp', w, ddp))} | ${num(res?.ms, 2)} | ${pct(ours && ddp ? ours.samples_per_s / ddp.samples_per_s : NaN)} | ${parts} |`);
+    p(`| ${w} | ${k} | ${(ours ?? ddp).global_batch} | ${num(ours?.ms, 2)} | ${num(ours?.samples_per_s, 0)} | ${pct(eff('synk', w, ours))} | ` +
+      `${num(ddp?.ms, 2)} | ${num(ddp?.samples_per_s, 0)} | ${pct(eff('torch-ddp', w, ddp))} | ${num(res?.ms, 2)} | ` +
+      `${pct(ours && ddp ? ours.samples_per_s / ddp.samples_per_s : NaN)} | ${parts} |`);
   }
   p();
   const largest = Math.max(...counts);
@@ -107,8 +116,11 @@ else {
   else {
     const ours = get('synk', 'mlp-weak', largest); const ddp = get('torch-ddp', 'mlp-weak', largest);
     const e = eff('synk', 'mlp-weak', ours); const d = eff('torch-ddp', 'mlp-weak', ddp);
-    p(`Goal at the largest count (${largest} GPUs), training step with 8192 rows per GPU (mlp-weak): efficiency ${pct(e)} (goal >= 95 %: **${e >= 0.95 ? 'met' : 'missed'}**); DDP ${pct(d)}; throughput ${pct(ours && ddp ? ours.samples_per_s / ddp.samples_per_s : NaN)} of DDP's (no worse than DDP: **${ours && ddp && ours.samples_per_s >= ddp.samples_per_s ? 'met' : 'missed'}**).`);
-    p(`W1 at ${largest} GPUs: ours ${pct(eff('synk', 'w1', get('synk', 'w1', largest)))} efficiency, DDP ${pct(eff('torch-ddp', 'w1', get('torch-ddp', 'w1', largest)))}.`);
+    p(`Goal at the largest count (${largest} GPUs), training step with 8192 rows per GPU (mlp-weak): efficiency ${pct(e)} (goal >= 95 %: ` +
+      `**${e >= 0.95 ? 'met' : 'missed'}**); DDP ${pct(d)}; throughput ${pct(ours && ddp ? ours.samples_per_s / ddp.samples_per_s : NaN)} of DDP's (no ` +
+      `worse than DDP: **${ours && ddp && ours.samples_per_s >= ddp.samples_per_s ? 'met' : 'missed'}**).`);
+    p(`W1 at ${largest} GPUs: ours ${pct(eff('synk', 'w1', get('synk', 'w1', largest)))} efficiency, DDP ` +
+      `${pct(eff('torch-ddp', 'w1', get('torch-ddp', 'w1', largest)))}.`);
   }
 }
 const errors = all.filter((r) => r.error);

@@ -4,7 +4,8 @@
 # several batches and worker counts, to choose the default workers.
 set -uo pipefail
 echo "== cores: $(nproc); $(grep -m1 'model name' /proc/cpuinfo)"
-node -e "import('./dist/src/devices/cpu/cpu-device.js').then(({CpuDevice}) => { const d = new CpuDevice({ notice: false }); console.log('notice:', d.notice); })"
+node -e "import('./dist/src/devices/cpu/cpu-device.js').then(({CpuDevice}) => {
+  const d = new CpuDevice({ notice: false }); console.log('notice:', d.notice); })"
 node dist/bench/tfn-matmul.js
 for b in 128 1024 4096; do
   for w in 1 2 4 8 16; do

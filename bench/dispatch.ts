@@ -80,13 +80,16 @@ export async function runDispatchBench(options: Partial<DispatchBenchOptions> = 
     rows.push(await measure(n, f, opts));
   }
   const header = [
-    `Dispatch overhead: one call of a trivial synk.fn (sum of a max(16, n) x 4 float32 Data, reduced by 'sum'), awaited one at a time after ${opts.warmup} warm-up calls.`,
-    `Machine: ${cores} available cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, 1-minute load average ${os.loadavg()[0]!.toFixed(2)} at the end.`,
+    `Dispatch overhead: one call of a trivial synk.fn (sum of a max(16, n) x 4 float32 Data, reduced by 'sum'), awaited one at a time after ` +
+      `${opts.warmup} warm-up calls.`,
+    `Machine: ${cores} available cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, 1-minute load average ` +
+      `${os.loadavg()[0]!.toFixed(2)} at the end.`,
     '',
     '| workers | median us | p10 us | p90 us | mean us | calls |',
     '|---:|---:|---:|---:|---:|---:|',
   ];
-  const lines = rows.map((r) => `| ${r.workers} | ${r.medianUs.toFixed(1)} | ${r.p10Us.toFixed(1)} | ${r.p90Us.toFixed(1)} | ${r.meanUs.toFixed(1)} | ${r.calls} |`);
+  const lines = rows.map((r) => [r.workers, r.medianUs.toFixed(1), r.p10Us.toFixed(1), r.p90Us.toFixed(1), r.meanUs.toFixed(1), r.calls])
+    .map((cells) => `| ${cells.join(' | ')} |`);
   const oversubscribed = rows.filter((r) => r.workers > cores).map((r) => r.workers);
   if (oversubscribed.length) notes.push(`${oversubscribed.join(', ')} workers share ${cores} cores: those figures include waiting for a core`);
   return [...header, ...lines, ...(notes.length ? ['', ...notes.map((s) => `- ${s}.`)] : [])].join('\n');
@@ -102,7 +105,9 @@ function parseArgs(argv: readonly string[]): Partial<DispatchBenchOptions> {
     const list = a === '--workers' || a === '--counts' ? (i++, value) : a;
     if (list === undefined) continue;
     const counts = list.split(',').map(Number);
-    if (counts.some((c) => !Number.isInteger(c) || c < 1)) throw new RangeError(`dispatch bench: worker counts must be positive integers, got ${JSON.stringify(list)}`);
+    if (counts.some((c) => !Number.isInteger(c) || c < 1)) {
+      throw new RangeError(`dispatch bench: worker counts must be positive integers, got ${JSON.stringify(list)}`);
+    }
     out.counts = counts;
   }
   if (out.minSeconds !== undefined && !(out.minSeconds > 0)) throw new RangeError('dispatch bench: --seconds must be > 0');

@@ -61,7 +61,8 @@ function timeInterleaved(calls: readonly (() => unknown)[], seconds: number): nu
 
 type Chain = 'tanh' | 'poly';
 
-function handLoops(chain: Chain): { fresh: (x: Float32Array, a: number, b: number, c: number) => Float32Array; into: (out: Float32Array, x: Float32Array, a: number, b: number, c: number) => void; fast?: (x: Float32Array, a: number, b: number, c: number) => Float32Array } {
+type ChainLoop = (x: Float32Array, a: number, b: number, c: number) => Float32Array;
+function handLoops(chain: Chain): { fresh: ChainLoop; into: (out: Float32Array, x: Float32Array, a: number, b: number, c: number) => void; fast?: ChainLoop } {
   if (chain === 'poly') {
     return {
       fresh: (x, a, b, c) => {
@@ -304,7 +305,8 @@ if (isMain) {
     console.log(`\nchain ${chain === 'tanh' ? 'tanh(x * a + b) * c' : '(x * a + b) * x - c'}: ${note}`);
     const hand = rows.find((r) => r.name === 'hand loop, fresh output')!.seconds;
     for (const r of rows) {
-      console.log(`  ${r.name.padEnd(28)} ${(r.seconds * 1000).toFixed(2).padStart(8)} ms  ${(n / r.seconds / 1e6).toFixed(0).padStart(5)} Melem/s  ${(hand / r.seconds).toFixed(2)}x hand (fresh)`);
+      console.log(`  ${r.name.padEnd(28)} ${(r.seconds * 1000).toFixed(2).padStart(8)} ms  ${(n / r.seconds / 1e6).toFixed(0).padStart(5)} Melem/s  ` +
+        `${(hand / r.seconds).toFixed(2)}x hand (fresh)`);
     }
   }
 }

@@ -58,7 +58,12 @@ const wanted = (name: string): boolean => only === null || only.has(name);
 let ok = true;
 console.log(`# Benchmarks${quick ? ' (quick)' : ''}`);
 if (wanted('dispatch')) await viaExport('Dispatch overhead', 'dispatch.js', 'runDispatchBench', quick ? { minSeconds: 0.3, warmup: 50 } : {});
-if (wanted('gemm')) await viaExport('GEMM, one core per engine', 'gemm.js', 'runGemmBench', { dtype: 'float32', sizes: quick ? [256, 512] : [256, 512, 1024, 2048], minSeconds: quick ? 0.2 : 1 });
+if (wanted('gemm')) await viaExport(
+  'GEMM, one core per engine',
+  'gemm.js',
+  'runGemmBench',
+  { dtype: 'float32', sizes: quick ? [256, 512] : [256, 512, 1024, 2048], minSeconds: quick ? 0.2 : 1 },
+);
 if (wanted('w1')) ok = viaProcess('Scaling of W1 = mean(tanh(X . W1) . W2, axis 0)', 'w1.js', []) && ok;
 if (wanted('fused')) ok = viaProcess('Fused elementwise chain', 'fused.js', quick ? ['--seconds', '0.5'] : []) && ok;
 if (!ok) process.exitCode = 1;

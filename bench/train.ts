@@ -24,13 +24,24 @@ const o = new Command().name('bench-train')
   .option('--steps <n>', 'timed steps per configuration (after 3 warm-up steps)', (v) => Number(v), 20)
   .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
   .option('--devices <kind>', "'cpu', 'auto', 'cuda' or 'reference'", 'cpu')
-  .option('--data <where>', "'host': batches come from Data in shared memory each step; 'shared': the data is scattered once into sliceable shared variables (on a GPU, resident there) and batchS picks each step's rows", 'host')
+  .option(
+    '--data <where>',
+    "'host': batches come from Data in shared memory each step; 'shared': the data is scattered once into sliceable shared variables " +
+      "(on a GPU, resident there) and batchS picks each step's rows",
+    'host',
+  )
   .option('--precision <p>', "float32 matrix products on GPUs: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)", 'highest')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts<{
-    workers: number[]; batches: number[]; steps: number; hidden: number; devices: 'cpu' | 'auto' | 'cuda' | 'reference'; data: 'host' | 'shared';
-    precision: 'highest' | 'high' | 'medium'; json?: string;
+    workers: number[];
+    batches: number[];
+    steps: number;
+    hidden: number;
+    devices: 'cpu' | 'auto' | 'cuda' | 'reference';
+    data: 'host' | 'shared';
+    precision: 'highest' | 'high' | 'medium';
+    json?: string;
   }>();
 if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
 
@@ -50,7 +61,11 @@ for (let i = 0; i < maxBatch; i++) labels.data[i] = rng.int(10);
 const xs = synk.data(images, { name: 'x' });
 const ys = synk.data(labels, { name: 'y' });
 
-const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }));
+const net = X.sequential(
+  X.dense(784, H, { activation: 'relu', rng: rng.fork() }),
+  X.dense(H, H, { activation: 'relu', rng: rng.fork() }),
+  X.dense(H, 10, { rng: rng.fork() }),
+);
 const x = T.matrix('x');
 const y = T.vector('y', 'int32');
 // With --data shared the data lives in sliceable shared variables instead of inputs.
@@ -60,7 +75,8 @@ const train = o.data === 'host'
   ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 })
   : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam', { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY] });
 const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
-console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; ${o.steps} timed steps`);
+console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ` +
+  `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; ${o.steps} timed steps`);
 
 const results: Result[] = [];
 for (const workers of o.workers) {
@@ -105,16 +121,30 @@ for (const workers of o.workers) {
       parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
     }
     const ms = median(total);
-    const r: Result = { workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000, gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd) };
+    const r: Result = {
+      workers,
+      batch,
+      msPerStep: ms,
+      samplesPerSecond: (batch / ms) * 1000,
+      gradMs: median(parts.grad),
+      allReduceMs: median(parts.ar),
+      updateMs: median(parts.upd),
+    };
     results.push(r);
-    const how = train.timings() !== null ? 'one shared-state dispatch; rank 0: gradient, wait at barrier, reduce + update'
+    const how = train.timings() !== null
+      ? 'one shared-state dispatch; rank 0: gradient, wait at barrier, reduce + update'
       : workers === 1 ? 'one program: gradient and update, / - / -' : 'three calls: gradient, all-reduce, update';
     console.log(`workers ${workers}, batch ${batch}: ${ms.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
-      + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; dispatch and the rest ${(ms - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms)`);
+      + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; dispatch and the rest ` +
+        `${(ms - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms)`);
   }
   await synk.close();
 }
 
 console.log('\n| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |\n|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of results) console.log(`| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | ${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
-if (o.json) writeFileSync(o.json, JSON.stringify({ model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, data: o.data, precision: o.precision, cores: os.availableParallelism(), results }, null, 2));
+for (const r of results) console.log(`| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | ` +
+  `${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
+const report = {
+  model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, data: o.data, precision: o.precision, cores: os.availableParallelism(), results,
+};
+if (o.json) writeFileSync(o.json, JSON.stringify(report, null, 2));

@@ -65,7 +65,8 @@ async function main(): Promise<void> {
   await registerBuiltinDevices();
   const probe = new CpuDevice({ notice: false, ...cpu });
   console.log(`W1 = mean(tanh(X·W1)·W2, 0): X ${rows}x${d}, W1 ${d}x${h}, W2 ${h}x${outDim}, float32; ${(flops / 1e9).toFixed(1)} GFLOP per call`);
-  console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores; node ${process.version}; GEMM: ${probe.name}; ${new Date().toISOString().slice(0, 10)}`);
+  console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores; node ${process.version}; GEMM: ${probe.name}; ` +
+    `${new Date().toISOString().slice(0, 10)}`);
 
   const X = randomF32([rows, d], 1, 1);
   const w1 = T.shared(randomF32([d, h], 1 / Math.sqrt(d), 2), { name: 'W1' });
@@ -91,7 +92,8 @@ async function main(): Promise<void> {
       const result = (await f(xd)) as NDArray;
       base ??= t.median;
       const check = reference ? `, max |diff| vs one device ${maxDiff(result, reference).toExponential(1)}` : '';
-      console.log(`workers ${String(n).padStart(2)}: median ${t.median.toFixed(3)} s, ${(flops / t.median / 1e9).toFixed(1)} GFLOP/s, speedup ${(base / t.median).toFixed(2)}x vs ${workers[0]} worker(s)${check}`);
+      console.log(`workers ${String(n).padStart(2)}: median ${t.median.toFixed(3)} s, ${(flops / t.median / 1e9).toFixed(1)} GFLOP/s, speedup ` +
+        `${(base / t.median).toFixed(2)}x vs ${workers[0]} worker(s)${check}`);
     } finally {
       await synk.close();
     }

@@ -101,7 +101,10 @@ export function makeValidator(logits: T.Variable, inputs: readonly T.Variable[],
 }
 
 /** The training and test sets in shared memory, written once; every worker reads its rows there. */
-export function mnistData(train: { x: T.NDArray; y: T.NDArray }, test: { x: T.NDArray; y: T.NDArray }): { xs: synk.Data; ys: synk.Data; xt: synk.Data; yt: synk.Data } {
+export function mnistData(
+  train: { x: T.NDArray; y: T.NDArray },
+  test: { x: T.NDArray; y: T.NDArray },
+): { xs: synk.Data; ys: synk.Data; xt: synk.Data; yt: synk.Data } {
   return {
     xs: synk.data(train.x, { name: 'images' }),
     ys: synk.data(train.y, { name: 'labels' }),

@@ -22,7 +22,8 @@ try {
 
   const x = synk.data(xDat0, { name: 'x' });
   console.log('\nsome information about x:');
-  console.log(`  name ${x.name}, dtype ${x.dtype}, ndim ${x.ndim}, shape (${x.shape.join(', ')}), length ${x.length}, size ${x.size}, allocSize ${x.allocSize}, minibatch ${x.minibatch}`);
+  console.log(`  name ${x.name}, dtype ${x.dtype}, ndim ${x.ndim}, shape (${x.shape.join(', ')}), length ${x.length}, size ${x.size}, allocSize ` +
+    `${x.allocSize}, minibatch ${x.minibatch}`);
   console.log(`  values (x.array, a view of shared memory): ${show(x.array)}`);
   assert.deepEqual([x.name, x.dtype, x.ndim, [...x.shape], x.length, x.size, x.allocSize, x.minibatch], ['x', 'float32', 2, [5, 4], 5, 20, 20, false]);
   assert.ok(x.array.data.buffer instanceof SharedArrayBuffer, 'x.array views a SharedArrayBuffer');
@@ -39,7 +40,11 @@ try {
   x.set({ start: 0, stop: x.length }, xDat1);
   console.log(`new values (copied from xDat1): ${show(x.array)}`);
   assertClose(x.array, xDat1, 'x after set of all rows');
-  assertClose(x.get([4, 0]), T.NDArray.from([...sliceRows(xDat1, 4, 5).data, ...sliceRows(xDat1, 0, 1).data], { shape: [2, 4] }), 'x.get([4, 0]) (an index list gives a copy)');
+  assertClose(
+    x.get([4, 0]),
+    T.NDArray.from([...sliceRows(xDat1, 4, 5).data, ...sliceRows(xDat1, 0, 1).data], { shape: [2, 4] }),
+    'x.get([4, 0]) (an index list gives a copy)',
+  );
 
   // A larger value (same ndim) reallocates; oversize reserves room to grow.
   const v0 = x.version;

@@ -35,7 +35,11 @@ try {
 
   // Several outputs, each with its own reduce op; inputs moved to shared memory up front.
   const prod = x.dot(y);
-  const g = synk.fn({ inputs: [x], bcastInputs: [y], outputs: [T.mean(prod, 0), [T.sum(prod, 0), 'sum'], [T.max(prod, 0), 'max'], [T.min(prod, 0), 'min'], [prod, 'gather']] });
+  const g = synk.fn({
+    inputs: [x],
+    bcastInputs: [y],
+    outputs: [T.mean(prod, 0), [T.sum(prod, 0), 'sum'], [T.max(prod, 0), 'max'], [T.min(prod, 0), 'min'], [prod, 'gather']],
+  });
   const xBig = randn([1000, 10], 3, 0.01);
   const [xSynk, ySynk] = g.buildInputs(xBig, yDat);
   console.log(`buildInputs made Data of shapes (${xSynk!.shape.join(', ')}) and (${ySynk!.shape.join(', ')})`);

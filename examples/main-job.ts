@@ -64,7 +64,15 @@ const f = synk.fn({
   name: 'mlp',
 });
 
-interface RunResult { workers: number; seconds: number; forkSeconds: number; loss: Float64Array; predictions: Int32Array; counts: Float64Array; firstBatchLoss: T.NDArray }
+interface RunResult {
+  workers: number;
+  seconds: number;
+  forkSeconds: number;
+  loss: Float64Array;
+  predictions: Int32Array;
+  counts: Float64Array;
+  firstBatchLoss: T.NDArray;
+}
 
 /** Evaluates f over every row in minibatches on `n` workers, with a progress bar. */
 async function evaluate(n: number): Promise<RunResult> {
@@ -133,12 +141,14 @@ console.log('\nsummary');
 const mean = (v: Float64Array): number => v.reduce((s, a) => s + a, 0) / v.length;
 console.log(`  result                mean softplus(logits) ${fmt(mean(par.loss), 6)}; class counts ${[...par.counts].join(' ')}`);
 for (const r of results) {
-  console.log(`  ${plural(r.workers, 'worker').padEnd(22)}${fmt(r.seconds).padStart(7)} s  ${rate(rows, r.seconds).padStart(9)} rows/s  (fork ${fmt(r.forkSeconds)} s, not counted)`);
+  console.log(`  ${plural(r.workers, 'worker').padEnd(22)}${fmt(r.seconds).padStart(7)} s  ${rate(rows, r.seconds).padStart(9)} rows/s  (fork ` +
+    `${fmt(r.forkSeconds)} s, not counted)`);
 }
 if (results.length === 2) {
   const one = results[1]!;
   const speedup = one.seconds / par.seconds;
-  console.log(`  speedup               ${fmt(speedup)}x on ${plural(workers, 'worker')} over 1 worker (parallel efficiency ${Math.round((100 * speedup) / workers)}%)`);
+  console.log(`  speedup               ${fmt(speedup)}x on ${plural(workers, 'worker')} over 1 worker (parallel efficiency ` +
+    `${Math.round((100 * speedup) / workers)}%)`);
   let mismatch = 0;
   for (let i = 0; i < rows; i++) if (par.predictions[i] !== one.predictions[i]) mismatch++;
   const lossDiff = maxRelDiff(par.loss, one.loss);

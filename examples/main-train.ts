@@ -99,7 +99,10 @@ X.writeLineChart(chart, [
     title: 'accuracy', yLabel: 'images classified correctly', percent: true,
     series: [{ name: 'train', values: history.trainAcc }, { name: 'test', values: history.testAcc }],
   },
-], { title: `MLP on MNIST, ${plural(n, 'worker')}, batch ${o.batch}: ${pct(history.testAcc.at(-1) ?? 0)} test accuracy in ${total.toFixed(0)} s`, xLabel: 'epoch' });
+], {
+  title: `MLP on MNIST, ${plural(n, 'worker')}, batch ${o.batch}: ${pct(history.testAcc.at(-1) ?? 0)} test accuracy in ${total.toFixed(0)} s`,
+  xLabel: 'epoch',
+});
 console.log(`wrote ${chart}`);
 const final = history.testAcc.at(-1) ?? 0;
 const meanRate = Math.round(history.rate.reduce((a, b) => a + b, 0) / history.rate.length);

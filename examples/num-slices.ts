@@ -51,7 +51,13 @@ try {
   const rows = x.shape[0]!.cast('float32');
   const u = synk.fn({
     inputs: [x],
-    updates: [[count, count.add(rows), 'sum'], [mean, mean.add(T.mean(x, 0)), 'avg'], [hi, T.maximum(hi, T.max(x)), 'max'], [lo, T.minimum(lo, T.min(x)), 'min'], [pr, pr.mul(T.prod(x, 0)), 'prod']],
+    updates: [
+      [count, count.add(rows), 'sum'],
+      [mean, mean.add(T.mean(x, 0)), 'avg'],
+      [hi, T.maximum(hi, T.max(x)), 'max'],
+      [lo, T.minimum(lo, T.min(x)), 'min'],
+      [pr, pr.mul(T.prod(x, 0)), 'prod'],
+    ],
   });
   // The same statistics on one device, for the rows of one worker.
   const stats = T.fn({ inputs: [x], outputs: [rows, T.mean(x, 0), T.max(x), T.min(x), T.prod(x, 0)] });
@@ -67,7 +73,8 @@ try {
         assertClose(values[i]!, expected[i]!, `numSlices ${numSlices}, rank ${r}, update ${what}`, { rtol: 1e-4, atol: 1e-6 });
       });
     }
-    console.log(`numSlices ${numSlices}: each worker's updates (count by sum, mean by avg, hi by max, lo by min, pr by prod) equal one device on that worker's rows`);
+    console.log(`numSlices ${numSlices}: each worker's updates (count by sum, mean by avg, hi by max, lo by min, pr by prod) equal one device on that ` +
+      `worker's rows`);
   }
   // Updates stay local: combine them explicitly with collectives.
   await synk.allReduce(count, { op: 'sum' });

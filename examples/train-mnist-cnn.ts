@@ -25,7 +25,8 @@ const train = X.loadMnist('train', { limit: o.trainRows, layout: 'image' });
 const test = X.loadMnist('test', { limit: o.testRows, layout: 'image' });
 const n = await startWorkers(o);
 console.log(`MNIST: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${plural(n, 'worker')} (${o.devices})`);
-console.log(`CNN conv5x5(${c1})-pool-conv5x5(${c2})-pool-dense(${hidden})-dropout(${String(o['dropout'])})-10, Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
+console.log(`CNN conv5x5(${c1})-pool-conv5x5(${c2})-pool-dense(${hidden})-dropout(${String(o['dropout'])})-10, Adam lr ${o.lr}, batch ${o.batch}, ` +
+  `${plural(o.epochs, 'epoch')}`);
 
 const rng = new X.Rng(o.seed);
 const net = X.sequential(

@@ -12,7 +12,9 @@ import { plural } from '../src/extensions/plural.js';
 import { numberIn, positiveIntList, positiveNumber } from './_cli.js';
 import { epochBatches, epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo, mnistData } from './_train-common.js';
 
-const o = parseDemoOptions('train-resnet', 'ResNet-style CNN (stem, 3 residual blocks with batch norm, global average pooling) on MNIST-shaped images with Adam.',
+const o = parseDemoOptions(
+  'train-resnet',
+  'ResNet-style CNN (stem, 3 residual blocks with batch norm, global average pooling) on MNIST-shaped images with Adam.',
   { epochs: 3, batch: 128, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
   { epochs: 2, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
   (c) => c.option('--widths <a,b,c>', 'channels of the three stages', positiveIntList('--widths', 3), [8, 16, 32])
@@ -26,7 +28,8 @@ const synthetic = o['synthetic'] === true;
 const train = synthetic ? X.makeImages({ rows: Math.min(o.trainRows, 20000), seed: 1 }) : X.loadMnist('train', { limit: o.trainRows, layout: 'image' });
 const test = synthetic ? X.makeImages({ rows: Math.min(o.testRows, 4000), seed: 2 }) : X.loadMnist('test', { limit: o.testRows, layout: 'image' });
 const n = await startWorkers(o);
-console.log(`${synthetic ? 'generated images' : 'MNIST'}: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${plural(n, 'worker')} (${o.devices})`);
+console.log(`${synthetic ? 'generated images' : 'MNIST'}: ${train.x.shape[0]} training and ${test.x.shape[0]} test images; ${plural(n, 'worker')} ` +
+  `(${o.devices})`);
 
 const rng = new X.Rng(o.seed);
 const [w1, w2, w3] = widths;
@@ -38,7 +41,8 @@ const net = X.sequential(
   X.globalAvgPool(),
   X.dense(w3, 10, { rng: rng.fork(), name: 'head' }),
 );
-console.log(`ResNet widths ${widths.join('-')}: ${net.params.length} parameter tensors, ${net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0)} weights, `
+console.log(`ResNet widths ${widths.join('-')}: ${net.params.length} parameter tensors, ` +
+  `${net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0)} weights, `
   + `${net.states.length} running statistics; Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 
 const x = T.tensor4('x');
@@ -69,13 +73,16 @@ for (let epoch = 1; epoch <= o.epochs; epoch++) {
   const trainSeconds = seconds(te);
   const v = await validate([xt, yt], o.slices);
   accuracy = v.accuracy;
-  console.log(`epoch ${epoch} (lr ${trainStep.hyper['learningRate']!.getValue().item().toPrecision(2)}): train loss ${(lossSum / batches.length).toFixed(4)}, test loss ${v.loss.toFixed(4)}, test accuracy ${pct(v.accuracy)}, `
+  console.log(`epoch ${epoch} (lr ${trainStep.hyper['learningRate']!.getValue().item().toPrecision(2)}): train loss ` +
+    `${(lossSum / batches.length).toFixed(4)}, test loss ${v.loss.toFixed(4)}, test accuracy ${pct(v.accuracy)}, `
     + `${trainSeconds.toFixed(1)} s (${Math.round(train.x.shape[0]! / trainSeconds)} samples/s)`);
 }
 // The running statistics are equal on every worker (averaged through the flat vector).
 const stats = (await synk.gather(net.states[0]!)) as T.NDArray;
 const size = stats.size / n;
-for (let r = 1; r < n; r++) for (let i = 0; i < size; i++) if (stats.data[r * size + i] !== stats.data[i]) throw new Error(`running mean differs on worker ${r}`);
+for (let r = 1; r < n; r++) {
+  for (let i = 0; i < size; i++) if (stats.data[r * size + i] !== stats.data[i]) throw new Error(`running mean differs on worker ${r}`);
+}
 console.log(`trained in ${seconds(t0).toFixed(1)} s; batch-norm running statistics equal on ${n === 1 ? 'the only worker' : `all ${n} workers`}`);
 await synk.close();
 finish('train-resnet', accuracy, target);

@@ -31,7 +31,13 @@ import type { DeviceSpec } from '../../src/devices/create.js';
 const MIB = 1 << 20;
 const WARMUP = 3;
 
-interface Job { readonly rank: number; readonly size: number; readonly bootstrap: SharedArrayBuffer; readonly sizes: readonly number[]; readonly maxIters: number }
+interface Job {
+  readonly rank: number;
+  readonly size: number;
+  readonly bootstrap: SharedArrayBuffer;
+  readonly sizes: readonly number[];
+  readonly maxIters: number;
+}
 type RankMsg =
   | { kind: 'info'; rank: number; device: string; ncclVersion: number }
   | { kind: 'result'; rank: number; impl: string; bytes: number; iters: number; ms: number; checked: boolean }
@@ -162,7 +168,10 @@ function printLine(impl: string, gpus: number, bytes: number, iters: number, ms:
 async function runDirect(gpus: number, sizes: readonly number[], maxIters: number, timeoutMs: number): Promise<void> {
   const bootstrap = new SharedArrayBuffer(ID_OFFSET + NCCL_UNIQUE_ID_BYTES);
   const pending = new Map<string, Extract<RankMsg, { kind: 'result' }>[]>();
-  const workers = Array.from({ length: gpus }, (_, rank) => new Worker(new URL(import.meta.url), { workerData: { rank, size: gpus, bootstrap, sizes, maxIters } satisfies Job }));
+  const workers = Array.from(
+    { length: gpus },
+    (_, rank) => new Worker(new URL(import.meta.url), { workerData: { rank, size: gpus, bootstrap, sizes, maxIters } satisfies Job }),
+  );
   const finished = new Promise<void>((resolve, reject) => {
     let ended = 0;
     let failure: Error | null = null;
@@ -171,7 +180,13 @@ async function runDirect(gpus: number, sizes: readonly number[], maxIters: numbe
     const timer = setTimeout(() => reject(failure ?? new Error(`the direct runs did not finish within ${timeoutMs / 1000} s`)), timeoutMs);
     for (const w of workers) {
       w.on('message', (m: RankMsg) => {
-        if (m.kind === 'info') { if (m.rank === 0) { const v = decodeNcclVersion(m.ncclVersion); console.error(`NCCL ${v.major}.${v.minor}.${v.patch}; rank 0 on ${m.device}; ${gpus} rank(s)`); } return; }
+        if (m.kind === 'info') {
+          if (m.rank === 0) {
+            const v = decodeNcclVersion(m.ncclVersion);
+            console.error(`NCCL ${v.major}.${v.minor}.${v.patch}; rank 0 on ${m.device}; ${gpus} rank(s)`);
+          }
+          return;
+        }
         if (m.kind === 'done') { end(); return; }
         if (m.kind === 'error') { failure ??= new Error(`rank ${m.rank}: ${m.message}`); end(); return; }
         const key = `${m.impl}|${m.bytes}`;
@@ -180,7 +195,14 @@ async function runDirect(gpus: number, sizes: readonly number[], maxIters: numbe
         if (got.length < gpus) return;
         pending.delete(key);
         const slowest = Math.max(...got.map((r) => r.ms));
-        printLine(m.impl, gpus, m.bytes, m.iters, slowest, { checked: got.every((r) => r.checked), rank_ms: got.sort((a, b) => a.rank - b.rank).map((r) => r.ms) });
+        printLine(
+          m.impl,
+          gpus,
+          m.bytes,
+          m.iters,
+          slowest,
+          { checked: got.every((r) => r.checked), rank_ms: got.sort((a, b) => a.rank - b.rank).map((r) => r.ms) },
+        );
       });
       w.on('error', (e) => { failure ??= e; end(); });
     }
@@ -244,7 +266,9 @@ async function controllerMain(): Promise<void> {
     process.exit(1);
   }
   const gpus = o.gpus ?? found.deviceCount;
-  if (!Number.isInteger(gpus) || gpus < 1 || gpus > found.deviceCount) throw new RangeError(`--gpus must be in [1, ${found.deviceCount}], got ${String(o.gpus)}`);
+  if (!Number.isInteger(gpus) || gpus < 1 || gpus > found.deviceCount) {
+    throw new RangeError(`--gpus must be in [1, ${found.deviceCount}], got ${String(o.gpus)}`);
+  }
   const sizes = o.sizes.map((m) => m * MIB);
   console.error(`all-reduce, float32 sum, ${gpus} GPU(s), sizes ${o.sizes.join(', ')} MiB; NCCL_NVLS_ENABLE=${process.env['NCCL_NVLS_ENABLE']}`);
   if (gpus === 1) console.error('one GPU: busBW = 2(n-1)/n * algBW is undefined for n = 1; algBW (bytes / time) is reported');

@@ -41,7 +41,19 @@ const o = new Command().name('bench-multi-gpu-scaling')
   .option('--no-tf32', 'plain float32 matrix products')
   .option('--cpu-dry-run', 'CPU workers instead of GPUs: checks the script on a machine without a GPU (figures meaningless)')
   .parse()
-  .opts<{ gpus: number[]; calls: number; steps: number; perGpuBatch: number; strongBatch: number; rows: number; hidden: number; w1: boolean; mlp: boolean; tf32: boolean; cpuDryRun?: boolean }>();
+  .opts<{
+    gpus: number[];
+    calls: number;
+    steps: number;
+    perGpuBatch: number;
+    strongBatch: number;
+    rows: number;
+    hidden: number;
+    w1: boolean;
+    mlp: boolean;
+    tf32: boolean;
+    cpuDryRun?: boolean;
+  }>();
 
 const median = (xs: readonly number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
 
@@ -59,11 +71,30 @@ function randomF32(shape: number[], scale: number, seed: number): T.NDArray {
 interface Row { workload: string; gpus: number; globalBatch: number; ms: number; samplesPerSecond: number; extra: Record<string, number | string> }
 const rows: Row[] = [];
 
-function report(workload: string, gpus: number, globalBatch: number, iters: number, times: readonly number[], extra: Record<string, number | string> = {}): void {
+function report(
+  workload: string,
+  gpus: number,
+  globalBatch: number,
+  iters: number,
+  times: readonly number[],
+  extra: Record<string, number | string> = {},
+): void {
   const ms = median(times);
   const row: Row = { workload, gpus, globalBatch, ms, samplesPerSecond: (globalBatch / ms) * 1000, extra };
   rows.push(row);
-  console.log(JSON.stringify({ bench: 'scaling', impl: 'synk', workload, gpus, global_batch: globalBatch, per_gpu_batch: globalBatch / gpus, iters, ms, samples_per_s: row.samplesPerSecond, tf32: o.tf32, ...extra }));
+  console.log(JSON.stringify({
+    bench: 'scaling',
+    impl: 'synk',
+    workload,
+    gpus,
+    global_batch: globalBatch,
+    per_gpu_batch: globalBatch / gpus,
+    iters,
+    ms,
+    samples_per_s: row.samplesPerSecond,
+    tf32: o.tf32,
+    ...extra,
+  }));
   const base = rows.find((r) => r.workload === workload && r.gpus === 1);
   const eff = base ? ` efficiency ${((row.samplesPerSecond / base.samplesPerSecond / gpus) * 100).toFixed(1)}% vs 1 GPU` : '';
   console.error(`  ${workload.padEnd(10)} ${gpus} GPU(s), batch ${globalBatch}: ${ms.toFixed(2)} ms, ${Math.round(row.samplesPerSecond)} samples/s${eff}`);
@@ -88,7 +119,9 @@ if (!found.ok) {
 }
 const counts = o.gpus.filter((k) => k <= found.deviceCount);
 const skipped = o.gpus.filter((k) => k > found.deviceCount);
-console.error(`scaling on ${found.deviceCount} GPU(s): counts ${counts.join(', ')}${skipped.length ? ` (skipped, too few GPUs: ${skipped.join(', ')})` : ''}; TF32 ${o.tf32 ? 'on' : 'off'}; NCCL_NVLS_ENABLE=${process.env['NCCL_NVLS_ENABLE']}`);
+console.error(`scaling on ${found.deviceCount} GPU(s): counts ` +
+  `${counts.join(', ')}${skipped.length ? ` (skipped, too few GPUs: ${skipped.join(', ')})` : ''}; TF32 ${o.tf32 ? 'on' : 'off'}; ` +
+  `NCCL_NVLS_ENABLE=${process.env['NCCL_NVLS_ENABLE']}`);
 
 // ---- W1: X split once by synk.scatter; the controller's first value is one row (cheap to send) ----
 const D = 1024;
@@ -108,7 +141,11 @@ const labels = new T.NDArray('int32', [o.mlp ? maxRows : 1]);
 for (let i = 0; i < labels.size; i++) labels.data[i] = rng.int(10);
 const xs = synk.data(images, { name: 'x' });
 const ys = synk.data(labels, { name: 'y' });
-const net = X.sequential(X.dense(784, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, H, { activation: 'relu', rng: rng.fork() }), X.dense(H, 10, { rng: rng.fork() }));
+const net = X.sequential(
+  X.dense(784, H, { activation: 'relu', rng: rng.fork() }),
+  X.dense(H, H, { activation: 'relu', rng: rng.fork() }),
+  X.dense(H, 10, { rng: rng.fork() }),
+);
 const x = T.matrix('x');
 const y = T.vector('y', 'int32');
 const train = X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 });

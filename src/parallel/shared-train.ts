@@ -56,7 +56,9 @@ export class SharedTrainStep {
   constructor(private readonly spec: SharedTrainSpec) {
     this.rule = fusedRule(spec.rule);
     const dtype = spec.params[0]!.dtype;
-    if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`${spec.owner}: shared-state training needs float32 or float64 parameters, got ${dtype}`);
+    if (dtype !== 'float32' && dtype !== 'float64') {
+      throw new TypeError(`${spec.owner}: shared-state training needs float32 or float64 parameters, got ${dtype}`);
+    }
     this.dtype = dtype;
     this.bytes = dtype === 'float32' ? 4 : 8;
     if (spec.stateSlots.length !== this.rule.state.length || spec.stateSlots.some((s) => s.length !== spec.params.length)) {
@@ -65,7 +67,9 @@ export class SharedTrainStep {
     spec.stateSlots.forEach((slots) => slots.forEach((s, i) => {
       const a = s.getValue({ borrow: true }).shape;
       const b = spec.params[i]!.getValue({ borrow: true }).shape;
-      if (s.dtype !== dtype || a.length !== b.length || a.some((d, j) => d !== b[j])) throw new Error(`${spec.owner}: state ${s.label()} does not match ${spec.params[i]!.label()}`);
+      if (s.dtype !== dtype || a.length !== b.length || a.some((d, j) => d !== b[j])) {
+        throw new Error(`${spec.owner}: state ${s.label()} does not match ${spec.params[i]!.label()}`);
+      }
     }));
     const sizeOf = (v: SharedVariable) => v.getValue({ borrow: true }).size;
     this.paramEnd = spec.params.reduce((n, p) => n + sizeOf(p), 0);

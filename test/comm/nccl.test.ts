@@ -52,13 +52,19 @@ interface RankReply { rank: number; results?: Record<string, number[] | number[]
 /** One worker per entry of `indices` (the GPU of each rank); bounded; rejects on a hang. */
 async function runRanks(indices: readonly number[], timeoutMs = 120_000): Promise<RankReply[]> {
   const bootstrap = createNcclBootstrap();
-  const workers = indices.map((index, rank) => new Worker(new URL('./nccl-rank-worker.js', import.meta.url), { workerData: { rank, size: indices.length, index, bootstrap } }));
+  const workers = indices.map((index, rank) => new Worker(
+    new URL('./nccl-rank-worker.js', import.meta.url),
+    { workerData: { rank, size: indices.length, index, bootstrap } },
+  ));
   const replies = workers.map((w) => new Promise<RankReply>((resolve, reject) => {
     w.once('message', (m: RankReply) => resolve(m));
     w.once('error', reject);
   }));
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`NCCL ranks on GPUs [${indices.join(', ')}] did not finish within ${timeoutMs} ms`)), timeoutMs); });
+  const hang = new Promise<never>((_, reject) => {
+    const message = `NCCL ranks on GPUs [${indices.join(', ')}] did not finish within ${timeoutMs} ms`;
+    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+  });
   try {
     return await Promise.race([Promise.all(replies), hang]);
   } finally {
@@ -93,7 +99,10 @@ function checkRank(reply: RankReply, n: number): void {
     const g = got[key];
     if (Array.isArray(want) && want.every((x) => typeof x === 'number')) {
       assert.ok(Array.isArray(g), `rank ${r} ${key}: missing`);
-      (g as number[]).forEach((x, i) => assert.ok(Math.abs(x - (want[i] as number)) <= 1e-5 * Math.max(1, Math.abs(want[i] as number)), `rank ${r} ${key}[${i}]: ${x} vs ${String(want[i])}`));
+      (g as number[]).forEach((x, i) => assert.ok(
+        Math.abs(x - (want[i] as number)) <= 1e-5 * Math.max(1, Math.abs(want[i] as number)),
+        `rank ${r} ${key}[${i}]: ${x} vs ${String(want[i])}`,
+      ));
       assert.equal((g as number[]).length, want.length, `rank ${r} ${key}: length`);
     } else {
       assert.deepEqual(g, want, `rank ${r} ${key}`);
@@ -143,7 +152,10 @@ test('NCCL communicator: refuses bad arguments, and every call after close() is 
     assert.deepEqual([...await comm.allReduce(Int32Array.from([4, 5]))], [4, 5]);
     comm.close();
     comm.close(); // idempotent
-    await assert.rejects(comm.allReduce(new Float32Array(2)), (e: Error) => e.name === 'CommAbortedError' && /rank 0: allReduce: the NCCL communicator was aborted \(the communicator is closed\)/.test(e.message));
+    await assert.rejects(
+      comm.allReduce(new Float32Array(2)),
+      (e: Error) => e.name === 'CommAbortedError' && /rank 0: allReduce: the NCCL communicator was aborted \(the communicator is closed\)/.test(e.message),
+    );
   } finally {
     device.close();
   }

@@ -69,7 +69,10 @@ describe('one cast rule where values enter', () => {
   });
   it('setValue and T.shared: the same rule, forceCast to convert anyway; a refused value changes nothing', () => {
     const w = T.shared(new Float32Array([1, 2]), { name: 'w' });
-    assert.throws(() => w.setValue(new Float64Array([3, 4])), /setValue of shared variable w: expected dtype float32 .* got float64; down-casts need forceCast/);
+    assert.throws(
+      () => w.setValue(new Float64Array([3, 4])),
+      /setValue of shared variable w: expected dtype float32 .* got float64; down-casts need forceCast/,
+    );
     assert.deepEqual(w.getValue().toArray(), [1, 2]);
     w.setValue(new Float64Array([3, 4]), { forceCast: true });
     assert.deepEqual(w.getValue().toArray(), [3, 4]);
@@ -90,6 +93,9 @@ describe('T.shared follows the cast rule and refuses unknown options', () => {
     assert.throws(() => T.shared([1.5], { dtype: 'int32' }), /shared: element 0 \(1.5\) is not exactly representable as int32/);
     assert.deepEqual(T.shared([1, 2], { dtype: 'int32' }).getValue().toArray(), [1, 2]);
     assert.deepEqual(T.shared(new Float64Array([1.5]), { dtype: 'int32', forceCast: true }).getValue().toArray(), [1]);
-    assert.throws(() => T.shared([1], { nmae: 'w' } as unknown as T.SharedOptions), /shared: unknown option 'nmae'; known: name, broadcastable, sharedId, dtype, forceCast/);
+    assert.throws(
+      () => T.shared([1], { nmae: 'w' } as unknown as T.SharedOptions),
+      /shared: unknown option 'nmae'; known: name, broadcastable, sharedId, dtype, forceCast/,
+    );
   });
 });

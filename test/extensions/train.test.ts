@@ -130,7 +130,12 @@ describe('makeTrainFunction on 3 workers', () => {
       const got = await train({ batchS });
       const want = ref.step(rowsOf(data9.x, rows), rowsOf(data9.y, rows));
       assert.ok(Math.abs(got - want) < 1e-9, `batchS ${JSON.stringify(batchS)}: loss ${got} vs ${want}`);
-      m.params.forEach((p, i) => assertAllClose(p.getValue(), ref.m.params[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `batchS ${JSON.stringify(batchS)} param ${i}`));
+      m.params.forEach((p, i) => assertAllClose(
+        p.getValue(),
+        ref.m.params[i]!.getValue(),
+        { rtol: 1e-9, atol: 1e-12 },
+        `batchS ${JSON.stringify(batchS)} param ${i}`,
+      ));
     }
   });
 
@@ -152,7 +157,12 @@ describe('makeTrainFunction on 3 workers', () => {
     const all = (await synk.gather(m.params)) as NDArray[];
     all.forEach((stacked, i) => {
       const want = ref.m.params[i]!.getValue();
-      for (let rank = 0; rank < N; rank++) assertAllClose(new NDArray('float64', want.shape, stacked.data.slice(rank * want.size, (rank + 1) * want.size) as Float64Array), want, { rtol: 1e-9, atol: 1e-12 }, `param ${i} rank ${rank}`);
+      for (let rank = 0; rank < N; rank++) assertAllClose(
+        new NDArray('float64', want.shape, stacked.data.slice(rank * want.size, (rank + 1) * want.size) as Float64Array),
+        want,
+        { rtol: 1e-9, atol: 1e-12 },
+        `param ${i} rank ${rank}`,
+      );
     });
   });
 
@@ -180,8 +190,18 @@ describe('makeTrainFunction on 3 workers', () => {
     }
     const [means, vars] = (await synk.gather([bn.runningMean, bn.runningVar])) as NDArray[];
     for (let r = 0; r < N; r++) {
-      assertAllClose(new NDArray('float64', [5], means!.data.slice(r * 5, r * 5 + 5) as Float64Array), wantMean, { rtol: 1e-10, atol: 1e-12 }, `running mean on rank ${r}`);
-      assertAllClose(new NDArray('float64', [5], vars!.data.slice(r * 5, r * 5 + 5) as Float64Array), wantVar, { rtol: 1e-10, atol: 1e-12 }, `running var on rank ${r}`);
+      assertAllClose(
+        new NDArray('float64', [5], means!.data.slice(r * 5, r * 5 + 5) as Float64Array),
+        wantMean,
+        { rtol: 1e-10, atol: 1e-12 },
+        `running mean on rank ${r}`,
+      );
+      assertAllClose(
+        new NDArray('float64', [5], vars!.data.slice(r * 5, r * 5 + 5) as Float64Array),
+        wantVar,
+        { rtol: 1e-10, atol: 1e-12 },
+        `running var on rank ${r}`,
+      );
     }
   });
 
@@ -220,7 +240,10 @@ describe('makeTrainFunction on 3 workers', () => {
     const m = model();
     const other = T.shared(NDArray.from([1, 2], { dtype: 'float64' }), { name: 'other' });
     assert.throws(() => X.makeTrainFunction(m.loss, [...m.params, other], [m.x, m.y], 'sgd', { learningRate: 1 }), /does not depend on wrt\[4\]/);
-    assert.throws(() => X.makeTrainFunction(m.loss, [m.params[0]!, T.shared(NDArray.from([1], { dtype: 'float32' }))], [m.x, m.y], 'sgd', { learningRate: 1 }), /mix dtypes/);
+    assert.throws(
+      () => X.makeTrainFunction(m.loss, [m.params[0]!, T.shared(NDArray.from([1], { dtype: 'float32' }))], [m.x, m.y], 'sgd', { learningRate: 1 }),
+      /mix dtypes/,
+    );
     assert.throws(() => X.makeTrainFunction(T.mul(m.x, 2), m.params, [m.x, m.y], 'sgd', { learningRate: 1 }), /loss must be a scalar, got x?.*ndim 2/);
     assert.throws(() => X.makeTrainFunction(m.loss, m.params, [m.x, m.y], 'adam', { learningRate: 0 }), /learningRate must be a positive number, got 0/);
     assert.throws(() => X.makeTrainFunction(m.loss, m.params, [m.x, m.y], 'sgd', { learningRate: -1 }), /learningRate must be a positive number, got -1/);

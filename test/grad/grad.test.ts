@@ -56,7 +56,12 @@ forEachDevice('gradients', (device) => {
 
   it('integer and comparison results are disconnected; only float paths carry gradient', () => {
     const x = T.vector('x', 'float64');
-    for (const cut of [T.cast(T.gt(x, 0), 'float64'), T.cast(T.cast(x, 'int32'), 'float64'), T.cast(T.argmax(x), 'float64'), T.cast(T.eq(T.max(x), x), 'float64')]) {
+    for (const cut of [
+      T.cast(T.gt(x, 0), 'float64'),
+      T.cast(T.cast(x, 'int32'), 'float64'),
+      T.cast(T.argmax(x), 'float64'),
+      T.cast(T.eq(T.max(x), x), 'float64'),
+    ]) {
       assert.throws(() => T.grad(T.sum(cut), x), /does not depend/);
     }
     // relu written by hand: the mask is disconnected, so the gradient is the mask itself
@@ -202,7 +207,10 @@ describe('gradients of gradients by finite differences (verifyGrad of T.grad)', 
     it(name, () => checkGrad((a) => T.grad(T.sum(f(a!)), a!), [x]));
   }
   const binary: [string, (a: T.Variable, b: T.Variable) => T.Variable][] = [
-    ['mul', T.mul], ['div', T.div], ['pow', T.pow], ['maximum', (a, b) => T.square(T.maximum(a, b))], ['where', (a, b) => T.where(T.gt(b, 0), T.exp(a), T.mul(a, b))],
+    ['mul', T.mul], ['div', T.div], ['pow', T.pow], [
+      'maximum',
+      (a, b) => T.square(T.maximum(a, b)),
+    ], ['where', (a, b) => T.where(T.gt(b, 0), T.exp(a), T.mul(a, b))],
     ['clip', (a, b) => T.square(T.clip(T.mul(a, b), -0.5, 0.5))],
   ];
   for (const [name, f] of binary) {

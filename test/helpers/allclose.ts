@@ -33,7 +33,11 @@ export function rng(seed: number): () => number {
 }
 
 /** A random array with values in [lo, hi). */
-export function randomArray(shape: readonly number[], seed: number, options: { dtype?: 'float32' | 'float64' | 'int32'; lo?: number; hi?: number } = {}): NDArray {
+export function randomArray(
+  shape: readonly number[],
+  seed: number,
+  options: { dtype?: 'float32' | 'float64' | 'int32'; lo?: number; hi?: number } = {},
+): NDArray {
   const { dtype = 'float64', lo = -1, hi = 1 } = options;
   const r = rng(seed);
   const a = new NDArray(dtype, shape);

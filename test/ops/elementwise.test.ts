@@ -142,7 +142,19 @@ forEachDevice('elementwise ops', (device, c) => {
 
   it('integer arithmetic stays integer; division gives floats; NumPy floor division and modulo', () => {
     const i = T.vector('i', 'int32'), j = T.vector('j', 'int32');
-    const ops = [T.add(i, j), T.sub(i, j), T.mul(i, j), T.intDiv(i, j), T.mod(i, j), T.div(i, j), T.neg(i), T.abs(i), T.square(i), T.maximum(i, j), T.pow(i, T.abs(j))];
+    const ops = [
+      T.add(i, j),
+      T.sub(i, j),
+      T.mul(i, j),
+      T.intDiv(i, j),
+      T.mod(i, j),
+      T.div(i, j),
+      T.neg(i),
+      T.abs(i),
+      T.square(i),
+      T.maximum(i, j),
+      T.pow(i, T.abs(j)),
+    ];
     assert.deepEqual(ops.map((v) => v.dtype), ['int32', 'int32', 'int32', 'int32', 'int32', 'float32', 'int32', 'int32', 'int32', 'int32', 'int32']);
     const iv = [-7, 7, -7, 7, 5, 0, 65537], jv = [2, -2, -2, 3, 1, 3, 1];
     const outs = compile([i, j], ops)(iv, jv) as NDArray[];
@@ -204,7 +216,10 @@ forEachDevice('elementwise ops', (device, c) => {
     const p = T.vector('p', 'bool'), q = T.vector('q', 'bool');
     const tf = [true, true, false, false], ft = [true, false, true, false];
     const outs = compile([p, q], [T.and(p, q), T.or(p, q), T.xor(p, q), T.not(p)])(tf, ft) as NDArray[];
-    assert.deepEqual(outs.map((o) => o.toArray()), [[true, false, false, false], [true, true, true, false], [false, true, true, false], [false, false, true, true]]);
+    assert.deepEqual(
+      outs.map((o) => o.toArray()),
+      [[true, false, false, false], [true, true, true, false], [false, true, true, false], [false, false, true, true]],
+    );
     const i = T.vector('i', 'int32'), j = T.vector('j', 'int32');
     const iv = [6, -1, 0, 12], jv = [3, 5, 7, 10];
     const [an, o, x] = compile([i, j], [T.and(i, j), T.or(i, j), T.xor(i, j)])(iv, jv) as NDArray[];
@@ -212,7 +227,11 @@ forEachDevice('elementwise ops', (device, c) => {
     assert.deepEqual(Array.from(o!.data), iv.map((a, k) => a | jv[k]!));
     assert.deepEqual(Array.from(x!.data), iv.map((a, k) => a ^ jv[k]!));
     for (const op of ['and', 'or', 'xor']) {
-      assert.throws(() => bin(op)(T.vector('f'), i), (e: Error) => e.name === 'OpTypeError' && e.message.startsWith(`${op}:`) && /not floats/.test(e.message) && /float32 vector, int32 vector/.test(e.message));
+      assert.throws(
+        () => bin(op)(T.vector('f'), i),
+        (e: Error) => e.name === 'OpTypeError' && e.message.startsWith(`${op}:`)
+          && /not floats/.test(e.message) && /float32 vector, int32 vector/.test(e.message),
+      );
     }
     assert.throws(() => T.not(T.matrix('m', 'float64')), (e: Error) => e instanceof T.OpTypeError && /not: .*not floats.*float64 matrix/.test(e.message));
   });
@@ -255,7 +274,10 @@ forEachDevice('elementwise ops', (device, c) => {
     assert.throws(() => f(NDArray.zeros([3, 2]), NDArray.zeros([2, 3])),
       (e: Error) => /^add: shapes \(3, 2\), \(2, 3\) do not broadcast/.test(e.message) && /input 0 'a'/.test(e.message) && /input 1 'b'/.test(e.message));
     const g = compile([a, b], T.exp(T.mul(T.tanh(a), b)));
-    assert.throws(() => g(NDArray.zeros([4, 1]), NDArray.zeros([2, 3])), (e: Error) => /\(4, 1\)/.test(e.message) && /\(2, 3\)/.test(e.message) && /do not broadcast/.test(e.message));
+    assert.throws(
+      () => g(NDArray.zeros([4, 1]), NDArray.zeros([2, 3])),
+      (e: Error) => /\(4, 1\)/.test(e.message) && /\(2, 3\)/.test(e.message) && /do not broadcast/.test(e.message),
+    );
     assert.throws(() => compile([a], T.where(a, a, T.vector('v')))(NDArray.zeros([2, 2])), /needs input 'v'/);
     assert.throws(() => compile([a, b], T.clip(a, b, 1))(NDArray.zeros([2, 2]), NDArray.zeros([3, 2])), /clip: shapes \(2, 2\), \(3, 2\)/);
   });

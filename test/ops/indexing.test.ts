@@ -141,7 +141,9 @@ forEachDevice('indexing ops', (device, c) => {
     const wrap = (k: number, n: number) => (k < 0 ? k + n : k);
     const want = new NDArray('float64', [3, 2, 3, 2]);
     let o = 0;
-    for (let p = 0; p < 3; p++) for (let r = 0; r < 2; r++) for (let s = 0; s < 3; s++) for (let q = 0; q < 2; q++) want.data[o++] = a.get(p, wrap(ia.get(r, s), 4), q);
+    for (let p = 0; p < 3; p++) {
+      for (let r = 0; r < 2; r++) for (let s = 0; s < 3; s++) for (let q = 0; q < 2; q++) want.data[o++] = a.get(p, wrap(ia.get(r, s), 4), q);
+    }
     assertAllClose(t1!, want, tol);
     assertAllClose(tg!, want, tol);
     assertAllClose(t0!, pick(a, [[2, 0, 2]]), tol);
@@ -156,7 +158,10 @@ forEachDevice('indexing ops', (device, c) => {
     const f = T.fn({ inputs: [x, idx], outputs: x.take(idx, 0), device });
     const a = randomArray([3, 2], 6, { dtype: 'float32' });
     assert.deepEqual((f(a, new Int32Array(0)) as NDArray).shape, [0, 2]);
-    assert.throws(() => f(a, [0, 7]), (e: Error) => e.name === 'OpRuntimeError' && /index 7 \(at position 1 of the indices\) is out of range for axis 0 of size 3/.test(e.message));
+    assert.throws(
+      () => f(a, [0, 7]),
+      (e: Error) => e.name === 'OpRuntimeError' && /index 7 \(at position 1 of the indices\) is out of range for axis 0 of size 3/.test(e.message),
+    );
     assert.throws(() => f(a, [-4]), /index -4/);
     assert.throws(() => x.take(T.vector('f'), 0), (e: Error) => e.name === 'OpTypeError' && /indices must be an integer tensor/.test(e.message));
     assert.throws(() => x.take([0], 2), /axis 2 is out of range for ndim 2/);
@@ -186,7 +191,11 @@ forEachDevice('indexing ops', (device, c) => {
     const a = randomArray([3, 2], 9, { dtype: 'float32' });
     const idx = i32([0, 2, 0, -3]);
     const vals = NDArray.from([[1, 2], [3, 4], [5, 6], [7, 8]], { dtype: 'float32' });
-    const [inc, set, incCol] = run([x], [T.incSubtensor(x.take(idx, 0), T.constant(vals)), T.setSubtensor(x.take(idx, 0), T.constant(vals)), T.incSubtensor(x.take([1, 1], 1), 1)], a);
+    const [inc, set, incCol] = run(
+      [x],
+      [T.incSubtensor(x.take(idx, 0), T.constant(vals)), T.setSubtensor(x.take(idx, 0), T.constant(vals)), T.incSubtensor(x.take([1, 1], 1), 1)],
+      a,
+    );
     assertAllClose(inc!, [[a.get(0, 0) + 13, a.get(0, 1) + 16], [a.get(1, 0), a.get(1, 1)], [a.get(2, 0) + 3, a.get(2, 1) + 4]], tol);
     assertAllClose(set!, [[7, 8], [a.get(1, 0), a.get(1, 1)], [3, 4]], tol);
     assertAllClose(incCol!, range(3).map((r) => [a.get(r, 0), a.get(r, 1) + 2]), tol);
@@ -203,10 +212,16 @@ forEachDevice('indexing ops', (device, c) => {
   it('setSubtensor / incSubtensor errors', () => {
     const x = T.matrix('x');
     assert.throws(() => T.setSubtensor(T.sum(x, 0), 1), /setSubtensor: the first argument must be the result of a slicing or take expression/);
-    assert.throws(() => T.incSubtensor(x.get(0), T.matrix('m')), (e: Error) => e.name === 'OpTypeError' && /y has ndim 2, more than the selected region \(ndim 1\)/.test(e.message));
+    assert.throws(
+      () => T.incSubtensor(x.get(0), T.matrix('m')),
+      (e: Error) => e.name === 'OpTypeError' && /y has ndim 2, more than the selected region \(ndim 1\)/.test(e.message),
+    );
     assert.throws(() => T.setSubtensor(T.vector('k', 'int32').get(0), T.scalar('f')), /cannot be stored into int32 without a down-cast/);
     const f = T.fn({ inputs: [x], outputs: T.setSubtensor(x.get([0, 2]), T.constant([1, 2, 3, 4])), device });
-    assert.throws(() => f(randomArray([3, 3], 1, { dtype: 'float32' })), (e: Error) => e.name === 'OpRuntimeError' && /y of shape \(4,\) does not broadcast to the selected region of shape \(2, 3\)/.test(e.message));
+    assert.throws(
+      () => f(randomArray([3, 3], 1, { dtype: 'float32' })),
+      (e: Error) => e.name === 'OpRuntimeError' && /y of shape \(4,\) does not broadcast to the selected region of shape \(2, 3\)/.test(e.message),
+    );
   });
 
   it('gradients of slicing (incl. negative steps and symbolic indices) match finite differences', () => {
@@ -253,7 +268,11 @@ forEachDevice('indexing ops', (device, c) => {
     // int32 accumulates exactly (and wraps like int32).
     const xi = T.vector('xi', 'int32'), yi = T.vector('yi', 'int32');
     same([xi, iv, yi], [T.incSubtensor(xi.take(iv), yi)],
-      [NDArray.from([2 ** 31 - 5, 0, ...range(18)], { dtype: 'int32' }), positions, randomArray([300], 27, { dtype: 'int32', lo: -1000, hi: 1000 })], 'int32', true);
+      [
+        NDArray.from([2 ** 31 - 5, 0, ...range(18)], { dtype: 'int32' }),
+        positions,
+        randomArray([300], 27, { dtype: 'int32', lo: -1000, hi: 1000 }),
+      ], 'int32', true);
   });
 
   it('gradients of setSubtensor / incSubtensor with respect to x and y', () => {

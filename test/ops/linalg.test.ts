@@ -38,7 +38,9 @@ function npDot(a: NDArray, b: NDArray): NDArray {
 function swapLast(a: NDArray): NDArray {
   const r = a.shape[a.ndim - 2]!, c = a.shape[a.ndim - 1]!;
   const out = new NDArray(a.dtype, [...a.shape.slice(0, -2), c, r]);
-  for (let t = 0; t < a.size / (r * c || 1); t++) for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out.data[t * r * c + j * r + i] = a.data[t * r * c + i * c + j]!;
+  for (let t = 0; t < a.size / (r * c || 1); t++) {
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out.data[t * r * c + j * r + i] = a.data[t * r * c + i * c + j]!;
+  }
   return out;
 }
 

@@ -65,7 +65,13 @@ const convCases: ConvCase[] = [
   { title: "'same', even kernel (extra padding at the end)", x: [1, 1, 4, 4], w: [1, 1, 2, 2], opts: { padding: 'same' }, pad: [0, 1, 0, 1] },
   { title: "'same' with dilation 2", x: [1, 1, 5, 5], w: [1, 1, 3, 3], opts: { padding: 'same', dilation: 2 }, pad: [2, 2, 2, 2] },
   { title: "'valid'", x: [1, 1, 4, 5], w: [1, 1, 2, 3], opts: { padding: 'valid' }, pad: [0, 0, 0, 0] },
-  { title: 'per-axis stride/padding/dilation', x: [1, 2, 5, 5], w: [2, 2, 2, 2], opts: { stride: [2, 1], padding: [1, 0], dilation: [1, 2] }, pad: [1, 1, 0, 0] },
+  {
+    title: 'per-axis stride/padding/dilation',
+    x: [1, 2, 5, 5],
+    w: [2, 2, 2, 2],
+    opts: { stride: [2, 1], padding: [1, 0], dilation: [1, 2] },
+    pad: [1, 1, 0, 0],
+  },
   { title: 'stride 2 + padding 1 + groups 2', x: [1, 2, 5, 5], w: [2, 1, 3, 3], opts: { stride: 2, padding: 1, groups: 2 }, pad: [1, 1, 1, 1] },
 ];
 
@@ -236,9 +242,15 @@ forEachDevice('nn ops: conv2d and pooling', (device, dc) => {
     assert.throws(() => T.conv2d(T.tensor4('x'), T.tensor4('w'), { stride: 2, padding: 'same' }), isType(/padding 'same' needs stride 1, got 2x2/));
     assert.throws(() => T.conv2d(T.tensor4('x'), T.tensor4('w'), { stride: 0 }), isType(/stride must be two integers >= 1/));
     const oneChannel = T.tensor({ broadcastable: [false, true, false, false], name: 'x' });
-    assert.throws(() => T.conv2d(oneChannel, T.tensor4('w'), { groups: 2 }), isType(/groups 2 does not divide the input's 1 channel .*float32 tensor4\(-B--\)/));
+    assert.throws(
+      () => T.conv2d(oneChannel, T.tensor4('w'), { groups: 2 }),
+      isType(/groups 2 does not divide the input's 1 channel .*float32 tensor4\(-B--\)/),
+    );
     assert.throws(() => T.maxPool2d(T.tensor4('x'), { kernel: 2, padding: 2 }), isType(/padding must be two integers >= 0 and less than the kernel 2x2/));
-    assert.throws(() => T.avgPool2d(T.tensor({ broadcastable: [false, false, true, false] }), { kernel: 2 }), isType(/output size is not positive: a size-1 axis with kernel 2/));
+    assert.throws(
+      () => T.avgPool2d(T.tensor({ broadcastable: [false, false, true, false] }), { kernel: 2 }),
+      isType(/output size is not positive: a size-1 axis with kernel 2/),
+    );
     assert.throws(() => T.maxPool2d(T.vector('v'), { kernel: 2 }), isType(/input needs ndim >= 2/));
     assert.throws(() => T.maxPool2d(T.tensor4('x'), {} as T.Pool2dOptions), /maxPool2d: options need a kernel size/);
 
@@ -246,8 +258,14 @@ forEachDevice('nn ops: conv2d and pooling', (device, dc) => {
     const conv = (o: T.Conv2dOptions) => T.fn({ inputs: [x, w], outputs: T.conv2d(x, w, o), device });
     assert.throws(() => conv({})(f32([1, 3, 4, 4], 1), f32([2, 2, 3, 3], 2)),
       isRun(/conv2d: filters expect 2 channels per group, input has 3 channels in 1 group\(s\) \(input \(1, 3, 4, 4\), filters \(2, 2, 3, 3\)\)/));
-    assert.throws(() => conv({ groups: 2 })(f32([1, 3, 4, 4], 1), f32([2, 1, 3, 3], 2)), isRun(/groups 2 must divide the input channels and the filter count \(input \(1, 3, 4, 4\)/));
-    assert.throws(() => conv({})(f32([1, 1, 2, 2], 1), f32([1, 1, 3, 3], 2)), isRun(/output size 0x0 is not positive \(input \(1, 1, 2, 2\), filters \(1, 1, 3, 3\), stride 1x1/));
+    assert.throws(
+      () => conv({ groups: 2 })(f32([1, 3, 4, 4], 1), f32([2, 1, 3, 3], 2)),
+      isRun(/groups 2 must divide the input channels and the filter count \(input \(1, 3, 4, 4\)/),
+    );
+    assert.throws(
+      () => conv({})(f32([1, 1, 2, 2], 1), f32([1, 1, 3, 3], 2)),
+      isRun(/output size 0x0 is not positive \(input \(1, 1, 2, 2\), filters \(1, 1, 3, 3\), stride 1x1/),
+    );
     const pool = T.fn({ inputs: [x], outputs: T.maxPool2d(x, { kernel: 3 }), device });
     assert.throws(() => pool(f32([1, 1, 2, 5], 1)), isRun(/maxPool2d: output size 0x1 is not positive \(input \(1, 1, 2, 5\), kernel 3x3/));
     const gyv = T.tensor4('gy');

@@ -100,7 +100,11 @@ forEachDevice('nn ops: softmax and cross-entropy', (device, c) => {
     const z = f32([2, 3], 6, -4, 4);
     const zv = sym(z, 'z');
     const sig = (x: number) => 1 / (1 + Math.exp(-x));
-    const wantL = new NDArray('float64', [2, 3], Float64Array.from(z.data, (x, i) => -(t.data[i]! * Math.log(sig(x)) + (1 - t.data[i]!) * Math.log(1 - sig(x)))));
+    const wantL = new NDArray(
+      'float64',
+      [2, 3],
+      Float64Array.from(z.data, (x, i) => -(t.data[i]! * Math.log(sig(x)) + (1 - t.data[i]!) * Math.log(1 - sig(x)))),
+    );
     assertAllClose(run([zv, tv], T.binaryCrossentropyFromLogits(zv, tv), z, t), wantL, tol);
     const huge = NDArray.from([100, -100, 100], { dtype: 'float32' });
     const tt = NDArray.from([0, 1, 1], { dtype: 'float32' });
@@ -117,8 +121,14 @@ forEachDevice('nn ops: softmax and cross-entropy', (device, c) => {
     assert.throws(() => T.crossentropyFromLogits(T.matrix('z'), T.vector('t')), /distribution targets need the predictions' ndim 2, got t: float32 vector/);
     const p = T.matrix('p'), t = T.vector('t', 'int32');
     const f = T.fn({ inputs: [p, t], outputs: T.categoricalCrossentropy(p, t), device });
-    assert.throws(() => f(f32([2, 3], 1, 0.1, 0.9), ints([0, 3])), (e: Error) => e.name === 'OpRuntimeError' && /index 3 is out of range for 3 classes \(values of shape \(2, 3\)\)/.test(e.message));
-    assert.throws(() => f(f32([2, 3], 1, 0.1, 0.9), ints([0, 1, 2])), (e: Error) => e.name === 'OpRuntimeError' && /indices of shape \(3,\) do not match the rows of \(2, 3\)/.test(e.message));
+    assert.throws(
+      () => f(f32([2, 3], 1, 0.1, 0.9), ints([0, 3])),
+      (e: Error) => e.name === 'OpRuntimeError' && /index 3 is out of range for 3 classes \(values of shape \(2, 3\)\)/.test(e.message),
+    );
+    assert.throws(
+      () => f(f32([2, 3], 1, 0.1, 0.9), ints([0, 1, 2])),
+      (e: Error) => e.name === 'OpRuntimeError' && /indices of shape \(3,\) do not match the rows of \(2, 3\)/.test(e.message),
+    );
   });
 });
 

@@ -109,7 +109,10 @@ forEachDevice('random streams', (device: Device, c) => {
 
   it(`bernoulli: ${N} draws are 0/1 with mean p; p = 0 and p = 1 are exact`, () => {
     const rs = T.randomStreams(4);
-    const [b, zero, one] = run([rs.bernoulli([N], { p: 0.3 }), rs.bernoulli([1000], { p: 0 }), rs.bernoulli([1000], { p: 1, dtype: 'bool' })], rs.updates())() as NDArray[];
+    const [b, zero, one] = run(
+      [rs.bernoulli([N], { p: 0.3 }), rs.bernoulli([1000], { p: 0 }), rs.bernoulli([1000], { p: 1, dtype: 'bool' })],
+      rs.updates(),
+    )() as NDArray[];
     assert.equal(b!.dtype, 'float32');
     assert.ok(b!.data.every((v) => v === 0 || v === 1));
     near(stats(b!).mean, 0.3, Math.sqrt(0.21 / N), 'mean of Bernoulli(0.3)');

@@ -107,7 +107,11 @@ forEachDevice('reductions', (device, c) => {
   it('empty axes: sum 0, prod 1, mean/var NaN, all true, any false, logsumexp -inf; max/argmax raise', () => {
     const x = T.matrix('x');
     const e = NDArray.zeros([0, 3]);
-    const outs = run([x], [T.sum(x, 0), T.prod(x, 0), T.mean(x, 0), T.variance(x, 0), T.all(x, 0), T.any(x, 0), T.logsumexp(x, 0), T.sum(x), T.max(x, 1), T.sum(x, 1, true)], e) as NDArray[];
+    const outs = run(
+      [x],
+      [T.sum(x, 0), T.prod(x, 0), T.mean(x, 0), T.variance(x, 0), T.all(x, 0), T.any(x, 0), T.logsumexp(x, 0), T.sum(x), T.max(x, 1), T.sum(x, 1, true)],
+      e,
+    ) as NDArray[];
     const want = [[0, 0, 0], [1, 1, 1], [NaN, NaN, NaN], [NaN, NaN, NaN], [1, 1, 1], [0, 0, 0], [-Infinity, -Infinity, -Infinity], 0];
     want.forEach((w, k) => assertClose(outs[k]!, w, { rtol: 0, atol: 0 }, `output ${k}`));
     assert.deepEqual(outs[8]!.shape, [0], 'max over a non-empty axis of an empty array');
@@ -149,7 +153,10 @@ forEachDevice('reductions', (device, c) => {
     const iv = [[1, -2, 3], [4, 5, -6]];
     const outs = run([i], ys, iv) as NDArray[];
     const flat = iv.flat();
-    const want: unknown[] = [[5, 3, -3], [-6, -120], 5, [-2, -6], [2, 1], [2.5, 1.5, -1.5], variance(0)(flat), [variance(0)([1, -2, 3]), variance(0)([4, 5, -6])].map(Math.sqrt),
+    const want: unknown[] = [[5, 3, -3], [-6, -120], 5, [-2, -6], [2, 1], [2.5, 1.5, -1.5], variance(0)(flat), [
+      variance(0)([1, -2, 3]),
+      variance(0)([4, 5, -6]),
+    ].map(Math.sqrt),
       [0, 1, 2].map((k) => lse([iv[0]![k]!, iv[1]![k]!]))];
     want.forEach((w, k) => assertClose(outs[k]!, w, tol, `output ${k}`));
     assert.deepEqual(Array.from((run([b], T.sum(b), [true, true, false]) as NDArray).data), [2]);

@@ -47,7 +47,10 @@ forEachDevice('shape ops', (device, c) => {
     assert.throws(() => T.concatenate([]), /non-empty array/);
     const m2 = T.matrix('m2');
     const f = T.fn({ inputs: [m, m2], outputs: T.concatenate([m, m2], 1), device });
-    assert.throws(() => f([[1, 2]], [[1], [2]]), (e: Error) => e.name === 'OpRuntimeError' && /shapes \(1, 2\), \(2, 1\) differ outside axis 1/.test(e.message));
+    assert.throws(
+      () => f([[1, 2]], [[1], [2]]),
+      (e: Error) => e.name === 'OpRuntimeError' && /shapes \(1, 2\), \(2, 1\) differ outside axis 1/.test(e.message),
+    );
   });
 
   it('stack on a new axis (0, middle, last, negative)', () => {
@@ -78,9 +81,15 @@ forEachDevice('shape ops', (device, c) => {
     assertAllClose(r3!, [0, 1].map((i) => range(4).map(() => am.get(i, 0))), tol);
     assert.deepEqual(r4!.shape, [0, 3]);
     assert.deepEqual(T.alloc(0, 1, 3).broadcastable, [true, false]);
-    assert.throws(() => T.alloc(m, 3), (e: Error) => e.name === 'OpTypeError' && /alloc: the value has ndim 2, more than the 1 requested dimensions/.test(e.message));
+    assert.throws(
+      () => T.alloc(m, 3),
+      (e: Error) => e.name === 'OpTypeError' && /alloc: the value has ndim 2, more than the 1 requested dimensions/.test(e.message),
+    );
     assert.throws(() => T.alloc(0, 2.5), /must be an integer/);
-    assert.throws(() => run([v], [T.alloc(v, 2, 4)], av), (e: Error) => e.name === 'OpRuntimeError' && /cannot broadcast a value of shape \(3,\) to \(2, 4\)/.test(e.message));
+    assert.throws(
+      () => run([v], [T.alloc(v, 2, 4)], av),
+      (e: Error) => e.name === 'OpRuntimeError' && /cannot broadcast a value of shape \(3,\) to \(2, 4\)/.test(e.message),
+    );
   });
 
   it('zeros and ones: dtypes, symbolic shapes, empty axes', () => {

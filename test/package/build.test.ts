@@ -51,7 +51,15 @@ describe('scripts/build.mjs', { timeout: 120_000 }, () => {
   it('builds every source with its declaration and maps', () => {
     const r = build();
     assert.equal(r.status, 0, r.output);
-    for (const f of ['src/a.js', 'src/a.d.ts', 'src/a.js.map', 'src/b.js', 'src/c.js', 'test/a.test.js', 'tsconfig.tsbuildinfo']) assert.ok(existsSync(join(dir, 'dist', f)), f);
+    for (const f of [
+      'src/a.js',
+      'src/a.d.ts',
+      'src/a.js.map',
+      'src/b.js',
+      'src/c.js',
+      'test/a.test.js',
+      'tsconfig.tsbuildinfo',
+    ]) assert.ok(existsSync(join(dir, 'dist', f)), f);
   });
 
   it('rewrites nothing when nothing changed; a change re-emits what it affects; a deleted source loses its outputs', () => {

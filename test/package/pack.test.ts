@@ -147,7 +147,10 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
   it('ships the compiled library with declarations and maps, the sources they point at, README and LICENSE, and nothing else', () => {
     for (const path of ['package.json', 'README.md', 'LICENSE']) assert.ok(packed.includes(path), `${path} is in the tarball`);
     for (const [key, target] of Object.entries(manifest.exports)) {
-      for (const file of [target.types, target.default]) assert.ok(packed.includes(file.replace(/^\.\//, '')), `exports["${key}"] file ${file} is in the tarball`);
+      for (const file of [target.types, target.default]) assert.ok(
+        packed.includes(file.replace(/^\.\//, '')),
+        `exports["${key}"] file ${file} is in the tarball`,
+      );
     }
     const strays = packed.filter((p) => !['package.json', 'README.md', 'LICENSE'].includes(p) && !p.startsWith('dist/src/') && !p.startsWith('src/'));
     assert.deepEqual(strays, [], 'only the library: no tests, examples, benchmarks or build info');
@@ -155,7 +158,10 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
     assert.ok(sources.length > 10);
     for (const source of sources) {
       const out = `dist/${source.slice(0, -3)}`;
-      for (const file of [source, `${out}.js`, `${out}.js.map`, `${out}.d.ts`, `${out}.d.ts.map`]) assert.ok(packed.includes(file), `${file} is in the tarball`);
+      for (const file of [source, `${out}.js`, `${out}.js.map`, `${out}.d.ts`, `${out}.d.ts.map`]) assert.ok(
+        packed.includes(file),
+        `${file} is in the tarball`,
+      );
     }
     const orphans = packed.filter((p) => p.startsWith('dist/src/') && p.endsWith('.js') && !sources.includes(`${p.slice(5, -3)}.ts`));
     assert.deepEqual(orphans, [], 'no compiled file of a deleted source');
@@ -244,7 +250,10 @@ describe('npm pack, installed into an empty project', { timeout: 4 * STEP_TIMEOU
     // One process runs them in turn (each finishes its top-level await, workers closed, before the next starts).
     // (A file, not `node --input-type=module -e`: worker threads inherit the flag and refuse to start.)
     const runner = join(project, 'out', 'run-examples.mjs');
-    writeFileSync(runner, `for (const f of ${JSON.stringify(compiled.map((f) => pathToFileURL(f).href))}) { console.error('example ' + f); await import(f); }\n`);
+    writeFileSync(
+      runner,
+      `for (const f of ${JSON.stringify(compiled.map((f) => pathToFileURL(f).href))}) { console.error('example ' + f); await import(f); }\n`,
+    );
     run(process.execPath, [runner], project);
   });
 });

@@ -57,7 +57,10 @@ test('data() from nested arrays, typed arrays, NDArrays and { dtype, shape }', (
 test('data() casting: up-casts implicit, down-casts only with forceCast', () => {
   assert.equal(data(new Float32Array([1]), { dtype: 'float64' }).dtype, 'float64');
   assert.equal(data(new Int32Array([1]), { dtype: 'float32' }).dtype, 'float32');
-  assert.throws(() => data(new Float64Array([1.5]), { dtype: 'float32' }), /data value: expected dtype float32 \(or one that up-casts to it\), got float64; down-casts need forceCast/);
+  assert.throws(
+    () => data(new Float64Array([1.5]), { dtype: 'float32' }),
+    /data value: expected dtype float32 \(or one that up-casts to it\), got float64; down-casts need forceCast/,
+  );
   assert.equal(data(new Float64Array([1.5]), { dtype: 'float32', forceCast: true }).array.item(), 1.5);
   assert.throws(() => data([1.5], { dtype: 'int32' }), /element 0 \(1.5\) is not exactly representable as int32/);
   assert.deepEqual(Array.from(data([1.7, -2.2], { dtype: 'int32', forceCast: true }).array.data), [1, -2]);
@@ -148,7 +151,11 @@ test('set: bad arguments leave the Data unchanged', () => {
   const d = m23();
   rejectsUnchanged(d, () => d.set(0, [1, 2]), /Data.set value: expected shape \(3,\), got \(2,\)/);
   rejectsUnchanged(d, () => d.set(5, [1, 2, 3]), /Data.set index: row 5 is out of range/);
-  rejectsUnchanged(d, () => d.set(0, new Float64Array([1, 2, 3])), /Data.set value: expected dtype float32 \(or one that up-casts to it\), got float64; down-casts need forceCast/);
+  rejectsUnchanged(
+    d,
+    () => d.set(0, new Float64Array([1, 2, 3])),
+    /Data.set value: expected dtype float32 \(or one that up-casts to it\), got float64; down-casts need forceCast/,
+  );
   rejectsUnchanged(d, () => d.set({ start: 0, stop: 2 }, [[1, 2, 3]]), /expected shape \(2, 3\), got \(1, 3\)/);
   rejectsUnchanged(d, () => d.set([0, 1], [[1, 2, 3], [4, 5, 'x' as unknown as number]]), /Data.set value: expected a number/);
   rejectsUnchanged(d, () => d.set(0, [1, 2, 3], { force: true } as unknown as { forceCast: boolean }), /Data.set options: unknown option 'force'/);
@@ -185,7 +192,11 @@ test('setValue: bad arguments leave the Data unchanged', () => {
   const d = m23();
   rejectsUnchanged(d, () => d.setValue([1, 2, 3]), /Data.setValue value: expected 2 dimensions \(the Data's ndim is fixed\), got shape \(3,\)/);
   rejectsUnchanged(d, () => d.setValue(new Float64Array([1])), /expected dtype float32 \(or one that up-casts to it\), got float64; down-casts need forceCast/);
-  rejectsUnchanged(d, () => d.setValue([[1, 2, 3, 4, 5, 6, 7]], { oversize: 2.5 }), /Data.setValue options.oversize: expected a number in \[1, 2\], got number 2.5/);
+  rejectsUnchanged(
+    d,
+    () => d.setValue([[1, 2, 3, 4, 5, 6, 7]], { oversize: 2.5 }),
+    /Data.setValue options.oversize: expected a number in \[1, 2\], got number 2.5/,
+  );
   rejectsUnchanged(d, () => d.setValue([[1]], { oversize: Number.NaN }), /oversize/);
   rejectsUnchanged(d, () => d.setValue({ dtype: 'float32', shape: [1, 1] }), /Data.setValue value: expected a number, nested array/);
   rejectsUnchanged(d, () => d.setValue([[1]], { forcecast: true } as unknown as { forceCast: boolean }), /unknown option 'forcecast'/);

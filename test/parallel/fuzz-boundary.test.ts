@@ -9,7 +9,10 @@ import { T } from '../../src/index.js';
 const SEED = 20261202;
 const RUNS = 60;
 /** Messages that mean the argument reached code that never checked it. */
-const RAW = /Cannot read prop|is not a function|is not iterable|undefined is not|null is not|Invalid typed array length|Maximum call stack|Cannot convert|DataCloneError|Invalid array length/;
+const RAW = new RegExp([
+  'Cannot read prop', 'is not a function', 'is not iterable', 'undefined is not', 'null is not', 'Invalid typed array length',
+  'Maximum call stack', 'Cannot convert', 'DataCloneError', 'Invalid array length',
+].join('|'));
 
 /** Calls `f`; a failure must be a clear TypeError or RangeError. Returns whether it failed. */
 async function clearOrFine(what: string, f: () => unknown): Promise<boolean> {

@@ -220,9 +220,18 @@ test('start-up failures name the rank and are bounded', async () => {
   await assert.rejects(WorkerPool.start({ n: 1, script: 5 as unknown as string }), /WorkerPool.start script: expected a URL or a path/);
   await assert.rejects(WorkerPool.start({ n: 1, script, timeoutMs: 0 }), /WorkerPool.start timeoutMs: expected a positive number/);
   await assert.rejects(WorkerPool.start({ n: 2, script, workerData: { f: () => 1 } }), /WorkerPool.start: cannot start worker 0: .*could not be cloned/);
-  await assert.rejects(WorkerPool.start({ n: 1, script: new URL('./fixtures/no-such-worker.js', import.meta.url) }), (e: WorkerError) => e.rank === 0 && e.died && /Cannot find module/.test(e.message));
-  await assert.rejects(WorkerPool.start({ n: 2, script, workerData: { failInit: 1 } }), (e: WorkerError) => e.rank === 1 && /init failed on rank 1/.test(e.message));
-  await assert.rejects(WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'throw' } }), (e: WorkerError) => e.died && /worker script failed to load/.test(e.message));
+  await assert.rejects(
+    WorkerPool.start({ n: 1, script: new URL('./fixtures/no-such-worker.js', import.meta.url) }),
+    (e: WorkerError) => e.rank === 0 && e.died && /Cannot find module/.test(e.message),
+  );
+  await assert.rejects(
+    WorkerPool.start({ n: 2, script, workerData: { failInit: 1 } }),
+    (e: WorkerError) => e.rank === 1 && /init failed on rank 1/.test(e.message),
+  );
+  await assert.rejects(
+    WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'throw' } }),
+    (e: WorkerError) => e.died && /worker script failed to load/.test(e.message),
+  );
   await assert.rejects(WorkerPool.start({ n: 1, script: oddScript, workerData: { mode: 'exit' } }), /rank 0 exited with code 0/);
   const { error, ms } = await rejection(WorkerPool.start({ n: 2, script: oddScript, workerData: { mode: 'silent' }, startTimeoutMs: 300 }));
   assert.ok(error instanceof PoolTimeoutError && ms < 2000);

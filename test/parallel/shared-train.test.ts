@@ -48,7 +48,12 @@ describe('fused optimizer kernels', () => {
         const rows = flat[flat.length - 1]!;
         kernel.update(p, flat, 1 / rows, state, 0, p.length, hyper, t);
         u();
-        assertAllClose(new NDArray('float64', [p.length], p), new NDArray('float64', [p.length], flatOf(sym.params)), { rtol: 1e-12, atol: 1e-14 }, `${rule} step ${t}`);
+        assertAllClose(
+          new NDArray('float64', [p.length], p),
+          new NDArray('float64', [p.length], flatOf(sym.params)),
+          { rtol: 1e-12, atol: 1e-14 },
+          `${rule} step ${t}`,
+        );
       }
     });
   }
@@ -78,7 +83,12 @@ describe('shared-state training step on 3 CPU workers', () => {
     const ref = model(7, 'float64');
     const train = X.makeTrainFunction(m.loss, m.params, [m.x, m.y], 'adam', { learningRate: 0.01 });
     const opt = X.makeOptimizer('adam', ref.params, { loss: ref.loss }, { learningRate: 0.01 });
-    const g = T.fn({ inputs: [ref.x, ref.y], outputs: ref.loss, updates: opt.gradUpdates.map(([s, e]) => [s, e] as [T.SharedVariable, T.Variable]), device: REF });
+    const g = T.fn({
+      inputs: [ref.x, ref.y],
+      outputs: ref.loss,
+      updates: opt.gradUpdates.map(([s, e]) => [s, e] as [T.SharedVariable, T.Variable]),
+      device: REF,
+    });
     const u = T.fn({ updates: opt.paramUpdates, device: REF });
     const xs = synk.data(data.x);
     const ys = synk.data(data.y);

@@ -20,7 +20,15 @@ describe('synk.fn on 3 workers', () => {
   const V = T.NDArray.from([1, 2], { dtype: 'float32' });
   const f = synk.fn({
     inputs: [x], bcastInputs: [v],
-    outputs: [[rowSums.mean(), 'avg'], [rowSums.sum(), 'sum'], [rowSums.prod(), 'prod'], [rowSums.max(), 'max'], [rowSums.min(), 'min'], [rowSums, 'gather'], [rowSums.mean(), 'none']],
+    outputs: [
+      [rowSums.mean(), 'avg'],
+      [rowSums.sum(), 'sum'],
+      [rowSums.prod(), 'prod'],
+      [rowSums.max(), 'max'],
+      [rowSums.min(), 'min'],
+      [rowSums, 'gather'],
+      [rowSums.mean(), 'none'],
+    ],
   });
 
   function expectFor(rows: T.NDArray, noneRows: T.NDArray): T.NDArray[] {
@@ -74,7 +82,11 @@ describe('synk.fn on 3 workers', () => {
     }
     const counter = T.shared(0, { name: 'counter' });
     const seen = T.shared(0, { name: 'seen' });
-    const g = synk.fn({ inputs: [x], outputs: [[x.shape[0]!.cast('float32'), 'sum']], updates: [[counter, counter.add(x.sum()), 'sum'], [seen, seen.add(x.shape[0]!.cast('float32')), 'sum']] });
+    const g = synk.fn({
+      inputs: [x],
+      outputs: [[x.shape[0]!.cast('float32'), 'sum']],
+      updates: [[counter, counter.add(x.sum()), 'sum'], [seen, seen.add(x.shape[0]!.cast('float32')), 'sum']],
+    });
     const [rows] = (await g(X, { numSlices: 2 })) as T.NDArray[];
     assert.equal(rows!.item(), ROWS);
     // Rank 0 saw its 2 rows in 2 slices of 1 row: each slice's update starts from 0, sums accumulate.
@@ -136,8 +148,15 @@ describe('synk.fn on 3 workers', () => {
     const pending = g(X);
     const before = acc.getValue(); // read before the call reaches the workers: the first call's result
     await pending;
-    assertAllClose(before, Array.from({ length: 4 }, (_, j) => Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0)), { rtol: 1e-5 });
-    const expected = Array.from({ length: 4 }, (_, j) => 2 * Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0));
+    assertAllClose(
+      before,
+      Array.from({ length: 4 }, (_, j) => Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0)),
+      { rtol: 1e-5 },
+    );
+    const expected = Array.from(
+      { length: 4 },
+      (_, j) => 2 * Array.from({ length: rank0Rows.shape[0]! }, (_, r) => rank0Rows.data[r * 4 + j]!).reduce((a, b) => a + b, 0),
+    );
     assertAllClose(acc.getValue(), expected, { rtol: 1e-5 });
     assertAllClose((await synk.getValue(0, acc)) as T.NDArray, expected, { rtol: 1e-5 });
   });

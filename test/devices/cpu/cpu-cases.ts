@@ -23,7 +23,14 @@ const oracle = new ReferenceDevice({ float64: true });
 const plain = new ReferenceDevice();
 
 /** Runs outputs on `device` and on the float64 oracle; compares within `tol`. */
-export function checkAgainstOracle(device: Device, inputs: T.Variable[], outputs: T.Variable[], values: T.ArrayInput[], tol: { rtol: number; atol: number }, what: string): NDArray[] {
+export function checkAgainstOracle(
+  device: Device,
+  inputs: T.Variable[],
+  outputs: T.Variable[],
+  values: T.ArrayInput[],
+  tol: { rtol: number; atol: number },
+  what: string,
+): NDArray[] {
   const got = T.fn({ inputs, outputs, device })(...values) as NDArray[];
   const want = T.fn({ inputs, outputs, device: oracle })(...values) as NDArray[];
   got.forEach((g, i) => {

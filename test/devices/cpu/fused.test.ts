@@ -32,7 +32,14 @@ forEachCpuDevice('fused elementwise kernels', (device, c) => {
       [[1, 1, 1], [1, 1], [1]],
     ];
     shapes.forEach(([xs, as, bs], k) => {
-      checkAgainstOracle(device, [x, a, b, s], [y], [f32(xs, k), f32(as, 10 + k), f32(bs, 20 + k), NDArray.scalar(1.5)], tol, `shapes ${JSON.stringify([xs, as, bs])}`);
+      checkAgainstOracle(
+        device,
+        [x, a, b, s],
+        [y],
+        [f32(xs, k), f32(as, 10 + k), f32(bs, 20 + k), NDArray.scalar(1.5)],
+        tol,
+        `shapes ${JSON.stringify([xs, as, bs])}`,
+      );
     });
   });
 
@@ -55,7 +62,13 @@ forEachCpuDevice('fused elementwise kernels', (device, c) => {
     checkExact(device, [i, j], [T.add(T.mul(i, j), i), T.intDiv(T.mul(i, j), 3), T.mod(T.sub(T.mul(i, i), j), 7)], [big, other], 'int32 chain');
     const x = t(1, 'x');
     const xv = NDArray.from([-1.5, 0.49, 300.7, NaN, Infinity, -0.1], { dtype: 'float32' });
-    checkExact(device, [x], [T.add(T.cast(T.mul(x, 2), 'uint8'), 1), T.cast(T.mul(x, 3), 'bool'), T.add(T.cast(T.gt(x, 0), 'int32'), T.cast(T.lt(x, 1), 'int32'))], [xv], 'casts');
+    checkExact(
+      device,
+      [x],
+      [T.add(T.cast(T.mul(x, 2), 'uint8'), 1), T.cast(T.mul(x, 3), 'bool'), T.add(T.cast(T.gt(x, 0), 'int32'), T.cast(T.lt(x, 1), 'int32'))],
+      [xv],
+      'casts',
+    );
     const [p, q] = [t(1, 'p', 'bool'), t(1, 'q', 'bool')];
     const pv = NDArray.from([true, true, false, false]), qv = NDArray.from([true, false, true, false]);
     checkExact(device, [p, q], [T.xor(T.and(p, q), T.not(q)), T.add(p, q)], [pv, qv], 'bool chain');

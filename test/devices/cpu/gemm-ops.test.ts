@@ -98,7 +98,14 @@ forEachCpuDevice('conv2d through im2col and GEMM', (device, c) => {
     const x = T.tensor4('x', 'float64'), w = T.tensor4('w', 'float64');
     const loss = T.sum(T.tanh(T.conv2d(x, w, { stride: 2, padding: 1 })));
     const [gx, gw] = T.grad(loss, [x, w]);
-    checkAgainstOracle(device, [x, w], [loss, gx!, gw!], [arr([2, 3, 6, 6], 4, 'float64'), arr([4, 3, 3, 3], 5, 'float64')], { rtol: 1e-10, atol: 1e-12 }, 'grad');
+    checkAgainstOracle(
+      device,
+      [x, w],
+      [loss, gx!, gw!],
+      [arr([2, 3, 6, 6], 4, 'float64'), arr([4, 3, 3, 3], 5, 'float64')],
+      { rtol: 1e-10, atol: 1e-12 },
+      'grad',
+    );
   });
 
   it('bad shapes read as on the reference device', () => {

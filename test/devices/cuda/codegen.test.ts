@@ -16,7 +16,7 @@ import { CUDA_LOWERINGS, hostOps } from '../../../src/devices/cuda/lowering-tabl
 import { OPS } from '../../../src/ops/registry.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
 
-const NVCC = process.env['NVCC'] ?? (existsSync('/usr/local/bin/nvcc') ? '/usr/local/bin/nvcc' : existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : null);
+const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((path) => existsSync(path)) ?? null;
 
 function programOf(inputs: T.Variable[], outputs: T.Variable | T.Variable[]): Program {
   return T.fn({ inputs, outputs }).compiled.description.program;
@@ -61,7 +61,10 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const i = T.tensor({ dtype: 'int32', ndim: 2, name: 'i' });
     const u = T.tensor({ dtype: 'uint8', ndim: 1, name: 'u' });
     const f = T.matrix('f');
-    return programOf([i, u, f], [T.abs(T.square(i)), T.pow(i, 31), T.pow(i, i), T.pow(u, u), T.sub(T.neg(T.mul(i, i)), T.add(i, u)), T.variance(f, 1, false, 1.5)]);
+    return programOf(
+      [i, u, f],
+      [T.abs(T.square(i)), T.pow(i, 31), T.pow(i, i), T.pow(u, u), T.sub(T.neg(T.mul(i, i)), T.add(i, u)), T.variance(f, 1, false, 1.5)],
+    );
   },
   'conv2d (groups, stride, dilation, padding, same) and both gradients, float32 and float64': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 4, name: 'x' });
@@ -102,7 +105,8 @@ const REPRESENTATIVE: Record<string, () => Program> = {
   },
 };
 
-test('generated kernel sources of representative programs compile with nvcc for sm_90', { skip: NVCC === null ? 'nvcc not found (set NVCC or install the CUDA toolkit)' : false }, () => {
+const NVCC_SKIP = NVCC === null ? 'nvcc not found (set NVCC or install the CUDA toolkit)' : false;
+test('generated kernel sources of representative programs compile with nvcc for sm_90', { skip: NVCC_SKIP }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'synk-cuda-codegen-'));
   for (const [name, make] of Object.entries(REPRESENTATIVE)) {
     const lowered = lowerProgram(make());
@@ -111,7 +115,10 @@ test('generated kernel sources of representative programs compile with nvcc for 
     writeFileSync(file, lowered.source);
     const r = spawnSync(NVCC!, ['-std=c++17', '-arch=sm_90', '-c', '-x', 'cu', file, '-o', '/dev/null'], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${name}: nvcc failed on ${file}\n${r.stderr}`);
-    for (const k of lowered.units.flatMap((u) => u.kernels)) assert.match(lowered.source, new RegExp(`extern "C" __global__ void (__launch_bounds__\\(256\\) )?${k}\\(`));
+    for (const k of lowered.units.flatMap((u) => u.kernels)) assert.match(
+      lowered.source,
+      new RegExp(`extern "C" __global__ void (__launch_bounds__\\(256\\) )?${k}\\(`),
+    );
   }
 });
 

@@ -67,14 +67,33 @@ test('fused broadcasting chains, integer and bool ops against the float64 refere
   const u = T.tensor({ dtype: 'uint8', ndim: 1, name: 'u' });
   const ints = NDArray.from([-7, 0, 5, 9, -3, 2 ** 30], { dtype: 'int32' });
   const bytes = NDArray.from([3, 0, 2, 250, 7, 1], { dtype: 'uint8' });
-  compare(dev, [i, u], [T.mod(i, 4), T.intDiv(i, 3), T.mul(u, u), T.eq(T.cast(i, 'uint8'), u), T.and(T.gt(i, 0), T.lt(u, 5)), T.cast(T.div(i, 2), 'int32')], [ints, bytes], 0, 0);
+  compare(
+    dev,
+    [i, u],
+    [T.mod(i, 4), T.intDiv(i, 3), T.mul(u, u), T.eq(T.cast(i, 'uint8'), u), T.and(T.gt(i, 0), T.lt(u, 5)), T.cast(T.div(i, 2), 'int32')],
+    [ints, bytes],
+    0,
+    0,
+  );
 });
 
 test('reductions: rows, columns, transposed patterns, long reductions split over the GPU', (t) => {
   const dev = gpu(t);
   if (!dev) return;
   const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
-  const outs = [T.sum(x, 2), T.mean(x, 0), T.max(x, [0, 2]), T.min(x, 1, true), T.argmax(x, 2), T.argmin(x, 0), x.var(1), T.logsumexp(x, [0, 1]), T.prod(T.add(x, 1.5), 0), T.all(T.gt(x, -0.9), 1), T.any(T.gt(x, 0.99), 2)];
+  const outs = [
+    T.sum(x, 2),
+    T.mean(x, 0),
+    T.max(x, [0, 2]),
+    T.min(x, 1, true),
+    T.argmax(x, 2),
+    T.argmin(x, 0),
+    x.var(1),
+    T.logsumexp(x, [0, 1]),
+    T.prod(T.add(x, 1.5), 0),
+    T.all(T.gt(x, -0.9), 1),
+    T.any(T.gt(x, 0.99), 2),
+  ];
   compare(dev, [x], outs, [f32([7, 33, 300], 8)], 2e-4, 1e-4);
   compare(dev, [x], [T.sum(x), T.mean(x, 1), T.max(x, 2), T.argmax(x, 1)], [f32([2, 300_000, 3], 9)], 2e-4, 1e-4);
   compare(dev, [x], [T.sum(x, 2), T.mean(x, [0, 1])], [f32([1, 2, 1_000_000], 10)], 2e-4, 1e-4);
@@ -90,10 +109,16 @@ test('transposes, slices, set/inc of slices, concatenation, take and the row-wis
   const idx = T.tensor({ dtype: 'int32', ndim: 1, name: 'idx' });
   const outs = [
     T.dimshuffle(x, [2, 0, 1]), T.dimshuffle(x, [1, 'x', 0, 2]), x.get(1, [null, null, -2]), T.concatenate([x, T.mul(x, 2)], 1),
-    T.take(x, idx, 1), T.softmax(m), T.logSoftmax(m), T.softmax(m, 0), T.incSubtensor(x.get(0, [1, 3]), T.constant(5, { dtype: 'float32' })), T.setSubtensor(x.get(null, 2), T.mul(m.get(0, [0, 4]), 2)),
+    T.take(x, idx, 1), T.softmax(m), T.logSoftmax(m), T.softmax(m, 0), T.incSubtensor(
+      x.get(0, [1, 3]),
+      T.constant(5, { dtype: 'float32' }),
+    ), T.setSubtensor(x.get(null, 2), T.mul(m.get(0, [0, 4]), 2)),
   ];
   compare(dev, [x, m, idx], outs, [f32([3, 5, 4], 12), f32([6, 1000], 13, -30, 30), NDArray.from([4, -1, 0, 2], { dtype: 'int32' })]);
-  assert.throws(() => T.fn({ inputs: [x, m, idx], outputs: T.take(x, idx, 1), device: dev })(f32([3, 5, 4], 1), f32([1, 1], 1), NDArray.from([5], { dtype: 'int32' })), /out of range/);
+  assert.throws(
+    () => T.fn({ inputs: [x, m, idx], outputs: T.take(x, idx, 1), device: dev })(f32([3, 5, 4], 1), f32([1, 1], 1), NDArray.from([5], { dtype: 'int32' })),
+    /out of range/,
+  );
 });
 
 test('matmul through cuBLAS: transposes, batches, broadcast batches, float64, TF32 within 3e-4', (t) => {
@@ -180,7 +205,10 @@ test('clear errors: bad device index, out of memory, run-time shape errors; the 
   const dev = gpu(t);
   if (!dev) return;
   assert.throws(() => new CudaDevice({ index: 999 }), /no device 999: this machine has \d+ CUDA device/);
-  assert.throws(() => dev.context.alloc('float32', [2 ** 28, 1024]), (e: unknown) => e instanceof CudaOutOfMemoryError && /out of GPU memory allocating 1099511627776 bytes/.test(e.message));
+  assert.throws(
+    () => dev.context.alloc('float32', [2 ** 28, 1024]),
+    (e: unknown) => e instanceof CudaOutOfMemoryError && /out of GPU memory allocating 1099511627776 bytes/.test(e.message),
+  );
   const x = T.matrix('x');
   const y = T.matrix('y');
   const f = T.fn({ inputs: [x, y], outputs: T.add(x, y), device: dev });

@@ -103,7 +103,9 @@ int ncclCommInitRank(void **comm, int nranks, ncclUniqueId id, int rank) {
   unsigned long long s = 0; for (int i = 0; i < 128; i++) s = s * 31 + (unsigned char)id.internal[i];
   last_sum = s; *comm = (void *)(0x7700L + rank); return 0; }
 unsigned long long fake_last_sum(void) { return last_sum; }
-int ncclCommInitAll(void **comms, int n, const int *devlist) { for (int i = 0; i < n; i++) comms[i] = (void *)(0x7700L + (devlist ? devlist[i] : i)); return 0; }
+int ncclCommInitAll(void **comms, int n, const int *devlist) {
+  for (int i = 0; i < n; i++) comms[i] = (void *)(0x7700L + (devlist ? devlist[i] : i));
+  return 0; }
 int ncclCommUserRank(void *comm, int *rank) { *rank = (int)((long)comm - 0x7700L); return 0; }
 int ncclAllReduce(unsigned long long s, unsigned long long r, size_t count, int dt, int op, void *comm, void *stream) {
   unsigned long long c[7] = { s, r, count, dt, op, (unsigned long long)comm, (unsigned long long)stream };

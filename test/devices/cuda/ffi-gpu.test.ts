@@ -230,7 +230,8 @@ test('NCCL across GPUs: one worker thread per rank, the id shared through a Shar
   const id = new SharedArrayBuffer(128);
   nccl.getUniqueId(new Uint8Array(id));
   const count = 4096;
-  const results = await Promise.all(Array.from({ length: nranks }, (_, rank) => new Promise<{ rank: number; reduced: number[]; gathered: number[]; asyncError: number; ranks: number[] }>((resolve, reject) => {
+  interface RankResult { rank: number; reduced: number[]; gathered: number[]; asyncError: number; ranks: number[] }
+  const results = await Promise.all(Array.from({ length: nranks }, (_, rank) => new Promise<RankResult>((resolve, reject) => {
     const w = new Worker(new URL('./nccl-rank-worker.js', import.meta.url), { workerData: { rank, nranks, id, count } });
     w.once('message', resolve);
     w.once('error', reject);

@@ -20,7 +20,12 @@ const isolated = { env: {}, toolkitParents: [], systemDirs: [], useLoaderPath: f
 test('searchDirectories: CUDA_PATH, CUDA_HOME, toolkits newest first, then system folders', () => {
   const root = mkdtempSync(join(tmpdir(), 'synk-local-'));
   for (const d of ['cuda-12.4', 'cuda', 'cuda-13.0', 'cuda-12.10', 'not-cuda']) mkdirSync(join(root, d));
-  const dirs = searchDirectories({ dirs: ['/opt/first'], env: { CUDA_PATH: '/opt/cp', CUDA_HOME: '/opt/ch' }, toolkitParents: [root], systemDirs: ['/usr/lib/x86_64-linux-gnu'] });
+  const dirs = searchDirectories({
+    dirs: ['/opt/first'],
+    env: { CUDA_PATH: '/opt/cp', CUDA_HOME: '/opt/ch' },
+    toolkitParents: [root],
+    systemDirs: ['/usr/lib/x86_64-linux-gnu'],
+  });
   assert.deepEqual(dirs, [
     '/opt/first',
     '/opt/cp/lib64', '/opt/cp/targets/x86_64-linux/lib',
@@ -92,7 +97,19 @@ test('packKernelParams lays each argument in its own little-endian 8-byte slot',
 });
 
 /** cuBLAS's column-major GEMM, element by element (the oracle for the mapping). */
-function colMajorGemm(ta: number, tb: number, m: number, n: number, k: number, A: Float64Array, lda: number, B: Float64Array, ldb: number, C: Float64Array, ldc: number): void {
+function colMajorGemm(
+  ta: number,
+  tb: number,
+  m: number,
+  n: number,
+  k: number,
+  A: Float64Array,
+  lda: number,
+  B: Float64Array,
+  ldb: number,
+  C: Float64Array,
+  ldc: number,
+): void {
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < m; i++) {
       let s = 0;
@@ -128,7 +145,11 @@ test('rowMajorToColumnMajor: cuBLAS column-major arithmetic on row-major storage
         assert.equal(g.a, 2n); // operands swapped
         const C = new Float64Array(m * ldc);
         colMajorGemm(g.transa, g.transb, g.m, g.n, g.k, B, g.lda, A, g.ldb, C, g.ldc);
-        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) assert.equal(C[i * ldc + j], want[i * n + j], `transA=${transA} transB=${transB} pad=${pad} (${i},${j})`);
+        for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) assert.equal(
+          C[i * ldc + j],
+          want[i * n + j],
+          `transA=${transA} transB=${transB} pad=${pad} (${i},${j})`,
+        );
       }
     }
   }

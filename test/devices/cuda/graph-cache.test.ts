@@ -31,7 +31,12 @@ interface Calls { enqueues: number; captures: number; launches: number; copies: 
 
 function fakeHost(options: { failCapture?: 'notCapturable' | 'genuine'; aliasArg?: boolean; check?: boolean } = {}) {
   let next = 0x1000n;
-  const backend: MemoryBackend = { memAlloc: (n) => { const p = next; next += BigInt(n) + 512n; return p; }, memFree: () => {}, memGetInfo: () => ({ free: 1e9, total: 1e9 }) };
+  const memAlloc = (n: number): bigint => {
+    const p = next;
+    next += BigInt(n) + 512n;
+    return p;
+  };
+  const backend: MemoryBackend = { memAlloc, memFree: () => {}, memGetInfo: () => ({ free: 1e9, total: 1e9 }) };
   const allocator = new CachingAllocator(backend);
   const calls: Calls = { enqueues: 0, captures: 0, launches: 0, copies: 0, guarded: [], destroyed: 0 };
   let capturing = false;

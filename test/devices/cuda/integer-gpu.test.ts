@@ -41,7 +41,11 @@ test('int32 add, sub, mul, neg, incSubtensor and out-of-range casts match the re
   const x = i32('x'), y = i32('y'), f = T.tensor({ dtype: 'float64', ndim: 1, name: 'f' });
   const outputs = [T.add(x, y), T.sub(x, y), T.mul(x, y), T.neg(x),
     T.incSubtensor(x.take(T.constant([0, 0], { dtype: 'int32' })), T.constant(2 ** 30, { dtype: 'int32' })), T.cast(f, 'int32')];
-  const values = [ints([2 ** 31 - 1, -(2 ** 31), 65536]), ints([1, 1, 65536]), NDArray.from([1e30, -4294967297.5, NaN, 2 ** 31], { dtype: 'float64' })] as const;
+  const values = [
+    ints([2 ** 31 - 1, -(2 ** 31), 65536]),
+    ints([1, 1, 65536]),
+    NDArray.from([1e30, -4294967297.5, NaN, 2 ** 31], { dtype: 'float64' }),
+  ] as const;
   const got = T.fn({ inputs: [x, y, f], outputs, device })(...values) as NDArray[];
   const want = T.fn({ inputs: [x, y, f], outputs, device: new T.ReferenceDevice() })(...values) as NDArray[];
   got.forEach((g, k) => assert.deepEqual([...g.data], [...want[k]!.data], `output ${k}`));

@@ -25,7 +25,10 @@ function relNormError(got: NDArray, want: NDArray): number {
 }
 
 test('fork refuses an unknown matmulPrecision, naming the option', async () => {
-  await assert.rejects(synk.fork({ n: 1, devices: 'cpu', matmulPrecision: 'low' as never }), /fork: matmulPrecision must be 'highest', 'high' or 'medium', got "low"/);
+  await assert.rejects(
+    synk.fork({ n: 1, devices: 'cpu', matmulPrecision: 'low' as never }),
+    /fork: matmulPrecision must be 'highest', 'high' or 'medium', got "low"/,
+  );
   assert.equal(synk.isForked?.() ?? false, false);
 });
 

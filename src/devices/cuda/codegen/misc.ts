@@ -88,18 +88,19 @@ export function rowwiseKernels(mb: ModuleBuilder, dtype: DType, index: DType): {
   const take = `trw_${dtag(dtype)}_${dtag(index)}`;
   const scatter = `srw_${dtag(dtype)}_${dtag(index)}`;
   const loop = 'for (i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += (i64)gridDim.x * blockDim.x)';
+  const tail = 'i64 rows, i64 c, int* flag, int code';
   const check = `const i64 k = (i64)t[r];
     if (code != 0 && (k < 0 || k >= c)) {
       if (atomicCAS(flag, 0, code) == 0) { flag[1] = (int)k; flag[2] = (int)r; }
       continue;
     }`;
-  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, i64 rows, i64 c, int* flag, int code) {
+  mb.define(take, `extern "C" __global__ void __launch_bounds__(256) ${take}(${T}* out, const ${T}* x, const ${I}* t, ${tail}) {
   ${loop} {
     ${check}
     out[r] = x[r * c + k];
   }
 }`);
-  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, i64 rows, i64 c, int* flag, int code) {
+  mb.define(scatter, `extern "C" __global__ void __launch_bounds__(256) ${scatter}(${T}* out, const ${T}* g, const ${I}* t, ${tail}) {
   ${loop} {
     ${check}
     out[r * c + k] = g[r];
