@@ -54,3 +54,22 @@ if [ "$stage" = final ]; then
   echo "== PyTorch CPU 16 threads (MLP)"
   timeout 200 python3 bench/train_torch.py --threads 16 --batches 512,8192 --steps 10 --no-compile 2>&1 | grep "^cpu"
 fi
+if [ "$stage" = after ]; then
+  # dist-before/: the build before this stage's merges (issue #14's refactors, the pool's wake-ups), same call.
+  export OPENBLAS_NUM_THREADS=1
+  for build in dist-before dist; do
+    [ -d $build ] || continue
+    echo "== $build: 16 CPU workers (MLP), dispatch"
+    timeout 200 node $build/bench/train.js --workers 16 --batches 512,8192 --steps 10 2>&1 | tail -2
+    timeout 100 node $build/bench/dispatch.js 1,2,4,8,16 --seconds 0.5 2>&1 | tail -5
+    timeout 150 node $build/bench/gpu-step.js --batches 512,8192 --steps 50 --precision high 2>&1 | tail -2
+  done
+  echo "== event-loop lateness (dist)"
+  timeout 150 node dist/bench/event-loop-lateness.js 1,8,16 --calls 10 --call-ms 200 2>&1 | tail -6
+  for suite in devices/cuda cuda-workers extensions/train comm/ parallel/shared-train; do
+    echo "== tests: $suite"
+    timeout 240 node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A12 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -30
+  done
+fi
