@@ -55,6 +55,31 @@ for (const file of sources) {
   }
 }
 
+/** Prints each layer, highest first: its folders, its file count and the lower layers its files import. */
+function printLayers() {
+  const rows = LAYERS.map((name) => ({ name, folders: new Set(), files: 0, imports: new Set() }));
+  for (const [file, deps] of graph) {
+    const rel = relative(root, file);
+    const layer = layerOf(rel);
+    if (layer < 0) continue;
+    const row = rows[layer];
+    row.files++;
+    const parts = relative('src', rel).split('/');
+    row.folders.add(parts.length === 1 ? 'src/*.ts' : `src/${parts.slice(0, -1).join('/')}`);
+    for (const dep of deps) {
+      const depLayer = layerOf(relative(root, dep));
+      if (depLayer >= 0 && depLayer < layer) row.imports.add(LAYERS[depLayer]);
+    }
+  }
+  console.log('Layers, highest first (a layer imports only itself and the layers below it):');
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const row = rows[i];
+    const below = LAYERS.slice(0, i).filter((n) => row.imports.has(n));
+    console.log(`  ${String(i + 1).padStart(2)}. ${row.name.padEnd(11)} ${String(row.files).padStart(3)} files  imports: ${below.join(', ') || '-'}`);
+    console.log(`      ${[...row.folders].sort().join(', ')}`);
+  }
+}
+
 // Cycles: a depth-first search that reports each back edge's cycle once.
 const state = new Map();
 const stack = [];
@@ -94,6 +119,8 @@ for (const dir of LINE_DIRS) {
     });
   }
 }
+
+if (process.argv.includes('--print')) printLayers();
 
 if (problems.length) {
   console.error(`check-architecture: ${problems.length} problem(s)\n  ${problems.join('\n  ')}`);

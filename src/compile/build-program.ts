@@ -4,7 +4,7 @@ import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { applyOp } from '../ops/apply.js';
 import type { OpName, OpAttrs } from '../ops/registry.js';
-import { topoSort } from '../grad/grad.js';
+import { topoSort } from '../tensor/graph.js';
 import type { Program, ProgramStep, SlotInfo } from './program.js';
 import { serializeArray } from './serialize-array.js';
 

@@ -6,7 +6,7 @@ import { refuseUnknownKeys } from '../tensor/options.js';
 import type { ArrayInput, OutputsOf } from './fn-types.js';
 import { SharedVariable, Variable, Constant } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
-import { StepError } from '../devices/reference/reference-device.js';
+import { StepError } from './step-error.js';
 import { defaultDevice } from '../devices/default-device.js';
 import { buildProgram, conformTo, substitute, type Givens } from './build-program.js';
 import { optimize, type OptimizeOptions } from './optimize.js';

@@ -3,27 +3,12 @@ import { isFloat } from '../tensor/dtype.js';
 import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../tensor/build.js';
 import { getOpDef } from '../ops/apply.js';
+import { topoSort } from '../tensor/graph.js';
 
 /** Options of {@link grad}. */
 export interface GradOptions {
   /** What to do for a `wrt` that the cost does not depend on: throw (default, as Theano) or give zeros. */
   disconnected?: 'raise' | 'zero';
-}
-
-/** Variables in topological order (inputs before users), from the given roots. */
-export function topoSort(roots: readonly Variable[]): Variable[] {
-  const order: Variable[] = [];
-  const seen = new Set<number>();
-  const stack: { v: Variable; expanded: boolean }[] = roots.map((v) => ({ v, expanded: false }));
-  while (stack.length) {
-    const top = stack.pop()!;
-    if (top.expanded) { order.push(top.v); continue; }
-    if (seen.has(top.v.id)) continue;
-    seen.add(top.v.id);
-    stack.push({ v: top.v, expanded: true });
-    for (const input of top.v.owner?.inputs ?? []) if (!seen.has(input.id)) stack.push({ v: input, expanded: false });
-  }
-  return order;
 }
 
 /**

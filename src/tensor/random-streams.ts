@@ -10,7 +10,7 @@ import { intArgs } from './build.js';
 import { applyOp } from '../ops/apply.js';
 import type { OpAttrs } from '../ops/registry.js';
 import { philox4x32, DRAW_OPS, type DrawKind, type ParamArg } from '../ops/random.js';
-import { topoSort } from '../grad/grad.js';
+import { topoSort } from './graph.js';
 
 /** The shape of a random draw: numbers or int scalar variables (such as `x.shape[0]`). */
 export type ShapeArg = readonly (number | Variable)[];

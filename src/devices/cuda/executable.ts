@@ -11,7 +11,7 @@ import { getOpDef } from '../../ops/apply.js';
 import type { Program, ProgramStep } from '../../compile/program.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
 import type { DeviceArray, Executable } from '../device.js';
-import { StepError } from '../reference/reference-device.js';
+import { StepError } from '../../compile/step-error.js';
 import type { CudaContext } from './context.js';
 import { CudaArray } from './cuda-array.js';
 import type { CUfunction } from './ffi/types.js';
@@ -19,7 +19,7 @@ import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
-import type { MatmulPrecision } from './cuda-device.js';
+import type { MatmulPrecision } from '../create.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
