@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const LAYERS = ['tensor', 'ops', 'grad', 'compile', 'devices', 'comm', 'parallel', 'extensions', '(facade)'];
+const LAYERS = ['tensor', 'ops', 'build', 'grad', 'compile', 'devices', 'comm', 'parallel', 'extensions', '(facade)'];
 const LINE_DIRS = ['src', 'test', 'bench', 'examples', 'scripts'];
 const MAX_LINES = 800;
 const MAX_LINE_CHARS = 160;

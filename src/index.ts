@@ -23,7 +23,7 @@
  * ```
  * @module synkhronos
  */
-import './tensor/methods.js';
+import './build/methods.js';
 
 export * as T from './tensor/index.js';
 export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from './parallel/runtime.js';

@@ -17,7 +17,7 @@ import {
   bindShareds, checkBindings, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings,
 } from './validate-description.js';
 import { inputAncestors } from './ancestry.js';
-import { randomUpdatesFor } from '../tensor/random-streams.js';
+import { randomUpdatesFor } from '../build/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
 
 /** What {@link fn} compiles. */

@@ -15,6 +15,7 @@ import { SharedVariable } from '../tensor/variable.js';
 import { deserializeArray } from './serialize-array.js';
 import type { FusedStep, Program, ProgramStep, SerializedArray, SlotInfo } from './program.js';
 import type { OpName } from '../ops/registry.js';
+import { isElementwiseOpName } from '../ops/elementwise.js';
 
 // ---- attributes ------------------------------------------------------------------------------
 // Closed schemas of every op's attributes, for programs that arrive as data (descriptions, worker
@@ -324,7 +325,7 @@ class DescriptionParser {
       const o = fields(s, at, ['op', 'attrs', 'args', 'dtype']);
       const op = required(o, 'op', at);
       if (op === 'fused') throw new DescriptionError(`${at}.op`, 'a fused step cannot contain another fused step');
-      if (!isPlainOp(op) || getOpDef(op).elementwise === undefined) {
+      if (typeof op !== 'string' || !isElementwiseOpName(op)) {
         throw new DescriptionError(`${at}.op`, `expected an elementwise op, got ${previewValue(op)}`);
       }
       const args = this.list(required(o, 'args', at), `${at}.args`, this.limits.maxListLength, 'maxListLength')

@@ -4,9 +4,6 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isFloat, isInteger } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { applyOp } from './apply.js';
 import { defineOp, OpRuntimeError, OpTypeError } from './op.js';
 import { convOps } from './conv.js';
 import { poolOps } from './pool.js';
@@ -71,13 +68,6 @@ export const nnOps = {
       for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
       for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
     }),
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const y = ctx.output;
-      const gy = B.mul(ctx.gOut, y);
-      return [B.sub(gy, B.mul(y, B.sum(gy, ctx.attrs.axis, true)))];
-    },
   }),
 
   /** x - max - log(sum(exp(x - max))) along `axis`. */
@@ -91,12 +81,6 @@ export const nnOps = {
       const l = Math.log(s);
       for (let k = 0; k < n; k++) set(k, get(k) - m - l);
     }),
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const g = ctx.gOut;
-      return [B.sub(g, B.mul(B.exp(ctx.output), B.sum(g, ctx.attrs.axis, true)))];
-    },
   }),
 
   /** out[...] = x[..., t[...]]: picks one entry of the last axis per row (x[arange(n), t] for a matrix). */
@@ -118,7 +102,6 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r] = x.data[r * c + t.data[r]!]!;
       return res;
     },
-    grad: (ctx): (Variable | null)[] => [applyOp('scatterRowwise', [ctx.gOut, ctx.inputs[1]!, ctx.inputs[0]!], {}), null],
   }),
 
   /** The transpose of takeRowwise: zeros shaped like `like`, with g[...] at [..., t[...]]. */
@@ -142,7 +125,6 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r * c + t.data[r]!] = g.data[r]!;
       return res;
     },
-    grad: (ctx): (Variable | null)[] => [applyOp('takeRowwise', [ctx.gOut, ctx.inputs[1]!], {}), null, null],
   }),
 
   ...convOps,

@@ -1,17 +1,9 @@
 // The shape of an op definition. Every op is defined once: its type rule (build-time checks),
-// its reference implementation (the oracle every device is tested against) and its gradient.
+// its reference implementation (the oracle every device is tested against). Gradient rules live in
+// src/grad/rules.ts and device code in each device's own tables: an op knows no device.
 import type { NDArray } from '../tensor/ndarray.js';
 import type { TensorType } from '../tensor/type.js';
-import type { Attrs, Variable } from '../tensor/variable.js';
-
-/** The context a gradient rule receives. */
-export interface GradContext<A> {
-  readonly inputs: readonly Variable[];
-  readonly output: Variable;
-  /** Gradient of the cost with respect to `output`. */
-  readonly gOut: Variable;
-  readonly attrs: A;
-}
+import type { Attrs } from '../tensor/variable.js';
 
 /** Scalar templates that let devices generate fused kernels for an elementwise op. */
 export interface ElementwiseInfo {
@@ -31,8 +23,6 @@ export interface OpDef<A extends Attrs = Attrs> {
   inferType(inputs: readonly TensorType[], attrs: A): TensorType;
   /** Reference implementation, valid for every dtype including float64. Must not modify inputs. */
   perform(inputs: readonly NDArray[], attrs: A, out: TensorType): NDArray;
-  /** One gradient (or null when disconnected) per input; absent when the op is not differentiable. */
-  grad?(ctx: GradContext<A>): (Variable | null)[];
   /** Present on elementwise ops: the scalar form used for fusion and code generation. */
   readonly elementwise?: ElementwiseInfo;
   /** Ops whose result must not be shared (CSE) or folded, e.g. random draws. */

@@ -5,8 +5,6 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isBool, isFloat } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import { applyOp } from './apply.js';
 import { defineOp, OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type PoolAttrs = {
@@ -101,8 +99,6 @@ export function checkOut(op: string, shape: readonly number[], g: Windows, gy: r
 }
 
 const pooledPattern = (x: TensorType) => [...x.broadcastable.slice(0, -2), false, false];
-const floatOrNull = (v: Variable, g: Variable) => (isFloat(v.dtype) ? g : null);
-
 export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad', OpDef<PoolAttrs>>
   & Record<'avgPool2d' | 'avgPool2dGrad', OpDef<AvgPoolAttrs>> = {
   maxPool2d: defineOp<PoolAttrs>({
@@ -118,7 +114,6 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = x.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
   }),
 
   /** Inputs (x, gy): gy routed to the first maximum of each window of x (summed where windows overlap). */
@@ -138,7 +133,6 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-    grad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGradGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
   }),
 
   /** Inputs (x, G) with G shaped like x: G read at the first maximum of each window of x (pooled shape). */
@@ -157,7 +151,6 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = gx.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-    grad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
   }),
 
   avgPool2d: defineOp<AvgPoolAttrs>({
@@ -178,7 +171,6 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       });
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2dGrad', [ctx.gOut, ctx.inputs[0]!], ctx.attrs))],
   }),
 
   /** Inputs (gy, xLike): each gy spread evenly (by the forward divisor) over its window; xLike gives the shape. */
@@ -203,6 +195,5 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2d', [ctx.gOut], ctx.attrs)), null],
   }),
 };

@@ -200,7 +200,6 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
       return result;
     },
     // Draws are disconnected: no gradient to the state, the parameters or the shape.
-    grad: (ctx) => ctx.inputs.map(() => null),
   });
 }
 
@@ -222,6 +221,5 @@ export const randomOps = {
       const nextHi = nextLo === 0 ? (hi + 1) >>> 0 : hi;
       return new NDArray('int32', [4], Int32Array.from([k0 | 0, k1 | 0, nextLo | 0, nextHi | 0]));
     },
-    grad: () => [null],
   }),
 };

@@ -2,9 +2,6 @@
 import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { castScalar, isFloat, isInteger, upcast, type DType } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import * as S from '../tensor/build-shape.js';
 import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
 
@@ -21,10 +18,6 @@ function checkIntArgs(op: string, inputs: readonly TensorType[], args: readonly 
 const store = (dtype: DType) => (isFloat(dtype) ? (v: number) => v : (v: number) => castScalar(v, dtype));
 
 /** Reshapes g to `dims` (each repeated axis split in two), sums over `sumAxes`, and restores x's pattern. */
-function sumSplit(g: Variable, x: Variable, dims: (number | Variable)[], sumAxes: number[]): Variable {
-  return B.rebroadcastLike(B.sum(B.reshape(g, dims), sumAxes), x);
-}
-
 export const shapeOps = {
   /** Joins tensors of equal ndim along an existing axis (sizes must agree on every other axis). */
   concatenate: defineOp<{ readonly axis: number }>({
@@ -65,17 +58,6 @@ export const shapeOps = {
       }
       return res;
     },
-    grad(ctx): (Variable | null)[] {
-      const ax = ctx.attrs.axis;
-      let start: Variable | number = 0;
-      return ctx.inputs.map((x) => {
-        const stop: Variable = B.add(start, B.shapeOf(x)[ax]!);
-        const entries = [...new Array<null>(ax).fill(null), [start, stop] as const];
-        const g = isFloat(x.dtype) ? B.rebroadcastLike(S.subtensor(ctx.gOut, entries), x) : null;
-        start = stop;
-        return g;
-      });
-    },
   }),
 
   /** Theano's alloc: the value broadcast to the shape `dims` (NumPy's broadcast_to, copied). */
@@ -101,7 +83,6 @@ export const shapeOps = {
       forEachBroadcast(dims, [v.shape], (i, off) => { res.data[i] = put(v.data[off[0]!]!); });
       return res;
     },
-    grad: (ctx) => [B.sumToLike(ctx.gOut, ctx.inputs[0]!), ...ctx.inputs.slice(1).map(() => null)],
   }),
 
   /** NumPy's arange: start, start + step, ... below stop (above it for a negative step). */
@@ -126,7 +107,6 @@ export const shapeOps = {
       for (let i = 0; i < n; i++) res.data[i] = put(start + i * step);
       return res;
     },
-    grad: (ctx) => ctx.inputs.map(() => null),
   }),
 
   /** One-hot encoding: a new last axis of size n with 1 at each index. */
@@ -152,7 +132,6 @@ export const shapeOps = {
       }
       return res;
     },
-    grad: (ctx) => ctx.inputs.map(() => null),
   }),
 
   /** Repeats each element `repeats` times along an axis (NumPy's repeat with a scalar count). */
@@ -180,12 +159,6 @@ export const shapeOps = {
         for (let r = 0; r < repeats; r++) for (let q = 0; q < inner; q++) res.data[o++] = put(x.data[src + q]!);
       }
       return res;
-    },
-    grad(ctx): (Variable | null)[] {
-      const x = ctx.inputs[0]!;
-      const { axis, repeats } = ctx.attrs;
-      const s = B.shapeOf(x);
-      return [sumSplit(ctx.gOut, x, [...s.slice(0, axis + 1), repeats, ...s.slice(axis + 1)], [axis + 1])];
     },
   }),
 
@@ -217,12 +190,6 @@ export const shapeOps = {
         }
       }
       return res;
-    },
-    grad(ctx): (Variable | null)[] {
-      const x = ctx.inputs[0]!;
-      const s = B.shapeOf(x);
-      const dims = ctx.attrs.reps.flatMap((r, i) => [r, s[i]!]);
-      return [sumSplit(ctx.gOut, x, dims, ctx.attrs.reps.map((_, i) => 2 * i))];
     },
   }),
 };

@@ -4,7 +4,6 @@ import { NDArray, shapeToString, sizeOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import type { DType } from '../tensor/dtype.js';
 import { castScalar } from '../tensor/dtype.js';
-import * as B from '../tensor/build.js';
 import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
 import { broadcastShapes, mapBroadcast } from './broadcast.js';
 import { reduceArray, transposeArray } from './layout.js';
@@ -20,7 +19,6 @@ export const structuralOps = {
       return TensorType.ofNdim('int32', 0);
     },
     perform: (inputs, attrs) => NDArray.scalar(inputs[0]!.shape[attrs.axis]!, 'int32'),
-    grad: () => [null],
   }),
 
   /** Sums g over the axes where `like` is (or would broadcast as) size 1, giving like's shape. */
@@ -45,7 +43,6 @@ export const structuralOps = {
       const r = reduceArray(g, axes, false, out.dtype, 0, (a, x) => a + x);
       return r.reshape(like.shape);
     },
-    grad: (ctx) => [B.broadcastLike(ctx.gOut, ctx.inputs[0]!), null],
   }),
 
   /** Broadcasts g to the shape of `like`. */
@@ -64,7 +61,6 @@ export const structuralOps = {
       if (g.ndim === like.ndim && g.shape.every((d, i) => d === like.shape[i])) return g;
       return mapBroadcast('broadcastLike', [g, like], out.dtype, (a) => a);
     },
-    grad: (ctx) => [B.sumToLike(ctx.gOut, ctx.inputs[0]!), null],
   }),
 
   /** An array shaped like the input, filled with a constant. */
@@ -72,7 +68,6 @@ export const structuralOps = {
     name: 'fillLike',
     inferType: (inputs, attrs) => new TensorType(attrs.dtype, inputs[0]!.broadcastable),
     perform: (inputs, attrs) => NDArray.full(inputs[0]!.shape, attrs.value, attrs.dtype),
-    grad: () => [null],
   }),
 
   /** Theano's dimshuffle: output axis i is input axis pattern[i], or a new size-1 axis for 'x'. */
@@ -98,20 +93,6 @@ export const structuralOps = {
       const isIdentity = perm.every((p, i) => p === i);
       const moved = isIdentity ? a : transposeArray(a, perm);
       return moved.reshape(attrs.pattern.map((p) => (p === 'x' ? 1 : a.shape[p]!)));
-    },
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      const pattern = ctx.attrs.pattern;
-      const kept = pattern.map((p, i) => [p, i] as const).filter(([p]) => p !== 'x');
-      // Drop the 'x' axes of g, then move axes back (dropped input axes come back as 'x').
-      const dropX = kept.map(([, i]) => i);
-      const gKept = B.dimshuffle(B.addBroadcast(ctx.gOut, pattern.map((p, i) => (p === 'x' ? i : -1)).filter((i) => i >= 0)), dropX);
-      const inverse: (number | 'x')[] = [];
-      for (let j = 0; j < x.ndim; j++) {
-        const pos = kept.findIndex(([p]) => p === j);
-        inverse.push(pos >= 0 ? pos : 'x');
-      }
-      return [B.dimshuffle(gKept, inverse)];
     },
   }),
 
@@ -139,7 +120,6 @@ export const structuralOps = {
       }
       return a.reshape(shape);
     },
-    grad: (ctx) => [B.reshape(ctx.gOut, B.shapeOf(ctx.inputs[0]!)), ...ctx.inputs.slice(1).map(() => null)],
   }),
 
   /** Marks axes as broadcastable (run time checks they have size 1): Theano's addbroadcast / unbroadcast. */
@@ -156,7 +136,6 @@ export const structuralOps = {
         throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${a.shape[ax]}`);
       return a;
     },
-    grad: (ctx) => [B.rebroadcastLike(ctx.gOut, ctx.inputs[0]!)],
   }),
 
   /** A constant value as a step (produced by folding); kept as an op so graphs print it. */

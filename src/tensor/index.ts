@@ -24,17 +24,17 @@
  * ```
  * @module synkhronos/tensor
  */
-import './methods.js';
+import '../build/methods.js';
 import './eval.js';
 
 export * from './dtype.js';
 export { NDArray, type Shape, type NestedArray } from './ndarray.js';
 export { TensorType } from './type.js';
 export { Variable, Constant, SharedVariable, type SharedOptions } from './variable.js';
-export * from './build.js';
-export * from './build-linalg.js';
-export * from './build-nn.js';
-export * from './build-shape.js';
+export * from '../build/build.js';
+export * from '../build/build-linalg.js';
+export * from '../build/build-nn.js';
+export * from '../build/build-shape.js';
 export { grad, type GradOptions } from '../grad/grad.js';
 export {
   fn,
@@ -56,4 +56,4 @@ export { ReferenceDevice, referenceDevice } from '../devices/reference/reference
 export { CpuDevice, type CpuDeviceOptions } from '../devices/cpu/cpu-device.js';
 export type { Device, DeviceArray, Executable } from '../devices/device.js';
 export { OpTypeError, OpRuntimeError } from '../ops/op.js';
-export * from './random-streams.js';
+export * from '../build/random-streams.js';

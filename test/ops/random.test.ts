@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../src/tensor/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { philox4x32 } from '../../src/ops/random.js';
-import { randomUpdatesFor } from '../../src/tensor/random-streams.js';
+import { randomUpdatesFor } from '../../src/build/random-streams.js';
 import { forEachDevice } from '../helpers/devices.js';
 import { assertClose } from './elementwise-cases.js';
 import type { Device } from '../../src/devices/device.js';

@@ -1,10 +1,11 @@
 // A mutable view of a Program that the rewrite passes edit in place.
 import type { NDArray } from '../../tensor/ndarray.js';
+import type { OpName } from '../../ops/registry.js';
 import type { Program, ProgramStep, SlotInfo } from '../program.js';
 import { deserializeArray, serializeArray } from '../serialize-array.js';
 
 export interface WorkStep {
-  op: string;
+  op: OpName;
   attrs: Readonly<Record<string, unknown>>;
   inputs: number[];
   output: number;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor/index.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
-import type { Conv2dOptions } from '../../../src/tensor/build-nn.js';
+import type { Conv2dOptions } from '../../../src/build/build-nn.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, checkExact, errorOf, forEachCpuDevice } from './cpu-cases.js';
 

@@ -3,7 +3,7 @@
 import { it } from 'node:test';
 import * as T from '../../../src/tensor/index.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
-import type { Pool2dOptions } from '../../../src/tensor/build-nn.js';
+import type { Pool2dOptions } from '../../../src/build/build-nn.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, checkExact, forEachCpuDevice } from './cpu-cases.js';
 

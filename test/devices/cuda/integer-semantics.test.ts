@@ -107,7 +107,7 @@ function kernelSpec(program: Program, values: readonly NDArray[]): { steps: Fuse
     return NDArray.from(c.value.values.map(Number), { dtype: c.value.dtype }).reshape(c.value.shape);
   };
   const steps = step.op === 'fused' ? [...(step.attrs as FusedAttrs).steps]
-    : [{ op: step.op, attrs: step.attrs, args: step.inputs.map((_, i) => i), dtype: program.slots[step.output]!.dtype }];
+    : [{ op: step.op as FusedStep['op'], attrs: step.attrs, args: step.inputs.map((_, i) => i), dtype: program.slots[step.output]!.dtype }];
   return { steps, inputs: step.inputs.map(slotValue) };
 }
 

@@ -45,7 +45,6 @@ const OVERRIDES: Readonly<Record<string, Override>> = {
 
 /** The C expression of one step, its arguments converted as the op's dtype rule says. */
 export function stepExpression(step: FusedStep, args: readonly string[], argDtypes: readonly DType[]): string {
-  if (step.op === 'fused') throw new Error('cuda codegen: a fused step cannot contain another fused step');
   const info = getOpDef(step.op).elementwise;
   if (!info) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
   const t = ctype(step.dtype);

@@ -1,10 +1,10 @@
 // The T.* constructors and op functions of the core families (elementwise, reductions, structure).
-import { type DType, FLOAT_X, assertDType } from './dtype.js';
-import { NDArray, describe } from './ndarray.js';
-import { conformValue } from './conform.js';
-import { refuseUnknownKeys } from './options.js';
-import { TensorType } from './type.js';
-import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from './variable.js';
+import { type DType, FLOAT_X, assertDType } from '../tensor/dtype.js';
+import { NDArray, describe } from '../tensor/ndarray.js';
+import { conformValue } from '../tensor/conform.js';
+import { refuseUnknownKeys } from '../tensor/options.js';
+import { TensorType } from '../tensor/type.js';
+import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from '../tensor/variable.js';
 import { applyOp } from '../ops/apply.js';
 import type { IntArg } from '../ops/op.js';
 import { normalizeAxes } from '../ops/layout.js';

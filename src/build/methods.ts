@@ -1,10 +1,10 @@
 // Method forms of the core ops on Variable (x.dot(w).tanh().mean(0)), added to the prototype once.
-import type { DType } from './dtype.js';
-import { Variable } from './variable.js';
+import type { DType } from '../tensor/dtype.js';
+import { Variable } from '../tensor/variable.js';
 import * as B from './build.js';
 import type { Axis, TensorLike } from './build.js';
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     add(o: TensorLike): Variable;
     sub(o: TensorLike): Variable;
