@@ -41,3 +41,20 @@ export interface Program {
   /** New values of shared variables, computed from the old ones. */
   readonly updates: readonly { readonly sharedId: string; readonly slot: number }[];
 }
+
+/** Everything needed to rebuild a function elsewhere: plain JSON, no code. */
+export interface FunctionDescription {
+  readonly format: 'synkhronos.function/1';
+  readonly name?: string;
+  readonly program: Program;
+  readonly inputs: readonly { readonly name?: string; readonly dtype: DType; readonly broadcastable: readonly boolean[] }[];
+  readonly singleOutput: boolean;
+  readonly shareds: readonly {
+    readonly sharedId: string;
+    readonly name?: string;
+    readonly dtype: DType;
+    readonly broadcastable: readonly boolean[];
+    readonly value?: SerializedArray;
+  }[];
+  readonly log: readonly string[];
+}

@@ -9,11 +9,10 @@
 import { TensorType } from '../tensor/type.js';
 import { assertDType, previewValue, type DType } from '../tensor/dtype.js';
 import { getOpDef } from '../ops/apply.js';
-import type { FunctionDescription } from './function.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable } from '../tensor/variable.js';
 import { deserializeArray } from './serialize-array.js';
-import type { FusedStep, Program, ProgramStep, SerializedArray, SlotInfo } from './program.js';
+import type { FunctionDescription, FusedStep, Program, ProgramStep, SerializedArray, SlotInfo } from './program.js';
 import type { OpName } from '../ops/registry.js';
 import { isElementwiseOpName } from '../ops/elementwise.js';
 

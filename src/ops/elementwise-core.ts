@@ -50,7 +50,7 @@ export function elementwiseDtype(op: string, rule: DtypeRule, inputs: readonly T
 export function elementwiseOp<A extends Attrs = Attrs>(spec: ElementwiseSpec<A>): OpDef<A> {
   const def: OpDef<A> = {
     name: spec.name,
-    elementwise: { scalar: spec.scalar, js: spec.js, cuda: spec.cuda, ...(spec.int ? { int: spec.int } : {}) },
+    elementwise: { scalar: spec.scalar, ...(spec.intScalar ? { intScalar: spec.intScalar } : {}) },
     inferType(inputs: readonly TensorType[], attrs: A): TensorType {
       if (inputs.length !== spec.arity) throw new OpTypeError(spec.name, inputs, `expects ${spec.arity} inputs, got ${inputs.length}`);
       const dtype = elementwiseDtype(spec.name, spec.dtype, inputs, attrs);
@@ -58,13 +58,8 @@ export function elementwiseOp<A extends Attrs = Attrs>(spec: ElementwiseSpec<A>)
     },
     perform(inputs: readonly NDArray[], _attrs: A, out: TensorType): NDArray {
       const integer = out.dtype === 'int32' || out.dtype === 'uint8';
-      return mapBroadcast(spec.name, inputs, out.dtype, integer && spec.int ? spec.int.scalar : spec.scalar);
+      return mapBroadcast(spec.name, inputs, out.dtype, integer && spec.intScalar ? spec.intScalar : spec.scalar);
     },
   };
   return def;
-}
-
-/** C function name for a math function at a given C type (expf for float, exp for double). */
-export function cfn(name: string, t: string): string {
-  return t === 'float' ? `${name}f` : name;
 }

@@ -1,7 +1,7 @@
 // Linear algebra: one primitive, `matmul` over the last two axes with optional transposes of
 // either operand (so a fast device maps it to one (batched) GEMM call and gradients such as
 // g·Bᵀ never materialise a transpose). Leading batch axes broadcast as in NumPy's matmul.
-// `dot`, `outer` and the 1-d cases are built from it in src/tensor/build-linalg.ts.
+// `dot`, `outer` and the 1-d cases are built from it in src/build/build-linalg.ts.
 import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { isBool, upcast } from '../tensor/dtype.js';

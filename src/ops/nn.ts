@@ -1,6 +1,6 @@
 // Neural-network ops: softmax and logSoftmax (stable, max-shifted), the row-wise class pick used
 // by cross-entropy with integer labels, and (spread in from conv.ts and pool.ts) conv2d and
-// 2-d pooling. The cross-entropy functions themselves are compositions in src/tensor/build-nn.ts.
+// 2-d pooling. The cross-entropy functions themselves are compositions in src/build/build-nn.ts.
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isFloat, isInteger } from '../tensor/dtype.js';

@@ -5,16 +5,12 @@ import type { NDArray } from '../tensor/ndarray.js';
 import type { TensorType } from '../tensor/type.js';
 import type { Attrs } from '../tensor/variable.js';
 
-/** Scalar templates that let devices generate fused kernels for an elementwise op. */
+/** The scalar form of an elementwise op: what fusion composes and what the reference runs per element. */
 export interface ElementwiseInfo {
   /** Reference scalar function (inputs already read as JS numbers; result cast by the caller). */
   readonly scalar: (...args: number[]) => number;
-  /** JavaScript expression over argument expressions (may call helpers from src/ops/scalar-math.ts). */
-  readonly js: (args: readonly string[], attrs: Attrs) => string;
-  /** CUDA C expression over argument expressions; `t` is the C type of the result (float, double, int, unsigned char). */
-  readonly cuda: (args: readonly string[], t: string, attrs: Attrs) => string;
-  /** Integer-exact variants, used when the output dtype is int32 or uint8 (e.g. wrapping int32 multiply). */
-  readonly int?: { readonly scalar: (...args: number[]) => number; readonly js: (args: readonly string[], attrs: Attrs) => string };
+  /** Integer-exact variant, used when the output dtype is int32 or uint8 (e.g. wrapping int32 multiply). */
+  readonly intScalar?: (...args: number[]) => number;
 }
 
 export interface OpDef<A extends Attrs = Attrs> {
@@ -23,7 +19,7 @@ export interface OpDef<A extends Attrs = Attrs> {
   inferType(inputs: readonly TensorType[], attrs: A): TensorType;
   /** Reference implementation, valid for every dtype including float64. Must not modify inputs. */
   perform(inputs: readonly NDArray[], attrs: A, out: TensorType): NDArray;
-  /** Present on elementwise ops: the scalar form used for fusion and code generation. */
+  /** Present on elementwise ops: the scalar form used for fusion (devices keep their own source templates). */
   readonly elementwise?: ElementwiseInfo;
   /** Ops whose result must not be shared (CSE) or folded, e.g. random draws. */
   readonly impure?: boolean;

@@ -3,7 +3,7 @@
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable } from '../tensor/variable.js';
 import * as B from '../build/build.js';
-import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDescription } from '../compile/function.js';
+import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDescription } from '../run/function.js';
 import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
 import { Data } from './data.js';
 import type { UpdateOp } from './accumulate.js';

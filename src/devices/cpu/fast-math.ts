@@ -35,7 +35,7 @@ export function relu(v: number): number {
 export const FAST_MATH = { tanh32, relu } as const;
 
 /**
- * Templates replacing an op's `elementwise.js` for any dtype (integer results still use an op's
+ * Templates replacing an op's JS_TEMPLATES entry for any dtype (integer results still use an op's
  * integer template first): the same values, computed without unpredictable branches.
  */
 export const BRANCHLESS_TEMPLATES: Readonly<Record<string, (args: readonly string[]) => string>> = {
@@ -52,7 +52,7 @@ export const BRANCHLESS_TEMPLATES: Readonly<Record<string, (args: readonly strin
 /** Ops whose bool results are already 0 or 1 (no cast needed when the step's dtype is bool). */
 export const ZERO_ONE_OPS: ReadonlySet<string> = new Set(['eq', 'neq', 'lt', 'le', 'gt', 'ge', 'not', 'and', 'or', 'xor']);
 
-/** Templates replacing an op's `elementwise.js` for float32 results. */
+/** Templates replacing an op's JS_TEMPLATES entry for float32 results. */
 export const FLOAT32_TEMPLATES: Readonly<Record<string, (args: readonly string[]) => string>> = {
   tanh: (a) => `F.tanh32(${a[0]})`,
 };

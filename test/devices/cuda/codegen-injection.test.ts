@@ -4,7 +4,7 @@
 // source exists. Runs without a GPU (lowering needs none).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import type { DType } from '../../../src/tensor/dtype.js';
 import type { FusedStep, Program } from '../../../src/compile/program.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';

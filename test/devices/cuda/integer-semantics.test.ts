@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import type { DType } from '../../../src/tensor/dtype.js';
 import type { FusedStep, Program } from '../../../src/compile/program.js';

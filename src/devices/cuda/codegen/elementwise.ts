@@ -1,4 +1,4 @@
-// Generated elementwise kernels: one scalar function from the ops' `cuda` templates (a fused
+// Generated elementwise kernels: one scalar function from CUDA_TEMPLATES (elementwise-templates.ts) (a fused
 // group's steps in order), wrapped in two loops: a contiguous one with 16-byte vector accesses
 // (each input is either the full array or a single broadcast element) and a strided one for
 // general broadcasting (output dims and each input's strides passed as parameters), in 32- and
@@ -7,6 +7,7 @@ import type { DType } from '../../../tensor/dtype.js';
 import { isFloat, upcast } from '../../../tensor/dtype.js';
 import type { FusedStep } from '../../../compile/program.js';
 import { getOpDef } from '../../../ops/apply.js';
+import { CUDA_TEMPLATES } from './elementwise-templates.js';
 import type { Attrs } from '../../../tensor/variable.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import { shortHash, type ModuleBuilder } from './module.js';
@@ -45,8 +46,8 @@ const OVERRIDES: Readonly<Record<string, Override>> = {
 
 /** The C expression of one step, its arguments converted as the op's dtype rule says. */
 export function stepExpression(step: FusedStep, args: readonly string[], argDtypes: readonly DType[]): string {
-  const info = getOpDef(step.op).elementwise;
-  if (!info) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
+  // getOpDef refuses a name outside the op table (a description from outside may carry one).
+  if (getOpDef(step.op).elementwise === undefined) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
   const t = ctype(step.dtype);
   const conv = (e: string, from: DType, to: DType): string => (from === to ? e : `((${ctype(to)})${e})`);
   let cargs: string[];
@@ -61,7 +62,7 @@ export function stepExpression(step: FusedStep, args: readonly string[], argDtyp
     cargs = args.map((e, i) => conv(e, argDtypes[i]!, step.dtype));
   }
   const override = Object.prototype.hasOwnProperty.call(OVERRIDES, step.op) ? OVERRIDES[step.op]!(cargs, t, step.dtype, step.attrs) : undefined;
-  return override ?? info.cuda(cargs, t, step.attrs);
+  return override ?? CUDA_TEMPLATES[step.op](cargs, t, step.attrs);
 }
 
 export interface ElementwiseKernels {
