@@ -8,6 +8,7 @@ import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } fr
 import { applyOp } from '../ops/apply.js';
 import type { IntArg } from '../ops/op.js';
 import { normalizeAxes } from '../ops/layout.js';
+import type { BinaryOpName, UnaryOpName } from '../ops/elementwise.js';
 
 /**
  * What the op functions accept: a symbolic variable, or a constant value (a number, boolean, {@link NDArray} or nested array)
@@ -88,30 +89,9 @@ function wrapAll(op: string, args: readonly unknown[]): Variable[] {
   return args.map((a, i) => asVariable(a, `${op}: argument ${i}`, like));
 }
 
-type Unary =
-  | 'neg'
-  | 'abs'
-  | 'sign'
-  | 'exp'
-  | 'expm1'
-  | 'log'
-  | 'log1p'
-  | 'sqrt'
-  | 'square'
-  | 'reciprocal'
-  | 'sin'
-  | 'cos'
-  | 'tanh'
-  | 'sigmoid'
-  | 'softplus'
-  | 'relu'
-  | 'erf'
-  | 'floor'
-  | 'ceil'
-  | 'round'
-  | 'not';
-type Binary =
-  'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'neq' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or' | 'xor';
+// The op names come from the op table: an elementwise op added there is typed here without a list to edit.
+type Unary = UnaryOpName;
+type Binary = BinaryOpName;
 
 const un =
   (op: Unary) =>

@@ -29,7 +29,7 @@ function binary(spec: BinarySpec) {
   return elementwiseOp({ ...spec, arity: 2 });
 }
 
-export const elementwiseOps = {
+const unaryOps = {
   neg: unary({ name: 'neg', dtype: 'upcast', scalar: (a) => -a }),
   abs: unary({ name: 'abs', dtype: 'upcast', scalar: Math.abs }),
   sign: unary({ name: 'sign', dtype: 'upcast', scalar: sign }),
@@ -52,6 +52,9 @@ export const elementwiseOps = {
   round: unary({ name: 'round', dtype: 'upcast', scalar: roundHalfEven }),
   // Logical on bool, bitwise on integers (as NumPy's invert), so De Morgan holds with and/or/xor.
   not: unary({ name: 'not', dtype: 'logical', scalar: (a) => (a === 0 ? 1 : 0), intScalar: (a) => ~a! }),
+};
+
+const binaryOps = {
   add: binary({ name: 'add', dtype: 'upcast', scalar: (a, b) => a + b }),
   sub: binary({ name: 'sub', dtype: 'upcast', scalar: (a, b) => a - b }),
   mul: binary({ name: 'mul', dtype: 'upcast', scalar: (a, b) => a * b, intScalar: (a, b) => Math.imul(a!, b!) }),
@@ -71,6 +74,11 @@ export const elementwiseOps = {
   and: binary({ name: 'and', dtype: 'logical', scalar: (a, b) => a & b }),
   or: binary({ name: 'or', dtype: 'logical', scalar: (a, b) => a | b }),
   xor: binary({ name: 'xor', dtype: 'logical', scalar: (a, b) => a ^ b }),
+};
+
+export const elementwiseOps = {
+  ...unaryOps,
+  ...binaryOps,
   where: elementwiseOp({ name: 'where', arity: 3, dtype: 'where', scalar: (c, a, b) => (c !== 0 ? a! : b!) }),
   clip: elementwiseOp({ name: 'clip', arity: 3, dtype: 'upcast', scalar: (x, lo, hi) => (x !== x ? x : Math.min(Math.max(x, lo!), hi!)) }),
   cast: elementwiseOp<{ readonly dtype: DType }>({ name: 'cast', arity: 1, dtype: 'cast', scalar: (a) => a }),
@@ -80,6 +88,15 @@ export const elementwiseOps = {
 export function isElementwiseOpName(name: string): name is ElementwiseOpName {
   return Object.prototype.hasOwnProperty.call(elementwiseOps, name);
 }
+
+/** The name of a one-input elementwise op (each is a builder `T.name(x)` and a method `x.name()`). */
+export type UnaryOpName = keyof typeof unaryOps;
+/** The name of a two-input elementwise op (each is a builder `T.name(a, b)` and a method `a.name(b)`). */
+export type BinaryOpName = keyof typeof binaryOps;
+/** The one-input elementwise ops' names, in table order. */
+export const UNARY_OP_NAMES = Object.keys(unaryOps) as readonly UnaryOpName[];
+/** The two-input elementwise ops' names, in table order. */
+export const BINARY_OP_NAMES = Object.keys(binaryOps) as readonly BinaryOpName[];
 
 /** The name of an elementwise op (those that fuse and that devices generate code for). */
 export type ElementwiseOpName = keyof typeof elementwiseOps;

@@ -131,7 +131,8 @@ export const nnOps = {
   ...poolOps,
 };
 
-function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
+/** Refuses row-wise indices that do not match the rows of the values or fall outside the last axis (the reference's and every device's check). */
+export function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
   if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) {
     throw new OpRuntimeError(op, `indices of shape ${shapeToString(t.shape)} do not match the rows of ${shapeToString(xShape)}`);
   }

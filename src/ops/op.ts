@@ -51,14 +51,6 @@ export function resolveIntArg(arg: IntArg, inputs: readonly NDArray[]): number {
   return Math.trunc(v.data[0]!);
 }
 
-/** Normalises an axis (negative counts from the end) or throws naming the op. */
-export function normalizeAxis(op: string, axis: number, ndim: number, inputs: readonly TensorType[]): number {
-  if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
-    throw new OpTypeError(op, inputs, `axis ${axis} is out of range for ndim ${ndim}`);
-  }
-  return axis < 0 ? axis + ndim : axis;
-}
-
 export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
   return def;
 }

@@ -60,13 +60,6 @@ export class WorkProgram {
     return m;
   }
 
-  addConstantSlot(value: NDArray, broadcastable: readonly boolean[]): number {
-    this.slots.push({ dtype: value.dtype, broadcastable, kind: 'constant' });
-    const slot = this.slots.length - 1;
-    this.constants.set(slot, value);
-    return slot;
-  }
-
   /** Removes steps whose results nobody reads (and constants nobody reads). */
   eliminateDeadCode(): void {
     const live = new Set<number>([...this.outputs, ...this.updates.map((u) => u.slot)]);

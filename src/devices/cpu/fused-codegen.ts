@@ -124,11 +124,11 @@ export function stepStatements(steps: readonly ScalarStep[], nIn: number): strin
     });
     // Integer results use the op's integer-exact template when it has one (as its perform does).
     const integer = step.dtype === 'int32' || step.dtype === 'uint8';
-    const fast = (step.dtype === 'float32' ? FLOAT32_TEMPLATES[step.op] : undefined) ?? BRANCHLESS_TEMPLATES[step.op];
+    const fast = (step.dtype === 'float32' ? FLOAT32_TEMPLATES[op] : undefined) ?? BRANCHLESS_TEMPLATES[op];
     const template = JS_TEMPLATES[op];
     const js = integer && template.int !== undefined ? template.int : fast ?? template.js;
     const feedsDiscrete = steps.some((later, j) => j > k && DISCRETE.has(later.op) && later.args.includes(nIn + k));
-    lines.push(castLine(`t${k}`, js(args, step.attrs), step.dtype, k === steps.length - 1, feedsDiscrete, ZERO_ONE_OPS.has(step.op)));
+    lines.push(castLine(`t${k}`, js(args, step.attrs), step.dtype, k === steps.length - 1, feedsDiscrete, ZERO_ONE_OPS.has(op)));
   });
   return lines;
 }

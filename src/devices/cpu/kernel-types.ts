@@ -54,17 +54,14 @@ export type GroupRunner = (inputs: readonly NDArray[], rt: RunContext) => readon
 /** A kernel for op N: a function of the step that returns its runner. */
 export type Kernel<A extends Attrs> = (step: StepInfo<A>, cx: CompileContext) => StepRunner;
 
-/** The explicit "run the op's reference perform" kernel (results are fresh arrays or inputs). */
-export const reference: Kernel<Attrs> = (step) => {
+/**
+ * The explicit "run the op's reference perform" kernel (results are fresh arrays or inputs); fast
+ * kernels also call it for the cases they do not cover.
+ */
+export function reference(step: StepInfo): (inputs: readonly NDArray[]) => NDArray {
   const def = getOpDef(step.op);
   const { attrs, outType } = step;
   return (inputs) => def.perform(inputs, attrs, outType);
-};
-
-/** Runs the reference perform of a step (used by fast kernels for cases they do not cover). */
-export function referenceRunner(step: StepInfo): (inputs: readonly NDArray[]) => NDArray {
-  const def = getOpDef(step.op);
-  return (inputs) => def.perform(inputs, step.attrs, step.outType);
 }
 
 /** A step of the CPU executable: a program step, or a group of them that runs as one kernel. */

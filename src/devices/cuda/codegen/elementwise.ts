@@ -8,11 +8,12 @@ import { isFloat, upcast } from '../../../tensor/dtype.js';
 import type { FusedStep } from '../../../compile/program.js';
 import { getOpDef } from '../../../ops/apply.js';
 import { CUDA_TEMPLATES } from './elementwise-templates.js';
+import type { ElementwiseOpName } from '../../../ops/elementwise.js';
 import type { Attrs } from '../../../tensor/variable.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import { shortHash, type ModuleBuilder } from './module.js';
 
-const COMPARE = new Set(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
+const COMPARE: ReadonlySet<ElementwiseOpName> = new Set<ElementwiseOpName>(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
 
 type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) => string | undefined;
 
@@ -25,7 +26,7 @@ type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) =>
 const int32Only = (f: (a: readonly string[]) => string): Override => (a, _t, d) => (d === 'int32' ? f(a) : undefined);
 
 /** Where an op's `cuda` template differs from NumPy (and the reference) on NaN, zero divisors, casts or integer overflow. */
-const OVERRIDES: Readonly<Record<string, Override>> = {
+const OVERRIDES: Readonly<Partial<Record<ElementwiseOpName, Override>>> = {
   add: int32Only((a) => `sk_iadd(${a[0]}, ${a[1]})`),
   sub: int32Only((a) => `sk_isub(${a[0]}, ${a[1]})`),
   mul: int32Only((a) => `sk_imul(${a[0]}, ${a[1]})`),

@@ -7,6 +7,7 @@ import type { DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError, type IntArg } from '../../../ops/op.js';
 import { broadcastStrides } from '../../../ops/broadcast.js';
 import { pySlice, type IndexEntry } from '../../../ops/indexing.js';
+import { checkRowwise } from '../../../ops/nn.js';
 import type { ProgramStep } from '../../../compile/program.js';
 import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/misc.js';
 import { gatherStrided, stridedCopy } from './layout.js';
@@ -137,16 +138,6 @@ export const lowerTake: Lowering = (lc, step) => {
     return { dev: out };
   };
 };
-
-function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
-  if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) {
-    throw new OpRuntimeError(op, `indices of shape ${shapeToString(t.shape)} do not match the rows of ${shapeToString(xShape)}`);
-  }
-  for (let r = 0; r < t.size; r++) {
-    const k = t.data[r]!;
-    if (k < 0 || k >= c) throw new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
-  }
-}
 
 export const lowerTakeRowwise: Lowering = (lc, step) => {
   const dt: DType = lc.slotDtype(step.output);
