@@ -4,7 +4,7 @@ import type { NDArray } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import type { DType } from '../tensor/dtype.js';
 import type { Attrs } from '../tensor/variable.js';
-import { defineOp, OpTypeError, type OpDef } from './op.js';
+import { OpTypeError, type OpDef } from './op.js';
 import { broadcastPattern } from './broadcast.js';
 import { elementwiseOps, type ElementwiseOpName } from './elementwise.js';
 
@@ -23,7 +23,7 @@ export type FusedAttrs = {
 };
 
 export const fusedOps = {
-  fused: defineOp<FusedAttrs>({
+  fused: {
     name: 'fused',
     inferType(inputs, attrs) {
       const last = attrs.steps[attrs.steps.length - 1];
@@ -39,5 +39,5 @@ export const fusedOps = {
       }
       return values[values.length - 1]!;
     },
-  }),
+  } satisfies OpDef<FusedAttrs>,
 };

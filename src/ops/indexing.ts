@@ -3,7 +3,7 @@
 import { NDArray, shapeToString, sizeOf, stridesOf, type Shape } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { canUpcast, castScalar, isFloat, isInteger, type DType } from '../tensor/dtype.js';
-import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
+import { OpTypeError, OpRuntimeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
 
 /** One per-axis entry of a subtensor: an integer (drops the axis) or a Python slice (null = omitted). */
@@ -238,7 +238,7 @@ function scatter(op: string, x: NDArray, y: NDArray, region: { offsets: Float64A
 
 export const indexingOps = {
   /** Basic indexing x[e0, e1, ...]: integers drop an axis, slices keep it; missing trailing entries mean all. */
-  subtensor: defineOp<SubtensorAttrs>({
+  subtensor: {
     name: 'subtensor',
     inferType(inputs, attrs) {
       checkEntries('subtensor', inputs, attrs.entries, 1);
@@ -249,10 +249,10 @@ export const indexingOps = {
       if (out.dtype === x.dtype) return copyRuns(x, planOf('subtensor', x.shape, attrs.entries, inputs));
       return gather(x, subtensorRegion('subtensor', x, attrs.entries, inputs), out.dtype);
     },
-  }),
+  } satisfies OpDef<SubtensorAttrs>,
 
   /** A copy of x with the region x[entries] replaced by (set) or incremented by y, y broadcasting to the region. */
-  incSubtensor: defineOp<IncSubtensorAttrs>({
+  incSubtensor: {
     name: 'incSubtensor',
     inferType(inputs, attrs) {
       checkEntries('incSubtensor', inputs, attrs.entries, 2);
@@ -263,20 +263,20 @@ export const indexingOps = {
       const [x, y] = inputs as [NDArray, NDArray];
       return scatter('incSubtensor', x, y, subtensorRegion('incSubtensor', x, attrs.entries, inputs), attrs.set, out.dtype);
     },
-  }),
+  } satisfies OpDef<IncSubtensorAttrs>,
 
   /** Integer-array indexing along one axis (NumPy's take): negative indices wrap. */
-  take: defineOp<TakeAttrs>({
+  take: {
     name: 'take',
     inferType: (inputs, attrs) => checkTake('take', inputs, attrs.axis, 1),
     perform(inputs, attrs, out) {
       const [x, idx] = inputs as [NDArray, NDArray];
       return gather(x, takeRegion('take', x, idx, attrs.axis), out.dtype);
     },
-  }),
+  } satisfies OpDef<TakeAttrs>,
 
   /** A copy of x with x.take(indices, axis) replaced by (set) or incremented by y; repeated indices accumulate. */
-  incTake: defineOp<IncTakeAttrs>({
+  incTake: {
     name: 'incTake',
     inferType(inputs, attrs) {
       const region = checkTake('incTake', inputs, attrs.axis, 2);
@@ -287,5 +287,5 @@ export const indexingOps = {
       const [x, y, idx] = inputs as [NDArray, NDArray, NDArray];
       return scatter('incTake', x, y, takeRegion('incTake', x, idx, attrs.axis), attrs.set, out.dtype);
     },
-  }),
+  } satisfies OpDef<IncTakeAttrs>,
 };

@@ -6,7 +6,7 @@ import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js'
 import { TensorType } from '../tensor/type.js';
 import { isBool, upcast } from '../tensor/dtype.js';
 import { broadcastPattern, broadcastShapes } from './broadcast.js';
-import { defineOp, OpRuntimeError, OpTypeError } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type MatmulAttrs = {
   /** Use the transpose of the last two axes of the first operand. */
@@ -27,7 +27,7 @@ export const linalgOps = {
    * C[..., i, j] = sum_k op(A)[..., i, k] * op(B)[..., k, j], op(X) = X or its last-two-axes transpose.
    * Both operands have ndim >= 2; batch axes (all but the last two) broadcast, aligned on the right.
    */
-  matmul: defineOp<MatmulAttrs>({
+  matmul: {
     name: 'matmul',
     inferType(inputs, attrs) {
       if (inputs.length !== 2) throw new OpTypeError('matmul', inputs, `expects 2 inputs, got ${inputs.length}`);
@@ -88,5 +88,5 @@ export const linalgOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<MatmulAttrs>,
 };

@@ -4,7 +4,7 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isFloat, isInteger } from '../tensor/dtype.js';
-import { defineOp, OpRuntimeError, OpTypeError } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 import { convOps } from './conv.js';
 import { poolOps } from './pool.js';
 
@@ -59,7 +59,7 @@ function shiftOf(get: (k: number) => number, n: number): number {
 
 export const nnOps = {
   /** exp(x - max) / sum(exp(x - max)) along `axis` (normalised, non-negative). */
-  softmax: defineOp<AxisAttrs>({
+  softmax: {
     name: 'softmax',
     inferType: (inputs, attrs) => axisType('softmax', inputs, attrs),
     perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
@@ -68,10 +68,10 @@ export const nnOps = {
       for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
       for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
     }),
-  }),
+  } satisfies OpDef<AxisAttrs>,
 
   /** x - max - log(sum(exp(x - max))) along `axis`. */
-  logSoftmax: defineOp<AxisAttrs>({
+  logSoftmax: {
     name: 'logSoftmax',
     inferType: (inputs, attrs) => axisType('logSoftmax', inputs, attrs),
     perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
@@ -81,10 +81,10 @@ export const nnOps = {
       const l = Math.log(s);
       for (let k = 0; k < n; k++) set(k, get(k) - m - l);
     }),
-  }),
+  } satisfies OpDef<AxisAttrs>,
 
   /** out[...] = x[..., t[...]]: picks one entry of the last axis per row (x[arange(n), t] for a matrix). */
-  takeRowwise: defineOp<NoAttrs>({
+  takeRowwise: {
     name: 'takeRowwise',
     inferType(inputs) {
       const [x, t] = inputs as [TensorType, TensorType];
@@ -102,10 +102,10 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r] = x.data[r * c + t.data[r]!]!;
       return res;
     },
-  }),
+  } satisfies OpDef<NoAttrs>,
 
   /** The transpose of takeRowwise: zeros shaped like `like`, with g[...] at [..., t[...]]. */
-  scatterRowwise: defineOp<NoAttrs>({
+  scatterRowwise: {
     name: 'scatterRowwise',
     inferType(inputs) {
       const [g, t, like] = inputs as [TensorType, TensorType, TensorType];
@@ -125,7 +125,7 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r * c + t.data[r]!] = g.data[r]!;
       return res;
     },
-  }),
+  } satisfies OpDef<NoAttrs>,
 
   ...convOps,
   ...poolOps,

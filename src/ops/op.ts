@@ -50,7 +50,3 @@ export function resolveIntArg(arg: IntArg, inputs: readonly NDArray[]): number {
   if (v === undefined) throw new RangeError(`internal: integer argument refers to missing input ${arg.input}`);
   return Math.trunc(v.data[0]!);
 }
-
-export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
-  return def;
-}

@@ -5,7 +5,7 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isBool, isFloat } from '../tensor/dtype.js';
-import { defineOp, OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type PoolAttrs = {
   readonly kernel: readonly [number, number];
@@ -101,7 +101,7 @@ export function checkOut(op: string, shape: readonly number[], g: Windows, gy: r
 const pooledPattern = (x: TensorType) => [...x.broadcastable.slice(0, -2), false, false];
 export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad', OpDef<PoolAttrs>>
   & Record<'avgPool2d' | 'avgPool2dGrad', OpDef<AvgPoolAttrs>> = {
-  maxPool2d: defineOp<PoolAttrs>({
+  maxPool2d: {
     name: 'maxPool2d',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2d', inputs, attrs, 1);
@@ -114,10 +114,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = x.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
   /** Inputs (x, gy): gy routed to the first maximum of each window of x (summed where windows overlap). */
-  maxPool2dGrad: defineOp<PoolAttrs>({
+  maxPool2dGrad: {
     name: 'maxPool2dGrad',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2dGrad', inputs, attrs, 2);
@@ -133,10 +133,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
   /** Inputs (x, G) with G shaped like x: G read at the first maximum of each window of x (pooled shape). */
-  maxPool2dGradGrad: defineOp<PoolAttrs>({
+  maxPool2dGradGrad: {
     name: 'maxPool2dGradGrad',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2dGradGrad', inputs, attrs, 2);
@@ -151,9 +151,9 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = gx.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
-  avgPool2d: defineOp<AvgPoolAttrs>({
+  avgPool2d: {
     name: 'avgPool2d',
     inferType: (inputs, attrs) => {
       const x = checkPool('avgPool2d', inputs, attrs, 1);
@@ -171,10 +171,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       });
       return res;
     },
-  }),
+  } satisfies OpDef<AvgPoolAttrs>,
 
   /** Inputs (gy, xLike): each gy spread evenly (by the forward divisor) over its window; xLike gives the shape. */
-  avgPool2dGrad: defineOp<AvgPoolAttrs>({
+  avgPool2dGrad: {
     name: 'avgPool2dGrad',
     inferType: (inputs, attrs) => {
       if (inputs.length !== 2) throw new OpTypeError('avgPool2dGrad', inputs, `expects 2 inputs, got ${inputs.length}`);
@@ -195,5 +195,5 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-  }),
+  } satisfies OpDef<AvgPoolAttrs>,
 };

@@ -2,7 +2,7 @@
 import { NDArray } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isBool, type DType } from '../tensor/dtype.js';
-import { defineOp, OpTypeError, OpRuntimeError, type OpDef } from './op.js';
+import { OpTypeError, OpRuntimeError, type OpDef } from './op.js';
 import { reduceArray, reducedShape } from './layout.js';
 import { nanMax, nanMin } from './scalar-math.js';
 
@@ -40,7 +40,7 @@ function outDtype(rule: Rule, d: DType): DType {
 
 function reduction(name: string, rule: Rule, init: number, combine: (a: number, x: number) => number,
   finish: ((acc: number, n: number) => number) | undefined, emptyError?: boolean): OpDef<ReduceAttrs> {
-  return defineOp<ReduceAttrs>({
+  return {
     name,
     inferType: (inputs, attrs) => reducedType(name, inputs, attrs, outDtype(rule, inputs[0]!.dtype)),
     perform(inputs, attrs, out) {
@@ -48,7 +48,7 @@ function reduction(name: string, rule: Rule, init: number, combine: (a: number, 
       if (emptyError && attrs.axes.some((ax) => a.shape[ax] === 0)) throw new OpRuntimeError(name, 'zero-size reduction has no identity');
       return reduceArray(a, attrs.axes, attrs.keepdims, out.dtype, init, combine, finish);
     },
-  });
+  } satisfies OpDef<ReduceAttrs>;
 }
 
 /** var's divisor: n - ddof, never negative (NumPy: ddof >= n gives inf, or NaN for no deviation). */
@@ -57,7 +57,7 @@ function divisor(n: number, ddof: number): number {
 }
 
 function argReduction(name: string, better: (a: number, b: number) => boolean): OpDef<ReduceAttrs> {
-  return defineOp<ReduceAttrs>({
+  return {
     name,
     inferType(inputs, attrs) {
       if (attrs.axes.length !== 1 && attrs.axes.length !== inputs[0]!.ndim) throw new OpTypeError(name, inputs, 'takes one axis or all axes');
@@ -86,7 +86,7 @@ function argReduction(name: string, better: (a: number, b: number) => boolean): 
       }
       return new NDArray('int32', reducedShape(a.shape, attrs.axes, attrs.keepdims), out);
     },
-  });
+  } satisfies OpDef<ReduceAttrs>;
 }
 
 export const reduceOps = {
@@ -101,7 +101,7 @@ export const reduceOps = {
   argmin: argReduction('argmin', (a, b) => a < b),
 
   /** Variance with `ddof` (0: population, 1: sample). */
-  var: defineOp<ReduceAttrs & { readonly ddof: number }>({
+  var: {
     name: 'var',
     inferType(inputs, attrs) {
       if (typeof attrs.ddof !== 'number' || !Number.isFinite(attrs.ddof)) {
@@ -127,10 +127,10 @@ export const reduceOps = {
       }
       return reduceArray(dev, attrs.axes, attrs.keepdims, out.dtype, 0, (s, x) => s + x, (s, n) => s / divisor(n, attrs.ddof));
     },
-  }),
+  } satisfies OpDef<ReduceAttrs & { readonly ddof: number }>,
 
   /** log(sum(exp(x))) computed stably by shifting by the max. */
-  logsumexp: defineOp<ReduceAttrs>({
+  logsumexp: {
     name: 'logsumexp',
     inferType: (inputs, attrs) => reducedType('logsumexp', inputs, attrs, floatResult(inputs[0]!.dtype)),
     perform(inputs, attrs, out) {
@@ -155,5 +155,5 @@ export const reduceOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<ReduceAttrs>,
 };

@@ -2,7 +2,7 @@
 import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { castScalar, isFloat, isInteger, upcast, type DType } from '../tensor/dtype.js';
-import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
+import { OpTypeError, OpRuntimeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
 
 /** Checks that symbolic IntArgs refer to int scalar inputs at or after `first`. */
@@ -20,7 +20,7 @@ const store = (dtype: DType) => (isFloat(dtype) ? (v: number) => v : (v: number)
 /** Reshapes g to `dims` (each repeated axis split in two), sums over `sumAxes`, and restores x's pattern. */
 export const shapeOps = {
   /** Joins tensors of equal ndim along an existing axis (sizes must agree on every other axis). */
-  concatenate: defineOp<{ readonly axis: number }>({
+  concatenate: {
     name: 'concatenate',
     inferType(inputs, attrs) {
       if (inputs.length === 0) throw new OpTypeError('concatenate', inputs, 'needs at least one tensor');
@@ -58,10 +58,10 @@ export const shapeOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly axis: number }>,
 
   /** Theano's alloc: the value broadcast to the shape `dims` (NumPy's broadcast_to, copied). */
-  alloc: defineOp<{ readonly dims: readonly IntArg[] }>({
+  alloc: {
     name: 'alloc',
     inferType(inputs, attrs) {
       const v = inputs[0]!;
@@ -83,10 +83,10 @@ export const shapeOps = {
       forEachBroadcast(dims, [v.shape], (i, off) => { res.data[i] = put(v.data[off[0]!]!); });
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly dims: readonly IntArg[] }>,
 
   /** NumPy's arange: start, start + step, ... below stop (above it for a negative step). */
-  arange: defineOp<{ readonly start: IntArg; readonly stop: IntArg; readonly step: IntArg; readonly dtype: DType }>({
+  arange: {
     name: 'arange',
     inferType(inputs, attrs) {
       const args = [attrs.start, attrs.stop, attrs.step];
@@ -107,10 +107,10 @@ export const shapeOps = {
       for (let i = 0; i < n; i++) res.data[i] = put(start + i * step);
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly start: IntArg; readonly stop: IntArg; readonly step: IntArg; readonly dtype: DType }>,
 
   /** One-hot encoding: a new last axis of size n with 1 at each index. */
-  oneHot: defineOp<{ readonly n: IntArg; readonly dtype: DType }>({
+  oneHot: {
     name: 'oneHot',
     inferType(inputs, attrs) {
       const idx = inputs[0]!;
@@ -132,10 +132,10 @@ export const shapeOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly n: IntArg; readonly dtype: DType }>,
 
   /** Repeats each element `repeats` times along an axis (NumPy's repeat with a scalar count). */
-  repeat: defineOp<{ readonly repeats: number; readonly axis: number }>({
+  repeat: {
     name: 'repeat',
     inferType(inputs, attrs) {
       const x = inputs[0]!;
@@ -160,10 +160,10 @@ export const shapeOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly repeats: number; readonly axis: number }>,
 
   /** NumPy's tile with one count per axis (the builder aligns reps and ndim). */
-  tile: defineOp<{ readonly reps: readonly number[] }>({
+  tile: {
     name: 'tile',
     inferType(inputs, attrs) {
       const x = inputs[0]!;
@@ -191,5 +191,5 @@ export const shapeOps = {
       }
       return res;
     },
-  }),
+  } satisfies OpDef<{ readonly reps: readonly number[] }>,
 };
