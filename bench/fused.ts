@@ -152,7 +152,7 @@ const blas = selectGemm({}).blas;
 /** A step's runner from the kernel table (slots: types indexed by the members' slot numbers). */
 function runnerOf(m: MemberStep, types: readonly TensorType[], simd: boolean): StepRunner {
   const kernel = KERNELS[m.op as keyof typeof KERNELS] as unknown as Kernel<Attrs>;
-  return kernel({ op: m.op, attrs: m.attrs, inputTypes: m.inputs.map((i) => types[i]!), outType: types[m.output]! }, { blas, simd });
+  return kernel({ op: m.op as keyof typeof KERNELS, attrs: m.attrs, inputTypes: m.inputs.map((i) => types[i]!), outType: types[m.output]! }, { blas, simd });
 }
 
 interface KernelCase {

@@ -361,7 +361,7 @@ function slotRef(v: unknown, path: string, defined: number): number {
   throw new DescriptionError(path, `expected a slot defined earlier (0 to ${defined - 1}), got ${previewValue(v)}`);
 }
 
-function inferType(op: string, inputs: readonly TensorType[], attrs: Readonly<Record<string, unknown>>, path: string): TensorType {
+function inferType(op: OpName, inputs: readonly TensorType[], attrs: Readonly<Record<string, unknown>>, path: string): TensorType {
   try {
     return getOpDef(op).inferType(inputs, attrs);
   } catch (e) {

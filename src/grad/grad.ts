@@ -69,6 +69,7 @@ export function grad(cost: Variable, wrt: Variable | readonly Variable[], option
     const needs = owner.inputs.map((i) => dependsOnWrt.has(i.id) && isFloat(i.dtype));
     if (!needs.some((n) => n)) continue;
     if (rule === null) throw new TypeError(`grad: op '${owner.op}' is not differentiable, but ${v.label()} depends on a variable in wrt`);
+    // The node's attrs were checked against this op's attribute type when applyOp built it.
     const grads = (rule as GradRule<Attrs>)({ inputs: owner.inputs, output: v, gOut, attrs: owner.attrs });
     owner.inputs.forEach((input, i) => {
       const g = grads[i];

@@ -4,6 +4,10 @@
 // touching src/ops/. Templates may call the helpers of src/ops/scalar-math.ts as `H.name`.
 import type { Attrs } from '../../tensor/variable.js';
 import type { ElementwiseOpName } from '../../ops/elementwise.js';
+import { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } from '../../ops/scalar-math.js';
+
+/** Names a generated JS kernel may call as `H.name`, mapped to the reference's own scalar functions. */
+export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } as const;
 
 /** A JavaScript expression over argument expressions. */
 export type JsExpression = (args: readonly string[], attrs: Attrs) => string;

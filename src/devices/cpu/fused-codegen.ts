@@ -11,10 +11,8 @@
 // whole inner loop ('z': stride 0, hoisted out of it). ndim 1 is the flat fast path: no odometer.
 import { DTYPES, previewValue, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
-import { getOpDef } from '../../ops/apply.js';
-import { SCALAR_HELPERS } from '../../ops/scalar-math.js';
 import { isElementwiseOpName } from '../../ops/elementwise.js';
-import { JS_TEMPLATES } from './elementwise-templates.js';
+import { JS_TEMPLATES, SCALAR_HELPERS } from './elementwise-templates.js';
 import { BRANCHLESS_TEMPLATES, FAST_MATH, FLOAT32_TEMPLATES, ZERO_ONE_OPS } from './fast-math.js';
 
 /** One scalar op of a kernel: `args` index [inputs..., earlier step results...]. */
@@ -115,7 +113,7 @@ export function stepStatements(steps: readonly ScalarStep[], nIn: number): strin
   const lines: string[] = [];
   steps.forEach((step, k) => {
     const op = step.op;
-    if (getOpDef(op).elementwise === undefined || !isElementwiseOpName(op)) {
+    if (!isElementwiseOpName(op)) {
       throw new TypeError(`cpu device: op '${op}' inside a fused kernel is not elementwise`);
     }
     const args = step.args.map((a) => {

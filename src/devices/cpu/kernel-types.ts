@@ -7,11 +7,12 @@ import type { TensorType } from '../../tensor/type.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import { getOpDef } from '../../ops/apply.js';
+import type { OpName } from '../../ops/registry.js';
 import type { Blas } from './blas-types.js';
 
 /** One program step as a kernel sees it at compile time. */
 export interface StepInfo<A extends Attrs = Attrs> {
-  readonly op: string;
+  readonly op: OpName;
   readonly attrs: A;
   readonly inputTypes: readonly TensorType[];
   readonly outType: TensorType;
