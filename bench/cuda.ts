@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as T from '../src/tensor/index.js';
+import * as T from '../src/tensor.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { CudaDevice } from '../src/devices/cuda/cuda-device.js';
 import type { CudaArray } from '../src/devices/cuda/cuda-array.js';

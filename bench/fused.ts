@@ -17,10 +17,10 @@
 // Section 'mlp': the target workload, the gradient of an MLP 784-2048-2048-10 (ReLU, cross-entropy)
 // on one CPU device, per-op medians (profile) for JS only / SIMD / SIMD + groups, interleaved.
 // Usage: node dist/bench/fused.js [--n 4194304] [--seconds 2] [--sections chains,kernels,mlp] [--batches 512,32]
-import * as T from '../src/tensor/index.js';
+import * as T from '../src/tensor.js';
 import { NDArray } from '../src/tensor/ndarray.js';
 import { CpuDevice } from '../src/devices/cpu/cpu-device.js';
-import { describeFunction } from '../src/compile/function.js';
+import { describeFunction } from '../src/run/function.js';
 import { tanh32 } from '../src/devices/cpu/fast-math.js';
 import { TensorType } from '../src/tensor/type.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -153,7 +153,7 @@ const blas = selectGemm({}).blas;
 /** A step's runner from the kernel table (slots: types indexed by the members' slot numbers). */
 function runnerOf(m: MemberStep, types: readonly TensorType[], simd: boolean): StepRunner {
   const kernel = KERNELS[m.op as keyof typeof KERNELS] as unknown as Kernel<Attrs>;
-  return kernel({ op: m.op, attrs: m.attrs, inputTypes: m.inputs.map((i) => types[i]!), outType: types[m.output]! }, { blas, simd });
+  return kernel({ op: m.op as keyof typeof KERNELS, attrs: m.attrs, inputTypes: m.inputs.map((i) => types[i]!), outType: types[m.output]! }, { blas, simd });
 }
 
 interface KernelCase {

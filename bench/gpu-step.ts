@@ -111,7 +111,8 @@ for (const batch of o.batches) {
     device.free(ys);
   });
   const residentMs = time(() => runIn(xDev, yDev));
-  console.log(`batch ${batch}: the batch as inputs: rows taken on the device ${takenMs.toFixed(2)} ms, the resident arrays themselves ${residentMs.toFixed(2)} ms`);
+  console.log(`batch ${batch}: the batch as inputs: rows taken on the device ${takenMs.toFixed(2)} ms, `
+    + `the resident arrays themselves ${residentMs.toFixed(2)} ms`);
   device.free(xDev);
   device.free(yDev);
   console.log(`batch ${batch}: flat ${flatMs.toFixed(2)} ms, one program ${oneMs.toFixed(2)} ms (queueing ${enqueueMs.toFixed(2)} ms of host time), `

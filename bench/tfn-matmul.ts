@@ -1,5 +1,5 @@
 // T.fn on a 512x512 float32 matmul: the reference interpreter against the default device (issue #11's before/after).
-import * as T from '../src/tensor/index.js';
+import * as T from '../src/tensor.js';
 
 const a = T.matrix('a');
 const b = T.matrix('b');

@@ -1,7 +1,7 @@
 // Logistic regression trained by gradient descent with T.fn updates (Theano's classic tutorial).
 // Run: npm run build && node dist/examples/logistic-regression.js [--help]
 import assert from 'node:assert/strict';
-import * as T from '../src/tensor/index.js';
+import * as T from '../src/tensor.js';
 import { exampleCommand, parseOptions } from './_cli.js';
 
 parseOptions(exampleCommand('logistic-regression',

@@ -1,11 +1,23 @@
-// The structure rules that `npm test` enforces (issue #14): imports in src/ run one way, top to bottom
-// as the data flows, with no cycles; no source file over 800 lines and no line over 160 characters.
+// The structure rules of issue #14: imports in src/ run one way, top to bottom as the data flows,
+// with no cycles; no source file over 800 lines and no line over 160 characters.
 // Layers, lowest first; a file may import its own layer or any lower one, never a higher one.
 // `import type` counts too: a type that points upward is a dependency that points upward.
+//   tensor      values and symbols: NDArray, dtypes, TensorType, Variable, graph walking (topoSort)
+//   ops         the op table: each op's type rule and reference implementation, no device code, no gradients
+//   build       the graph builders (T.add, T.sum, ..., the Variable methods, random streams): applyOp over the table
+//   grad        reverse-mode differentiation and the gradient rule table (typed over the op names); rules use builders
+//   compile     graph -> Program (typed by op name), rewrites, description validation, StepError
+//   devices     reference, CPU and CUDA devices: kernels, per-device code templates, lowering tables
+//   run         T.fn's CompiledFunction and Variable.eval: runs a compiled program on a device
+//   comm        communicators (shared memory, NCCL) over device arrays
+//   parallel    the worker pool, synk.fn, data, collectives
+//   extensions  layers, optimisers, training loops, datasets
+//   (facade)    the package entry points directly in src/: index.ts ('synkhronos') and tensor.ts ('synkhronos/tensor')
+// `node scripts/check-architecture.mjs --print` lists each layer's folders, file count and the lower layers it imports.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const LAYERS = ['tensor', 'ops', 'grad', 'compile', 'devices', 'comm', 'parallel', 'extensions', '(facade)'];
+const LAYERS = ['tensor', 'ops', 'build', 'grad', 'compile', 'devices', 'run', 'comm', 'parallel', 'extensions', '(facade)'];
 const LINE_DIRS = ['src', 'test', 'bench', 'examples', 'scripts'];
 const MAX_LINES = 800;
 const MAX_LINE_CHARS = 160;
@@ -55,6 +67,31 @@ for (const file of sources) {
   }
 }
 
+/** Prints each layer, highest first: its folders, its file count and the lower layers its files import. */
+function printLayers() {
+  const rows = LAYERS.map((name) => ({ name, folders: new Set(), files: 0, imports: new Set() }));
+  for (const [file, deps] of graph) {
+    const rel = relative(root, file);
+    const layer = layerOf(rel);
+    if (layer < 0) continue;
+    const row = rows[layer];
+    row.files++;
+    const parts = relative('src', rel).split('/');
+    row.folders.add(parts.length === 1 ? 'src/*.ts' : `src/${parts.slice(0, -1).join('/')}`);
+    for (const dep of deps) {
+      const depLayer = layerOf(relative(root, dep));
+      if (depLayer >= 0 && depLayer < layer) row.imports.add(LAYERS[depLayer]);
+    }
+  }
+  console.log('Layers, highest first (a layer imports only itself and the layers below it):');
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const row = rows[i];
+    const below = LAYERS.slice(0, i).filter((n) => row.imports.has(n));
+    console.log(`  ${String(i + 1).padStart(2)}. ${row.name.padEnd(11)} ${String(row.files).padStart(3)} files  imports: ${below.join(', ') || '-'}`);
+    console.log(`      ${[...row.folders].sort().join(', ')}`);
+  }
+}
+
 // Cycles: a depth-first search that reports each back edge's cycle once.
 const state = new Map();
 const stack = [];
@@ -94,6 +131,8 @@ for (const dir of LINE_DIRS) {
     });
   }
 }
+
+if (process.argv.includes('--print')) printLayers();
 
 if (problems.length) {
   console.error(`check-architecture: ${problems.length} problem(s)\n  ${problems.join('\n  ')}`);

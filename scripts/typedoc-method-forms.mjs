@@ -2,7 +2,7 @@
 // is documented once and the copies agree. A copy whose function has no comment stays undocumented (and
 // `npm run docs` reports it).
 // - The method forms of the tensor functions (`x.add(y)` is `T.add(x, y)`, `x.astype(d)` is `T.cast(x, d)`), declared
-//   compactly in src/tensor/methods.ts and src/tensor/build-shape.ts.
+//   compactly in src/build/methods.ts and src/build/build-shape.ts.
 // - The entries of lookup tables such as `initializers = { glorotUniform, ... }` and `optimizers = { sgd, ... }`.
 import { Converter, ReflectionKind } from 'typedoc';
 

@@ -23,9 +23,9 @@
  * ```
  * @module synkhronos
  */
-import './tensor/methods.js';
+import './build/methods.js';
 
-export * as T from './tensor/index.js';
+export * as T from './tensor.js';
 export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from './parallel/runtime.js';
 export { devices, type DeviceList, type GpuInfo } from './devices/list.js';
 export type { CallOptions } from './parallel/call-args.js';

@@ -1,10 +1,10 @@
 // From symbolic variables to a Program: givens substitution, missing-input checks, slot layout.
 import { canUpcast, isFloat } from '../tensor/dtype.js';
 import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { applyOp } from '../ops/apply.js';
+import * as B from '../build/build.js';
+import { applyOp, isOpName } from '../ops/apply.js';
 import type { OpName, OpAttrs } from '../ops/registry.js';
-import { topoSort } from '../grad/grad.js';
+import { topoSort } from '../tensor/graph.js';
 import type { Program, ProgramStep, SlotInfo } from './program.js';
 import { serializeArray } from './serialize-array.js';
 
@@ -79,7 +79,9 @@ export function buildProgram(
       throw new TypeError(`fn: the graph needs input ${hint}, which is not in inputs, givens or shared variables (Theano's MissingInputError)`);
     } else {
       const stepInputs = v.owner.inputs.map((i) => slotOf.get(i.id)!);
-      steps.push({ op: v.owner.op, attrs: v.owner.attrs, inputs: stepInputs, output: newSlot(v, 'step') });
+      const op = v.owner.op;
+      if (!isOpName(op)) throw new TypeError(`fn: unknown op '${op}' in the graph`);
+      steps.push({ op, attrs: v.owner.attrs, inputs: stepInputs, output: newSlot(v, 'step') });
     }
   }
   return {

@@ -1,6 +1,9 @@
 // The compiled program: a device-neutral, JSON-serialisable list of steps.
 // Devices receive only this (never closures); workers rebuild functions from it.
 import type { DType } from '../tensor/dtype.js';
+import type { OpName } from '../ops/registry.js';
+
+export type { FusedStep } from '../ops/fused.js';
 
 /** One value slot of a program: an input, a constant, a shared variable's value, or a step's result. */
 export interface SlotInfo {
@@ -17,17 +20,9 @@ export interface SerializedArray {
   readonly values: readonly (number | string)[];
 }
 
-/** One scalar operation inside a fused elementwise kernel. */
-export interface FusedStep {
-  readonly op: string;
-  readonly attrs: Readonly<Record<string, unknown>>;
-  /** Indices into [kernel inputs..., earlier step results...]. */
-  readonly args: readonly number[];
-  readonly dtype: DType;
-}
-
+/** One step: an op of the op table applied to earlier slots, writing slot `output`. */
 export interface ProgramStep {
-  readonly op: string;
+  readonly op: OpName;
   readonly attrs: Readonly<Record<string, unknown>>;
   readonly inputs: readonly number[];
   readonly output: number;
@@ -45,4 +40,21 @@ export interface Program {
   readonly outputs: readonly number[];
   /** New values of shared variables, computed from the old ones. */
   readonly updates: readonly { readonly sharedId: string; readonly slot: number }[];
+}
+
+/** Everything needed to rebuild a function elsewhere: plain JSON, no code. */
+export interface FunctionDescription {
+  readonly format: 'synkhronos.function/1';
+  readonly name?: string;
+  readonly program: Program;
+  readonly inputs: readonly { readonly name?: string; readonly dtype: DType; readonly broadcastable: readonly boolean[] }[];
+  readonly singleOutput: boolean;
+  readonly shareds: readonly {
+    readonly sharedId: string;
+    readonly name?: string;
+    readonly dtype: DType;
+    readonly broadcastable: readonly boolean[];
+    readonly value?: SerializedArray;
+  }[];
+  readonly log: readonly string[];
 }

@@ -9,12 +9,12 @@
 import { TensorType } from '../tensor/type.js';
 import { assertDType, previewValue, type DType } from '../tensor/dtype.js';
 import { getOpDef } from '../ops/apply.js';
-import type { FunctionDescription } from './function.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable } from '../tensor/variable.js';
 import { deserializeArray } from './serialize-array.js';
-import type { FusedStep, Program, ProgramStep, SerializedArray, SlotInfo } from './program.js';
+import type { FunctionDescription, FusedStep, Program, ProgramStep, SerializedArray, SlotInfo } from './program.js';
 import type { OpName } from '../ops/registry.js';
+import { isElementwiseOpName } from '../ops/elementwise.js';
 
 // ---- attributes ------------------------------------------------------------------------------
 // Closed schemas of every op's attributes, for programs that arrive as data (descriptions, worker
@@ -324,7 +324,7 @@ class DescriptionParser {
       const o = fields(s, at, ['op', 'attrs', 'args', 'dtype']);
       const op = required(o, 'op', at);
       if (op === 'fused') throw new DescriptionError(`${at}.op`, 'a fused step cannot contain another fused step');
-      if (!isPlainOp(op) || getOpDef(op).elementwise === undefined) {
+      if (typeof op !== 'string' || !isElementwiseOpName(op)) {
         throw new DescriptionError(`${at}.op`, `expected an elementwise op, got ${previewValue(op)}`);
       }
       const args = this.list(required(o, 'args', at), `${at}.args`, this.limits.maxListLength, 'maxListLength')
@@ -361,7 +361,7 @@ function slotRef(v: unknown, path: string, defined: number): number {
   throw new DescriptionError(path, `expected a slot defined earlier (0 to ${defined - 1}), got ${previewValue(v)}`);
 }
 
-function inferType(op: string, inputs: readonly TensorType[], attrs: Readonly<Record<string, unknown>>, path: string): TensorType {
+function inferType(op: OpName, inputs: readonly TensorType[], attrs: Readonly<Record<string, unknown>>, path: string): TensorType {
   try {
     return getOpDef(op).inferType(inputs, attrs);
   } catch (e) {

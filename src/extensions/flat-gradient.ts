@@ -7,8 +7,8 @@
 import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import { isFloat, type DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable, asVariable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { concatenate, subtensor } from '../tensor/build-shape.js';
+import * as B from '../build/build.js';
+import { concatenate, subtensor } from '../build/build-shape.js';
 
 /** Where one shared variable's values sit in the flat vector of a {@link FlatLayout}. */
 export interface FlatEntry {

@@ -32,7 +32,7 @@
  * ```
  * @module synkhronos/extensions
  */
-import '../tensor/methods.js';
+import '../build/methods.js';
 
 export * from './optimizers.js';
 export { FlatLayout, type FlatEntry } from './flat-gradient.js';

@@ -8,8 +8,8 @@
 import { NDArray, describe } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { dot } from '../tensor/build-linalg.js';
+import * as B from '../build/build.js';
+import { dot } from '../build/build-linalg.js';
 import {
   conv2d,
   crossentropyFromLogits as crossentropyFromLogitsOf,
@@ -18,8 +18,8 @@ import {
   type Conv2dOptions,
   type IntPair,
   type Pool2dOptions,
-} from '../tensor/build-nn.js';
-import { randomStreams, type RandomStreams } from '../tensor/random-streams.js';
+} from '../build/build-nn.js';
+import { randomStreams, type RandomStreams } from '../build/random-streams.js';
 import { Rng, initializers, type InitName, type Initializer } from './init.js';
 
 /** Whether a graph is built for training, and the state updates the modules ask for. */

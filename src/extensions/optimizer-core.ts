@@ -4,7 +4,7 @@
 import { NDArray, describe } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
+import * as B from '../build/build.js';
 import { grad } from '../grad/grad.js';
 import { substitute } from '../compile/build-program.js';
 import type { UpdateOp } from '../parallel/accumulate.js';

@@ -7,7 +7,7 @@
 //   const gradFn = synk.fn({ inputs: [x, y], outputs: loss, updates: opt.gradUpdates });
 //   const updateFn = synk.fn({ updates: opt.paramUpdates });
 //   await gradFn(X, Y, { batch }); await synk.allReduce(opt.flatGrad, { op: 'sum' }); await updateFn();
-import * as B from '../tensor/build.js';
+import * as B from '../build/build.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { buildOptimizer, type GradSource, type Hyper, type HyperRule, type Optimizer, type RuleName, type UpdatePair } from './optimizer-core.js';
 

@@ -4,8 +4,8 @@
 import { NDArray, describe } from '../tensor/ndarray.js';
 import { isFloat } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { randomUpdatesFor } from '../tensor/random-streams.js';
+import * as B from '../build/build.js';
+import { randomUpdatesFor } from '../build/random-streams.js';
 import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
 import { numWorkers, workersShareHostMemory } from '../parallel/runtime.js';

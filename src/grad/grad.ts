@@ -1,29 +1,17 @@
 // Reverse-mode differentiation over the op table (Theano's T.grad).
 import { isFloat } from '../tensor/dtype.js';
 import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { getOpDef } from '../ops/apply.js';
+import * as B from '../build/build.js';
+import type { Attrs } from '../tensor/variable.js';
+import { isOpName } from '../ops/apply.js';
+import { GRAD_RULES } from './rules.js';
+import type { GradRule } from './rule-types.js';
+import { topoSort } from '../tensor/graph.js';
 
 /** Options of {@link grad}. */
 export interface GradOptions {
   /** What to do for a `wrt` that the cost does not depend on: throw (default, as Theano) or give zeros. */
   disconnected?: 'raise' | 'zero';
-}
-
-/** Variables in topological order (inputs before users), from the given roots. */
-export function topoSort(roots: readonly Variable[]): Variable[] {
-  const order: Variable[] = [];
-  const seen = new Set<number>();
-  const stack: { v: Variable; expanded: boolean }[] = roots.map((v) => ({ v, expanded: false }));
-  while (stack.length) {
-    const top = stack.pop()!;
-    if (top.expanded) { order.push(top.v); continue; }
-    if (seen.has(top.v.id)) continue;
-    seen.add(top.v.id);
-    stack.push({ v: top.v, expanded: true });
-    for (const input of top.v.owner?.inputs ?? []) if (!seen.has(input.id)) stack.push({ v: input, expanded: false });
-  }
-  return order;
 }
 
 /**
@@ -76,11 +64,13 @@ export function grad(cost: Variable, wrt: Variable | readonly Variable[], option
     if (!dependsOnWrt.has(v.id)) continue;
     const gOut = total(v);
     if (gOut === undefined) continue;
-    const def = getOpDef(owner.op);
+    if (!isOpName(owner.op)) throw new TypeError(`grad: unknown op '${owner.op}'`);
+    const rule = GRAD_RULES[owner.op];
     const needs = owner.inputs.map((i) => dependsOnWrt.has(i.id) && isFloat(i.dtype));
     if (!needs.some((n) => n)) continue;
-    if (!def.grad) throw new TypeError(`grad: op '${owner.op}' is not differentiable, but ${v.label()} depends on a variable in wrt`);
-    const grads = def.grad({ inputs: owner.inputs, output: v, gOut, attrs: owner.attrs });
+    if (rule === null) throw new TypeError(`grad: op '${owner.op}' is not differentiable, but ${v.label()} depends on a variable in wrt`);
+    // The node's attrs were checked against this op's attribute type when applyOp built it.
+    const grads = (rule as GradRule<Attrs>)({ inputs: owner.inputs, output: v, gOut, attrs: owner.attrs });
     owner.inputs.forEach((input, i) => {
       const g = grads[i];
       if (!needs[i] || g === null || g === undefined) return;

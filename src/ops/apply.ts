@@ -10,10 +10,13 @@ export function applyOp<N extends OpName>(name: N, inputs: readonly Variable[], 
   return new Variable(type, { op: name, attrs: attrs as Attrs, inputs: [...inputs] });
 }
 
-/** Looks an op up by name (for graphs rebuilt from JSON); throws for unknown names. */
-export function getOpDef(name: string): OpDef<Attrs> {
+/**
+ * Looks an op up by name. Names are typed, but a program rebuilt from JSON may still carry any string
+ * until it is validated (isOpName), so an unknown name throws rather than returning undefined.
+ */
+export function getOpDef(name: OpName): OpDef<Attrs> {
   if (!Object.prototype.hasOwnProperty.call(OPS, name)) throw new TypeError(`unknown op '${name}' in serialized graph`);
-  return OPS[name as OpName] as OpDef<Attrs>;
+  return OPS[name] as OpDef<Attrs>;
 }
 
 export function isOpName(name: string): name is OpName {

@@ -5,9 +5,7 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { isFloat, upcast } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import { applyOp } from './apply.js';
-import { defineOp, OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type Conv2dAttrs = {
   readonly stride: readonly [number, number];
@@ -112,10 +110,6 @@ function accumulate(out: TensorType, shape: readonly number[], fill: (acc: Float
   return res;
 }
 
-const conv = (x: Variable, w: Variable, attrs: Conv2dAttrs) => applyOp('conv2d', [x, w], attrs);
-const inputGrad = (gy: Variable, w: Variable, xLike: Variable, attrs: Conv2dAttrs) => applyOp('conv2dInputGrad', [gy, w, xLike], attrs);
-const filterGrad = (x: Variable, gy: Variable, wLike: Variable, attrs: Conv2dAttrs) => applyOp('conv2dFilterGrad', [x, gy, wLike], attrs);
-
 function checkGradShape(op: string, g: ConvGeometry, gy: NDArray): void {
   const want = [g.n, g.cout, g.oh, g.ow];
   if (gy.ndim !== 4 || gy.shape.some((d, i) => d !== want[i])) {
@@ -125,7 +119,7 @@ function checkGradShape(op: string, g: ConvGeometry, gy: NDArray): void {
 
 export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', OpDef<Conv2dAttrs>> = {
   /** y[n, o, i, j] = sum_{c, p, q} x[n, g(o)·C/G + c, i·s - pad + p·d, j·s - pad + q·d] · w[o, c, p, q]. */
-  conv2d: defineOp<Conv2dAttrs>({
+  conv2d: {
     name: 'conv2d',
     inferType(inputs, attrs) {
       checkAttrs('conv2d', inputs, attrs, 2);
@@ -139,14 +133,10 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       const X = x.data, W = w.data;
       return accumulate(out, [g.n, g.cout, g.oh, g.ow], (y) => forEachTap(g, (xi, wi, yi) => { y[yi]! += X[xi]! * W[wi]!; }));
     },
-    grad(ctx) {
-      const [x, w] = ctx.inputs as [Variable, Variable];
-      return [inputGrad(ctx.gOut, w, x, ctx.attrs), filterGrad(x, ctx.gOut, w, ctx.attrs)];
-    },
-  }),
+  } satisfies OpDef<Conv2dAttrs>,
 
   /** The gradient of conv2d with respect to its input: inputs (gy, w, xLike), xLike only gives the shape. */
-  conv2dInputGrad: defineOp<Conv2dAttrs>({
+  conv2dInputGrad: {
     name: 'conv2dInputGrad',
     inferType(inputs, attrs) {
       checkAttrs('conv2dInputGrad', inputs, attrs, 3);
@@ -161,15 +151,10 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       const G = gy.data, W = w.data;
       return accumulate(out, x.shape, (gx) => forEachTap(g, (xi, wi, yi) => { gx[xi]! += G[yi]! * W[wi]!; }));
     },
-    grad(ctx) {
-      const [gy, w] = ctx.inputs as [Variable, Variable, Variable];
-      const G = ctx.gOut;
-      return [conv(G, w, ctx.attrs), filterGrad(G, gy, w, ctx.attrs), null];
-    },
-  }),
+  } satisfies OpDef<Conv2dAttrs>,
 
   /** The gradient of conv2d with respect to its filters: inputs (x, gy, wLike), wLike only gives the shape. */
-  conv2dFilterGrad: defineOp<Conv2dAttrs>({
+  conv2dFilterGrad: {
     name: 'conv2dFilterGrad',
     inferType(inputs, attrs) {
       checkAttrs('conv2dFilterGrad', inputs, attrs, 3);
@@ -184,10 +169,5 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       const X = x.data, G = gy.data;
       return accumulate(out, w.shape, (gw) => forEachTap(g, (xi, wi, yi) => { gw[wi]! += X[xi]! * G[yi]!; }));
     },
-    grad(ctx) {
-      const [x, gy] = ctx.inputs as [Variable, Variable, Variable];
-      const G = ctx.gOut;
-      return [inputGrad(gy, G, x, ctx.attrs), conv(x, G, ctx.attrs), null];
-    },
-  }),
+  } satisfies OpDef<Conv2dAttrs>,
 };

@@ -1,13 +1,11 @@
 // The factory that turns a scalar description into an elementwise OpDef with broadcasting,
-// and reduces gradients back to each input's shape (sumToLike).
 import type { DType } from '../tensor/dtype.js';
 import { upcast, floatResult, isFloat, isBool } from '../tensor/dtype.js';
 import type { NDArray } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
-import type { Attrs, Variable } from '../tensor/variable.js';
+import type { Attrs } from '../tensor/variable.js';
 import { broadcastPattern, mapBroadcast } from './broadcast.js';
-import { type ElementwiseInfo, type GradContext, type OpDef, OpTypeError } from './op.js';
-import { applyOp } from './apply.js';
+import { type ElementwiseInfo, type OpDef, OpTypeError } from './op.js';
 
 /** How an elementwise op's output dtype follows from its inputs. */
 export type DtypeRule =
@@ -22,8 +20,6 @@ export interface ElementwiseSpec<A extends Attrs = Attrs> extends ElementwiseInf
   readonly name: string;
   readonly arity: number;
   readonly dtype: DtypeRule;
-  /** Gradient per input before reduction to the input's shape; absent: not differentiable. */
-  readonly grad?: (ctx: GradContext<A>) => (Variable | null)[];
 }
 
 export function elementwiseDtype(op: string, rule: DtypeRule, inputs: readonly TensorType[], attrs: Attrs): DType {
@@ -54,7 +50,7 @@ export function elementwiseDtype(op: string, rule: DtypeRule, inputs: readonly T
 export function elementwiseOp<A extends Attrs = Attrs>(spec: ElementwiseSpec<A>): OpDef<A> {
   const def: OpDef<A> = {
     name: spec.name,
-    elementwise: { scalar: spec.scalar, js: spec.js, cuda: spec.cuda, ...(spec.int ? { int: spec.int } : {}) },
+    elementwise: { scalar: spec.scalar, ...(spec.intScalar ? { intScalar: spec.intScalar } : {}) },
     inferType(inputs: readonly TensorType[], attrs: A): TensorType {
       if (inputs.length !== spec.arity) throw new OpTypeError(spec.name, inputs, `expects ${spec.arity} inputs, got ${inputs.length}`);
       const dtype = elementwiseDtype(spec.name, spec.dtype, inputs, attrs);
@@ -62,36 +58,8 @@ export function elementwiseOp<A extends Attrs = Attrs>(spec: ElementwiseSpec<A>)
     },
     perform(inputs: readonly NDArray[], _attrs: A, out: TensorType): NDArray {
       const integer = out.dtype === 'int32' || out.dtype === 'uint8';
-      return mapBroadcast(spec.name, inputs, out.dtype, integer && spec.int ? spec.int.scalar : spec.scalar);
+      return mapBroadcast(spec.name, inputs, out.dtype, integer && spec.intScalar ? spec.intScalar : spec.scalar);
     },
   };
-  if (spec.grad) {
-    const rule = spec.grad;
-    return {
-      ...def,
-      grad(ctx: GradContext<A>): (Variable | null)[] {
-        const raw = rule(ctx);
-        return raw.map((g, i) => {
-          const x = ctx.inputs[i]!;
-          if (g === null || !isFloat(x.dtype)) return null;
-          return reduceGradToInput(g, x);
-        });
-      },
-    };
-  }
   return def;
-}
-
-/** Sums a broadcast gradient back to the shape of `x` and casts it to x's dtype. */
-export function reduceGradToInput(g: Variable, x: Variable): Variable {
-  // Always reduce: a non-broadcastable axis may still have size 1 at run time (NumPy semantics);
-  // sumToLike is free when the shapes already agree.
-  let out = applyOp('sumToLike', [g, x], {});
-  if (out.dtype !== x.dtype) out = applyOp('cast', [out], { dtype: x.dtype });
-  return out;
-}
-
-/** C function name for a math function at a given C type (expf for float, exp for double). */
-export function cfn(name: string, t: string): string {
-  return t === 'float' ? `${name}f` : name;
 }

@@ -1,244 +1,102 @@
-// Every elementwise op: scalar reference, JS and CUDA templates, dtype rule and gradient.
+// Every elementwise op: its scalar reference and dtype rule. Gradient rules are in
+// src/grad/rules-elementwise.ts; each device's source templates in that device's folder
+// (src/devices/cpu/elementwise-templates.ts, src/devices/cuda/codegen/elementwise-templates.ts).
 import type { DType } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { elementwiseOp, cfn, type ElementwiseSpec } from './elementwise-core.js';
+import { elementwiseOp, type ElementwiseSpec } from './elementwise-core.js';
 import { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } from './scalar-math.js';
 
-type G = (x: Variable[], out: Variable, g: Variable) => (Variable | null)[];
-
-type IntVariant = ElementwiseSpec['int'];
-
+/** A one-input op: its name, dtype rule, scalar function and (optional) integer-exact scalar. */
 interface UnarySpec {
   readonly name: string;
   readonly dtype: ElementwiseSpec['dtype'];
   readonly scalar: (a: number) => number;
-  readonly js: (a: string) => string;
-  readonly cuda: (a: string, t: string) => string;
-  readonly grad?: G;
-  readonly int?: IntVariant;
+  readonly intScalar?: (a: number) => number;
 }
 
+/** A two-input op. */
 interface BinarySpec {
   readonly name: string;
   readonly dtype: ElementwiseSpec['dtype'];
   readonly scalar: (a: number, b: number) => number;
-  readonly js: (a: string, b: string) => string;
-  readonly cuda: (a: string, b: string, t: string) => string;
-  readonly grad?: G;
-  readonly int?: IntVariant;
+  readonly intScalar?: (a: number, b: number) => number;
 }
 
-function unary({ name, dtype, scalar, js, cuda, grad, int }: UnarySpec) {
-  return elementwiseOp({
-    name, arity: 1, dtype, scalar, ...(int ? { int } : {}),
-    js: (args) => js(args[0]!),
-    cuda: (args, t) => cuda(args[0]!, t),
-    ...(grad ? { grad: (ctx) => grad([...ctx.inputs], ctx.output, ctx.gOut) } : {}),
-  });
+function unary(spec: UnarySpec) {
+  return elementwiseOp({ ...spec, arity: 1 });
 }
 
-function binary({ name, dtype, scalar, js, cuda, grad, int }: BinarySpec) {
-  return elementwiseOp({
-    name, arity: 2, dtype, scalar: scalar as (...args: number[]) => number, ...(int ? { int } : {}),
-    js: (args) => js(args[0]!, args[1]!),
-    cuda: (args, t) => cuda(args[0]!, args[1]!, t),
-    ...(grad ? { grad: (ctx) => grad([...ctx.inputs], ctx.output, ctx.gOut) } : {}),
-  });
+function binary(spec: BinarySpec) {
+  return elementwiseOp({ ...spec, arity: 2 });
 }
 
-const zero: G = (x) => [B.zerosLike(x[0]!)];
+const unaryOps = {
+  neg: unary({ name: 'neg', dtype: 'upcast', scalar: (a) => -a }),
+  abs: unary({ name: 'abs', dtype: 'upcast', scalar: Math.abs }),
+  sign: unary({ name: 'sign', dtype: 'upcast', scalar: sign }),
+  exp: unary({ name: 'exp', dtype: 'float', scalar: Math.exp }),
+  expm1: unary({ name: 'expm1', dtype: 'float', scalar: Math.expm1 }),
+  log: unary({ name: 'log', dtype: 'float', scalar: Math.log }),
+  log1p: unary({ name: 'log1p', dtype: 'float', scalar: Math.log1p }),
+  sqrt: unary({ name: 'sqrt', dtype: 'float', scalar: Math.sqrt }),
+  square: unary({ name: 'square', dtype: 'upcast', scalar: (a) => a * a, intScalar: (a) => Math.imul(a!, a!) }),
+  reciprocal: unary({ name: 'reciprocal', dtype: 'float', scalar: (a) => 1 / a }),
+  sin: unary({ name: 'sin', dtype: 'float', scalar: Math.sin }),
+  cos: unary({ name: 'cos', dtype: 'float', scalar: Math.cos }),
+  tanh: unary({ name: 'tanh', dtype: 'float', scalar: Math.tanh }),
+  sigmoid: unary({ name: 'sigmoid', dtype: 'float', scalar: sigmoid }),
+  softplus: unary({ name: 'softplus', dtype: 'float', scalar: softplus }),
+  relu: unary({ name: 'relu', dtype: 'upcast', scalar: (a) => (a > 0 ? a : a === a ? 0 : a) }),
+  erf: unary({ name: 'erf', dtype: 'float', scalar: erf }),
+  floor: unary({ name: 'floor', dtype: 'upcast', scalar: Math.floor }),
+  ceil: unary({ name: 'ceil', dtype: 'upcast', scalar: Math.ceil }),
+  round: unary({ name: 'round', dtype: 'upcast', scalar: roundHalfEven }),
+  // Logical on bool, bitwise on integers (as NumPy's invert), so De Morgan holds with and/or/xor.
+  not: unary({ name: 'not', dtype: 'logical', scalar: (a) => (a === 0 ? 1 : 0), intScalar: (a) => ~a! }),
+};
 
-/** floorDiv (scalar-math.ts) in CUDA C for float or double, as an immediately invoked device lambda. */
-function cudaFloorDiv(a: string, b: string, t: string): string {
-  const f = (name: string) => cfn(name, t);
-  return `([](${t} a, ${t} b) -> ${t} { if (b == 0) return a / b; const ${t} m = ${f('fmod')}(a, b); ${t} d = (a - m) / b; `
-    + `if (m != 0 && ((b < 0) != (m < 0))) d -= 1; if (d == 0) return ${f('copysign')}((${t})0, a / b); `
-    + `const ${t} fl = ${f('floor')}(d); return d - fl > (${t})0.5 ? fl + 1 : fl; }(${a}, ${b}))`;
-}
-const fcall = (name: string) => (a: string, t: string) => `${cfn(name, t)}(${a})`;
-const PI = Math.PI;
+const binaryOps = {
+  add: binary({ name: 'add', dtype: 'upcast', scalar: (a, b) => a + b }),
+  sub: binary({ name: 'sub', dtype: 'upcast', scalar: (a, b) => a - b }),
+  mul: binary({ name: 'mul', dtype: 'upcast', scalar: (a, b) => a * b, intScalar: (a, b) => Math.imul(a!, b!) }),
+  div: binary({ name: 'div', dtype: 'float', scalar: (a, b) => a / b }),
+  // Floats: NumPy's floor_divide, consistent with mod; integers: floor(a / b) is exact for int32.
+  intDiv: binary({ name: 'intDiv', dtype: 'upcast', scalar: floorDiv, intScalar: (a, b) => Math.floor(a! / b!) }),
+  mod: binary({ name: 'mod', dtype: 'upcast', scalar: pyMod }),
+  pow: binary({ name: 'pow', dtype: 'upcast', scalar: cPow, intScalar: (a, b) => intPow(a!, b!) }),
+  maximum: binary({ name: 'maximum', dtype: 'upcast', scalar: nanMax }),
+  minimum: binary({ name: 'minimum', dtype: 'upcast', scalar: nanMin }),
+  eq: binary({ name: 'eq', dtype: 'bool', scalar: (a, b) => (a === b ? 1 : 0) }),
+  neq: binary({ name: 'neq', dtype: 'bool', scalar: (a, b) => (a !== b ? 1 : 0) }),
+  lt: binary({ name: 'lt', dtype: 'bool', scalar: (a, b) => (a < b ? 1 : 0) }),
+  le: binary({ name: 'le', dtype: 'bool', scalar: (a, b) => (a <= b ? 1 : 0) }),
+  gt: binary({ name: 'gt', dtype: 'bool', scalar: (a, b) => (a > b ? 1 : 0) }),
+  ge: binary({ name: 'ge', dtype: 'bool', scalar: (a, b) => (a >= b ? 1 : 0) }),
+  and: binary({ name: 'and', dtype: 'logical', scalar: (a, b) => a & b }),
+  or: binary({ name: 'or', dtype: 'logical', scalar: (a, b) => a | b }),
+  xor: binary({ name: 'xor', dtype: 'logical', scalar: (a, b) => a ^ b }),
+};
 
 export const elementwiseOps = {
-  neg: unary({ name: 'neg', dtype: 'upcast', scalar: (a) => -a, js: (a) => `(-${a})`, cuda: (a) => `(-${a})`, grad: (_x, _o, g) => [B.neg(g)] }),
-  abs: unary({
-    name: 'abs', dtype: 'upcast', scalar: Math.abs, js: (a) => `Math.abs(${a})`,
-    cuda: (a, t) => (t === 'float' || t === 'double' ? `${cfn('fabs', t)}(${a})` : `abs(${a})`),
-    grad: (x, _o, g) => [B.mul(g, B.sign(x[0]!))],
-  }),
-  sign: unary({
-    name: 'sign', dtype: 'upcast', scalar: sign, js: (a) => `H.sign(${a})`, cuda: (a, t) => `(${t})((${a} > 0) - (${a} < 0))`, grad: zero,
-  }),
-  exp: unary({
-    name: 'exp', dtype: 'float', scalar: Math.exp, js: (a) => `Math.exp(${a})`, cuda: fcall('exp'), grad: (_x, o, g) => [B.mul(g, o)],
-  }),
-  expm1: unary({
-    name: 'expm1', dtype: 'float', scalar: Math.expm1, js: (a) => `Math.expm1(${a})`, cuda: fcall('expm1'),
-    grad: (_x, o, g) => [B.mul(g, B.add(o, 1))],
-  }),
-  log: unary({
-    name: 'log', dtype: 'float', scalar: Math.log, js: (a) => `Math.log(${a})`, cuda: fcall('log'), grad: (x, _o, g) => [B.div(g, x[0]!)],
-  }),
-  log1p: unary({
-    name: 'log1p', dtype: 'float', scalar: Math.log1p, js: (a) => `Math.log1p(${a})`, cuda: fcall('log1p'),
-    grad: (x, _o, g) => [B.div(g, B.add(x[0]!, 1))],
-  }),
-  sqrt: unary({
-    name: 'sqrt', dtype: 'float', scalar: Math.sqrt, js: (a) => `Math.sqrt(${a})`, cuda: fcall('sqrt'),
-    grad: (_x, o, g) => [B.div(B.mul(g, 0.5), o)],
-  }),
-  square: unary({
-    name: 'square', dtype: 'upcast', scalar: (a) => a * a, js: (a) => `(${a} * ${a})`, cuda: (a) => `(${a} * ${a})`,
-    grad: (x, _o, g) => [B.mul(g, B.mul(x[0]!, 2))],
-    int: { scalar: (a) => Math.imul(a!, a!), js: (a) => `Math.imul(${a[0]}, ${a[0]})` },
-  }),
-  reciprocal: unary({
-    name: 'reciprocal', dtype: 'float', scalar: (a) => 1 / a, js: (a) => `(1 / ${a})`, cuda: (a, t) => `((${t})1 / ${a})`,
-    grad: (_x, o, g) => [B.neg(B.mul(g, B.square(o)))],
-  }),
-  sin: unary({
-    name: 'sin', dtype: 'float', scalar: Math.sin, js: (a) => `Math.sin(${a})`, cuda: fcall('sin'),
-    grad: (x, _o, g) => [B.mul(g, B.cos(x[0]!))],
-  }),
-  cos: unary({
-    name: 'cos', dtype: 'float', scalar: Math.cos, js: (a) => `Math.cos(${a})`, cuda: fcall('cos'),
-    grad: (x, _o, g) => [B.neg(B.mul(g, B.sin(x[0]!)))],
-  }),
-  tanh: unary({
-    name: 'tanh', dtype: 'float', scalar: Math.tanh, js: (a) => `Math.tanh(${a})`, cuda: fcall('tanh'),
-    grad: (_x, o, g) => [B.mul(g, B.sub(1, B.square(o)))],
-  }),
-  sigmoid: unary({
-    name: 'sigmoid', dtype: 'float', scalar: sigmoid, js: (a) => `H.sigmoid(${a})`,
-    cuda: (a, t) => `((${t})1 / ((${t})1 + ${cfn('exp', t)}(-${a})))`,
-    grad: (_x, o, g) => [B.mul(g, B.mul(o, B.sub(1, o)))],
-  }),
-  softplus: unary({
-    name: 'softplus', dtype: 'float', scalar: softplus, js: (a) => `H.softplus(${a})`,
-    cuda: (a, t) => `(${a} > (${t})0 ? ${a} + ${cfn('log1p', t)}(${cfn('exp', t)}(-${a})) : ${cfn('log1p', t)}(${cfn('exp', t)}(${a})))`,
-    grad: (x, _o, g) => [B.mul(g, B.sigmoid(x[0]!))],
-  }),
-  relu: unary({
-    name: 'relu', dtype: 'upcast', scalar: (a) => (a > 0 ? a : a === a ? 0 : a),
-    js: (a) => `(${a} > 0 ? ${a} : ${a} === ${a} ? 0 : ${a})`,
-    cuda: (a, t) => `(${a} > (${t})0 ? ${a} : (${a} != ${a} ? ${a} : (${t})0))`,
-    grad: (x, _o, g) => [B.mul(g, B.cast(B.gt(x[0]!, 0), g.dtype))],
-  }),
-  erf: unary({
-    name: 'erf', dtype: 'float', scalar: erf, js: (a) => `H.erf(${a})`, cuda: fcall('erf'),
-    grad: (x, _o, g) => [B.mul(g, B.mul(2 / Math.sqrt(PI), B.exp(B.neg(B.square(x[0]!)))))],
-  }),
-  floor: unary({
-    name: 'floor', dtype: 'upcast', scalar: Math.floor, js: (a) => `Math.floor(${a})`,
-    cuda: (a, t) => (t === 'float' || t === 'double' ? `${cfn('floor', t)}(${a})` : a), grad: zero,
-  }),
-  ceil: unary({
-    name: 'ceil', dtype: 'upcast', scalar: Math.ceil, js: (a) => `Math.ceil(${a})`,
-    cuda: (a, t) => (t === 'float' || t === 'double' ? `${cfn('ceil', t)}(${a})` : a), grad: zero,
-  }),
-  round: unary({
-    name: 'round', dtype: 'upcast', scalar: roundHalfEven, js: (a) => `H.roundHalfEven(${a})`,
-    cuda: (a, t) => (t === 'float' || t === 'double' ? `${cfn('rint', t)}(${a})` : a), grad: zero,
-  }),
-  // Logical on bool, bitwise on integers (as NumPy's invert), so De Morgan holds with and/or/xor.
-  not: unary({
-    name: 'not', dtype: 'logical', scalar: (a) => (a === 0 ? 1 : 0), js: (a) => `(${a} === 0 ? 1 : 0)`,
-    cuda: (a, t) => (t === 'int' || t === 'unsigned char' ? `(${t})(~${a})` : `(${a} == 0)`),
-    int: { scalar: (a) => ~a!, js: (a) => `(~${a[0]})` },
-  }),
-
-  add: binary({
-    name: 'add', dtype: 'upcast', scalar: (a, b) => a + b, js: (a, b) => `(${a} + ${b})`, cuda: (a, b) => `(${a} + ${b})`,
-    grad: (_x, _o, g) => [g, g],
-  }),
-  sub: binary({
-    name: 'sub', dtype: 'upcast', scalar: (a, b) => a - b, js: (a, b) => `(${a} - ${b})`, cuda: (a, b) => `(${a} - ${b})`,
-    grad: (_x, _o, g) => [g, B.neg(g)],
-  }),
-  mul: binary({
-    name: 'mul', dtype: 'upcast', scalar: (a, b) => a * b, js: (a, b) => `(${a} * ${b})`, cuda: (a, b) => `(${a} * ${b})`,
-    grad: (x, _o, g) => [B.mul(g, x[1]!), B.mul(g, x[0]!)],
-    int: { scalar: (a, b) => Math.imul(a!, b!), js: (a) => `Math.imul(${a[0]}, ${a[1]})` },
-  }),
-  div: binary({
-    name: 'div', dtype: 'float', scalar: (a, b) => a / b, js: (a, b) => `(${a} / ${b})`, cuda: (a, b, t) => `((${t})${a} / (${t})${b})`,
-    grad: (x, _o, g) => [B.div(g, x[1]!), B.neg(B.div(B.mul(g, x[0]!), B.square(x[1]!)))],
-  }),
-  // Floats: NumPy's floor_divide, consistent with mod; integers: floor(a / b) is exact for int32.
-  intDiv: binary({
-    name: 'intDiv', dtype: 'upcast', scalar: floorDiv, js: (a, b) => `H.floorDiv(${a}, ${b})`,
-    cuda: (a, b, t) => (t === 'float' || t === 'double' ? cudaFloorDiv(a, b, t) : `(${t})floor((double)${a} / (double)${b})`),
-    grad: (x) => [B.zerosLike(x[0]!), B.zerosLike(x[1]!)],
-    int: { scalar: (a, b) => Math.floor(a! / b!), js: (a) => `Math.floor(${a[0]} / ${a[1]})` },
-  }),
-  mod: binary({
-    name: 'mod', dtype: 'upcast', scalar: pyMod, js: (a, b) => `H.pyMod(${a}, ${b})`,
-    cuda: (a, b, t) => (t === 'float' || t === 'double'
-      ? `(${a} - ${cfn('floor', t)}(${a} / ${b}) * ${b})`
-      : `(${t})(${a} - floor((double)${a} / (double)${b}) * ${b})`),
-    grad: (x, _o, g) => [g, B.neg(B.mul(g, B.intDiv(x[0]!, x[1]!)))],
-  }),
-  pow: binary({
-    name: 'pow', dtype: 'upcast', scalar: cPow, js: (a, b) => `H.cPow(${a}, ${b})`,
-    cuda: (a, b, t) => `(${t})${cfn('pow', t === 'float' ? 'float' : 'double')}(${a}, ${b})`,
-    grad: (x, o, g) => [
-      B.mul(g, B.mul(x[1]!, B.pow(x[0]!, B.sub(x[1]!, 1)))),
-      // x^y log x is 0 * -inf at x = 0; for y > 0, x^y is 0 near there, so its limit 0 is the gradient.
-      B.mul(g, B.where(B.and(B.eq(x[0]!, 0), B.gt(x[1]!, 0)), 0, B.mul(o, B.log(x[0]!)))),
-    ],
-    int: { scalar: (a, b) => intPow(a!, b!), js: (a) => `H.intPow(${a[0]}, ${a[1]})` },
-  }),
-  maximum: binary({
-    name: 'maximum', dtype: 'upcast', scalar: nanMax, js: (a, b) => `H.nanMax(${a}, ${b})`,
-    cuda: (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('fmax', t)}(${a}, ${b})` : `max(${a}, ${b})`),
-    grad: (x, _o, g) => [
-      B.mul(g, B.cast(B.ge(x[0]!, x[1]!), g.dtype)), B.mul(g, B.cast(B.lt(x[0]!, x[1]!), g.dtype)),
-    ],
-  }),
-  minimum: binary({
-    name: 'minimum', dtype: 'upcast', scalar: nanMin, js: (a, b) => `H.nanMin(${a}, ${b})`,
-    cuda: (a, b, t) => (t === 'float' || t === 'double' ? `${cfn('fmin', t)}(${a}, ${b})` : `min(${a}, ${b})`),
-    grad: (x, _o, g) => [
-      B.mul(g, B.cast(B.le(x[0]!, x[1]!), g.dtype)), B.mul(g, B.cast(B.gt(x[0]!, x[1]!), g.dtype)),
-    ],
-  }),
-  eq: binary({ name: 'eq', dtype: 'bool', scalar: (a, b) => (a === b ? 1 : 0), js: (a, b) => `(${a} === ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} == ${b})` }),
-  neq: binary({ name: 'neq', dtype: 'bool', scalar: (a, b) => (a !== b ? 1 : 0), js: (a, b) => `(${a} !== ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} != ${b})` }),
-  lt: binary({ name: 'lt', dtype: 'bool', scalar: (a, b) => (a < b ? 1 : 0), js: (a, b) => `(${a} < ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} < ${b})` }),
-  le: binary({ name: 'le', dtype: 'bool', scalar: (a, b) => (a <= b ? 1 : 0), js: (a, b) => `(${a} <= ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} <= ${b})` }),
-  gt: binary({ name: 'gt', dtype: 'bool', scalar: (a, b) => (a > b ? 1 : 0), js: (a, b) => `(${a} > ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} > ${b})` }),
-  ge: binary({ name: 'ge', dtype: 'bool', scalar: (a, b) => (a >= b ? 1 : 0), js: (a, b) => `(${a} >= ${b} ? 1 : 0)`, cuda: (a, b) => `(${a} >= ${b})` }),
-  and: binary({ name: 'and', dtype: 'logical', scalar: (a, b) => a & b, js: (a, b) => `(${a} & ${b})`, cuda: (a, b) => `(${a} & ${b})` }),
-  or: binary({ name: 'or', dtype: 'logical', scalar: (a, b) => a | b, js: (a, b) => `(${a} | ${b})`, cuda: (a, b) => `(${a} | ${b})` }),
-  xor: binary({ name: 'xor', dtype: 'logical', scalar: (a, b) => a ^ b, js: (a, b) => `(${a} ^ ${b})`, cuda: (a, b) => `(${a} ^ ${b})` }),
-  where: elementwiseOp({
-    name: 'where', arity: 3, dtype: 'where',
-    scalar: (c, a, b) => (c !== 0 ? a! : b!),
-    js: (x) => `(${x[0]} !== 0 ? ${x[1]} : ${x[2]})`,
-    cuda: (x) => `(${x[0]} ? ${x[1]} : ${x[2]})`,
-    grad: (ctx) => [null, B.where(ctx.inputs[0]!, ctx.gOut, 0), B.where(ctx.inputs[0]!, 0, ctx.gOut)],
-  }),
-  clip: elementwiseOp({
-    name: 'clip', arity: 3, dtype: 'upcast',
-    scalar: (x, lo, hi) => (x !== x ? x : Math.min(Math.max(x, lo!), hi!)),
-    js: (a) => `(${a[0]} !== ${a[0]} ? ${a[0]} : Math.min(Math.max(${a[0]}, ${a[1]}), ${a[2]}))`,
-    cuda: (a, t) => (t === 'float' || t === 'double'
-      ? `${cfn('fmin', t)}(${cfn('fmax', t)}(${a[0]}, ${a[1]}), ${a[2]})`
-      : `min(max(${a[0]}, ${a[1]}), ${a[2]})`),
-    grad: (ctx) => {
-      const [x, lo, hi] = ctx.inputs as [Variable, Variable, Variable];
-      const g = ctx.gOut;
-      const inside = B.and(B.ge(x, lo), B.le(x, hi));
-      return [B.where(inside, g, 0), B.where(B.lt(x, lo), g, 0), B.where(B.gt(x, hi), g, 0)];
-    },
-  }),
-  cast: elementwiseOp<{ readonly dtype: DType }>({
-    name: 'cast', arity: 1, dtype: 'cast',
-    scalar: (a) => a,
-    js: (a, attrs) => (attrs['dtype'] === 'bool'
-      ? `(${a[0]} !== 0 ? 1 : 0)`
-      : attrs['dtype'] === 'int32' || attrs['dtype'] === 'uint8' ? `Math.trunc(${a[0]})` : `${a[0]}`),
-    cuda: (a, t) => `(${t})(${a[0]})`,
-    grad: (ctx) => [B.cast(ctx.gOut, ctx.inputs[0]!.dtype)],
-  }),
+  ...unaryOps,
+  ...binaryOps,
+  where: elementwiseOp({ name: 'where', arity: 3, dtype: 'where', scalar: (c, a, b) => (c !== 0 ? a! : b!) }),
+  clip: elementwiseOp({ name: 'clip', arity: 3, dtype: 'upcast', scalar: (x, lo, hi) => (x !== x ? x : Math.min(Math.max(x, lo!), hi!)) }),
+  cast: elementwiseOp<{ readonly dtype: DType }>({ name: 'cast', arity: 1, dtype: 'cast', scalar: (a) => a }),
 };
+
+/** Whether `name` names an elementwise op (for descriptions and programs read from outside). */
+export function isElementwiseOpName(name: string): name is ElementwiseOpName {
+  return Object.prototype.hasOwnProperty.call(elementwiseOps, name);
+}
+
+/** The name of a one-input elementwise op (each is a builder `T.name(x)` and a method `x.name()`). */
+export type UnaryOpName = keyof typeof unaryOps;
+/** The name of a two-input elementwise op (each is a builder `T.name(a, b)` and a method `a.name(b)`). */
+export type BinaryOpName = keyof typeof binaryOps;
+/** The one-input elementwise ops' names, in table order. */
+export const UNARY_OP_NAMES = Object.keys(unaryOps) as readonly UnaryOpName[];
+/** The two-input elementwise ops' names, in table order. */
+export const BINARY_OP_NAMES = Object.keys(binaryOps) as readonly BinaryOpName[];
+
+/** The name of an elementwise op (those that fuse and that devices generate code for). */
+export type ElementwiseOpName = keyof typeof elementwiseOps;

@@ -3,12 +3,8 @@
 import { NDArray, shapeToString, sizeOf, stridesOf, type Shape } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { canUpcast, castScalar, isFloat, isInteger, type DType } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import * as S from '../tensor/build-shape.js';
-import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
+import { OpTypeError, OpRuntimeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
-import { applyOp } from './apply.js';
 
 /** One per-axis entry of a subtensor: an integer (drops the axis) or a Python slice (null = omitted). */
 export type IndexEntry =
@@ -238,26 +234,11 @@ function scatter(op: string, x: NDArray, y: NDArray, region: { offsets: Float64A
   return out;
 }
 
-const zeroLike = (g: Variable): Variable => B.constant(0, { dtype: g.dtype });
-
-/**
- * 1 where an index position is the last to name its target along an axis of size n, else 0 (shaped
- * like idx). Built from the set-scatter itself, so it picks the same winner as the forward pass:
- * each target records the position that wrote it last, and a position wins if it reads itself back.
- */
-function lastWriteMask(idx: Variable, n: Variable, dtype: DType): Variable {
-  const flat = B.flatten(idx);
-  const positions = S.arange(B.shapeOf(flat)[0]!);
-  const winners: Variable = applyOp('incTake', [S.alloc(B.constant(-1, { dtype: 'int32' }), [n]), positions, flat], { axis: 0, set: true });
-  const wins = B.eq(applyOp('take', [winners, flat], { axis: 0 }), positions);
-  return B.reshape(B.cast(wins, dtype), B.shapeOf(idx));
-}
-
 // ---- ops --------------------------------------------------------------------------------------
 
 export const indexingOps = {
   /** Basic indexing x[e0, e1, ...]: integers drop an axis, slices keep it; missing trailing entries mean all. */
-  subtensor: defineOp<SubtensorAttrs>({
+  subtensor: {
     name: 'subtensor',
     inferType(inputs, attrs) {
       checkEntries('subtensor', inputs, attrs.entries, 1);
@@ -268,15 +249,10 @@ export const indexingOps = {
       if (out.dtype === x.dtype) return copyRuns(x, planOf('subtensor', x.shape, attrs.entries, inputs));
       return gather(x, subtensorRegion('subtensor', x, attrs.entries, inputs), out.dtype);
     },
-    grad(ctx): (Variable | null)[] {
-      const [x, ...ints] = ctx.inputs as [Variable, ...Variable[]];
-      const gx: Variable = applyOp('incSubtensor', [B.zerosLike(x), ctx.gOut, ...ints], { entries: shiftEntries(ctx.attrs.entries, 1), set: false });
-      return [gx, ...ints.map(() => null)];
-    },
-  }),
+  } satisfies OpDef<SubtensorAttrs>,
 
   /** A copy of x with the region x[entries] replaced by (set) or incremented by y, y broadcasting to the region. */
-  incSubtensor: defineOp<IncSubtensorAttrs>({
+  incSubtensor: {
     name: 'incSubtensor',
     inferType(inputs, attrs) {
       checkEntries('incSubtensor', inputs, attrs.entries, 2);
@@ -287,31 +263,20 @@ export const indexingOps = {
       const [x, y] = inputs as [NDArray, NDArray];
       return scatter('incSubtensor', x, y, subtensorRegion('incSubtensor', x, attrs.entries, inputs), attrs.set, out.dtype);
     },
-    grad(ctx): (Variable | null)[] {
-      const [, y, ...ints] = ctx.inputs as [Variable, Variable, ...Variable[]];
-      const g = ctx.gOut;
-      const gx: Variable = ctx.attrs.set ? applyOp('incSubtensor', [g, zeroLike(g), ...ints], { entries: ctx.attrs.entries, set: true }) : g;
-      const gRegion: Variable = applyOp('subtensor', [g, ...ints], { entries: shiftEntries(ctx.attrs.entries, -1) });
-      return [gx, B.sumToLike(gRegion, y), ...ints.map(() => null)];
-    },
-  }),
+  } satisfies OpDef<IncSubtensorAttrs>,
 
   /** Integer-array indexing along one axis (NumPy's take): negative indices wrap. */
-  take: defineOp<TakeAttrs>({
+  take: {
     name: 'take',
     inferType: (inputs, attrs) => checkTake('take', inputs, attrs.axis, 1),
     perform(inputs, attrs, out) {
       const [x, idx] = inputs as [NDArray, NDArray];
       return gather(x, takeRegion('take', x, idx, attrs.axis), out.dtype);
     },
-    grad(ctx): (Variable | null)[] {
-      const [x, idx] = ctx.inputs as [Variable, Variable];
-      return [applyOp('incTake', [B.zerosLike(x), ctx.gOut, idx], { axis: ctx.attrs.axis, set: false }), null];
-    },
-  }),
+  } satisfies OpDef<TakeAttrs>,
 
   /** A copy of x with x.take(indices, axis) replaced by (set) or incremented by y; repeated indices accumulate. */
-  incTake: defineOp<IncTakeAttrs>({
+  incTake: {
     name: 'incTake',
     inferType(inputs, attrs) {
       const region = checkTake('incTake', inputs, attrs.axis, 2);
@@ -322,20 +287,5 @@ export const indexingOps = {
       const [x, y, idx] = inputs as [NDArray, NDArray, NDArray];
       return scatter('incTake', x, y, takeRegion('incTake', x, idx, attrs.axis), attrs.set, out.dtype);
     },
-    grad(ctx): (Variable | null)[] {
-      const [x, y, idx] = ctx.inputs as [Variable, Variable, Variable];
-      const { axis, set } = ctx.attrs;
-      const g = ctx.gOut;
-      const gx: Variable = set ? applyOp('incTake', [g, zeroLike(g), idx], { axis, set: true }) : g;
-      let gRegion: Variable = applyOp('take', [g, idx], { axis });
-      if (set) {
-        // With repeated indices only the last write of each position survives (as in the forward
-        // pass); the overwritten ones get no gradient.
-        const pad = (n: number): 'x'[] => new Array<'x'>(n).fill('x');
-        const pattern: (number | 'x')[] = [...pad(axis), ...idx.broadcastable.map((_, i) => i), ...pad(x.ndim - axis - 1)];
-        gRegion = B.mul(gRegion, B.dimshuffle(lastWriteMask(idx, B.shapeOf(x)[axis]!, g.dtype), pattern));
-      }
-      return [gx, B.sumToLike(gRegion, y), null];
-    },
-  }),
+  } satisfies OpDef<IncTakeAttrs>,
 };

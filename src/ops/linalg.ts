@@ -1,15 +1,12 @@
 // Linear algebra: one primitive, `matmul` over the last two axes with optional transposes of
 // either operand (so a fast device maps it to one (batched) GEMM call and gradients such as
 // g·Bᵀ never materialise a transpose). Leading batch axes broadcast as in NumPy's matmul.
-// `dot`, `outer` and the 1-d cases are built from it in src/tensor/build-linalg.ts.
+// `dot`, `outer` and the 1-d cases are built from it in src/build/build-linalg.ts.
 import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { isBool, upcast } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { applyOp } from './apply.js';
 import { broadcastPattern, broadcastShapes } from './broadcast.js';
-import { defineOp, OpRuntimeError, OpTypeError } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type MatmulAttrs = {
   /** Use the transpose of the last two axes of the first operand. */
@@ -17,10 +14,6 @@ export type MatmulAttrs = {
   /** Use the transpose of the last two axes of the second operand. */
   readonly transB: boolean;
 };
-
-function mm(a: Variable, b: Variable, transA: boolean, transB: boolean): Variable {
-  return applyOp('matmul', [a, b], { transA, transB });
-}
 
 /** Rows/cols of op(X) for an array of shape `s` (last two axes). */
 function opDims(s: readonly number[], trans: boolean): [number, number] {
@@ -34,7 +27,7 @@ export const linalgOps = {
    * C[..., i, j] = sum_k op(A)[..., i, k] * op(B)[..., k, j], op(X) = X or its last-two-axes transpose.
    * Both operands have ndim >= 2; batch axes (all but the last two) broadcast, aligned on the right.
    */
-  matmul: defineOp<MatmulAttrs>({
+  matmul: {
     name: 'matmul',
     inferType(inputs, attrs) {
       if (inputs.length !== 2) throw new OpTypeError('matmul', inputs, `expects 2 inputs, got ${inputs.length}`);
@@ -95,17 +88,5 @@ export const linalgOps = {
       }
       return res;
     },
-    grad(ctx) {
-      const [a, b] = ctx.inputs as [Variable, Variable];
-      const g = ctx.gOut;
-      const { transA, transB } = ctx.attrs;
-      const isF = (v: Variable) => v.dtype === 'float32' || v.dtype === 'float64';
-      // C = op(A) op(B):  d op(A) = g op(B)ᵀ,  d op(B) = op(A)ᵀ g.
-      const gA = transA ? mm(b, g, transB, true) : mm(g, b, false, !transB);
-      const gB = transB ? mm(g, a, true, transA) : mm(a, g, !transA, false);
-      // Batch axes that were broadcast are summed back; free for plain matrices.
-      const fit = (gx: Variable, x: Variable) => (x.ndim === 2 && gx.ndim === 2 ? B.rebroadcastLike(gx, x) : B.sumToLike(gx, x));
-      return [isF(a) ? fit(gA, a) : null, isF(b) ? fit(gB, b) : null];
-    },
-  }),
+  } satisfies OpDef<MatmulAttrs>,
 };

@@ -1,13 +1,10 @@
 // Neural-network ops: softmax and logSoftmax (stable, max-shifted), the row-wise class pick used
 // by cross-entropy with integer labels, and (spread in from conv.ts and pool.ts) conv2d and
-// 2-d pooling. The cross-entropy functions themselves are compositions in src/tensor/build-nn.ts.
+// 2-d pooling. The cross-entropy functions themselves are compositions in src/build/build-nn.ts.
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isFloat, isInteger } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { applyOp } from './apply.js';
-import { defineOp, OpRuntimeError, OpTypeError } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 import { convOps } from './conv.js';
 import { poolOps } from './pool.js';
 
@@ -62,7 +59,7 @@ function shiftOf(get: (k: number) => number, n: number): number {
 
 export const nnOps = {
   /** exp(x - max) / sum(exp(x - max)) along `axis` (normalised, non-negative). */
-  softmax: defineOp<AxisAttrs>({
+  softmax: {
     name: 'softmax',
     inferType: (inputs, attrs) => axisType('softmax', inputs, attrs),
     perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
@@ -71,17 +68,10 @@ export const nnOps = {
       for (let k = 0; k < n; k++) s += Math.exp(get(k) - m);
       for (let k = 0; k < n; k++) set(k, Math.exp(get(k) - m) / s);
     }),
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const y = ctx.output;
-      const gy = B.mul(ctx.gOut, y);
-      return [B.sub(gy, B.mul(y, B.sum(gy, ctx.attrs.axis, true)))];
-    },
-  }),
+  } satisfies OpDef<AxisAttrs>,
 
   /** x - max - log(sum(exp(x - max))) along `axis`. */
-  logSoftmax: defineOp<AxisAttrs>({
+  logSoftmax: {
     name: 'logSoftmax',
     inferType: (inputs, attrs) => axisType('logSoftmax', inputs, attrs),
     perform: (inputs, attrs, out) => mapAlongAxis(inputs[0]!, attrs.axis, out, (get, set, n) => {
@@ -91,16 +81,10 @@ export const nnOps = {
       const l = Math.log(s);
       for (let k = 0; k < n; k++) set(k, get(k) - m - l);
     }),
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const g = ctx.gOut;
-      return [B.sub(g, B.mul(B.exp(ctx.output), B.sum(g, ctx.attrs.axis, true)))];
-    },
-  }),
+  } satisfies OpDef<AxisAttrs>,
 
   /** out[...] = x[..., t[...]]: picks one entry of the last axis per row (x[arange(n), t] for a matrix). */
-  takeRowwise: defineOp<NoAttrs>({
+  takeRowwise: {
     name: 'takeRowwise',
     inferType(inputs) {
       const [x, t] = inputs as [TensorType, TensorType];
@@ -118,11 +102,10 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r] = x.data[r * c + t.data[r]!]!;
       return res;
     },
-    grad: (ctx): (Variable | null)[] => [applyOp('scatterRowwise', [ctx.gOut, ctx.inputs[1]!, ctx.inputs[0]!], {}), null],
-  }),
+  } satisfies OpDef<NoAttrs>,
 
   /** The transpose of takeRowwise: zeros shaped like `like`, with g[...] at [..., t[...]]. */
-  scatterRowwise: defineOp<NoAttrs>({
+  scatterRowwise: {
     name: 'scatterRowwise',
     inferType(inputs) {
       const [g, t, like] = inputs as [TensorType, TensorType, TensorType];
@@ -142,19 +125,29 @@ export const nnOps = {
       for (let r = 0; r < t.size; r++) res.data[r * c + t.data[r]!] = g.data[r]!;
       return res;
     },
-    grad: (ctx): (Variable | null)[] => [applyOp('takeRowwise', [ctx.gOut, ctx.inputs[1]!], {}), null, null],
-  }),
+  } satisfies OpDef<NoAttrs>,
 
   ...convOps,
   ...poolOps,
 };
 
-function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
-  if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) {
-    throw new OpRuntimeError(op, `indices of shape ${shapeToString(t.shape)} do not match the rows of ${shapeToString(xShape)}`);
-  }
+/** Refuses row-wise indices that do not match the rows of the values or fall outside the last axis (the reference's and every device's check). */
+export function checkRowwise(op: string, rows: readonly number[], t: NDArray, c: number, xShape: readonly number[]): void {
+  checkRowwiseShape(op, rows, t.shape, xShape);
   for (let r = 0; r < t.size; r++) {
     const k = t.data[r]!;
-    if (k < 0 || k >= c) throw new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
+    if (k < 0 || k >= c) throw rowwiseIndexError(op, k, c, xShape);
   }
+}
+
+/** The shape half of {@link checkRowwise}: one index per row of the values. */
+export function checkRowwiseShape(op: string, rows: readonly number[], tShape: readonly number[], xShape: readonly number[]): void {
+  if (rows.length !== tShape.length || rows.some((d, i) => d !== tShape[i])) {
+    throw new OpRuntimeError(op, `indices of shape ${shapeToString(tShape)} do not match the rows of ${shapeToString(xShape)}`);
+  }
+}
+
+/** The error for a class index `k` outside [0, c) (devices that check on the device report it with this too). */
+export function rowwiseIndexError(op: string, k: number, c: number, xShape: readonly number[]): OpRuntimeError {
+  return new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
 }

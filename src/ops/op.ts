@@ -1,28 +1,16 @@
 // The shape of an op definition. Every op is defined once: its type rule (build-time checks),
-// its reference implementation (the oracle every device is tested against) and its gradient.
+// its reference implementation (the oracle every device is tested against). Gradient rules live in
+// src/grad/rules.ts and device code in each device's own tables: an op knows no device.
 import type { NDArray } from '../tensor/ndarray.js';
 import type { TensorType } from '../tensor/type.js';
-import type { Attrs, Variable } from '../tensor/variable.js';
+import type { Attrs } from '../tensor/variable.js';
 
-/** The context a gradient rule receives. */
-export interface GradContext<A> {
-  readonly inputs: readonly Variable[];
-  readonly output: Variable;
-  /** Gradient of the cost with respect to `output`. */
-  readonly gOut: Variable;
-  readonly attrs: A;
-}
-
-/** Scalar templates that let devices generate fused kernels for an elementwise op. */
+/** The scalar form of an elementwise op: what fusion composes and what the reference runs per element. */
 export interface ElementwiseInfo {
   /** Reference scalar function (inputs already read as JS numbers; result cast by the caller). */
   readonly scalar: (...args: number[]) => number;
-  /** JavaScript expression over argument expressions (may call helpers from src/ops/scalar-math.ts). */
-  readonly js: (args: readonly string[], attrs: Attrs) => string;
-  /** CUDA C expression over argument expressions; `t` is the C type of the result (float, double, int, unsigned char). */
-  readonly cuda: (args: readonly string[], t: string, attrs: Attrs) => string;
-  /** Integer-exact variants, used when the output dtype is int32 or uint8 (e.g. wrapping int32 multiply). */
-  readonly int?: { readonly scalar: (...args: number[]) => number; readonly js: (args: readonly string[], attrs: Attrs) => string };
+  /** Integer-exact variant, used when the output dtype is int32 or uint8 (e.g. wrapping int32 multiply). */
+  readonly intScalar?: (...args: number[]) => number;
 }
 
 export interface OpDef<A extends Attrs = Attrs> {
@@ -31,9 +19,7 @@ export interface OpDef<A extends Attrs = Attrs> {
   inferType(inputs: readonly TensorType[], attrs: A): TensorType;
   /** Reference implementation, valid for every dtype including float64. Must not modify inputs. */
   perform(inputs: readonly NDArray[], attrs: A, out: TensorType): NDArray;
-  /** One gradient (or null when disconnected) per input; absent when the op is not differentiable. */
-  grad?(ctx: GradContext<A>): (Variable | null)[];
-  /** Present on elementwise ops: the scalar form used for fusion and code generation. */
+  /** Present on elementwise ops: the scalar form used for fusion (devices keep their own source templates). */
   readonly elementwise?: ElementwiseInfo;
   /** Ops whose result must not be shared (CSE) or folded, e.g. random draws. */
   readonly impure?: boolean;
@@ -63,16 +49,4 @@ export function resolveIntArg(arg: IntArg, inputs: readonly NDArray[]): number {
   const v = inputs[arg.input];
   if (v === undefined) throw new RangeError(`internal: integer argument refers to missing input ${arg.input}`);
   return Math.trunc(v.data[0]!);
-}
-
-/** Normalises an axis (negative counts from the end) or throws naming the op. */
-export function normalizeAxis(op: string, axis: number, ndim: number, inputs: readonly TensorType[]): number {
-  if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
-    throw new OpTypeError(op, inputs, `axis ${axis} is out of range for ndim ${ndim}`);
-  }
-  return axis < 0 ? axis + ndim : axis;
-}
-
-export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
-  return def;
 }

@@ -5,9 +5,7 @@
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { floatResult, isBool, isFloat } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import { applyOp } from './apply.js';
-import { defineOp, OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type PoolAttrs = {
   readonly kernel: readonly [number, number];
@@ -101,11 +99,9 @@ export function checkOut(op: string, shape: readonly number[], g: Windows, gy: r
 }
 
 const pooledPattern = (x: TensorType) => [...x.broadcastable.slice(0, -2), false, false];
-const floatOrNull = (v: Variable, g: Variable) => (isFloat(v.dtype) ? g : null);
-
 export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad', OpDef<PoolAttrs>>
   & Record<'avgPool2d' | 'avgPool2dGrad', OpDef<AvgPoolAttrs>> = {
-  maxPool2d: defineOp<PoolAttrs>({
+  maxPool2d: {
     name: 'maxPool2d',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2d', inputs, attrs, 1);
@@ -118,11 +114,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = x.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
   /** Inputs (x, gy): gy routed to the first maximum of each window of x (summed where windows overlap). */
-  maxPool2dGrad: defineOp<PoolAttrs>({
+  maxPool2dGrad: {
     name: 'maxPool2dGrad',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2dGrad', inputs, attrs, 2);
@@ -138,11 +133,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-    grad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGradGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
   /** Inputs (x, G) with G shaped like x: G read at the first maximum of each window of x (pooled shape). */
-  maxPool2dGradGrad: defineOp<PoolAttrs>({
+  maxPool2dGradGrad: {
     name: 'maxPool2dGradGrad',
     inferType: (inputs, attrs) => {
       const x = checkPool('maxPool2dGradGrad', inputs, attrs, 2);
@@ -157,10 +151,9 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       forEachWindow(g, attrs, (o, idx) => { res.data[o] = gx.data[argmaxOf(x.data, idx)]!; });
       return res;
     },
-    grad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
-  }),
+  } satisfies OpDef<PoolAttrs>,
 
-  avgPool2d: defineOp<AvgPoolAttrs>({
+  avgPool2d: {
     name: 'avgPool2d',
     inferType: (inputs, attrs) => {
       const x = checkPool('avgPool2d', inputs, attrs, 1);
@@ -178,11 +171,10 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       });
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2dGrad', [ctx.gOut, ctx.inputs[0]!], ctx.attrs))],
-  }),
+  } satisfies OpDef<AvgPoolAttrs>,
 
   /** Inputs (gy, xLike): each gy spread evenly (by the forward divisor) over its window; xLike gives the shape. */
-  avgPool2dGrad: defineOp<AvgPoolAttrs>({
+  avgPool2dGrad: {
     name: 'avgPool2dGrad',
     inferType: (inputs, attrs) => {
       if (inputs.length !== 2) throw new OpTypeError('avgPool2dGrad', inputs, `expects 2 inputs, got ${inputs.length}`);
@@ -203,6 +195,5 @@ export const poolOps: Record<'maxPool2d' | 'maxPool2dGrad' | 'maxPool2dGradGrad'
       res.data.set(acc);
       return res;
     },
-    grad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2d', [ctx.gOut], ctx.attrs)), null],
-  }),
+  } satisfies OpDef<AvgPoolAttrs>,
 };

@@ -16,7 +16,7 @@ import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { castScalar, isFloat, type DType } from '../tensor/dtype.js';
 import type { Attrs } from '../tensor/variable.js';
-import { defineOp, OpRuntimeError, OpTypeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
+import { OpRuntimeError, OpTypeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { broadcastShapes, forEachBroadcast } from './broadcast.js';
 
 let streamSalt = 0;
@@ -138,7 +138,7 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
   const name = DRAW_OPS[kind];
   const paramNames: readonly string[] = DRAW_PARAMS[kind];
   const { perBlock, sample } = SAMPLERS[kind];
-  return defineOp<A>({
+  return {
     name,
     impure: true,
     inferType(inputs, attrs) {
@@ -200,8 +200,7 @@ function drawOp<A extends DrawAttrs>(kind: DrawKind): OpDef<A> {
       return result;
     },
     // Draws are disconnected: no gradient to the state, the parameters or the shape.
-    grad: (ctx) => ctx.inputs.map(() => null),
-  });
+  } satisfies OpDef<A>;
 }
 
 export const randomOps = {
@@ -210,7 +209,7 @@ export const randomOps = {
   randomBernoulli: drawOp<BernoulliAttrs>('bernoulli'),
 
   /** The next state: the 64-bit counter (words 2, 3) plus one; the key is kept. */
-  randomAdvance: defineOp<Attrs>({
+  randomAdvance: {
     name: 'randomAdvance',
     inferType(inputs) {
       checkStateType('randomAdvance', inputs);
@@ -222,6 +221,5 @@ export const randomOps = {
       const nextHi = nextLo === 0 ? (hi + 1) >>> 0 : hi;
       return new NDArray('int32', [4], Int32Array.from([k0 | 0, k1 | 0, nextLo | 0, nextHi | 0]));
     },
-    grad: () => [null],
-  }),
+  } satisfies OpDef<Attrs>,
 };

@@ -1,10 +1,8 @@
 // Reductions over one, several or all axes, with keepdims.
 import { NDArray } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
-import { floatResult, isBool, isFloat, type DType } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { defineOp, OpTypeError, OpRuntimeError, type GradContext, type OpDef } from './op.js';
+import { floatResult, isBool, type DType } from '../tensor/dtype.js';
+import { OpTypeError, OpRuntimeError, type OpDef } from './op.js';
 import { reduceArray, reducedShape } from './layout.js';
 import { nanMax, nanMin } from './scalar-math.js';
 
@@ -27,18 +25,6 @@ function reducedType(op: string, inputs: readonly TensorType[], attrs: ReduceAtt
   return new TensorType(dtype, pattern);
 }
 
-/** g reshaped so it broadcasts against the input (reduced axes restored as size 1), then broadcast to it. */
-export function expandReducedGrad(g: Variable, x: Variable, attrs: ReduceAttrs): Variable {
-  const gk = attrs.keepdims ? g : B.expandDims(g, attrs.axes);
-  return B.broadcastLike(gk, x);
-}
-
-function countOf(x: Variable, axes: readonly number[], dtype: DType): Variable {
-  let n: Variable | number = 1;
-  for (const a of axes) n = B.mul(n, B.shapeOf(x)[a]!);
-  return B.cast(n as Variable | number, dtype);
-}
-
 type Rule = 'same' | 'float' | 'int32' | 'bool' | 'sumLike';
 
 function outDtype(rule: Rule, d: DType): DType {
@@ -53,9 +39,8 @@ function outDtype(rule: Rule, d: DType): DType {
 }
 
 function reduction(name: string, rule: Rule, init: number, combine: (a: number, x: number) => number,
-  finish: ((acc: number, n: number) => number) | undefined, grad?: (ctx: GradContext<ReduceAttrs>) => (Variable | null)[],
-  emptyError?: boolean): OpDef<ReduceAttrs> {
-  return defineOp<ReduceAttrs>({
+  finish: ((acc: number, n: number) => number) | undefined, emptyError?: boolean): OpDef<ReduceAttrs> {
+  return {
     name,
     inferType: (inputs, attrs) => reducedType(name, inputs, attrs, outDtype(rule, inputs[0]!.dtype)),
     perform(inputs, attrs, out) {
@@ -63,8 +48,7 @@ function reduction(name: string, rule: Rule, init: number, combine: (a: number, 
       if (emptyError && attrs.axes.some((ax) => a.shape[ax] === 0)) throw new OpRuntimeError(name, 'zero-size reduction has no identity');
       return reduceArray(a, attrs.axes, attrs.keepdims, out.dtype, init, combine, finish);
     },
-    ...(grad ? { grad } : {}),
-  });
+  } satisfies OpDef<ReduceAttrs>;
 }
 
 /** var's divisor: n - ddof, never negative (NumPy: ddof >= n gives inf, or NaN for no deviation). */
@@ -72,19 +56,8 @@ function divisor(n: number, ddof: number): number {
   return Math.max(n - ddof, 0);
 }
 
-const floatGrad = (f: (ctx: GradContext<ReduceAttrs>) => Variable) => (ctx: GradContext<ReduceAttrs>): (Variable | null)[] =>
-  [isFloat(ctx.inputs[0]!.dtype) ? f(ctx) : null];
-
-/** Reduction with the gradient flowing to the positions equal to the result (max/min). */
-function extremumGrad(ctx: GradContext<ReduceAttrs>): Variable {
-  const x = ctx.inputs[0]!;
-  const outB = expandReducedGrad(ctx.output, x, ctx.attrs);
-  const mask = B.cast(B.eq(x, outB), ctx.gOut.dtype);
-  return B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), mask);
-}
-
 function argReduction(name: string, better: (a: number, b: number) => boolean): OpDef<ReduceAttrs> {
-  return defineOp<ReduceAttrs>({
+  return {
     name,
     inferType(inputs, attrs) {
       if (attrs.axes.length !== 1 && attrs.axes.length !== inputs[0]!.ndim) throw new OpTypeError(name, inputs, 'takes one axis or all axes');
@@ -113,30 +86,22 @@ function argReduction(name: string, better: (a: number, b: number) => boolean): 
       }
       return new NDArray('int32', reducedShape(a.shape, attrs.axes, attrs.keepdims), out);
     },
-    grad: () => [null],
-  });
+  } satisfies OpDef<ReduceAttrs>;
 }
 
 export const reduceOps = {
-  sum: reduction('sum', 'sumLike', 0, (a, x) => a + x, undefined, floatGrad((ctx) => expandReducedGrad(ctx.gOut, ctx.inputs[0]!, ctx.attrs))),
-  prod: reduction('prod', 'sumLike', 1, (a, x) => a * x, undefined, floatGrad((ctx) => {
-    // d prod / d x_i = prod / x_i (inputs containing exact zeros get NaN/Inf here, as Theano's default).
-    const x = ctx.inputs[0]!;
-    return B.div(B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), expandReducedGrad(ctx.output, x, ctx.attrs)), x);
-  })),
-  mean: reduction('mean', 'float', 0, (a, x) => a + x, (acc, n) => acc / n, floatGrad((ctx) => {
-    const x = ctx.inputs[0]!;
-    return B.div(expandReducedGrad(ctx.gOut, x, ctx.attrs), countOf(x, ctx.attrs.axes, ctx.gOut.dtype));
-  })),
-  max: reduction('max', 'same', -Infinity, nanMax, undefined, floatGrad(extremumGrad), true),
-  min: reduction('min', 'same', Infinity, nanMin, undefined, floatGrad(extremumGrad), true),
-  all: reduction('all', 'bool', 1, (a, x) => (a !== 0 && x !== 0 ? 1 : 0), undefined, () => [null]),
-  any: reduction('any', 'bool', 0, (a, x) => (a !== 0 || x !== 0 ? 1 : 0), undefined, () => [null]),
+  sum: reduction('sum', 'sumLike', 0, (a, x) => a + x, undefined),
+  prod: reduction('prod', 'sumLike', 1, (a, x) => a * x, undefined),
+  mean: reduction('mean', 'float', 0, (a, x) => a + x, (acc, n) => acc / n),
+  max: reduction('max', 'same', -Infinity, nanMax, undefined, true),
+  min: reduction('min', 'same', Infinity, nanMin, undefined, true),
+  all: reduction('all', 'bool', 1, (a, x) => (a !== 0 && x !== 0 ? 1 : 0), undefined),
+  any: reduction('any', 'bool', 0, (a, x) => (a !== 0 || x !== 0 ? 1 : 0), undefined),
   argmax: argReduction('argmax', (a, b) => a > b),
   argmin: argReduction('argmin', (a, b) => a < b),
 
   /** Variance with `ddof` (0: population, 1: sample). */
-  var: defineOp<ReduceAttrs & { readonly ddof: number }>({
+  var: {
     name: 'var',
     inferType(inputs, attrs) {
       if (typeof attrs.ddof !== 'number' || !Number.isFinite(attrs.ddof)) {
@@ -162,18 +127,10 @@ export const reduceOps = {
       }
       return reduceArray(dev, attrs.axes, attrs.keepdims, out.dtype, 0, (s, x) => s + x, (s, n) => s / divisor(n, attrs.ddof));
     },
-    grad: (ctx) => {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const keep = { axes: ctx.attrs.axes, keepdims: true };
-      const centered = B.sub(x, B.mean(x, keep.axes, true));
-      const n = B.maximum(B.sub(countOf(x, ctx.attrs.axes, ctx.gOut.dtype), ctx.attrs.ddof), 0);
-      return [B.div(B.mul(B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), centered), 2), n)];
-    },
-  }),
+  } satisfies OpDef<ReduceAttrs & { readonly ddof: number }>,
 
   /** log(sum(exp(x))) computed stably by shifting by the max. */
-  logsumexp: defineOp<ReduceAttrs>({
+  logsumexp: {
     name: 'logsumexp',
     inferType: (inputs, attrs) => reducedType('logsumexp', inputs, attrs, floatResult(inputs[0]!.dtype)),
     perform(inputs, attrs, out) {
@@ -198,11 +155,5 @@ export const reduceOps = {
       }
       return res;
     },
-    grad: (ctx) => {
-      const x = ctx.inputs[0]!;
-      if (!isFloat(x.dtype)) return [null];
-      const lse = expandReducedGrad(ctx.output, x, ctx.attrs);
-      return [B.mul(expandReducedGrad(ctx.gOut, x, ctx.attrs), B.exp(B.sub(x, lse)))];
-    },
-  }),
+  } satisfies OpDef<ReduceAttrs>,
 };

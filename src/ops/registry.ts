@@ -1,6 +1,5 @@
 // The single op table. Devices type their kernel tables over OpName, so a device that misses
 // an op fails to compile rather than at run time.
-import type { Attrs } from '../tensor/variable.js';
 import type { OpDef } from './op.js';
 import { elementwiseOps } from './elementwise.js';
 import { reduceOps } from './reduce.js';
@@ -27,6 +26,9 @@ export const OPS = {
 export type OpName = keyof typeof OPS;
 export type OpAttrs<N extends OpName> = (typeof OPS)[N] extends OpDef<infer A> ? A : never;
 
-// Every entry must be an OpDef whose name matches its key.
-const _check: Record<string, OpDef<Attrs>> = OPS as unknown as Record<string, OpDef<Attrs>>;
-void _check;
+// Every entry must be an OpDef over its own attributes (checked by tsc, no cast), filed under its
+// own name (checked once at load: a mismatch would send lookups and rewrites to the wrong op).
+const checked: { readonly [N in OpName]: OpDef<OpAttrs<N>> } = OPS;
+for (const [key, def] of Object.entries(checked)) {
+  if (def.name !== key) throw new Error(`internal: the op table files '${def.name}' under '${key}'`);
+}

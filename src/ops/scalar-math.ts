@@ -1,4 +1,5 @@
-// Scalar helpers shared by the reference implementations and generated JavaScript kernels.
+// Scalar functions of the reference implementations; the CPU device's generated kernels call the
+// same functions (SCALAR_HELPERS in src/devices/cpu/elementwise-templates.ts), so both agree bit for bit.
 
 /** erf with |error| < 1.2e-7 (Numerical Recipes' erfc via Chebyshev fit), enough for float32 and gradients checks. */
 export function erf(x: number): number {
@@ -84,6 +85,3 @@ export function intPow(a: number, b: number): number {
   }
   return r;
 }
-
-/** Names a generated JS kernel may call, mapped to their implementations. */
-export const SCALAR_HELPERS = { erf, sigmoid, softplus, roundHalfEven, pyMod, floorDiv, sign, nanMax, nanMin, cPow, intPow } as const;

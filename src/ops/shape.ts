@@ -2,10 +2,7 @@
 import { NDArray, shapeToString, sizeOf, stridesOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { castScalar, isFloat, isInteger, upcast, type DType } from '../tensor/dtype.js';
-import type { Variable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import * as S from '../tensor/build-shape.js';
-import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
+import { OpTypeError, OpRuntimeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { forEachBroadcast } from './broadcast.js';
 
 /** Checks that symbolic IntArgs refer to int scalar inputs at or after `first`. */
@@ -21,13 +18,9 @@ function checkIntArgs(op: string, inputs: readonly TensorType[], args: readonly 
 const store = (dtype: DType) => (isFloat(dtype) ? (v: number) => v : (v: number) => castScalar(v, dtype));
 
 /** Reshapes g to `dims` (each repeated axis split in two), sums over `sumAxes`, and restores x's pattern. */
-function sumSplit(g: Variable, x: Variable, dims: (number | Variable)[], sumAxes: number[]): Variable {
-  return B.rebroadcastLike(B.sum(B.reshape(g, dims), sumAxes), x);
-}
-
 export const shapeOps = {
   /** Joins tensors of equal ndim along an existing axis (sizes must agree on every other axis). */
-  concatenate: defineOp<{ readonly axis: number }>({
+  concatenate: {
     name: 'concatenate',
     inferType(inputs, attrs) {
       if (inputs.length === 0) throw new OpTypeError('concatenate', inputs, 'needs at least one tensor');
@@ -65,21 +58,10 @@ export const shapeOps = {
       }
       return res;
     },
-    grad(ctx): (Variable | null)[] {
-      const ax = ctx.attrs.axis;
-      let start: Variable | number = 0;
-      return ctx.inputs.map((x) => {
-        const stop: Variable = B.add(start, B.shapeOf(x)[ax]!);
-        const entries = [...new Array<null>(ax).fill(null), [start, stop] as const];
-        const g = isFloat(x.dtype) ? B.rebroadcastLike(S.subtensor(ctx.gOut, entries), x) : null;
-        start = stop;
-        return g;
-      });
-    },
-  }),
+  } satisfies OpDef<{ readonly axis: number }>,
 
   /** Theano's alloc: the value broadcast to the shape `dims` (NumPy's broadcast_to, copied). */
-  alloc: defineOp<{ readonly dims: readonly IntArg[] }>({
+  alloc: {
     name: 'alloc',
     inferType(inputs, attrs) {
       const v = inputs[0]!;
@@ -101,11 +83,10 @@ export const shapeOps = {
       forEachBroadcast(dims, [v.shape], (i, off) => { res.data[i] = put(v.data[off[0]!]!); });
       return res;
     },
-    grad: (ctx) => [B.sumToLike(ctx.gOut, ctx.inputs[0]!), ...ctx.inputs.slice(1).map(() => null)],
-  }),
+  } satisfies OpDef<{ readonly dims: readonly IntArg[] }>,
 
   /** NumPy's arange: start, start + step, ... below stop (above it for a negative step). */
-  arange: defineOp<{ readonly start: IntArg; readonly stop: IntArg; readonly step: IntArg; readonly dtype: DType }>({
+  arange: {
     name: 'arange',
     inferType(inputs, attrs) {
       const args = [attrs.start, attrs.stop, attrs.step];
@@ -126,11 +107,10 @@ export const shapeOps = {
       for (let i = 0; i < n; i++) res.data[i] = put(start + i * step);
       return res;
     },
-    grad: (ctx) => ctx.inputs.map(() => null),
-  }),
+  } satisfies OpDef<{ readonly start: IntArg; readonly stop: IntArg; readonly step: IntArg; readonly dtype: DType }>,
 
   /** One-hot encoding: a new last axis of size n with 1 at each index. */
-  oneHot: defineOp<{ readonly n: IntArg; readonly dtype: DType }>({
+  oneHot: {
     name: 'oneHot',
     inferType(inputs, attrs) {
       const idx = inputs[0]!;
@@ -152,11 +132,10 @@ export const shapeOps = {
       }
       return res;
     },
-    grad: (ctx) => ctx.inputs.map(() => null),
-  }),
+  } satisfies OpDef<{ readonly n: IntArg; readonly dtype: DType }>,
 
   /** Repeats each element `repeats` times along an axis (NumPy's repeat with a scalar count). */
-  repeat: defineOp<{ readonly repeats: number; readonly axis: number }>({
+  repeat: {
     name: 'repeat',
     inferType(inputs, attrs) {
       const x = inputs[0]!;
@@ -181,16 +160,10 @@ export const shapeOps = {
       }
       return res;
     },
-    grad(ctx): (Variable | null)[] {
-      const x = ctx.inputs[0]!;
-      const { axis, repeats } = ctx.attrs;
-      const s = B.shapeOf(x);
-      return [sumSplit(ctx.gOut, x, [...s.slice(0, axis + 1), repeats, ...s.slice(axis + 1)], [axis + 1])];
-    },
-  }),
+  } satisfies OpDef<{ readonly repeats: number; readonly axis: number }>,
 
   /** NumPy's tile with one count per axis (the builder aligns reps and ndim). */
-  tile: defineOp<{ readonly reps: readonly number[] }>({
+  tile: {
     name: 'tile',
     inferType(inputs, attrs) {
       const x = inputs[0]!;
@@ -218,11 +191,5 @@ export const shapeOps = {
       }
       return res;
     },
-    grad(ctx): (Variable | null)[] {
-      const x = ctx.inputs[0]!;
-      const s = B.shapeOf(x);
-      const dims = ctx.attrs.reps.flatMap((r, i) => [r, s[i]!]);
-      return [sumSplit(ctx.gOut, x, dims, ctx.attrs.reps.map((_, i) => 2 * i))];
-    },
-  }),
+  } satisfies OpDef<{ readonly reps: readonly number[] }>,
 };

@@ -4,15 +4,14 @@ import { NDArray, shapeToString, sizeOf } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import type { DType } from '../tensor/dtype.js';
 import { castScalar } from '../tensor/dtype.js';
-import * as B from '../tensor/build.js';
-import { defineOp, OpTypeError, OpRuntimeError, resolveIntArg, type IntArg } from './op.js';
+import { OpTypeError, OpRuntimeError, resolveIntArg, type IntArg, type OpDef } from './op.js';
 import { broadcastShapes, mapBroadcast } from './broadcast.js';
 import { reduceArray, transposeArray } from './layout.js';
 
 export type DimshufflePattern = readonly (number | 'x')[];
 
 export const structuralOps = {
-  shapeI: defineOp<{ readonly axis: number }>({
+  shapeI: {
     name: 'shapeI',
     inferType(inputs, attrs) {
       const t = inputs[0]!;
@@ -20,11 +19,10 @@ export const structuralOps = {
       return TensorType.ofNdim('int32', 0);
     },
     perform: (inputs, attrs) => NDArray.scalar(inputs[0]!.shape[attrs.axis]!, 'int32'),
-    grad: () => [null],
-  }),
+  } satisfies OpDef<{ readonly axis: number }>,
 
   /** Sums g over the axes where `like` is (or would broadcast as) size 1, giving like's shape. */
-  sumToLike: defineOp({
+  sumToLike: {
     name: 'sumToLike',
     inferType(inputs) {
       const [g, like] = inputs as [TensorType, TensorType];
@@ -45,11 +43,10 @@ export const structuralOps = {
       const r = reduceArray(g, axes, false, out.dtype, 0, (a, x) => a + x);
       return r.reshape(like.shape);
     },
-    grad: (ctx) => [B.broadcastLike(ctx.gOut, ctx.inputs[0]!), null],
-  }),
+  } satisfies OpDef,
 
   /** Broadcasts g to the shape of `like`. */
-  broadcastLike: defineOp({
+  broadcastLike: {
     name: 'broadcastLike',
     inferType(inputs) {
       const [g, like] = inputs as [TensorType, TensorType];
@@ -64,19 +61,17 @@ export const structuralOps = {
       if (g.ndim === like.ndim && g.shape.every((d, i) => d === like.shape[i])) return g;
       return mapBroadcast('broadcastLike', [g, like], out.dtype, (a) => a);
     },
-    grad: (ctx) => [B.sumToLike(ctx.gOut, ctx.inputs[0]!), null],
-  }),
+  } satisfies OpDef,
 
   /** An array shaped like the input, filled with a constant. */
-  fillLike: defineOp<{ readonly value: number; readonly dtype: DType }>({
+  fillLike: {
     name: 'fillLike',
     inferType: (inputs, attrs) => new TensorType(attrs.dtype, inputs[0]!.broadcastable),
     perform: (inputs, attrs) => NDArray.full(inputs[0]!.shape, attrs.value, attrs.dtype),
-    grad: () => [null],
-  }),
+  } satisfies OpDef<{ readonly value: number; readonly dtype: DType }>,
 
   /** Theano's dimshuffle: output axis i is input axis pattern[i], or a new size-1 axis for 'x'. */
-  dimshuffle: defineOp<{ readonly pattern: DimshufflePattern }>({
+  dimshuffle: {
     name: 'dimshuffle',
     inferType(inputs, attrs) {
       const t = inputs[0]!;
@@ -99,24 +94,10 @@ export const structuralOps = {
       const moved = isIdentity ? a : transposeArray(a, perm);
       return moved.reshape(attrs.pattern.map((p) => (p === 'x' ? 1 : a.shape[p]!)));
     },
-    grad(ctx) {
-      const x = ctx.inputs[0]!;
-      const pattern = ctx.attrs.pattern;
-      const kept = pattern.map((p, i) => [p, i] as const).filter(([p]) => p !== 'x');
-      // Drop the 'x' axes of g, then move axes back (dropped input axes come back as 'x').
-      const dropX = kept.map(([, i]) => i);
-      const gKept = B.dimshuffle(B.addBroadcast(ctx.gOut, pattern.map((p, i) => (p === 'x' ? i : -1)).filter((i) => i >= 0)), dropX);
-      const inverse: (number | 'x')[] = [];
-      for (let j = 0; j < x.ndim; j++) {
-        const pos = kept.findIndex(([p]) => p === j);
-        inverse.push(pos >= 0 ? pos : 'x');
-      }
-      return [B.dimshuffle(gKept, inverse)];
-    },
-  }),
+  } satisfies OpDef<{ readonly pattern: DimshufflePattern }>,
 
   /** Reshape with dims known at build time or read from inputs; one dim may be -1. */
-  reshape: defineOp<{ readonly dims: readonly IntArg[] }>({
+  reshape: {
     name: 'reshape',
     inferType(inputs, attrs) {
       const t = inputs[0]!;
@@ -139,11 +120,10 @@ export const structuralOps = {
       }
       return a.reshape(shape);
     },
-    grad: (ctx) => [B.reshape(ctx.gOut, B.shapeOf(ctx.inputs[0]!)), ...ctx.inputs.slice(1).map(() => null)],
-  }),
+  } satisfies OpDef<{ readonly dims: readonly IntArg[] }>,
 
   /** Marks axes as broadcastable (run time checks they have size 1): Theano's addbroadcast / unbroadcast. */
-  rebroadcast: defineOp<{ readonly axes: readonly number[]; readonly broadcastable: boolean }>({
+  rebroadcast: {
     name: 'rebroadcast',
     inferType(inputs, attrs) {
       const t = inputs[0]!;
@@ -156,13 +136,12 @@ export const structuralOps = {
         throw new OpRuntimeError('rebroadcast', `axis ${ax} was marked broadcastable but has size ${a.shape[ax]}`);
       return a;
     },
-    grad: (ctx) => [B.rebroadcastLike(ctx.gOut, ctx.inputs[0]!)],
-  }),
+  } satisfies OpDef<{ readonly axes: readonly number[]; readonly broadcastable: boolean }>,
 
   /** A constant value as a step (produced by folding); kept as an op so graphs print it. */
-  scalarFromNumber: defineOp<{ readonly value: number; readonly dtype: DType }>({
+  scalarFromNumber: {
     name: 'scalarFromNumber',
     inferType: (_inputs, attrs) => TensorType.ofNdim(attrs.dtype, 0),
     perform: (_inputs, attrs) => NDArray.scalar(castScalar(attrs.value, attrs.dtype), attrs.dtype),
-  }),
+  } satisfies OpDef<{ readonly value: number; readonly dtype: DType }>,
 };

@@ -2,7 +2,7 @@
 // and the handlers for calls and collectives. Every rank runs the same steps in the same order.
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable, findShared } from '../tensor/variable.js';
-import { CompiledFunction, type UpdateValue } from '../compile/function.js';
+import { CompiledFunction, type UpdateValue } from '../run/function.js';
 import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';

@@ -2,8 +2,8 @@
 // reduced, with batch / batchS / numSlices / outputSubset; f.local runs it on the controller alone.
 import { NDArray } from '../tensor/ndarray.js';
 import { SharedVariable } from '../tensor/variable.js';
-import * as B from '../tensor/build.js';
-import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDescription } from '../compile/function.js';
+import * as B from '../build/build.js';
+import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDescription } from '../run/function.js';
 import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
 import { Data } from './data.js';
 import type { UpdateOp } from './accumulate.js';

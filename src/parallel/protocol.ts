@@ -1,7 +1,7 @@
 // Messages between the controller and its workers. Arrays travel as SharedArrayBuffers (no copy).
 import { NDArray } from '../tensor/ndarray.js';
 import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
-import type { FunctionDescription } from '../compile/function.js';
+import type { FunctionDescription } from '../run/function.js';
 import type { DataHandle } from './data.js';
 import type { Rows } from './split.js';
 import type { OutputOp, UpdateOp } from './accumulate.js';

@@ -1,5 +1,5 @@
 // The script every data-parallel worker thread runs.
-import '../tensor/methods.js';
+import '../build/methods.js';
 import { workerData as rawWorkerData } from 'node:worker_threads';
 import { serveWorker } from './pool.js';
 import { Engine } from './engine.js';

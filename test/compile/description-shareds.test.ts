@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { findShared } from '../../src/tensor/variable.js';
 import { Engine } from '../../src/parallel/engine.js';
 import { DescriptionError } from '../../src/compile/validate-description.js';
@@ -100,7 +100,7 @@ test('T.fn and the worker path still bind the variables they mean', async () => 
 test('fresh shared variables of rebuilt functions are collected with their functions (2,000 descriptions kept 125 MB)', () => {
   // A child with --expose-gc: rebuild many functions whose shared value is 64 KB, drop them, collect.
   const script = `
-    import * as T from './dist/src/tensor/index.js';
+    import * as T from './dist/src/tensor.js';
     const s = T.shared(new Float32Array(16384), { name: 's' });
     const f = T.fn({ inputs: [], outputs: T.sum(s), updates: [[s, s.add(1)]] });
     const description = JSON.parse(JSON.stringify(f.describe()));

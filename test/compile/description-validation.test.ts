@@ -4,7 +4,7 @@
 // Nothing from a description but the op table's own text and checked numbers reaches generated code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { CpuDevice } from '../../src/devices/cpu/cpu-device.js';
 import { generateSource } from '../../src/devices/cpu/fused-codegen.js';
 import { DescriptionError } from '../../src/compile/validate-description.js';

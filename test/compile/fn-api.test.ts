@@ -1,7 +1,7 @@
 // T.fn as a user meets it: the default device, typed calls, refused options, one cast rule.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 
 describe('T.fn defaults to the fast CPU device', () => {
   it('compiles for the CPU device unless a device is given; the reference device only by name', () => {

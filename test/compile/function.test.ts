@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { forEachDevice } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';
 

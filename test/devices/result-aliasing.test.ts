@@ -3,10 +3,10 @@
 // device's pool hands out again on a later call. Writing into a result changes nothing else.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { CpuDevice } from '../../src/devices/cpu/cpu-device.js';
-import { describeFunction } from '../../src/compile/function.js';
+import { describeFunction } from '../../src/run/function.js';
 import { forEachDevice } from '../helpers/devices.js';
 
 const f64 = (values: number[], shape?: number[]) => NDArray.from(values, { dtype: 'float64', ...(shape ? { shape } : {}) });

@@ -2,7 +2,7 @@
 // batch-norm statistics against a hand computation, dropout, pooling wrappers, initialisers.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 import { verifyGrad } from '../helpers/gradcheck.js';

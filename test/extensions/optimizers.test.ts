@@ -3,7 +3,7 @@
 // scalars; bad input.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';

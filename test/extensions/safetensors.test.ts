@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 

@@ -2,7 +2,7 @@
 // A device that is absent on this machine is skipped with the reason printed.
 import { describe } from 'node:test';
 import type { Device } from '../../src/devices/device.js';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import type { NDArray } from '../../src/tensor/ndarray.js';
 import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
 import { CpuDevice } from '../../src/devices/cpu/cpu-device.js';

@@ -1,6 +1,6 @@
 // Theano's verify_grad: symbolic gradients against central finite differences, in float64.
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
 import { rng } from './allclose.js';

@@ -3,7 +3,7 @@
 import { NDArray } from '../../src/tensor/ndarray.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { assertAllClose, type CloseOptions } from '../helpers/allclose.js';
 import { verifyGrad, type GradCheckOptions } from '../helpers/gradcheck.js';
 

@@ -3,7 +3,7 @@
 // Gradients are in elementwise-grad.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { forEachDevice } from '../helpers/devices.js';
 import { randomArray } from '../helpers/allclose.js';

@@ -2,7 +2,7 @@
 // setSubtensor / incSubtensor on both, against hand-computed index lists and plain JS loops.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';

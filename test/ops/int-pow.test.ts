@@ -2,7 +2,7 @@
 // reference and CPU devices: 3^40 gave 689956864, and saturated on CUDA).
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { forEachDevice } from '../helpers/devices.js';
 
 /** x^e mod 2^32 as a signed int32, by BigInt: the independent expectation. */

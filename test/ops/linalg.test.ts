@@ -3,7 +3,7 @@
 // gradients by finite differences, and second-order gradients of dot.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray, sizeOf } from '../../src/tensor/ndarray.js';
 import { applyOp } from '../../src/ops/apply.js';
 import { forEachDevice } from '../helpers/devices.js';

@@ -4,7 +4,7 @@
 // here (checked against NumPy 2.4 when the tests were written); every device present runs them.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose } from '../helpers/allclose.js';

@@ -10,7 +10,7 @@
 import { beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import type { Device } from '../../src/devices/device.js';
 import { deviceCases } from '../helpers/devices.js';

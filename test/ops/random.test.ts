@@ -2,10 +2,10 @@
 // state to values, statistics of 10^5 draws, reproducibility, state updates, dropout and its grad.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { philox4x32 } from '../../src/ops/random.js';
-import { randomUpdatesFor } from '../../src/tensor/random-streams.js';
+import { randomUpdatesFor } from '../../src/build/random-streams.js';
 import { forEachDevice } from '../helpers/devices.js';
 import { assertClose } from './elementwise-cases.js';
 import type { Device } from '../../src/devices/device.js';

@@ -1,9 +1,9 @@
-// The structural ops written with the core (src/ops/structural.ts, src/tensor/build.ts): reshape with
+// The structural ops written with the core (src/ops/structural.ts, src/build/build.ts): reshape with
 // -1 and symbolic dims, flatten, dimshuffle, transpose / .T, expandDims, squeeze, shapes, addBroadcast,
 // zerosLike / onesLike. Expectations are plain JS loops over the flat row-major data.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import { forEachDevice, runOn } from '../helpers/devices.js';
 import { assertAllClose, randomArray } from '../helpers/allclose.js';

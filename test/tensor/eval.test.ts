@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import type { Program } from '../../src/compile/program.js';
 
 /** A reference device that counts its compilations. */

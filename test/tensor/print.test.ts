@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import type { DType } from '../../src/tensor/dtype.js';
 
 function arange(n: number, dtype: DType, shape: number[]): T.NDArray {

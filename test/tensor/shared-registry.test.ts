@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as T from '../../src/tensor/index.js';
+import * as T from '../../src/tensor.js';
 import { findShared } from '../../src/tensor/variable.js';
 
-const tensorUrl = new URL('../../src/tensor/index.js', import.meta.url).href;
+const tensorUrl = new URL('../../src/tensor.js', import.meta.url).href;
 const variableUrl = new URL('../../src/tensor/variable.js', import.meta.url).href;
 
 const childScript = `

@@ -2,6 +2,7 @@
 // so a device can run each group as one pass over memory with no temporaries.
 import { getOpDef } from '../../ops/apply.js';
 import type { FusedStep } from '../program.js';
+import { isElementwiseOpName } from '../../ops/elementwise.js';
 import type { WorkProgram, WorkStep } from './work-program.js';
 
 export function fuseElementwise(w: WorkProgram): void {
@@ -40,6 +41,7 @@ export function fuseElementwise(w: WorkProgram): void {
     for (const s of list) for (const i of s.inputs) if (!internal.has(i) && !indexOf.has(i)) { indexOf.set(i, externals.length); externals.push(i); }
     const steps: FusedStep[] = [];
     list.forEach((s, k) => {
+      if (!isElementwiseOpName(s.op)) throw new Error(`internal: fusing '${s.op}', which is not elementwise`);
       steps.push({ op: s.op, attrs: s.attrs, args: s.inputs.map((i) => indexOf.get(i)!), dtype: w.slots[s.output]!.dtype });
       indexOf.set(s.output, externals.length + k);
     });

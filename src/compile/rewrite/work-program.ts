@@ -1,10 +1,11 @@
 // A mutable view of a Program that the rewrite passes edit in place.
 import type { NDArray } from '../../tensor/ndarray.js';
+import type { OpName } from '../../ops/registry.js';
 import type { Program, ProgramStep, SlotInfo } from '../program.js';
 import { deserializeArray, serializeArray } from '../serialize-array.js';
 
 export interface WorkStep {
-  op: string;
+  op: OpName;
   attrs: Readonly<Record<string, unknown>>;
   inputs: number[];
   output: number;
@@ -57,13 +58,6 @@ export class WorkProgram {
     const m = new Map<number, WorkStep>();
     for (const s of this.steps) m.set(s.output, s);
     return m;
-  }
-
-  addConstantSlot(value: NDArray, broadcastable: readonly boolean[]): number {
-    this.slots.push({ dtype: value.dtype, broadcastable, kind: 'constant' });
-    const slot = this.slots.length - 1;
-    this.constants.set(slot, value);
-    return slot;
   }
 
   /** Removes steps whose results nobody reads (and constants nobody reads). */

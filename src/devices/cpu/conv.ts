@@ -9,7 +9,7 @@
 import type { NDArray } from '../../tensor/ndarray.js';
 import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../ops/conv.js';
 import type { Blas, GemmArray } from './blas-types.js';
-import { referenceRunner, type Kernel, type StepRunner } from './kernel-types.js';
+import { reference, type Kernel, type StepRunner } from './kernel-types.js';
 import { asFloat, isGemmDtype } from './matmul.js';
 
 interface Geometry extends ConvGeometry {
@@ -90,7 +90,7 @@ type Which = 'forward' | 'input' | 'filter';
 function convKernel(which: Which): Kernel<Conv2dAttrs> {
   return (step, cx): StepRunner => {
     const dtype = step.outType.dtype;
-    const ref = referenceRunner(step);
+    const ref = reference(step);
     if (!isGemmDtype(dtype)) return ref;
     const blas: Blas = cx.blas;
     return (inputs, rt) => {

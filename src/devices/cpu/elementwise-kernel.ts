@@ -11,7 +11,7 @@ import type { Attrs } from '../../tensor/variable.js';
 import { broadcastShapes, broadcastStrides } from '../../ops/broadcast.js';
 import type { FusedAttrs } from '../../ops/fused.js';
 import { getKernel, type GeneratedKernel, type InnerKind, type ScalarStep } from './fused-codegen.js';
-import { referenceRunner, type Kernel, type StepInfo, type StepRunner } from './kernel-types.js';
+import { reference, type Kernel, type StepInfo, type StepRunner } from './kernel-types.js';
 import { WASM_F32_UNARY } from './wasm-tanh.js';
 import { chainLane, type Lane } from './wasm-chain.js';
 import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
@@ -198,20 +198,20 @@ export function elementwiseRunner(
 /** Plain elementwise ops: a kernel of one step over the op's inputs. */
 export const elementwiseKernel: Kernel<Attrs> = (step, cx) => {
   const steps: ScalarStep[] = [{ op: step.op, attrs: step.attrs, args: step.inputTypes.map((_, i) => i), dtype: step.outType.dtype }];
-  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, referenceRunner(step), cx.simd !== false);
+  return elementwiseRunner(steps, step.inputTypes.map((t) => t.dtype), step.outType.dtype, step.op, reference(step), cx.simd !== false);
 };
 
 /** A fused group: its recorded steps in one loop. */
 export const fusedKernel: Kernel<FusedAttrs> = (step: StepInfo<FusedAttrs>, cx) => {
   const steps: ScalarStep[] = step.attrs.steps.map((s) => ({ op: s.op, attrs: s.attrs, args: s.args, dtype: s.dtype }));
   const inputDtypes = step.inputTypes.map((t) => t.dtype);
-  return elementwiseRunner(steps, inputDtypes, step.outType.dtype, 'fused', referenceRunner(step as StepInfo), cx.simd !== false);
+  return elementwiseRunner(steps, inputDtypes, step.outType.dtype, 'fused', reference(step as StepInfo), cx.simd !== false);
 };
 
 /** broadcastLike(g, like): g broadcast to like's shape (g itself when it already has that shape). */
 export const broadcastLikeKernel: Kernel<Attrs> = (step, cx) => {
   const dtype = step.outType.dtype;
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   // One step reading input 0 only; `like` takes part in the broadcast, which gives like's shape.
   const castStep = [{ op: 'cast', attrs: { dtype }, args: [0], dtype }];
   const copy = elementwiseRunner(castStep, step.inputTypes.map((t) => t.dtype), dtype, 'broadcastLike', ref, cx.simd !== false);

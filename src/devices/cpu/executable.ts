@@ -16,13 +16,14 @@ import type { Attrs } from '../../tensor/variable.js';
 import { isOpName } from '../../ops/apply.js';
 import type { Program } from '../../compile/program.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
-import { StepError } from '../reference/reference-device.js';
+import { StepError } from '../../compile/step-error.js';
 import { detachResults, storageOf, type Storage } from '../reference/detach-results.js';
 import type { DeviceArray, Executable } from '../device.js';
 import { BufferPool } from './buffer-pool.js';
 import { planMemory, type MemoryPlan } from './memory-plan.js';
 import { KERNELS } from './kernels.js';
-import { rewriteForCpu, type ExecStep } from './peephole.js';
+import { rewriteForCpu } from './peephole.js';
+import type { ExecStep } from './kernel-types.js';
 import type { CompileContext, GroupRunner, Kernel, RunContext, StepInfo } from './kernel-types.js';
 
 interface Owned {

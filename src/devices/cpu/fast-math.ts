@@ -8,6 +8,8 @@
 // under half a float32 ulp, so a float32 result is the correctly rounded tanh or its neighbour.
 // |x| >= 9 gives ±1 (tanh(9) rounds to 1 in float32); NaN and -0 are kept.
 
+import type { ElementwiseOpName } from '../../ops/elementwise.js';
+
 const P0 = 0.9999999794422687, P1 = 0.13381025638979352, P2 = 0.003495588126032509, P3 = 2.0609084095855705e-5, P4 = 1.3354671840604126e-8;
 const Q1 = 0.4671434123178922, Q2 = 0.02587698218374736, Q3 = 0.0003285634865397391, Q4 = 7.776560633152019e-7;
 /** tanh32's coefficients, for the WebAssembly version (wasm-tanh.ts): P0..P4 and Q1..Q4 (Q0 = 1). */
@@ -35,10 +37,10 @@ export function relu(v: number): number {
 export const FAST_MATH = { tanh32, relu } as const;
 
 /**
- * Templates replacing an op's `elementwise.js` for any dtype (integer results still use an op's
+ * Templates replacing an op's JS_TEMPLATES entry for any dtype (integer results still use an op's
  * integer template first): the same values, computed without unpredictable branches.
  */
-export const BRANCHLESS_TEMPLATES: Readonly<Record<string, (args: readonly string[]) => string>> = {
+export const BRANCHLESS_TEMPLATES: Readonly<Partial<Record<ElementwiseOpName, (args: readonly string[]) => string>>> = {
   relu: (a) => `F.relu(${a[0]})`,
   eq: (a) => `+(${a[0]} === ${a[1]})`,
   neq: (a) => `+(${a[0]} !== ${a[1]})`,
@@ -50,9 +52,9 @@ export const BRANCHLESS_TEMPLATES: Readonly<Record<string, (args: readonly strin
 };
 
 /** Ops whose bool results are already 0 or 1 (no cast needed when the step's dtype is bool). */
-export const ZERO_ONE_OPS: ReadonlySet<string> = new Set(['eq', 'neq', 'lt', 'le', 'gt', 'ge', 'not', 'and', 'or', 'xor']);
+export const ZERO_ONE_OPS: ReadonlySet<ElementwiseOpName> = new Set<ElementwiseOpName>(['eq', 'neq', 'lt', 'le', 'gt', 'ge', 'not', 'and', 'or', 'xor']);
 
-/** Templates replacing an op's `elementwise.js` for float32 results. */
-export const FLOAT32_TEMPLATES: Readonly<Record<string, (args: readonly string[]) => string>> = {
+/** Templates replacing an op's JS_TEMPLATES entry for float32 results. */
+export const FLOAT32_TEMPLATES: Readonly<Partial<Record<ElementwiseOpName, (args: readonly string[]) => string>>> = {
   tanh: (a) => `F.tanh32(${a[0]})`,
 };

@@ -1,5 +1,5 @@
 // Generated JavaScript for elementwise steps: one loop per program step, built with `new Function`
-// from each op's `elementwise.js` template (a few replaced by equivalents from fast-math.ts:
+// from each op's template in elementwise-templates.ts (a few replaced by equivalents from fast-math.ts:
 // branch-free comparisons and relu, a float32 tanh), so a fused chain makes one pass over memory with no
 // temporaries. Intermediate values are cast as the reference stores them (int32 wrapped, uint8
 // masked, bool made 0/1, float32 rounded where a discrete op reads it, see DISCRETE); the final
@@ -11,8 +11,8 @@
 // whole inner loop ('z': stride 0, hoisted out of it). ndim 1 is the flat fast path: no odometer.
 import { DTYPES, previewValue, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
-import { getOpDef } from '../../ops/apply.js';
-import { SCALAR_HELPERS } from '../../ops/scalar-math.js';
+import { isElementwiseOpName } from '../../ops/elementwise.js';
+import { JS_TEMPLATES, SCALAR_HELPERS } from './elementwise-templates.js';
 import { BRANCHLESS_TEMPLATES, FAST_MATH, FLOAT32_TEMPLATES, ZERO_ONE_OPS } from './fast-math.js';
 
 /** One scalar op of a kernel: `args` index [inputs..., earlier step results...]. */
@@ -112,18 +112,21 @@ function castLine(name: string, expr: string, dtype: DType, last: boolean, round
 export function stepStatements(steps: readonly ScalarStep[], nIn: number): string[] {
   const lines: string[] = [];
   steps.forEach((step, k) => {
-    const ew = getOpDef(step.op).elementwise;
-    if (ew === undefined) throw new TypeError(`cpu device: op '${step.op}' inside a fused kernel is not elementwise`);
+    const op = step.op;
+    if (!isElementwiseOpName(op)) {
+      throw new TypeError(`cpu device: op '${op}' inside a fused kernel is not elementwise`);
+    }
     const args = step.args.map((a) => {
       if (!Number.isInteger(a) || a < 0 || a >= nIn + k) throw new RangeError(`cpu device: fused step ${k} (${step.op}) refers to argument ${a}`);
       return a < nIn ? `a${a}` : `t${a - nIn}`;
     });
     // Integer results use the op's integer-exact template when it has one (as its perform does).
     const integer = step.dtype === 'int32' || step.dtype === 'uint8';
-    const fast = (step.dtype === 'float32' ? FLOAT32_TEMPLATES[step.op] : undefined) ?? BRANCHLESS_TEMPLATES[step.op];
-    const js = integer && ew.int !== undefined ? ew.int.js : fast ?? ew.js;
+    const fast = (step.dtype === 'float32' ? FLOAT32_TEMPLATES[op] : undefined) ?? BRANCHLESS_TEMPLATES[op];
+    const template = JS_TEMPLATES[op];
+    const js = integer && template.int !== undefined ? template.int : fast ?? template.js;
     const feedsDiscrete = steps.some((later, j) => j > k && DISCRETE.has(later.op) && later.args.includes(nIn + k));
-    lines.push(castLine(`t${k}`, js(args, step.attrs), step.dtype, k === steps.length - 1, feedsDiscrete, ZERO_ONE_OPS.has(step.op)));
+    lines.push(castLine(`t${k}`, js(args, step.attrs), step.dtype, k === steps.length - 1, feedsDiscrete, ZERO_ONE_OPS.has(op)));
   });
   return lines;
 }

@@ -19,7 +19,7 @@ import type { Attrs } from '../../tensor/variable.js';
 import { getOpDef, isOpName } from '../../ops/apply.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import type { FusedAttrs } from '../../ops/fused.js';
-import { StepError } from '../reference/reference-device.js';
+import { StepError } from '../../compile/step-error.js';
 import type { ScalarStep } from './fused-codegen.js';
 import { KERNELS } from './kernels.js';
 import type { CompileContext, GroupRunner, Kernel, RunContext, StepRunner } from './kernel-types.js';

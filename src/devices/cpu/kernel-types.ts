@@ -7,11 +7,12 @@ import type { TensorType } from '../../tensor/type.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import { getOpDef } from '../../ops/apply.js';
+import type { OpName } from '../../ops/registry.js';
 import type { Blas } from './blas-types.js';
 
 /** One program step as a kernel sees it at compile time. */
 export interface StepInfo<A extends Attrs = Attrs> {
-  readonly op: string;
+  readonly op: OpName;
   readonly attrs: A;
   readonly inputTypes: readonly TensorType[];
   readonly outType: TensorType;
@@ -54,15 +55,31 @@ export type GroupRunner = (inputs: readonly NDArray[], rt: RunContext) => readon
 /** A kernel for op N: a function of the step that returns its runner. */
 export type Kernel<A extends Attrs> = (step: StepInfo<A>, cx: CompileContext) => StepRunner;
 
-/** The explicit "run the op's reference perform" kernel (results are fresh arrays or inputs). */
-export const reference: Kernel<Attrs> = (step) => {
+/**
+ * The explicit "run the op's reference perform" kernel (results are fresh arrays or inputs); fast
+ * kernels also call it for the cases they do not cover.
+ */
+export function reference(step: StepInfo): (inputs: readonly NDArray[]) => NDArray {
   const def = getOpDef(step.op);
   const { attrs, outType } = step;
   return (inputs) => def.perform(inputs, attrs, outType);
-};
-
-/** Runs the reference perform of a step (used by fast kernels for cases they do not cover). */
-export function referenceRunner(step: StepInfo): (inputs: readonly NDArray[]) => NDArray {
-  const def = getOpDef(step.op);
-  return (inputs) => def.perform(inputs, step.attrs, step.outType);
 }
+
+/** A step of the CPU executable: a program step, or a group of them that runs as one kernel. */
+export interface ExecStep {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly inputs: readonly number[];
+  readonly output: number;
+  /** The program step this one reports errors as. */
+  readonly index: number;
+  /** Overrides the kernel table's entry for `op`. */
+  readonly kernel?: Kernel<Attrs>;
+  /** More slots a group step writes (its runner returns output first, then these). */
+  readonly extraOutputs?: readonly number[];
+  /** A group step (`op` names it in profiles): builds its runner from the program's slot types. */
+  readonly group?: GroupBuilder;
+}
+
+/** Builds a group step's runner; `escapes(slot)` tells whether a slot's value goes to the caller. */
+export type GroupBuilder = (types: readonly TensorType[], cx: CompileContext, escapes: (slot: number) => boolean) => GroupRunner;

@@ -7,7 +7,7 @@ import type { DType } from '../../tensor/dtype.js';
 import { broadcastShapes } from '../../ops/broadcast.js';
 import type { MatmulAttrs } from '../../ops/linalg.js';
 import type { Blas, GemmArray, GemmDType } from './blas-types.js';
-import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+import { reference, type Kernel, type RunContext } from './kernel-types.js';
 
 /** `a` with float dtype `dtype`: itself, or a converted copy in a scratch buffer. */
 export function asFloat(a: NDArray, dtype: 'float32' | 'float64', rt: RunContext): GemmArray {
@@ -43,7 +43,7 @@ export function gemmRows(blas: Blas, dtype: GemmDType, transA: boolean, transB: 
 
 export const matmulKernel: Kernel<MatmulAttrs> = (step, cx) => {
   const dtype = step.outType.dtype;
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   if (!isGemmDtype(dtype)) return ref;
   const { transA, transB } = step.attrs;
   const blas = cx.blas;

@@ -5,7 +5,7 @@
 import type { NDArray } from '../../tensor/ndarray.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { AvgPoolAttrs, PoolAttrs } from '../../ops/pool.js';
-import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+import { reference, type Kernel, type RunContext } from './kernel-types.js';
 
 interface Win {
   lead: number; h: number; w: number; oh: number; ow: number;
@@ -62,7 +62,7 @@ function scatterTarget(res: NDArray, g: Win, rt: RunContext): TypedArray {
 }
 
 export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const x = inputs[0]!;
@@ -78,7 +78,7 @@ export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
 };
 
 export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const [x, gy] = inputs as [NDArray, NDArray];
@@ -96,7 +96,7 @@ export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step) => {
 };
 
 export const maxPool2dGradGradKernel: Kernel<PoolAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const [x, gx] = inputs as [NDArray, NDArray];
@@ -127,7 +127,7 @@ function forEachWindow(g: Win, visit: (o: number, pLo: number, pHi: number, qLo:
 }
 
 export const avgPool2dKernel: Kernel<AvgPoolAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   const area = step.attrs.kernel[0] * step.attrs.kernel[1];
   const includePad = step.attrs.countIncludePad;
@@ -147,7 +147,7 @@ export const avgPool2dKernel: Kernel<AvgPoolAttrs> = (step) => {
 };
 
 export const avgPool2dGradKernel: Kernel<AvgPoolAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   const area = step.attrs.kernel[0] * step.attrs.kernel[1];
   const includePad = step.attrs.countIncludePad;

@@ -10,7 +10,7 @@ import { castScalar, type DType, type TypedArray } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import type { ReduceAttrs } from '../../ops/reduce.js';
 import { reducedShape } from '../../ops/layout.js';
-import { referenceRunner, type Kernel, type RunContext } from './kernel-types.js';
+import { reference, type Kernel, type RunContext } from './kernel-types.js';
 import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
 import { wasmPays } from './elementwise-kernel.js';
 
@@ -110,7 +110,7 @@ export function reduceKernel(kind: ReduceKind): Kernel<ReduceAttrs> {
   return (step, cx) => {
     const { axes, keepdims } = step.attrs;
     const dtype = step.outType.dtype;
-    const ref = referenceRunner(step);
+    const ref = reference(step);
     return (inputs, rt) => {
       const a = inputs[0]!;
       // max/min of an empty axis has no identity: the reference raises the error.
@@ -123,7 +123,7 @@ export function reduceKernel(kind: ReduceKind): Kernel<ReduceAttrs> {
 /** sumToLike(g, like): g summed over the axes where like has (or broadcasts as) size 1. */
 export const sumToLikeKernel: Kernel<Attrs> = (step, cx) => {
   const dtype = step.outType.dtype;
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   return (inputs, rt) => {
     const [g, like] = inputs as [NDArray, NDArray];
     const lead = g.ndim - like.ndim;

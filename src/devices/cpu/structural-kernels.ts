@@ -6,7 +6,7 @@ import { NDArray, sizeOf, stridesOf, type Shape } from '../../tensor/ndarray.js'
 import { castScalar, isFloat, type DType } from '../../tensor/dtype.js';
 import type { Attrs } from '../../tensor/variable.js';
 import { copyRuns, planOf, type AxisPlan, type SubtensorAttrs } from '../../ops/indexing.js';
-import { referenceRunner, type Kernel } from './kernel-types.js';
+import { reference, type Kernel } from './kernel-types.js';
 
 /** The flat [start, start + size) range a slice covers, or null when it is not one contiguous block. */
 export function contiguousRange(shape: Shape, plan: readonly AxisPlan[]): { start: number; size: number } | null {
@@ -25,7 +25,7 @@ export function contiguousRange(shape: Shape, plan: readonly AxisPlan[]): { star
 
 /** x[entries]: a view for a contiguous block (a copy when the value goes to the caller), else block copies. */
 export const subtensorKernel: Kernel<SubtensorAttrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const x = inputs[0]!;
@@ -40,7 +40,7 @@ export const subtensorKernel: Kernel<SubtensorAttrs> = (step) => {
 
 /** Joins along an axis with one TypedArray.set per part (per outer index when the axis is not the first). */
 export const concatenateKernel: Kernel<{ readonly axis: number }> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   const ax = step.attrs.axis;
   // TypedArray.set converts as the reference's store does only into float arrays or between equal dtypes.
@@ -69,7 +69,7 @@ export const concatenateKernel: Kernel<{ readonly axis: number }> = (step) => {
   };
 };
 
-/** Rows and index range as the reference checks them (checkRowwise in src/ops/nn.ts). */
+/** Rows and index range as the reference checks them (checkRowwise in src/ops/nn.ts, which the CUDA lowering shares). */
 function rowwiseOk(rows: readonly number[], t: NDArray, c: number): boolean {
   if (rows.length !== t.ndim || rows.some((d, i) => d !== t.shape[i])) return false;
   const idx = t.data;
@@ -82,7 +82,7 @@ function rowwiseOk(rows: readonly number[], t: NDArray, c: number): boolean {
 
 /** x[..., t[...]]: one value per row. */
 export const takeRowwiseKernel: Kernel<Attrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const [x, t] = inputs as [NDArray, NDArray];
@@ -97,7 +97,7 @@ export const takeRowwiseKernel: Kernel<Attrs> = (step) => {
 
 /** Zeros shaped like `like` with g[...] at [..., t[...]]. */
 export const scatterRowwiseKernel: Kernel<Attrs> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const dtype = step.outType.dtype;
   return (inputs, rt) => {
     const [g, t, like] = inputs as [NDArray, NDArray, NDArray];
@@ -126,7 +126,7 @@ export const fillLikeKernel: Kernel<{ readonly value: number; readonly dtype: DT
 
 /** The size of one axis as an int32 scalar. */
 export const shapeIKernel: Kernel<{ readonly axis: number }> = (step) => {
-  const ref = referenceRunner(step);
+  const ref = reference(step);
   const axis = step.attrs.axis;
   return (inputs, rt) => {
     const x = inputs[0]!;

@@ -9,9 +9,10 @@ import { TensorType } from '../../tensor/type.js';
 import type { IntArg } from '../../ops/op.js';
 import { getOpDef } from '../../ops/apply.js';
 import type { Program, ProgramStep } from '../../compile/program.js';
+import type { OpName } from '../../ops/registry.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
 import type { DeviceArray, Executable } from '../device.js';
-import { StepError } from '../reference/reference-device.js';
+import { StepError } from '../../compile/step-error.js';
 import type { CudaContext } from './context.js';
 import { CudaArray } from './cuda-array.js';
 import type { CUfunction } from './ffi/types.js';
@@ -21,12 +22,12 @@ import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
 import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
 import { GUARDED_COPY } from './codegen/misc.js';
-import type { MatmulPrecision } from './cuda-device.js';
+import type { MatmulPrecision } from '../create.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
 /** Ops whose result may be large even from small inputs, or that must not run twice: never computed on the host early. */
-const NOT_ON_HOST = new Set([
+const NOT_ON_HOST: ReadonlySet<OpName> = new Set<OpName>([
   'alloc', 'fillLike', 'arange', 'oneHot', 'tile', 'repeat', 'broadcastLike',
   'randomUniform', 'randomNormal', 'randomBernoulli', 'randomAdvance',
 ]);

@@ -70,8 +70,9 @@ export function hostOps(): OpName[] {
   return (Object.keys(CUDA_LOWERINGS) as OpName[]).filter((k) => CUDA_LOWERINGS[k] === 'host');
 }
 
-export function loweringOf(op: string): Lowering {
-  const rule = (CUDA_LOWERINGS as Readonly<Record<string, CudaRule | undefined>>)[op];
+export function loweringOf(op: OpName): Lowering {
+  // A program is typed by op name, but one read from outside may still carry another string.
+  const rule = Object.prototype.hasOwnProperty.call(CUDA_LOWERINGS, op) ? CUDA_LOWERINGS[op] : undefined;
   if (rule === undefined) throw new Error(`cuda: no lowering for op '${op}'`);
   return rule === 'host' ? hostFallback : rule;
 }

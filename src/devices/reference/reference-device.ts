@@ -7,6 +7,7 @@ import { getOpDef } from '../../ops/apply.js';
 import { OpRuntimeError } from '../../ops/op.js';
 import type { Program } from '../../compile/program.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
+import { StepError } from '../../compile/step-error.js';
 import type { Device, DeviceArray, Executable } from '../device.js';
 import { promoteFloats } from './promote.js';
 import { detachResults, storageOf, type Storage } from './detach-results.js';
@@ -14,18 +15,6 @@ import { detachResults, storageOf, type Storage } from './detach-results.js';
 export interface ReferenceOptions {
   /** Compute every float32 value in float64 (results come back as float64). */
   float64?: boolean;
-}
-
-/** Raised when a step fails at run time; carries the step index so callers can name inputs. */
-export class StepError extends Error {
-  readonly stepIndex: number;
-  readonly original: unknown;
-  constructor(stepIndex: number, original: unknown) {
-    super(original instanceof Error ? original.message : String(original));
-    this.name = original instanceof Error ? original.name : 'StepError';
-    this.stepIndex = stepIndex;
-    this.original = original;
-  }
 }
 
 /**

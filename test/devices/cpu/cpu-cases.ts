@@ -1,7 +1,7 @@
 // The CPU device cases of test/helpers/devices.ts (BLAS and forced fallback), and an oracle:
 // the reference device computing in float64.
 import { describe } from 'node:test';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import type { NDArray } from '../../../src/tensor/ndarray.js';
 import type { Device } from '../../../src/devices/device.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';

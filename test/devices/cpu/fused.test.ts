@@ -3,9 +3,9 @@
 // the kernel cache, and broadcast errors worded as on the reference device.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
-import { describeFunction } from '../../../src/compile/function.js';
+import { describeFunction } from '../../../src/run/function.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import { collapseLayout } from '../../../src/devices/cpu/elementwise-kernel.js';
 import { generateSource, generatedKernelCount, getKernel, type ScalarStep } from '../../../src/devices/cpu/fused-codegen.js';

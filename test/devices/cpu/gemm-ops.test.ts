@@ -3,10 +3,10 @@
 // GEMM, against the float64 oracle; errors worded as on the reference device.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
-import type { Conv2dOptions } from '../../../src/tensor/build-nn.js';
+import type { Conv2dOptions } from '../../../src/build/build-nn.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, checkExact, errorOf, forEachCpuDevice } from './cpu-cases.js';
 

@@ -5,11 +5,11 @@
 // later axis, small sizes) run the member steps and still match; errors read as on the reference.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
-import { describeFunction } from '../../../src/compile/function.js';
+import { describeFunction } from '../../../src/run/function.js';
 import { leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, errorOf } from './cpu-cases.js';

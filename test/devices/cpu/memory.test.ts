@@ -2,9 +2,9 @@
 // same-shaped call), in-place results, and results that stay the caller's after later calls.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import type { NDArray } from '../../../src/tensor/ndarray.js';
-import { describeFunction } from '../../../src/compile/function.js';
+import { describeFunction } from '../../../src/run/function.js';
 import type { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { planMemory } from '../../../src/devices/cpu/memory-plan.js';
 import { CpuDevice as Cpu } from '../../../src/devices/cpu/cpu-device.js';

@@ -1,9 +1,9 @@
 // Max and average pooling and their gradient ops (incl. the gradient of the max-pool gradient)
 // against the float64 oracle: overlapping and padded windows, ties, NaN, integer inputs.
 import { it } from 'node:test';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
-import type { Pool2dOptions } from '../../../src/tensor/build-nn.js';
+import type { Pool2dOptions } from '../../../src/build/build-nn.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, checkExact, forEachCpuDevice } from './cpu-cases.js';
 

@@ -3,9 +3,9 @@
 // integer and bool inputs; errors worded as on the reference device.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
-import { describeFunction } from '../../../src/compile/function.js';
+import { describeFunction } from '../../../src/run/function.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import { rewriteForCpu } from '../../../src/devices/cpu/peephole.js';
 import { reduceToAccumulators } from '../../../src/devices/cpu/reductions.js';

@@ -4,9 +4,9 @@
 // every device case, the reference's errors, and no array made outside the pool.
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
-import { describeFunction } from '../../../src/compile/function.js';
+import { describeFunction } from '../../../src/run/function.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import type { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { contiguousRange } from '../../../src/devices/cpu/structural-kernels.js';

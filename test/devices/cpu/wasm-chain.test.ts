@@ -5,7 +5,7 @@
 // what the lane check refuses.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { chainLane } from '../../../src/devices/cpu/wasm-chain.js';

@@ -4,9 +4,9 @@
 // source exists. Runs without a GPU (lowering needs none).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import type { DType } from '../../../src/tensor/dtype.js';
-import type { Program } from '../../../src/compile/program.js';
+import type { FusedStep, Program } from '../../../src/compile/program.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 import { ctype, dtag, literal, storeFn } from '../../../src/devices/cuda/codegen/ctypes.js';
 import { ModuleBuilder } from '../../../src/devices/cuda/codegen/module.js';
@@ -38,7 +38,8 @@ test('every dtype table lookup and literal refuses what is not in the table', ()
   const mb = new ModuleBuilder();
   assert.throws(() => elementwiseKernels(mb, ['float32'], [{ op: 'neg', attrs: {}, args: [0], dtype: INCLUDE as DType }], 1), /is not one of/);
   assert.throws(() => elementwiseKernels(mb, ['float32'], [{ op: 'neg', attrs: {}, args: [5], dtype: 'float32' }], 1), /refers to argument 5/);
-  assert.throws(() => elementwiseKernels(mb, ['float32'], [{ op: 'system', attrs: {}, args: [0], dtype: 'float32' }], 1), /unknown op 'system'/);
+  const hostile = { op: 'system' as FusedStep['op'], attrs: {}, args: [0], dtype: 'float32' as const };
+  assert.throws(() => elementwiseKernels(mb, ['float32'], [hostile], 1), /unknown op 'system'/);
   assert.throws(() => reduceKernels(mb, { kind: 'varDev', input: 'float32', output: 'float32', ddof: '0); x(' as unknown as number }),
     /ddof must be a finite number/);
   // A fractional ddof still gives an identifier-safe kernel name.

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import type { Program } from '../../../src/compile/program.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 import { planReduce, mayTranspose } from '../../../src/devices/cuda/lower/reduce.js';

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { cudaAvailable } from '../../../src/devices/cuda/ffi/driver.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { bytesPerElement, type DType } from '../../../src/tensor/dtype.js';
 import { applyOp } from '../../../src/ops/apply.js';

@@ -4,7 +4,7 @@
 // are seen (the graph is captured again); programs that cannot be recorded keep running plainly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import * as X from '../../../src/extensions/index.js';
 import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
-import { getOpDef } from '../../../src/ops/apply.js';
+import { CUDA_TEMPLATES } from '../../../src/devices/cuda/codegen/elementwise-templates.js';
 
 const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((p) => existsSync(p)) ?? null;
 const CXX = ['/usr/bin/g++', '/usr/bin/c++'].find((p) => existsSync(p)) ?? null;
@@ -30,13 +30,13 @@ test('kernels with float32 and float64 intDiv (alone and fused) compile with nvc
 });
 
 test('the CUDA intDiv expression gives numpy.floor_divide values (compiled for the host)', { skip: CXX === null ? 'no C++ compiler' : false }, () => {
-  const info = getOpDef('intDiv').elementwise!;
+  const intDiv = CUDA_TEMPLATES.intDiv;
   const av = [7.5, 1.0, -7.5, -1.0, 0.0, 3.0, 5.0, -5.0, 0.3, 7, -7, 1e308];
   const bv = [0.1, 0.1, 0.1, 'INFINITY', -3.0, 0.0, '-INFINITY', 'INFINITY', 0.1, 2, 2, 1e-308];
   const numpy = ['74', '9', '-75', '-1', '-0', 'inf', '-1', '-1', '2', '3', '-4', 'inf'];
   const src = ['#include <cmath>', '#include <cstdio>', 'int main() {',
-    ...av.map((a, i) => `  { double x = ${a}, y = ${bv[i]}; std::printf("%g\\n", ${info.cuda(['x', 'y'], 'double', {})}); }`),
-    ...av.slice(0, 3).map((a, i) => `  { float x = (float)${a}, y = (float)${bv[i]}; std::printf("%g\\n", (double)${info.cuda(['x', 'y'], 'float', {})}); }`),
+    ...av.map((a, i) => `  { double x = ${a}, y = ${bv[i]}; std::printf("%g\\n", ${intDiv(['x', 'y'], 'double', {})}); }`),
+    ...av.slice(0, 3).map((a, i) => `  { float x = (float)${a}, y = (float)${bv[i]}; std::printf("%g\\n", (double)${intDiv(['x', 'y'], 'float', {})}); }`),
     '  return 0;', '}'];
   const dir = mkdtempSync(join(tmpdir(), 'synk-intdiv-host-'));
   writeFileSync(join(dir, 'main.cpp'), src.join('\n'));

@@ -4,7 +4,7 @@
 // the CPU under UndefinedBehaviorSanitizer in integer-semantics.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { gpu } from '../../helpers/gpu.js';
 

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import type { DType } from '../../../src/tensor/dtype.js';
 import type { FusedStep, Program } from '../../../src/compile/program.js';
@@ -107,7 +107,7 @@ function kernelSpec(program: Program, values: readonly NDArray[]): { steps: Fuse
     return NDArray.from(c.value.values.map(Number), { dtype: c.value.dtype }).reshape(c.value.shape);
   };
   const steps = step.op === 'fused' ? [...(step.attrs as FusedAttrs).steps]
-    : [{ op: step.op, attrs: step.attrs, args: step.inputs.map((_, i) => i), dtype: program.slots[step.output]!.dtype }];
+    : [{ op: step.op as FusedStep['op'], attrs: step.attrs, args: step.inputs.map((_, i) => i), dtype: program.slots[step.output]!.dtype }];
   return { steps, inputs: step.inputs.map(slotValue) };
 }
 

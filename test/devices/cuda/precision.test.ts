@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as synk from '../../../src/index.js';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { cudaAvailable } from '../../../src/devices/cuda/ffi/driver.js';
 import { CudaDevice, type MatmulPrecision } from '../../../src/devices/cuda/cuda-device.js';

@@ -4,7 +4,7 @@
 // the device. Skipped, saying why, where no CUDA device is usable.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import * as T from '../../../src/tensor/index.js';
+import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import { cudaAvailable } from '../../../src/devices/cuda/ffi/driver.js';
 import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';

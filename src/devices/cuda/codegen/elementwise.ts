@@ -1,4 +1,4 @@
-// Generated elementwise kernels: one scalar function from the ops' `cuda` templates (a fused
+// Generated elementwise kernels: one scalar function from CUDA_TEMPLATES (elementwise-templates.ts) (a fused
 // group's steps in order), wrapped in two loops: a contiguous one with 16-byte vector accesses
 // (each input is either the full array or a single broadcast element) and a strided one for
 // general broadcasting (output dims and each input's strides passed as parameters), in 32- and
@@ -7,11 +7,13 @@ import type { DType } from '../../../tensor/dtype.js';
 import { isFloat, upcast } from '../../../tensor/dtype.js';
 import type { FusedStep } from '../../../compile/program.js';
 import { getOpDef } from '../../../ops/apply.js';
+import { CUDA_TEMPLATES } from './elementwise-templates.js';
+import type { ElementwiseOpName } from '../../../ops/elementwise.js';
 import type { Attrs } from '../../../tensor/variable.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import { shortHash, type ModuleBuilder } from './module.js';
 
-const COMPARE = new Set(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
+const COMPARE: ReadonlySet<ElementwiseOpName> = new Set<ElementwiseOpName>(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
 
 type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) => string | undefined;
 
@@ -24,7 +26,7 @@ type Override = (a: readonly string[], t: string, dtype: DType, attrs: Attrs) =>
 const int32Only = (f: (a: readonly string[]) => string): Override => (a, _t, d) => (d === 'int32' ? f(a) : undefined);
 
 /** Where an op's `cuda` template differs from NumPy (and the reference) on NaN, zero divisors, casts or integer overflow. */
-const OVERRIDES: Readonly<Record<string, Override>> = {
+const OVERRIDES: Readonly<Partial<Record<ElementwiseOpName, Override>>> = {
   add: int32Only((a) => `sk_iadd(${a[0]}, ${a[1]})`),
   sub: int32Only((a) => `sk_isub(${a[0]}, ${a[1]})`),
   mul: int32Only((a) => `sk_imul(${a[0]}, ${a[1]})`),
@@ -45,9 +47,8 @@ const OVERRIDES: Readonly<Record<string, Override>> = {
 
 /** The C expression of one step, its arguments converted as the op's dtype rule says. */
 export function stepExpression(step: FusedStep, args: readonly string[], argDtypes: readonly DType[]): string {
-  if (step.op === 'fused') throw new Error('cuda codegen: a fused step cannot contain another fused step');
-  const info = getOpDef(step.op).elementwise;
-  if (!info) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
+  // getOpDef refuses a name outside the op table (a description from outside may carry one).
+  if (getOpDef(step.op).elementwise === undefined) throw new Error(`cuda codegen: ${step.op} is not elementwise`);
   const t = ctype(step.dtype);
   const conv = (e: string, from: DType, to: DType): string => (from === to ? e : `((${ctype(to)})${e})`);
   let cargs: string[];
@@ -62,7 +63,7 @@ export function stepExpression(step: FusedStep, args: readonly string[], argDtyp
     cargs = args.map((e, i) => conv(e, argDtypes[i]!, step.dtype));
   }
   const override = Object.prototype.hasOwnProperty.call(OVERRIDES, step.op) ? OVERRIDES[step.op]!(cargs, t, step.dtype, step.attrs) : undefined;
-  return override ?? info.cuda(cargs, t, step.attrs);
+  return override ?? CUDA_TEMPLATES[step.op](cargs, t, step.attrs);
 }
 
 export interface ElementwiseKernels {

@@ -3,6 +3,7 @@
 // the strided one, with each input's broadcast strides over the output's axes.
 import type { FusedStep } from '../../../compile/program.js';
 import type { FusedAttrs } from '../../../ops/fused.js';
+import { isElementwiseOpName } from '../../../ops/elementwise.js';
 import { broadcastShapes, broadcastStrides } from '../../../ops/broadcast.js';
 import { sizeOf } from '../../../tensor/ndarray.js';
 import { elementwiseKernels } from '../codegen/elementwise.js';
@@ -10,9 +11,11 @@ import { i32, i64, ptr, type Lowering } from './types.js';
 
 export const lowerElementwise: Lowering = (lc, step) => {
   const inputs = step.inputs.map((i) => lc.slotDtype(i));
-  const steps: readonly FusedStep[] = step.op === 'fused'
+  const op = step.op;
+  if (op !== 'fused' && !isElementwiseOpName(op)) throw new Error(`cuda lowering: ${op} is not elementwise`);
+  const steps: readonly FusedStep[] = op === 'fused'
     ? (step.attrs as FusedAttrs).steps
-    : [{ op: step.op, attrs: step.attrs, args: inputs.map((_, i) => i), dtype: lc.slotDtype(step.output) }];
+    : [{ op, attrs: step.attrs, args: inputs.map((_, i) => i), dtype: lc.slotDtype(step.output) }];
   const ndim = lc.slotNdim(step.output);
   const k = elementwiseKernels(lc.mb, inputs, steps, ndim);
   return (s, st) => {

@@ -8,6 +8,7 @@ import type { DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError, type IntArg } from '../../../ops/op.js';
 import { broadcastStrides } from '../../../ops/broadcast.js';
 import { pySlice, type IndexEntry } from '../../../ops/indexing.js';
+import { checkRowwise, checkRowwiseShape, rowwiseIndexError } from '../../../ops/nn.js';
 import type { ProgramStep } from '../../../compile/program.js';
 import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/misc.js';
 import { gatherStrided, stridedCopy } from './layout.js';
@@ -140,30 +141,17 @@ export const lowerTake: Lowering = (lc, step) => {
   };
 };
 
-function checkRowwiseShape(op: string, rows: readonly number[], tShape: readonly number[], xShape: readonly number[]): void {
-  if (rows.length !== tShape.length || rows.some((d, i) => d !== tShape[i])) {
-    throw new OpRuntimeError(op, `indices of shape ${shapeToString(tShape)} do not match the rows of ${shapeToString(xShape)}`);
-  }
-}
-
-const classError = (op: string, c: number, xShape: readonly number[]) => (k: number): Error =>
-  new OpRuntimeError(op, `index ${k} is out of range for ${c} classes (values of shape ${shapeToString(xShape)})`);
-
 /**
  * The indices' range check: on the host when their values are there already, otherwise by the
  * kernel itself on the device (a download here would wait for all the work queued before it).
  */
 function rowwiseCheck(s: RunState, op: string, tSlot: number, c: number, xShape: readonly number[]): KernelArg[] {
   const known = s.hostKnown(tSlot);
-  const explain = classError(op, c, xShape);
   if (known) {
-    for (let r = 0; r < known.size; r++) {
-      const k = known.data[r]!;
-      if (k < 0 || k >= c) throw explain(k);
-    }
+    checkRowwise(op, xShape.slice(0, -1), known, c, xShape);
     return [ptr(0n), i32(0)];
   }
-  const { flag, code } = s.deviceCheck((k) => explain(k));
+  const { flag, code } = s.deviceCheck((k) => rowwiseIndexError(op, k, c, xShape));
   return [ptr(flag), i32(code)];
 }
 

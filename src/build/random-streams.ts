@@ -3,14 +3,14 @@
 // is derived from the stream's seed and the draw's position; the draw reads the state, and its
 // update (state with the counter advanced by one) is found by `randomUpdatesFor`, which T.fn
 // calls so that compiled functions advance every stream they draw from.
-import { FLOAT_X, assertDType, type DType } from './dtype.js';
-import { NDArray, describe } from './ndarray.js';
-import { SharedVariable, Variable } from './variable.js';
+import { FLOAT_X, assertDType, type DType } from '../tensor/dtype.js';
+import { NDArray, describe } from '../tensor/ndarray.js';
+import { SharedVariable, Variable } from '../tensor/variable.js';
 import { intArgs } from './build.js';
 import { applyOp } from '../ops/apply.js';
 import type { OpAttrs } from '../ops/registry.js';
 import { philox4x32, DRAW_OPS, type DrawKind, type ParamArg } from '../ops/random.js';
-import { topoSort } from '../grad/grad.js';
+import { topoSort } from '../tensor/graph.js';
 
 /** The shape of a random draw: numbers or int scalar variables (such as `x.shape[0]`). */
 export type ShapeArg = readonly (number | Variable)[];

@@ -1,13 +1,14 @@
 // The T.* constructors and op functions of the core families (elementwise, reductions, structure).
-import { type DType, FLOAT_X, assertDType } from './dtype.js';
-import { NDArray, describe } from './ndarray.js';
-import { conformValue } from './conform.js';
-import { refuseUnknownKeys } from './options.js';
-import { TensorType } from './type.js';
-import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from './variable.js';
+import { type DType, FLOAT_X, assertDType } from '../tensor/dtype.js';
+import { NDArray, describe } from '../tensor/ndarray.js';
+import { conformValue } from '../tensor/conform.js';
+import { refuseUnknownKeys } from '../tensor/options.js';
+import { TensorType } from '../tensor/type.js';
+import { Constant, SharedVariable, Variable, asVariable, type SharedOptions } from '../tensor/variable.js';
 import { applyOp } from '../ops/apply.js';
 import type { IntArg } from '../ops/op.js';
 import { normalizeAxes } from '../ops/layout.js';
+import type { BinaryOpName, UnaryOpName } from '../ops/elementwise.js';
 
 /**
  * What the op functions accept: a symbolic variable, or a constant value (a number, boolean, {@link NDArray} or nested array)
@@ -88,30 +89,9 @@ function wrapAll(op: string, args: readonly unknown[]): Variable[] {
   return args.map((a, i) => asVariable(a, `${op}: argument ${i}`, like));
 }
 
-type Unary =
-  | 'neg'
-  | 'abs'
-  | 'sign'
-  | 'exp'
-  | 'expm1'
-  | 'log'
-  | 'log1p'
-  | 'sqrt'
-  | 'square'
-  | 'reciprocal'
-  | 'sin'
-  | 'cos'
-  | 'tanh'
-  | 'sigmoid'
-  | 'softplus'
-  | 'relu'
-  | 'erf'
-  | 'floor'
-  | 'ceil'
-  | 'round'
-  | 'not';
-type Binary =
-  'add' | 'sub' | 'mul' | 'div' | 'intDiv' | 'mod' | 'pow' | 'maximum' | 'minimum' | 'eq' | 'neq' | 'lt' | 'le' | 'gt' | 'ge' | 'and' | 'or' | 'xor';
+// The op names come from the op table: an elementwise op added there is typed here without a list to edit.
+type Unary = UnaryOpName;
+type Binary = BinaryOpName;
 
 const un =
   (op: Unary) =>

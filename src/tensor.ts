@@ -24,18 +24,18 @@
  * ```
  * @module synkhronos/tensor
  */
-import './methods.js';
-import './eval.js';
+import './build/methods.js';
+import './run/eval.js';
 
-export * from './dtype.js';
-export { NDArray, type Shape, type NestedArray } from './ndarray.js';
-export { TensorType } from './type.js';
-export { Variable, Constant, SharedVariable, type SharedOptions } from './variable.js';
-export * from './build.js';
-export * from './build-linalg.js';
-export * from './build-nn.js';
-export * from './build-shape.js';
-export { grad, type GradOptions } from '../grad/grad.js';
+export * from './tensor/dtype.js';
+export { NDArray, type Shape, type NestedArray } from './tensor/ndarray.js';
+export { TensorType } from './tensor/type.js';
+export { Variable, Constant, SharedVariable, type SharedOptions } from './tensor/variable.js';
+export * from './build/build.js';
+export * from './build/build-linalg.js';
+export * from './build/build-nn.js';
+export * from './build/build-shape.js';
+export { grad, type GradOptions } from './grad/grad.js';
 export {
   fn,
   fnFromDescription,
@@ -50,10 +50,10 @@ export {
   type ResultOf,
   type FromDescriptionOptions,
   type CompiledFunctionOptions,
-} from '../compile/function.js';
-export { DescriptionError, DEFAULT_DESCRIPTION_LIMITS, type DescriptionLimits } from '../compile/validate-description.js';
-export { ReferenceDevice, referenceDevice } from '../devices/reference/reference-device.js';
-export { CpuDevice, type CpuDeviceOptions } from '../devices/cpu/cpu-device.js';
-export type { Device, DeviceArray, Executable } from '../devices/device.js';
-export { OpTypeError, OpRuntimeError } from '../ops/op.js';
-export * from './random-streams.js';
+} from './run/function.js';
+export { DescriptionError, DEFAULT_DESCRIPTION_LIMITS, type DescriptionLimits } from './compile/validate-description.js';
+export { ReferenceDevice, referenceDevice } from './devices/reference/reference-device.js';
+export { CpuDevice, type CpuDeviceOptions } from './devices/cpu/cpu-device.js';
+export type { Device, DeviceArray, Executable } from './devices/device.js';
+export { OpTypeError, OpRuntimeError } from './ops/op.js';
+export * from './build/random-streams.js';

@@ -1,8 +1,8 @@
 // T.dot, T.matmul, T.outer and their method forms. Everything here lowers to the primitive
 // `matmul` op (last two axes, optional transposes) plus dimshuffle/reshape, so gradients of
 // gradients work and a fast device sees one GEMM per product.
-import { Variable, asVariable } from './variable.js';
-import type { DType } from './dtype.js';
+import { Variable, asVariable } from '../tensor/variable.js';
+import type { DType } from '../tensor/dtype.js';
 import * as B from './build.js';
 import type { TensorLike } from './build.js';
 import { applyOp } from '../ops/apply.js';
@@ -82,7 +82,7 @@ export function outer(a: TensorLike, b: TensorLike): Variable {
   return B.mul(B.dimshuffle(xv, [0, 'x']), B.dimshuffle(yv, ['x', 0]));
 }
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     /** NumPy's dot (see T.dot). */
     dot(o: TensorLike): Variable;

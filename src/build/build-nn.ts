@@ -1,7 +1,7 @@
 // Neural-network builders: softmax / logSoftmax, cross-entropies, conv2d and 2-d pooling, plus
 // the method forms x.softmax() and x.logSoftmax().
-import { Variable, asVariable } from './variable.js';
-import { isFloat, isInteger } from './dtype.js';
+import { Variable, asVariable } from '../tensor/variable.js';
+import { isFloat, isInteger } from '../tensor/dtype.js';
 import * as B from './build.js';
 import type { TensorLike } from './build.js';
 import { applyOp } from '../ops/apply.js';
@@ -158,7 +158,7 @@ export function avgPool2d(x: TensorLike, options: Pool2dOptions & { countInclude
   return applyOp('avgPool2d', [v], attrs);
 }
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     /** Stable softmax along `axis` (default -1). */
     softmax(axis?: number): Variable;

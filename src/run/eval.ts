@@ -3,16 +3,16 @@
 // module, loaded by the public T entry point (tensor/index.ts), installs the method on Variable.
 // The method is declared by module augmentation, as methods.ts does, rather than as a stub in
 // variable.ts: the tensor layer then knows nothing of compilation.
-import { Constant, SharedVariable, Variable } from './variable.js';
-import { type NDArray, describe, shapeToString } from './ndarray.js';
-import { conformValue } from './conform.js';
-import { fn, getDefaultDevice, type Fn } from '../compile/function.js';
+import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
+import { type NDArray, describe, shapeToString } from '../tensor/ndarray.js';
+import { conformValue } from '../tensor/conform.js';
+import { fn, getDefaultDevice, type Fn } from './function.js';
 import type { Device } from '../devices/device.js';
 
 /** Values for an expression's free inputs: by name, or by the variables themselves. */
 export type EvalInputs = Readonly<Record<string, unknown>> | ReadonlyMap<Variable, unknown>;
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     /**
      * Computes this expression (Theano's eval). Every free input of its graph (made by T.scalar,

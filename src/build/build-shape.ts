@@ -1,9 +1,9 @@
 // The T.* functions and Variable methods of the shape and indexing families: concatenate, stack,
 // slicing (subtensor / x.get / x.slice), take, setSubtensor / incSubtensor, oneHot, zeros, ones,
 // alloc, arange, repeat, tile.
-import { type DType, FLOAT_X, assertDType, isInteger } from './dtype.js';
-import { NDArray, describe } from './ndarray.js';
-import { Variable, asVariable } from './variable.js';
+import { type DType, FLOAT_X, assertDType, isInteger } from '../tensor/dtype.js';
+import { NDArray, describe } from '../tensor/ndarray.js';
+import { Variable, asVariable } from '../tensor/variable.js';
 import { applyOp } from '../ops/apply.js';
 import { OpTypeError, type IntArg } from '../ops/op.js';
 import { shiftEntries, type IndexEntry } from '../ops/indexing.js';
@@ -244,7 +244,7 @@ export function tile(x: TensorLike, reps: number | readonly number[]): Variable 
 
 // ---- methods ----------------------------------------------------------------------------------
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     /** Basic indexing x[e0, e1, ...]: see T.subtensor. */
     get(...index: Index[]): Variable;

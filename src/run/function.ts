@@ -3,21 +3,23 @@ import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import type { DType } from '../tensor/dtype.js';
 import { conformValue, type ShapedArray } from '../tensor/conform.js';
 import { refuseUnknownKeys } from '../tensor/options.js';
-import type { ArrayInput, OutputsOf } from './fn-types.js';
+import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
 import { SharedVariable, Variable, Constant } from '../tensor/variable.js';
 import type { Device, DeviceArray, Executable } from '../devices/device.js';
-import { StepError } from '../devices/reference/reference-device.js';
+import { StepError } from '../compile/step-error.js';
 import { defaultDevice } from '../devices/default-device.js';
-import { buildProgram, conformTo, substitute, type Givens } from './build-program.js';
-import { optimize, type OptimizeOptions } from './optimize.js';
-import { printProgram } from './print.js';
-import type { Program, SerializedArray } from './program.js';
-import { serializeArray } from './serialize-array.js';
+import { buildProgram, conformTo, substitute, type Givens } from '../compile/build-program.js';
+import { optimize, type OptimizeOptions } from '../compile/optimize.js';
+import { printProgram } from '../compile/print.js';
+import type { FunctionDescription, Program, SerializedArray } from '../compile/program.js';
+
+export type { FunctionDescription };
+import { serializeArray } from '../compile/serialize-array.js';
 import {
   bindShareds, checkBindings, fields, NO_DESCRIPTION_LIMITS, parseDescription, resolveLimits, type DescriptionLimits, type SharedBindings,
-} from './validate-description.js';
-import { inputAncestors } from './ancestry.js';
-import { randomUpdatesFor } from '../tensor/random-streams.js';
+} from '../compile/validate-description.js';
+import { inputAncestors } from '../compile/ancestry.js';
+import { randomUpdatesFor } from '../build/random-streams.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
 
 /** What {@link fn} compiles. */
@@ -37,22 +39,6 @@ export interface FnSpec {
   optimize?: OptimizeOptions;
 }
 
-/** Everything needed to rebuild a function elsewhere: plain JSON, no code. */
-export interface FunctionDescription {
-  readonly format: 'synkhronos.function/1';
-  readonly name?: string;
-  readonly program: Program;
-  readonly inputs: readonly { readonly name?: string; readonly dtype: DType; readonly broadcastable: readonly boolean[] }[];
-  readonly singleOutput: boolean;
-  readonly shareds: readonly {
-    readonly sharedId: string;
-    readonly name?: string;
-    readonly dtype: DType;
-    readonly broadcastable: readonly boolean[];
-    readonly value?: SerializedArray;
-  }[];
-  readonly log: readonly string[];
-}
 
 export type { ShapedArray, ArrayInput };
 

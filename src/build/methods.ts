@@ -1,10 +1,12 @@
 // Method forms of the core ops on Variable (x.dot(w).tanh().mean(0)), added to the prototype once.
-import type { DType } from './dtype.js';
-import { Variable } from './variable.js';
+import type { DType } from '../tensor/dtype.js';
+import { Variable } from '../tensor/variable.js';
 import * as B from './build.js';
 import type { Axis, TensorLike } from './build.js';
+import { BINARY_OP_NAMES, UNARY_OP_NAMES } from '../ops/elementwise.js';
+import { reduceOps } from '../ops/reduce.js';
 
-declare module './variable.js' {
+declare module '../tensor/variable.js' {
   interface Variable {
     add(o: TensorLike): Variable;
     sub(o: TensorLike): Variable;
@@ -73,50 +75,11 @@ declare module './variable.js' {
   }
 }
 
-const binaryNames = [
-  'add',
-  'sub',
-  'mul',
-  'div',
-  'intDiv',
-  'mod',
-  'pow',
-  'maximum',
-  'minimum',
-  'eq',
-  'neq',
-  'lt',
-  'le',
-  'gt',
-  'ge',
-  'and',
-  'or',
-  'xor',
-] as const;
-const unaryNames = [
-  'neg',
-  'abs',
-  'sign',
-  'exp',
-  'expm1',
-  'log',
-  'log1p',
-  'sqrt',
-  'square',
-  'reciprocal',
-  'sin',
-  'cos',
-  'tanh',
-  'sigmoid',
-  'softplus',
-  'relu',
-  'erf',
-  'floor',
-  'ceil',
-  'round',
-  'not',
-] as const;
-const reduceNames = ['sum', 'prod', 'mean', 'max', 'min', 'all', 'any', 'argmax', 'argmin', 'logsumexp'] as const;
+// The method lists come from the op table (every unary and binary elementwise op, every reduction
+// with the (axis, keepdims) form); only their signatures above are written out, for the docs.
+const binaryNames = BINARY_OP_NAMES;
+const unaryNames = UNARY_OP_NAMES;
+const reduceNames = (Object.keys(reduceOps) as (keyof typeof reduceOps)[]).filter((n): n is Exclude<keyof typeof reduceOps, 'var'> => n !== 'var');
 
 const proto = Variable.prototype as unknown as Record<string, unknown>;
 for (const name of binaryNames)
