@@ -54,6 +54,6 @@ export {
 export { DescriptionError, DEFAULT_DESCRIPTION_LIMITS, type DescriptionLimits } from './compile/validate-description.js';
 export { ReferenceDevice, referenceDevice } from './devices/reference/reference-device.js';
 export { CpuDevice, type CpuDeviceOptions } from './devices/cpu/cpu-device.js';
-export type { Device, DeviceArray, Executable } from './devices/device.js';
+export type { Device, DeviceArray, Executable, RunOptions } from './devices/device.js';
 export { OpTypeError, OpRuntimeError } from './ops/op.js';
 export * from './build/random-streams.js';

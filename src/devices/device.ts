@@ -13,14 +13,25 @@ export interface DeviceArray {
   readonly shape: readonly number[];
 }
 
+/** How a run may treat its arguments. */
+export interface RunOptions {
+  /**
+   * The caller applies the update results at once and reads no shared argument's old value
+   * afterwards (a plain call; not the slices of numSlices, not one rank of several that must
+   * all succeed first), so updates may be written into the shared variables' arguments.
+   */
+  readonly updatesInPlace?: boolean;
+}
+
 /** A program compiled for one device. */
 export interface Executable {
   /**
    * Runs the program. `args` are the program's inputs followed by its shared values, in the
    * program's order; the result is its outputs followed by its update values. Arguments are
-   * never modified.
+   * never modified, unless `options.updatesInPlace` allows it: then a device may write an update
+   * into its shared variable's own argument (a replayed CUDA graph does) and return that array.
    */
-  run(args: readonly DeviceArray[]): DeviceArray[];
+  run(args: readonly DeviceArray[], options?: RunOptions): DeviceArray[];
   /**
    * Takes back result arrays of earlier runs that nobody holds any more, so later runs write into
    * them instead of allocating (optional: devices without it just let them be collected).

@@ -203,7 +203,9 @@ export class Engine {
       });
       if (weight === 0) continue;
       if (weight < 0) weight = 1; // nothing scattered: every rank computes the same thing once
-      const result = compiled.evaluate([...inputs, ...sliced], { ...(subset ? { outputSubset: subset } : {}), updatesOnHost: k > 1 });
+      // In place only for one slice on a lone rank: slices read the old values, and several ranks must all succeed first.
+      const inPlace = k === 1 && this.size === 1;
+      const result = compiled.evaluate([...inputs, ...sliced], { ...(subset ? { outputSubset: subset } : {}), updatesOnHost: k > 1, updatesInPlace: inPlace });
       for (const piece of sliced) if (!(piece instanceof NDArray)) this.device.free(piece);
       result.outputs.forEach((o, i) => outputs[i]!.add(o, weight));
       if (k === 1) direct = result.updates.map((u, index) => ({ ...u, index }));

@@ -63,6 +63,12 @@ export interface EvaluateOptions {
   readonly outputSubset?: readonly number[];
   /** Bring update values to the host even on a GPU (e.g. to accumulate them across slices). */
   readonly updatesOnHost?: boolean;
+  /**
+   * The caller applies the updates right after and needs no old shared value (see
+   * RunOptions.updatesInPlace): a device may update shared variables in place (CUDA graphs).
+   * Default: true unless updatesOnHost.
+   */
+  readonly updatesInPlace?: boolean;
 }
 
 /** How a CompiledFunction binds shared variables and which size limits its description must keep. */
@@ -159,7 +165,7 @@ export class CompiledFunction {
     const release = (values: readonly DeviceArray[]) => { if (onGpu) for (const v of values) this.device.free(v); };
     let results: DeviceArray[];
     try {
-      results = exe.run(args);
+      results = exe.run(args, { updatesInPlace: options.updatesInPlace ?? options.updatesOnHost !== true });
     } catch (e) {
       release(uploaded);
       throw this.explain(e, program);

@@ -11,7 +11,7 @@ import { getOpDef } from '../../ops/apply.js';
 import type { Program, ProgramStep } from '../../compile/program.js';
 import type { OpName } from '../../ops/registry.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
-import type { DeviceArray, Executable } from '../device.js';
+import type { DeviceArray, Executable, RunOptions } from '../device.js';
 import { StepError } from '../../compile/step-error.js';
 import type { CudaContext } from './context.js';
 import { CudaArray } from './cuda-array.js';
@@ -89,12 +89,13 @@ export class CudaExecutable implements Executable, GraphHost {
     this.graphs?.close();
   }
 
-  run(args: readonly DeviceArray[]): DeviceArray[] {
+  run(args: readonly DeviceArray[], options: RunOptions = {}): DeviceArray[] {
     const ctx = this.ctx;
     if (ctx.isClosed) throw new Error('cuda: the device is closed');
     ctx.makeCurrent();
     if (args.length !== this.argSlots.length) throw new TypeError(`cuda: expected ${this.argSlots.length} arguments, got ${args.length}`);
-    const replayed = this.graphs?.run(args);
+    // A graph writes its updates into the shared variables' buffers: only when the caller allows it.
+    const replayed = options.updatesInPlace === true ? this.graphs?.run(args) : null;
     if (replayed) return replayed;
     const { results, checks } = this.enqueue(args, null);
     if (checks.length) {
