@@ -5,7 +5,7 @@ import type { Program } from '../../compile/program.js';
 import { isFloat, type DType } from '../../tensor/dtype.js';
 import { TensorType } from '../../tensor/type.js';
 import { getOpDef, isOpName } from '../../ops/apply.js';
-import type { ExecStep } from './peephole.js';
+import type { ExecStep } from './kernel-types.js';
 import {
   biasGradGroupBuilder, chainGroupBuilder, combineChain, externalInputs, isStaticReshape, scalarStepsOf, type MemberStep,
 } from './group-kernels.js';

@@ -66,3 +66,22 @@ export function referenceRunner(step: StepInfo): (inputs: readonly NDArray[]) =>
   const def = getOpDef(step.op);
   return (inputs) => def.perform(inputs, step.attrs, step.outType);
 }
+
+/** One step as the CPU executable runs it (peephole.ts rewrites the program into these). */
+export interface ExecStep {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly inputs: readonly number[];
+  readonly output: number;
+  /** The program step this one reports errors as. */
+  readonly index: number;
+  /** Overrides the kernel table's entry for `op`. */
+  readonly kernel?: Kernel<Attrs>;
+  /** More slots a group step writes (its runner returns output first, then these). */
+  readonly extraOutputs?: readonly number[];
+  /** A group step (`op` names it in profiles): builds its runner from the program's slot types. */
+  readonly group?: GroupBuilder;
+}
+
+/** Builds a group step's runner; `escapes(slot)` tells whether a slot's value goes to the caller. */
+export type GroupBuilder = (types: readonly TensorType[], cx: CompileContext, escapes: (slot: number) => boolean) => GroupRunner;

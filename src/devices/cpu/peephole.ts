@@ -2,30 +2,13 @@
 // takeRowwise(logSoftmax(z, last axis), t), where the log-probabilities are used nowhere else,
 // becomes one step that computes z[t] - max - log(sum(exp(z - max))) per row without materialising
 // the log-softmax; then group steps (several steps in one pass, group-rules.ts) are formed.
-import type { Attrs } from '../../tensor/variable.js';
 import type { Program } from '../../compile/program.js';
-import type { TensorType } from '../../tensor/type.js';
-import type { CompileContext, GroupRunner, Kernel } from './kernel-types.js';
+import type { ExecStep } from './kernel-types.js';
 import { crossEntropyKernel } from './softmax.js';
 import { groupForCpu } from './group-rules.js';
 
-export interface ExecStep {
-  readonly op: string;
-  readonly attrs: Attrs;
-  readonly inputs: readonly number[];
-  readonly output: number;
-  /** The program step this one reports errors as. */
-  readonly index: number;
-  /** Overrides the kernel table's entry for `op`. */
-  readonly kernel?: Kernel<Attrs>;
-  /** More slots a group step writes (its runner returns output first, then these). */
-  readonly extraOutputs?: readonly number[];
-  /** A group step (`op` names it in profiles): builds its runner from the program's slot types. */
-  readonly group?: GroupBuilder;
-}
-
-/** Builds a group step's runner; `escapes(slot)` tells whether a slot's value goes to the caller. */
-export type GroupBuilder = (types: readonly TensorType[], cx: CompileContext, escapes: (slot: number) => boolean) => GroupRunner;
+// The step types live in kernel-types.ts (group-rules.ts uses them too, and imports nothing of this file).
+export type { ExecStep, GroupBuilder } from './kernel-types.js';
 
 export function rewriteForCpu(program: Program, resultSlots: readonly number[], groups = true): ExecStep[] {
   const uses = new Map<number, number>();

@@ -19,7 +19,7 @@ import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
-import type { MatmulPrecision } from './cuda-device.js';
+import type { MatmulPrecision } from '../registration.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
