@@ -41,19 +41,23 @@ function orList(names: readonly string[]): string {
   return q.length <= 1 ? q.join('') : `${q.slice(0, -1).join(', ')} or ${q[q.length - 1]}`;
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 /** Checks a device spec given to fork (a clear error naming `what` and the key otherwise). */
 export function checkDeviceSpec(spec: unknown, what: string): DeviceSpec {
-  const plain = typeof spec === 'object' && spec !== null && !Array.isArray(spec)
-    && [Object.prototype, null].includes(Object.getPrototypeOf(spec) as object | null);
-  if (!plain) throw new TypeError(`${what}: expected a device spec such as { kind: 'cpu' }, got ${describe(spec)}`);
-  const o = spec as Record<string, unknown>;
+  if (!isPlainObject(spec)) throw new TypeError(`${what}: expected a device spec such as { kind: 'cpu' }, got ${describe(spec)}`);
+  const o = spec;
   const r = typeof o['kind'] === 'string' ? byKind.get(o['kind']) : undefined;
   if (!r) throw new TypeError(`${what}.kind: expected ${orList(registeredKinds())}, got ${describe(o['kind'])}`);
   for (const key of Object.keys(o)) {
     if (!r.specKeys.includes(key)) throw new TypeError(`${what}: unknown option '${key}' (known: ${r.specKeys.join(', ')})`);
   }
   r.checkSpec(o, what);
-  return spec as DeviceSpec;
+  return spec as unknown as DeviceSpec;
 }
 
 /** The names fork({ devices }) takes: every registered kind, and 'auto'. */

@@ -46,9 +46,9 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
   const values: (ArrayMsg | null)[] = [];
   const changed: SharedVariable[] = [];
   // Workers whose devices form a communicator (GPUs: NCCL) combine shared variables where they live.
-  const gpu = engine.deviceComm ?? undefined;
-  if (gpu && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
-    await runOnGpu(engine, gpu, msg, shareds, values, changed);
+  const onDevice = engine.deviceComm;
+  if (onDevice && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
+    await runOnDevice(engine, onDevice, msg, shareds, values, changed);
     return { values, changed: engine.changedIds(changed) };
   }
   switch (msg.op) {
@@ -119,9 +119,9 @@ function installDevice(engine: Engine, s: SharedVariable, value: DeviceArray): v
   s.assignOnDevice(engine.device, residentCopy(engine.device, value));
 }
 
-async function runOnGpu(
+async function runOnDevice(
   engine: Engine,
-  gpu: DeviceCommunicator,
+  deviceComm: DeviceCommunicator,
   msg: CollectiveMsg,
   shareds: readonly SharedVariable[],
   values: (ArrayMsg | null)[],
@@ -132,12 +132,12 @@ async function runOnGpu(
     const what = s.name ?? s.sharedId;
     if (msg.op === 'allGather') {
       if (own.shape.length === 0) throw new TypeError(`allGather: shared variable ${what} is a scalar; gather it instead`);
-      installDevice(engine, s, await gpu.allGatherDevice(own));
+      installDevice(engine, s, await deviceComm.allGatherDevice(own));
       changed.push(s);
       continue;
     }
     const op = msg.reduceOp ?? 'avg';
-    const out = msg.op === 'allReduce' ? await gpu.allReduceDevice(own, op) : await gpu.reduceDevice(own, op, { root: 0 });
+    const out = msg.op === 'allReduce' ? await deviceComm.allReduceDevice(own, op) : await deviceComm.reduceDevice(own, op, { root: 0 });
     if (out === null) { values.push(null); continue; } // reduce: not the root
     const host = engine.rank === 0 && msg.op === 'reduce' ? engine.device.download(out) : null;
     if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {

@@ -35,7 +35,7 @@ interface ForkState extends Rank0Values {
   /** The Data whose handle every worker holds (for the fast path). */
   readonly data: WorkerDataCache;
   /** Every worker's device joined the fork's device communicator (GPUs: NCCL). */
-  readonly gpu: boolean;
+  readonly deviceGroup: boolean;
   /** Every worker computes in this process's memory, so ranks can share arrays in place. */
   readonly sharesHostMemory: boolean;
   /** close() has begun: no new call is taken. */
@@ -112,9 +112,9 @@ async function start(options: ForkOptions): Promise<number> {
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
   // Workers whose devices form a group (GPUs: NCCL) build one communicator; rank 0 publishes its id in this buffer.
-  const gpu = devices.every((d) => hasDeviceGroup(d.kind));
-  if (gpu) keepNvlsOff(); // before the workers start: they take the main thread's environment
-  const ncclBootstrap = gpu ? createNcclBootstrap() : null;
+  const deviceGroup = devices.every((d) => hasDeviceGroup(d.kind));
+  if (deviceGroup) keepNvlsOff(); // before the workers start: they take the main thread's environment
+  const ncclBootstrap = deviceGroup ? createNcclBootstrap() : null;
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
   const pool = await withGcForWorkers(() => WorkerPool.start({
     n: devices.length,
@@ -125,7 +125,7 @@ async function start(options: ForkOptions): Promise<number> {
   }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
-  runtime.state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, sharesHostMemory: specsShareHostMemory(devices), closing: false };
+  runtime.state = { ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), closing: false };
   runtime.generation++;
   return devices.length;
 }
@@ -159,7 +159,7 @@ async function closeNow(): Promise<void> {
     await new Promise((r) => setImmediate(r));
     readBackAll(s);
     // Workers with a device communicator destroy it and free their device memory before they end.
-    if (s.gpu && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_DEVICE, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
+    if (s.deviceGroup && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_DEVICE, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
   } finally {
     s.data.close();
     runtime.state = null;
