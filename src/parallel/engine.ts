@@ -6,12 +6,11 @@ import { CompiledFunction, type UpdateValue } from '../compile/function.js';
 import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
-import { dataView, type DataHandle } from './data.js';
+import { dataView, gatherRows, type DataHandle } from './data.js';
 import { setRandomStreamSalt } from '../ops/random.js';
 import { decodeFastCall, readString, writeResults } from './fast-call.js';
 import { pieceOf, relativeRows } from './split.js';
 import { rowCount, type Rows } from '../devices/rows.js';
-import { dataRows } from './rows.js';
 import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
@@ -199,7 +198,7 @@ export class Engine {
         if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);
         const piece = pieceOf(inp.rows, k, j);
         weight = rowCount(piece);
-        return dataRows(inp.data, piece);
+        return gatherRows(inp.data, piece);
       });
       const sliced = sliceables.map((s) => {
         const piece = pieceOf(s.rows, k, j);
