@@ -8,7 +8,7 @@ if [ "$stage" = probe ]; then
   timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 2>&1 | tail -4
   timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision high 2>&1 | tail -3
   echo "== per-op profile, batch 512 (each op waits for the stream)"
-  SYNKHRONOS_CUDA_PROFILE=1 timeout 100 node dist/bench/gpu-step.js --batches 512 --steps 10 2>&1 | head -40
+  SYNK_CUDA_PROFILE=1 timeout 100 node dist/bench/gpu-step.js --batches 512 --steps 10 2>&1 | head -40
   echo "== one H200 worker through makeTrainFunction"
   timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 2>&1 | tail -5
   timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 20 --precision high 2>&1 | tail -5
@@ -25,7 +25,7 @@ if [ "$stage" = graphs ]; then
   echo "== in-process GPU step: CUDA graphs on, then off"
   for p in highest high; do
     timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -2
-    SYNKHRONOS_CUDA_GRAPHS=0 timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -2
+    SYNK_CUDA_GRAPHS=0 timeout 150 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -2
   done
   echo "== one H200 worker through makeTrainFunction (graphs on)"
   for p in highest high; do

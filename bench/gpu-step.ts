@@ -19,7 +19,7 @@ const o = new Command().name('bench-gpu-step')
   .option('--hidden <n>', 'hidden units per layer', (v) => Number(v), 2048)
   .option('--precision <p>', "'highest', 'high' (TF32) or 'medium' (bf16 operands)", 'highest')
   .option('--worker', 'also time the one-program step as a synk.fn on one GPU worker (the dispatch and the worker\'s own work)')
-  .option('--profile', 'per-op table of the one-program step after warm-up (needs SYNKHRONOS_CUDA_PROFILE=1: every op waits)')
+  .option('--profile', 'per-op table of the one-program step after warm-up (needs SYNK_CUDA_PROFILE=1: every op waits)')
   .parse()
   .opts<{ batches: number[]; steps: number; hidden: number; precision: 'highest' | 'high' | 'medium'; profile?: boolean; worker?: boolean }>();
 

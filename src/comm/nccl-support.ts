@@ -1,29 +1,17 @@
 // Helpers of the NCCL communicator: finding the library, dtype and op mapping.
 import type { DType } from '../tensor/dtype.js';
 import { loadNccl, type Nccl, type NcclDataType, type NcclRedOp } from '../devices/cuda/ffi/nccl.js';
-import { CudaLibraryNotFoundError } from '../devices/cuda/ffi/errors.js';
-import { extraLibraryDirs } from '../devices/cuda/libraries.js';
+import { withFallback } from '../devices/cuda/libraries.js';
 import type { ReduceOp } from './reduce-ops.js';
+import { keepNvlsOff } from '../devices/config.js';
 
 /** Dtype codes exchanged between ranks (index in this list). */
 export const CODES: readonly DType[] = ['bool', 'uint8', 'int32', 'float32', 'float64'];
 
-/** libnccl from the usual places, then $SYNKHRONOS_CUDA_LIB_DIRS and Python CUDA wheels. */
+/** libnccl from the usual places, then $SYNK_CUDA_LIB_DIRS and Python CUDA wheels. */
 export function findNccl(): Nccl {
-  // NVLink multicast (NVLS) must stay off on the machines this runs on; an explicit setting wins.
-  process.env['NCCL_NVLS_ENABLE'] ??= '0';
-  try {
-    return loadNccl();
-  } catch (e) {
-    if (!(e instanceof CudaLibraryNotFoundError)) throw e;
-    const dirs = extraLibraryDirs();
-    if (dirs.length === 0) throw e;
-    try {
-      return loadNccl({ dirs, useLoaderPath: false });
-    } catch {
-      throw e;
-    }
-  }
+  keepNvlsOff();
+  return withFallback(loadNccl);
 }
 
 export function ncclType(dtype: DType): NcclDataType {

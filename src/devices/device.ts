@@ -1,11 +1,14 @@
-// The one small interface every device implements (reference, cpu, cuda).
+// The one small interface every device implements (reference, cpu, cuda). Beyond the basics a
+// device states what it can do (optional members): generic code asks these, never the kind.
 // Buffers live on the device; transfers are explicit; `run` may only enqueue work,
 // and `download` waits for it, so an asynchronous device (CUDA) fits the same shape.
 import type { DType } from '../tensor/dtype.js';
 import type { NDArray } from '../tensor/ndarray.js';
 import type { Program } from '../compile/program.js';
+import type { Rows } from './rows.js';
 
-export type DeviceKind = 'reference' | 'cpu' | 'cuda';
+/** A device's kind: the name it registers under ('reference', 'cpu', 'cuda', ...). */
+export type DeviceKind = string;
 
 /** A value resident on a device. Host devices use NDArray itself. */
 export interface DeviceArray {
@@ -59,4 +62,15 @@ export interface Device {
   synchronize(): void;
   /** Releases every resource the device holds; idempotent. */
   close(): void;
+  /**
+   * Shared variables live on this device between calls: uploaded once, replaced in place by the
+   * updates computed here, downloaded only when read; and device memory of a call is freed as soon
+   * as the call is done with it. Absent or false: the host value is the device value (host devices).
+   */
+  readonly keepsSharedResident?: boolean;
+  /**
+   * Selects rows along axis 0 of an array on this device, on the device, as a new array the caller
+   * frees (so a data set kept in a shared variable crosses the bus once). Absent: rows are read on the host.
+   */
+  takeRows?(value: DeviceArray, rows: Rows, what: string): DeviceArray;
 }

@@ -4,7 +4,8 @@ import { NDArray, describe, shapeToString } from '../tensor/ndarray.js';
 import { canUpcast, type DType } from '../tensor/dtype.js';
 import { conformValue } from '../tensor/conform.js';
 import { Data, data as makeData } from './data.js';
-import { rowCount, splitPoints, type Rows } from './split.js';
+import { splitPoints } from './split.js';
+import { rowCount, type Rows } from '../devices/rows.js';
 
 /** Rows along axis 0: the first n, a range, or a list of row indices. */
 export type RowsSpec = number | { readonly start?: number; readonly stop?: number } | readonly number[] | Int32Array;

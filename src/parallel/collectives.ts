@@ -9,7 +9,7 @@ import type { ArrayInput } from '../compile/fn-types.js';
 import { assertReduceOp, type ReduceOp } from '../comm/reduce-ops.js';
 import { concatRows } from './accumulate.js';
 import { splitPoints } from './split.js';
-import { takeRows } from './rows.js';
+import { takeHostRows } from '../devices/rows.js';
 import { checkBoolean, checkOptions } from './call-args.js';
 import { adoptFromRank0, distribute, requireState, sendToRanks, syncForRank0 } from './runtime.js';
 import { commitSharedState, isHeldInSharedMemory, refuseSharedStateWrite } from './shared-state.js';
@@ -102,7 +102,7 @@ export async function scatter(vars: Vars, values: Values, options?: CastOptions)
   const n = requireState('scatter').pool.size;
   const parts = arrays.map((a) => {
     const p = splitPoints(a.shape[0]!, n);
-    return Array.from({ length: n }, (_, r) => toArrayMsg(takeRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter')));
+    return Array.from({ length: n }, (_, r) => toArrayMsg(takeHostRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter')));
   });
   await run('scatter', list, (r) => ({ values: parts.map((p) => p[r]!) }));
 }

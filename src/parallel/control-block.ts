@@ -11,6 +11,7 @@
 // Atomics.waitAsync, so its event loop never blocks.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type ShmGroupInit, ShmCommunicator } from '../comm/shm.js';
+import { CMD_CLOSE, CMD_MESSAGE } from './commands.js';
 
 export const SEQ = 0;
 export const CMD = 1;
@@ -26,9 +27,6 @@ export const MAX_ARGS = 64;
 export const STATUS_PENDING = 0;
 export const STATUS_OK = 1;
 export const STATUS_FAILED = 2;
-/** Reserved command words (user commands are integers >= 0). */
-export const CMD_MESSAGE = -1;
-export const CMD_CLOSE = -2;
 
 export interface ControlViews {
   readonly i32: Int32Array;
@@ -55,11 +53,8 @@ export interface PoolWorkerData {
   readonly data: unknown;
 }
 
-/** Messages from a worker to the controller. */
-export type WorkerReport =
-  | { type: 'ready'; rank: number }
-  | { type: 'reply'; seq: number; rank: number; value: unknown }
-  | { type: 'error'; seq: number; rank: number; name: string; message: string; stack: string };
+import type { WorkerReport } from './pool-errors.js';
+export type { WorkerReport };
 
 /** What every handler receives about its worker. */
 export interface WorkerContext {

@@ -3,14 +3,13 @@
 import { type DType, type TypedArray, storageOf } from '../tensor/dtype.js';
 import { conformValue } from '../tensor/conform.js';
 import { NDArray, describe, sizeOf } from '../tensor/ndarray.js';
+import type { Rows } from '../devices/rows.js';
 
 /** Rows along axis 0: an index (negative from the end), a range, or a list of indices. */
 export type RowIndex = number | { start?: number; stop?: number } | Int32Array | readonly number[];
 
-export type RowSelection =
-  | { kind: 'row'; row: number }
-  | { kind: 'range'; start: number; stop: number }
-  | { kind: 'rows'; rows: Int32Array };
+/** A checked selection of a Data's rows: one row (its axis dropped), or the runtime's {@link Rows}. */
+export type RowSelection = { readonly kind: 'row'; readonly row: number } | Rows;
 
 type View = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => TypedArray;
 
@@ -36,27 +35,40 @@ function bound(value: unknown, fallback: number, length: number, what: string): 
   return b;
 }
 
+/** A selection the runtime made already ({ kind: 'range' | 'list', ... }); its bounds are still checked. */
+function isRows(index: unknown): index is Rows {
+  if (typeof index !== 'object' || index === null) return false;
+  const kind = (index as { kind?: unknown }).kind;
+  return (kind === 'range' && Object.keys(index).length === 3) || (kind === 'list' && (index as { indices?: unknown }).indices instanceof Int32Array);
+}
+
+function listOf(list: ArrayLike<unknown>, length: number, what: string): Int32Array {
+  const rows = new Int32Array(list.length);
+  for (let i = 0; i < list.length; i++) rows[i] = rowNumber(list[i], length, `${what}[${i}]`);
+  return rows;
+}
+
+function rangeOf(o: { start?: unknown; stop?: unknown }, length: number, what: string): RowSelection {
+  const start = bound(o.start, 0, length, `${what}.start`);
+  const stop = bound(o.stop, length, length, `${what}.stop`);
+  if (stop < start) throw new RangeError(`${what}: stop ${String(o.stop)} is before start ${String(o.start)}`);
+  return { kind: 'range', start, stop };
+}
+
 /** Checks a row selection against `dims` (throws naming `what`, what was expected and what came). */
 export function resolveRows(index: unknown, dims: readonly number[], what: string): RowSelection {
   if (dims.length === 0) throw new RangeError(`${what}: a 0-d Data has no rows`);
   const length = dims[0]!;
   if (typeof index === 'number') return { kind: 'row', row: rowNumber(index, length, what) };
-  if (index instanceof Int32Array || Array.isArray(index)) {
-    const list = index as ArrayLike<unknown>;
-    const rows = new Int32Array(list.length);
-    for (let i = 0; i < list.length; i++) rows[i] = rowNumber(list[i], length, `${what}[${i}]`);
-    return { kind: 'rows', rows };
-  }
+  if (isRows(index)) return index.kind === 'range' ? rangeOf(index, length, what) : { kind: 'list', indices: listOf(index.indices, length, what) };
+  if (index instanceof Int32Array || Array.isArray(index)) return { kind: 'list', indices: listOf(index as ArrayLike<unknown>, length, what) };
   // Only an object literal is a range: an ArrayBuffer, a Uint32Array or a Map is not { start, stop } with both left out.
   const proto: unknown = typeof index === 'object' && index !== null ? Object.getPrototypeOf(index) : undefined;
   if (proto === Object.prototype || proto === null) {
     const extra = Object.keys(index as object).find((k) => k !== 'start' && k !== 'stop');
     if (extra !== undefined) throw new TypeError(`${what}: unknown key '${extra}' (expected { start, stop })`);
     const o = index as { start?: unknown; stop?: unknown };
-    const start = bound(o.start, 0, length, `${what}.start`);
-    const stop = bound(o.stop, length, length, `${what}.stop`);
-    if (stop < start) throw new RangeError(`${what}: stop ${String(o.stop)} is before start ${String(o.start)}`);
-    return { kind: 'range', start, stop };
+    return rangeOf(o, length, what);
   }
   throw new TypeError(`${what}: expected a row index, { start, stop }, a number[] or an Int32Array of row indices, got ${describe(index)}`);
 }
@@ -72,7 +84,7 @@ export function rowView(dtype: DType, buffer: SharedArrayBuffer, dims: readonly 
       return new NDArray(dtype, rowShape, new Ctor(buffer, sel.row * rowSize * bpe, rowSize));
     case 'range':
       return new NDArray(dtype, [sel.stop - sel.start, ...rowShape], new Ctor(buffer, sel.start * rowSize * bpe, (sel.stop - sel.start) * rowSize));
-    case 'rows':
+    case 'list':
       throw new TypeError('rowView: an index list has no view; gather it');
     default:
       return sel satisfies never;

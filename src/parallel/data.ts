@@ -3,6 +3,7 @@
 import { type DType, type TypedArray, assertDType, bytesPerElement, storageOf } from '../tensor/dtype.js';
 import { type Shape, NDArray, assertShape, describe, shapeToString, sizeOf } from '../tensor/ndarray.js';
 import { assertOversize, conditionValue, resolveRows, rowView, type RowIndex, type RowSelection } from './data-rows.js';
+import type { Rows } from '../devices/rows.js';
 import { constants as bufferConstants } from 'node:buffer';
 import { freedSoon } from './collect-garbage.js';
 
@@ -213,7 +214,7 @@ export class Data {
    */
   get(index: RowIndex): NDArray {
     const sel = resolveRows(index, this.dims, 'Data.get index');
-    if (sel.kind === 'rows') return gatherInto(this.array, sel.rows);
+    if (sel.kind === 'list') return gatherInto(this.array, sel.indices);
     return rowView(this.dtype, this.buffer, this.dims, sel);
   }
 
@@ -222,14 +223,14 @@ export class Data {
     const o = checkOptions(options, ['forceCast'], 'Data.set options');
     const sel = resolveRows(index, this.dims, 'Data.set index');
     const rowShape = this.dims.slice(1);
-    const count = sel.kind === 'rows' ? sel.rows.length : sel.kind === 'range' ? sel.stop - sel.start : 1;
+    const count = sel.kind === 'list' ? sel.indices.length : sel.kind === 'range' ? sel.stop - sel.start : 1;
     const target = sel.kind === 'row' ? rowShape : [count, ...rowShape];
     const scalar = typeof value === 'number' || typeof value === 'boolean';
     const src = conditionValue(value instanceof Data ? value.array : value, this.dtype, o.forceCast === true, 'Data.set value', scalar ? undefined : target);
     const all = viewOf(this.dtype, this.buffer, this.size);
     const rowSize = sizeOf(rowShape);
-    if (sel.kind === 'rows') {
-      sel.rows.forEach((r, i) => {
+    if (sel.kind === 'list') {
+      sel.indices.forEach((r, i) => {
         if (scalar) all.fill(src.data[0]!, r * rowSize, (r + 1) * rowSize);
         else all.set(src.data.subarray(i * rowSize, (i + 1) * rowSize), r * rowSize);
       });
@@ -344,26 +345,23 @@ export function dataView(handle: DataHandle): NDArray {
 }
 
 /**
- * Rows of a handle's data: `{ start, stop }` gives a view (no copy); an Int32Array of row indices
- * (absolute, in [0, length)) gives a copy, written into `out` when given (shape [k, ...row]).
+ * Rows of a handle's data: `{ start, stop }` (or a range {@link Rows}) gives a view (no copy); an Int32Array of row
+ * indices (absolute, in [0, length); or a list {@link Rows}) gives a copy, written into `out` when given (shape [k, ...row]).
  */
-export function gatherRows(handle: DataHandle, rows: Int32Array | { start: number; stop: number }, out?: NDArray): NDArray {
+export function gatherRows(handle: DataHandle, rows: Rows | Int32Array | { start: number; stop: number }, out?: NDArray): NDArray {
   const h = checkHandle(handle, 'gatherRows handle');
   const dims = [...h.shape];
   if (dims.length === 0) throw new RangeError('gatherRows: a 0-d Data has no rows');
-  if (!(rows instanceof Int32Array)) {
-    const sel = resolveRows(rows, dims, 'gatherRows rows');
-    return rowView(h.dtype, h.buffer, dims, sel);
-  }
   const sel = resolveRows(rows, dims, 'gatherRows rows');
-  if (sel.kind !== 'rows') throw new TypeError('gatherRows rows: expected an Int32Array or { start, stop }');
+  // A number[] has no view and is refused there, as before: workers pass Int32Arrays or Rows.
+  if (sel.kind !== 'list' || Array.isArray(rows)) return rowView(h.dtype, h.buffer, dims, sel);
   const src = new NDArray(h.dtype, dims, viewOf(h.dtype, h.buffer, sizeOf(dims)));
-  if (out === undefined) return gatherInto(src, sel.rows);
-  const want = [sel.rows.length, ...dims.slice(1)];
+  if (out === undefined) return gatherInto(src, sel.indices);
+  const want = [sel.indices.length, ...dims.slice(1)];
   if (!(out instanceof NDArray) || out.dtype !== h.dtype || shapeToString(out.shape) !== shapeToString(want)) {
     throw new TypeError(`gatherRows out: expected an NDArray(${h.dtype}, ${shapeToString(want)}), got ${describe(out)}`);
   }
   const rowSize = sizeOf(dims.slice(1));
-  sel.rows.forEach((r, i) => out.data.set(src.data.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize));
+  sel.indices.forEach((r, i) => out.data.set(src.data.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize));
   return out;
 }

@@ -5,11 +5,26 @@ import { storageOf, type TypedArray } from '../tensor/dtype.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { concatRows } from './accumulate.js';
 import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveMsg, type CollectiveReply } from './protocol.js';
-import type { Engine } from './engine.js';
-import { gpuCommOf } from './gpu-comm.js';
-import type { NcclCommunicator } from '../comm/nccl.js';
-import type { CudaArray } from '../devices/cuda/cuda-array.js';
+import type { Communicator } from '../comm/communicator.js';
+import type { DeviceCommunicator } from '../comm/device-groups.js';
+import type { Device, DeviceArray } from '../devices/device.js';
+import type { GarbageMeter } from './collect-garbage.js';
+import type { SharedValueMsg } from './protocol.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
+
+/** What a collective needs of the worker's engine (engine.ts's Engine; named here so the two do not import each other). */
+export interface CollectiveEngine {
+  readonly rank: number;
+  readonly device: Device;
+  readonly comm: Communicator | null;
+  readonly deviceComm: DeviceCommunicator | null;
+  readonly garbage: GarbageMeter;
+  shared(sharedId: string): SharedVariable;
+  setShared(m: SharedValueMsg): SharedVariable;
+  noteReplaced(s: SharedVariable): void;
+  changedIds(shareds: readonly SharedVariable[]): string[];
+}
+type Engine = CollectiveEngine;
 
 function setTo(engine: Engine, s: SharedVariable, value: NDArray): void {
   engine.noteReplaced(s);
@@ -30,10 +45,10 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
   const comm = engine.comm;
   const values: (ArrayMsg | null)[] = [];
   const changed: SharedVariable[] = [];
-  // GPU workers combine shared variables where they live, through NCCL.
-  const gpu = engine.device.kind === 'cuda' ? gpuCommOf(engine.device) : undefined;
-  if (gpu && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
-    await runOnGpu(engine, gpu, msg, shareds, values, changed);
+  // Workers whose devices form a communicator (GPUs: NCCL) combine shared variables where they live.
+  const onDevice = engine.deviceComm;
+  if (onDevice && (msg.op === 'allGather' || msg.op === 'reduce' || msg.op === 'allReduce')) {
+    await runOnDevice(engine, onDevice, msg, shareds, values, changed);
     return { values, changed: engine.changedIds(changed) };
   }
   switch (msg.op) {
@@ -94,19 +109,19 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
   return { values, changed: engine.changedIds(changed) };
 }
 
-/** The shared variable's copy on the worker's GPU (uploaded once, then kept like CompiledFunction does). */
-function deviceValue(engine: Engine, s: SharedVariable): CudaArray {
-  return residentValue(engine.device, s) as CudaArray;
+/** The shared variable's copy on the worker's device (uploaded once, then kept like CompiledFunction does). */
+function deviceValue(engine: Engine, s: SharedVariable): DeviceArray {
+  return residentValue(engine.device, s);
 }
 
-/** Makes `value` (on the GPU) the shared variable's current value; the host copy follows lazily. */
-function installDevice(engine: Engine, s: SharedVariable, value: CudaArray): void {
+/** Makes `value` (on the device) the shared variable's current value; the host copy follows lazily. */
+function installDevice(engine: Engine, s: SharedVariable, value: DeviceArray): void {
   s.assignOnDevice(engine.device, residentCopy(engine.device, value));
 }
 
-async function runOnGpu(
+async function runOnDevice(
   engine: Engine,
-  gpu: NcclCommunicator,
+  deviceComm: DeviceCommunicator,
   msg: CollectiveMsg,
   shareds: readonly SharedVariable[],
   values: (ArrayMsg | null)[],
@@ -117,12 +132,12 @@ async function runOnGpu(
     const what = s.name ?? s.sharedId;
     if (msg.op === 'allGather') {
       if (own.shape.length === 0) throw new TypeError(`allGather: shared variable ${what} is a scalar; gather it instead`);
-      installDevice(engine, s, await gpu.allGatherDevice(own));
+      installDevice(engine, s, await deviceComm.allGatherDevice(own));
       changed.push(s);
       continue;
     }
     const op = msg.reduceOp ?? 'avg';
-    const out = msg.op === 'allReduce' ? await gpu.allReduceDevice(own, op) : await gpu.reduceDevice(own, op, { root: 0 });
+    const out = msg.op === 'allReduce' ? await deviceComm.allReduceDevice(own, op) : await deviceComm.reduceDevice(own, op, { root: 0 });
     if (out === null) { values.push(null); continue; } // reduce: not the root
     const host = engine.rank === 0 && msg.op === 'reduce' ? engine.device.download(out) : null;
     if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {

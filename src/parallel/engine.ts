@@ -6,14 +6,15 @@ import { CompiledFunction, type UpdateValue } from '../run/function.js';
 import type { Device } from '../devices/device.js';
 import type { Communicator } from '../comm/communicator.js';
 import { Accumulator } from './accumulate.js';
-import { dataView, type DataHandle } from './data.js';
+import { dataView, gatherRows, type DataHandle } from './data.js';
 import { setRandomStreamSalt } from '../ops/random.js';
 import { decodeFastCall, readString, writeResults } from './fast-call.js';
-import { pieceOf, relativeRows, rowCount, type Rows } from './split.js';
-import { dataRows } from './rows.js';
+import { pieceOf, relativeRows } from './split.js';
+import { rowCount, type Rows } from '../devices/rows.js';
 import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
+import type { DeviceCommunicator } from '../comm/device-groups.js';
 import {
   fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
   type DefineMsg, type FunctionSpec, type InputMsg, type PlanMsg, type SharedValueMsg,
@@ -28,6 +29,9 @@ export class Engine {
   private readonly plans = new Map<number, SharedStep>();
   /** Shared memory this worker let go of; collected after the call once there is enough. */
   readonly garbage = new GarbageMeter();
+
+  /** The communicator between this fork's devices, where they form one (NCCL between GPUs). */
+  deviceComm: DeviceCommunicator | null = null;
 
   constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
     private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
@@ -194,7 +198,7 @@ export class Engine {
         if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);
         const piece = pieceOf(inp.rows, k, j);
         weight = rowCount(piece);
-        return dataRows(inp.data, piece);
+        return gatherRows(inp.data, piece);
       });
       const sliced = sliceables.map((s) => {
         const piece = pieceOf(s.rows, k, j);

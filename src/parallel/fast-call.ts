@@ -4,13 +4,8 @@
 // shared result arena that the controller reads.
 import { NDArray } from '../tensor/ndarray.js';
 import { DTYPES, storageOf, type TypedArray } from '../tensor/dtype.js';
-import type { Rows } from './split.js';
+import type { Rows } from '../devices/rows.js';
 
-export const CMD_FAST_CALL = 1;
-/** Rank 0 copies one shared variable's value into the result arena (the controller reads it lazily). */
-export const CMD_FETCH_SHARED = 2;
-/** A fast call finished by a shared-state training step: args are [planId, ...the fast call's]. */
-export const CMD_SHARED_STEP = 4;
 
 /** Puts a string into the scratch arena; returns its byte length. */
 export function writeString(scratch: SharedArrayBuffer, text: string): number {

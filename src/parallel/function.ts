@@ -7,7 +7,8 @@ import { CompiledFunction, describeFunction, getDefaultDevice, type FunctionDesc
 import type { ArrayInput, OutputsOf } from '../compile/fn-types.js';
 import { Data } from './data.js';
 import type { UpdateOp } from './accumulate.js';
-import { pieceOf, relativeRows, rowCount } from './split.js';
+import { pieceOf, relativeRows } from './split.js';
+import { rowCount } from '../devices/rows.js';
 import {
   asInputData, assertNumSlices, checkOutputSubset, checkSlicesFit, resolveBatchS, scatteredSelection, someRankEmpty, splitCallArgs, type CallOptions,
 } from './call-args.js';

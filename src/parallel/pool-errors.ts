@@ -5,7 +5,12 @@
 // worker's failure keeps the worker's frames at the end of that stack. Each fact is printed once: the message names the rank and repeats
 // the worker's message; the worker's name, message and stack stay readable (originalName, ...) but are
 // not own enumerable properties, and there is no `cause` that would print the same message again.
-import type { WorkerReport } from './control-block.js';
+
+/** Messages from a worker to the controller (the errors are built from them, hence their home here). */
+export type WorkerReport =
+  | { type: 'ready'; rank: number }
+  | { type: 'reply'; seq: number; rank: number; value: unknown }
+  | { type: 'error'; seq: number; rank: number; name: string; message: string; stack: string };
 
 /** Frames in this folder are the runtime's plumbing; a rejection's stack leaves them out. */
 const INTERNAL_DIR = new URL('.', import.meta.url).href;

@@ -22,8 +22,6 @@ import {
   type WorkerReport,
   ARGC,
   CMD,
-  CMD_CLOSE,
-  CMD_MESSAGE,
   DONE,
   MAX_ARGS,
   SEQ,
@@ -43,6 +41,7 @@ import {
   safeTimeout,
   type SafeTimer,
 } from './control-block.js';
+import { CMD_CLOSE, CMD_MESSAGE } from './commands.js';
 
 export {
   type CommandHandler,
@@ -70,9 +69,9 @@ export interface PoolOptions {
   /** A shared-memory comm group for the workers (ctx.comm), on by default; false for none. */
   comm?: false | (ShmGroupOptions & { arenaBytes?: number });
   /**
-   * How long an idle worker polls for the next call before sleeping in Atomics.wait (default 20 us
-   * when n + 1 < the number of cores, else 0: on a busy machine spinning steals the controller's
-   * core and multiplies the round trip).
+   * How long an idle worker polls for the next call before sleeping in Atomics.wait (default 50 us
+   * while the workers leave the controller a core of its own, n < the number of cores, else 0: on a
+   * busy machine spinning steals the controller's core and multiplies the round trip).
    */
   spinMicros?: number;
 }
@@ -265,16 +264,9 @@ export class WorkerPool {
         this.closing ? 'WorkerPool: pool is closed' : this.failure ? this.failure.message : 'WorkerPool: a call is in progress; await it first',
       );
     }
-    const { i32, args: argv } = this.views;
+    const { i32 } = this.views;
     if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit);
-    const seq = ++this.seq;
-    for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
-    Atomics.store(i32, ARGC, args.length);
-    Atomics.store(i32, CMD, command);
-    for (let r = 0; r < this.size; r++) Atomics.store(i32, STATUS + r, STATUS_PENDING);
-    Atomics.store(i32, DONE, 0);
-    Atomics.store(i32, SEQ, seq);
-    Atomics.notify(i32, SEQ);
+    this.publish(this.writeCall(command, args, true));
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const done = Atomics.load(i32, DONE);
@@ -343,7 +335,7 @@ export class WorkerPool {
     if (this.busy > 0 && !this.failure) throw new PoolError('WorkerPool: a call is in progress; await it first');
     // A healthy idle pool runs it on every rank: a late rank must not count towards the next call.
     if (!this.failure) return this.callSync(command, args, timeoutMs)[0]!;
-    const { i32, args: argv } = this.views;
+    const { i32 } = this.views;
     const ack = ackIndex(this.size, 0);
     const deadline = performance.now() + timeoutMs;
     const awaitAck = (seq: number, what: string): void => {
@@ -356,16 +348,37 @@ export class WorkerPool {
       }
     };
     awaitAck(this.seq, 'finish its last call'); // until then it may still read the arguments
+    const seq = this.writeCall(command, args, false);
+    this.publish(seq);
+    awaitAck(seq, `answer command ${command}`);
+    if (Atomics.load(i32, STATUS) === STATUS_FAILED) throw new PoolError(`rank 0 failed command ${command} (its report follows asynchronously)`);
+    return this.views.results[0]!;
+  }
+
+  /**
+   * Writes a call into the control block: its arguments and command, and PENDING statuses for every
+   * rank (and a zero DONE count), or for rank 0 alone. Returns its sequence number; nothing runs
+   * until {@link publish}.
+   */
+  private writeCall(command: number, args: ArrayLike<number>, everyRank: boolean): number {
+    const { i32, args: argv } = this.views;
     const seq = ++this.seq;
     for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
     Atomics.store(i32, ARGC, args.length);
     Atomics.store(i32, CMD, command);
-    Atomics.store(i32, STATUS, STATUS_PENDING);
-    Atomics.store(i32, SEQ, seq);
-    Atomics.notify(i32, SEQ);
-    awaitAck(seq, `answer command ${command}`);
-    if (Atomics.load(i32, STATUS) === STATUS_FAILED) throw new PoolError(`rank 0 failed command ${command} (its report follows asynchronously)`);
-    return this.views.results[0]!;
+    if (everyRank) {
+      for (let r = 0; r < this.size; r++) Atomics.store(i32, STATUS + r, STATUS_PENDING);
+      Atomics.store(i32, DONE, 0);
+    } else {
+      Atomics.store(i32, STATUS, STATUS_PENDING);
+    }
+    return seq;
+  }
+
+  /** Starts the call written with sequence number `seq`: the workers wake and run it. */
+  private publish(seq: number): void {
+    Atomics.store(this.views.i32, SEQ, seq);
+    Atomics.notify(this.views.i32, SEQ);
   }
 
   private busy = 0;
@@ -400,19 +413,13 @@ export class WorkerPool {
   private async run(cmd: number, args: ArrayLike<number>, messages: readonly unknown[] | null, internal: string, options: CallOptions): Promise<unknown[]> {
     const what = options?.label ?? internal;
     const timeoutMs = positive(options?.timeoutMs ?? this.timeoutMs, `${what} options.timeoutMs`);
-    const { i32, args: argv } = this.views;
+    const { i32 } = this.views;
     if (this.commInit && shmGroupAbortState(this.commInit)) resetShmGroup(this.commInit); // no rank is inside a collective now
-    const seq = ++this.seq;
-    for (let i = 0; i < args.length; i++) argv[i] = args[i]!;
-    Atomics.store(i32, ARGC, args.length);
-    Atomics.store(i32, CMD, cmd);
-    for (let r = 0; r < this.size; r++) Atomics.store(i32, STATUS + r, STATUS_PENDING);
-    Atomics.store(i32, DONE, 0);
+    const seq = this.writeCall(cmd, args, true);
     messages?.forEach((payload, r) => this.workers[r]!.postMessage({ seq, payload }));
     for (const w of this.workers) w.ref();
     try {
-      Atomics.store(i32, SEQ, seq);
-      Atomics.notify(i32, SEQ);
+      this.publish(seq);
       await this.awaitDone(what, timeoutMs);
       const deadline = performance.now() + Math.max(1000, timeoutMs);
       const failed: number[] = [];

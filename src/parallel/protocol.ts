@@ -3,7 +3,7 @@ import { NDArray } from '../tensor/ndarray.js';
 import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
 import type { FunctionDescription } from '../run/function.js';
 import type { DataHandle } from './data.js';
-import type { Rows } from './split.js';
+import type { Rows } from '../devices/rows.js';
 import type { OutputOp, UpdateOp } from './accumulate.js';
 import type { ReduceOp } from '../comm/reduce-ops.js';
 import type { SharedStepPlan } from './shared-step.js';

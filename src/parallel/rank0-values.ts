@@ -14,7 +14,8 @@ import type { SharedVariable } from '../tensor/variable.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import type { WorkerPool } from './pool.js';
-import { CMD_FETCH_SHARED, readResults, writeString } from './fast-call.js';
+import { readResults, writeString } from './fast-call.js';
+import { CMD_FETCH_SHARED } from './commands.js';
 
 /** The part of a fork's state that holds its rank 0's values. */
 export interface Rank0Values {

@@ -5,17 +5,19 @@
 // fork while a close is under way waits for it. close() stops the call in progress (bounded), reads
 // back the shared values that live on rank 0 (rank0-values.ts says what happens when it cannot),
 // and always ends the workers and frees their shared memory.
-import os from 'node:os';
 import { SharedVariable, findShared } from '../tensor/variable.js';
 import { describe } from '../tensor/ndarray.js';
-import type { DeviceSpec } from '../devices/create.js';
+import { resolveDevices, specsShareHostMemory, withMatmulPrecision, type DeviceSpec } from '../devices/create.js';
+import { keepNvlsOff } from '../devices/config.js';
+import { hasDeviceGroup } from '../comm/device-groups.js';
 import { WorkerPool } from './pool.js';
-import { createArena, encodeFastCall, readResults, CMD_FAST_CALL, CMD_SHARED_STEP, type FastCall, type ResultEntry } from './fast-call.js';
+import { createArena, encodeFastCall, readResults, type FastCall, type ResultEntry } from './fast-call.js';
+import { CMD_FAST_CALL, CMD_RELEASE_DEVICE, CMD_SHARED_STEP } from './commands.js';
 import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
-import { CMD_RELEASE_GPU, createNcclBootstrap } from './gpu-comm.js';
+import { createNcclBootstrap } from './gpu-comm.js';
 import { checkForkOptions, type ForkOptions } from './fork-options.js';
 import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
 import { WorkerDataCache } from './worker-data.js';
@@ -23,7 +25,8 @@ import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 
 export type { ForkOptions } from './fork-options.js';
 
-interface RuntimeState extends Rank0Values {
+/** One fork's state, from fork() to close(). */
+interface ForkState extends Rank0Values {
   readonly devices: readonly DeviceSpec[];
   readonly definedFunctions: Set<number>;
   readonly definedShareds: Set<string>;
@@ -31,13 +34,14 @@ interface RuntimeState extends Rank0Values {
   readonly rank0Versions: Map<string, number>;
   /** The Data whose handle every worker holds (for the fast path). */
   readonly data: WorkerDataCache;
-  /** Every worker is on a GPU and joined the fork's NCCL communicator. */
-  readonly gpu: boolean;
+  /** Every worker's device joined the fork's device communicator (GPUs: NCCL). */
+  readonly deviceGroup: boolean;
+  /** Every worker computes in this process's memory, so ranks can share arrays in place. */
+  readonly sharesHostMemory: boolean;
   /** close() has begun: no new call is taken. */
   closing: boolean;
 }
 
-let state: RuntimeState | null = null;
 /** A call that ends in a shared-state training step: its plan, and what to write before it runs. */
 export interface StepHook {
   readonly planId: number;
@@ -45,10 +49,18 @@ export interface StepHook {
 }
 const MAX_FAST_ARGS = 64;
 
-/** Counts forks, so that per-fork set-up (a training step's shared arena) knows when to run again. */
-let generation = 0;
-let forking: Promise<number> | null = null;
-let closing: Promise<void> | null = null;
+/**
+ * The runtime's whole state, owned here: the running fork, the fork and close under way, a count
+ * of forks (so per-fork set-up, such as a training step's shared arena, knows when to run again),
+ * and the functions built with synk.fn (distributed to every later fork).
+ */
+const runtime: {
+  state: ForkState | null;
+  generation: number;
+  forking: Promise<number> | null;
+  closing: Promise<void> | null;
+  readonly functions: Map<number, Distributable>;
+} = { state: null, generation: 0, forking: null, closing: null, functions: new Map() };
 
 /** How long close() waits for the call in progress to stop before it reads back and ends the workers. */
 const CLOSE_GRACE_MS = 2000;
@@ -58,20 +70,12 @@ export interface Distributable {
   readonly spec: FunctionSpec;
   readonly shareds: readonly SharedVariable[];
 }
-const registry = new Map<number, Distributable>();
 export function registerFunction(f: Distributable): void {
-  registry.set(f.spec.id, f);
-}
-
-let deviceResolver: (kind: 'cpu' | 'cuda' | 'auto', n: number | undefined) => Promise<DeviceSpec[]> = async (_kind, n) =>
-  Array.from({ length: n ?? os.availableParallelism() }, () => ({ kind: 'reference' as const }));
-/** Lets device modules decide what 'cpu', 'cuda' and 'auto' mean in this build. */
-export function setDeviceResolver(r: typeof deviceResolver): void {
-  deviceResolver = r;
+  runtime.functions.set(f.spec.id, f);
 }
 
 // A Data that lets go of a buffer makes the workers drop their handle of it at once.
-onDataBufferReleased((id) => state?.data.release(id, true));
+onDataBufferReleased((id) => runtime.state?.data.release(id, true));
 
 /**
  * Starts the workers: one thread per device (by default one per CPU core), each with its own device and a copy of every
@@ -88,36 +92,29 @@ onDataBufferReleased((id) => state?.data.release(id, true));
  */
 export async function fork(options?: ForkOptions): Promise<number> {
   const o = checkForkOptions(options);
-  if (forking) throw new Error('fork: another fork() is in progress; await it (concurrent forks would start two sets of workers)');
-  if (state && !state.closing) throw new Error('fork: workers are already running; call synk.close() first');
+  if (runtime.forking) throw new Error('fork: another fork() is in progress; await it (concurrent forks would start two sets of workers)');
+  if (runtime.state && !runtime.state.closing) throw new Error('fork: workers are already running; call synk.close() first');
   const starting = start(o);
-  forking = starting;
+  runtime.forking = starting;
   try {
     return await starting;
   } finally {
-    forking = null;
+    runtime.forking = null;
   }
 }
 
 async function start(options: ForkOptions): Promise<number> {
-  if (closing) await closing;
-  // The devices this build ships decide what 'cpu', 'cuda' and 'auto' mean.
-  await (await import('../devices/builtin.js')).registerBuiltinDevices();
+  if (runtime.closing) await runtime.closing;
+  // The registered devices decide what 'cpu', 'cuda', 'auto' (any registered kind) mean here.
   const given = options.devices ?? 'cpu';
-  let devices: DeviceSpec[];
-  if (Array.isArray(given)) devices = [...given];
-  else if (given === 'reference') devices = Array.from({ length: options.n ?? os.availableParallelism() }, () => ({ kind: 'reference' as const }));
-  else devices = await deviceResolver(given as 'cpu' | 'cuda' | 'auto', options.n);
+  let devices: DeviceSpec[] = typeof given === 'string' ? await resolveDevices(given, options.n) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
-  const precision = options.matmulPrecision;
-  if (precision !== undefined) devices = devices.map((d) => (d.kind === 'cuda' ? { ...d, matmulPrecision: d.matmulPrecision ?? precision } : d));
+  if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
-  // GPU workers build one NCCL communicator; rank 0 publishes its unique id in this buffer.
-  const gpu = devices.every((d) => d.kind === 'cuda');
-  // NVLink multicast must stay off on the machines this runs on. Set here, in the main thread: a
-  // worker thread's process.env is a private copy the native NCCL library never reads.
-  if (gpu) process.env['NCCL_NVLS_ENABLE'] ??= '0';
-  const ncclBootstrap = gpu ? createNcclBootstrap() : null;
+  // Workers whose devices form a group (GPUs: NCCL) build one communicator; rank 0 publishes its id in this buffer.
+  const deviceGroup = devices.every((d) => hasDeviceGroup(d.kind));
+  if (deviceGroup) keepNvlsOff(); // before the workers start: they take the main thread's environment
+  const ncclBootstrap = deviceGroup ? createNcclBootstrap() : null;
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
   const pool = await withGcForWorkers(() => WorkerPool.start({
     n: devices.length,
@@ -128,8 +125,8 @@ async function start(options: ForkOptions): Promise<number> {
   }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
-  state = { ...newRank0Values(pool, arenas), ...known, devices, data, gpu, closing: false };
-  generation++;
+  runtime.state = { ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), closing: false };
+  runtime.generation++;
   return devices.length;
 }
 
@@ -138,7 +135,7 @@ async function start(options: ForkOptions): Promise<number> {
  * read from rank 0 only when someone asks (getValue).
  */
 export function markUpdatedOnRank0(shareds: readonly SharedVariable[]): void {
-  if (state) markUpdatedOnRank0Of(state, shareds); // a closing fork too: close reads them back
+  if (runtime.state) markUpdatedOnRank0Of(runtime.state, shareds); // a closing fork too: close reads them back
 }
 
 /**
@@ -147,13 +144,13 @@ export function markUpdatedOnRank0(shareds: readonly SharedVariable[]): void {
  * back where rank 0 can still answer, and a later fork starts afresh.
  */
 export function close(): Promise<void> {
-  closing ??= closeNow().finally(() => { closing = null; });
-  return closing;
+  runtime.closing ??= closeNow().finally(() => { runtime.closing = null; });
+  return runtime.closing;
 }
 
 async function closeNow(): Promise<void> {
-  if (forking) await forking.catch(() => undefined); // a fork under way is closed once it is up
-  const s = state;
+  if (runtime.forking) await runtime.forking.catch(() => undefined); // a fork under way is closed once it is up
+  const s = runtime.state;
   if (!s) return;
   s.closing = true;
   try {
@@ -161,18 +158,18 @@ async function closeNow(): Promise<void> {
     // The stopped call's continuations (which record what it updated) run before the read-back.
     await new Promise((r) => setImmediate(r));
     readBackAll(s);
-    // GPU workers destroy their NCCL communicator and free their GPU memory before they end.
-    if (s.gpu && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_GPU, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
+    // Workers with a device communicator destroy it and free their device memory before they end.
+    if (s.deviceGroup && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_DEVICE, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
   } finally {
     s.data.close();
-    state = null;
+    runtime.state = null;
     await s.pool.close();
   }
 }
 
 /** Whether workers are running (between {@link fork} and {@link close}). */
 export function isForked(): boolean {
-  return state !== null && !state.closing;
+  return runtime.state !== null && !runtime.state.closing;
 }
 
 /** The number of running workers; throws when not forked. */
@@ -180,7 +177,8 @@ export function numWorkers(): number {
   return requireState('numWorkers').pool.size;
 }
 
-export function requireState(what: string): RuntimeState {
+export function requireState(what: string): ForkState {
+  const state = runtime.state;
   if (!state) throw new Error(`${what}: no workers are running; call await synk.fork() first (or fork again after close)`);
   if (state.closing) throw new Error(`${what}: the workers are closing (synk.close() was called); fork again after it resolves`);
   return state;
@@ -189,12 +187,12 @@ export function requireState(what: string): RuntimeState {
 /** Which fork is running (a new number after every fork); throws when none is. */
 export function forkGeneration(what: string): number {
   requireState(what);
-  return generation;
+  return runtime.generation;
 }
 
 /** Whether every worker's device computes in this process's memory (CPU-like), so ranks can share arrays. */
 export function workersShareHostMemory(what: string): boolean {
-  return requireState(what).devices.every((d) => d.kind === 'cpu' || d.kind === 'reference');
+  return requireState(what).sharesHostMemory;
 }
 
 /** Sends a shared-state step's plan to every worker, with the variables it holds (viewed, not copied). */
@@ -228,7 +226,7 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
     if (!(v instanceof SharedVariable)) throw new TypeError(`distribute: item ${i} is not a shared variable (got ${describe(v)})`);
   });
   const s = requireState('distribute');
-  const functions = [...registry.values()].filter((f) => !s.definedFunctions.has(f.spec.id));
+  const functions = [...runtime.functions.values()].filter((f) => !s.definedFunctions.has(f.spec.id));
   const shareds = new Map<string, SharedVariable>();
   for (const f of functions) for (const v of f.shareds) shareds.set(v.sharedId, v);
   for (const v of extraShareds) shareds.set(v.sharedId, v);
@@ -266,7 +264,7 @@ function labelOf(msg: ControllerMsg | undefined): string {
 }
 
 function functionLabel(fnId: number): string {
-  const name = registry.get(fnId)?.spec.description.name;
+  const name = runtime.functions.get(fnId)?.spec.description.name;
   return name !== undefined ? `synk function '${name}'` : 'synk function';
 }
 

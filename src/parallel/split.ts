@@ -1,11 +1,8 @@
 // How rows are divided: across ranks (as evenly as possible, in rank order) and within a rank into slices.
+import { rowCount, type Rows } from '../devices/rows.js';
 
-/** A selection of rows of a data set: a contiguous range or an explicit index list. */
-export type Rows = { readonly kind: 'range'; readonly start: number; readonly stop: number } | { readonly kind: 'list'; readonly indices: Int32Array };
-
-export function rowCount(rows: Rows): number {
-  return rows.kind === 'range' ? rows.stop - rows.start : rows.indices.length;
-}
+// Rows is defined once, in devices/rows.ts; re-exported for modules that read it from here.
+export { rowCount, type Rows } from '../devices/rows.js';
 
 /** Split points 0 = p0 <= p1 <= ... <= pn = length, differing by at most one (NumPy linspace rounding). */
 export function splitPoints(length: number, parts: number): number[] {

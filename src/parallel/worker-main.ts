@@ -4,55 +4,56 @@ import { workerData as rawWorkerData } from 'node:worker_threads';
 import { serveWorker } from './pool.js';
 import { Engine } from './engine.js';
 import { createDevice, type DeviceSpec } from '../devices/create.js';
-import { registerBuiltinDevices } from '../devices/builtin.js';
 import type { Device } from '../devices/device.js';
 import type { ControllerMsg } from './protocol.js';
-import { CMD_FAST_CALL, CMD_FETCH_SHARED, CMD_SHARED_STEP } from './fast-call.js';
-import { CMD_RELEASE_GPU, closeGpuComm, failNcclBootstrap, isNcclBootstrap, joinNcclGroup, setGpuComm, shmAbortProbe } from './gpu-comm.js';
+import { CMD_FAST_CALL, CMD_FETCH_SHARED, CMD_RELEASE_DEVICE, CMD_SHARED_STEP } from './commands.js';
+import { failNcclBootstrap, isNcclBootstrap, joinDeviceGroup, shmAbortProbe } from './gpu-comm.js';
+import { deviceGroupOf, type DeviceCommunicator } from '../comm/device-groups.js';
 import type { ShmGroupInit } from '../comm/shm.js';
-import { flushProfile, profiling } from '../devices/cuda/profile.js';
 
 let engine: Engine | undefined;
 
-/** GPU workers join the fork's NCCL group (every worker of the fork is on a GPU then). */
-async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstrap: unknown): Promise<Device> {
-  const nccl = spec.kind === 'cuda' && isNcclBootstrap(bootstrap) ? bootstrap : null;
+/** Workers whose devices form a group join the fork's (every worker of the fork is of that kind then). */
+async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstrap: unknown): Promise<{ device: Device; comm: DeviceCommunicator | null }> {
+  const shared = isNcclBootstrap(bootstrap) ? bootstrap : null;
   let device: Device;
+  let group: Awaited<ReturnType<typeof deviceGroupOf>>;
   try {
+    group = shared ? await deviceGroupOf(spec.kind) : undefined;
     device = await createDevice(spec);
   } catch (e) {
-    if (nccl) failNcclBootstrap(nccl, rank); // the other ranks stop waiting for this one
+    if (shared) failNcclBootstrap(shared, rank); // the other ranks stop waiting for this one
     throw e;
   }
-  if (!nccl) return device;
+  if (!shared || !group) return { device, comm: null };
   try {
     const shm = (rawWorkerData as { synkPool?: { comm?: ShmGroupInit | null } } | null)?.synkPool?.comm ?? null;
     const probe = shmAbortProbe(shm);
-    setGpuComm(device, await joinNcclGroup(device, nccl, rank, size, probe ? { abortProbe: probe } : {}));
+    return { device, comm: await joinDeviceGroup(group, device, shared, rank, size, probe ? { abortProbe: probe } : {}) };
   } catch (e) {
     device.close();
     throw e;
   }
-  return device;
 }
 
 function releaseDevice(): number {
   if (!engine) return 0;
-  if (profiling) flushProfile();
-  closeGpuComm(engine.device);
+  try { engine.deviceComm?.close(); } catch { /* closing anyway */ }
+  engine.deviceComm = null;
   engine.device.close();
   return 0;
 }
 
 await serveWorker({
   async init(ctx) {
-    await registerBuiltinDevices();
     const { devices: specs, arenas, ncclBootstrap } = ctx.workerData as {
       devices: readonly DeviceSpec[]; arenas: { scratch: SharedArrayBuffer; results: SharedArrayBuffer }; ncclBootstrap?: SharedArrayBuffer | null;
     };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
-    engine = new Engine(ctx.rank, ctx.size, await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap), ctx.comm, arenas);
+    const { device, comm } = await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap);
+    engine = new Engine(ctx.rank, ctx.size, device, ctx.comm, arenas);
+    engine.deviceComm = comm;
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),
   // Shared memory this worker let go of is returned now, not whenever this thread next allocates.
@@ -61,7 +62,7 @@ await serveWorker({
     [CMD_FAST_CALL]: (args) => engine!.callFast(args),
     [CMD_FETCH_SHARED]: (args) => engine!.fetchShared(args),
     [CMD_SHARED_STEP]: (args) => engine!.sharedStep(args),
-    [CMD_RELEASE_GPU]: () => releaseDevice(),
+    [CMD_RELEASE_DEVICE]: () => releaseDevice(),
   },
 });
 releaseDevice();

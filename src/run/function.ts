@@ -143,7 +143,7 @@ export class CompiledFunction {
   }
 
   private sharedArg(s: SharedVariable): DeviceArray {
-    return this.device.kind === 'cuda' ? residentValue(this.device, s) : s.getValue({ borrow: true });
+    return this.device.keepsSharedResident === true ? residentValue(this.device, s) : s.getValue({ borrow: true });
   }
 
   /**
@@ -152,7 +152,7 @@ export class CompiledFunction {
    */
   evaluate(inputs: readonly (NDArray | DeviceArray)[], options: EvaluateOptions = {}): EvaluateResult {
     const { exe, program } = this.executable(options.outputSubset);
-    const onGpu = this.device.kind === 'cuda';
+    const onGpu = this.device.keepsSharedResident === true;
     const uploaded: DeviceArray[] = [];
     const args: DeviceArray[] = inputs.map((a) => {
       if (!(a instanceof NDArray)) return a;

@@ -1,14 +1,11 @@
-// One test suite for every device: `forEachDevice(name, (device) => { ...tests... })`.
-// A device that is absent on this machine is skipped with the reason printed.
+// One test suite for every device: `forEachDevice(name, (device) => { ...tests... })`. The list is
+// the registered devices' variants (src/devices/builtin.ts), so a new device joins the op suite by
+// registering. A device that is absent on this machine is skipped with the reason printed.
 import { describe } from 'node:test';
 import type { Device } from '../../src/devices/device.js';
 import * as T from '../../src/tensor.js';
 import type { NDArray } from '../../src/tensor/ndarray.js';
-import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
-import { CpuDevice } from '../../src/devices/cpu/cpu-device.js';
-import { findBlas } from '../../src/devices/cpu/blas.js';
-import { cudaAvailable } from '../../src/devices/cuda/ffi/driver.js';
-import { CudaDevice } from '../../src/devices/cuda/cuda-device.js';
+import { DEVICE_REGISTRATIONS } from '../../src/devices/builtin.js';
 
 export interface DeviceCase {
   readonly name: string;
@@ -19,33 +16,17 @@ export interface DeviceCase {
   create(): Device | { skip: string };
 }
 
-const cases: DeviceCase[] = [
-  { name: 'reference', rtol: 1e-5, atol: 1e-6, create: () => new ReferenceDevice() },
-  // The fast CPU device with the system BLAS (skipped when none is installed) and with the
-  // WebAssembly GEMM forced. GEMMs accumulate in float32, hence the wider tolerances.
-  {
-    name: 'cpu', rtol: 1e-4, atol: 1e-5,
-    create: () => {
-      const search = findBlas();
-      return search.blas === null ? { skip: `no BLAS: ${search.reason}` } : new CpuDevice({ notice: false });
-    },
+const variants = DEVICE_REGISTRATIONS.flatMap((r) => r.variants);
+const factories = await Promise.all(variants.map((v) => v.load()));
+const cases: readonly DeviceCase[] = variants.map((v, i): DeviceCase => ({
+  name: v.name,
+  rtol: v.tolerance.rtol,
+  atol: v.tolerance.atol,
+  create: () => {
+    const made = factories[i]!();
+    return 'unavailable' in made ? { skip: made.unavailable } : made;
   },
-  { name: 'cpu-fallback', rtol: 1e-4, atol: 1e-5, create: () => new CpuDevice({ forceFallback: true }) },
-  // GPU 0 through the CUDA device (skipped where no driver or GPU is found). Its kernels use the
-  // CUDA math library and reduce in a different order, hence the float32 tolerances of the CPU device.
-  {
-    name: 'cuda', rtol: 1e-4, atol: 1e-5,
-    create: () => {
-      const found = cudaAvailable();
-      return found.ok ? new CudaDevice() : { skip: `no usable CUDA device: ${found.reason.split('\n')[0]}` };
-    },
-  },
-];
-
-/** Lets device modules add themselves (the fast CPU device in both modes, CUDA). */
-export function registerDeviceCase(c: DeviceCase): void {
-  if (!cases.some((x) => x.name === c.name)) cases.push(c);
-}
+}));
 
 export function deviceCases(): readonly DeviceCase[] {
   return cases;

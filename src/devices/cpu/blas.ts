@@ -11,6 +11,7 @@
 import koffi from 'koffi';
 import { chooseOpenblasCoretype } from './openblas-coretype.js';
 import { checkGemmArgs, type Blas, type GemmArray, type GemmDType } from './blas-types.js';
+import { readConfig } from '../config.js';
 
 export type { Blas, GemmArray, GemmDType } from './blas-types.js';
 
@@ -157,7 +158,7 @@ function tryLoad(path: string, threads: number | undefined): { blas: NativeBlas 
 export function findBlas(options: LoadBlasOptions = {}): BlasSearch {
   const env = options.env ?? process.env;
   const threads = options.threads;
-  const fromEnv = env['SYNK_BLAS'];
+  const fromEnv = readConfig(env).blasPath;
   const explicit =
     options.path !== undefined
       ? { path: options.path, from: 'option' as const }

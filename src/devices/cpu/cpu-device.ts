@@ -91,7 +91,3 @@ export class CpuDevice implements Device {
     this.closed = true;
   }
 }
-
-export function cpuDevice(options: CpuDeviceOptions = {}): CpuDevice {
-  return new CpuDevice(options);
-}

@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { config } from '../config.js';
 import { isMainThread } from 'node:worker_threads';
 
 /** What the library picks and what we chose instead; `chosen` null: the library's pick stands. */
@@ -81,7 +81,7 @@ export function cacheFile(libPath: string, model: string, flags: ReadonlySet<str
     // a soname (the loader finds the file): its identity is its name
   }
   const key = createHash('sha256').update(`${stamp}\0${model}\0${[...flags].sort().join(' ')}`).digest('hex').slice(0, 24);
-  const dir = process.env['SYNKHRONOS_KERNEL_CACHE'] ?? join(tmpdir(), 'synkhronos-kernels');
+  const dir = config().kernelCacheDir;
   return join(dir, `openblas-core-${key}.txt`);
 }
 

@@ -2,12 +2,14 @@
 // takeRowwise(logSoftmax(z, last axis), t), where the log-probabilities are used nowhere else,
 // becomes one step that computes z[t] - max - log(sum(exp(z - max))) per row without materialising
 // the log-softmax; then group steps (several steps in one pass, group-rules.ts) are formed.
-import type { Attrs } from '../../tensor/variable.js';
 import type { Program } from '../../compile/program.js';
 import type { TensorType } from '../../tensor/type.js';
 import type { ExecStep } from './kernel-types.js';
 import { crossEntropyKernel } from './softmax.js';
 import { groupForCpu } from './group-rules.js';
+
+// The step types live in kernel-types.ts (group-rules.ts uses them too, and imports nothing of this file).
+export type { ExecStep, GroupBuilder } from './kernel-types.js';
 
 export function rewriteForCpu(program: Program, resultSlots: readonly number[], groups = true): ExecStep[] {
   const uses = new Map<number, number>();

@@ -9,9 +9,11 @@ import { CudaArray } from './cuda-array.js';
 import { CudaExecutable, downloadArray, uploadArray } from './executable.js';
 import { defaultKernelCacheDir } from './kernel-cache.js';
 import { lowerProgram } from './lower-program.js';
-import { MATMUL_PRECISIONS, type MatmulPrecision } from '../create.js';
+import { MATMUL_PRECISIONS, type MatmulPrecision } from '../registration.js';
+import type { Rows } from '../rows.js';
 import { takeDeviceRows } from './rows.js';
 import { cudaGraphsEnabled } from './graph.js';
+import { flushProfile, profiling } from './profile.js';
 import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
@@ -30,11 +32,11 @@ export interface CudaDeviceOptions {
    * Wins over `tf32`.
    */
   readonly matmulPrecision?: MatmulPrecision;
-  /** Folder of the compiled-kernel cache (default $SYNKHRONOS_KERNEL_CACHE or <tmpdir>/synkhronos-kernels); null: none. */
+  /** Folder of the compiled-kernel cache (default $SYNK_KERNEL_CACHE or <tmpdir>/synkhronos-kernels); null: none. */
   readonly cacheDir?: string | null;
   /**
    * Replay each compiled function as a CUDA graph from its second call with the same shapes (default
-   * true; SYNKHRONOS_CUDA_GRAPHS=0 turns it off): one launch instead of one per kernel. Programs that
+   * true; SYNK_CUDA_GRAPHS=0 turns it off): one launch instead of one per kernel. Programs that
    * cannot be recorded (random draws, host reads of argument values, dynamic shapes) run as before.
    */
   readonly graphs?: boolean;
@@ -63,6 +65,8 @@ export { MATMUL_PRECISIONS, type MatmulPrecision };
  */
 export class CudaDevice implements Device {
   readonly kind = 'cuda' as const;
+  /** Shared variables stay resident on the GPU between calls (see {@link Device.keepsSharedResident}). */
+  readonly keepsSharedResident = true;
   readonly name: string;
   readonly tf32: boolean;
   readonly matmulPrecision: MatmulPrecision;
@@ -113,10 +117,15 @@ export class CudaDevice implements Device {
     if (value instanceof CudaArray) value.release();
   }
 
-  /** Rows of a device array along axis 0 (a range or an index list), as a new device array. */
-  takeRows(value: DeviceArray, rows: { start: number; stop: number } | Int32Array, what = 'takeRows'): CudaArray {
+  /**
+   * Rows of a device array along axis 0, as a new device array: a `Rows` selection (devices/rows.ts), or (the
+   * older forms, still taken) a `{ start, stop }` range or an Int32Array of indices.
+   */
+  takeRows(value: DeviceArray, rows: Rows | { start: number; stop: number } | Int32Array, what = 'takeRows'): CudaArray {
     if (!(value instanceof CudaArray) || value.owner !== this.ctx) throw new TypeError(`${this.name}: ${what}: the array is not on this device`);
-    return takeDeviceRows(this.live(), value, rows, what);
+    const selection: Rows = rows instanceof Int32Array ? { kind: 'list', indices: rows }
+      : 'kind' in rows ? rows : { kind: 'range', start: rows.start, stop: rows.stop };
+    return takeDeviceRows(this.live(), value, selection, what);
   }
 
   compile(program: Program): Executable {
@@ -158,6 +167,8 @@ export class CudaDevice implements Device {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // A worker thread may never see 'exit': its profile is printed when its device closes.
+    if (profiling) flushProfile();
     this.ctx.release();
   }
 }

@@ -22,7 +22,7 @@ import type { Runner, RunState, Value } from './lower/types.js';
 import { profiling, recordStep } from './profile.js';
 import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
 import { GUARDED_COPY } from './codegen/misc.js';
-import type { MatmulPrecision } from '../create.js';
+import type { MatmulPrecision } from '../registration.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;

@@ -20,6 +20,7 @@ import type { CudaContext } from './context.js';
 import { CudaArray } from './cuda-array.js';
 import type { CUfunction, CUgraph, CUgraphExec } from './ffi/types.js';
 import { i64, ptr } from './lower/types.js';
+import { config } from '../config.js';
 
 /** Thrown inside a capture by what cannot be recorded (a host read of device values); the program then runs without graphs. */
 export class NotCapturable extends Error {
@@ -74,11 +75,11 @@ interface Captured {
   readonly checks: readonly DeviceCheck[];
 }
 
-/** SYNKHRONOS_CUDA_GRAPHS_LOG=1: one line on stderr per capture and per program left to plain runs, with the reason. */
-const log = process.env['SYNKHRONOS_CUDA_GRAPHS_LOG'] === '1' ? (m: string) => process.stderr.write(`cuda graphs: ${m}\n`) : null;
+/** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per capture and per program left to plain runs, with the reason. */
+const log = config().cudaGraphsLog ? (m: string) => process.stderr.write(`cuda graphs: ${m}\n`) : null;
 
-/** Whether graphs are allowed: SYNKHRONOS_CUDA_GRAPHS=0 turns them off for every CUDA device. */
-export const cudaGraphsEnabled = (): boolean => process.env['SYNKHRONOS_CUDA_GRAPHS'] !== '0';
+/** Whether graphs are allowed: SYNK_CUDA_GRAPHS=0 turns them off for every CUDA device. */
+export const cudaGraphsEnabled = (): boolean => config().cudaGraphs;
 
 /** The graph of one executable (the latest shapes and shared buffers), captured on the second call with the same shapes. */
 export class GraphCache {

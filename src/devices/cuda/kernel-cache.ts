@@ -4,19 +4,19 @@
 // folder never read a half-written file.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CudaDriver } from './ffi/driver.js';
 import { compileCuda } from './ffi/nvrtc.js';
 import type { CUfunction, CUmodule } from './ffi/types.js';
 import type { KernelUnit } from './codegen/module.js';
 import { findNvrtc } from './libraries.js';
+import { config } from '../config.js';
 
 export const NVRTC_OPTIONS: readonly string[] = ['-std=c++17'];
 
-/** The default folder: $SYNKHRONOS_KERNEL_CACHE, else <tmpdir>/synkhronos-kernels. */
+/** The default folder: $SYNK_KERNEL_CACHE, else <tmpdir>/synkhronos-kernels. */
 export function defaultKernelCacheDir(): string {
-  return process.env['SYNKHRONOS_KERNEL_CACHE'] ?? join(tmpdir(), 'synkhronos-kernels');
+  return config().kernelCacheDir;
 }
 
 export interface KernelCacheStats {

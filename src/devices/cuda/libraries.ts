@@ -1,9 +1,10 @@
 // cuBLAS and NVRTC for the device: the usual places first (the ffi loaders: CUDA_PATH, toolkits,
-// the loader path), then $SYNKHRONOS_CUDA_LIB_DIRS and the CUDA wheels of a Python install
+// the loader path), then $SYNK_CUDA_LIB_DIRS and the CUDA wheels of a Python install
 // (nvidia/*/lib under site-packages, e.g. PyTorch's), which is where many GPU machines keep them.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CudaLibraryNotFoundError } from './ffi/errors.js';
+import { config } from '../config.js';
 import { loadCublas, type Cublas } from './ffi/cublas.js';
 import { loadNvrtc, type Nvrtc } from './ffi/nvrtc.js';
 import type { FindLibraryOptions } from './ffi/find-library.js';
@@ -18,9 +19,9 @@ function list(dir: string): string[] {
   }
 }
 
-/** Extra library folders: $SYNKHRONOS_CUDA_LIB_DIRS (colon-separated), then Python CUDA wheels. */
+/** Extra library folders: $SYNK_CUDA_LIB_DIRS (colon-separated), then Python CUDA wheels. */
 export function extraLibraryDirs(): string[] {
-  const dirs = (process.env['SYNKHRONOS_CUDA_LIB_DIRS'] ?? '').split(':').filter(Boolean);
+  const dirs = [...config().cudaLibDirs];
   for (const root of PYTHON_ROOTS) {
     for (const py of list(root).filter((d) => /^python3/.test(d))) {
       for (const packages of ['site-packages', 'dist-packages']) {
@@ -34,7 +35,8 @@ export function extraLibraryDirs(): string[] {
   return [...new Set(dirs)];
 }
 
-function withFallback<T>(load: (o: FindLibraryOptions) => T): T {
+/** Loads a library from the usual places, else from {@link extraLibraryDirs} (the first error is the one thrown). */
+export function withFallback<T>(load: (o: FindLibraryOptions) => T): T {
   try {
     return load({});
   } catch (e) {

@@ -1,10 +1,11 @@
 // Per-op timing of CUDA programs, Theano's `profile=True` for this device: with
-// SYNKHRONOS_CUDA_PROFILE=1 every step waits for the stream and its wall time is added to its op's
+// SYNK_CUDA_PROFILE=1 every step waits for the stream and its wall time is added to its op's
 // total; the table (by total time) is printed to stderr when the thread exits. Off by default:
 // waiting after each step removes the overlap between host and GPU that normal runs rely on.
 import { threadId } from 'node:worker_threads';
+import { config } from '../config.js';
 
-export const profiling = process.env['SYNKHRONOS_CUDA_PROFILE'] === '1';
+export const profiling = config().cudaProfile;
 
 interface OpTime { calls: number; ms: number }
 const totals = new Map<string, OpTime>();

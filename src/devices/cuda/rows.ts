@@ -11,6 +11,7 @@ import { takeKernel } from './codegen/misc.js';
 import { uploadArray } from './executable.js';
 import { i64, ptr } from './lower/types.js';
 import type { CUfunction } from './ffi/types.js';
+import type { Rows } from '../rows.js';
 
 /** Per context, the gather kernel of each dtype (int32 indices). */
 const gathers = new WeakMap<CudaContext, Map<DType, { name: string; fn: CUfunction }>>();
@@ -30,19 +31,21 @@ function gatherKernel(ctx: CudaContext, dtype: DType): { name: string; fn: CUfun
   return entry;
 }
 
-/** The rows `rows` (a [start, stop) range or an index list) of `x` along axis 0, as a new array. */
-export function takeDeviceRows(ctx: CudaContext, x: CudaArray, rows: { start: number; stop: number } | Int32Array, what: string): CudaArray {
+/** The rows `selection` (a [start, stop) range or an index list) of `x` along axis 0, as a new array. */
+export function takeDeviceRows(ctx: CudaContext, x: CudaArray, selection: Rows, what: string): CudaArray {
   if (x.shape.length === 0) throw new TypeError(`${what}: a scalar has no rows to select`);
   const n = x.shape[0]!;
   const tail = x.shape.slice(1);
   const rowElems = sizeOf(tail);
   const bytesPerRow = rowElems * (x.bytes / Math.max(1, x.size));
-  if (!(rows instanceof Int32Array)) {
+  if (selection.kind === 'range') {
+    const rows = selection;
     if (rows.start < 0 || rows.stop > n || rows.start > rows.stop) throw new RangeError(`${what}: rows ${rows.start}..${rows.stop} are outside 0..${n}`);
     const out = ctx.alloc(x.dtype, [rows.stop - rows.start, ...tail]);
     if (out.bytes > 0) ctx.cu.memcpyDtoDAsync(out.ptr, x.ptr + BigInt(rows.start * bytesPerRow), out.bytes, ctx.stream);
     return out;
   }
+  const rows = selection.indices;
   rows.forEach((r, i) => {
     if (r < 0 || r >= n) throw new RangeError(`${what}: row index ${r} (position ${i}) is outside 0..${n - 1} of shape ${shapeToString(x.shape)}`);
   });

@@ -42,7 +42,7 @@ describe('OpenBLAS core type', () => {
         "const core = koffi.load(d.blas.path).func('const char *openblas_get_corename()')();",
         'console.log(JSON.stringify({ env: process.env.OPENBLAS_CORETYPE, core, notice: d.notice }));',
       ].join('\n');
-      const env: Record<string, string | undefined> = { ...process.env, SYNKHRONOS_KERNEL_CACHE: dir };
+      const env: Record<string, string | undefined> = { ...process.env, SYNK_KERNEL_CACHE: dir };
       delete env['OPENBLAS_CORETYPE'];
       delete env['SYNK_BLAS'];
       const run = (extra: Record<string, string>) => {

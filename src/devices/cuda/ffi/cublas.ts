@@ -6,7 +6,7 @@
 // `const float *` on x86-64 and aarch64). alpha/beta are host scalars: the default
 // CUBLAS_POINTER_MODE_HOST reads them from a one-element typed array during the call.
 import { CUBLAS_STATUS_NAMES, check, type StatusDescription } from './errors.js';
-import { CUBLAS_LIBRARY, loadLibrary, type FindLibraryOptions } from './find-library.js';
+import { CUBLAS_LIBRARY, cachedLoader, type FindLibraryOptions } from './find-library.js';
 import { bindAll, bindOptional, registerCudaTypes, type CublasHandle, type CUstream, type DevicePtr, type KoffiFunction, type KoffiLib } from './types.js';
 
 // cublas_api.h / library_types.h (checked against the CUDA 13.0 headers).
@@ -178,18 +178,8 @@ function shape(g: GemmArgs): string {
   return `m=${g.m} n=${g.n} k=${g.k} lda=${g.lda} ldb=${g.ldb} ldc=${g.ldc} op=${g.transa}${g.transb}`;
 }
 
-const cache = new Map<string, Cublas>();
-
 /** Loads libcublas once per distinct options. Throws CudaLibraryNotFoundError when absent. */
-export function loadCublas(options: FindLibraryOptions = {}): Cublas {
-  const key = JSON.stringify(options);
-  const cached = cache.get(key);
-  if (cached) return cached;
-  const { lib, path } = loadLibrary(CUBLAS_LIBRARY, options);
-  const cublas = new Cublas(lib, path);
-  cache.set(key, cublas);
-  return cublas;
-}
+export const loadCublas: (options?: FindLibraryOptions) => Cublas = cachedLoader(CUBLAS_LIBRARY, ({ lib, path }) => new Cublas(lib, path));
 
 /**
  * A row-major GEMM: C[m,n] = alpha * op(A)[m,k] . op(B)[k,n] + beta * C, with every matrix

@@ -9,7 +9,7 @@
 // always does), so keep such a view alive and unchanged until the stream is synchronized.
 import koffi from 'koffi';
 import { check, type StatusDescription } from './errors.js';
-import { CUDA_DRIVER_LIBRARY, loadLibrary, type FindLibraryOptions } from './find-library.js';
+import { CUDA_DRIVER_LIBRARY, cachedLoader, type FindLibraryOptions } from './find-library.js';
 import { packKernelParams, type KernelArg } from './kernel-params.js';
 import {
   bindAll, registerCudaTypes, toBigInt, toNumber,
@@ -318,18 +318,8 @@ export class CudaDriver {
   }
 }
 
-const cache = new Map<string, CudaDriver>();
-
 /** Loads libcuda (once per distinct options). Throws CudaLibraryNotFoundError when absent. */
-export function loadCudaDriver(options: FindLibraryOptions = {}): CudaDriver {
-  const key = JSON.stringify(options);
-  const cached = cache.get(key);
-  if (cached) return cached;
-  const { lib, path } = loadLibrary(CUDA_DRIVER_LIBRARY, options);
-  const driver = new CudaDriver(lib, path);
-  cache.set(key, driver);
-  return driver;
-}
+export const loadCudaDriver: (options?: FindLibraryOptions) => CudaDriver = cachedLoader(CUDA_DRIVER_LIBRARY, ({ lib, path }) => new CudaDriver(lib, path));
 
 export type CudaAvailability = { ok: true; deviceCount: number; driverVersion: number; path: string } | { ok: false; reason: string };
 

@@ -163,3 +163,20 @@ export function preloadCompanion(dir: string | null, pattern: RegExp): string | 
   }
   return null;
 }
+
+/**
+ * A loader of one library that loads it once per distinct options (the same options give the same
+ * object) and wraps what it found; every binding's load function is one of these.
+ */
+export function cachedLoader<T>(spec: LibrarySpec, wrap: (found: LoadedLibrary, options: FindLibraryOptions) => T): (options?: FindLibraryOptions) => T {
+  const cache = new Map<string, T>();
+  return (options = {}) => {
+    const key = JSON.stringify(options);
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = wrap(loadLibrary(spec, options), options);
+      cache.set(key, value);
+    }
+    return value;
+  };
+}

@@ -8,7 +8,7 @@
 // Every call acts on the CUDA device of the calling thread's current context, so a worker
 // thread makes its own context current before ncclCommInitRank and its collectives.
 import { NCCL_RESULT_NAMES, check, type StatusDescription } from './errors.js';
-import { NCCL_LIBRARY, loadLibrary, type FindLibraryOptions } from './find-library.js';
+import { NCCL_LIBRARY, cachedLoader, type FindLibraryOptions } from './find-library.js';
 import { bindAll, bindOptional, registerCudaTypes, type CUstream, type DevicePtr, type KoffiFunction, type KoffiLib, type NcclComm } from './types.js';
 import koffi from 'koffi';
 
@@ -176,15 +176,5 @@ export class Nccl {
   }
 }
 
-const cache = new Map<string, Nccl>();
-
 /** Loads libnccl once per distinct options. Throws CudaLibraryNotFoundError when absent. */
-export function loadNccl(options: FindLibraryOptions = {}): Nccl {
-  const key = JSON.stringify(options);
-  const cached = cache.get(key);
-  if (cached) return cached;
-  const { lib, path } = loadLibrary(NCCL_LIBRARY, options);
-  const nccl = new Nccl(lib, path);
-  cache.set(key, nccl);
-  return nccl;
-}
+export const loadNccl: (options?: FindLibraryOptions) => Nccl = cachedLoader(NCCL_LIBRARY, ({ lib, path }) => new Nccl(lib, path));

@@ -2,7 +2,7 @@
 // NVRTC needs no GPU and no driver, so this works on a build machine too.
 import { dirname } from 'node:path';
 import { CudaCompileError, check, type StatusDescription } from './errors.js';
-import { NVRTC_LIBRARY, loadLibrary, preloadCompanion, type FindLibraryOptions } from './find-library.js';
+import { NVRTC_LIBRARY, cachedLoader, preloadCompanion, type FindLibraryOptions } from './find-library.js';
 import { bindAll, registerCudaTypes, toNumber, type KoffiFunction, type KoffiLib, type NvrtcProgram } from './types.js';
 
 export const NVRTC_SUCCESS = 0;
@@ -99,22 +99,14 @@ export class Nvrtc {
   }
 }
 
-const cache = new Map<string, Nvrtc>();
-
 /** Loads libnvrtc once per distinct options (and libnvrtc-builtins from the same folder). */
-export function loadNvrtc(options: FindLibraryOptions = {}): Nvrtc {
-  const key = JSON.stringify(options);
-  const cached = cache.get(key);
-  if (cached) return cached;
-  const { lib, path, dir } = loadLibrary(NVRTC_LIBRARY, options);
+export const loadNvrtc: (options?: FindLibraryOptions) => Nvrtc = cachedLoader(NVRTC_LIBRARY, ({ lib, path, dir }, options) => {
   // libnvrtc dlopen()s libnvrtc-builtins.so.<major>.<minor> by bare name at compile time,
   // which fails when the folder is not on the loader path. Loading it here by full path
   // first satisfies that later dlopen (glibc matches the already-loaded soname).
   preloadCompanion(dir ?? (options.path ? dirname(path) : null), /^libnvrtc-builtins\.so\.\d+\.\d+$/);
-  const nvrtc = new Nvrtc(lib, path);
-  cache.set(key, nvrtc);
-  return nvrtc;
-}
+  return new Nvrtc(lib, path);
+});
 
 export interface CompileCudaOptions {
   /** 'sm_90' (real: CUBIN and PTX) or 'compute_90' (virtual: PTX only); default: NVRTC's own default (PTX). */

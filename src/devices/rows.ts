@@ -1,14 +1,17 @@
-// Reading a rank's rows out of Data (shared memory) or out of a local array.
+// The one row selection of the runtime: which rows along axis 0 a rank reads, of a Data, of a host
+// array or of an array on a device (a device that selects rows itself implements Device.takeRows).
 import { NDArray } from '../tensor/ndarray.js';
-import { gatherRows, type DataHandle } from './data.js';
-import type { Rows } from './split.js';
 
-export function dataRows(handle: DataHandle, rows: Rows): NDArray {
-  return gatherRows(handle, rows.kind === 'range' ? { start: rows.start, stop: rows.stop } : rows.indices);
+/** A selection of rows of a data set: a contiguous range [start, stop) or an explicit index list. */
+export type Rows = { readonly kind: 'range'; readonly start: number; readonly stop: number } | { readonly kind: 'list'; readonly indices: Int32Array };
+
+/** How many rows a selection holds. */
+export function rowCount(rows: Rows): number {
+  return rows.kind === 'range' ? rows.stop - rows.start : rows.indices.length;
 }
 
-/** Rows of a local array: a view for a range, a copy for an index list. Bounds are checked. */
-export function takeRows(a: NDArray, rows: Rows, what: string): NDArray {
+/** Rows of a host array: a view for a range, a copy for an index list. Bounds are checked. */
+export function takeHostRows(a: NDArray, rows: Rows, what: string): NDArray {
   if (a.ndim === 0) throw new TypeError(`${what}: a scalar has no rows to select`);
   const n = a.shape[0]!;
   const rowSize = a.size / Math.max(1, n) || a.shape.slice(1).reduce((x, y) => x * y, 1);

@@ -1,0 +1,80 @@
+// Every environment switch of synkhronos, read in this one module, under one prefix: SYNK_. The
+// names of earlier releases (SYNKHRONOS_*) still work; the main thread warns once about each one
+// set. Workers stay quiet (they inherit the controller's environment, which warned already).
+// README.md ("Environment switches") documents the table below.
+import { isMainThread } from 'node:worker_threads';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The environment switches, as one typed object. */
+export interface SynkConfig {
+  /** SYNK_BLAS: load exactly this CBLAS library file for the CPU device (undefined: search the usual names). */
+  readonly blasPath: string | undefined;
+  /** SYNK_KERNEL_CACHE: folder of the compiled-kernel and CPU-probe caches (default <tmpdir>/synkhronos-kernels). */
+  readonly kernelCacheDir: string;
+  /** SYNK_CUDA_LIB_DIRS: extra folders (colon-separated) searched for the CUDA libraries and NCCL. */
+  readonly cudaLibDirs: readonly string[];
+  /** SYNK_CUDA_PROFILE=1: per-op GPU time, printed per thread at exit. */
+  readonly cudaProfile: boolean;
+  /** SYNK_CUDA_GRAPHS=0: no CUDA graphs (compiled functions launch every kernel on every call). */
+  readonly cudaGraphs: boolean;
+  /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
+  readonly cudaGraphsLog: boolean;
+}
+
+/** Each switch: its name, and the name it had before the prefix was made one. */
+export const ENV_SWITCHES = {
+  blasPath: { name: 'SYNK_BLAS' },
+  kernelCacheDir: { name: 'SYNK_KERNEL_CACHE', deprecated: 'SYNKHRONOS_KERNEL_CACHE' },
+  cudaLibDirs: { name: 'SYNK_CUDA_LIB_DIRS', deprecated: 'SYNKHRONOS_CUDA_LIB_DIRS' },
+  cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
+  cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
+  cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+} as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
+
+type Env = Readonly<Record<string, string | undefined>>;
+const warned = new Set<string>();
+
+function read(env: Env, key: keyof SynkConfig, warn: boolean): string | undefined {
+  const s: { name: string; deprecated?: string } = ENV_SWITCHES[key];
+  const value = env[s.name];
+  if (value !== undefined) return value;
+  if (s.deprecated === undefined || env[s.deprecated] === undefined) return undefined;
+  if (warn && !warned.has(s.deprecated)) {
+    warned.add(s.deprecated);
+    process.emitWarning(`${s.deprecated} is deprecated; set ${s.name} instead`, { type: 'DeprecationWarning', code: 'SYNK_DEPRECATED_ENV' });
+  }
+  return env[s.deprecated];
+}
+
+/** The switches as `env` sets them (tests pass their own environment; nothing is cached). */
+export function readConfig(env: Env = process.env): SynkConfig {
+  const warn = env === process.env && isMainThread;
+  return {
+    blasPath: read(env, 'blasPath', warn),
+    kernelCacheDir: read(env, 'kernelCacheDir', warn) ?? join(tmpdir(), 'synkhronos-kernels'),
+    cudaLibDirs: (read(env, 'cudaLibDirs', warn) ?? '').split(':').filter(Boolean),
+    cudaProfile: read(env, 'cudaProfile', warn) === '1',
+    cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
+    cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+  };
+}
+
+let current: SynkConfig | undefined;
+
+/** This process's switches, read once. */
+export function config(): SynkConfig {
+  current ??= readConfig();
+  return current;
+}
+
+/**
+ * Keeps NVLink multicast (NVLS) off for NCCL, which it must be on the machines this runs on; an
+ * explicit NCCL_NVLS_ENABLE wins. NCCL reads the variable from the C environment when a communicator
+ * is made. Only the main thread's process.env writes reach that environment (a worker's process.env
+ * is a private copy), and a worker starts with the main thread's values; so it is set from the main
+ * thread, before GPU workers start (fork) and before NCCL is loaded there (findNccl). In a worker it is a no-op.
+ */
+export function keepNvlsOff(): void {
+  if (isMainThread) process.env['NCCL_NVLS_ENABLE'] ??= '0';
+}

@@ -1,0 +1,62 @@
+// The CUDA device as a registered device. Nothing of CUDA loads here: the bindings load only when a
+// 'cuda' device is listed or opened, so machines without a GPU (or its libraries) never load them.
+import type { DeviceRegistration, MatmulPrecision } from '../registration.js';
+import { specChecks } from '../registration.js';
+
+/** fork's description of a GPU worker. */
+export interface CudaSpec {
+  readonly kind: 'cuda';
+  /** The GPU's index. */
+  readonly index: number;
+  /** Let float32 matrix products use TF32 tensor cores. */
+  readonly tf32?: boolean;
+  /** float32 matrix-product precision (wins over tf32). */
+  readonly matmulPrecision?: MatmulPrecision;
+}
+
+/** The CUDA device's registration. */
+export const cudaRegistration: DeviceRegistration<CudaSpec> = {
+  kind: 'cuda',
+  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision'],
+  checkSpec(spec, what) {
+    if (spec['index'] === undefined) throw new TypeError(`${what}.index: a cuda spec needs the GPU's index`);
+    specChecks.count(spec, 'index', 0, what);
+    specChecks.bool(spec, 'tf32', what);
+    specChecks.precision(spec['matmulPrecision'], `${what}.matmulPrecision`);
+  },
+  async open(spec) {
+    const { CudaDevice } = await import('./cuda-device.js');
+    return new CudaDevice({
+      index: spec.index,
+      ...(spec.tf32 !== undefined ? { tf32: spec.tf32 } : {}),
+      ...(spec.matmulPrecision !== undefined ? { matmulPrecision: spec.matmulPrecision } : {}),
+    });
+  },
+  async list(n) {
+    // One device per GPU.
+    const { cudaAvailable } = await import('./ffi/driver.js');
+    const found = cudaAvailable();
+    if (!found.ok) return { unavailable: `no usable CUDA device here (${found.reason.split('\n')[0]})` };
+    const count = n ?? found.deviceCount;
+    if (count > found.deviceCount) throw new RangeError(`fork: ${count} CUDA workers asked for, this machine has ${found.deviceCount} GPU(s)`);
+    return { specs: Array.from({ length: count }, (_, index): CudaSpec => ({ kind: 'cuda', index })) };
+  },
+  autoPriority: 1,
+  sharesHostMemory: false,
+  withMatmulPrecision: (spec, precision) => ({ ...spec, matmulPrecision: spec.matmulPrecision ?? precision }),
+  variants: [
+    // GPU 0 (unavailable where no driver or GPU is found). Its kernels use the CUDA math library and
+    // reduce in a different order, hence the float32 tolerances of the CPU device.
+    {
+      name: 'cuda', tolerance: { rtol: 1e-4, atol: 1e-5 },
+      async load() {
+        const { cudaAvailable } = await import('./ffi/driver.js');
+        const { CudaDevice } = await import('./cuda-device.js');
+        return () => {
+          const found = cudaAvailable();
+          return found.ok ? new CudaDevice() : { unavailable: `no usable CUDA device: ${found.reason.split('\n')[0]}` };
+        };
+      },
+    },
+  ],
+};

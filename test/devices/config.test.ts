@@ -1,0 +1,34 @@
+// The environment switches: one prefix, read in one module; the earlier names still work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENV_SWITCHES, readConfig } from '../../src/devices/config.js';
+
+test('every switch has the SYNK_ prefix; defaults apply when nothing is set', () => {
+  for (const s of Object.values(ENV_SWITCHES)) assert.match(s.name, /^SYNK_[A-Z_]+$/);
+  const c = readConfig({});
+  assert.equal(c.blasPath, undefined);
+  assert.equal(c.kernelCacheDir, join(tmpdir(), 'synkhronos-kernels'));
+  assert.deepEqual(c.cudaLibDirs, []);
+  assert.equal(c.cudaProfile, false);
+  assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
+  assert.equal(c.cudaGraphsLog, false);
+});
+
+test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, which still work', () => {
+  const c = readConfig({
+    SYNK_BLAS: '/x/libblas.so', SYNK_KERNEL_CACHE: '/new', SYNKHRONOS_KERNEL_CACHE: '/old', SYNK_CUDA_LIB_DIRS: '/a:/b', SYNK_CUDA_PROFILE: '1',
+    SYNK_CUDA_GRAPHS: '0', SYNK_CUDA_GRAPHS_LOG: '1',
+  });
+  assert.equal(c.blasPath, '/x/libblas.so');
+  assert.equal(c.kernelCacheDir, '/new');
+  assert.deepEqual(c.cudaLibDirs, ['/a', '/b']);
+  assert.equal(c.cudaProfile, true);
+  assert.equal(c.cudaGraphs, false);
+  assert.equal(c.cudaGraphsLog, true);
+  const old = readConfig({ SYNKHRONOS_KERNEL_CACHE: '/old', SYNKHRONOS_CUDA_LIB_DIRS: '/c', SYNKHRONOS_CUDA_PROFILE: '1' });
+  assert.equal(old.kernelCacheDir, '/old');
+  assert.deepEqual(old.cudaLibDirs, ['/c']);
+  assert.equal(old.cudaProfile, true);
+});
