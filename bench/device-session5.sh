@@ -66,7 +66,7 @@ if [ "$stage" = after ]; then
   done
   echo "== event-loop lateness (dist)"
   timeout 150 node dist/bench/event-loop-lateness.js 1,8,16 --calls 10 --call-ms 200 2>&1 | tail -6
-  for suite in devices/cuda cuda-workers extensions/train comm/ parallel/shared-train; do
+  for suite in devices/cuda cuda-workers comm/ extensions/train; do
     echo "== tests: $suite"
     timeout 240 node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
     grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
