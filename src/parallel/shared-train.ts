@@ -2,6 +2,8 @@
 // shared memory for parameters, averaged states and optimizer state (allocated once, viewed by the
 // controller's variables), the per-fork gradient arena and control words, and the step itself: one
 // dispatch that computes the gradient, reduces it and applies the fused rule on every rank.
+// The parameters, states and arena are one shared WebAssembly.Memory where the engine has
+// WebAssembly SIMD (the ranks' SIMD kernels run on it in place); plain SharedArrayBuffers otherwise.
 import { NDArray } from '../tensor/ndarray.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { fusedRule, type FusedRule, type FusedRuleName } from './fused-rules.js';
@@ -9,6 +11,29 @@ import { CONTROL, controlWords, type SharedStepPlan } from './shared-step.js';
 import { callWithStep, type SynkFn } from './function.js';
 import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
 import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
+import { allocateSharedMemory, ensureMemoryBytes, type SharedWasmMemory, type SimdLayout } from './fused-simd.js';
+
+/**
+ * How shared-state steps sum and update: `'fast'` WebAssembly SIMD in the parameters' precision
+ * (float32 arithmetic for float32 parameters, within a few float32 ulps of the JavaScript kernels
+ * per step), `'exact'` WebAssembly SIMD in float64 arithmetic (bit for bit the JavaScript kernels),
+ * `'off'` the JavaScript kernels.
+ */
+export type SharedStepKernels = 'fast' | 'exact' | 'off';
+
+let kernelMode: SharedStepKernels = 'fast';
+
+/** Chooses the kernels of shared-state steps built from now on (default `'fast'`); returns the previous choice. */
+export function setSharedStepKernels(mode: SharedStepKernels): SharedStepKernels {
+  if (mode !== 'fast' && mode !== 'exact' && mode !== 'off') {
+    throw new TypeError(`setSharedStepKernels: expected 'fast', 'exact' or 'off', got ${JSON.stringify(mode)}`);
+  }
+  const previous = kernelMode;
+  kernelMode = mode;
+  return previous;
+}
+
+const align64 = (bytes: number) => Math.ceil(bytes / 64) * 64;
 
 /** What a shared-state training step is made of (makeTrainFunction builds it from its optimizer). */
 export interface SharedTrainSpec {
@@ -49,6 +74,12 @@ export class SharedTrainStep {
   private readonly weightIndex: number;
   private readonly values: SharedArrayBuffer;
   private readonly state: SharedArrayBuffer[];
+  /** Byte offsets of the state vectors and of the arena (in the memory; zeros without one). */
+  private readonly stateAt: number[];
+  private readonly arenaAt: number;
+  /** The one shared memory of values, state and arena, or null (separate SharedArrayBuffers, JavaScript kernels). */
+  private readonly memory: SharedWasmMemory | null;
+  private readonly layout: SimdLayout | null;
   private readonly held: SharedVariable[] = [];
   private holding = false;
   private fork: { generation: number; planId: number; control: Float64Array } | null = null;
@@ -75,8 +106,24 @@ export class SharedTrainStep {
     this.paramEnd = spec.params.reduce((n, p) => n + sizeOf(p), 0);
     this.weightIndex = this.paramEnd + spec.states.reduce((n, s) => n + sizeOf(s), 0);
     this.length = this.weightIndex + 1;
-    this.values = new SharedArrayBuffer(Math.max(8, this.weightIndex * this.bytes));
-    this.state = this.rule.state.map(() => new SharedArrayBuffer(Math.max(8, this.paramEnd * this.bytes)));
+    // values at byte 0, then each state vector, then the arena (grown per fork), each on a cache line
+    const valuesBytes = this.weightIndex * this.bytes;
+    const stateBytes = this.paramEnd * this.bytes;
+    const stateAt = this.rule.state.map((_, k) => align64(valuesBytes) + k * align64(stateBytes));
+    const arenaAt = align64(valuesBytes) + this.rule.state.length * align64(stateBytes);
+    this.layout = kernelMode === 'off' ? null : dtype === 'float64' ? 'f64' : kernelMode === 'exact' ? 'f32-exact' : 'f32';
+    this.memory = this.layout ? allocateSharedMemory(arenaAt) : null;
+    if (this.memory) {
+      this.values = this.memory.buffer;
+      this.state = this.rule.state.map(() => this.values);
+      this.stateAt = stateAt;
+      this.arenaAt = arenaAt;
+    } else {
+      this.values = new SharedArrayBuffer(Math.max(8, valuesBytes));
+      this.state = this.rule.state.map(() => new SharedArrayBuffer(Math.max(8, stateBytes)));
+      this.stateAt = this.rule.state.map(() => 0);
+      this.arenaAt = 0;
+    }
   }
 
   /** Puts parameters, states and optimizer state into the shared memory (their values move there). */
@@ -95,7 +142,7 @@ export class SharedTrainStep {
     for (const p of this.spec.params) at = place(p, this.values, at);
     for (const s of this.spec.states) at = place(s, this.values, at);
     this.spec.stateSlots.forEach((slots, k) => {
-      let offset = 0;
+      let offset = this.stateAt[k]! / this.bytes;
       for (const s of slots) offset = place(s, this.state[k]!, offset);
     });
     this.holding = true;
@@ -141,9 +188,17 @@ export class SharedTrainStep {
     if (this.fork && this.fork.generation === generation) return this.fork;
     const size = numWorkers();
     const control = new SharedArrayBuffer(controlWords(size) * 8);
+    // Slots start on cache lines (16 elements) so that the SIMD loads of a shard are aligned.
+    const slotStride = Math.ceil(this.length / 16) * 16;
+    const arenaBytes = size * slotStride * this.bytes;
+    // The arena joins the memory when it fits (4 GiB in all); otherwise the JavaScript kernels run.
+    const inMemory = this.memory !== null && ensureMemoryBytes(this.memory, this.arenaAt + arenaBytes);
+    const memory = inMemory ? this.memory : null;
     const plan: SharedStepPlan = {
       id: nextPlanId++, rule: this.spec.rule, dtype: this.dtype, size, length: this.length, paramEnd: this.paramEnd, weightIndex: this.weightIndex,
-      values: this.values, state: this.state, arena: new SharedArrayBuffer(size * this.length * this.bytes), control,
+      values: this.values, valuesAt: 0, state: this.state, stateAt: this.stateAt,
+      arena: memory ? memory.buffer : new SharedArrayBuffer(Math.max(8, arenaBytes)), arenaAt: memory ? this.arenaAt : 0, slotStride,
+      memory, simd: memory ? this.layout : null, control,
     };
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
     this.fork = { generation, planId: plan.id, control: new Float64Array(control) };
