@@ -49,7 +49,7 @@ export const CONTROL = {
   hyper: 0,
   /** The step count this step runs as (the counter's value plus one). */
   step: 15,
-  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update. */
+  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update; then 1 if it ran SIMD kernels. */
   timings: 16,
   /** Each rank's rows in this step. */
   weights: 20,
@@ -135,6 +135,7 @@ export class SharedStep {
     if (this.rank === 0) {
       this.control[CONTROL.timings + 1] = waitedMs;
       this.control[CONTROL.timings + 2] = performance.now() - t0;
+      this.control[CONTROL.timings + 3] = this.kernels ? 1 : 0;
     }
   }
 

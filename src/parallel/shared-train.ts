@@ -61,6 +61,8 @@ export interface SharedStepTimings {
   readonly waitMs: number;
   /** Summing rank 0's shard over all slots and applying the fused rule to it. */
   readonly updateMs: number;
+  /** Whether rank 0 summed and updated with the WebAssembly SIMD kernels (false: the JavaScript kernels). */
+  readonly simd: boolean;
 }
 
 let nextPlanId = 1;
@@ -179,7 +181,8 @@ export class SharedTrainStep {
   /** Rank 0's timings of the last step (zeros before the first). */
   timings(): SharedStepTimings {
     const c = this.fork?.control;
-    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0 };
+    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0,
+      simd: c?.[CONTROL.timings + 3] === 1 };
   }
 
   /** The gradient arena and control words of this fork, sent to its workers once. */
