@@ -7,19 +7,13 @@
 import { NDArray } from '../tensor/ndarray.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { fusedRule, type FusedRule, type FusedRuleName } from './fused-rules.js';
-import { CONTROL, controlWords, type SharedStepPlan } from './shared-step.js';
+import { CONTROL } from './shared-step.js';
 import { callWithStep, type SynkFn } from './function.js';
 import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
 import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
-import { allocateSharedMemory, ensureMemoryBytes, type SharedWasmMemory, type SimdLayout } from './fused-simd.js';
+import { SharedStepStorage, type SharedStepKernels } from './shared-layout.js';
 
-/**
- * How shared-state steps sum and update: `'fast'` WebAssembly SIMD in the parameters' precision
- * (float32 arithmetic for float32 parameters, within a few float32 ulps of the JavaScript kernels
- * per step), `'exact'` WebAssembly SIMD in float64 arithmetic (bit for bit the JavaScript kernels),
- * `'off'` the JavaScript kernels.
- */
-export type SharedStepKernels = 'fast' | 'exact' | 'off';
+export type { SharedStepKernels } from './shared-layout.js';
 
 let kernelMode: SharedStepKernels = 'fast';
 
@@ -32,8 +26,6 @@ export function setSharedStepKernels(mode: SharedStepKernels): SharedStepKernels
   kernelMode = mode;
   return previous;
 }
-
-const align64 = (bytes: number) => Math.ceil(bytes / 64) * 64;
 
 /** What a shared-state training step is made of (makeTrainFunction builds it from its optimizer). */
 export interface SharedTrainSpec {
@@ -71,17 +63,9 @@ export class SharedTrainStep {
   private readonly rule: FusedRule;
   private readonly dtype: 'float32' | 'float64';
   private readonly bytes: number;
-  private readonly length: number;
   private readonly paramEnd: number;
   private readonly weightIndex: number;
-  private readonly values: SharedArrayBuffer;
-  private readonly state: SharedArrayBuffer[];
-  /** Byte offsets of the state vectors and of the arena (in the memory; zeros without one). */
-  private readonly stateAt: number[];
-  private readonly arenaAt: number;
-  /** The one shared memory of values, state and arena, or null (separate SharedArrayBuffers, JavaScript kernels). */
-  private readonly memory: SharedWasmMemory | null;
-  private readonly layout: SimdLayout | null;
+  private readonly storage: SharedStepStorage;
   private readonly held: SharedVariable[] = [];
   private holding = false;
   private fork: { generation: number; planId: number; control: Float64Array } | null = null;
@@ -107,25 +91,7 @@ export class SharedTrainStep {
     const sizeOf = (v: SharedVariable) => v.getValue({ borrow: true }).size;
     this.paramEnd = spec.params.reduce((n, p) => n + sizeOf(p), 0);
     this.weightIndex = this.paramEnd + spec.states.reduce((n, s) => n + sizeOf(s), 0);
-    this.length = this.weightIndex + 1;
-    // values at byte 0, then each state vector, then the arena (grown per fork), each on a cache line
-    const valuesBytes = this.weightIndex * this.bytes;
-    const stateBytes = this.paramEnd * this.bytes;
-    const stateAt = this.rule.state.map((_, k) => align64(valuesBytes) + k * align64(stateBytes));
-    const arenaAt = align64(valuesBytes) + this.rule.state.length * align64(stateBytes);
-    this.layout = kernelMode === 'off' ? null : dtype === 'float64' ? 'f64' : kernelMode === 'exact' ? 'f32-exact' : 'f32';
-    this.memory = this.layout ? allocateSharedMemory(arenaAt) : null;
-    if (this.memory) {
-      this.values = this.memory.buffer;
-      this.state = this.rule.state.map(() => this.values);
-      this.stateAt = stateAt;
-      this.arenaAt = arenaAt;
-    } else {
-      this.values = new SharedArrayBuffer(Math.max(8, valuesBytes));
-      this.state = this.rule.state.map(() => new SharedArrayBuffer(Math.max(8, stateBytes)));
-      this.stateAt = this.rule.state.map(() => 0);
-      this.arenaAt = 0;
-    }
+    this.storage = new SharedStepStorage(spec.rule, dtype, this.paramEnd, this.weightIndex, kernelMode);
   }
 
   /** Puts parameters, states and optimizer state into the shared memory (their values move there). */
@@ -141,11 +107,12 @@ export class SharedTrainStep {
       return offset + size;
     };
     let at = 0;
-    for (const p of this.spec.params) at = place(p, this.values, at);
-    for (const s of this.spec.states) at = place(s, this.values, at);
+    const { values, state, stateAt } = this.storage;
+    for (const p of this.spec.params) at = place(p, values, at);
+    for (const s of this.spec.states) at = place(s, values, at);
     this.spec.stateSlots.forEach((slots, k) => {
-      let offset = this.stateAt[k]! / this.bytes;
-      for (const s of slots) offset = place(s, this.state[k]!, offset);
+      let offset = stateAt[k]! / this.bytes;
+      for (const s of slots) offset = place(s, state[k]!, offset);
     });
     this.holding = true;
   }
@@ -190,21 +157,9 @@ export class SharedTrainStep {
     const generation = forkGeneration(this.spec.owner);
     if (this.fork && this.fork.generation === generation) return this.fork;
     const size = numWorkers();
-    const control = new SharedArrayBuffer(controlWords(size) * 8);
-    // Slots start on cache lines (16 elements) so that the SIMD loads of a shard are aligned.
-    const slotStride = Math.ceil(this.length / 16) * 16;
-    const arenaBytes = size * slotStride * this.bytes;
-    // The arena joins the memory when it fits (4 GiB in all); otherwise the JavaScript kernels run.
-    const inMemory = this.memory !== null && ensureMemoryBytes(this.memory, this.arenaAt + arenaBytes);
-    const memory = inMemory ? this.memory : null;
-    const plan: SharedStepPlan = {
-      id: nextPlanId++, rule: this.spec.rule, dtype: this.dtype, size, length: this.length, paramEnd: this.paramEnd, weightIndex: this.weightIndex,
-      values: this.values, valuesAt: 0, state: this.state, stateAt: this.stateAt,
-      arena: memory ? memory.buffer : new SharedArrayBuffer(Math.max(8, arenaBytes)), arenaAt: memory ? this.arenaAt : 0, slotStride,
-      memory, simd: memory ? this.layout : null, control,
-    };
+    const plan = this.storage.planFor(nextPlanId++, size);
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
-    this.fork = { generation, planId: plan.id, control: new Float64Array(control) };
+    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control) };
     return this.fork;
   }
 }

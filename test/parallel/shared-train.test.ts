@@ -10,9 +10,10 @@ import { T } from '../../src/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 import { FUSED_RULES, type FusedRuleName } from '../../src/parallel/fused-rules.js';
-import { CONTROL, SharedStep, controlWords, shardOf, type SharedStepPlan } from '../../src/parallel/shared-step.js';
+import { CONTROL, SharedStep, shardOf, type SharedStepPlan } from '../../src/parallel/shared-step.js';
 import { commitSharedState } from '../../src/parallel/shared-state.js';
 import { SimdKernels, allocateSharedMemory, simdSupported, type SimdLayout } from '../../src/parallel/fused-simd.js';
+import { SharedStepStorage } from '../../src/parallel/shared-layout.js';
 import { setSharedStepKernels } from '../../src/parallel/shared-train.js';
 import { assertAllClose, rng } from '../helpers/allclose.js';
 
@@ -117,23 +118,11 @@ const HYPER_VALUES: Record<FusedRuleName, number[]> = {
   adam: [0.05, 0.9, 0.999, 1e-8], adamax: [0.002, 0.9, 0.999, 1e-8], adamw: [0.05, 0.9, 0.999, 1e-8, 0.01],
 };
 
-/** A plan as shared-train.ts lays it out (one memory with SIMD kernels, or separate buffers), ranks run in this thread. */
+/** A plan as a training function lays it out (one memory with SIMD kernels, or separate buffers); its ranks run in this thread. */
 function standalonePlan(rule: FusedRuleName, dtype: 'float32' | 'float64', size: number, paramEnd: number, weightIndex: number, simd: SimdLayout | null) {
-  const b = dtype === 'float32' ? 4 : 8;
-  const length = weightIndex + 1;
-  const slotStride = Math.ceil(length / 16) * 16;
-  const nState = FUSED_RULES[rule].state.length;
-  const line = (n: number) => Math.ceil((n * b) / 64) * 64;
-  const stateAt = Array.from({ length: nState }, (_, k) => line(weightIndex) + k * line(paramEnd));
-  const arenaAt = line(weightIndex) + nState * line(paramEnd);
-  const memory = simd ? allocateSharedMemory(arenaAt + size * slotStride * b)! : null;
-  const own = (n: number) => new SharedArrayBuffer(Math.max(8, n));
-  const plan: SharedStepPlan = {
-    id: 1, rule, dtype, size, length, paramEnd, weightIndex, slotStride, memory, simd,
-    values: memory ? memory.buffer : own(weightIndex * b), valuesAt: 0,
-    state: stateAt.map(() => (memory ? memory.buffer : own(paramEnd * b))), stateAt: memory ? stateAt : stateAt.map(() => 0),
-    arena: memory ? memory.buffer : own(size * slotStride * b), arenaAt: memory ? arenaAt : 0, control: new SharedArrayBuffer(controlWords(size) * 8),
-  };
+  const mode = simd === null ? 'off' : simd === 'f32-exact' ? 'exact' : 'fast';
+  const plan = new SharedStepStorage(rule, dtype, paramEnd, weightIndex, mode).planFor(1, size);
+  assert.equal(plan.simd, simd);
   return plan;
 }
 
@@ -220,7 +209,7 @@ describe('shared-state training step on 3 CPU workers', () => {
     assert.equal(train.optimizer.slots[0]!.getValue().item(), 5, 'the step counter counts the steps');
   });
 
-  it('on workers, exact SIMD kernels give the JavaScript kernels\' parameters bit for bit (float32 and float64), fast ones within float32 rounding', async () => {
+  it('on workers, exact SIMD kernels give the JS kernels\' values bit for bit (float32 and float64), fast ones within float32 rounding', async () => {
     const data = X.makeBlobs({ rows: 30, features: 6, classes: 3, seed: 5 });
     const trainWith = async (mode: 'fast' | 'exact' | 'off', dtype: 'float32' | 'float64', rule: 'adam' | 'momentum') => {
       const previous = setSharedStepKernels(mode);
