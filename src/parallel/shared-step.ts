@@ -68,6 +68,15 @@ export function shardOf(length: number, size: number, rank: number): [number, nu
 /** Elements per pass of the sum and the update: a chunk of every slot stays in cache between the two. */
 const CHUNK = 4096;
 
+/** The SIMD kernels on `memory`, or null (the JavaScript kernels run) where this thread cannot instantiate them. */
+function kernelsOrNull(memory: SharedWasmMemory, rule: string, layout: SimdLayout): SimdKernels | null {
+  try {
+    return new SimdKernels(memory, rule, layout);
+  } catch {
+    return null;
+  }
+}
+
 /** A rank's handle of a plan: typed views made once per fork. */
 export class SharedStep {
   private readonly rule: FusedRule;
@@ -90,7 +99,7 @@ export class SharedStep {
     this.state = plan.state.map((b, k) => view(b, plan.stateAt[k]!, plan.paramEnd));
     this.control = new Float64Array(plan.control);
     this.scratch = new View(CHUNK);
-    this.kernels = plan.memory && plan.simd ? new SimdKernels(plan.memory, plan.rule, plan.simd) : null;
+    this.kernels = plan.memory && plan.simd ? kernelsOrNull(plan.memory, plan.rule, plan.simd) : null;
   }
 
   /** Whether this rank sums and updates with the WebAssembly SIMD kernels. */
