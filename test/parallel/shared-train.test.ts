@@ -12,7 +12,7 @@ import * as X from '../../src/extensions/index.js';
 import { FUSED_RULES, type FusedRuleName } from '../../src/parallel/fused-rules.js';
 import { CONTROL, SharedStep, shardOf, type SharedStepPlan } from '../../src/parallel/shared-step.js';
 import { commitSharedState } from '../../src/parallel/shared-state.js';
-import { SimdKernels, allocateSharedMemory, simdSupported, type SimdLayout } from '../../src/parallel/fused-simd.js';
+import { SimdKernels, allocateSharedMemory, ensureMemoryBytes, simdSupported, type SimdLayout } from '../../src/parallel/fused-simd.js';
 import { SharedStepStorage } from '../../src/parallel/shared-layout.js';
 import { setSharedStepKernels } from '../../src/parallel/shared-train.js';
 import { assertAllClose, rng } from '../helpers/allclose.js';
@@ -170,6 +170,11 @@ describe('shared step: WebAssembly SIMD kernels against the JavaScript kernels',
     assert.ok(plan.memory && plan.values === plan.arena && plan.state.every((s) => s === plan.values));
     assert.equal(new SharedStep(plan, 0).usesSimd, true);
     assert.equal(new SharedStep(standalonePlan('adam', 'float32', 2, 10, 12, null), 0).usesSimd, false);
+    // A memory never grows past 4 GiB: a fork whose arena would not fit gets its own buffer and the JS kernels.
+    const memory = plan.memory;
+    assert.equal(ensureMemoryBytes(memory, 2 ** 32 + 64), false);
+    assert.equal(ensureMemoryBytes(memory, memory.buffer.byteLength + 1), true);
+    assert.equal(memory.buffer.byteLength % 65536, 0);
   });
 });
 
