@@ -6,7 +6,11 @@
 // parameters. No rank holds a copy of the parameters, so no all-gather follows: the next forward
 // reads the shared weights. Rank r is the only reader of shard r, so it may leave the reduced sum
 // in slot 0's shard r: slot 0 then holds the whole reduced flat vector, as the all-reduce gave.
+// Where the plan's storage is one shared WebAssembly.Memory, the sum and the rule run as SIMD
+// kernels on it (fused-simd.ts); otherwise (float64 without SIMD, over 4 GiB, no WebAssembly SIMD)
+// as the JavaScript kernels of fused-rules.ts.
 import { fusedRule, type FloatArray, type FusedRule } from './fused-rules.js';
+import { SimdKernels, type SharedWasmMemory, type SimdLayout } from './fused-simd.js';
 
 /** Where the pieces of a shared step live; sent once per fork to every worker. */
 export interface SharedStepPlan {
@@ -19,12 +23,22 @@ export interface SharedStepPlan {
   readonly length: number;
   readonly paramEnd: number;
   readonly weightIndex: number;
-  /** Parameters and averaged states, flat (weightIndex elements). */
+  /** Parameters and averaged states, flat (weightIndex elements from byte valuesAt). */
   readonly values: SharedArrayBuffer;
-  /** The rule's per-parameter state vectors (paramEnd elements each), in the rule's order. */
+  readonly valuesAt: number;
+  /** The rule's per-parameter state vectors (paramEnd elements each, from bytes stateAt[k]), in the rule's order. */
   readonly state: readonly SharedArrayBuffer[];
-  /** size × length gradient slots. */
+  readonly stateAt: readonly number[];
+  /** size gradient slots of `length` elements, `slotStride` elements apart, from byte arenaAt. */
   readonly arena: SharedArrayBuffer;
+  readonly arenaAt: number;
+  readonly slotStride: number;
+  /**
+   * The shared memory whose buffer is values, state and arena (the byte offsets above are into it),
+   * and the SIMD layout its kernels run in; null: the JavaScript kernels.
+   */
+  readonly memory: SharedWasmMemory | null;
+  readonly simd: SimdLayout | null;
   /** Float64 words: see CONTROL below. */
   readonly control: SharedArrayBuffer;
 }
@@ -35,7 +49,7 @@ export const CONTROL = {
   hyper: 0,
   /** The step count this step runs as (the counter's value plus one). */
   step: 15,
-  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update. */
+  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update; then 1 if it ran SIMD kernels. */
   timings: 16,
   /** Each rank's rows in this step. */
   weights: 20,
@@ -51,7 +65,17 @@ export function shardOf(length: number, size: number, rank: number): [number, nu
   return [cut(rank), cut(rank + 1)];
 }
 
+/** Elements per pass of the sum and the update: a chunk of every slot stays in cache between the two. */
 const CHUNK = 4096;
+
+/** The SIMD kernels on `memory`, or null (the JavaScript kernels run) where this thread cannot instantiate them. */
+function kernelsOrNull(memory: SharedWasmMemory, rule: string, layout: SimdLayout): SimdKernels | null {
+  try {
+    return new SimdKernels(memory, rule, layout);
+  } catch {
+    return null;
+  }
+}
 
 /** A rank's handle of a plan: typed views made once per fork. */
 export class SharedStep {
@@ -61,6 +85,7 @@ export class SharedStep {
   private readonly state: FloatArray[];
   private readonly control: Float64Array;
   private readonly scratch: FloatArray;
+  private readonly kernels: SimdKernels | null;
   private gradientStart = 0;
 
   constructor(readonly plan: SharedStepPlan, readonly rank: number) {
@@ -68,11 +93,18 @@ export class SharedStep {
     const View = plan.dtype === 'float32' ? Float32Array : Float64Array;
     // TypeScript's typed-array constructors take ArrayBuffer only; SharedArrayBuffer works the same.
     const view = (b: SharedArrayBuffer, at: number, n: number): FloatArray => new View(b as unknown as ArrayBuffer, at, n);
-    this.slots = Array.from({ length: plan.size }, (_, r) => view(plan.arena, r * plan.length * View.BYTES_PER_ELEMENT, plan.length));
-    this.values = view(plan.values, 0, plan.weightIndex);
-    this.state = plan.state.map((b) => view(b, 0, plan.paramEnd));
+    const bytes = View.BYTES_PER_ELEMENT;
+    this.slots = Array.from({ length: plan.size }, (_, r) => view(plan.arena, plan.arenaAt + r * plan.slotStride * bytes, plan.length));
+    this.values = view(plan.values, plan.valuesAt, plan.weightIndex);
+    this.state = plan.state.map((b, k) => view(b, plan.stateAt[k]!, plan.paramEnd));
     this.control = new Float64Array(plan.control);
     this.scratch = new View(CHUNK);
+    this.kernels = plan.memory && plan.simd ? kernelsOrNull(plan.memory, plan.rule, plan.simd) : null;
+  }
+
+  /** Whether this rank sums and updates with the WebAssembly SIMD kernels. */
+  get usesSimd(): boolean {
+    return this.kernels !== null;
   }
 
   /** This rank's slot of the gradient arena (slot 0 also holds the reduced vector after a step). */
@@ -100,13 +132,39 @@ export class SharedStep {
   /** After the barrier: reduce shard `rank` over every slot and apply the rule to it in place. */
   reduceAndUpdate(waitedMs: number): void {
     const t0 = performance.now();
-    const { size, paramEnd, weightIndex, length } = this.plan;
+    const { size, length } = this.plan;
     let rows = 0;
     for (let r = 0; r < size; r++) rows += this.control[CONTROL.weights + r]!;
     const scale = rows > 0 ? 1 / rows : 0;
     const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
     const step = this.control[CONTROL.step]!;
     const [lo, hi] = shardOf(length, size, this.rank);
+    if (this.kernels) this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step);
+    else this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
+    if (this.rank === 0) {
+      this.control[CONTROL.timings + 1] = waitedMs;
+      this.control[CONTROL.timings + 2] = performance.now() - t0;
+      this.control[CONTROL.timings + 3] = this.kernels ? 1 : 0;
+    }
+  }
+
+  private reduceAndUpdateSimd(kernels: SimdKernels, lo: number, hi: number, rows: number, scale: number, h: number[], step: number): void {
+    const { size, paramEnd, weightIndex, arenaAt, valuesAt, stateAt, slotStride } = this.plan;
+    const bytes = this.values.BYTES_PER_ELEMENT;
+    const first = this.slots[0]!;
+    kernels.prepare(h, step, scale);
+    for (let c = lo; c < hi; c += CHUNK) {
+      const end = Math.min(hi, c + CHUNK);
+      kernels.reduce(arenaAt, slotStride * bytes, size, c, end); // into slot 0
+      if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes
+      const pEnd = Math.min(end, paramEnd);
+      if (c < pEnd) kernels.update(valuesAt, arenaAt + c * bytes, stateAt, c, pEnd);
+      for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = first[i]! * scale;
+    }
+  }
+
+  private reduceAndUpdateJs(lo: number, hi: number, rows: number, scale: number, h: number[], step: number): void {
+    const { size, paramEnd, weightIndex } = this.plan;
     const sum = this.scratch;
     const first = this.slots[0]!;
     for (let c = lo; c < hi; c += CHUNK) {
@@ -122,10 +180,6 @@ export class SharedStep {
       const pEnd = Math.min(end, paramEnd);
       if (c < pEnd) this.rule.update(this.values, sum, scale, this.state, c, pEnd, h, step);
       for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = sum[i - c]! * scale;
-    }
-    if (this.rank === 0) {
-      this.control[CONTROL.timings + 1] = waitedMs;
-      this.control[CONTROL.timings + 2] = performance.now() - t0;
     }
   }
 }

@@ -2,13 +2,30 @@
 // shared memory for parameters, averaged states and optimizer state (allocated once, viewed by the
 // controller's variables), the per-fork gradient arena and control words, and the step itself: one
 // dispatch that computes the gradient, reduces it and applies the fused rule on every rank.
+// The parameters, states and arena are one shared WebAssembly.Memory where the engine has
+// WebAssembly SIMD (the ranks' SIMD kernels run on it in place); plain SharedArrayBuffers otherwise.
 import { NDArray } from '../tensor/ndarray.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { fusedRule, type FusedRule, type FusedRuleName } from './fused-rules.js';
-import { CONTROL, controlWords, type SharedStepPlan } from './shared-step.js';
+import { CONTROL } from './shared-step.js';
 import { callWithStep, type SynkFn } from './function.js';
 import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
 import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
+import { SharedStepStorage, type SharedStepKernels } from './shared-layout.js';
+
+export type { SharedStepKernels } from './shared-layout.js';
+
+let kernelMode: SharedStepKernels = 'fast';
+
+/** Chooses the kernels of shared-state steps built from now on (default `'fast'`); returns the previous choice. */
+export function setSharedStepKernels(mode: SharedStepKernels): SharedStepKernels {
+  if (mode !== 'fast' && mode !== 'exact' && mode !== 'off') {
+    throw new TypeError(`setSharedStepKernels: expected 'fast', 'exact' or 'off', got ${JSON.stringify(mode)}`);
+  }
+  const previous = kernelMode;
+  kernelMode = mode;
+  return previous;
+}
 
 /** What a shared-state training step is made of (makeTrainFunction builds it from its optimizer). */
 export interface SharedTrainSpec {
@@ -36,6 +53,8 @@ export interface SharedStepTimings {
   readonly waitMs: number;
   /** Summing rank 0's shard over all slots and applying the fused rule to it. */
   readonly updateMs: number;
+  /** Whether rank 0 summed and updated with the WebAssembly SIMD kernels (false: the JavaScript kernels). */
+  readonly simd: boolean;
 }
 
 let nextPlanId = 1;
@@ -44,11 +63,9 @@ export class SharedTrainStep {
   private readonly rule: FusedRule;
   private readonly dtype: 'float32' | 'float64';
   private readonly bytes: number;
-  private readonly length: number;
   private readonly paramEnd: number;
   private readonly weightIndex: number;
-  private readonly values: SharedArrayBuffer;
-  private readonly state: SharedArrayBuffer[];
+  private readonly storage: SharedStepStorage;
   private readonly held: SharedVariable[] = [];
   private holding = false;
   private fork: { generation: number; planId: number; control: Float64Array } | null = null;
@@ -74,9 +91,7 @@ export class SharedTrainStep {
     const sizeOf = (v: SharedVariable) => v.getValue({ borrow: true }).size;
     this.paramEnd = spec.params.reduce((n, p) => n + sizeOf(p), 0);
     this.weightIndex = this.paramEnd + spec.states.reduce((n, s) => n + sizeOf(s), 0);
-    this.length = this.weightIndex + 1;
-    this.values = new SharedArrayBuffer(Math.max(8, this.weightIndex * this.bytes));
-    this.state = this.rule.state.map(() => new SharedArrayBuffer(Math.max(8, this.paramEnd * this.bytes)));
+    this.storage = new SharedStepStorage(spec.rule, dtype, this.paramEnd, this.weightIndex, kernelMode);
   }
 
   /** Puts parameters, states and optimizer state into the shared memory (their values move there). */
@@ -92,11 +107,12 @@ export class SharedTrainStep {
       return offset + size;
     };
     let at = 0;
-    for (const p of this.spec.params) at = place(p, this.values, at);
-    for (const s of this.spec.states) at = place(s, this.values, at);
+    const { values, state, stateAt } = this.storage;
+    for (const p of this.spec.params) at = place(p, values, at);
+    for (const s of this.spec.states) at = place(s, values, at);
     this.spec.stateSlots.forEach((slots, k) => {
-      let offset = 0;
-      for (const s of slots) offset = place(s, this.state[k]!, offset);
+      let offset = stateAt[k]! / this.bytes;
+      for (const s of slots) offset = place(s, state[k]!, offset);
     });
     this.holding = true;
   }
@@ -132,7 +148,8 @@ export class SharedTrainStep {
   /** Rank 0's timings of the last step (zeros before the first). */
   timings(): SharedStepTimings {
     const c = this.fork?.control;
-    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0 };
+    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0,
+      simd: c?.[CONTROL.timings + 3] === 1 };
   }
 
   /** The gradient arena and control words of this fork, sent to its workers once. */
@@ -140,13 +157,9 @@ export class SharedTrainStep {
     const generation = forkGeneration(this.spec.owner);
     if (this.fork && this.fork.generation === generation) return this.fork;
     const size = numWorkers();
-    const control = new SharedArrayBuffer(controlWords(size) * 8);
-    const plan: SharedStepPlan = {
-      id: nextPlanId++, rule: this.spec.rule, dtype: this.dtype, size, length: this.length, paramEnd: this.paramEnd, weightIndex: this.weightIndex,
-      values: this.values, state: this.state, arena: new SharedArrayBuffer(size * this.length * this.bytes), control,
-    };
+    const plan = this.storage.planFor(nextPlanId++, size);
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
-    this.fork = { generation, planId: plan.id, control: new Float64Array(control) };
+    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control) };
     return this.fork;
   }
 }
