@@ -11,6 +11,7 @@ import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { registerBuiltinDevices } from '../src/devices/builtin.js';
+import { setSharedStepKernels } from '../src/parallel/shared-train.js';
 
 const list = (v: string): number[] => v.split(',').map((s) => {
   const n = Number(s);
@@ -31,6 +32,7 @@ const o = new Command().name('bench-train')
     'host',
   )
   .option('--precision <p>', "float32 matrix products on GPUs: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)", 'highest')
+  .option('--update-kernels <k>', "CPU shared-state step: 'fast' (WebAssembly SIMD, float32), 'exact' (SIMD, float64 arithmetic), 'off' (JavaScript)", 'fast')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts<{
@@ -41,6 +43,7 @@ const o = new Command().name('bench-train')
     devices: 'cpu' | 'auto' | 'cuda' | 'reference';
     data: 'host' | 'shared';
     precision: 'highest' | 'high' | 'medium';
+    updateKernels: 'fast' | 'exact' | 'off';
     json?: string;
   }>();
 if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
@@ -49,6 +52,7 @@ interface Result { workers: number; batch: number; msPerStep: number; samplesPer
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
 
+setSharedStepKernels(o.updateKernels);
 await registerBuiltinDevices();
 const H = o.hidden;
 const maxBatch = Math.max(...o.batches);
