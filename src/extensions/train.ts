@@ -7,6 +7,7 @@ import { SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../build/build.js';
 import { randomUpdatesFor } from '../build/random-streams.js';
 import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
+import type { UpdateSpec } from '../parallel/fn-spec.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
 import { numWorkers, workersShareHostMemory } from '../parallel/runtime.js';
 import { SharedTrainStep, type SharedStepTimings } from '../parallel/shared-train.js';
@@ -142,15 +143,17 @@ export function makeTrainFunction(
   if (optimizer.params.length !== params.length || optimizer.params.some((p, i) => p !== params[i]))
     throw new TypeError(`${what}: the rule built an optimizer for other parameters than the ones given`);
 
-  const gradFn = synkFn({
+  // The data-parallel function of the loss over the ranks' rows, with the given updates.
+  const lossFn = (updates: readonly UpdateSpec[], name: string): SynkFn => synkFn({
     inputs,
     ...(own.bcastInputs ? { bcastInputs: own.bcastInputs } : {}),
     outputs: [[loss, 'avg'], ...(own.outputs ?? [])],
-    updates: [...optimizer.gradUpdates, ...localUpdates],
+    updates,
     ...(own.givens ? { givens: own.givens } : {}),
     sliceableShareds: sliceable,
-    name: `${what}: gradient`,
+    name: `${what}: ${name}`,
   });
+  const gradFn = lossFn([...optimizer.gradUpdates, ...localUpdates], 'gradient');
   const updateFn = synkFn({ updates: optimizer.paramUpdates, name: `${what}: update` });
   const zeroFn = synkFn({ updates: [[optimizer.flatGrad, B.zerosLike(optimizer.flatGrad)]], name: `${what}: reset` });
 
@@ -159,15 +162,7 @@ export function makeTrainFunction(
   let oneProgram: SynkFn | null = null;
   const oneProgramFn = (): SynkFn | null => {
     if (!optimizer.directUpdates) return null;
-    oneProgram ??= synkFn({
-      inputs,
-      ...(own.bcastInputs ? { bcastInputs: own.bcastInputs } : {}),
-      outputs: [[loss, 'avg'], ...(own.outputs ?? [])],
-      updates: [...optimizer.directUpdates, ...localUpdates],
-      ...(own.givens ? { givens: own.givens } : {}),
-      sliceableShareds: sliceable,
-      name: `${what}: step`,
-    });
+    oneProgram ??= lossFn([...optimizer.directUpdates, ...localUpdates], 'step');
     return oneProgram;
   };
 
