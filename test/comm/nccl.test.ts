@@ -8,15 +8,16 @@ import { Worker } from 'node:worker_threads';
 import { cudaAvailable } from '../../src/devices/cuda/ffi/driver.js';
 import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { pollUntilDone } from '../../src/comm/nccl-support.js';
-import { NCCL_BOOTSTRAP_BYTES, createNcclBootstrap, joinNcclGroup } from '../../src/parallel/gpu-comm.js';
+import { pollUntilDone } from '../../src/devices/cuda/nccl-support.js';
+import { NCCL_BOOTSTRAP_BYTES, createNcclBootstrap } from '../../src/parallel/gpu-comm.js';
+import { joinNcclGroup } from './fixtures/join-nccl.js';
 
 const found = cudaAvailable();
 
 async function ncclOrSkip(t: TestContext): Promise<boolean> {
   if (!found.ok) { t.skip(`no usable CUDA device: ${found.reason.split('\n')[0]}`); return false; }
   try {
-    (await import('../../src/comm/nccl.js')).findNccl();
+    (await import('../../src/devices/cuda/nccl-communicator.js')).findNccl();
     return true;
   } catch (e) {
     t.skip(`libnccl not loadable: ${(e as Error).message.split('\n')[0]}`);
