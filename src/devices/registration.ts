@@ -1,6 +1,7 @@
 // What a device tells the runtime about itself when it registers (devices/builtin.ts lists the
 // registrations): its kind, how to check and open the spec a worker is given, how many instances
-// this machine offers, and what its workers can do. Generic code asks these, never a kind by name.
+// this machine offers, and what its workers can do (a communicator of their own among them). Generic
+// code asks these, never a kind by name.
 import { describe } from '../tensor/ndarray.js';
 import type { Device } from './device.js';
 import type { DeviceGroupKind } from './device-groups.js';
