@@ -7,9 +7,10 @@
 //   build       the graph builders (T.add, T.sum, ..., the Variable methods, random streams): applyOp over the table
 //   grad        reverse-mode differentiation and the gradient rule table (typed over the op names); rules use builders
 //   compile     graph -> Program (typed by op name), rewrites, description validation, StepError
-//   devices     reference, CPU and CUDA devices: kernels, per-device code templates, lowering tables
+//   devices     reference, CPU and CUDA devices: kernels, per-device code templates, lowering tables; the Communicator
+//               interface and reduce ops, and each device's own communicator (CUDA: NCCL), named by its registration
 //   run         T.fn's CompiledFunction and Variable.eval: runs a compiled program on a device
-//   comm        communicators (shared memory, NCCL) over device arrays
+//   comm        the shared-memory communicator; device communicators only through the Device interface and registrations
 //   parallel    the worker pool, synk.fn, data, collectives
 //   extensions  layers, optimisers, training loops, datasets
 //   (facade)    the package entry points directly in src/: index.ts ('synkhronos') and tensor.ts ('synkhronos/tensor')

@@ -25,7 +25,7 @@ import type { CudaContext } from '../../src/devices/cuda/context.js';
 import type { NcclComm } from '../../src/devices/cuda/ffi/types.js';
 import { type Nccl, NCCL_UNIQUE_ID_BYTES, decodeNcclVersion } from '../../src/devices/cuda/ffi/nccl.js';
 import { cudaAvailable } from '../../src/devices/cuda/ffi/driver.js';
-import { NcclCommunicator, findNccl } from '../../src/comm/nccl.js';
+import { NcclCommunicator, findNccl } from '../../src/devices/cuda/nccl-communicator.js';
 import type { DeviceSpec } from '../../src/devices/create.js';
 
 const MIB = 1 << 20;

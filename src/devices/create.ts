@@ -5,6 +5,7 @@ import { describe } from '../tensor/ndarray.js';
 import type { Device } from './device.js';
 import { DEVICE_REGISTRATIONS, type DeviceSpec } from './builtin.js';
 import type { DeviceRegistration, MatmulPrecision } from './registration.js';
+import type { DeviceGroupKind } from './device-groups.js';
 
 export { MATMUL_PRECISIONS, type MatmulPrecision } from './registration.js';
 export type { DeviceSpec } from './builtin.js';
@@ -96,4 +97,14 @@ export function withMatmulPrecision(specs: readonly DeviceSpec[], precision: Mat
     const r = requireRegistration(s.kind);
     return (r.withMatmulPrecision ? r.withMatmulPrecision(s, precision) : s) as DeviceSpec;
   });
+}
+
+/** Whether workers on devices of `kind` form a device communicator (decided before any device opens). */
+export function hasDeviceGroup(kind: string): boolean {
+  return byKind.get(kind)?.deviceGroup !== undefined;
+}
+
+/** The group kind of `kind`'s devices, loading its module; undefined when it has none. */
+export async function deviceGroupOf(kind: string): Promise<DeviceGroupKind | undefined> {
+  return byKind.get(kind)?.deviceGroup?.();
 }

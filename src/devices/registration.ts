@@ -1,8 +1,10 @@
 // What a device tells the runtime about itself when it registers (devices/builtin.ts lists the
 // registrations): its kind, how to check and open the spec a worker is given, how many instances
-// this machine offers, and what its workers can do. Generic code asks these, never a kind by name.
+// this machine offers, and what its workers can do (a communicator of their own among them). Generic
+// code asks these, never a kind by name.
 import { describe } from '../tensor/ndarray.js';
 import type { Device } from './device.js';
+import type { DeviceGroupKind } from './device-groups.js';
 
 /** The plain-data description of one device (structured-cloneable: a worker opens its own). */
 export interface DeviceSpecBase {
@@ -41,6 +43,11 @@ export interface DeviceRegistration<S extends DeviceSpecBase = DeviceSpecBase> {
   readonly autoPriority?: number;
   /** Workers compute in this process's memory (host arrays), so ranks can share arrays in place. */
   readonly sharesHostMemory: boolean;
+  /**
+   * The communicator the workers of a fork on devices of this kind form between them, for arrays
+   * that stay on the device (CUDA: NCCL); loads its module on first use. Absent: no such group.
+   */
+  readonly deviceGroup?: () => Promise<DeviceGroupKind>;
   /** The spec with fork's `matmulPrecision` applied, for devices it concerns. */
   withMatmulPrecision?(spec: S, precision: MatmulPrecision): S;
   /** Ways to run it in one process, for the op suite. */

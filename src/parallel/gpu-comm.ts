@@ -10,8 +10,7 @@
 // This module loads no device code itself (runtime.ts imports it on machines without a GPU too).
 import { isMainThread } from 'node:worker_threads';
 import type { Device } from '../devices/device.js';
-import { DEVICE_GROUP_ID_BYTES, ncclGroupKind, type DeviceCommunicator, type DeviceGroupKind } from '../comm/device-groups.js';
-import type { NcclCommunicator } from '../comm/nccl.js';
+import { DEVICE_GROUP_ID_BYTES, deviceGroupOf, type DeviceCommunicator, type DeviceGroupKind } from '../comm/device-groups.js';
 import { type ShmGroupInit, shmGroupAbortState } from '../comm/shm.js';
 import { describeAbort } from '../comm/shm-group.js';
 import { CommAbortedError, CommTimeoutError } from '../comm/communicator.js';
@@ -102,22 +101,27 @@ export async function joinDeviceGroup(
   }
 }
 
-/** {@link joinDeviceGroup} over NCCL, on a CUDA device. */
-export async function joinNcclGroup(
+/**
+ * {@link joinDeviceGroup} over the group that devices of `kind` form (as its registration says: for
+ * 'cuda', NCCL), whatever `device` is: the group's own check refuses a device it cannot join.
+ */
+export async function joinDeviceGroupOf(
+  kind: string,
   device: Device,
   bootstrap: SharedArrayBuffer,
   rank: number,
   size: number,
   options: JoinOptions = {},
-): Promise<NcclCommunicator> {
-  let group: DeviceGroupKind;
+): Promise<DeviceCommunicator> {
+  let group: DeviceGroupKind | undefined;
   try {
-    group = await ncclGroupKind();
+    group = await deviceGroupOf(kind);
+    if (!group) throw new TypeError(`rank ${rank}: devices of kind '${kind}' form no device group`);
   } catch (e) {
     failNcclBootstrap(bootstrap, rank);
     throw e;
   }
-  return (await joinDeviceGroup(group, device, bootstrap, rank, size, options)) as NcclCommunicator;
+  return joinDeviceGroup(group, device, bootstrap, rank, size, options);
 }
 
 /** A probe that reports the pool's shared-memory group being aborted (a peer died or failed). */

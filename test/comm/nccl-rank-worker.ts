@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CudaDevice } from '../../src/devices/cuda/cuda-device.js';
 import { CudaArray } from '../../src/devices/cuda/cuda-array.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { joinNcclGroup } from '../../src/parallel/gpu-comm.js';
+import { joinNcclGroup } from './fixtures/join-nccl.js';
 
 interface Job { readonly rank: number; readonly size: number; readonly index: number; readonly bootstrap: SharedArrayBuffer }
 const { rank, size, index, bootstrap } = workerData as Job;

@@ -8,15 +8,16 @@ import { Worker } from 'node:worker_threads';
 import { cudaAvailable } from '../../src/devices/cuda/ffi/driver.js';
 import { ReferenceDevice } from '../../src/devices/reference/reference-device.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
-import { pollUntilDone } from '../../src/comm/nccl-support.js';
-import { NCCL_BOOTSTRAP_BYTES, createNcclBootstrap, joinNcclGroup } from '../../src/parallel/gpu-comm.js';
+import { pollUntilDone } from '../../src/devices/cuda/nccl-support.js';
+import { NCCL_BOOTSTRAP_BYTES, createNcclBootstrap, joinDeviceGroupOf } from '../../src/parallel/gpu-comm.js';
+import { joinNcclGroup } from './fixtures/join-nccl.js';
 
 const found = cudaAvailable();
 
 async function ncclOrSkip(t: TestContext): Promise<boolean> {
   if (!found.ok) { t.skip(`no usable CUDA device: ${found.reason.split('\n')[0]}`); return false; }
   try {
-    (await import('../../src/comm/nccl.js')).findNccl();
+    (await import('../../src/devices/cuda/nccl-communicator.js')).findNccl();
     return true;
   } catch (e) {
     t.skip(`libnccl not loadable: ${(e as Error).message.split('\n')[0]}`);
@@ -42,6 +43,14 @@ test('joinNcclGroup refuses a device that is not CUDA and marks the bootstrap fa
   const bootstrap = createNcclBootstrap();
   assert.equal(bootstrap.byteLength, NCCL_BOOTSTRAP_BYTES);
   await assert.rejects(joinNcclGroup(new ReferenceDevice(), bootstrap, 1, 2), /NCCL rank 1: the device is reference, not cuda/);
+  const i32 = new Int32Array(bootstrap, 0, 4);
+  assert.equal(i32[0], 2);
+  assert.equal(i32[2], 1);
+});
+
+test('joinDeviceGroupOf refuses a kind whose devices form no group and marks the bootstrap failed by that rank', async () => {
+  const bootstrap = createNcclBootstrap();
+  await assert.rejects(joinDeviceGroupOf('cpu', new ReferenceDevice(), bootstrap, 1, 2), /rank 1: devices of kind 'cpu' form no device group/);
   const i32 = new Int32Array(bootstrap, 0, 4);
   assert.equal(i32[0], 2);
   assert.equal(i32[2], 1);

@@ -94,7 +94,7 @@ const cuda = cudaAvailable();
 async function ncclUnavailable(): Promise<string | null> {
   if (!cuda.ok) return `no usable CUDA device: ${cuda.reason.split('\n')[0]}`;
   try {
-    (await import('../../src/comm/nccl.js')).findNccl();
+    (await import('../../src/devices/cuda/nccl-communicator.js')).findNccl();
     return null;
   } catch (e) {
     return `libnccl not loadable: ${(e as Error).message.split('\n')[0]}`;

@@ -3,7 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEVICE_REGISTRATIONS } from '../../src/devices/builtin.js';
-import { checkDeviceSpec, deviceNames, registeredKinds, resolveDevices, specsShareHostMemory, withMatmulPrecision } from '../../src/devices/create.js';
+import {
+  checkDeviceSpec, deviceGroupOf, deviceNames, hasDeviceGroup, registeredKinds, resolveDevices, specsShareHostMemory, withMatmulPrecision,
+} from '../../src/devices/create.js';
+import { DEVICE_GROUP_ID_BYTES } from '../../src/devices/device-groups.js';
 
 test('the registered kinds are the registrations, in order, and fork takes each of them and auto', () => {
   assert.deepEqual(registeredKinds(), DEVICE_REGISTRATIONS.map((r) => r.kind));
@@ -26,4 +29,16 @@ test('resolution, host memory and matmul precision are asked of the registration
   const specs = withMatmulPrecision([{ kind: 'cpu' }, { kind: 'cuda', index: 0 }], 'high');
   assert.deepEqual(specs, [{ kind: 'cpu' }, { kind: 'cuda', index: 0, matmulPrecision: 'high' }]);
   await assert.rejects(resolveDevices('tpu', 1), /no device of kind 'tpu'/);
+});
+
+test('device communicators are asked of the registrations: CUDA names NCCL, the host devices none', async () => {
+  assert.deepEqual(registeredKinds().filter(hasDeviceGroup), ['cuda']);
+  assert.equal(hasDeviceGroup('tpu'), false);
+  assert.equal(await deviceGroupOf('cpu'), undefined);
+  assert.equal(await deviceGroupOf('tpu'), undefined);
+  // Loading the group's module loads no CUDA library (only joining one does).
+  const nccl = await deviceGroupOf('cuda');
+  assert.ok(nccl);
+  assert.equal(nccl.name, 'NCCL');
+  assert.ok(nccl.idBytes > 0 && nccl.idBytes <= DEVICE_GROUP_ID_BYTES);
 });

@@ -14,7 +14,7 @@ const found = cudaAvailable();
 let skip: string | false = found.ok ? false : `no usable CUDA device: ${found.reason.split('\n')[0]}`;
 if (!skip) {
   try {
-    (await import('../../src/comm/nccl.js')).findNccl();
+    (await import('../../src/devices/cuda/nccl-communicator.js')).findNccl();
   } catch (e) {
     skip = `libnccl not loadable: ${(e as Error).message.split('\n')[0]}`;
   }

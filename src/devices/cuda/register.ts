@@ -43,6 +43,8 @@ export const cudaRegistration: DeviceRegistration<CudaSpec> = {
   },
   autoPriority: 1,
   sharesHostMemory: false,
+  // NCCL, the CUDA device's own communicator (as c10d keeps ProcessGroupNCCL with CUDA).
+  deviceGroup: async () => (await import('./nccl-group.js')).ncclGroup,
   withMatmulPrecision: (spec, precision) => ({ ...spec, matmulPrecision: spec.matmulPrecision ?? precision }),
   variants: [
     // GPU 0 (unavailable where no driver or GPU is found). Its kernels use the CUDA math library and

@@ -1,11 +1,12 @@
 // NCCL as the device group of CUDA devices: the unique id comes from rank 0's GPU, and every rank
-// joins on its own GPU's context. Loaded only when a CUDA fork (or a test) joins a group.
-import type { Device } from '../devices/device.js';
-import { CudaDevice } from '../devices/cuda/cuda-device.js';
-import type { DeviceGroupKind } from './device-groups.js';
-import { NcclCommunicator } from './nccl.js';
+// joins on its own GPU's context. The CUDA registration (register.ts) names it as the device group of
+// its devices; it loads only when a CUDA fork (or a test) joins a group.
+import type { Device } from '../device.js';
+import { CudaDevice } from './cuda-device.js';
+import type { DeviceGroupKind } from '../device-groups.js';
+import { NcclCommunicator } from './nccl-communicator.js';
 import { findNccl } from './nccl-support.js';
-import { NCCL_UNIQUE_ID_BYTES } from '../devices/cuda/ffi/nccl.js';
+import { NCCL_UNIQUE_ID_BYTES } from './ffi/nccl.js';
 
 function cudaOf(device: Device, rank: number): CudaDevice {
   if (!(device instanceof CudaDevice)) throw new TypeError(`NCCL rank ${rank}: the device is ${device.kind}, not cuda`);

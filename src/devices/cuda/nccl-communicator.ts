@@ -10,12 +10,12 @@
 // NCCL has no gather or scatter and needs equal lengths everywhere: gather/allGather first
 // all-gather the lengths (with the dtype, so ranks that disagree throw CommMismatchError), pad to
 // the longest and cut the padding off again; scatter broadcasts the root's concatenation.
-import { type DType, type TypedArray, bytesPerElement, storageOf } from '../tensor/dtype.js';
-import type { CudaContext } from '../devices/cuda/context.js';
-import type { CudaArray } from '../devices/cuda/cuda-array.js';
-import type { Block } from '../devices/cuda/allocator.js';
-import type { NcclComm } from '../devices/cuda/ffi/types.js';
-import type { Nccl, NcclRedOp } from '../devices/cuda/ffi/nccl.js';
+import { type DType, type TypedArray, bytesPerElement, storageOf } from '../../tensor/dtype.js';
+import type { CudaContext } from './context.js';
+import type { CudaArray } from './cuda-array.js';
+import type { Block } from './allocator.js';
+import type { NcclComm } from './ffi/types.js';
+import type { Nccl, NcclRedOp } from './ffi/nccl.js';
 import { CODES, findNccl, ncclOp, ncclType, pollUntilDone } from './nccl-support.js';
 
 export { findNccl, ncclOp, ncclType } from './nccl-support.js';
@@ -23,8 +23,8 @@ import {
   type CollectiveOptions, type Communicator, type ReduceOptions, type RootOptions,
   CommAbortedError, CommMismatchError, CommTimeoutError, DEFAULT_COMM_TIMEOUT_MS,
   assertCommBuffer, assertRoot, assertTimeout, bufferDType,
-} from './communicator.js';
-import { type ReduceOp, assertReduceOp, finishAvg } from './reduce-ops.js';
+} from '../communicator.js';
+import { type ReduceOp, assertReduceOp, finishAvg } from '../reduce-ops.js';
 
 
 export interface NcclCommunicatorOptions {

@@ -1,9 +1,9 @@
 // Helpers of the NCCL communicator: finding the library, dtype and op mapping.
-import type { DType } from '../tensor/dtype.js';
-import { loadNccl, type Nccl, type NcclDataType, type NcclRedOp } from '../devices/cuda/ffi/nccl.js';
-import { withFallback } from '../devices/cuda/libraries.js';
-import type { ReduceOp } from './reduce-ops.js';
-import { keepNvlsOff } from '../devices/config.js';
+import type { DType } from '../../tensor/dtype.js';
+import { loadNccl, type Nccl, type NcclDataType, type NcclRedOp } from './ffi/nccl.js';
+import { withFallback } from './libraries.js';
+import type { ReduceOp } from '../reduce-ops.js';
+import { keepNvlsOff } from '../config.js';
 
 /** Dtype codes exchanged between ranks (index in this list). */
 export const CODES: readonly DType[] = ['bool', 'uint8', 'int32', 'float32', 'float64'];
