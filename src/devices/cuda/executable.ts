@@ -77,7 +77,7 @@ export class CudaExecutable implements Executable, GraphHost {
     const keep = new Set(this.resultSlots);
     this.dying = program.steps.map((s, k) => [...new Set([...s.inputs, s.output])].filter((i) => this.lastUse[i]! <= k && !keep.has(i)));
     this.argSlotSet = new Set(this.argSlots);
-    this.graphs = useGraphs && !profiling ? new GraphCache(this, program, fns.get(GUARDED_COPY)) : null;
+    this.graphs = useGraphs && !profiling ? new GraphCache(this, program, fns.get(GUARDED_COPY), this) : null;
   }
 
   get ctx(): CudaContext {

@@ -78,12 +78,40 @@ interface Captured {
 /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per capture and per program left to plain runs, with the reason. */
 const log = config().cudaGraphsLog ? (m: string) => process.stderr.write(`cuda graphs: ${m}\n`) : null;
 
+/** Where a cache keeps its graph: what freeing it needs, and nothing that leads back to the executable. */
+interface GraphHolder {
+  readonly ctx: CudaContext;
+  current: Captured | null;
+}
+
+/** Destroys the holder's graph and gives its memory back (nothing when the context is gone, which freed it all). */
+function freeGraph(holder: GraphHolder): void {
+  const c = holder.current;
+  holder.current = null;
+  if (!c || holder.ctx.isClosed) return;
+  holder.ctx.makeCurrent();
+  holder.ctx.cu.graphExecDestroy(c.exec);
+  holder.ctx.cu.graphDestroy(c.graph);
+  for (const a of [...c.statics, ...c.outputs, ...c.held]) a.release();
+  for (const p of c.pools) p.close();
+}
+
+/** A compiled function that is collected frees its graph and the graph's memory pool. */
+const graphFinalizer = new FinalizationRegistry<GraphHolder>((holder) => {
+  try {
+    freeGraph(holder);
+  } catch {
+    // the device went away meanwhile: its memory went with it
+  }
+});
+
 /** Whether graphs are allowed: SYNK_CUDA_GRAPHS=0 turns them off for every CUDA device. */
 export const cudaGraphsEnabled = (): boolean => config().cudaGraphs;
 
 /** The graph of one executable (the latest shapes and shared buffers), captured on the second call with the same shapes. */
 export class GraphCache {
-  private current: Captured | null = null;
+  /** The captured graph, in a holder of its own: the finalizer below frees it without reaching this cache. */
+  private readonly holder: GraphHolder;
   private readonly warm = new Set<string>();
   private misses = 0;
   private disabled = false;
@@ -92,7 +120,10 @@ export class GraphCache {
   /** Per update: the argument (a shared variable's buffer) its result is written back into. */
   private readonly updateTargets: number[];
 
-  constructor(private readonly host: GraphHost, private readonly program: Program, private readonly guardedCopy: CUfunction | undefined) {
+  /** `owner`: the object whose collection frees the graph (the executable). */
+  constructor(private readonly host: GraphHost, private readonly program: Program, private readonly guardedCopy: CUfunction | undefined, owner: object) {
+    this.holder = { ctx: host.ctx, current: null };
+    graphFinalizer.register(owner, this.holder);
     this.inputArgs = program.inputs.map((_, i) => i);
     this.sharedArgs = program.shareds.map((_, j) => program.inputs.length + j);
     const argOfShared = new Map(program.shareds.map((s, j) => [s.sharedId, program.inputs.length + j]));
@@ -107,7 +138,7 @@ export class GraphCache {
 
   /** How this executable runs now, for tests and benchmarks. */
   get state(): 'plain' | 'warming' | 'captured' {
-    return this.disabled ? 'plain' : this.current ? 'captured' : 'warming';
+    return this.disabled ? 'plain' : this.holder.current ? 'captured' : 'warming';
   }
 
   /** The results of a replay (or of a fresh capture), or null: run the program plainly. */
@@ -118,7 +149,7 @@ export class GraphCache {
       log?.(`${this.program.steps.length}-step program: arguments of other dtypes or devices; this call runs plainly`);
       return null;
     }
-    const c = this.current;
+    const c = this.holder.current;
     if (c && c.shapeKey === keys.shapeKey && c.ptrKey === keys.ptrKey) {
       this.misses = 0;
       return this.replay(c, args);
@@ -142,14 +173,7 @@ export class GraphCache {
 
   /** Frees the graph and its memory. */
   close(): void {
-    const c = this.current;
-    this.current = null;
-    if (!c) return;
-    const cu = this.host.ctx.cu;
-    cu.graphExecDestroy(c.exec);
-    cu.graphDestroy(c.graph);
-    for (const a of [...c.statics, ...c.outputs, ...c.held]) a.release();
-    for (const p of c.pools) p.close();
+    freeGraph(this.holder);
   }
 
   private keysOf(args: readonly DeviceArray[]): { shapeKey: string; ptrKey: string } | null {
@@ -247,10 +271,10 @@ export class GraphCache {
     for (const r of enqueued.results.slice(nOut)) r.release(); // written back into the shared buffers
     this.close();
     log?.(`captured a ${this.program.steps.length}-step program for ${shapeKey}`);
-    this.current = {
+    this.holder.current = {
       shapeKey, ptrKey, graph, exec, pools: [pool, uploads], statics, outputs: enqueued.results.slice(0, nOut), held, checks: enqueued.checks,
     };
-    return this.current;
+    return this.holder.current;
   }
 
   private replay(c: Captured, args: readonly DeviceArray[]): DeviceArray[] {

@@ -42,7 +42,7 @@ function fakeHost(options: { failCapture?: 'notCapturable' | 'genuine'; aliasArg
   let capturing = false;
   const flag = new CudaArray('int32', [4], allocator.allocate(16), {});
   const ctx = {
-    allocator, stream: {}, gridFor: () => 1,
+    allocator, stream: {}, gridFor: () => 1, isClosed: false, makeCurrent: () => {},
     errorFlag: () => flag,
     launch: (_fn: CUfunction, _g: unknown, _b: unknown, args: unknown[]) => { calls.guarded.push(args); },
     staging: { upload: () => { calls.copies++; } },
@@ -80,7 +80,7 @@ const input = (n: number) => new NDArray('float32', [n]);
 
 test('the second call with the same shapes captures, later calls replay; inputs are copied in, updates written back', () => {
   const { host, calls, ctx } = fakeHost({ check: true });
-  const cache = new GraphCache(host, program(), GUARD);
+  const cache = new GraphCache(host, program(), GUARD, {});
   const p = new CudaArray('float32', [4], ctx.allocator.allocate(16), ctx);
   assert.equal(cache.run([input(4), p]), null, 'first call: plain');
   assert.equal(cache.state, 'warming');
@@ -107,7 +107,7 @@ test('the second call with the same shapes captures, later calls replay; inputs 
 
 test('new shapes or new shared buffers capture again; buffers that change every call end in plain runs', () => {
   const { host, calls, ctx } = fakeHost();
-  const cache = new GraphCache(host, program(), GUARD);
+  const cache = new GraphCache(host, program(), GUARD, {});
   const buf = () => new CudaArray('float32', [4], ctx.allocator.allocate(16), ctx);
   const p = buf();
   cache.run([input(4), p]);
@@ -127,13 +127,13 @@ test('what cannot be captured runs plainly: host reads, results that alias argum
     ['an aliased result', fakeHost({ aliasArg: true }), 'plain'],
     ['a genuine error', fakeHost({ failCapture: 'genuine' }), 'warming'],
   ] as const) {
-    const cache = new GraphCache(made.host, program(), GUARD);
+    const cache = new GraphCache(made.host, program(), GUARD, {});
     const p = new CudaArray('float32', [4], made.ctx.allocator.allocate(16), made.ctx);
     cache.run([input(4), p]);
     assert.equal(cache.run([input(4), p]), null, `${what}: the call runs plainly`);
     assert.equal(cache.state, want, what);
   }
   const { host } = fakeHost();
-  assert.equal(new GraphCache(host, program('randomUniform'), GUARD).state, 'plain', 'random draws are never replayed');
-  assert.equal(new GraphCache(host, program(), undefined).state, 'plain', 'no write-back kernel: no graph for a program with updates');
+  assert.equal(new GraphCache(host, program('randomUniform'), GUARD, {}).state, 'plain', 'random draws are never replayed');
+  assert.equal(new GraphCache(host, program(), undefined, {}).state, 'plain', 'no write-back kernel: no graph for a program with updates');
 });
