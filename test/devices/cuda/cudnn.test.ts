@@ -14,6 +14,7 @@ import {
 import { cudnnSearchOptions, findCudnn, pythonPackageDirs } from '../../../src/devices/cuda/libraries.js';
 import { cudnnUnsupported, planCudnnConv, runCudnnConv, type CudnnConvProblem } from '../../../src/devices/cuda/cudnn-conv.js';
 import { convGeometry, type Conv2dAttrs } from '../../../src/ops/conv.js';
+import { cudaRegistration } from '../../../src/devices/cuda/register.js';
 import { FAKE_CUDNN_C, FAKE_DRIVER_C, buildFakeLibrary } from './fake-libraries.js';
 
 const fake = buildFakeLibrary('libcudnn.so.9', CUDNN_SIGNATURES, FAKE_CUDNN_C);
@@ -174,4 +175,11 @@ test('cudnnUnsupported: asymmetric same padding, other dtypes, zero sizes go to 
   const same: Conv2dAttrs = { stride: [1, 1], padding: 'same', dilation: [1, 1], groups: 1 };
   assert.equal(cudnnUnsupported(convGeometry('conv2d', [1, 1, 5, 5], [1, 1, 3, 3], same), same, 'float32'), null, '3x3 same: one row each side');
   assert.match(cudnnUnsupported(convGeometry('conv2d', [1, 1, 5, 5], [1, 1, 2, 2], same), same, 'float32') ?? '', /asymmetric/);
+});
+
+test('a cuda spec carries cudnn and cudnnPath to fork, checked', () => {
+  assert.ok(cudaRegistration.specKeys.includes('cudnn') && cudaRegistration.specKeys.includes('cudnnPath'));
+  cudaRegistration.checkSpec({ kind: 'cuda', index: 0, cudnn: true, cudnnPath: '/x/libcudnn.so.9' }, 'devices[0]');
+  assert.throws(() => cudaRegistration.checkSpec({ kind: 'cuda', index: 0, cudnn: 'yes' }, 'devices[0]'), /devices\[0\]\.cudnn: expected a boolean/);
+  assert.throws(() => cudaRegistration.checkSpec({ kind: 'cuda', index: 0, cudnnPath: 9 }, 'devices[0]'), /devices\[0\]\.cudnnPath: a path/);
 });

@@ -197,7 +197,9 @@ export class Cudnn {
     this.check('cudnnCreate', this.fn.cudnnCreate(out));
     return out[0] as CudnnHandle;
   }
+  /** Frees a handle (cuDNN synchronizes the device first). */
   destroy(handle: CudnnHandle): void { this.check('cudnnDestroy', this.fn.cudnnDestroy(handle)); }
+  /** Makes every later call of the handle run on `stream` (the context's one stream). */
   setStream(handle: CudnnHandle, stream: CUstream | null): void { this.check('cudnnSetStream', this.fn.cudnnSetStream(handle, stream)); }
 
   /** A contiguous NCHW tensor descriptor of cudnnDataType_t `dataType`. */
@@ -237,6 +239,7 @@ export class Cudnn {
     }, () => this.fn.cudnnDestroyConvolutionDescriptor(d));
     return d;
   }
+  /** Sets the cudnnMathType_t of a convolution descriptor (CUDNN_FMA_MATH, CUDNN_TENSOR_OP_MATH, ...). */
   setMathType(conv: CudnnConvolutionDescriptor, mathType: number): void {
     this.check('cudnnSetConvolutionMathType', this.fn.cudnnSetConvolutionMathType(conv, mathType), `math type ${mathType}`);
   }
