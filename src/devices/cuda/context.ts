@@ -134,6 +134,13 @@ export class CudaContext {
     return { lib, handle: this.dnnHandle };
   }
 
+  /** How many convolution problems cuDNN has plans for (those it declined not counted): for tests and tools. */
+  get cudnnPlanCount(): number {
+    let n = 0;
+    for (const p of this.plans.values()) if (p) n++;
+    return n;
+  }
+
   /** The cached cuDNN plan of a convolution (made on first use), or null when cuDNN has none within `limit`. */
   cudnnPlan(problem: CudnnConvProblem, limit: number): CudnnConvPlan | null {
     const key = cudnnPlanKey(problem, limit);
