@@ -153,6 +153,12 @@ export class CudaContext {
     return plan;
   }
 
+  /** Drops a plan cuDNN failed to run as not supported: that problem runs as im2col from now on. */
+  declineCudnnPlan(plan: CudnnConvPlan): void {
+    this.plans.set(plan.key, null);
+    this.dnnLib?.destroyDescriptors(plan.descriptors);
+  }
+
   /** A new uninitialised array. */
   alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray): CudaArray {
     const block = this.allocator.allocate(sizeOf(shape) * bytesPerElement(dtype));

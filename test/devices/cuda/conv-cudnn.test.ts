@@ -28,7 +28,7 @@ const X = [2, 4, 9, 10];
 const W = [6, 2, 3, 3];
 const Y = [2, 6, 5, 10];
 
-interface Harness { readonly log: string[]; planned: CudnnConvProblem[] }
+interface Harness { readonly log: string[]; planned: CudnnConvProblem[]; declined?: number }
 
 function lowered(lowering: Lowering, op: OpName, attrs: Conv2dAttrs, cudnn: boolean) {
   const lc: LowerContext = {
@@ -51,6 +51,7 @@ function state(shapes: readonly (readonly number[])[], lib: Cudnn | null, h: Har
       return planCudnnConv(lib, handle, p, limit);
     },
     cudnn: () => ({ lib, handle }),
+    declineCudnnPlan: () => { h.declined = (h.declined ?? 0) + 1; },
     gridFor: () => 1,
   };
   return {
@@ -126,4 +127,20 @@ test('bad shapes, groups and dilation give the existing errors before any cuDNN 
   assert.throws(run(lowerConv2dFilterGrad, 'conv2dFilterGrad', ATTRS, [X, [2, 5, 5, 10], W]),
     (e: unknown) => e instanceof OpRuntimeError && /output gradient has shape/.test(e.message));
   assert.equal(h.planned.length, 0, 'cuDNN was never consulted');
+});
+
+test('an algorithm that cuDNN reports not supported at run time drops the plan and runs im2col; other errors are thrown', (t) => {
+  if ('skip' in fake) return t.skip(fake.skip);
+  raw!.func('int fake_reset(void)')();
+  const lib = loadCudnn({ path: fake.path });
+  const h: Harness = { log: [], planned: [] };
+  const { runner, step } = lowered(lowerConv2d, 'conv2d', ATTRS, true);
+  raw!.func('int fake_set_run_status(int s)')(3002);
+  assert.throws(() => runner(state([X, W, []], lib, h), step), /kernel .*launched/, 'fell through to im2col');
+  assert.equal(h.declined, 1);
+  assert.deepEqual(h.log.slice(0, 2), ['temp uint8 2048', 'release 0xe000'], 'the workspace was released');
+  raw!.func('int fake_set_run_status(int s)')(5000);
+  assert.throws(() => runner(state([X, W, []], lib, h), step),
+    (e: unknown) => e instanceof Error && /cudnnConvolutionForward failed: CUDNN_STATUS_EXECUTION_FAILED \(5000\)/.test(e.message));
+  raw!.func('int fake_set_run_status(int s)')(0);
 });

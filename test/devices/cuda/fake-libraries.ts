@@ -142,15 +142,16 @@ int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, con
  * (dtype format k c h w); 60 convolution (pads, strides, dilations, mode, compute), 68 groups, 69 last math
  * type, 70 heuristics (direction 1/2/3, handle ok, desc1, desc2, conv, desc4, requested), 80 workspace queries
  * (count, then algos), 90 run (direction, alpha, beta, d1, p1, d2, p2, conv, algo, ws, ws size, d3, p3),
- * 110 destroyed (tensors, filters, convolutions, handles).
+ * 110 destroyed (tensors, filters, convolutions, handles). fake_set_run_status makes the convolutions fail.
  */
 export const FAKE_CUDNN_C = `
 typedef struct { int algo; int status; float time; size_t memory; int determinism; int mathType; int reserved[3]; } perf_t;
 _Static_assert(sizeof(perf_t) == 48, "cudnnConvolution*AlgoPerf_t is 48 bytes");
-static double R[128]; static size_t version = 92200; static int ntensors;
+static double R[128]; static size_t version = 92200; static int ntensors, run_status;
+int fake_set_run_status(int s) { run_status = s; return 0; }
 int fake_set_version(size_t v) { version = v; return 0; }
 int fake_get_record(double *out) { memcpy(out, R, sizeof R); return 0; }
-int fake_reset(void) { memset(R, 0, sizeof R); ntensors = 0; return 0; }
+int fake_reset(void) { memset(R, 0, sizeof R); ntensors = 0; run_status = 0; return 0; }
 size_t cudnnGetVersion(void) { return version; }
 const char *cudnnGetErrorString(int s) { return s == 3002 ? "shape not supported (fake)" : "fake cudnn error"; }
 int cudnnCreate(void **h) { *h = (void *)0xd00; return 0; }
@@ -194,7 +195,7 @@ static int run(int dir, const void *alpha, void *d1, unsigned long long p1, void
   double r[13] = { dir, dbl ? *(const double *)alpha : *(const float *)alpha, dbl ? *(const double *)beta : *(const float *)beta,
                    (double)(long)d1, (double)p1, (double)(long)d2, (double)p2, (double)(long)conv, algo, (double)ws, (double)wsize,
                    (double)(long)d3, (double)p3 };
-  memcpy(R + 90, r, sizeof r); return 0; }
+  memcpy(R + 90, r, sizeof r); return run_status; }
 int cudnnConvolutionForward(void *h, const void *al, void *d1, unsigned long long p1, void *d2, unsigned long long p2, void *conv, int algo,
     unsigned long long ws, size_t wsize, const void *be, void *d3, unsigned long long p3) {
   return run(1, al, d1, p1, d2, p2, conv, algo, ws, wsize, be, d3, p3); }

@@ -5,7 +5,13 @@
 import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
 import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv } from '../cudnn-conv.js';
+import { CudaError } from '../ffi/errors.js';
 import type { RunState } from './types.js';
+
+/** cuDNN 9's "not supported" statuses (3000-3999: CUDNN_STATUS_NOT_SUPPORTED and its sub-codes, cudnn_graph.h). */
+function notSupported(e: unknown): boolean {
+  return e instanceof CudaError && e.library === 'cudnn' && e.code >= 3000 && e.code < 4000;
+}
 
 /** Device pointers of a convolution: x the input (or its gradient), w the filters (or theirs), y the output (or its gradient). */
 export interface ConvPointers {
@@ -17,7 +23,8 @@ export interface ConvPointers {
 /**
  * Enqueues the convolution through cuDNN and returns true, or returns false (nothing enqueued) when cuDNN
  * does not take it. The workspace is a temporary of the context's allocator, released once the call is
- * queued (the stream orders its reuse).
+ * queued (the stream orders its reuse). When the chosen algorithm answers "not supported" at run time the
+ * plan is dropped and this problem runs as im2col from then on; every other cuDNN error is thrown.
  */
 export function convolveWithCudnn(
   s: RunState, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: 'float32' | 'float64', p: ConvPointers,
@@ -31,6 +38,10 @@ export function convolveWithCudnn(
   const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;
   try {
     runCudnnConv(lib, handle, plan, { ...p, workspace: workspace?.ptr ?? 0n, workspaceBytes: plan.workspaceBytes });
+  } catch (e) {
+    if (!notSupported(e)) throw e;
+    s.ctx.declineCudnnPlan(plan);
+    return false;
   } finally {
     workspace?.release();
   }
