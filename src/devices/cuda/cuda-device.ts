@@ -46,8 +46,8 @@ export interface CudaDeviceOptions {
    * float64 with stride, padding, dilation and groups, the algorithm chosen by cuDNN's heuristics per
    * shape within a workspace limit, TF32 tensor cores under matmulPrecision 'high' or 'medium'. Default
    * false (im2col + cuBLAS): **the cuDNN path is not yet verified on a GPU**, so it stays off until it is.
-   * When cuDNN is not found the device warns once and uses im2col; a cuDNN older than 9 is an error
-   * (CudaLibraryVersionError). See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
+   * When the search finds no cuDNN the device warns once and uses im2col; a cuDNN older than 9 is an error
+   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
    */
   readonly cudnn?: boolean;
   /**
@@ -90,6 +90,12 @@ export class CudaDevice implements Device {
   private closed = false;
 
   constructor(options: CudaDeviceOptions = {}) {
+    if (options.cudnn !== undefined && typeof options.cudnn !== 'boolean') {
+      throw new TypeError(`CudaDevice: cudnn must be a boolean, got ${typeof options.cudnn}`);
+    }
+    if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
+      throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
+    }
     this.ctx = CudaContext.acquire(options.index ?? 0, { cacheDir: options.cacheDir === undefined ? defaultKernelCacheDir() : options.cacheDir });
     const precision = options.matmulPrecision ?? (options.tf32 ? 'high' : 'highest');
     if (!MATMUL_PRECISIONS.includes(precision)) {
@@ -105,17 +111,16 @@ export class CudaDevice implements Device {
   /** Whether convolutions run through cuDNN (asked for with {@link CudaDeviceOptions.cudnn}, and found). */
   readonly cudnn: boolean;
 
-  /** Loads cuDNN: true when loaded, false (one warning) when absent; a too-old cuDNN throws, releasing the context. */
+  /**
+   * Loads cuDNN: true when loaded, false (one warning) when not found by the search. A cudnnPath that does
+   * not load, or a cuDNN older than 9, throws (releasing the context): an explicit choice is never replaced.
+   */
   private openCudnn(path: string | undefined): boolean {
-    if (path !== undefined && typeof path !== 'string') {
-      this.ctx.release();
-      throw new TypeError(`CudaDevice: cudnnPath must be a string, got ${typeof path}`);
-    }
     try {
       this.ctx.loadCudnn(path !== undefined ? { path } : {});
       return true;
     } catch (e) {
-      if (!(e instanceof CudaLibraryNotFoundError)) {
+      if (!(e instanceof CudaLibraryNotFoundError) || path !== undefined) {
         this.ctx.release();
         throw e;
       }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
 import type { NDArray } from '../../../src/tensor/ndarray.js';
 import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
+import { CudaLibraryNotFoundError } from '../../../src/devices/cuda/ffi/errors.js';
 import { cudaFound } from '../../helpers/gpu.js';
 import { assertAllClose, randomArray } from '../../helpers/allclose.js';
 
@@ -106,4 +107,11 @@ test('bad conv shapes with cuDNN on: the same clear errors', (t) => {
   const w = T.tensor4('w', 'float32');
   const f = T.fn({ inputs: [x, w], outputs: T.conv2d(x, w, { groups: 2 }), device: dev });
   assert.throws(() => f(randomArray([1, 4, 5, 5], 1), randomArray([4, 3, 3, 3], 2)), /filters expect 3 channels per group/);
+});
+
+test('a cudnnPath that does not load is an error, not a silent fallback', (t) => {
+  if (!cudaFound.ok) return t.skip(`no usable CUDA device: ${cudaFound.reason.split('\n')[0]}`);
+  assert.throws(() => new CudaDevice({ cudnn: true, cudnnPath: '/no/such/libcudnn.so.9' }),
+    (e: unknown) => e instanceof CudaLibraryNotFoundError && /\/no\/such\/libcudnn\.so\.9: no such file/.test(e.message));
+  assert.throws(() => new CudaDevice({ cudnn: 'yes' as unknown as boolean }), /cudnn must be a boolean/);
 });
