@@ -217,7 +217,12 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const both = T.fn({ inputs: [img, flt], outputs: T.grad(loss, [img, flt]) }).compiled.description.program;
   const xi = dev.upload(new NDArray('float32', [nImg, ch, hw, hw], randomF32(nImg * ch * hw * hw, 1, 11)));
   const fi = dev.upload(new NDArray('float32', [ch, ch, 3, 3], randomF32(ch * ch * 9, 0.1, 12)));
-  for (const [label, device] of [['fp32', plain], ['tf32', dev]] as const) {
+  // cuDNN (off by default, issue #15): the same programs on devices made with cudnn: true, when cuDNN 9 is found.
+  const dnn = new CudaDevice({ cudnn: true });
+  const dnnTf32 = new CudaDevice({ cudnn: true, tf32: true });
+  const devices: [string, CudaDevice][] = [['fp32', plain], ['tf32', dev]];
+  if (dnn.cudnn) devices.push(['cudnn_fp32', dnn], ['cudnn_tf32', dnnTf32]);
+  for (const [label, device] of devices) {
     const f = device.compile(fwd);
     const g = device.compile(both);
     results[`conv_fwd_${label}_ms`] = eventsMs(() => runFree(f, [xi, fi]), reps, 5);
@@ -227,6 +232,8 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   }
   dev.free(xi);
   dev.free(fi);
+  dnn.close();
+  dnnTf32.close();
 }
 
 // ---- host to device --------------------------------------------------------------------------
@@ -319,6 +326,10 @@ const rows: [string, number, number, string][] = [
   ['conv2d 3x3 forward TF32, ms', num(results, 'conv_fwd_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
   ['conv2d 3x3 forward + both grads fp32, ms', num(results, 'conv_fwd_bwd_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
   ['conv2d 3x3 forward + both grads TF32, ms', num(results, 'conv_fwd_bwd_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
+  ['conv2d 3x3 forward fp32 through cuDNN, ms', num(results, 'conv_fwd_cudnn_fp32_ms'), num(torch, 'conv_fwd_fp32_ms'), 'CudaDevice({ cudnn: true })'],
+  ['conv2d 3x3 forward TF32 through cuDNN, ms', num(results, 'conv_fwd_cudnn_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
+  ['conv2d 3x3 forward + both grads fp32 through cuDNN, ms', num(results, 'conv_fwd_bwd_cudnn_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
+  ['conv2d 3x3 forward + both grads TF32 through cuDNN, ms', num(results, 'conv_fwd_bwd_cudnn_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
   [
     'h2d GB/s, pageable / plain array',

@@ -11,6 +11,7 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
   assert.equal(c.blasPath, undefined);
   assert.equal(c.kernelCacheDir, join(tmpdir(), 'synkhronos-kernels'));
   assert.deepEqual(c.cudaLibDirs, []);
+  assert.deepEqual(c.cudnnLibDirs, []);
   assert.equal(c.cudaProfile, false);
   assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
   assert.equal(c.cudaGraphsLog, false);
@@ -19,8 +20,9 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
 test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, which still work', () => {
   const c = readConfig({
     SYNK_BLAS: '/x/libblas.so', SYNK_KERNEL_CACHE: '/new', SYNKHRONOS_KERNEL_CACHE: '/old', SYNK_CUDA_LIB_DIRS: '/a:/b', SYNK_CUDA_PROFILE: '1',
-    SYNK_CUDA_GRAPHS: '0', SYNK_CUDA_GRAPHS_LOG: '1',
+    SYNK_CUDA_GRAPHS: '0', SYNK_CUDA_GRAPHS_LOG: '1', SYNK_CUDNN_LIB_DIRS: '/dnn:/dnn2',
   });
+  assert.deepEqual(c.cudnnLibDirs, ['/dnn', '/dnn2']);
   assert.equal(c.blasPath, '/x/libblas.so');
   assert.equal(c.kernelCacheDir, '/new');
   assert.deepEqual(c.cudaLibDirs, ['/a', '/b']);

@@ -1,13 +1,16 @@
 // Per-thread state of one GPU: the primary context (current on this thread), one stream on which
 // every copy, kernel and GEMM is ordered, the caching allocator, pinned staging buffers, the
-// kernel cache and (on first use) a cuBLAS handle. Several CudaDevice objects for the same index
+// kernel cache and (on first use) a cuBLAS handle and, when a device asked for cuDNN, a cuDNN handle with
+// the convolution plans made for it. Several CudaDevice objects for the same index
 // in one thread share it (refcounted); worker threads each make their own.
 import { CachingAllocator } from './allocator.js';
 import { CudaArray } from './cuda-array.js';
 import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
 import type { Cublas } from './ffi/cublas.js';
-import { findCublas } from './libraries.js';
-import type { CublasHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
+import { findCublas, findCudnn, type CudnnSearch } from './libraries.js';
+import type { Cudnn } from './ffi/cudnn.js';
+import { planCudnnConv, cudnnPlanKey, type CudnnConvPlan, type CudnnConvProblem } from './cudnn-conv.js';
+import type { CublasHandle, CudnnHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import { KernelCache } from './kernel-cache.js';
 import { Staging } from './staging.js';
@@ -32,6 +35,10 @@ export class CudaContext {
   readonly kernels: KernelCache;
   private readonly ctx: CUcontext;
   private blas: { lib: Cublas; handle: CublasHandle } | null = null;
+  private dnnLib: Cudnn | null = null;
+  private dnnHandle: CudnnHandle | null = null;
+  /** cuDNN convolution plans by cudnnPlanKey; null: cuDNN has no algorithm for it within the limit (im2col runs). */
+  private readonly plans = new Map<string, CudnnConvPlan | null>();
   private refs = 0;
   private closed = false;
 
@@ -95,6 +102,63 @@ export class CudaContext {
     return this.blas;
   }
 
+  /**
+   * Loads cuDNN for this context (a host-only step; the handle comes on first use). The first search of
+   * a context wins: devices of one GPU in one thread share it. Throws CudaLibraryNotFoundError naming every
+   * place looked, or CudaLibraryVersionError for a cuDNN older than 9.
+   */
+  loadCudnn(search: CudnnSearch = {}): Cudnn {
+    this.dnnLib ??= findCudnn(search);
+    return this.dnnLib;
+  }
+
+  /** Whether cuDNN was loaded for this context. */
+  get hasCudnn(): boolean {
+    return this.dnnLib !== null;
+  }
+
+  /** cuDNN and its handle, bound to this context's stream on first use (after {@link CudaContext.loadCudnn}). */
+  cudnn(): { lib: Cudnn; handle: CudnnHandle } {
+    const lib = this.dnnLib;
+    if (!lib) throw new Error('internal: cuDNN was not loaded for this context');
+    if (!this.dnnHandle) {
+      const handle = lib.create();
+      try {
+        lib.setStream(handle, this.stream);
+      } catch (e) {
+        lib.destroy(handle);
+        throw e;
+      }
+      this.dnnHandle = handle;
+    }
+    return { lib, handle: this.dnnHandle };
+  }
+
+  /** How many convolution problems cuDNN has plans for (those it declined not counted): for tests and tools. */
+  get cudnnPlanCount(): number {
+    let n = 0;
+    for (const p of this.plans.values()) if (p) n++;
+    return n;
+  }
+
+  /** The cached cuDNN plan of a convolution (made on first use), or null when cuDNN has none within `limit`. */
+  cudnnPlan(problem: CudnnConvProblem, limit: number): CudnnConvPlan | null {
+    const key = cudnnPlanKey(problem, limit);
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      const { lib, handle } = this.cudnn();
+      plan = planCudnnConv(lib, handle, problem, limit);
+      this.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /** Drops a plan cuDNN failed to run as not supported: that problem runs as im2col from now on. */
+  declineCudnnPlan(plan: CudnnConvPlan): void {
+    this.plans.set(plan.key, null);
+    this.dnnLib?.destroyDescriptors(plan.descriptors);
+  }
+
   /** A new uninitialised array. */
   alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray): CudaArray {
     const block = this.allocator.allocate(sizeOf(shape) * bytesPerElement(dtype));
@@ -139,11 +203,21 @@ export class CudaContext {
       this.cu.streamSynchronize(this.stream);
     } finally {
       if (this.blas) this.blas.lib.destroy(this.blas.handle);
+      this.releaseCudnn();
       this.kernels.close();
       this.staging.close();
       this.allocator.close();
       this.cu.streamDestroy(this.stream);
       this.cu.primaryCtxRelease(this.cu.deviceGet(this.index));
     }
+  }
+
+  private releaseCudnn(): void {
+    const lib = this.dnnLib;
+    if (!lib) return;
+    for (const plan of this.plans.values()) if (plan) lib.destroyDescriptors(plan.descriptors);
+    this.plans.clear();
+    if (this.dnnHandle) lib.destroy(this.dnnHandle);
+    this.dnnHandle = null;
   }
 }

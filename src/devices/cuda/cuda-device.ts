@@ -17,6 +17,7 @@ import { flushProfile, profiling } from './profile.js';
 import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
+import { CudaLibraryNotFoundError } from './ffi/errors.js';
 
 /** Options of {@link CudaDevice}. */
 export interface CudaDeviceOptions {
@@ -40,6 +41,21 @@ export interface CudaDeviceOptions {
    * cannot be recorded (random draws, host reads of argument values, dynamic shapes) run as before.
    */
   readonly graphs?: boolean;
+  /**
+   * Run conv2d and its two gradients through cuDNN 9 (libcudnn.so.9) where it takes them: NCHW float32 and
+   * float64 with stride, padding, dilation and groups, the algorithm chosen by cuDNN's heuristics per
+   * shape within a workspace limit, TF32 tensor cores under matmulPrecision 'high' or 'medium'. Default
+   * false (im2col + cuBLAS): **the cuDNN path is not yet verified on a GPU**, so it stays off until it is.
+   * When the search finds no cuDNN the device warns once and uses im2col; a cuDNN older than 9 is an error
+   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
+   */
+  readonly cudnn?: boolean;
+  /**
+   * The libcudnn file to load (only that one is tried). Without it: $SYNK_CUDNN_LIB_DIRS, $CUDA_PATH /
+   * $CUDA_HOME, the CUDA toolkits and system folders, a Python environment's site-packages/nvidia/cudnn/lib,
+   * then the system loader. The first device of a GPU in a thread decides which cuDNN that thread uses.
+   */
+  readonly cudnnPath?: string;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -74,6 +90,12 @@ export class CudaDevice implements Device {
   private closed = false;
 
   constructor(options: CudaDeviceOptions = {}) {
+    if (options.cudnn !== undefined && typeof options.cudnn !== 'boolean') {
+      throw new TypeError(`CudaDevice: cudnn must be a boolean, got ${typeof options.cudnn}`);
+    }
+    if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
+      throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
+    }
     this.ctx = CudaContext.acquire(options.index ?? 0, { cacheDir: options.cacheDir === undefined ? defaultKernelCacheDir() : options.cacheDir });
     const precision = options.matmulPrecision ?? (options.tf32 ? 'high' : 'highest');
     if (!MATMUL_PRECISIONS.includes(precision)) {
@@ -83,6 +105,28 @@ export class CudaDevice implements Device {
     this.tf32 = precision === 'high';
     this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;
     this.graphs = options.graphs ?? cudaGraphsEnabled();
+    this.cudnn = options.cudnn === true && this.openCudnn(options.cudnnPath);
+  }
+
+  /** Whether convolutions run through cuDNN (asked for with {@link CudaDeviceOptions.cudnn}, and found). */
+  readonly cudnn: boolean;
+
+  /**
+   * Loads cuDNN: true when loaded, false (one warning) when not found by the search. A cudnnPath that does
+   * not load, or a cuDNN older than 9, throws (releasing the context): an explicit choice is never replaced.
+   */
+  private openCudnn(path: string | undefined): boolean {
+    try {
+      this.ctx.loadCudnn(path !== undefined ? { path } : {});
+      return true;
+    } catch (e) {
+      if (!(e instanceof CudaLibraryNotFoundError) || path !== undefined) {
+        this.ctx.release();
+        throw e;
+      }
+      warnNoCudnn(e);
+      return false;
+    }
   }
 
   /** Whether compiled functions replay as CUDA graphs (see {@link CudaDeviceOptions.graphs}). */
@@ -130,7 +174,7 @@ export class CudaDevice implements Device {
 
   compile(program: Program): Executable {
     const ctx = this.live();
-    const lowered = lowerProgram(program);
+    const lowered = lowerProgram(program, { cudnn: this.cudnn });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
     return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs);
@@ -171,4 +215,12 @@ export class CudaDevice implements Device {
     if (profiling) flushProfile();
     this.ctx.release();
   }
+}
+
+let warnedNoCudnn = false;
+function warnNoCudnn(e: CudaLibraryNotFoundError): void {
+  if (warnedNoCudnn) return;
+  warnedNoCudnn = true;
+  process.emitWarning(`CudaDevice: cudnn was asked for but not found; convolutions use im2col + cuBLAS.\n${e.message}`,
+    { type: 'SynkCudnnWarning', code: 'SYNK_NO_CUDNN' });
 }

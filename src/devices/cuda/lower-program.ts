@@ -13,11 +13,18 @@ export interface LoweredProgram {
   readonly source: string;
 }
 
-export function lowerProgram(program: Program): LoweredProgram {
+/** Choices of the device that change how steps lower. */
+export interface LowerOptions {
+  /** conv2d and its gradients through cuDNN where it takes them (default false: im2col + cuBLAS). */
+  readonly cudnn?: boolean;
+}
+
+export function lowerProgram(program: Program, options: LowerOptions = {}): LoweredProgram {
   const mb = new ModuleBuilder();
   const lc: LowerContext = {
     program,
     mb,
+    cudnn: options.cudnn ?? false,
     slotDtype: (slot) => program.slots[slot]!.dtype,
     slotNdim: (slot) => program.slots[slot]!.broadcastable.length,
   };

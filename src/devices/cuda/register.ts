@@ -12,16 +12,24 @@ export interface CudaSpec {
   readonly tf32?: boolean;
   /** float32 matrix-product precision (wins over tf32). */
   readonly matmulPrecision?: MatmulPrecision;
+  /** Convolutions through cuDNN (CudaDeviceOptions.cudnn; default false). */
+  readonly cudnn?: boolean;
+  /** The libcudnn file to load (CudaDeviceOptions.cudnnPath). */
+  readonly cudnnPath?: string;
 }
 
 /** The CUDA device's registration. */
 export const cudaRegistration: DeviceRegistration<CudaSpec> = {
   kind: 'cuda',
-  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision'],
+  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision', 'cudnn', 'cudnnPath'],
   checkSpec(spec, what) {
     if (spec['index'] === undefined) throw new TypeError(`${what}.index: a cuda spec needs the GPU's index`);
     specChecks.count(spec, 'index', 0, what);
     specChecks.bool(spec, 'tf32', what);
+    specChecks.bool(spec, 'cudnn', what);
+    if (spec['cudnnPath'] !== undefined && typeof spec['cudnnPath'] !== 'string') {
+      throw new TypeError(`${what}.cudnnPath: a path to libcudnn (a string), got ${typeof spec['cudnnPath']}`);
+    }
     specChecks.precision(spec['matmulPrecision'], `${what}.matmulPrecision`);
   },
   async open(spec) {
@@ -30,6 +38,8 @@ export const cudaRegistration: DeviceRegistration<CudaSpec> = {
       index: spec.index,
       ...(spec.tf32 !== undefined ? { tf32: spec.tf32 } : {}),
       ...(spec.matmulPrecision !== undefined ? { matmulPrecision: spec.matmulPrecision } : {}),
+      ...(spec.cudnn !== undefined ? { cudnn: spec.cudnn } : {}),
+      ...(spec.cudnnPath !== undefined ? { cudnnPath: spec.cudnnPath } : {}),
     });
   },
   async list(n) {

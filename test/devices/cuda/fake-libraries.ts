@@ -132,3 +132,77 @@ int cublasGemmStridedBatchedEx(void *h, int ta, int tb, int m, int n, int k, con
                    C, ct, ldc, sC, batch, compute, algo, 0 };
   memcpy(rec, r, sizeof r); return 0; }
 `;
+
+/**
+ * libcudnn stand-in: a settable version, numbered descriptors, and a record R[] of every number that
+ * crossed the FFI (slots below). The heuristics return three algorithms laid out by the header's struct
+ * (cudnn_cnn.h cudnnConvolution*AlgoPerf_t; the static assert checks the binding's 48 bytes): algorithm 7
+ * unsupported, 1 needing 2^40 bytes of workspace, 2 needing 2048, all ranked under CUDNN_TENSOR_OP_MATH.
+ * Slots: 0 stream is the fake driver's; 10+10i tensor descriptor i (dtype n c h w ns cs hs ws); 50 filter
+ * (dtype format k c h w); 60 convolution (pads, strides, dilations, mode, compute), 68 groups, 69 last math
+ * type, 70 heuristics (direction 1/2/3, handle ok, desc1, desc2, conv, desc4, requested), 80 workspace queries
+ * (count, then algos), 90 run (direction, alpha, beta, d1, p1, d2, p2, conv, algo, ws, ws size, d3, p3),
+ * 110 destroyed (tensors, filters, convolutions, handles). fake_set_run_status makes the convolutions fail.
+ */
+export const FAKE_CUDNN_C = `
+typedef struct { int algo; int status; float time; size_t memory; int determinism; int mathType; int reserved[3]; } perf_t;
+_Static_assert(sizeof(perf_t) == 48, "cudnnConvolution*AlgoPerf_t is 48 bytes");
+static double R[128]; static size_t version = 92200; static int ntensors, run_status;
+int fake_set_run_status(int s) { run_status = s; return 0; }
+int fake_set_version(size_t v) { version = v; return 0; }
+int fake_get_record(double *out) { memcpy(out, R, sizeof R); return 0; }
+int fake_reset(void) { memset(R, 0, sizeof R); ntensors = 0; run_status = 0; return 0; }
+size_t cudnnGetVersion(void) { return version; }
+const char *cudnnGetErrorString(int s) { return s == 3002 ? "shape not supported (fake)" : "fake cudnn error"; }
+int cudnnCreate(void **h) { *h = (void *)0xd00; return 0; }
+int cudnnDestroy(void *h) { R[113] += 1; return h == (void *)0xd00 ? 0 : 2000; }
+int cudnnSetStream(void *h, void *s) { R[0] = s == (void *)0x5000; return h == (void *)0xd00 ? 0 : 2000; }
+int cudnnCreateTensorDescriptor(void **d) { *d = (void *)(0x1000L + 0x10L * (ntensors++ % 4)); return 0; }
+int cudnnSetTensor4dDescriptorEx(void *d, int dt, int n, int c, int h, int w, int ns, int cs, int hs, int ws) {
+  int i = (int)(((long)d - 0x1000L) / 0x10L); double v[9] = { dt, n, c, h, w, ns, cs, hs, ws };
+  if (i < 0 || i > 3) return 2000; memcpy(R + 10 + 10 * i, v, sizeof v); return 0; }
+int cudnnDestroyTensorDescriptor(void *d) { R[110] += 1; return 0; }
+int cudnnCreateFilterDescriptor(void **d) { *d = (void *)0x2000; return 0; }
+int cudnnSetFilter4dDescriptor(void *d, int dt, int format, int k, int c, int h, int w) {
+  double v[6] = { dt, format, k, c, h, w }; memcpy(R + 50, v, sizeof v); return d == (void *)0x2000 ? 0 : 2000; }
+int cudnnDestroyFilterDescriptor(void *d) { R[111] += 1; return 0; }
+int cudnnCreateConvolutionDescriptor(void **d) { *d = (void *)0x3000; return 0; }
+int cudnnSetConvolution2dDescriptor(void *d, int ph, int pw, int u, int v, int dh, int dw, int mode, int compute) {
+  double r[8] = { ph, pw, u, v, dh, dw, mode, compute }; memcpy(R + 60, r, sizeof r); return d == (void *)0x3000 ? 0 : 2000; }
+int cudnnSetConvolutionGroupCount(void *d, int g) { R[68] = g; return 0; }
+int cudnnSetConvolutionMathType(void *d, int m) { R[69] = m; return 0; }
+int cudnnDestroyConvolutionDescriptor(void *d) { R[112] += 1; return 0; }
+static int heuristics(int dir, void *h, void *a, void *b, void *conv, void *c, int requested, int *returned, perf_t *out) {
+  double r[7] = { dir, h == (void *)0xd00, (double)(long)a, (double)(long)b, (double)(long)conv, (double)(long)c, requested };
+  memcpy(R + 70, r, sizeof r);
+  perf_t p[3] = { { 7, 3000, -1, 0, 1, 1, { 0 } }, { 1, 0, -1, 1ULL << 40, 1, 1, { 0 } }, { 2, 0, -1, 2048, 0, 1, { 0 } } };
+  memcpy(out, p, sizeof p); *returned = 3; return 0; }
+int cudnnGetConvolutionForwardAlgorithm_v7(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return heuristics(1, h, a, b, conv, c, n, r, o); }
+int cudnnGetConvolutionBackwardDataAlgorithm_v7(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return heuristics(2, h, a, b, conv, c, n, r, o); }
+int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return heuristics(3, h, a, b, conv, c, n, r, o); }
+static int workspace(int algo, size_t *size) {
+  int k = (int)R[80]; if (k < 4) R[81 + k] = algo; R[80] = k + 1;
+  *size = algo == 1 ? 1ULL << 40 : algo == 2 ? 2048 : 0; return 0; }
+int cudnnGetConvolutionForwardWorkspaceSize(void *h, void *a, void *b, void *c, void *d, int algo, size_t *s) { return workspace(algo, s); }
+int cudnnGetConvolutionBackwardDataWorkspaceSize(void *h, void *a, void *b, void *c, void *d, int algo, size_t *s) { return workspace(algo, s); }
+int cudnnGetConvolutionBackwardFilterWorkspaceSize(void *h, void *a, void *b, void *c, void *d, int algo, size_t *s) { return workspace(algo, s); }
+static int run(int dir, const void *alpha, void *d1, unsigned long long p1, void *d2, unsigned long long p2, void *conv, int algo,
+               unsigned long long ws, size_t wsize, const void *beta, void *d3, unsigned long long p3) {
+  int dbl = R[67] == 1;
+  double r[13] = { dir, dbl ? *(const double *)alpha : *(const float *)alpha, dbl ? *(const double *)beta : *(const float *)beta,
+                   (double)(long)d1, (double)p1, (double)(long)d2, (double)p2, (double)(long)conv, algo, (double)ws, (double)wsize,
+                   (double)(long)d3, (double)p3 };
+  memcpy(R + 90, r, sizeof r); return run_status; }
+int cudnnConvolutionForward(void *h, const void *al, void *d1, unsigned long long p1, void *d2, unsigned long long p2, void *conv, int algo,
+    unsigned long long ws, size_t wsize, const void *be, void *d3, unsigned long long p3) {
+  return run(1, al, d1, p1, d2, p2, conv, algo, ws, wsize, be, d3, p3); }
+int cudnnConvolutionBackwardData(void *h, const void *al, void *d1, unsigned long long p1, void *d2, unsigned long long p2, void *conv, int algo,
+    unsigned long long ws, size_t wsize, const void *be, void *d3, unsigned long long p3) {
+  return run(2, al, d1, p1, d2, p2, conv, algo, ws, wsize, be, d3, p3); }
+int cudnnConvolutionBackwardFilter(void *h, const void *al, void *d1, unsigned long long p1, void *d2, unsigned long long p2, void *conv, int algo,
+    unsigned long long ws, size_t wsize, const void *be, void *d3, unsigned long long p3) {
+  return run(3, al, d1, p1, d2, p2, conv, algo, ws, wsize, be, d3, p3); }
+`;

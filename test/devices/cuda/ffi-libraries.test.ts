@@ -1,12 +1,13 @@
-// The bindings against the real NVRTC, cuBLAS and NCCL libraries, where they are installed
+// The bindings against the real NVRTC, cuBLAS, NCCL and cuDNN libraries, where they are installed
 // (found by the normal search: CUDA_PATH, /usr/local/cuda*, system folders, loader path).
 // None of this needs a GPU: loading binds every declared symbol (so a misspelt or missing
 // export fails here), NVRTC compiles, and the status-name functions answer.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { findCudnn } from '../../../src/devices/cuda/libraries.js';
 import {
   CudaCompileError, CudaError, CudaLibraryNotFoundError, compileCuda, cudaAvailable, decodeNcclVersion, loadCublas, loadNccl, loadNvrtc,
-  type Cublas, type Nccl, type Nvrtc,
+  type Cublas, type Cudnn, type Nccl, type Nvrtc,
 } from '../../../src/devices/cuda/ffi/index.js';
 
 function loadOrSkip<T>(t: TestContext, load: () => T): T | null {
@@ -77,4 +78,13 @@ test('NCCL loads with every symbol, reports its version and makes a unique id', 
   assert.match(nccl.describe(5).message, /invalid usage/i);
   const id = nccl.getUniqueId(new Uint8Array(new SharedArrayBuffer(128)));
   assert.ok(id.some((b) => b !== 0), 'the id has content');
+});
+
+test('cuDNN 9 loads with every declared symbol and reports its version', (t) => {
+  const cudnn = loadOrSkip<Cudnn>(t, () => findCudnn());
+  if (!cudnn) return;
+  t.diagnostic(`${cudnn.path}: cuDNN ${cudnn.version.major}.${cudnn.version.minor}.${cudnn.version.patch}`);
+  assert.ok(cudnn.version.major >= 9);
+  assert.equal(cudnn.describe(2000).name, 'CUDNN_STATUS_BAD_PARAM');
+  assert.ok(cudnn.describe(2000).message.length > 0, 'cudnnGetErrorString answers');
 });

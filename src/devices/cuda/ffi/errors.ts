@@ -2,7 +2,8 @@
 // these through its own check(), which names the C call and carries the library's own
 // name and message for the code.
 
-export type CudaLibrary = 'cuda' | 'nvrtc' | 'cublas' | 'nccl';
+/** The CUDA libraries with bindings; the `library` of a {@link CudaError}. */
+export type CudaLibrary = 'cuda' | 'nvrtc' | 'cublas' | 'nccl' | 'cudnn';
 
 /** What a library says about one of its status codes. */
 export interface StatusDescription {
@@ -87,6 +88,23 @@ export class CudaLibraryNotFoundError extends Error {
   }
 }
 
+/** A library was found and loaded, but its version is older than the binding supports. */
+export class CudaLibraryVersionError extends Error {
+  override readonly name: string = 'CudaLibraryVersionError';
+  constructor(
+    /** e.g. 'libcudnn (cuDNN 9)'. */
+    readonly library: string,
+    /** The file it was loaded from. */
+    readonly path: string,
+    /** The version it reports, e.g. '8.9.7'. */
+    readonly found: string,
+    /** The oldest version supported, e.g. '9.0.0'. */
+    readonly required: string,
+  ) {
+    super(`${library} at ${path} is version ${found}; synkhronos needs ${required} or newer. Install a newer one, or point the device's path option at it.`);
+  }
+}
+
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
 export const CUBLAS_STATUS_ALLOC_FAILED = 3;
 
@@ -117,9 +135,47 @@ export const NCCL_RESULT_NAMES: Readonly<Record<number, string>> = {
   8: 'ncclTimeout',
 };
 
+/**
+ * cudnn_graph.h, cudnnStatus_t of cuDNN 9 (the codes were renumbered into categories in 9.0: 1xxx
+ * initialisation, 2xxx bad parameter, 3xxx not supported, 4xxx internal, 5xxx execution). Source: the
+ * Clang.jl translation of the cuDNN 9 headers in JuliaGPU/CUDA.jl, lib/cudnn/src/libcudnn.jl (commit
+ * fd1008df), `@cenum cudnnStatus_t`. cudnnGetErrorString gives the sentence; this gives the name.
+ */
+export const CUDNN_STATUS_NAMES: Readonly<Record<number, string>> = {
+  0: 'CUDNN_STATUS_SUCCESS',
+  1001: 'CUDNN_STATUS_NOT_INITIALIZED',
+  1002: 'CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH',
+  1004: 'CUDNN_STATUS_DEPRECATED',
+  1008: 'CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED',
+  2000: 'CUDNN_STATUS_BAD_PARAM',
+  2001: 'CUDNN_STATUS_INVALID_VALUE',
+  2002: 'CUDNN_STATUS_BAD_PARAM_NULL_POINTER',
+  2003: 'CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER',
+  2005: 'CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND',
+  2006: 'CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT',
+  2007: 'CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH',
+  2008: 'CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH',
+  3000: 'CUDNN_STATUS_NOT_SUPPORTED',
+  3002: 'CUDNN_STATUS_NOT_SUPPORTED_SHAPE',
+  3003: 'CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE',
+  3004: 'CUDNN_STATUS_NOT_SUPPORTED_LAYOUT',
+  3007: 'CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH',
+  3009: 'CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE',
+  4000: 'CUDNN_STATUS_INTERNAL_ERROR',
+  4003: 'CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED',
+  4004: 'CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED',
+  5000: 'CUDNN_STATUS_EXECUTION_FAILED',
+  5001: 'CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER',
+  5002: 'CUDNN_STATUS_EXECUTION_FAILED_CUBLAS',
+  5003: 'CUDNN_STATUS_EXECUTION_FAILED_CUDART',
+};
+/** CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED (cuDNN 9's CUDNN_STATUS_ALLOC_FAILED is 4003, host memory). */
+export const CUDNN_STATUS_DEVICE_ALLOCATION_FAILED = 4004;
+
 /** Whether a status of a library means the device ran out of memory. */
 export function isOutOfMemory(library: CudaLibrary, code: number): boolean {
-  return (library === 'cuda' && code === CUDA_ERROR_OUT_OF_MEMORY) || (library === 'cublas' && code === CUBLAS_STATUS_ALLOC_FAILED);
+  return (library === 'cuda' && code === CUDA_ERROR_OUT_OF_MEMORY) || (library === 'cublas' && code === CUBLAS_STATUS_ALLOC_FAILED) ||
+    (library === 'cudnn' && code === CUDNN_STATUS_DEVICE_ALLOCATION_FAILED);
 }
 
 /** Builds the typed error for a nonzero status (without throwing it). */

@@ -5,7 +5,8 @@
 //   3. $CUDA_PATH and $CUDA_HOME: lib64/, targets/x86_64-linux/lib/;
 //   4. /usr/local/cuda*/targets/x86_64-linux/lib (plain `cuda` first, then newest version),
 //      /usr/local/cuda/lib64, /usr/lib/x86_64-linux-gnu, /usr/lib64, /usr/lib/wsl/lib;
-//   5. the bare sonames, through the system loader (LD_LIBRARY_PATH, the ldconfig cache).
+//   5. `laterDirs` given in the options (e.g. a Python environment's nvidia/cudnn/lib);
+//   6. the bare sonames, through the system loader (LD_LIBRARY_PATH, the ldconfig cache).
 // In each place the versioned sonames are tried newest first (libnvrtc.so.13, .12, ...).
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ export interface FindLibraryOptions {
   readonly toolkitParents?: readonly string[];
   /** Fixed system directories searched after the toolkits (default: /usr/lib/x86_64-linux-gnu, /usr/lib64, /usr/lib/wsl/lib). */
   readonly systemDirs?: readonly string[];
+  /** Directories searched after the system directories, before the loader (e.g. Python CUDA wheels). */
+  readonly laterDirs?: readonly string[];
   /** Whether to ask the system loader for the bare sonames last (default true). */
   readonly useLoaderPath?: boolean;
 }
@@ -44,6 +47,11 @@ export const NVRTC_LIBRARY: LibrarySpec = {
 };
 export const CUBLAS_LIBRARY: LibrarySpec = { display: 'libcublas (cuBLAS)', sonames: ['libcublas.so.13', 'libcublas.so.12', 'libcublas.so'] };
 export const NCCL_LIBRARY: LibrarySpec = { display: 'libnccl (NCCL)', sonames: ['libnccl.so.2', 'libnccl.so'] };
+/**
+ * cuDNN: libcudnn.so.9 is the one the binding takes; the older names are looked for too, so that a cuDNN 8
+ * that is present is reported as too old (CudaLibraryVersionError) rather than as missing.
+ */
+export const CUDNN_LIBRARY: LibrarySpec = { display: 'libcudnn (cuDNN 9)', sonames: ['libcudnn.so.9', 'libcudnn.so.8', 'libcudnn.so'] };
 
 /** A loaded library and the file it came from. */
 export interface LoadedLibrary {
@@ -98,6 +106,7 @@ export function searchDirectories(options: FindLibraryOptions = {}): string[] {
     dirs.push(join(parent, 'cuda', 'lib64'));
   }
   dirs.push(...(options.systemDirs ?? ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib/wsl/lib']));
+  dirs.push(...(options.laterDirs ?? []));
   return [...new Set(dirs)];
 }
 

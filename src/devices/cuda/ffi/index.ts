@@ -8,3 +8,4 @@ export * from './driver.js';
 export * from './nvrtc.js';
 export * from './cublas.js';
 export * from './nccl.js';
+export * from './cudnn.js';

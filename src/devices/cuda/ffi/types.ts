@@ -24,6 +24,14 @@ export type HostPointer = Handle<'HostPointer'>;
 export type NvrtcProgram = Handle<'NvrtcProgram'>;
 export type CublasHandle = Handle<'CublasHandle'>;
 export type NcclComm = Handle<'NcclComm'>;
+/** A cuDNN context (cudnnHandle_t). */
+export type CudnnHandle = Handle<'CudnnHandle'>;
+/** cudnnTensorDescriptor_t. */
+export type CudnnTensorDescriptor = Handle<'CudnnTensorDescriptor'>;
+/** cudnnFilterDescriptor_t. */
+export type CudnnFilterDescriptor = Handle<'CudnnFilterDescriptor'>;
+/** cudnnConvolutionDescriptor_t. */
+export type CudnnConvolutionDescriptor = Handle<'CudnnConvolutionDescriptor'>;
 
 /** A device address (CUdeviceptr, a 64-bit integer). */
 export type DevicePtr = bigint;
@@ -49,6 +57,10 @@ export function registerCudaTypes(): void {
   koffi.pointer('nvrtcProgram', koffi.opaque('_nvrtcProgram'));
   koffi.pointer('cublasHandle_t', koffi.opaque('cublasContext'));
   koffi.pointer('ncclComm_t', koffi.opaque('ncclComm'));
+  koffi.pointer('cudnnHandle_t', koffi.opaque('cudnnContext'));
+  koffi.pointer('cudnnTensorDescriptor_t', koffi.opaque('cudnnTensorStruct'));
+  koffi.pointer('cudnnFilterDescriptor_t', koffi.opaque('cudnnFilterStruct'));
+  koffi.pointer('cudnnConvolutionDescriptor_t', koffi.opaque('cudnnConvolutionStruct'));
   // typedef struct { char internal[128]; } ncclUniqueId; passed BY VALUE to
   // ncclCommInitRank. uint8_t has char's size and alignment, and unlike char it converts
   // from and to a Uint8Array instead of a string.

@@ -9,6 +9,8 @@
 // the input itself is the column matrix (and for the input gradient the GEMM writes dX directly).
 // float32 (TF32 when the device was created with tf32) and float64; operands of mixed precision are cast to
 // the output dtype first. Bad shapes throw the reference's OpRuntimeError (via convGeometry).
+// With a device made with cudnn: true (off by default until verified on a GPU), each of the three runs
+// through cuDNN instead where cuDNN takes the problem (conv-cudnn.ts), after the same checks and casts.
 import { shapeToString } from '../../../tensor/ndarray.js';
 import { bytesPerElement, type DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError } from '../../../ops/op.js';
@@ -20,6 +22,7 @@ import { copyKernel, fillKernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
 import { stridedCopy } from './layout.js';
+import { convolveWithCudnn } from './conv-cudnn.js';
 import { hostFallback } from './host.js';
 import { f64, i32, i64, ptr, type LowerContext, type Lowering, type RunState } from './types.js';
 
@@ -38,6 +41,11 @@ function asDtype(s: RunState, x: CudaArray, dt: FloatDType, cast: string | null)
   const out = s.temp(dt, x.shape);
   stridedCopy(s, cast, out, x, [x.size], 0, [1], 0, [1]);
   return { arr: out, temp: true };
+}
+
+/** Releases the cast copies among a step's operands. */
+function releaseTemps(...operands: { arr: CudaArray; temp: boolean }[]): void {
+  for (const o of operands) if (o.temp) o.arr.release();
 }
 
 /** One step of a batch level: the count and the element strides of A, B and C between steps. */
@@ -151,6 +159,7 @@ export const lowerConv2d: Lowering = (lc, step) => {
   if (!k) return hostFallback(lc, step);
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
+  const cudnn = lc.cudnn === true;
   return (s, st) => {
     const x0 = s.dev(st.inputs[0]!);
     const w0 = s.dev(st.inputs[1]!);
@@ -164,6 +173,10 @@ export const lowerConv2d: Lowering = (lc, step) => {
     }
     const x = asDtype(s, x0, dt, k.casts[0]!);
     const w = asDtype(s, w0, dt, k.casts[1]!);
+    if (cudnn && convolveWithCudnn(s, 'forward', g, attrs, dt, { x: x.arr.ptr, w: w.arr.ptr, y: out.ptr })) {
+      releaseTemps(x, w);
+      return { dev: out };
+    }
     const col = p.direct ? null : s.temp(dt, [p.chunk * p.rows * p.P]);
     const bytes = bytesPerElement(dt);
     for (let b0 = 0; b0 < g.n; b0 += p.chunk) {
@@ -187,6 +200,7 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const col2im = col2imKernel(lc.mb, dt);
+  const cudnn = lc.cudnn === true;
   return (s, st) => {
     const xShape = s.shape(st.inputs[2]!);
     const gy0 = s.dev(st.inputs[0]!);
@@ -202,6 +216,10 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
     }
     const gy = asDtype(s, gy0, dt, k.casts[0]!);
     const w = asDtype(s, w0, dt, k.casts[1]!);
+    if (cudnn && convolveWithCudnn(s, 'backwardData', g, attrs, dt, { x: out.ptr, w: w.arr.ptr, y: gy.arr.ptr })) {
+      releaseTemps(gy, w);
+      return { dev: out };
+    }
     const col = p.direct ? null : s.temp(dt, [p.chunk * p.rows * p.P]);
     const bytes = bytesPerElement(dt);
     const image = g.cin * g.h * g.w;
@@ -235,6 +253,7 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const sumImages = sumImagesKernel(lc.mb, dt);
+  const cudnn = lc.cudnn === true;
   return (s, st) => {
     const wShape = s.shape(st.inputs[2]!);
     const x0 = s.dev(st.inputs[0]!);
@@ -250,6 +269,10 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
     const p = planOf(g, attrs, dt);
     const x = asDtype(s, x0, dt, k.casts[0]!);
     const gy = asDtype(s, gy0, dt, k.casts[1]!);
+    if (cudnn && convolveWithCudnn(s, 'backwardFilter', g, attrs, dt, { x: x.arr.ptr, w: out.ptr, y: gy.arr.ptr })) {
+      releaseTemps(x, gy);
+      return { dev: out };
+    }
     const col = p.direct ? null : s.temp(dt, [p.chunk * p.rows * p.P]);
     const bytes = bytesPerElement(dt);
     const groups: Level = { count: p.groups, a: g.og * p.P, b: p.K * p.P, c: g.og * p.K };

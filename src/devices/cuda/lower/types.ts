@@ -54,6 +54,8 @@ export interface LowerContext {
   /** The dtype and ndim of a slot, known when compiling. */
   slotDtype(slot: number): DType;
   slotNdim(slot: number): number;
+  /** Convolutions run through cuDNN (the device was made with cudnn: true and cuDNN loaded); default false. */
+  readonly cudnn?: boolean;
 }
 
 /** Turns one step into its runner (generating the kernels it needs). */

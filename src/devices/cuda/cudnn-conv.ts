@@ -1,0 +1,126 @@
+// conv2d and its two gradients as cuDNN problems: which convolutions cuDNN takes, the descriptors of one
+// (NCHW, contiguous), the algorithm chosen by cuDNN's _v7 heuristics within a workspace limit, and the call.
+// A plan is made once per (direction, shapes, attributes, dtype, math type, workspace limit) and kept by
+// the CudaContext (cudnnPlans), which destroys its descriptors with the context. Nothing here needs a GPU
+// except the convolution itself: the heuristics and workspace queries are host calls, so the tests drive
+// them against a stand-in libcudnn.
+import type { Conv2dAttrs, ConvGeometry } from '../../ops/conv.js';
+import {
+  CUDNN_DATA_TYPE, CUDNN_DEFAULT_MATH, CUDNN_FMA_MATH, CUDNN_TENSOR_OP_MATH, type Cudnn, type CudnnConvBuffers, type CudnnConvDescriptors,
+  type CudnnConvDirection,
+} from './ffi/cudnn.js';
+import type { CudnnHandle } from './ffi/types.js';
+
+/**
+ * The most workspace one cuDNN convolution may take from the allocator (the heuristics' best algorithm
+ * that fits is used). Mutable so tests and benchmarks can change it; part of every plan's key.
+ */
+export const cudnnWorkspaceLimit = { bytes: 256 * 2 ** 20 };
+
+/** One convolution as cuDNN sees it. */
+export interface CudnnConvProblem {
+  readonly direction: CudnnConvDirection;
+  readonly g: ConvGeometry;
+  readonly groups: number;
+  readonly dtype: 'float32' | 'float64';
+  /** float32 only: let cuDNN use TF32 tensor cores (matmulPrecision 'high' or 'medium'). */
+  readonly tf32: boolean;
+}
+
+/** What cuDNN needs to run one problem, made once and kept. */
+export interface CudnnConvPlan {
+  readonly key: string;
+  readonly direction: CudnnConvDirection;
+  readonly descriptors: CudnnConvDescriptors;
+  readonly dataType: number;
+  /** The chosen cudnnConvolution*Algo_t and the math type it runs with. */
+  readonly algo: number;
+  readonly mathType: number;
+  readonly workspaceBytes: number;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * Why cuDNN's legacy API cannot take this convolution (null when it can): asymmetric 'same' padding
+ * (cudnnSetConvolution2dDescriptor has one pad per axis), a dtype without a cuDNN path here, or a tensor
+ * whose element count overflows the int strides of the 4-d descriptors. Zero-sized problems are handled
+ * before this (cuDNN rejects zero dimensions), and bad shapes were reported by convGeometry already.
+ */
+export function cudnnUnsupported(g: ConvGeometry, attrs: Conv2dAttrs, dtype: string): string | null {
+  if (dtype !== 'float32' && dtype !== 'float64') return `dtype ${dtype}`;
+  if ([g.n, g.cin, g.h, g.w, g.cout, g.kh, g.kw].some((d) => d === 0)) return 'a zero-sized dimension';
+  if (attrs.padding === 'same' && ((g.dh * (g.kh - 1)) % 2 !== 0 || (g.dw * (g.kw - 1)) % 2 !== 0)) {
+    return "asymmetric 'same' padding";
+  }
+  const sizes = [g.n * g.cin * g.h * g.w, g.n * g.cout * g.oh * g.ow, g.cout * g.cg * g.kh * g.kw];
+  if (sizes.some((s) => s > INT32_MAX)) return 'a tensor of more than 2^31 - 1 elements';
+  return null;
+}
+
+/** The cudnnMathType_t a problem asks for: FMA only for exact float32, tensor cores (TF32) when allowed. */
+export function requestedMathType(p: Pick<CudnnConvProblem, 'dtype' | 'tf32'>): number {
+  if (p.dtype === 'float64') return CUDNN_DEFAULT_MATH;
+  return p.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+}
+
+/** The cache key of a problem under a workspace limit. */
+export function cudnnPlanKey(p: CudnnConvProblem, limit: number): string {
+  const g = p.g;
+  return [p.direction, g.n, g.cin, g.h, g.w, g.cout, g.cg, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, p.groups,
+    p.dtype, requestedMathType(p), limit].join(',');
+}
+
+/** The four descriptors of a problem (those made are destroyed again if one fails). */
+function describe(lib: Cudnn, p: CudnnConvProblem, dataType: number): CudnnConvDescriptors {
+  const g = p.g;
+  const made: { -readonly [K in keyof CudnnConvDescriptors]?: CudnnConvDescriptors[K] } = {};
+  try {
+    made.x = lib.tensor4d(dataType, [g.n, g.cin, g.h, g.w]);
+    made.w = lib.filter4d(dataType, [g.cout, g.cg, g.kh, g.kw]);
+    made.y = lib.tensor4d(dataType, [g.n, g.cout, g.oh, g.ow]);
+    made.conv = lib.convolution2d({
+      pad: [g.pt, g.pl], stride: [g.sh, g.sw], dilation: [g.dh, g.dw], groups: p.groups, computeType: dataType, mathType: requestedMathType(p),
+    });
+    return { x: made.x, w: made.w, y: made.y, conv: made.conv };
+  } catch (e) {
+    safely(() => lib.destroyDescriptors(made));
+    throw e;
+  }
+}
+
+function safely(f: () => void): void {
+  try { f(); } catch { /* cleanup after an error: the first error is the one reported */ }
+}
+
+/**
+ * Makes the plan of a problem: descriptors, cuDNN's heuristic ranking (cudnnGet*Algorithm_v7), the first
+ * algorithm whose status is success and whose workspace (cudnnGet*WorkspaceSize) fits the limit, with the
+ * math type cuDNN ranked it under (as PyTorch sets it; exact float32 stays FMA whatever the entry says).
+ * Returns null when no algorithm fits (the caller then uses im2col); its descriptors are destroyed then.
+ */
+export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProblem, limit: number): CudnnConvPlan | null {
+  const dataType = CUDNN_DATA_TYPE[p.dtype];
+  const d = describe(lib, p, dataType);
+  try {
+    const requested = requestedMathType(p);
+    for (const perf of lib.algorithms(handle, p.direction, d)) {
+      if (perf.status !== 0) continue;
+      const mathType = requested === CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf.mathType;
+      lib.setMathType(d.conv, mathType);
+      const workspaceBytes = lib.workspaceSize(handle, p.direction, d, perf.algo);
+      if (workspaceBytes > limit) continue;
+      return { key: cudnnPlanKey(p, limit), direction: p.direction, descriptors: d, dataType, algo: perf.algo, mathType, workspaceBytes };
+    }
+  } catch (e) {
+    safely(() => lib.destroyDescriptors(d));
+    throw e;
+  }
+  lib.destroyDescriptors(d);
+  return null;
+}
+
+/** Enqueues a planned convolution (beta 0: the output is overwritten). */
+export function runCudnnConv(lib: Cudnn, handle: CudnnHandle, plan: CudnnConvPlan, buffers: CudnnConvBuffers): void {
+  lib.convolve(handle, plan.direction, plan.descriptors, plan.algo, buffers, plan.dataType);
+}

@@ -1,0 +1,49 @@
+// The cuDNN branch of the conv2d lowerings (conv.ts): taken when the device enabled cuDNN and cuDNN takes
+// the problem (cudnnUnsupported, and an algorithm within cudnnWorkspaceLimit); otherwise conv.ts runs
+// im2col + cuBLAS as before. Shapes were checked by convGeometry / checkGradShape before anything here,
+// zero-sized problems were answered already, and mixed-precision operands were cast to the output dtype.
+import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
+import type { CudnnConvDirection } from '../ffi/cudnn.js';
+import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv } from '../cudnn-conv.js';
+import { CudaError } from '../ffi/errors.js';
+import type { RunState } from './types.js';
+
+/** cuDNN 9's "not supported" statuses (3000-3999: CUDNN_STATUS_NOT_SUPPORTED and its sub-codes, cudnn_graph.h). */
+function notSupported(e: unknown): boolean {
+  return e instanceof CudaError && e.library === 'cudnn' && e.code >= 3000 && e.code < 4000;
+}
+
+/** Device pointers of a convolution: x the input (or its gradient), w the filters (or theirs), y the output (or its gradient). */
+export interface ConvPointers {
+  readonly x: bigint;
+  readonly w: bigint;
+  readonly y: bigint;
+}
+
+/**
+ * Enqueues the convolution through cuDNN and returns true, or returns false (nothing enqueued) when cuDNN
+ * does not take it. The workspace is a temporary of the context's allocator, released once the call is
+ * queued (the stream orders its reuse). When the chosen algorithm answers "not supported" at run time the
+ * plan is dropped and this problem runs as im2col from then on; every other cuDNN error is thrown.
+ */
+export function convolveWithCudnn(
+  s: RunState, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: 'float32' | 'float64', p: ConvPointers,
+): boolean {
+  if (cudnnUnsupported(g, attrs, dtype) !== null) return false;
+  // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only).
+  const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
+  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32 }, cudnnWorkspaceLimit.bytes);
+  if (!plan) return false;
+  const { lib, handle } = s.ctx.cudnn();
+  const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;
+  try {
+    runCudnnConv(lib, handle, plan, { ...p, workspace: workspace?.ptr ?? 0n, workspaceBytes: plan.workspaceBytes });
+  } catch (e) {
+    if (!notSupported(e)) throw e;
+    s.ctx.declineCudnnPlan(plan);
+    return false;
+  } finally {
+    workspace?.release();
+  }
+  return true;
+}
