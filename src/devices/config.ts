@@ -20,6 +20,8 @@ export interface SynkConfig {
   readonly cudaGraphs: boolean;
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
+  /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
+  readonly mpiLib: string | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -30,6 +32,7 @@ export const ENV_SWITCHES = {
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+  mpiLib: { name: 'SYNK_MPI_LIB' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -57,6 +60,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+    mpiLib: read(env, 'mpiLib', warn) || undefined,
   };
 }
 
