@@ -218,7 +218,9 @@ export class MpiLibrary {
   }
 
   /** MPI_Iallgatherv (counts and displacements in elements). */
-  iallgatherv(send: MpiBuffer, count: number, recv: MpiBuffer, counts: Int32Array, displs: Int32Array, type: MpiHandle, comm: MpiHandle, req: MpiRequest): void {
+  iallgatherv(
+    send: MpiBuffer, count: number, recv: MpiBuffer, counts: Int32Array, displs: Int32Array, type: MpiHandle, comm: MpiHandle, req: MpiRequest,
+  ): void {
     this.check(this.fn.MPI_Iallgatherv(send, count, type, recv, counts, displs, type, comm, req), 'MPI_Iallgatherv');
   }
 

@@ -155,7 +155,8 @@ export class MpiCommunicator implements Communicator {
     return this.collective('scatter', options, () => {
       if (!isRoot) return { root: options.root ?? 0 };
       if (!Array.isArray(parts) || parts.length !== this.size) {
-        throw new TypeError(`scatter parts: expected an array of ${this.size} typed arrays on the root, got ${Array.isArray(parts) ? parts.length : String(parts)}`);
+        const got = Array.isArray(parts) ? parts.length : String(parts);
+        throw new TypeError(`scatter parts: expected an array of ${this.size} typed arrays on the root, got ${got}`);
       }
       const dtype = bufferDType(assertCommBuffer(parts[0], 'scatter parts[0]'), undefined, 'scatter');
       (parts as readonly TypedArray[]).forEach((p, r) => {
