@@ -82,3 +82,15 @@ export function config(): SynkConfig {
 export function keepNvlsOff(): void {
   if (isMainThread) process.env['NCCL_NVLS_ENABLE'] ??= '0';
 }
+
+/**
+ * Keeps UCX's memory hooks off for MPI (UCX_MEM_EVENTS=no), unless UCX_MEM_EVENTS is set already.
+ * UCX (the transport under MPICH's ch4 and Open MPI's pml ucx) patches mmap, munmap and brk to keep
+ * its memory-registration cache current; in a Node process those hooks made V8 crash (a segmentation
+ * fault in its compiler) in about one MPICH job in four on the test machine, and never without them.
+ * UCX reads the variable at MPI_Init, so this runs in the main thread before MPI is loaded. Without
+ * the cache, InfiniBand transfers register memory per message: an explicit UCX_MEM_EVENTS=yes wins.
+ */
+export function keepUcxMemoryHooksOff(): void {
+  if (isMainThread) process.env['UCX_MEM_EVENTS'] ??= 'no';
+}

@@ -2,7 +2,8 @@
 // tests (mpi.test.ts) and the Communicator suite's MPI transport (transports.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import koffi from 'koffi';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { MpiAbi } from '../../src/comm/mpi/abi.js';
 
 /** A launcher that can start jobs here, with its library. */
@@ -29,13 +30,16 @@ const versionOf = (cmd: string): string => {
   const r = spawnSync(cmd, ['--version'], { encoding: 'utf8', timeout: 20_000 });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`;
 };
+/**
+ * Null when the dynamic loader knows `soname` (its cache, or LD_LIBRARY_PATH), else why not. Not
+ * loaded here: an MPI library's constructors (and UCX's signal and memory hooks) stay out of the test runner.
+ */
 const loads = (soname: string): string | null => {
-  try {
-    koffi.load(soname, { global: true });
-    return null;
-  } catch (e) {
-    return (e as Error).message.split('\n')[0] ?? 'failed';
-  }
+  const ldconfig = (cmd: string): string => spawnSync(cmd, ['-p'], { encoding: 'utf8' }).stdout ?? '';
+  const cache = ldconfig('ldconfig') || ldconfig('/sbin/ldconfig');
+  if (cache.includes(`${soname} `)) return null;
+  const dirs = (process.env['LD_LIBRARY_PATH'] ?? '').split(':').filter(Boolean);
+  return dirs.some((d) => existsSync(join(d, soname))) ? null : `${soname} is not in the loader's cache nor LD_LIBRARY_PATH`;
 };
 
 /** Why a flavor cannot run here, or its description. */
@@ -46,7 +50,7 @@ export function probeOpenMpi(): FlavorProbe {
   const command = onPath('mpirun.openmpi') ? 'mpirun.openmpi' : onPath('mpirun') && /Open MPI|OpenRTE/.test(versionOf('mpirun')) ? 'mpirun' : null;
   if (command === null) return { flavor: null, unavailable: "no Open MPI mpirun on PATH (Debian: apt-get install openmpi-bin)" };
   const bad = loads('libmpi.so.40');
-  if (bad !== null) return { flavor: null, unavailable: `libmpi.so.40 does not load: ${bad}` };
+  if (bad !== null) return { flavor: null, unavailable: bad };
   return { flavor: { name: 'Open MPI', abi: 'openmpi', command, args: ['--oversubscribe'], sizeVariable: 'OMPI_COMM_WORLD_SIZE' }, unavailable: null };
 }
 
@@ -55,7 +59,7 @@ export function probeMpich(): FlavorProbe {
   const command = onPath('mpiexec.mpich') ? 'mpiexec.mpich' : onPath('mpiexec') && /HYDRA/.test(versionOf('mpiexec')) ? 'mpiexec' : null;
   if (command === null) return { flavor: null, unavailable: 'no MPICH mpiexec on PATH (Debian: apt-get install mpich)' };
   const bad = loads('libmpich.so.12');
-  if (bad !== null) return { flavor: null, unavailable: `libmpich.so.12 does not load: ${bad}` };
+  if (bad !== null) return { flavor: null, unavailable: bad };
   return { flavor: { name: 'MPICH', abi: 'mpich', command, args: [], sizeVariable: 'PMI_SIZE' }, unavailable: null };
 }
 
