@@ -106,6 +106,7 @@ export function openMpiHandles(address: SymbolAddress): MpiHandles {
 
 /** What the ABI detection looks at: which symbols the library exports, and its version string. */
 export interface AbiProbe {
+  /** Whether the library exports `name` (a function or a variable). */
   hasSymbol(name: string): boolean;
   /** MPI_Get_library_version's string (callable before MPI_Init), or null where the call failed. */
   libraryVersion(): string | null;
