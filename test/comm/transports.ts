@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
-import { type FlavorProbe, mpiRun, probeMpich, probeOpenMpi } from './mpi-launch.js';
+import { type FlavorProbe, type MpiFlavor, mpiRun, probeMpich, probeOpenMpi } from './mpi-launch.js';
 
 /** A started group of ranks: each rank runs its own Task on its Communicator; results in rank order. */
 export interface CommGroup {
@@ -185,7 +185,7 @@ const nccl: Transport = {
 // ---- MPI ---------------------------------------------------------------------------------------
 
 /** A group of `n` MPI processes: each run() is one job of `n` ranks, each running its Task (mpi-task-runner.ts). */
-function mpiGroup(probe: FlavorProbe & { flavor: object }, n: number): CommGroup {
+function mpiGroup(flavor: MpiFlavor, n: number): CommGroup {
   const runner = new URL('./fixtures/mpi-task-runner.js', import.meta.url);
   return {
     size: n,
@@ -194,7 +194,7 @@ function mpiGroup(probe: FlavorProbe & { flavor: object }, n: number): CommGroup
       try {
         const file = join(dir, 'tasks.bin');
         writeFileSync(file, serialize(Array.from({ length: n }, (_, r) => task(r))));
-        const job = await mpiRun(probe.flavor, n, runner, [file, dir]);
+        const job = await mpiRun(flavor, n, runner, [file, dir]);
         if (job.code !== 0) throw new Error(`mpirun -np ${n} exited with ${job.code ?? job.signal}:\n${job.out}`);
         return Array.from({ length: n }, (_, r) => deserialize(readFileSync(join(dir, `${r}.bin`))) as TaskResult);
       } finally {
@@ -206,16 +206,17 @@ function mpiGroup(probe: FlavorProbe & { flavor: object }, n: number): CommGroup
 }
 
 function mpiTransport(probe: FlavorProbe, name: string): Transport {
+  const flavor = probe.flavor;
   return {
-    name: `MPI (MpiCommunicator, ${probe.flavor?.name ?? name})`,
+    name: `MPI (MpiCommunicator, ${flavor?.name ?? name})`,
     unavailable: probe.unavailable,
     // MPI_MAX / MPI_MIN on floats are C comparisons, which drop a NaN depending on its side.
     nanThroughMaxMin: false,
-    configs: probe.flavor === null ? [] : [1, 2, 3].map((n) => ({
+    configs: flavor === null ? [] : [1, 2, 3].map((n) => ({
       label: `${n} process${n > 1 ? 'es' : ''}`,
       size: n,
       scale: 40,
-      start: async () => mpiGroup(probe as FlavorProbe & { flavor: object }, n),
+      start: async () => mpiGroup(flavor, n),
     })),
   };
 }

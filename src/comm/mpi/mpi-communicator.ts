@@ -71,7 +71,13 @@ export class MpiCommunicator implements Communicator {
   static init(options: MpiCommunicatorOptions = {}): MpiCommunicator {
     const mpi = MpiLibrary.load(options.library === undefined ? {} : { library: options.library });
     mpi.init(options.threadLevel);
-    return new MpiCommunicator(mpi, options);
+    const comm = new MpiCommunicator(mpi, options);
+    // A clean exit finalizes MPI (a launcher treats a process that ends without MPI_Finalize as failed
+    // and ends the job). A failing one does not: the launcher then ends the other processes too.
+    process.once('exit', (code) => {
+      if (code === 0 && comm.poller.brokenBecause === null && !mpi.finalized()) mpi.finalize();
+    });
+    return comm;
   }
 
   /** Joins MPI_COMM_WORLD of an initialized library (MpiCommunicator.init does both). */
