@@ -93,6 +93,8 @@ function flavorTests(flavor: MpiFlavor): void {
     assert.match(r.out, /TIMEOUT rank 0 CommTimeoutError: MPI rank 0 of 3: allReduce \(collective #2\) did not complete within 1500 ms/);
     assert.match(r.out, /AFTER rank 0 CommAbortedError: MPI rank 0: barrier \(collective #3\) refused/);
     assert.doesNotMatch(r.out, /DONE/);
+    const abortAfter = Number(/ABORT rank 0 after (\d+) ms/.exec(r.out)?.[1]);
+    assert.ok(abortAfter >= 1500 && abortAfter < 1500 + 3000, `rank 0 aborted ${abortAfter} ms after calling allReduce (deadline 1500 ms)`);
     assert.ok(r.ms < 20_000, `the job took ${Math.round(r.ms)} ms to end (the skipping rank would sleep 60 s)`);
   });
   test('ranks that call different collectives all throw CommMismatchError, and stay usable', async () => {
@@ -109,10 +111,10 @@ function flavorTests(flavor: MpiFlavor): void {
   });
 }
 
-for (const probe of [probeOpenMpi(), probeMpich()]) {
+for (const [label, probe] of [['Open MPI', probeOpenMpi()], ['MPICH', probeMpich()]] as const) {
   if (probe.flavor === null) {
-    console.log(`# MPI tests skipped: ${probe.unavailable}`);
-    describe('MPI communicator under a launcher', { skip: probe.unavailable }, () => {});
+    console.log(`MPI tests under ${label} skipped: ${probe.unavailable}`);
+    describe(`MPI communicator under ${label}`, { skip: probe.unavailable }, () => {});
   } else {
     describe(`MPI communicator under ${probe.flavor.name} (${probe.flavor.command})`, () => flavorTests(probe.flavor!));
   }
