@@ -22,6 +22,8 @@ export interface SynkConfig {
   readonly cudaGraphs: boolean;
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
+  /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
+  readonly mpiLib: string | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -33,6 +35,7 @@ export const ENV_SWITCHES = {
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+  mpiLib: { name: 'SYNK_MPI_LIB' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -61,6 +64,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+    mpiLib: read(env, 'mpiLib', warn) || undefined,
   };
 }
 
@@ -81,4 +85,16 @@ export function config(): SynkConfig {
  */
 export function keepNvlsOff(): void {
   if (isMainThread) process.env['NCCL_NVLS_ENABLE'] ??= '0';
+}
+
+/**
+ * Keeps UCX's memory hooks off for MPI (UCX_MEM_EVENTS=no), unless UCX_MEM_EVENTS is set already.
+ * UCX (the transport under MPICH's ch4 and Open MPI's pml ucx) patches mmap, munmap and brk to keep
+ * its memory-registration cache current; in a Node process those hooks made V8 crash (a segmentation
+ * fault in its compiler) in about one MPICH job in four on the test machine, and never without them.
+ * UCX reads the variable at MPI_Init, so this runs in the main thread before MPI is loaded. Without
+ * the cache, InfiniBand transfers register memory per message: an explicit UCX_MEM_EVENTS=yes wins.
+ */
+export function keepUcxMemoryHooksOff(): void {
+  if (isMainThread) process.env['UCX_MEM_EVENTS'] ??= 'no';
 }

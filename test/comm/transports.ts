@@ -1,6 +1,7 @@
 // Every Communicator transport the suite in communicator-suite.ts runs over, one entry each: the
 // shared-memory group of a WorkerPool, and NCCL (one rank per worker thread, each on its GPU) where
-// a GPU and libnccl are found. A later transport (another GPU library, sockets between hosts) is one
+// a GPU and libnccl are found, and MPI (one rank per process: every run is one mpirun job) under each
+// launcher found (Open MPI, MPICH). A later transport (another GPU library, sockets between hosts) is one
 // more entry in TRANSPORTS: a way to start groups of ranks that each run a Task on its Communicator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,11 @@ import { cudaAvailable } from '../../src/devices/cuda/ffi/driver.js';
 import { createNcclBootstrap } from '../../src/parallel/gpu-comm.js';
 import type { Task, TaskResult } from './fixtures/collective-steps.js';
 import type { NcclRankJob, NcclRankReply, NcclRankRequest } from './fixtures/nccl-task-worker.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
+import { type FlavorProbe, type MpiFlavor, mpiRun, probeMpich, probeOpenMpi } from './mpi-launch.js';
 
 /** A started group of ranks: each rank runs its own Task on its Communicator; results in rank order. */
 export interface CommGroup {
@@ -176,4 +182,43 @@ const nccl: Transport = {
   ],
 };
 
-export const TRANSPORTS: readonly Transport[] = [shm, nccl];
+// ---- MPI ---------------------------------------------------------------------------------------
+
+/** A group of `n` MPI processes: each run() is one job of `n` ranks, each running its Task (mpi-task-runner.ts). */
+function mpiGroup(flavor: MpiFlavor, n: number): CommGroup {
+  const runner = new URL('./fixtures/mpi-task-runner.js', import.meta.url);
+  return {
+    size: n,
+    async run(task) {
+      const dir = mkdtempSync(join(tmpdir(), 'synk-mpi-suite-'));
+      try {
+        const file = join(dir, 'tasks.bin');
+        writeFileSync(file, serialize(Array.from({ length: n }, (_, r) => task(r))));
+        const job = await mpiRun(flavor, n, runner, [file, dir]);
+        if (job.code !== 0) throw new Error(`mpirun -np ${n} exited with ${job.code ?? job.signal}:\n${job.out}`);
+        return Array.from({ length: n }, (_, r) => deserialize(readFileSync(join(dir, `${r}.bin`))) as TaskResult);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    close: async () => undefined,
+  };
+}
+
+function mpiTransport(probe: FlavorProbe, name: string): Transport {
+  const flavor = probe.flavor;
+  return {
+    name: `MPI (MpiCommunicator, ${flavor?.name ?? name})`,
+    unavailable: probe.unavailable,
+    // MPI_MAX / MPI_MIN on floats are C comparisons, which drop a NaN depending on its side.
+    nanThroughMaxMin: false,
+    configs: flavor === null ? [] : [1, 2, 3].map((n) => ({
+      label: `${n} process${n > 1 ? 'es' : ''}`,
+      size: n,
+      scale: 40,
+      start: async () => mpiGroup(flavor, n),
+    })),
+  };
+}
+
+export const TRANSPORTS: readonly Transport[] = [shm, nccl, mpiTransport(probeOpenMpi(), 'Open MPI'), mpiTransport(probeMpich(), 'MPICH')];

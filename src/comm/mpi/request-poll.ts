@@ -1,0 +1,176 @@
+// The two halves of every MPI collective that are not the data movement itself: the header all
+// ranks exchange first (and the checks that they agree), and the wait for an MPI request.
+//
+// The wait polls MPI_Test from the event loop: a short burst of tests (MPI makes progress inside
+// them), then setImmediate so timers, I/O and worker messages run in between; after a second of
+// waiting, a 1 ms timer instead, so a rank waiting long for a slow peer does not hold a core.
+// It never calls a blocking MPI function, so the controller keeps running while data moves.
+import { type DType, DTYPES } from '../../tensor/dtype.js';
+import { type CollectiveName, COLLECTIVES, CommAbortedError, CommMismatchError, CommTimeoutError } from '../communicator.js';
+import { type ReduceOp, reduceOpCode } from '../reduce-ops.js';
+import type { MpiLibrary, MpiRequest } from './ffi.js';
+
+/** Ints per rank in the header: seq, collective, dtype, length, root, op, argument status. */
+export const HEADER_INTS = 7;
+/** The most elements one MPI call moves (counts and displacements are C ints). */
+export const MAX_COUNT = 0x7fffffff;
+
+/** What this rank passes to a collective, as far as the others must agree on it. */
+export interface Local {
+  dtype?: DType;
+  length?: number;
+  root?: number;
+  op?: ReduceOp;
+}
+
+/** One rank's header, decoded. */
+export interface Header {
+  seq: number;
+  kind: number;
+  dtype: number;
+  length: number;
+  root: number;
+  op: number;
+  status: number;
+}
+
+/** A collective in flight: its name, sequence number and deadline. */
+export interface Pending {
+  readonly kind: CollectiveName;
+  readonly seq: number;
+  /** performance.now() after which the collective has failed. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+}
+
+/** A collective whose headers every rank has seen and agreed on (same collective, same root). */
+export interface Agreed extends Pending {
+  readonly headers: readonly Header[];
+  readonly root: number;
+  /** The dtype every rank named (rank 0's, or the root's for scatter). */
+  readonly dtype: DType;
+}
+
+/** Options of the event-loop polling. */
+export interface PollOptions {
+  /** Microseconds of MPI_Test calls per event-loop turn before yielding (default 50). */
+  readonly spinMicros?: number;
+}
+
+/** This rank's header, in a shared array (MPI reads it after the call returns). */
+export function writeHeader(seq: number, kind: CollectiveName, local: Local, invalid: boolean): Int32Array {
+  const h = new Int32Array(new SharedArrayBuffer(4 * HEADER_INTS));
+  h.set([seq, COLLECTIVES.indexOf(kind) + 1, local.dtype === undefined ? 0 : DTYPES.indexOf(local.dtype) + 1,
+    local.length ?? 0, local.root ?? 0, local.op ? reduceOpCode(local.op) : 0, invalid ? 1 : 0]);
+  return h;
+}
+
+/**
+ * Decodes every rank's header and throws, on every rank alike, where they disagree: another
+ * collective or sequence number (CommMismatchError), a rank's invalid arguments (that rank throws
+ * its own `error`, the others CommAbortedError naming it), or another root.
+ */
+export function readHeaders(all: Int32Array, size: number, rank: number, pending: Pending, error: unknown): Agreed {
+  const headers: Header[] = [];
+  for (let r = 0; r < size; r++) {
+    const o = r * HEADER_INTS;
+    headers.push({ seq: all[o]!, kind: all[o + 1]!, dtype: all[o + 2]!, length: all[o + 3]!, root: all[o + 4]!, op: all[o + 5]!, status: all[o + 6]! });
+  }
+  const { kind, seq } = pending;
+  const me = headers[rank]!;
+  const odd = headers.findIndex((x) => x.seq !== me.seq || x.kind !== me.kind);
+  if (odd >= 0) {
+    const other = headers[odd]!;
+    const name = (k: number): string => COLLECTIVES[k - 1] ?? 'nothing';
+    throw new CommMismatchError(
+      `MPI collective #${seq}: rank ${rank} called ${kind} but rank ${odd} called ${name(other.kind)} (as its #${other.seq}); `
+        + 'every rank must call the same collectives in the same order',
+    );
+  }
+  if (error) throw error;
+  const bad = headers.findIndex((x) => x.status !== 0);
+  if (bad >= 0) throw new CommAbortedError(`${kind} (MPI collective #${seq}): rank ${rank} stops because rank ${bad} passed invalid arguments (see its error)`);
+  const root = headers[0]!.root;
+  const otherRoot = headers.findIndex((x) => x.root !== root);
+  if (otherRoot >= 0) throw new CommMismatchError(`${kind}: rank 0 names root ${root} but rank ${otherRoot} names root ${headers[otherRoot]!.root}`);
+  const dtypeCode = kind === 'scatter' ? headers[root]!.dtype : headers[0]!.dtype;
+  return { ...pending, headers, root, dtype: DTYPES[dtypeCode - 1] ?? 'uint8' };
+}
+
+/** Throws on every rank unless the named header fields are equal on every rank. */
+export function agreeHeaders(a: Agreed, kind: string, fields: readonly ('dtype' | 'length' | 'op')[]): void {
+  const { headers } = a;
+  for (const f of fields) {
+    const odd = headers.findIndex((x) => x[f] !== headers[0]![f]);
+    if (odd < 0) continue;
+    const show = (h: Header): string => (f === 'dtype'
+      ? DTYPES[h.dtype - 1] ?? '?'
+      : f === 'op' ? String(['?', 'sum', 'avg', 'prod', 'max', 'min'][h.op]) : String(h.length));
+    throw new CommMismatchError(`${kind}: ranks disagree on the ${f}: rank 0 has ${show(headers[0]!)}, rank ${odd} has ${show(headers[odd]!)}`);
+  }
+}
+
+/** Starts MPI requests and waits for them from the event loop, each against its collective's deadline. */
+export class RequestPoller {
+  private broken: string | null = null;
+  /** Requests whose deadline passed, with the memory MPI may still write: kept alive until the process ends. */
+  private readonly stranded: unknown[] = [];
+  private readonly spinMs: number;
+  private readonly flag = new Int32Array(1);
+
+  constructor(private readonly mpi: MpiLibrary, private readonly rank: number, private readonly size: number, options: PollOptions = {}) {
+    const spin = options.spinMicros ?? 50;
+    if (!(spin >= 0)) throw new TypeError(`MPI spinMicros: expected a number >= 0, got ${String(spin)}`);
+    this.spinMs = spin / 1000;
+  }
+
+  /** Why the communicator is unusable (a collective's deadline passed), or null. */
+  get brokenBecause(): string | null {
+    return this.broken;
+  }
+
+  /** Throws CommAbortedError once a deadline has passed (MPI's pending request cannot be taken back). */
+  throwIfBroken(kind: CollectiveName, seq: number): void {
+    if (this.broken !== null) throw new CommAbortedError(`MPI rank ${this.rank}: ${kind} (collective #${seq}) refused: ${this.broken}`);
+  }
+
+  /**
+   * Starts one request with `start` and resolves when MPI_Test says it completed; rejects with
+   * CommTimeoutError naming the rank, the collective and its sequence number at the deadline.
+   * `keep` is the memory MPI reads or writes: referenced until the request completes (or forever).
+   */
+  run(p: Pending, keep: readonly unknown[], start: (req: MpiRequest) => void): Promise<void> {
+    const req: MpiRequest = new BigInt64Array(new SharedArrayBuffer(8));
+    start(req);
+    const began = performance.now();
+    return new Promise<void>((resolve, reject) => {
+      const poll = (): void => {
+        try {
+          const until = performance.now() + this.spinMs;
+          do {
+            if (this.mpi.test(req, this.flag)) {
+              resolve();
+              return;
+            }
+          } while (performance.now() < until);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        const now = performance.now();
+        if (now > p.deadline) {
+          this.broken = `MPI rank ${this.rank} of ${this.size}: ${p.kind} (collective #${p.seq}) did not complete within ${p.timeoutMs} ms`;
+          this.stranded.push(req, keep);
+          reject(new CommTimeoutError(
+            `${this.broken}: another rank has not called it (it skipped it, called another collective, hangs or died); `
+              + 'call abort() so the launcher ends the job (MPI_Abort)',
+          ));
+          return;
+        }
+        if (now - began > 1000) setTimeout(poll, 1);
+        else setImmediate(poll);
+      };
+      poll();
+    });
+  }
+}
