@@ -9,22 +9,19 @@
 // moves in rounds, so any size works in bounded memory. Reductions are parallel: every rank copies
 // its buffer into its slot, then reduces its own 1/size of the elements across all slots (a
 // reduce-scatter), then every rank copies the whole result out (the all-gather).
-import { type DType, type TypedArray, DTYPES, storageOf } from '../tensor/dtype.js';
+import { type TypedArray, DTYPES, storageOf } from '../tensor/dtype.js';
 import {
   type CollectiveName,
   type CollectiveOptions,
   type Communicator,
   type ReduceOptions,
   type RootOptions,
-  COLLECTIVES,
-  CommAbortedError,
-  CommMismatchError,
   assertCommBuffer,
   assertRoot,
-  assertTimeout,
   bufferDType,
 } from './communicator.js';
-import { type ReduceOp, assertReduceOp, combineInto, finishAvg, reduceOpCode } from './reduce-ops.js';
+import { assertReduceOp, combineInto, finishAvg } from './reduce-ops.js';
+import { type CollectiveArgs, type CollectiveHeader, agreeOnCall, agreeOnFields, checkCall, decodeHeader, headerWords } from './collective-header.js';
 import {
   type AbortReason,
   type Growable,
@@ -50,25 +47,6 @@ export {
 } from './shm-group.js';
 
 type View = new (buffer: SharedArrayBuffer, byteOffset: number, length: number) => TypedArray;
-
-interface Header {
-  seq: number;
-  kind: number;
-  dtype: number;
-  length: number;
-  root: number;
-  op: number;
-  status: number;
-}
-
-interface Local {
-  dtype?: DType;
-  length?: number;
-  root?: number;
-  op?: ReduceOp;
-}
-
-const dtypeCode = (d: DType | undefined): number => (d === undefined ? 0 : DTYPES.indexOf(d) + 1);
 
 /** One rank of a shared-memory group. Meant for worker threads (it blocks in Atomics.wait). */
 export class ShmCommunicator implements Communicator {
@@ -229,7 +207,7 @@ export class ShmCommunicator implements Communicator {
    * arrived, so one rank's bad argument fails every rank at the same collective), meets the
    * others at barrier A and checks that all called the same collective with the same root.
    */
-  private begin(kind: CollectiveName, options: RootOptions, check: () => Local, beforeArrive?: (parity: number) => void) {
+  private begin(kind: CollectiveName, options: RootOptions, check: () => CollectiveArgs, beforeArrive?: (parity: number) => void) {
     throwIfAborted(this.init, this.rank);
     const epoch = Atomics.load(this.ctl, EPOCH);
     if (epoch !== this.epoch) {
@@ -238,66 +216,30 @@ export class ShmCommunicator implements Communicator {
     }
     const seq = ++this.seq;
     const parity = seq & 1;
-    let timeoutMs = this.init.timeoutMs;
-    let local: Local = {};
-    let error: unknown = null;
-    try {
-      if (options === null || typeof options !== 'object') throw new TypeError(`${kind} options: expected an object, got ${String(options)}`);
-      if (options.timeoutMs !== undefined) timeoutMs = assertTimeout(options.timeoutMs, `${kind} options.timeoutMs`);
-      local = check();
-      if (local.root !== undefined) assertRoot(local.root, this.size, `${kind} options.root`);
-      if (local.length !== undefined && local.length > MAX_ELEMENTS) throw new RangeError(`${kind}: at most ${MAX_ELEMENTS} elements, got ${local.length}`);
-      beforeArrive?.(parity);
-    } catch (e) {
-      error = e;
+    const call = checkCall(kind, options, check, this.size, MAX_ELEMENTS, this.init.timeoutMs);
+    let error = call.error;
+    if (error === null) {
+      try {
+        beforeArrive?.(parity);
+      } catch (e) {
+        error = e;
+      }
     }
-    const deadline = performance.now() + timeoutMs;
+    const deadline = performance.now() + call.timeoutMs;
     // Read before barrier A: rank 0 grows the arena only after A, so every rank sees the same value.
     const cap = this.init.arena.byteLength;
     const h = HDR + (parity * this.size + this.rank) * HDR_WORDS;
-    const words = [
-      seq, COLLECTIVES.indexOf(kind) + 1, dtypeCode(local.dtype), local.length ?? 0,
-      local.root ?? 0, local.op ? reduceOpCode(local.op) : 0, error ? 1 : 0,
-    ];
-    words.forEach((w, i) => (this.ctl[h + i] = w));
+    headerWords(seq, kind, call.args, error !== null).forEach((w, i) => (this.ctl[h + i] = w));
     this.sync(deadline);
-    const headers: Header[] = [];
-    for (let r = 0; r < this.size; r++) {
-      const o = HDR + (parity * this.size + r) * HDR_WORDS;
-      const c = this.ctl;
-      headers.push({ seq: c[o]!, kind: c[o + 1]!, dtype: c[o + 2]!, length: c[o + 3]!, root: c[o + 4]!, op: c[o + 5]!, status: c[o + 6]! });
-    }
-    const me = headers[this.rank]!;
-    const odd = headers.findIndex((x) => x.seq !== me.seq || x.kind !== me.kind);
-    if (odd >= 0) {
-      const other = headers[odd]!;
-      const name = (k: number): string => COLLECTIVES[k - 1] ?? 'nothing';
-      throw new CommMismatchError(
-        `collective #${seq}: rank ${this.rank} called ${kind} but rank ${odd} called ${name(other.kind)} (as its #${other.seq}); `
-          + 'every rank must call the same collectives in the same order',
-      );
-    }
-    if (error) throw error;
-    const bad = headers.findIndex((x) => x.status !== 0);
-    if (bad >= 0) {
-      throw new CommAbortedError(`${kind} (collective #${seq}): rank ${this.rank} stops because rank ${bad} passed invalid arguments (see its error)`);
-    }
-    const root = headers[0]!.root;
-    const otherRoot = headers.findIndex((x) => x.root !== root);
-    if (otherRoot >= 0) throw new CommMismatchError(`${kind}: rank 0 names root ${root} but rank ${otherRoot} names root ${headers[otherRoot]!.root}`);
+    const headers: CollectiveHeader[] = [];
+    for (let r = 0; r < this.size; r++) headers.push(decodeHeader(this.ctl, HDR + (parity * this.size + r) * HDR_WORDS));
+    const root = agreeOnCall(headers, this.rank, kind, `collective #${seq}`, error);
     return { headers, deadline, root, parity, cap };
   }
 
   /** Throws on every rank unless the named header fields are equal on every rank. */
-  private agree(headers: Header[], kind: string, fields: ('dtype' | 'length' | 'op')[]): void {
-    for (const f of fields) {
-      const odd = headers.findIndex((x) => x[f] !== headers[0]![f]);
-      if (odd < 0) continue;
-      const show = (h: Header): string => (f === 'dtype'
-        ? DTYPES[h.dtype - 1] ?? '?'
-        : f === 'op' ? String(['?', 'sum', 'avg', 'prod', 'max', 'min'][h.op]) : String(h.length));
-      throw new CommMismatchError(`${kind}: ranks disagree on the ${f}: rank 0 has ${show(headers[0]!)}, rank ${odd} has ${show(headers[odd]!)}`);
-    }
+  private agree(headers: CollectiveHeader[], kind: string, fields: ('dtype' | 'length' | 'op')[]): void {
+    agreeOnFields(headers, kind, fields);
   }
 
   /** Capacity this collective may use; grows the arena first (rank 0, then barrier G) if needed. */

@@ -15,12 +15,13 @@
 import { type DType, type TypedArray, DTYPES, storageOf } from '../../tensor/dtype.js';
 import {
   type CollectiveName, type CollectiveOptions, type Communicator, type ReduceOptions, type RootOptions,
-  CommAbortedError, DEFAULT_COMM_TIMEOUT_MS, assertCommBuffer, assertRoot, assertTimeout, bufferDType,
+  CommAbortedError, DEFAULT_COMM_TIMEOUT_MS, assertCommBuffer, assertTimeout, bufferDType,
 } from '../communicator.js';
 import { type ReduceOp, assertReduceOp, finishAvg } from '../reduce-ops.js';
 import { type MpiHandle, type MpiOpName, mpiDatatypeName } from './abi.js';
 import { MpiLibrary } from './ffi.js';
 import { type Agreed, type Local, type PollOptions, RequestPoller, agreeHeaders, readHeaders, writeHeader, HEADER_INTS, MAX_COUNT } from './request-poll.js';
+import { checkCall } from '../collective-header.js';
 
 export { MpiLibrary } from './ffi.js';
 
@@ -194,18 +195,7 @@ export class MpiCommunicator implements Communicator {
   /** Validates now, then queues the collective: header exchange, agreement, then `body`. */
   private collective<R>(kind: CollectiveName, options: CollectiveOptions, check: () => Local, body: (a: Agreed) => Promise<R>): Promise<R> {
     const seq = ++this.seq;
-    let timeoutMs = this.timeoutMs;
-    let local: Local = {};
-    let error: unknown = null;
-    try {
-      if (options === null || typeof options !== 'object') throw new TypeError(`${kind} options: expected an object, got ${String(options)}`);
-      if (options.timeoutMs !== undefined) timeoutMs = assertTimeout(options.timeoutMs, `${kind} options.timeoutMs`);
-      local = check();
-      if (local.root !== undefined) assertRoot(local.root, this.size, `${kind} options.root`);
-      if (local.length !== undefined && local.length > MAX_COUNT) throw new RangeError(`${kind}: at most ${MAX_COUNT} elements, got ${local.length}`);
-    } catch (e) {
-      error = e;
-    }
+    const { timeoutMs, args: local, error } = checkCall(kind, options, check, this.size, MAX_COUNT, this.timeoutMs);
     const run = async (): Promise<R> => {
       this.poller.throwIfBroken(kind, seq);
       const deadline = performance.now() + timeoutMs;

@@ -6,33 +6,19 @@
 // waiting, a 1 ms timer instead, so a rank waiting long for a slow peer does not hold a core.
 // It never calls a blocking MPI function, so the controller keeps running while data moves.
 import { type DType, DTYPES } from '../../tensor/dtype.js';
-import { type CollectiveName, COLLECTIVES, CommAbortedError, CommMismatchError, CommTimeoutError } from '../communicator.js';
-import { type ReduceOp, reduceOpCode } from '../reduce-ops.js';
+import { type CollectiveName, CommAbortedError, CommTimeoutError } from '../communicator.js';
+import { type CollectiveArgs, type CollectiveHeader, HEADER_WORDS, agreeOnCall, agreeOnFields, decodeHeader, headerWords } from '../collective-header.js';
 import type { MpiLibrary, MpiRequest } from './ffi.js';
 
 /** Ints per rank in the header: seq, collective, dtype, length, root, op, argument status. */
-export const HEADER_INTS = 7;
+export const HEADER_INTS = HEADER_WORDS;
 /** The most elements one MPI call moves (counts and displacements are C ints). */
 export const MAX_COUNT = 0x7fffffff;
 
 /** What this rank passes to a collective, as far as the others must agree on it. */
-export interface Local {
-  dtype?: DType;
-  length?: number;
-  root?: number;
-  op?: ReduceOp;
-}
-
+export type Local = CollectiveArgs;
 /** One rank's header, decoded. */
-export interface Header {
-  seq: number;
-  kind: number;
-  dtype: number;
-  length: number;
-  root: number;
-  op: number;
-  status: number;
-}
+export type Header = CollectiveHeader;
 
 /** A collective in flight: its name, sequence number and deadline. */
 export interface Pending {
@@ -60,8 +46,7 @@ export interface PollOptions {
 /** This rank's header, in a shared array (MPI reads it after the call returns). */
 export function writeHeader(seq: number, kind: CollectiveName, local: Local, invalid: boolean): Int32Array {
   const h = new Int32Array(new SharedArrayBuffer(4 * HEADER_INTS));
-  h.set([seq, COLLECTIVES.indexOf(kind) + 1, local.dtype === undefined ? 0 : DTYPES.indexOf(local.dtype) + 1,
-    local.length ?? 0, local.root ?? 0, local.op ? reduceOpCode(local.op) : 0, invalid ? 1 : 0]);
+  h.set(headerWords(seq, kind, local, invalid));
   return h;
 }
 
@@ -72,42 +57,16 @@ export function writeHeader(seq: number, kind: CollectiveName, local: Local, inv
  */
 export function readHeaders(all: Int32Array, size: number, rank: number, pending: Pending, error: unknown): Agreed {
   const headers: Header[] = [];
-  for (let r = 0; r < size; r++) {
-    const o = r * HEADER_INTS;
-    headers.push({ seq: all[o]!, kind: all[o + 1]!, dtype: all[o + 2]!, length: all[o + 3]!, root: all[o + 4]!, op: all[o + 5]!, status: all[o + 6]! });
-  }
+  for (let r = 0; r < size; r++) headers.push(decodeHeader(all, r * HEADER_INTS));
   const { kind, seq } = pending;
-  const me = headers[rank]!;
-  const odd = headers.findIndex((x) => x.seq !== me.seq || x.kind !== me.kind);
-  if (odd >= 0) {
-    const other = headers[odd]!;
-    const name = (k: number): string => COLLECTIVES[k - 1] ?? 'nothing';
-    throw new CommMismatchError(
-      `MPI collective #${seq}: rank ${rank} called ${kind} but rank ${odd} called ${name(other.kind)} (as its #${other.seq}); `
-        + 'every rank must call the same collectives in the same order',
-    );
-  }
-  if (error) throw error;
-  const bad = headers.findIndex((x) => x.status !== 0);
-  if (bad >= 0) throw new CommAbortedError(`${kind} (MPI collective #${seq}): rank ${rank} stops because rank ${bad} passed invalid arguments (see its error)`);
-  const root = headers[0]!.root;
-  const otherRoot = headers.findIndex((x) => x.root !== root);
-  if (otherRoot >= 0) throw new CommMismatchError(`${kind}: rank 0 names root ${root} but rank ${otherRoot} names root ${headers[otherRoot]!.root}`);
+  const root = agreeOnCall(headers, rank, kind, `MPI collective #${seq}`, error);
   const dtypeCode = kind === 'scatter' ? headers[root]!.dtype : headers[0]!.dtype;
   return { ...pending, headers, root, dtype: DTYPES[dtypeCode - 1] ?? 'uint8' };
 }
 
 /** Throws on every rank unless the named header fields are equal on every rank. */
 export function agreeHeaders(a: Agreed, kind: string, fields: readonly ('dtype' | 'length' | 'op')[]): void {
-  const { headers } = a;
-  for (const f of fields) {
-    const odd = headers.findIndex((x) => x[f] !== headers[0]![f]);
-    if (odd < 0) continue;
-    const show = (h: Header): string => (f === 'dtype'
-      ? DTYPES[h.dtype - 1] ?? '?'
-      : f === 'op' ? String(['?', 'sum', 'avg', 'prod', 'max', 'min'][h.op]) : String(h.length));
-    throw new CommMismatchError(`${kind}: ranks disagree on the ${f}: rank 0 has ${show(headers[0]!)}, rank ${odd} has ${show(headers[odd]!)}`);
-  }
+  agreeOnFields(a.headers, kind, fields);
 }
 
 /** Starts MPI requests and waits for them from the event loop, each against its collective's deadline. */
