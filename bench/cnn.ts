@@ -12,6 +12,7 @@ import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { registerBuiltinDevices } from '../src/devices/builtin.js';
+import { type TrainTiming, timeTrainSteps, timingLine, timingTable } from './_train-timing.js';
 
 const list = (v: string): number[] => v.split(',').map((s) => {
   const n = Number(s);
@@ -33,9 +34,7 @@ const o = new Command().name('bench-cnn')
   .parse()
   .opts<{ workers: number[]; batches: number[]; steps: number; devices: 'cpu' | 'auto' | 'cuda' | 'reference'; json?: string }>();
 
-interface Result { workers: number; batch: number; msPerStep: number; samplesPerSecond: number; gradMs: number; allReduceMs: number; updateMs: number }
 
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
 
 await registerBuiltinDevices();
 const [c1, c2, hidden, dropout, lr, seed] = [16, 32, 128, 0.25, 1e-3, 3];
@@ -65,64 +64,19 @@ const model = `conv5x5(${c1})-pool-conv5x5(${c2})-pool-dense(${hidden})-dropout(
 console.log(`CNN ${model} (${(nParams / 1e3).toFixed(1)} k parameters), Adam lr ${lr}, train mode; devices '${o.devices}' `
   + `on ${os.availableParallelism()} cores; data from Data in shared memory; ${o.steps} timed steps`);
 
-const results: Result[] = [];
+const results: TrainTiming[] = [];
 for (const workers of o.workers) {
   await synk.fork({ n: workers, devices: o.devices });
   for (const batch of o.batches) {
     if (batch < workers) throw new RangeError(`batch ${batch} is smaller than ${workers} workers: every worker needs at least one image`);
-    const step = () => train(xs, ys, { batch });
-    for (let i = 0; i < 3; i++) await step();
-    const total: number[] = [];
-    for (let i = 0; i < o.steps; i++) {
-      const t0 = performance.now();
-      await step();
-      total.push(performance.now() - t0);
-    }
-    // Where the time goes. The shared-state step (CPU workers) reports rank 0's own timings of each
-    // step; otherwise the three calls train makes are timed one by one.
-    const parts = { grad: [] as number[], ar: [] as number[], upd: [] as number[] };
-    for (let i = 0; i < Math.max(3, Math.floor(o.steps / 2)); i++) {
-      if (workers === 1 && train.timings() === null) {
-        // One rank runs gradient and update as one program: nothing to split.
-        const t0 = performance.now();
-        await step();
-        parts.grad.push(performance.now() - t0); parts.ar.push(0); parts.upd.push(0);
-        continue;
-      }
-      if (train.timings() !== null) {
-        await step();
-        const t = train.timings()!;
-        parts.grad.push(t.gradientMs); parts.ar.push(t.waitMs); parts.upd.push(t.updateMs);
-        continue;
-      }
-      const t0 = performance.now();
-      await train.gradFn(xs, ys, { batch });
-      const t1 = performance.now();
-      if (workers > 1) await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
-      const t2 = performance.now();
-      await train.updateFn();
-      parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
-    }
-    const ms = median(total);
-    const r: Result = {
-      workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000,
-      gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
-    };
+    const r = await timeTrainSteps(train, [xs, ys, { batch }], workers, batch, o.steps);
     results.push(r);
-    const how = train.timings() !== null ? 'one shared-state dispatch; rank 0: gradient, wait at barrier, reduce + update'
-      : workers === 1 ? 'one program: gradient and update, / - / -' : 'three calls: gradient, all-reduce, update';
-    console.log(`workers ${workers}, batch ${batch}: ${ms.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
-      + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; `
-      + `dispatch and the rest ${(ms - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms)`);
+    console.log(timingLine(train, r));
   }
   await synk.close();
 }
 
-console.log('\n| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |\n|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of results) {
-  console.log(`| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | `
-    + `${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
-}
+console.log(timingTable(results));
 if (o.json) {
   const report = { model, optimizer: 'adam', learningRate: lr, devices: o.devices, cores: os.availableParallelism(), results };
   writeFileSync(o.json, JSON.stringify(report, null, 2));

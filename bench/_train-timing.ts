@@ -1,0 +1,78 @@
+// Timing of one makeTrainFunction configuration, shared by bench/train.ts (the MLP) and bench/cnn.ts
+// (the MNIST CNN): the median time per step after warm-up, and where a step's time goes. The
+// shared-state step (CPU workers) reports rank 0's own timings; one rank's one-program step has
+// nothing to split; otherwise the three calls a step makes are timed one by one.
+import * as synk from '../src/index.js';
+import type * as X from '../src/extensions/index.js';
+
+/** One configuration's figures (ms unless said). */
+export interface TrainTiming {
+  workers: number;
+  batch: number;
+  msPerStep: number;
+  samplesPerSecond: number;
+  gradMs: number;
+  allReduceMs: number;
+  updateMs: number;
+}
+
+/** The median of a list (NaN for none). */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+/** Times `train(...args)` over `steps` steps after 3 warm-up steps, then splits a step into its parts. */
+export async function timeTrainSteps(train: X.TrainFunction, args: readonly unknown[], workers: number, batch: number, steps: number): Promise<TrainTiming> {
+  const step = () => train(...args);
+  for (let i = 0; i < 3; i++) await step();
+  const total: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    total.push(performance.now() - t0);
+  }
+  const parts = { grad: [] as number[], ar: [] as number[], upd: [] as number[] };
+  for (let i = 0; i < Math.max(3, Math.floor(steps / 2)); i++) {
+    if (workers === 1 && train.timings() === null) {
+      // One rank runs gradient and update as one program: nothing to split.
+      const t0 = performance.now();
+      await step();
+      parts.grad.push(performance.now() - t0); parts.ar.push(0); parts.upd.push(0);
+      continue;
+    }
+    if (train.timings() !== null) {
+      await step();
+      const t = train.timings()!;
+      parts.grad.push(t.gradientMs); parts.ar.push(t.waitMs); parts.upd.push(t.updateMs);
+      continue;
+    }
+    const t0 = performance.now();
+    await train.gradFn(...(args as Parameters<typeof train.gradFn>));
+    const t1 = performance.now();
+    if (workers > 1) await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
+    const t2 = performance.now();
+    await train.updateFn();
+    parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
+  }
+  const ms = median(total);
+  return {
+    workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000,
+    gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
+  };
+}
+
+/** One configuration's line: time per step, throughput, and what its three parts were. */
+export function timingLine(train: X.TrainFunction, r: TrainTiming): string {
+  const how = train.timings() !== null
+    ? 'one shared-state dispatch; rank 0: gradient, wait at barrier, reduce + update'
+    : r.workers === 1 ? 'one program: gradient and update, / - / -' : 'three calls: gradient, all-reduce, update';
+  return `workers ${r.workers}, batch ${r.batch}: ${r.msPerStep.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
+    + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; `
+    + `dispatch and the rest ${(r.msPerStep - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms)`;
+}
+
+/** The markdown table of every configuration. */
+export function timingTable(results: readonly TrainTiming[]): string {
+  const rows = results.map((r) => `| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | `
+    + `${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
+  const head = ['| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |', '|---:|---:|---:|---:|---:|---:|---:|'];
+  return ['', ...head, ...rows].join('\n');
+}
