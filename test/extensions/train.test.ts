@@ -32,6 +32,16 @@ function model(dtype: 'float64' | 'float32' = 'float64', seed = 1) {
   return { x, y, params: [...l1.params, ...l2.params], loss: X.crossEntropy(logits, y) };
 }
 
+/** Batch norm (momentum 0.5) under a 5-3 dense head, in train mode: its running statistics travel in the flat vector. */
+function batchNormModel() {
+  const x = T.matrix('x', 'float64');
+  const y = T.vector('y', 'int32');
+  const bn = X.batchNorm(5, { dtype: 'float64', momentum: 0.5 });
+  const head = X.dense(5, 3, { dtype: 'float64', seed: 2 });
+  const mode = X.trainMode();
+  return { x, y, bn, head, mode, loss: X.crossEntropy(head.apply(bn.apply(x, mode)), y) };
+}
+
 /** Single-device training with the same rule: the gradient of the whole batch, then the update. */
 function baseline(rule: X.RuleName, hyper: Record<string, number>, dtype: 'float64' | 'float32' = 'float64') {
   const m = model(dtype);
@@ -167,12 +177,7 @@ describe('makeTrainFunction on 3 workers', () => {
   });
 
   it('batch-norm running statistics: the row-weighted mean over ranks of each rank\'s update, equal everywhere', async () => {
-    const x = T.matrix('x', 'float64');
-    const y = T.vector('y', 'int32');
-    const bn = X.batchNorm(5, { dtype: 'float64', momentum: 0.5 });
-    const head = X.dense(5, 3, { dtype: 'float64', seed: 2 });
-    const mode = X.trainMode();
-    const loss = X.crossEntropy(head.apply(bn.apply(x, mode)), y);
+    const { x, y, bn, head, mode, loss } = batchNormModel();
     const train = X.makeTrainFunction(loss, [...bn.params, ...head.params], [x, y], 'sgd', { learningRate: 0.1, updates: mode.updates });
     const batch = BATCHES[0]!; // 7 rows: 2, 3, 2 per rank
     await train(X64, data.y, { batch });
@@ -299,12 +304,7 @@ describe('makeTrainFunction on 1 worker: one program per step', () => {
   });
 
   it('batch-norm running statistics: one rank\'s update of its whole batch', async () => {
-    const x = T.matrix('x', 'float64');
-    const y = T.vector('y', 'int32');
-    const bn = X.batchNorm(5, { dtype: 'float64', momentum: 0.5 });
-    const head = X.dense(5, 3, { dtype: 'float64', seed: 2 });
-    const mode = X.trainMode();
-    const loss = X.crossEntropy(head.apply(bn.apply(x, mode)), y);
+    const { x, y, bn, head, mode, loss } = batchNormModel();
     const sgd = (ps: readonly T.SharedVariable[], source: X.GradSource) => X.makeOptimizer('sgd', ps, source, { learningRate: 0.1 });
     const train = X.makeTrainFunction(loss, [...bn.params, ...head.params], [x, y], sgd, { updates: mode.updates });
     const batch = BATCHES[0]!;
