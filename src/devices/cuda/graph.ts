@@ -116,6 +116,8 @@ export class GraphCache {
   private misses = 0;
   private disabled = false;
   private readonly inputArgs: number[];
+  /** The dtype each argument must have (one of another dtype would be cast, which downloads). */
+  private readonly argDtypes: readonly string[];
   private readonly sharedArgs: number[];
   /** Per update: the argument (a shared variable's buffer) its result is written back into. */
   private readonly updateTargets: number[];
@@ -125,6 +127,7 @@ export class GraphCache {
     this.holder = { ctx: host.ctx, current: null };
     graphFinalizer.register(owner, this.holder);
     this.inputArgs = program.inputs.map((_, i) => i);
+    this.argDtypes = [...program.inputs, ...program.shareds.map((s) => s.slot)].map((slot) => program.slots[slot]!.dtype);
     this.sharedArgs = program.shareds.map((_, j) => program.inputs.length + j);
     const argOfShared = new Map(program.shareds.map((s, j) => [s.sharedId, program.inputs.length + j]));
     const argSlots = new Set([...program.inputs, ...program.shareds.map((s) => s.slot)]);
@@ -178,11 +181,9 @@ export class GraphCache {
 
   private keysOf(args: readonly DeviceArray[]): { shapeKey: string; ptrKey: string } | null {
     const parts: string[] = [];
-    const slots = this.program.slots;
-    const argSlots = [...this.program.inputs, ...this.program.shareds.map((s) => s.slot)];
     for (let i = 0; i < args.length; i++) {
       const a = args[i] as (CudaArray | NDArray) | undefined;
-      if (!a || a.dtype !== slots[argSlots[i]!]!.dtype) return null; // casts download: not capturable
+      if (!a || a.dtype !== this.argDtypes[i]) return null; // casts download: not capturable
       parts.push(`${a.dtype}[${a.shape.join(',')}]`);
     }
     const ptrs: string[] = [];
