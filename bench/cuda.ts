@@ -217,11 +217,15 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const both = T.fn({ inputs: [img, flt], outputs: T.grad(loss, [img, flt]) }).compiled.description.program;
   const xi = dev.upload(new NDArray('float32', [nImg, ch, hw, hw], randomF32(nImg * ch * hw * hw, 1, 11)));
   const fi = dev.upload(new NDArray('float32', [ch, ch, 3, 3], randomF32(ch * ch * 9, 0.1, 12)));
-  // cuDNN (off by default, issue #15): the same programs on devices made with cudnn: true, when cuDNN 9 is found.
+  // im2col + cuBLAS (cudnn: false) and cuDNN (the default where cuDNN 9 is found), the same programs.
+  const im2col = new CudaDevice({ cudnn: false });
+  const im2colTf32 = new CudaDevice({ cudnn: false, tf32: true });
   const dnn = new CudaDevice({ cudnn: true });
   const dnnTf32 = new CudaDevice({ cudnn: true, tf32: true });
-  const devices: [string, CudaDevice][] = [['fp32', plain], ['tf32', dev]];
-  if (dnn.cudnn) devices.push(['cudnn_fp32', dnn], ['cudnn_tf32', dnnTf32]);
+  const timed = new CudaDevice({ cudnn: true, cudnnBenchmark: true });
+  const timedTf32 = new CudaDevice({ cudnn: true, cudnnBenchmark: true, tf32: true });
+  const devices: [string, CudaDevice][] = [['fp32', im2col], ['tf32', im2colTf32]];
+  if (dnn.cudnn) devices.push(['cudnn_fp32', dnn], ['cudnn_tf32', dnnTf32], ['cudnn_timed_fp32', timed], ['cudnn_timed_tf32', timedTf32]);
   for (const [label, device] of devices) {
     const f = device.compile(fwd);
     const g = device.compile(both);
@@ -232,8 +236,7 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   }
   dev.free(xi);
   dev.free(fi);
-  dnn.close();
-  dnnTf32.close();
+  for (const d of [im2col, im2colTf32, dnn, dnnTf32, timed, timedTf32]) d.close();
 }
 
 // ---- host to device --------------------------------------------------------------------------
@@ -330,6 +333,10 @@ const rows: [string, number, number, string][] = [
   ['conv2d 3x3 forward TF32 through cuDNN, ms', num(results, 'conv_fwd_cudnn_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
   ['conv2d 3x3 forward + both grads fp32 through cuDNN, ms', num(results, 'conv_fwd_bwd_cudnn_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
   ['conv2d 3x3 forward + both grads TF32 through cuDNN, ms', num(results, 'conv_fwd_bwd_cudnn_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
+  ['conv2d 3x3 forward fp32, cuDNN timed, ms', num(results, 'conv_fwd_cudnn_timed_fp32_ms'), num(torch, 'conv_fwd_fp32_ms'), 'cudnnBenchmark: true'],
+  ['conv2d 3x3 forward TF32, cuDNN timed, ms', num(results, 'conv_fwd_cudnn_timed_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
+  ['conv2d 3x3 forward + both grads fp32, cuDNN timed, ms', num(results, 'conv_fwd_bwd_cudnn_timed_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],
+  ['conv2d 3x3 forward + both grads TF32, cuDNN timed, ms', num(results, 'conv_fwd_bwd_cudnn_timed_tf32_ms'), num(torch, 'conv_fwd_bwd_tf32_ms'), ''],
   ['h2d GB/s, pinned peak', num(results, 'h2d_pinned_peak_gbps'), num(torch, 'h2d_pinned_gbps'), ''],
   [
     'h2d GB/s, pageable / plain array',

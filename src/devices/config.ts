@@ -16,6 +16,8 @@ export interface SynkConfig {
   readonly cudaLibDirs: readonly string[];
   /** SYNK_CUDNN_LIB_DIRS: extra folders (colon-separated) searched for libcudnn.so.9, before the standard places. */
   readonly cudnnLibDirs: readonly string[];
+  /** SYNK_CUDNN=0: CUDA devices run convolutions through im2col + cuBLAS, not cuDNN, unless a device asks for cuDNN. */
+  readonly cudnn: boolean;
   /** SYNK_CUDA_PROFILE=1: per-op GPU time, printed per thread at exit. */
   readonly cudaProfile: boolean;
   /** SYNK_CUDA_GRAPHS=0: no CUDA graphs (compiled functions launch every kernel on every call). */
@@ -32,6 +34,7 @@ export const ENV_SWITCHES = {
   kernelCacheDir: { name: 'SYNK_KERNEL_CACHE', deprecated: 'SYNKHRONOS_KERNEL_CACHE' },
   cudaLibDirs: { name: 'SYNK_CUDA_LIB_DIRS', deprecated: 'SYNKHRONOS_CUDA_LIB_DIRS' },
   cudnnLibDirs: { name: 'SYNK_CUDNN_LIB_DIRS' },
+  cudnn: { name: 'SYNK_CUDNN' },
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
@@ -61,6 +64,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     kernelCacheDir: read(env, 'kernelCacheDir', warn) ?? join(tmpdir(), 'synkhronos-kernels'),
     cudaLibDirs: (read(env, 'cudaLibDirs', warn) ?? '').split(':').filter(Boolean),
     cudnnLibDirs: (read(env, 'cudnnLibDirs', warn) ?? '').split(':').filter(Boolean),
+    cudnn: read(env, 'cudnn', warn) !== '0',
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',

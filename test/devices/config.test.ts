@@ -12,6 +12,7 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
   assert.equal(c.kernelCacheDir, join(tmpdir(), 'synkhronos-kernels'));
   assert.deepEqual(c.cudaLibDirs, []);
   assert.deepEqual(c.cudnnLibDirs, []);
+  assert.equal(c.cudnn, true, 'cuDNN is used where found unless SYNK_CUDNN=0');
   assert.equal(c.cudaProfile, false);
   assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
   assert.equal(c.cudaGraphsLog, false);
@@ -21,9 +22,10 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
 test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, which still work', () => {
   const c = readConfig({
     SYNK_BLAS: '/x/libblas.so', SYNK_KERNEL_CACHE: '/new', SYNKHRONOS_KERNEL_CACHE: '/old', SYNK_CUDA_LIB_DIRS: '/a:/b', SYNK_CUDA_PROFILE: '1',
-    SYNK_CUDA_GRAPHS: '0', SYNK_CUDA_GRAPHS_LOG: '1', SYNK_CUDNN_LIB_DIRS: '/dnn:/dnn2', SYNK_MPI_LIB: '/opt/mpi/lib/libmpi.so.40',
+    SYNK_CUDA_GRAPHS: '0', SYNK_CUDA_GRAPHS_LOG: '1', SYNK_CUDNN_LIB_DIRS: '/dnn:/dnn2', SYNK_CUDNN: '0', SYNK_MPI_LIB: '/opt/mpi/lib/libmpi.so.40',
   });
   assert.deepEqual(c.cudnnLibDirs, ['/dnn', '/dnn2']);
+  assert.equal(c.cudnn, false);
   assert.equal(c.mpiLib, '/opt/mpi/lib/libmpi.so.40');
   assert.equal(c.blasPath, '/x/libblas.so');
   assert.equal(c.kernelCacheDir, '/new');

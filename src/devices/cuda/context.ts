@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 // Per-thread state of one GPU: the primary context (current on this thread), one stream on which
 // every copy, kernel and GEMM is ordered, the caching allocator, pinned staging buffers, the
 // kernel cache and (on first use) a cuBLAS handle and, when a device asked for cuDNN, a cuDNN handle with
@@ -108,6 +109,13 @@ export class CudaContext {
    * place looked, or CudaLibraryVersionError for a cuDNN older than 9.
    */
   loadCudnn(search: CudnnSearch = {}): Cudnn {
+    const loaded = this.dnnLib;
+    if (loaded && search.path !== undefined && search.path !== loaded.path) {
+      // One cuDNN per process: another explicit file is never silently replaced by the one in use. A file that
+      // is not there gets the usual not-found error (findCudnn throws it); one that is there is refused.
+      if (!existsSync(search.path)) return findCudnn(search);
+      throw new Error(`CudaDevice: cudnnPath ${search.path}: this process already uses cuDNN from ${loaded.path}, and one process holds one cuDNN`);
+    }
     this.dnnLib ??= findCudnn(search);
     return this.dnnLib;
   }

@@ -18,6 +18,7 @@ import type { CUfunction } from './ffi/types.js';
 import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
 import { CudaLibraryNotFoundError } from './ffi/errors.js';
+import { config } from '../config.js';
 
 /** Options of {@link CudaDevice}. */
 export interface CudaDeviceOptions {
@@ -44,10 +45,10 @@ export interface CudaDeviceOptions {
   /**
    * Run conv2d and its two gradients through cuDNN 9 (libcudnn.so.9) where it takes them: NCHW float32 and
    * float64 with stride, padding, dilation and groups, the algorithm chosen by cuDNN's heuristics per
-   * shape within a workspace limit, TF32 tensor cores under matmulPrecision 'high' or 'medium'. Default
-   * false (im2col + cuBLAS): **the cuDNN path is not yet verified on a GPU**, so it stays off until it is.
-   * When the search finds no cuDNN the device warns once and uses im2col; a cuDNN older than 9 is an error
-   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
+   * shape within a workspace limit, TF32 tensor cores under matmulPrecision 'high' or 'medium'. Default:
+   * on where cuDNN 9 is found (SYNK_CUDNN=0 turns the default off), else im2col + cuBLAS, silently. Asked for
+   * explicitly (true) and not found, the device warns once and uses im2col; a cuDNN older than 9 is an error
+   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. false: always im2col + cuBLAS. See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
    */
   readonly cudnn?: boolean;
   /**
@@ -56,6 +57,12 @@ export interface CudaDeviceOptions {
    * then the system loader. The first device of a GPU in a thread decides which cuDNN that thread uses.
    */
   readonly cudnnPath?: string;
+  /**
+   * With cuDNN: choose each convolution's algorithm by running every candidate once per shape on the GPU
+   * (cuDNN's cudnnFind*, as torch.backends.cudnn.benchmark), instead of cuDNN's heuristics. The first call
+   * of each new shape is slower (milliseconds per convolution); later ones may be faster. Default false.
+   */
+  readonly cudnnBenchmark?: boolean;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -93,6 +100,9 @@ export class CudaDevice implements Device {
     if (options.cudnn !== undefined && typeof options.cudnn !== 'boolean') {
       throw new TypeError(`CudaDevice: cudnn must be a boolean, got ${typeof options.cudnn}`);
     }
+    if (options.cudnnBenchmark !== undefined && typeof options.cudnnBenchmark !== 'boolean') {
+      throw new TypeError(`CudaDevice: cudnnBenchmark must be a boolean, got ${typeof options.cudnnBenchmark}`);
+    }
     if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
       throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
     }
@@ -105,17 +115,21 @@ export class CudaDevice implements Device {
     this.tf32 = precision === 'high';
     this.name = `cuda:${this.ctx.index} ${this.ctx.name}`;
     this.graphs = options.graphs ?? cudaGraphsEnabled();
-    this.cudnn = options.cudnn === true && this.openCudnn(options.cudnnPath);
+    const wantCudnn = options.cudnn ?? (options.cudnnPath !== undefined || config().cudnn);
+    this.cudnn = wantCudnn && this.openCudnn(options.cudnnPath, options.cudnn === true);
+    this.cudnnBenchmark = options.cudnnBenchmark === true;
   }
 
-  /** Whether convolutions run through cuDNN (asked for with {@link CudaDeviceOptions.cudnn}, and found). */
+  /** Whether convolutions run through cuDNN (the default where it is found; see {@link CudaDeviceOptions.cudnn}). */
   readonly cudnn: boolean;
+  /** Whether cuDNN's algorithms are chosen by timing ({@link CudaDeviceOptions.cudnnBenchmark}). */
+  readonly cudnnBenchmark: boolean;
 
   /**
-   * Loads cuDNN: true when loaded, false (one warning) when not found by the search. A cudnnPath that does
+   * Loads cuDNN: true when loaded, false when not found by the search (one warning where it was asked for). A cudnnPath that does
    * not load, or a cuDNN older than 9, throws (releasing the context): an explicit choice is never replaced.
    */
-  private openCudnn(path: string | undefined): boolean {
+  private openCudnn(path: string | undefined, explicit: boolean): boolean {
     try {
       this.ctx.loadCudnn(path !== undefined ? { path } : {});
       return true;
@@ -124,7 +138,7 @@ export class CudaDevice implements Device {
         this.ctx.release();
         throw e;
       }
-      warnNoCudnn(e);
+      if (explicit) warnNoCudnn(e);
       return false;
     }
   }
@@ -174,7 +188,7 @@ export class CudaDevice implements Device {
 
   compile(program: Program): Executable {
     const ctx = this.live();
-    const lowered = lowerProgram(program, { cudnn: this.cudnn });
+    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
     return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs);

@@ -1,5 +1,5 @@
 // conv2d and its two gradients as cuDNN problems: which convolutions cuDNN takes, the descriptors of one
-// (NCHW, contiguous), the algorithm chosen by cuDNN's _v7 heuristics within a workspace limit, and the call.
+// (NCHW, contiguous), the algorithm chosen by cuDNN's _v7 heuristics (or its timing) within a workspace limit, and the call.
 // A plan is made once per (direction, shapes, attributes, dtype, math type, workspace limit) and kept by
 // the CudaContext (cudnnPlans), which destroys its descriptors with the context. Nothing here needs a GPU
 // except the convolution itself: the heuristics and workspace queries are host calls, so the tests drive
@@ -25,6 +25,8 @@ export interface CudnnConvProblem {
   readonly dtype: 'float32' | 'float64';
   /** float32 only: let cuDNN use TF32 tensor cores (matmulPrecision 'high' or 'medium'). */
   readonly tf32: boolean;
+  /** Choose the algorithm by timing them all on the GPU (cudnnFind*), not by cuDNN's heuristics (default). */
+  readonly benchmark?: boolean;
 }
 
 /** What cuDNN needs to run one problem, made once and kept. */
@@ -68,7 +70,7 @@ export function requestedMathType(p: Pick<CudnnConvProblem, 'dtype' | 'tf32'>): 
 export function cudnnPlanKey(p: CudnnConvProblem, limit: number): string {
   const g = p.g;
   return [p.direction, g.n, g.cin, g.h, g.w, g.cout, g.cg, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, p.groups,
-    p.dtype, requestedMathType(p), limit].join(',');
+    p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic'].join(',');
 }
 
 /** The four descriptors of a problem (those made are destroyed again if one fails). */
@@ -104,8 +106,8 @@ export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProbl
   const d = describe(lib, p, dataType);
   try {
     const requested = requestedMathType(p);
-    for (const perf of lib.algorithms(handle, p.direction, d)) {
-      if (perf.status !== 0) continue;
+    for (const perf of lib.algorithms(handle, p.direction, d, p.benchmark === true)) {
+      if (perf.status !== 0 || (p.benchmark === true && perf.memory > limit)) continue;
       const mathType = requested === CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf.mathType;
       lib.setMathType(d.conv, mathType);
       const workspaceBytes = lib.workspaceSize(handle, p.direction, d, perf.algo);

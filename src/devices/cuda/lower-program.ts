@@ -17,6 +17,8 @@ export interface LoweredProgram {
 export interface LowerOptions {
   /** conv2d and its gradients through cuDNN where it takes them (default false: im2col + cuBLAS). */
   readonly cudnn?: boolean;
+  /** With cudnn: choose each algorithm by timing (cudnnFind*) instead of cuDNN's heuristics (default false). */
+  readonly cudnnBenchmark?: boolean;
 }
 
 export function lowerProgram(program: Program, options: LowerOptions = {}): LoweredProgram {
@@ -25,6 +27,7 @@ export function lowerProgram(program: Program, options: LowerOptions = {}): Lowe
     program,
     mb,
     cudnn: options.cudnn ?? false,
+    cudnnBenchmark: options.cudnnBenchmark ?? false,
     slotDtype: (slot) => program.slots[slot]!.dtype,
     slotNdim: (slot) => program.slots[slot]!.broadcastable.length,
   };

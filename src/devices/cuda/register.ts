@@ -12,21 +12,24 @@ export interface CudaSpec {
   readonly tf32?: boolean;
   /** float32 matrix-product precision (wins over tf32). */
   readonly matmulPrecision?: MatmulPrecision;
-  /** Convolutions through cuDNN (CudaDeviceOptions.cudnn; default false). */
+  /** Convolutions through cuDNN (CudaDeviceOptions.cudnn; default: where cuDNN 9 is found). */
   readonly cudnn?: boolean;
   /** The libcudnn file to load (CudaDeviceOptions.cudnnPath). */
   readonly cudnnPath?: string;
+  /** cuDNN algorithms chosen by timing (CudaDeviceOptions.cudnnBenchmark). */
+  readonly cudnnBenchmark?: boolean;
 }
 
 /** The CUDA device's registration. */
 export const cudaRegistration: DeviceRegistration<CudaSpec> = {
   kind: 'cuda',
-  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision', 'cudnn', 'cudnnPath'],
+  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision', 'cudnn', 'cudnnPath', 'cudnnBenchmark'],
   checkSpec(spec, what) {
     if (spec['index'] === undefined) throw new TypeError(`${what}.index: a cuda spec needs the GPU's index`);
     specChecks.count(spec, 'index', 0, what);
     specChecks.bool(spec, 'tf32', what);
     specChecks.bool(spec, 'cudnn', what);
+    specChecks.bool(spec, 'cudnnBenchmark', what);
     if (spec['cudnnPath'] !== undefined && typeof spec['cudnnPath'] !== 'string') {
       throw new TypeError(`${what}.cudnnPath: a path to libcudnn (a string), got ${typeof spec['cudnnPath']}`);
     }
@@ -40,6 +43,7 @@ export const cudaRegistration: DeviceRegistration<CudaSpec> = {
       ...(spec.matmulPrecision !== undefined ? { matmulPrecision: spec.matmulPrecision } : {}),
       ...(spec.cudnn !== undefined ? { cudnn: spec.cudnn } : {}),
       ...(spec.cudnnPath !== undefined ? { cudnnPath: spec.cudnnPath } : {}),
+      ...(spec.cudnnBenchmark !== undefined ? { cudnnBenchmark: spec.cudnnBenchmark } : {}),
     });
   },
   async list(n) {

@@ -1,6 +1,6 @@
 // conv2d and both gradients through cuDNN on a real GPU, against the float64 oracle, over strides, padding,
 // dilation, groups (depthwise too), 1x1, float64 and TF32; and the fallbacks. Every test skips, saying why,
-// where no GPU or no cuDNN 9 is usable. Not yet run on a GPU: this is the next session's verification.
+// where no GPU or no cuDNN 9 is usable. The op suites run with cuDNN (the default) and with SYNK_CUDNN=0.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
@@ -106,7 +106,8 @@ test('bad conv shapes with cuDNN on: the same clear errors', (t) => {
   const x = T.tensor4('x', 'float32');
   const w = T.tensor4('w', 'float32');
   const f = T.fn({ inputs: [x, w], outputs: T.conv2d(x, w, { groups: 2 }), device: dev });
-  assert.throws(() => f(randomArray([1, 4, 5, 5], 1), randomArray([4, 3, 3, 3], 2)), /filters expect 3 channels per group/);
+  assert.throws(() => f(randomArray([1, 4, 5, 5], 1, { dtype: 'float32' }), randomArray([4, 3, 3, 3], 2, { dtype: 'float32' })),
+    /filters expect 3 channels per group/);
 });
 
 test('a cudnnPath that does not load is an error, not a silent fallback', (t) => {
@@ -114,4 +115,29 @@ test('a cudnnPath that does not load is an error, not a silent fallback', (t) =>
   assert.throws(() => new CudaDevice({ cudnn: true, cudnnPath: '/no/such/libcudnn.so.9' }),
     (e: unknown) => e instanceof CudaLibraryNotFoundError && /\/no\/such\/libcudnn\.so\.9: no such file/.test(e.message));
   assert.throws(() => new CudaDevice({ cudnn: 'yes' as unknown as boolean }), /cudnn must be a boolean/);
+});
+
+test('cuDNN is the default where found; cudnn: false and another cudnnPath keep im2col or are refused', (t) => {
+  const dev = cudnnDevice(t);
+  if (!dev) return;
+  const plain = new CudaDevice();
+  const off = new CudaDevice({ cudnn: false });
+  try {
+    assert.equal(plain.cudnn, true, 'a device made without options uses the cuDNN that was found');
+    assert.equal(off.cudnn, false);
+    const x = T.tensor4('x', 'float32');
+    const w = T.tensor4('w', 'float32');
+    const before = off.context.cudnnPlanCount;
+    const xv = randomArray([1, 2, 6, 6], 3, { dtype: 'float32' });
+    const wv = randomArray([3, 2, 3, 3], 4, { dtype: 'float32' });
+    const got = T.fn({ inputs: [x, w], outputs: T.conv2d(x, w), device: off })(xv, wv);
+    const want = T.fn({ inputs: [x, w], outputs: T.conv2d(x, w), device: oracle })(xv, wv);
+    assertAllClose(got, want, { rtol: 1e-4, atol: 1e-4 });
+    assert.equal(off.context.cudnnPlanCount, before, 'cudnn: false planned no cuDNN convolution');
+    const loaded = plain.context.loadCudnn().path;
+    assert.throws(() => new CudaDevice({ cudnnPath: `${loaded}.copy-that-is-not-there` }), CudaLibraryNotFoundError);
+  } finally {
+    plain.close();
+    off.close();
+  }
 });

@@ -78,7 +78,8 @@ test('cuDNN search order: SYNK_CUDNN_LIB_DIRS, CUDA_PATH / CUDA_HOME, toolkits, 
   assert.deepEqual(cudnnSearchOptions({ ...search, path: '/x/libcudnn.so.9' }), { path: '/x/libcudnn.so.9' }, 'an explicit path is the only candidate');
   if ('skip' in fake) return t.skip(fake.skip);
   copyFileSync(fake.path, join(wheel, 'libcudnn.so.9'));
-  const found = findCudnn(search);
+  // No system folder here: on a machine with a system cuDNN (the GPU machine has one) it would be found first.
+  const found = findCudnn({ ...search, systemDirs: [join(root, 'no-system-cudnn')] });
   assert.equal(found.path, join(wheel, 'libcudnn.so.9'));
 });
 
@@ -135,6 +136,25 @@ test('a conv2d plan carries shapes, attributes, algorithm and workspace across t
   cudnn.destroyDescriptors(plan.descriptors);
   assert.deepEqual(record().slice(110, 113), [2, 1, 1], 'two tensors, one filter, one convolution destroyed');
   assert.equal(record()[0], 1, 'the handle is on the fake driver stream');
+});
+
+test('cudnnBenchmark: the algorithm is the fastest of cuDNN\'s timing whose workspace fits, with its math type', (t) => {
+  if ('skip' in fake) return t.skip(fake.skip);
+  const cudnn = loadCudnn({ path: fake.path });
+  const h = handleOf(cudnn);
+  const directions = [['forward', 4, [0x1000, 0x2000, 0x3000, 0x1010]], ['backwardData', 5, [0x2000, 0x1010, 0x3000, 0x1000]],
+    ['backwardFilter', 6, [0x1000, 0x1010, 0x3000, 0x2000]]] as const;
+  for (const [direction, code, order] of directions) {
+    reset();
+    const plan = planCudnnConv(cudnn, h, { direction, g: GEOMETRY, groups: 2, dtype: 'float32', tf32: true, benchmark: true }, 1 << 20);
+    assert.ok(plan);
+    const r = record();
+    assert.deepEqual(r.slice(70, 76), [code, 1, ...order], `${direction}: cudnnFind* with its descriptors in cuDNN's order`);
+    assert.equal(plan.algo, 0, 'algorithm 1 was fastest but wants 2^40 bytes of workspace; algorithm 0 is next');
+    assert.equal(plan.mathType, 0, 'the math type it was timed with');
+    assert.notEqual(plan.key, planCudnnConv(cudnn, h, { direction, g: GEOMETRY, groups: 2, dtype: 'float32', tf32: true }, 1 << 20)!.key,
+      'timed and heuristic plans are kept apart');
+  }
 });
 
 test('exact float32 stays FMA, float64 passes double scalars, the gradients put each buffer in its place', (t) => {

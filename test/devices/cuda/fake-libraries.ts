@@ -183,6 +183,17 @@ int cudnnGetConvolutionBackwardDataAlgorithm_v7(void *h, void *a, void *b, void 
   return heuristics(2, h, a, b, conv, c, n, r, o); }
 int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
   return heuristics(3, h, a, b, conv, c, n, r, o); }
+static int timed(int dir, void *h, void *a, void *b, void *conv, void *c, int requested, int *returned, perf_t *out) {
+  double r[7] = { dir, h == (void *)0xd00, (double)(long)a, (double)(long)b, (double)(long)conv, (double)(long)c, requested };
+  memcpy(R + 70, r, sizeof r);
+  perf_t p[3] = { { 1, 0, 0.2f, 1ULL << 40, 1, 1, { 0 } }, { 0, 0, 0.5f, 0, 1, 0, { 0 } }, { 2, 0, 0.9f, 2048, 0, 1, { 0 } } };
+  memcpy(out, p, sizeof p); *returned = 3; return 0; }
+int cudnnFindConvolutionForwardAlgorithm(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return timed(4, h, a, b, conv, c, n, r, o); }
+int cudnnFindConvolutionBackwardDataAlgorithm(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return timed(5, h, a, b, conv, c, n, r, o); }
+int cudnnFindConvolutionBackwardFilterAlgorithm(void *h, void *a, void *b, void *conv, void *c, int n, int *r, perf_t *o) {
+  return timed(6, h, a, b, conv, c, n, r, o); }
 static int workspace(int algo, size_t *size) {
   int k = (int)R[80]; if (k < 4) R[81 + k] = algo; R[80] = k + 1;
   *size = algo == 1 ? 1ULL << 40 : algo == 2 ? 2048 : 0; return 0; }

@@ -99,6 +99,12 @@ export const CUDNN_SIGNATURES = {
     `${T} diffDesc, ${CONV}, ${T} gradDesc, ${OUT_ALGOS})`,
   cudnnGetConvolutionBackwardFilterAlgorithm_v7: `int cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t handle, ${T} srcDesc, ` +
     `${T} diffDesc, ${CONV}, ${F} gradDesc, ${OUT_ALGOS})`,
+  cudnnFindConvolutionForwardAlgorithm: `int cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t handle, ${T} xDesc, ` +
+    `${F} wDesc, ${CONV}, ${T} yDesc, ${OUT_ALGOS})`,
+  cudnnFindConvolutionBackwardDataAlgorithm: `int cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t handle, ${F} wDesc, ` +
+    `${T} dyDesc, ${CONV}, ${T} dxDesc, ${OUT_ALGOS})`,
+  cudnnFindConvolutionBackwardFilterAlgorithm: `int cudnnFindConvolutionBackwardFilterAlgorithm(cudnnHandle_t handle, ${T} xDesc, ` +
+    `${T} dyDesc, ${CONV}, ${F} dwDesc, ${OUT_ALGOS})`,
   cudnnGetConvolutionForwardWorkspaceSize: `int cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, ${T} xDesc, ${F} wDesc, ` +
     `${CONV}, ${T} yDesc, int algo, _Out_ size_t *sizeInBytes)`,
   cudnnGetConvolutionBackwardDataWorkspaceSize: `int cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle, ${F} wDesc, ` +
@@ -251,13 +257,26 @@ export class Cudnn {
     if (d.conv) this.check('cudnnDestroyConvolutionDescriptor', this.fn.cudnnDestroyConvolutionDescriptor(d.conv));
   }
 
-  /** cuDNN's heuristic ranking of the algorithms of one direction (best first; no timing, no GPU work). */
-  algorithms(handle: CudnnHandle, direction: CudnnConvDirection, d: CudnnConvDescriptors): CudnnAlgoPerf[] {
+  /**
+   * The algorithms of one direction, best first: cuDNN's heuristic ranking (no timing, no GPU work), or with
+   * `timed` cuDNN's own timing of each on the GPU (cudnnFind*Algorithm: it allocates its own buffers and
+   * workspaces and waits for the GPU; PyTorch's torch.backends.cudnn.benchmark).
+   */
+  algorithms(handle: CudnnHandle, direction: CudnnConvDirection, d: CudnnConvDescriptors, timed = false): CudnnAlgoPerf[] {
     const count = { forward: CUDNN_CONVOLUTION_FWD_ALGO_COUNT, backwardData: CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
       backwardFilter: CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT }[direction];
     const buf = Buffer.alloc(count * CUDNN_ALGO_PERF_BYTES);
     const returned: [number] = [0];
-    if (direction === 'forward') {
+    if (timed && direction === 'forward') {
+      this.check('cudnnFindConvolutionForwardAlgorithm',
+        this.fn.cudnnFindConvolutionForwardAlgorithm(handle, d.x, d.w, d.conv, d.y, count, returned, buf));
+    } else if (timed && direction === 'backwardData') {
+      this.check('cudnnFindConvolutionBackwardDataAlgorithm',
+        this.fn.cudnnFindConvolutionBackwardDataAlgorithm(handle, d.w, d.y, d.conv, d.x, count, returned, buf));
+    } else if (timed) {
+      this.check('cudnnFindConvolutionBackwardFilterAlgorithm',
+        this.fn.cudnnFindConvolutionBackwardFilterAlgorithm(handle, d.x, d.y, d.conv, d.w, count, returned, buf));
+    } else if (direction === 'forward') {
       this.check('cudnnGetConvolutionForwardAlgorithm_v7',
         this.fn.cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, count, returned, buf));
     } else if (direction === 'backwardData') {

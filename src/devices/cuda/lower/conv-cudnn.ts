@@ -13,6 +13,11 @@ function notSupported(e: unknown): boolean {
   return e instanceof CudaError && e.library === 'cudnn' && e.code >= 3000 && e.code < 4000;
 }
 
+/** How a device uses cuDNN: benchmark, algorithms chosen by timing (CudaDeviceOptions.cudnnBenchmark). */
+export interface CudnnChoice {
+  readonly benchmark: boolean;
+}
+
 /** Device pointers of a convolution: x the input (or its gradient), w the filters (or theirs), y the output (or its gradient). */
 export interface ConvPointers {
   readonly x: bigint;
@@ -27,12 +32,13 @@ export interface ConvPointers {
  * plan is dropped and this problem runs as im2col from then on; every other cuDNN error is thrown.
  */
 export function convolveWithCudnn(
-  s: RunState, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: 'float32' | 'float64', p: ConvPointers,
+  s: RunState, choice: CudnnChoice, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: 'float32' | 'float64',
+  p: ConvPointers,
 ): boolean {
   if (cudnnUnsupported(g, attrs, dtype) !== null) return false;
   // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only).
   const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
-  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32 }, cudnnWorkspaceLimit.bytes);
+  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark }, cudnnWorkspaceLimit.bytes);
   if (!plan) return false;
   const { lib, handle } = s.ctx.cudnn();
   const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;

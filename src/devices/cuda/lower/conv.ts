@@ -9,7 +9,7 @@
 // the input itself is the column matrix (and for the input gradient the GEMM writes dX directly).
 // float32 (TF32 when the device was created with tf32) and float64; operands of mixed precision are cast to
 // the output dtype first. Bad shapes throw the reference's OpRuntimeError (via convGeometry).
-// With a device made with cudnn: true (off by default until verified on a GPU), each of the three runs
+// On a device with cuDNN (the default where cuDNN 9 is found), each of the three runs
 // through cuDNN instead where cuDNN takes the problem (conv-cudnn.ts), after the same checks and casts.
 import { shapeToString } from '../../../tensor/ndarray.js';
 import { bytesPerElement, type DType } from '../../../tensor/dtype.js';
@@ -159,7 +159,7 @@ export const lowerConv2d: Lowering = (lc, step) => {
   if (!k) return hostFallback(lc, step);
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
-  const cudnn = lc.cudnn === true;
+  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
   return (s, st) => {
     const x0 = s.dev(st.inputs[0]!);
     const w0 = s.dev(st.inputs[1]!);
@@ -173,7 +173,7 @@ export const lowerConv2d: Lowering = (lc, step) => {
     }
     const x = asDtype(s, x0, dt, k.casts[0]!);
     const w = asDtype(s, w0, dt, k.casts[1]!);
-    if (cudnn && convolveWithCudnn(s, 'forward', g, attrs, dt, { x: x.arr.ptr, w: w.arr.ptr, y: out.ptr })) {
+    if (cudnn && convolveWithCudnn(s, cudnn, 'forward', g, attrs, dt, { x: x.arr.ptr, w: w.arr.ptr, y: out.ptr })) {
       releaseTemps(x, w);
       return { dev: out };
     }
@@ -200,7 +200,7 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const col2im = col2imKernel(lc.mb, dt);
-  const cudnn = lc.cudnn === true;
+  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
   return (s, st) => {
     const xShape = s.shape(st.inputs[2]!);
     const gy0 = s.dev(st.inputs[0]!);
@@ -216,7 +216,7 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
     }
     const gy = asDtype(s, gy0, dt, k.casts[0]!);
     const w = asDtype(s, w0, dt, k.casts[1]!);
-    if (cudnn && convolveWithCudnn(s, 'backwardData', g, attrs, dt, { x: out.ptr, w: w.arr.ptr, y: gy.arr.ptr })) {
+    if (cudnn && convolveWithCudnn(s, cudnn, 'backwardData', g, attrs, dt, { x: out.ptr, w: w.arr.ptr, y: gy.arr.ptr })) {
       releaseTemps(gy, w);
       return { dev: out };
     }
@@ -253,7 +253,7 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const sumImages = sumImagesKernel(lc.mb, dt);
-  const cudnn = lc.cudnn === true;
+  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
   return (s, st) => {
     const wShape = s.shape(st.inputs[2]!);
     const x0 = s.dev(st.inputs[0]!);
@@ -269,7 +269,7 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
     const p = planOf(g, attrs, dt);
     const x = asDtype(s, x0, dt, k.casts[0]!);
     const gy = asDtype(s, gy0, dt, k.casts[1]!);
-    if (cudnn && convolveWithCudnn(s, 'backwardFilter', g, attrs, dt, { x: x.arr.ptr, w: out.ptr, y: gy.arr.ptr })) {
+    if (cudnn && convolveWithCudnn(s, cudnn, 'backwardFilter', g, attrs, dt, { x: x.arr.ptr, w: out.ptr, y: gy.arr.ptr })) {
       releaseTemps(x, gy);
       return { dev: out };
     }

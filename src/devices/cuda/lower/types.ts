@@ -54,8 +54,10 @@ export interface LowerContext {
   /** The dtype and ndim of a slot, known when compiling. */
   slotDtype(slot: number): DType;
   slotNdim(slot: number): number;
-  /** Convolutions run through cuDNN (the device was made with cudnn: true and cuDNN loaded); default false. */
+  /** Convolutions run through cuDNN (the device loaded cuDNN: its default where found); default false. */
   readonly cudnn?: boolean;
+  /** With cudnn: each convolution's algorithm is chosen by timing them all once per shape; default false. */
+  readonly cudnnBenchmark?: boolean;
 }
 
 /** Turns one step into its runner (generating the kernels it needs). */

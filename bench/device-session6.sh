@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Session 6 device calls. Stage "probe": cuDNN on the GPU (issue #15: its suite, the 3x3 convolution against PyTorch),
+# the CPU shared-state step with and without the WebAssembly SIMD kernels on 16 workers (issue #12), dispatch.
+set -uo pipefail
+stage=${1:-probe}
+tests() {
+  for suite in "$@"; do
+    echo "== tests: $suite"
+    timeout 240 node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -50
+  done
+}
+if [ "$stage" = probe ]; then
+  tests cudnn
+  echo "== conv2d 3x3 64ch 64x56x56: im2col, cuDNN, PyTorch"
+  timeout 200 node dist/bench/cuda.js --out $OUT 2>&1 | grep -iE "conv|error" | head -20
+  export OPENBLAS_NUM_THREADS=1
+  echo "== 16 CPU workers MLP: SIMD step kernels fast / off"
+  for k in fast off; do
+    timeout 150 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 --update-kernels $k 2>&1 | tail -3
+  done
+  timeout 150 node dist/bench/train.js --workers 8 --batches 512,8192 --steps 10 2>&1 | tail -2
+  timeout 60 node dist/bench/dispatch.js 1,2,4,8,16 --seconds 0.5 2>&1 | tail -5
+  echo "== PyTorch CPU 16 threads (MLP)"
+  (unset OPENBLAS_NUM_THREADS; timeout 150 python3 bench/train_torch.py --threads 16 --batches 512,8192 --steps 10 --no-compile 2>&1 | grep -E "^cpu|rror")
+fi
