@@ -25,3 +25,13 @@ if [ "$stage" = probe ]; then
   echo "== PyTorch CPU 16 threads (MLP)"
   (unset OPENBLAS_NUM_THREADS; timeout 150 python3 bench/train_torch.py --threads 16 --batches 512,8192 --steps 10 --no-compile 2>&1 | grep -E "^cpu|rror")
 fi
+if [ "$stage" = verify ]; then
+  tests cudnn test/ops devices/cuda
+  echo "== conv2d 3x3: im2col, cuDNN heuristics, cuDNN timed, PyTorch"
+  timeout 200 node dist/bench/cuda.js --out $OUT 2>&1 | grep -E "^\| conv|rror" | head -20
+  echo "== one H200 worker, makeTrainFunction, graphs log, breakdown"
+  for p in highest high; do
+    SYNK_CUDA_GRAPHS_LOG=1 timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -8
+  done
+  timeout 150 node dist/bench/gpu-step.js --worker --batches 512,8192 --steps 30 --precision high 2>&1 | tail -6
+fi

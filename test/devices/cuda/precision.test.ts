@@ -59,7 +59,9 @@ test('matmul and conv2d error per precision mode sits in its band', (t: TestCont
   const wantMm = T.fn({ inputs: [x, y], outputs: T.dot(x, y), device: oracle })(X, Y) as NDArray;
   const wantConv = T.fn({ inputs: [img, flt], outputs: T.conv2d(img, flt), device: oracle })(I, F) as NDArray;
   for (const mode of ['highest', 'high', 'medium'] as const) {
-    const dev = new CudaDevice({ matmulPrecision: mode });
+    // im2col + cuBLAS: there TF32 is used whenever allowed. cuDNN may pick an exact algorithm under TF32 (it did
+    // for this shape), so its error is only bounded above: the cuDNN suite (cudnn-gpu.test.ts) checks that.
+    const dev = new CudaDevice({ matmulPrecision: mode, cudnn: false });
     try {
       const mm = relNormError(T.fn({ inputs: [x, y], outputs: T.dot(x, y), device: dev })(X, Y) as NDArray, wantMm);
       const conv = relNormError(T.fn({ inputs: [img, flt], outputs: T.conv2d(img, flt), device: dev })(I, F) as NDArray, wantConv);
