@@ -14,15 +14,27 @@ export interface TrainTiming {
   gradMs: number;
   allReduceMs: number;
   updateMs: number;
+  /** The 10th and 90th percentiles of the time per step: the spread around the median. */
+  p10Ms: number;
+  p90Ms: number;
 }
 
 /** The median of a list (NaN for none). */
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-/** Times `train(...args)` over `steps` steps after 3 warm-up steps, then splits a step into its parts. */
+/** The q-quantile of a list (nearest rank; NaN for none). */
+const quantile = (xs: readonly number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * q)] ?? NaN;
+
+/**
+ * Warm-up steps before timing: the first calls capture CUDA graphs and let V8 optimise the step's code;
+ * with 3, a GPU step was still 30% slower in the first 30 timed steps than in the next 15.
+ */
+const WARMUP_STEPS = 10;
+
+/** Times `train(...args)` over `steps` steps after the warm-up steps, then splits a step into its parts. */
 export async function timeTrainSteps(train: X.TrainFunction, args: readonly unknown[], workers: number, batch: number, steps: number): Promise<TrainTiming> {
   const step = () => train(...args);
-  for (let i = 0; i < 3; i++) await step();
+  for (let i = 0; i < WARMUP_STEPS; i++) await step();
   const total: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
@@ -56,6 +68,7 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
   return {
     workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000,
     gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
+    p10Ms: quantile(total, 0.1), p90Ms: quantile(total, 0.9),
   };
 }
 
@@ -66,7 +79,8 @@ export function timingLine(train: X.TrainFunction, r: TrainTiming): string {
     : r.workers === 1 ? 'one program: gradient and update, / - / -' : 'three calls: gradient, all-reduce, update';
   return `workers ${r.workers}, batch ${r.batch}: ${r.msPerStep.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
     + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; `
-    + `dispatch and the rest ${(r.msPerStep - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms)`;
+    + `dispatch and the rest ${(r.msPerStep - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms; `
+    + `p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms)`;
 }
 
 /** The markdown table of every configuration. */

@@ -138,6 +138,10 @@ test('reduction plans: rows, columns, transposes, size-1 and empty axes', () => 
   assert.deepEqual(planReduce([3, 1], [1]), { kind: 'rows', rows: 3, n: 1, perm: null });
   assert.deepEqual(planReduce([3, 0], [1]), { kind: 'rows', rows: 3, n: 0, perm: null });
   assert.deepEqual(planReduce([0, 3], [1]), { kind: 'rows', rows: 0, n: 0, perm: null });
+  // Batch norm's axes: two passes where partials combine and the first pass has rows enough (2 per multiprocessor).
+  assert.deepEqual(planReduce([8, 48, 5, 7], [0, 2, 3], true, 132), { kind: 'twoStage', outer: 8, keep: 48, inner: 35 });
+  assert.deepEqual(planReduce([2, 3, 4, 5], [0, 2, 3], true, 132), { kind: 'rows', rows: 3, n: 40, perm: [1, 0, 2, 3] });
+  assert.deepEqual(planReduce([8, 48, 5, 7], [0, 2, 3]), { kind: 'rows', rows: 48, n: 280, perm: [1, 0, 2, 3] });
   assert.equal(mayTranspose(3, [0, 2]), true);
   assert.equal(mayTranspose(3, [1]), false);
   assert.equal(mayTranspose(2, null), true);

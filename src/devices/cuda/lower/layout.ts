@@ -161,7 +161,7 @@ export const lowerSumToLike: Lowering = (lc, step) => {
     }
     const g = s.dev(st.inputs[0]!);
     if (axes.length === 0) return { dev: g.view(like) };
-    const r = reduceArrayOnDevice(s, g, axes, false, dt, kernels, copy);
+    const r = reduceArrayOnDevice(s, g, axes, false, dt, kernels, copy, true);
     const out = r.view(like);
     r.release();
     return { dev: out };

@@ -15,10 +15,16 @@ import { contiguousStrides, i32, i64, ptr, type Lowering, type RunState } from '
 
 export type ReducePlan =
   | { readonly kind: 'rows'; readonly rows: number; readonly n: number; readonly perm: readonly number[] | null }
-  | { readonly kind: 'cols'; readonly outer: number; readonly n: number; readonly inner: number };
+  | { readonly kind: 'cols'; readonly outer: number; readonly n: number; readonly inner: number }
+  | { readonly kind: 'twoStage'; readonly outer: number; readonly keep: number; readonly inner: number };
 
-/** How to reduce `shape` over `axes` (see the module comment). */
-export function planReduce(shape: readonly number[], axes: readonly number[]): ReducePlan {
+/**
+ * How to reduce `shape` over `axes` (see the module comment). With `twoStage` (reductions whose partial
+ * results combine: sum, mean, prod, max, min, all, any), [outer, keep, inner] reduced over outer and inner
+ * (batch norm's axes 0, 2, 3 of NCHW) runs as two passes, rows of inner then columns of outer, instead of
+ * a transposing copy of the whole input; only where there are rows enough to fill the GPU in the first pass.
+ */
+export function planReduce(shape: readonly number[], axes: readonly number[], twoStage = false, multiprocessors = 0): ReducePlan {
   const count = axes.reduce((p, a) => p * shape[a]!, 1);
   const outSize = sizeOf(shape) === 0 ? sizeOf(reducedShape(shape, axes, false)) : sizeOf(shape) / Math.max(1, count);
   if (sizeOf(shape) === 0) return { kind: 'rows', rows: outSize, n: 0, perm: null };
@@ -38,6 +44,9 @@ export function planReduce(shape: readonly number[], axes: readonly number[]): R
     case 'KR': return { kind: 'rows', rows: size(0), n: size(1), perm: null };
     case 'RK': return { kind: 'cols', outer: 1, n: size(0), inner: size(1) };
     case 'KRK': return { kind: 'cols', outer: size(0), n: size(1), inner: size(2) };
+    case 'RKR':
+      if (twoStage && size(0) * size(1) >= multiprocessors * 2) return { kind: 'twoStage', outer: size(0), keep: size(1), inner: size(2) };
+      return { kind: 'rows', rows: outSize, n: count, perm: [...shape.keys()].filter((i) => !axes.includes(i)).concat(axes) };
     default: {
       const kept = shape.map((_, i) => i).filter((i) => !axes.includes(i));
       return { kind: 'rows', rows: outSize, n: count, perm: [...kept, ...axes] };
@@ -70,6 +79,20 @@ export function transposed(s: RunState, kernel: string, x: CudaArray, perm: read
 export function reduceInto(s: RunState, k: ReduceKernels, x: CudaArray, plan: ReducePlan, out: CudaArray, count: number, aux: CudaArray | null): void {
   const sms = s.ctx.multiprocessors;
   const auxArg = ptr(aux ?? 0n);
+  if (plan.kind === 'twoStage') {
+    // Rows of inner into Acc partials laid out [outer][keep] (the first pass of a split reduction, one split),
+    // then those partials as [1, outer, keep] columns into the final values (its second pass).
+    const { outer, keep, inner } = plan;
+    const rows = outer * keep;
+    const G = inner <= 128 ? 32 : 256;
+    const partial = s.temp('uint8', [k.accBytes * rows]);
+    s.launch(k.rows[0], Math.max(1, Math.min(Math.ceil(rows / (256 / G)), sms * 32)), 256,
+      [ptr(x), auxArg, ptr(partial), i64(rows), i64(inner), i64(count), i64(1), i32(G), i32(0)]);
+    s.launch(k.cols[1], Math.max(1, Math.min(Math.ceil(keep / 32), sms * 32)), 256,
+      [ptr(partial), auxArg, ptr(out), i64(1), i64(outer), i64(keep), i64(count), i64(1), i32(1)]);
+    partial.release();
+    return;
+  }
   if (plan.kind === 'rows') {
     const { rows, n } = plan;
     if (rows === 0) return;
@@ -101,6 +124,9 @@ export function reduceInto(s: RunState, k: ReduceKernels, x: CudaArray, plan: Re
   partial.release();
 }
 
+/** Reductions whose partial results combine into the whole one (argmax's indices and var's two phases do not). */
+const TWO_STAGE: ReadonlySet<string> = new Set(['sum', 'mean', 'prod', 'max', 'min', 'all', 'any']);
+
 const SIMPLE: Readonly<Record<string, ReduceKind>> = {
   sum: 'sum', prod: 'prod', mean: 'mean', max: 'max', min: 'min', all: 'all', any: 'any', argmax: 'argmax', argmin: 'argmin',
 };
@@ -114,22 +140,24 @@ export const lowerReduce: Lowering = (lc, step) => {
   const phases: ReduceKind[] = step.op === 'var' ? ['varMean', 'varDev'] : step.op === 'logsumexp' ? ['lseMax', 'lseSum'] : [SIMPLE[step.op]!];
   const kernels = phases.map((kind, i) => reduceKernels(lc.mb, { kind, input, output: i < phases.length - 1 ? 'float64' : output, ddof: attrs.ddof ?? 0 }));
   const copy = mayTranspose(ndim, attrs.axes) ? copyKernel(lc.mb, input, input, ndim) : null;
+  const twoStage = TWO_STAGE.has(step.op);
   const emptyError = step.op === 'max' || step.op === 'min' ? 'zero-size reduction has no identity'
     : step.op === 'argmax' || step.op === 'argmin' ? 'attempt to get the arg of an empty sequence' : null;
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     if (emptyError && attrs.axes.some((a) => x.shape[a] === 0)) throw new OpRuntimeError(st.op, emptyError);
-    return { dev: reduceArrayOnDevice(s, x, attrs.axes, attrs.keepdims, output, kernels, copy) };
+    return { dev: reduceArrayOnDevice(s, x, attrs.axes, attrs.keepdims, output, kernels, copy, twoStage) };
   };
 };
 
 /** Reduces x over axes through the given phases (the last one writes `output`). */
 export function reduceArrayOnDevice(
   s: RunState, x: CudaArray, axes: readonly number[], keepdims: boolean, output: DType, kernels: readonly ReduceKernels[], copy: string | null,
+  twoStage = false,
 ): CudaArray {
   const out = s.alloc(output, reducedShape(x.shape, axes, keepdims));
   if (out.size === 0) return out;
-  let plan = planReduce(x.shape, axes);
+  let plan = planReduce(x.shape, axes, twoStage && kernels.length === 1, s.ctx.multiprocessors);
   let src = x;
   let moved: CudaArray | null = null;
   if (plan.kind === 'rows' && plan.perm) {
