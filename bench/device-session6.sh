@@ -36,6 +36,9 @@ if [ "$stage" = verify ]; then
   timeout 150 node dist/bench/gpu-step.js --worker --batches 512,8192 --steps 30 --precision high 2>&1 | tail -6
 fi
 if [ "$stage" = gpuprobe ]; then
+  echo "== what a worker adds to a call"
+  for sz in 256 1024; do OPENBLAS_NUM_THREADS=1 timeout 60 node dist/bench/worker-overhead.js --size $sz --devices cpu 2>&1 | tail -1; done
+  for sz in 1024 4096; do timeout 60 node dist/bench/worker-overhead.js --size $sz --devices cuda 2>&1 | tail -1; done
   echo "== where a GPU worker's step goes: GC events, CPU profile of every thread"
   node --trace-gc dist/bench/gpu-step.js --worker --batches 512 --steps 200 --precision high > /tmp/gc.log 2>&1
   grep -E "one program|GPU worker" /tmp/gc.log; echo "mark-compact: $(grep -c Mark-Compact /tmp/gc.log), scavenge: $(grep -c Scavenge /tmp/gc.log)"
