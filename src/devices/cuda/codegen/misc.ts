@@ -177,7 +177,7 @@ export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): str
 
 /**
  * float32 -> bfloat16 bits (round to nearest even, NaN kept quiet), for matrix products in 'medium'
- * precision: (out as uint16, x, n). Written on the bits so it needs no cuda_bf16.h.
+ * precision and under the 'bf16' policy: (out as uint16, x, n). Written on the bits so it needs no cuda_bf16.h.
  */
 export function toBf16Kernel(mb: ModuleBuilder): string {
   const name = 'to_bf16_f32';
@@ -186,6 +186,18 @@ export function toBf16Kernel(mb: ModuleBuilder): string {
     const unsigned int u = __float_as_uint(x[i]);
     out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (unsigned short)((u >> 16) | 0x40u) : (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
+}`);
+  return name;
+}
+
+/**
+ * bfloat16 bits -> float32 (exact: a bfloat16 is the top half of a float32): (out, x as uint16, n). For
+ * the results cuDNN writes in bfloat16 under the 'bf16' precision policy.
+ */
+export function fromBf16Kernel(mb: ModuleBuilder): string {
+  const name = 'from_bf16_f32';
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(float* out, const unsigned short* x, i64 n) {
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) out[i] = __uint_as_float((unsigned int)x[i] << 16);
 }`);
   return name;
 }
