@@ -382,7 +382,7 @@ function bf16Cases(): Case[] {
   return [...convCases().filter((k) => k.name.startsWith('conv2d float32')), matmuls].map((k) => ({ ...k, name: `${k.name} (precision bf16)` }));
 }
 
-test("the 'bf16' policy's conv2d, conv gradients and matmul lowerings (im2col + bfloat16 GEMM) match the reference's bfloat16 rounding", { skip: CXX_SKIP }, () => {
+test("the 'bf16' policy's conv2d, conv gradients and matmul lowerings (im2col + bfloat16 GEMM) match the reference's rounding", { skip: CXX_SKIP }, () => {
   const cases = bf16Cases();
   const programs = cases.map((c) => T.fn({ inputs: c.inputs, outputs: c.outputs, precision: 'bf16' }).compiled.description.program);
   for (const p of programs) assert.ok(p.steps.some((st) => st.attrs['precision'] === 'bf16'), 'the pass marked the products');
