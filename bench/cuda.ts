@@ -1,7 +1,8 @@
 // The CUDA device on one GPU, with PyTorch measured in the same run (bench/cuda_torch.py):
 //   W1    mean(tanh(X . W1) . W2, axis 0), X 262144x1024, W1 1024x1024, W2 1024x256, float32, TF32 allowed
 //   chain sigmoid(a * b + a) - b * 0.5 over 2^28 float32 (one fused kernel) against a device copy
-//   gemm  8192^3 through our matmul path against cuBLAS called directly (fp32 and tf32)
+//   gemm  8192^3 through our matmul path against cuBLAS called directly (fp32 and tf32), and under precision 'bf16'
+//   conv  3x3 64x64x56x56 forward and forward + both gradients: fp32, TF32, precision 'bf16'; im2col and cuDNN
 //   h2d   host-to-device from a plain array, from Data (shared memory) pinned by registerHost, pinned peak
 //   call  per-call overhead of a small function (16 floats in, 16 out)
 // GPU times are medians between CUDA events on the device's stream; call times are wall clock.
@@ -197,6 +198,14 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
       `${direct.toFixed(3)} ms: ${((direct / ours) * 100).toFixed(1)}%; one call alone ${(results[`gemm_${label}_single_ms`] as number).toFixed(3)} vs ` +
       `${(results[`gemm_${label}_cublas_single_ms`] as number).toFixed(3)} ms`);
   }
+  // The 'bf16' precision policy of the function (float32 tensors, bfloat16 operands rounded each call), as torch.autocast.
+  {
+    const exe = plain.compile(T.fn({ inputs: [x, y], outputs: T.dot(x, y), precision: 'bf16' }).compiled.description.program);
+    const ours = eventsMs(() => runFree(exe, [a, b]), reps, 10);
+    results['gemm_policy_bf16_ms'] = ours;
+    results['gemm_policy_bf16_tflops'] = (2 * m ** 3) / ours / 1e9;
+    log(`gemm precision 'bf16' ${m}^3: ${ours.toFixed(3)} ms (${(results['gemm_policy_bf16_tflops'] as number).toFixed(1)} TFLOP/s)`);
+  }
   c.release();
   dev.free(aHalf);
   dev.free(bHalf);
@@ -215,6 +224,9 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const loss = T.sum(T.mul(y, y));
   const fwd = T.fn({ inputs: [img, flt], outputs: y }).compiled.description.program;
   const both = T.fn({ inputs: [img, flt], outputs: T.grad(loss, [img, flt]) }).compiled.description.program;
+  // The same under the 'bf16' precision policy (bfloat16 operands for the convolution and both gradients).
+  const fwdBf16 = T.fn({ inputs: [img, flt], outputs: y, precision: 'bf16' }).compiled.description.program;
+  const bothBf16 = T.fn({ inputs: [img, flt], outputs: T.grad(loss, [img, flt]), precision: 'bf16' }).compiled.description.program;
   const xi = dev.upload(new NDArray('float32', [nImg, ch, hw, hw], randomF32(nImg * ch * hw * hw, 1, 11)));
   const fi = dev.upload(new NDArray('float32', [ch, ch, 3, 3], randomF32(ch * ch * 9, 0.1, 12)));
   // im2col + cuBLAS (cudnn: false) and cuDNN (the default where cuDNN 9 is found), the same programs.
@@ -224,11 +236,14 @@ log(`${dev.name} (${dev.arch}), ${ctx.multiprocessors} SMs${quick ? ', quick' : 
   const dnnTf32 = new CudaDevice({ cudnn: true, tf32: true });
   const timed = new CudaDevice({ cudnn: true, cudnnBenchmark: true });
   const timedTf32 = new CudaDevice({ cudnn: true, cudnnBenchmark: true, tf32: true });
-  const devices: [string, CudaDevice][] = [['fp32', im2col], ['tf32', im2colTf32]];
-  if (dnn.cudnn) devices.push(['cudnn_fp32', dnn], ['cudnn_tf32', dnnTf32], ['cudnn_timed_fp32', timed], ['cudnn_timed_tf32', timedTf32]);
-  for (const [label, device] of devices) {
-    const f = device.compile(fwd);
-    const g = device.compile(both);
+  const devices: [string, CudaDevice, boolean][] = [['fp32', im2col, false], ['tf32', im2colTf32, false], ['bf16', im2col, true]];
+  if (dnn.cudnn) {
+    devices.push(['cudnn_fp32', dnn, false], ['cudnn_tf32', dnnTf32, false], ['cudnn_bf16', dnn, true]);
+    devices.push(['cudnn_timed_fp32', timed, false], ['cudnn_timed_tf32', timedTf32, false]);
+  }
+  for (const [label, device, bf16] of devices) {
+    const f = device.compile(bf16 ? fwdBf16 : fwd);
+    const g = device.compile(bf16 ? bothBf16 : both);
     results[`conv_fwd_${label}_ms`] = eventsMs(() => runFree(f, [xi, fi]), reps, 5);
     results[`conv_fwd_bwd_${label}_ms`] = eventsMs(() => runFree(g, [xi, fi]), reps, 5);
     log(`conv2d 3x3 ${nImg}x${ch}x${hw}x${hw} ${label}: forward ${(results[`conv_fwd_${label}_ms`] as number).toFixed(3)} ms, forward + both gradients ` +
@@ -325,6 +340,16 @@ const rows: [string, number, number, string][] = [
     num(torch, 'gemm_bf16_ms'),
     `cuBLAS on bfloat16 operands ${num(results, 'gemm_bf16_cublas_ms').toFixed(3)}; torch: bfloat16 tensors`,
   ],
+  [
+    `gemm precision 'bf16' ${quick ? 4096 : 8192}^3, ms`,
+    num(results, 'gemm_policy_bf16_ms'),
+    num(torch, 'gemm_autocast_ms'),
+    'float32 tensors, operands rounded each call; torch.autocast(bfloat16)',
+  ],
+  ['conv2d 3x3 forward, precision bf16 (im2col), ms', num(results, 'conv_fwd_bf16_ms'), num(torch, 'conv_fwd_autocast_ms'), 'torch.autocast(bfloat16), cuDNN'],
+  ['conv2d 3x3 forward + both grads, precision bf16 (im2col), ms', num(results, 'conv_fwd_bwd_bf16_ms'), num(torch, 'conv_fwd_bwd_autocast_ms'), ''],
+  ['conv2d 3x3 forward, precision bf16 through cuDNN, ms', num(results, 'conv_fwd_cudnn_bf16_ms'), num(torch, 'conv_fwd_autocast_ms'), ''],
+  ['conv2d 3x3 forward + both grads, precision bf16 through cuDNN, ms', num(results, 'conv_fwd_bwd_cudnn_bf16_ms'), num(torch, 'conv_fwd_bwd_autocast_ms'), ''],
   ['conv2d 3x3 forward fp32, ms', num(results, 'conv_fwd_fp32_ms'), num(torch, 'conv_fwd_fp32_ms'), 'ours im2col + cuBLAS; torch cuDNN'],
   ['conv2d 3x3 forward TF32, ms', num(results, 'conv_fwd_tf32_ms'), num(torch, 'conv_fwd_tf32_ms'), ''],
   ['conv2d 3x3 forward + both grads fp32, ms', num(results, 'conv_fwd_bwd_fp32_ms'), num(torch, 'conv_fwd_bwd_fp32_ms'), ''],

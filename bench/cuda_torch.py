@@ -87,6 +87,12 @@ def main():
     Ab, Bb = A.bfloat16(), B.bfloat16()
     res['gemm_bf16_ms'] = events_ms(lambda: Ab @ Bb, reps)
     del Ab, Bb
+    # autocast on float32 tensors (the peer of T.fn({ precision: 'bf16' })): each call casts both operands to bfloat16.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    def autocast_mm():
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            return A @ B
+    res['gemm_autocast_ms'] = events_ms(autocast_mm, reps)
     del A, B
 
     # conv2d 3x3 (cuDNN), forward and forward + gradients of both inputs, fp32 and TF32.
@@ -102,6 +108,17 @@ def main():
         with torch.no_grad():
             res[f'conv_fwd_{label}_ms'] = events_ms(lambda: conv(xi, fi, padding=1), reps, 5)
         res[f'conv_fwd_bwd_{label}_ms'] = events_ms(conv_both, reps, 5)
+    # autocast(dtype=torch.bfloat16) on the float32 tensors: the peer of precision 'bf16' (loss and gradients float32).
+    torch.backends.cudnn.allow_tf32 = False
+    def conv_autocast():
+        with torch.autocast('cuda', dtype=torch.bfloat16):
+            return conv(xi, fi, padding=1)
+    def conv_both_autocast():
+        y = conv_autocast().float()
+        torch.autograd.grad((y * y).sum(), [xi, fi])
+    with torch.no_grad():
+        res['conv_fwd_autocast_ms'] = events_ms(conv_autocast, reps, 5)
+    res['conv_fwd_bwd_autocast_ms'] = events_ms(conv_both_autocast, reps, 5)
     del xi, fi
 
     # Host to device: pinned and pageable, 1 GiB.

@@ -3,7 +3,9 @@
 // at batch 512 and 8192, for each worker count asked. Prints the median time per step, samples/s
 // and where a step's time goes (gradient call, all-reduce, update call). The same model in PyTorch:
 // bench/train_torch.py (run it on the same machine to compare).
-// Usage: node dist/bench/train.js [--workers 1,2,4,8,16] [--batches 512,8192] [--steps 20] [--devices cpu] [--hidden 2048] [--json out.json]
+// Usage: node dist/bench/train.js [--workers 1,2,4,8,16] [--batches 512,8192] [--steps 20] [--devices cpu] [--hidden 2048]
+//        [--precision highest|high|medium|bf16] [--json out.json]
+// Its peer under --precision bf16: python3 bench/train_torch.py --bf16 (torch.autocast(dtype=torch.bfloat16)).
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -32,7 +34,8 @@ const o = new Command().name('bench-train')
       "(on a GPU, resident there) and batchS picks each step's rows",
     'host',
   )
-  .option('--precision <p>', "float32 matrix products on GPUs: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)", 'highest')
+  .option('--precision <p>', "'highest' (float32), 'high' (TF32), 'medium' (the device's bf16 matmul operands), or 'bf16': the function's " +
+    "precision policy (bf16 operands for every product, as torch.autocast(dtype=torch.bfloat16); float32 master weights)", 'highest')
   .option('--update-kernels <k>', "CPU shared-state step: 'fast' (WebAssembly SIMD, float32), 'exact' (SIMD, float64 arithmetic), 'off' (JavaScript)", 'fast')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
@@ -43,11 +46,15 @@ const o = new Command().name('bench-train')
     hidden: number;
     devices: 'cpu' | 'auto' | 'cuda' | 'reference';
     data: 'host' | 'shared';
-    precision: 'highest' | 'high' | 'medium';
+    precision: 'highest' | 'high' | 'medium' | 'bf16';
     updateKernels: 'fast' | 'exact' | 'off';
     json?: string;
   }>();
 if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
+if (!['highest', 'high', 'medium', 'bf16'].includes(o.precision)) throw new Error(`--precision must be highest, high, medium or bf16, got ${o.precision}`);
+// 'bf16' is the function's policy (the device stays exact float32 for everything the policy leaves alone).
+const policy = o.precision === 'bf16' ? 'bf16' : 'fp32';
+const matmulPrecision = o.precision === 'bf16' ? 'highest' : o.precision;
 
 
 
@@ -75,15 +82,16 @@ const y = T.vector('y', 'int32');
 const sharedX = T.shared(new T.NDArray('float32', [0, 784]), { name: 'sharedX' });
 const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'sharedY' });
 const train = o.data === 'host'
-  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4 })
-  : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam', { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY] });
+  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4, precision: policy })
+  : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam',
+    { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY], precision: policy });
 const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
 console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ` +
-  `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; ${o.steps} timed steps`);
+  `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; precision ${o.precision}; ${o.steps} timed steps`);
 
 const results: TrainTiming[] = [];
 for (const workers of o.workers) {
-  await synk.fork({ n: workers, devices: o.devices, matmulPrecision: o.precision });
+  await synk.fork({ n: workers, devices: o.devices, matmulPrecision });
   if (o.data === 'shared') { await synk.scatter(sharedX, images); await synk.scatter(sharedY, labels); }
   for (const batch of o.batches) {
     // The same rows either way: this step's batch split over the workers.

@@ -5,7 +5,7 @@ several steps after warm-up, at batch 512 and 8192; on CPU with each thread coun
 CUDA (eager and torch.compile) when a GPU is there. Run it on the machine where bench/train.ts ran.
 
 Usage: python3 bench/train_torch.py [--threads 1,2,4,8,16] [--batches 512,8192] [--steps 20]
-                                    [--hidden 2048] [--no-compile] [--json out.json]
+                                    [--hidden 2048] [--no-compile] [--tf32] [--bf16] [--json out.json]
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ def make_model(hidden: int, device: torch.device) -> nn.Module:
     return nn.Sequential(nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10)).to(device)
 
 
-def time_steps(device: torch.device, hidden: int, batch: int, steps: int, compile_model: bool) -> float:
+def time_steps(device: torch.device, hidden: int, batch: int, steps: int, compile_model: bool, bf16: bool = False) -> float:
     model = make_model(hidden, device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.rand(batch, 784, device=device)
@@ -32,7 +32,10 @@ def time_steps(device: torch.device, hidden: int, batch: int, steps: int, compil
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(forward(x), y)
+        # bf16: autocast, as synkhronos's precision 'bf16' (bf16 matmul operands, float32 master weights and loss)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y)
         loss.backward()
         opt.step()
 
@@ -57,6 +60,7 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=2048)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile on CUDA")
     p.add_argument("--tf32", action="store_true", help="also measure CUDA with TF32 matrix products allowed")
+    p.add_argument("--bf16", action="store_true", help="also measure CUDA under torch.autocast(dtype=torch.bfloat16) (peer of train.ts --precision bf16)")
     p.add_argument("--no-cpu", action="store_true", help="skip the CPU measurements")
     p.add_argument("--json", help="also write the results as JSON")
     a = p.parse_args()
@@ -73,17 +77,17 @@ def main() -> None:
     if torch.cuda.is_available():
         dev = torch.device("cuda")
         name = torch.cuda.get_device_name(0)
-        for precision in ["highest"] + (["high"] if a.tf32 else []):
+        for precision in ["highest"] + (["high"] if a.tf32 else []) + (["bf16"] if a.bf16 else []):
             torch.backends.cuda.matmul.allow_tf32 = precision == "high"
             torch.backends.cudnn.allow_tf32 = precision == "high"
             for mode in ["eager"] + ([] if a.no_compile else ["compile"]):
                 for batch in batches:
                     try:
-                        ms = time_steps(dev, a.hidden, batch, a.steps, mode == "compile")
+                        ms = time_steps(dev, a.hidden, batch, a.steps, mode == "compile", precision == "bf16")
                     except Exception as e:  # torch.compile may be unavailable (no triton, no compiler)
                         print(f"cuda {mode}, batch {batch}: skipped ({type(e).__name__}: {e})")
                         continue
-                    label = mode if precision == "highest" else f"{mode} tf32"
+                    label = mode if precision == "highest" else f"{mode} {'tf32' if precision == 'high' else 'bf16 autocast'}"
                     results.append({"device": f"cuda ({name})", "mode": label, "batch": batch, "msPerStep": ms, "samplesPerSecond": batch / ms * 1000})
                     print(f"cuda ({name}) {label}, batch {batch}: {ms:.2f} ms/step, {batch / ms * 1000:.0f} samples/s")
     else:

@@ -51,6 +51,7 @@ export {
   type FromDescriptionOptions,
   type CompiledFunctionOptions,
 } from './run/function.js';
+export { PRECISIONS, type Precision } from './compile/precision.js';
 export { DescriptionError, DEFAULT_DESCRIPTION_LIMITS, type DescriptionLimits } from './compile/validate-description.js';
 export { ReferenceDevice, referenceDevice } from './devices/reference/reference-device.js';
 export { CpuDevice, type CpuDeviceOptions } from './devices/cpu/cpu-device.js';

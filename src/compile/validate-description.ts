@@ -105,6 +105,8 @@ const arg: Parser<number | { readonly input: number }> = (v, path, ctx) => {
   const o = fields(v, path, ['input']);
   return { input: int(0, ctx.nInputs - 1)(required(o, 'input', path), `${path}.input`, ctx) };
 };
+/** A product op's operand precision (ops/operand-precision.ts). */
+const operandPrecision: Parser<string> = (v, path) => (v === 'bf16' ? v : fail(path, "'bf16'", v));
 const nullable = <T>(p: Parser<T>): Parser<T | null> => (v, path, ctx) => (v === null ? null : p(v, path, ctx));
 
 const indexEntry: Parser<unknown> = (v, path, ctx) => {
@@ -133,6 +135,8 @@ interface OpSchema {
   readonly min: number;
   readonly max?: number;
   readonly attrs: Shape;
+  /** Attributes that may be left out (absent: copied as absent). */
+  readonly optional?: Shape;
 }
 
 const none: Shape = {};
@@ -141,6 +145,9 @@ const atLeast = (n: number, attrs: Shape): OpSchema => ({ min: n, attrs });
 const reduce: Shape = { axes: list(int(0)), keepdims: bool };
 const axis: Shape = { axis: int() };
 const conv: Shape = { stride: pair(1), padding, dilation: pair(1), groups: int(1) };
+/** The optional attributes of the product ops. */
+const product: Shape = { precision: operandPrecision };
+const withOptional = (schema: OpSchema, optional: Shape): OpSchema => ({ ...schema, optional });
 const pool: Shape = { kernel: pair(1), stride: pair(1), padding: pair(0) };
 const avgPool: Shape = { ...pool, countIncludePad: bool };
 const draw = (params: readonly string[]): OpSchema => atLeast(1, { dims: list(arg), dtype, ...Object.fromEntries(params.map((p) => [p, arg])) });
@@ -163,9 +170,10 @@ const SCHEMAS: { readonly [N in Exclude<OpName, 'fused'>]: OpSchema } = {
   oneHot: atLeast(1, { n: arg, dtype }), repeat: fixed(1, { repeats: int(0), axis: int() }), tile: fixed(1, { reps: list(int(0)) }),
   subtensor: atLeast(1, { entries: list(indexEntry) }), incSubtensor: atLeast(2, { entries: list(indexEntry), set: bool }),
   take: fixed(2, axis), incTake: fixed(3, { axis: int(), set: bool }),
-  matmul: fixed(2, { transA: bool, transB: bool }), softmax: fixed(1, axis), logSoftmax: fixed(1, axis),
+  matmul: withOptional(fixed(2, { transA: bool, transB: bool }), product), softmax: fixed(1, axis), logSoftmax: fixed(1, axis),
   takeRowwise: fixed(2), scatterRowwise: fixed(3),
-  conv2d: fixed(2, conv), conv2dInputGrad: fixed(3, conv), conv2dFilterGrad: fixed(3, conv),
+  conv2d: withOptional(fixed(2, conv), product), conv2dInputGrad: withOptional(fixed(3, conv), product),
+  conv2dFilterGrad: withOptional(fixed(3, conv), product),
   maxPool2d: fixed(1, pool), maxPool2dGrad: fixed(2, pool), maxPool2dGradGrad: fixed(2, pool), avgPool2d: fixed(1, avgPool), avgPool2dGrad: fixed(2, avgPool),
   randomUniform: draw(['low', 'high']), randomNormal: draw(['mean', 'std']), randomBernoulli: draw(['p']), randomAdvance: fixed(1),
 };
@@ -183,10 +191,12 @@ function parseAttrs(op: Exclude<OpName, 'fused'>, attrs: unknown, nInputs: numbe
     throw new DescriptionError(`${path}.inputs`, `${op} takes ${expected} input(s), got ${nInputs}`);
   }
   const keys = Object.keys(schema.attrs);
-  const o = fields(attrs, `${path}.attrs`, keys);
+  const optional = schema.optional ?? none;
+  const o = fields(attrs, `${path}.attrs`, [...keys, ...Object.keys(optional)]);
   const ctx: AttrContext = { nInputs, maxListLength };
   const out: Record<string, unknown> = {};
   for (const k of keys) out[k] = schema.attrs[k]!(required(o, k, `${path}.attrs`), `${path}.attrs.${k}`, ctx);
+  for (const [k, parse] of Object.entries(optional)) if (k in o) out[k] = parse(o[k], `${path}.attrs.${k}`, ctx);
   return out;
 }
 

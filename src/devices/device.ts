@@ -5,6 +5,7 @@
 import type { DType } from '../tensor/dtype.js';
 import type { NDArray } from '../tensor/ndarray.js';
 import type { Program } from '../compile/program.js';
+import type { Precision } from '../compile/precision.js';
 import type { Rows } from './rows.js';
 
 /** A device's kind: the name it registers under ('reference', 'cpu', 'cuda', ...). */
@@ -73,4 +74,9 @@ export interface Device {
    * frees (so a data set kept in a shared variable crosses the bus once). Absent: rows are read on the host.
    */
   takeRows?(value: DeviceArray, rows: Rows, what: string): DeviceArray;
+  /**
+   * Whether this device runs programs compiled under a precision policy other than 'fp32' (see
+   * src/compile/precision.ts): true, or the reason it does not. Absent: 'fp32' only.
+   */
+  supportsPrecision?(precision: Precision): true | string;
 }

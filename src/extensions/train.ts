@@ -16,6 +16,7 @@ import { Data } from '../parallel/data.js';
 import { resolveBatchS, someRankEmpty, type CallOptions } from '../parallel/call-args.js';
 import { rowCount } from '../parallel/split.js';
 import type { Givens } from '../compile/build-program.js';
+import { checkPrecision, type Precision } from '../compile/precision.js';
 import type { UpdateOp } from '../parallel/accumulate.js';
 import { checkLoss, checkParams } from './flat-gradient.js';
 import { makeOptimizer, type Hyper, type Optimizer, type Rule } from './optimizers.js';
@@ -39,6 +40,12 @@ export interface TrainOptions {
   name?: string;
   /** Hyper-parameters of a named rule (learningRate, beta1, ...); they may also be given directly here. */
   hyper?: Readonly<Record<string, Hyper>>;
+  /**
+   * The precision policy of the gradient (default 'fp32'). 'bf16', as torch.autocast(dtype=torch.bfloat16):
+   * matmul and convolutions, forward and backward, multiply bfloat16 operands with float32 sums; the
+   * parameters (master weights), optimizer state, gradients and the update stay float32.
+   */
+  precision?: Precision;
   [hyper: string]: unknown;
 }
 
@@ -79,7 +86,7 @@ export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   sync(): Promise<void>;
 };
 
-const OWN_KEYS = new Set(['updates', 'outputs', 'bcastInputs', 'sliceableShareds', 'givens', 'rows', 'name', 'hyper']);
+const OWN_KEYS = new Set(['updates', 'outputs', 'bcastInputs', 'sliceableShareds', 'givens', 'rows', 'name', 'hyper', 'precision']);
 const CALL_KEYS = new Set(['batch', 'batchS', 'numSlices']);
 
 function splitOptions(options: TrainOptions): { own: TrainOptions; hyper: Record<string, Hyper> } {
@@ -116,6 +123,7 @@ export function makeTrainFunction(
     if (!(v instanceof Variable)) throw new TypeError(`${what}: inputs[${i}] must be a symbolic variable, got ${describe(v)}`);
   });
   const { own, hyper } = splitOptions(options);
+  const precision = checkPrecision(own.precision, `${what}: precision`);
   const sliceable = [...(own.sliceableShareds ?? [])];
   const first = inputs[0] ?? sliceable[0];
   const rows = own.rows ?? (first ? B.shapeOf(first)[0]! : 1);
@@ -152,6 +160,7 @@ export function makeTrainFunction(
     ...(own.givens ? { givens: own.givens } : {}),
     sliceableShareds: sliceable,
     name: `${what}: ${name}`,
+    precision,
   });
   const gradFn = lossFn([...optimizer.gradUpdates, ...localUpdates], 'gradient');
   const updateFn = synkFn({ updates: optimizer.paramUpdates, name: `${what}: update` });

@@ -6,6 +6,7 @@ import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { isFloat, upcast } from '../tensor/dtype.js';
 import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+import { checkOperandPrecision, roundOperands, type OperandPrecision } from './operand-precision.js';
 
 export type Conv2dAttrs = {
   readonly stride: readonly [number, number];
@@ -13,6 +14,8 @@ export type Conv2dAttrs = {
   readonly padding: readonly [number, number] | 'same';
   readonly dilation: readonly [number, number];
   readonly groups: number;
+  /** 'bf16': the first two operands are rounded to bfloat16 and the products summed in float32 or wider (see operand-precision.ts). */
+  readonly precision?: OperandPrecision;
 };
 
 /** Every size and offset of one convolution, resolved from the input and filter shapes. */
@@ -90,6 +93,7 @@ function checkAttrs(op: string, inputs: readonly TensorType[], a: Conv2dAttrs, a
   if (a.padding === 'same' && (a.stride[0] !== 1 || a.stride[1] !== 1))
     throw new OpTypeError(op, inputs, `padding 'same' needs stride 1, got ${a.stride.join('x')}`);
   if (!Number.isInteger(a.groups) || a.groups < 1) throw new OpTypeError(op, inputs, `groups must be an integer >= 1, got ${a.groups}`);
+  checkOperandPrecision(op, inputs, a.precision);
 }
 
 /** Static checks possible from broadcastable (size-1) channel axes; everything else is checked at run time. */
@@ -128,7 +132,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       return convType(x, w);
     },
     perform(inputs, attrs, out) {
-      const [x, w] = inputs as [NDArray, NDArray];
+      const [x, w] = roundOperands(inputs, attrs.precision) as [NDArray, NDArray];
       const g = convGeometry('conv2d', x.shape, w.shape, attrs);
       const X = x.data, W = w.data;
       return accumulate(out, [g.n, g.cout, g.oh, g.ow], (y) => forEachTap(g, (xi, wi, yi) => { y[yi]! += X[xi]! * W[wi]!; }));
@@ -145,7 +149,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       return new TensorType(upcast(gy.dtype, w.dtype), x.broadcastable);
     },
     perform(inputs, attrs, out) {
-      const [gy, w, x] = inputs as [NDArray, NDArray, NDArray];
+      const [gy, w, x] = roundOperands(inputs, attrs.precision) as [NDArray, NDArray, NDArray];
       const g = convGeometry('conv2dInputGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dInputGrad', g, gy);
       const G = gy.data, W = w.data;
@@ -163,7 +167,7 @@ export const convOps: Record<'conv2d' | 'conv2dInputGrad' | 'conv2dFilterGrad', 
       return new TensorType(upcast(x.dtype, gy.dtype), w.broadcastable);
     },
     perform(inputs, attrs, out) {
-      const [x, gy, w] = inputs as [NDArray, NDArray, NDArray];
+      const [x, gy, w] = roundOperands(inputs, attrs.precision) as [NDArray, NDArray, NDArray];
       const g = convGeometry('conv2dFilterGrad', x.shape, w.shape, attrs);
       checkGradShape('conv2dFilterGrad', g, gy);
       const X = x.data, G = gy.data;

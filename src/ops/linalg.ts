@@ -7,12 +7,15 @@ import { TensorType } from '../tensor/type.js';
 import { isBool, upcast } from '../tensor/dtype.js';
 import { broadcastPattern, broadcastShapes } from './broadcast.js';
 import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+import { checkOperandPrecision, roundOperands, type OperandPrecision } from './operand-precision.js';
 
 export type MatmulAttrs = {
   /** Use the transpose of the last two axes of the first operand. */
   readonly transA: boolean;
   /** Use the transpose of the last two axes of the second operand. */
   readonly transB: boolean;
+  /** 'bf16': the operands are rounded to bfloat16 and the products summed in float32 or wider (see operand-precision.ts). */
+  readonly precision?: OperandPrecision;
 };
 
 /** Rows/cols of op(X) for an array of shape `s` (last two axes). */
@@ -35,6 +38,7 @@ export const linalgOps = {
       if (a.ndim < 2 || b.ndim < 2) throw new OpTypeError('matmul', inputs, 'both operands need ndim >= 2 (use dot for vectors and scalars)');
       if (typeof attrs.transA !== 'boolean' || typeof attrs.transB !== 'boolean')
         throw new OpTypeError('matmul', inputs, 'attrs transA and transB must be booleans');
+      checkOperandPrecision('matmul', inputs, attrs.precision);
       const dtype = upcast(a.dtype, b.dtype);
       const batch = broadcastPattern([a.broadcastable.slice(0, -2), b.broadcastable.slice(0, -2)]);
       const aRows = a.broadcastable[attrs.transA ? a.ndim - 1 : a.ndim - 2]!;
@@ -42,7 +46,7 @@ export const linalgOps = {
       return new TensorType(isBool(dtype) ? 'int32' : dtype, [...batch, aRows, bCols]);
     },
     perform(inputs, attrs, out) {
-      const [a, b] = inputs as [NDArray, NDArray];
+      const [a, b] = roundOperands(inputs, attrs.precision) as [NDArray, NDArray];
       const [m, k] = opDims(a.shape, attrs.transA);
       const [k2, n] = opDims(b.shape, attrs.transB);
       const shapes = `${shapeToString(a.shape)}${attrs.transA ? 'ᵀ' : ''} and ${shapeToString(b.shape)}${attrs.transB ? 'ᵀ' : ''}`;

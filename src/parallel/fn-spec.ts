@@ -6,6 +6,7 @@ import { Constant, SharedVariable, Variable } from '../tensor/variable.js';
 import type { Givens } from '../compile/build-program.js';
 import { isOutputOp, OUTPUT_OPS, UPDATE_OPS, type OutputOp, type UpdateOp } from './accumulate.js';
 import { checkOptions } from './call-args.js';
+import { checkPrecision, type Precision } from '../compile/precision.js';
 
 /** An output of a data-parallel function: a variable, or `[variable, op]` with the op that combines the workers' parts. */
 export type OutputSpec = Variable | readonly [Variable, OutputOp];
@@ -26,9 +27,11 @@ export interface SynkFnSpec<O extends OutputsSpec = OutputsSpec> {
   /** Shared variables whose rows `batchS` selects on each worker. */
   sliceableShareds?: readonly SharedVariable[];
   name?: string;
+  /** The precision policy, as T.fn's (default 'fp32'; 'bf16': bfloat16 operands for matmul and convolutions). */
+  precision?: Precision;
 }
 
-export const SPEC_KEYS = ['inputs', 'bcastInputs', 'outputs', 'updates', 'givens', 'sliceableShareds', 'name'] as const;
+export const SPEC_KEYS = ['inputs', 'bcastInputs', 'outputs', 'updates', 'givens', 'sliceableShareds', 'name', 'precision'] as const;
 
 /** The spec in checked, plain form. */
 export interface CheckedSpec {
@@ -40,6 +43,7 @@ export interface CheckedSpec {
   readonly givens: readonly (readonly [Variable, unknown])[];
   readonly sliceable: readonly SharedVariable[];
   readonly name: string | undefined;
+  readonly precision: Precision;
 }
 
 function listOf(value: unknown, what: string, expected: string): unknown[] {
@@ -104,6 +108,7 @@ export function checkSpec(spec: unknown): CheckedSpec {
   }
   const o = checkOptions(spec, SPEC_KEYS, 'synk.fn');
   if (o['name'] !== undefined && typeof o['name'] !== 'string') throw new TypeError(`synk.fn: name must be a string, got ${describe(o['name'])}`);
+  const precision = checkPrecision(o['precision'], 'synk.fn: precision');
   const inputs = freeVariables(o['inputs'], 'inputs');
   const bcast = freeVariables(o['bcastInputs'], 'bcastInputs');
   inputs.forEach((v, i) => {
@@ -128,5 +133,5 @@ export function checkSpec(spec: unknown): CheckedSpec {
     return [u[0], u[1]] as const;
   });
   const givens = pairsOf(o['givens'], 'givens', [2]).map((g) => [g[0], g[1]] as [Variable, unknown]);
-  return { inputs, bcast, outputs, updates, updateOps, givens, sliceable, name: o['name'] as string | undefined };
+  return { inputs, bcast, outputs, updates, updateOps, givens, sliceable, name: o['name'] as string | undefined, precision };
 }

@@ -90,6 +90,7 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     updates: checked.updates,
     givens: [...checked.givens, ...sliceable.map((s, i) => [s, sliceVars[i]!] as const)],
     ...(checked.name !== undefined ? { name: checked.name } : {}),
+    precision: checked.precision,
   });
   // Update ops follow the program's update order (same as given).
   // Updates the compiler added (random-stream states) advance identically in every slice: 'max'.

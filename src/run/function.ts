@@ -10,6 +10,7 @@ import { StepError } from '../compile/step-error.js';
 import { defaultDevice } from '../devices/default-device.js';
 import { buildProgram, conformTo, substitute, type Givens } from '../compile/build-program.js';
 import { optimize, type OptimizeOptions } from '../compile/optimize.js';
+import { checkPrecision, programPrecision, type Precision } from '../compile/precision.js';
 import { printProgram } from '../compile/print.js';
 import type { FunctionDescription, Program, SerializedArray } from '../compile/program.js';
 
@@ -37,6 +38,12 @@ export interface FnSpec {
   name?: string;
   /** Graph rewrites to skip or keep (all run by default). */
   optimize?: OptimizeOptions;
+  /**
+   * The precision policy (default 'fp32'). 'bf16', as torch.autocast(dtype=torch.bfloat16): every float32
+   * matmul and convolution (and their gradients) multiplies bfloat16 operands with float32 sums;
+   * everything else, parameters, updates and gradients stay float32. See src/compile/precision.ts.
+   */
+  precision?: Precision;
 }
 
 
@@ -102,6 +109,7 @@ export class CompiledFunction {
     const o = fields(options, 'CompiledFunction: options', ['shareds', 'limits']);
     const limits = o['limits'] === undefined ? NO_DESCRIPTION_LIMITS : resolveLimits(o['limits'], 'CompiledFunction: options.limits');
     const checked = parseDescription(description, limits, 'CompiledFunction');
+    checkDevicePrecision(device, programPrecision(checked.program), 'CompiledFunction');
     const bound = bindShareds(checked, checkBindings(checked, o['shareds'] ?? graphShareds.get(description), 'CompiledFunction'));
     this.description = bound.description;
     this.device = device;
@@ -296,6 +304,7 @@ function pairOf(entry: unknown, what: string): readonly [unknown, unknown] {
 }
 
 export function describeFunction(spec: FnSpec): FunctionDescription {
+  const precision = checkPrecision(spec.precision, 'fn: precision');
   if (spec.inputs !== undefined && spec.inputs !== null && !Array.isArray(spec.inputs)) {
     throw new TypeError(`fn: inputs must be an array of symbolic variables, got ${describe(spec.inputs)}`);
   }
@@ -338,7 +347,7 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   }
   const roots = substitute([...outputs, ...updates.map(([, e]) => e)], givens);
   const built = buildProgram(inputs, roots.slice(0, outputs.length), updates.map(([s], k) => [s, roots[outputs.length + k]!] as const));
-  const { program, log } = optimize(built.program, spec.optimize);
+  const { program, log } = optimize(built.program, spec.optimize, precision);
   const shareds = program.shareds.map((ps) => built.shareds.find((s) => s.sharedId === ps.sharedId)!);
   const description: FunctionDescription = {
     format: 'synkhronos.function/1',
@@ -353,7 +362,14 @@ export function describeFunction(spec: FnSpec): FunctionDescription {
   return description;
 }
 
-const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize'] as const;
+const FN_SPEC_KEYS = ['inputs', 'outputs', 'updates', 'givens', 'device', 'name', 'optimize', 'precision'] as const;
+
+/** Refuses a precision policy (other than 'fp32') that `device` does not run, naming the device and its reason. */
+export function checkDevicePrecision(device: Device, precision: Precision, what: string): void {
+  if (precision === 'fp32') return;
+  const answer = device.supportsPrecision?.(precision) ?? 'it runs float32 only';
+  if (answer !== true) throw new RangeError(`${what}: precision '${precision}' is not supported by device ${device.name}: ${answer}`);
+}
 
 
 /**
@@ -376,7 +392,9 @@ export function fn<const I extends readonly Variable[] = [], const O extends Out
     throw new TypeError(`fn: device must be a Device (CpuDevice, ReferenceDevice, CudaDevice), got ${describe(spec.device)}`);
   }
   if (spec.name !== undefined && typeof spec.name !== 'string') throw new TypeError(`fn: name must be a string, got ${describe(spec.name)}`);
-  return wrap<I, O>(new CompiledFunction(describeFunction(spec), spec.device ?? defaultDevice()));
+  const device = spec.device ?? defaultDevice();
+  checkDevicePrecision(device, checkPrecision(spec.precision, 'fn: precision'), 'fn');
+  return wrap<I, O>(new CompiledFunction(describeFunction(spec), device));
 }
 
 /** Options of {@link fnFromDescription}: the device, the shared variables to bind, and size limits. */

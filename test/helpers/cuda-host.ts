@@ -28,6 +28,8 @@ ${threads}
 struct float4 { float x, y, z, w; }; struct int4 { int x, y, z, w; }; struct double2 { double x, y; };
 struct uchar4 { unsigned char x, y, z, w; };
 static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+static inline float __uint_as_float(unsigned int i) { float f; memcpy(&f, &i, 4); return f; }
+static inline unsigned int __float_as_uint(float f) { unsigned int i; memcpy(&i, &f, 4); return i; }
 static inline double __longlong_as_double(long long i) { double d; memcpy(&d, &i, 8); return d; }
 `;
 }

@@ -80,6 +80,16 @@ export class CpuDevice implements Device {
 
   free(): void {}
 
+  /**
+   * Every policy, 'bf16' emulated honestly: the operands of each marked product are rounded to bfloat16
+   * copies and multiplied by the float32 GEMM (a product of two bfloat16 values is exact in float32, so
+   * this is the GPU's arithmetic up to the order of the sums). It is no faster than 'fp32' (the rounding
+   * is an extra pass): it exists so a function written for a GPU's bf16 runs, and is tested, here.
+   */
+  supportsPrecision(): true {
+    return true;
+  }
+
   compile(program: Program): CpuExecutable {
     if (this.closed) throw new Error('cpu device: compile after close()');
     return new CpuExecutable(program, { blas: this.blas, simd: this.simd }, { profile: this.profile, groups: this.groups });

@@ -6,6 +6,7 @@ import { broadcastLikeKernel, elementwiseKernel, fusedKernel } from './elementwi
 import { reduceKernel, sumToLikeKernel } from './reductions.js';
 import { logSoftmaxKernel, softmaxKernel } from './softmax.js';
 import { matmulKernel } from './matmul.js';
+import { withBf16Operands } from './bf16-operands.js';
 import { conv2dFilterGradKernel, conv2dInputGradKernel, conv2dKernel } from './conv.js';
 import { concatenateKernel, fillLikeKernel, scatterRowwiseKernel, shapeIKernel, subtensorKernel, takeRowwiseKernel } from './structural-kernels.js';
 import { avgPool2dGradKernel, avgPool2dKernel, maxPool2dGradGradKernel, maxPool2dGradKernel, maxPool2dKernel } from './pooling.js';
@@ -56,14 +57,14 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   incTake: reference,
 
   // linear algebra and networks
-  matmul: matmulKernel,
+  matmul: withBf16Operands(matmulKernel),
   softmax: softmaxKernel,
   logSoftmax: logSoftmaxKernel,
   takeRowwise: takeRowwiseKernel,
   scatterRowwise: scatterRowwiseKernel,
-  conv2d: conv2dKernel,
-  conv2dInputGrad: conv2dInputGradKernel,
-  conv2dFilterGrad: conv2dFilterGradKernel,
+  conv2d: withBf16Operands(conv2dKernel),
+  conv2dInputGrad: withBf16Operands(conv2dInputGradKernel),
+  conv2dFilterGrad: withBf16Operands(conv2dFilterGradKernel),
   maxPool2d: maxPool2dKernel,
   maxPool2dGrad: maxPool2dGradKernel,
   maxPool2dGradGrad: maxPool2dGradGradKernel,

@@ -10,6 +10,7 @@ import { CudaExecutable, downloadArray, uploadArray } from './executable.js';
 import { defaultKernelCacheDir } from './kernel-cache.js';
 import { lowerProgram } from './lower-program.js';
 import { MATMUL_PRECISIONS, type MatmulPrecision } from '../registration.js';
+import { programPrecision, type Precision } from '../../compile/precision.js';
 import type { Rows } from '../rows.js';
 import { takeDeviceRows } from './rows.js';
 import { cudaGraphsEnabled } from './graph.js';
@@ -186,8 +187,22 @@ export class CudaDevice implements Device {
     return takeDeviceRows(this.live(), value, selection, what);
   }
 
+  /**
+   * 'fp32', and 'bf16' on GPUs with bfloat16 tensor cores (compute capability 8.0 and later: A100, H100,
+   * H200, ...): the marked products run as bfloat16 cuBLAS GEMMs (CUDA_R_16BF operands, CUBLAS_COMPUTE_32F,
+   * float32 results) and, with cudnn, as cuDNN convolutions of bfloat16 tensors with float accumulation.
+   */
+  supportsPrecision(precision: Precision): true | string {
+    if (precision === 'fp32') return true;
+    const cc = Number(this.ctx.arch.slice(3));
+    return cc >= 80 ? true : `bfloat16 tensor cores need compute capability 8.0 or later, this GPU is ${this.ctx.arch}`;
+  }
+
   compile(program: Program): Executable {
     const ctx = this.live();
+    const precision = programPrecision(program);
+    const support = this.supportsPrecision(precision);
+    if (support !== true) throw new RangeError(`${this.name}: precision '${precision}' (the program's policy) is not supported: ${support}`);
     const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);

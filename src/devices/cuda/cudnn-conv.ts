@@ -17,12 +17,16 @@ import type { CudnnHandle } from './ffi/types.js';
  */
 export const cudnnWorkspaceLimit = { bytes: 256 * 2 ** 20 };
 
+/** The element types of the convolutions given to cuDNN. */
+export type CudnnConvDtype = 'float32' | 'float64' | 'bfloat16';
+
 /** One convolution as cuDNN sees it. */
 export interface CudnnConvProblem {
   readonly direction: CudnnConvDirection;
   readonly g: ConvGeometry;
   readonly groups: number;
-  readonly dtype: 'float32' | 'float64';
+  /** The tensors' element type; 'bfloat16' tensors are computed in float (the 'bf16' precision policy). */
+  readonly dtype: CudnnConvDtype;
   /** float32 only: let cuDNN use TF32 tensor cores (matmulPrecision 'high' or 'medium'). */
   readonly tf32: boolean;
   /** Choose the algorithm by timing them all on the GPU (cudnnFind*), not by cuDNN's heuristics (default). */
@@ -50,7 +54,7 @@ const INT32_MAX = 2 ** 31 - 1;
  * before this (cuDNN rejects zero dimensions), and bad shapes were reported by convGeometry already.
  */
 export function cudnnUnsupported(g: ConvGeometry, attrs: Conv2dAttrs, dtype: string): string | null {
-  if (dtype !== 'float32' && dtype !== 'float64') return `dtype ${dtype}`;
+  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'bfloat16') return `dtype ${dtype}`;
   if ([g.n, g.cin, g.h, g.w, g.cout, g.kh, g.kw].some((d) => d === 0)) return 'a zero-sized dimension';
   if (attrs.padding === 'same' && ((g.dh * (g.kh - 1)) % 2 !== 0 || (g.dw * (g.kw - 1)) % 2 !== 0)) {
     return "asymmetric 'same' padding";
@@ -63,6 +67,7 @@ export function cudnnUnsupported(g: ConvGeometry, attrs: Conv2dAttrs, dtype: str
 /** The cudnnMathType_t a problem asks for: FMA only for exact float32, tensor cores (TF32) when allowed. */
 export function requestedMathType(p: Pick<CudnnConvProblem, 'dtype' | 'tf32'>): number {
   if (p.dtype === 'float64') return CUDNN_DEFAULT_MATH;
+  if (p.dtype === 'bfloat16') return CUDNN_TENSOR_OP_MATH;
   return p.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
 }
 
@@ -71,6 +76,11 @@ export function cudnnPlanKey(p: CudnnConvProblem, limit: number): string {
   const g = p.g;
   return [p.direction, g.n, g.cin, g.h, g.w, g.cout, g.cg, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, p.groups,
     p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic'].join(',');
+}
+
+/** bfloat16 tensors are convolved with float accumulation (cuDNN's PSEUDO_BFLOAT16_CONFIG); the others in their own type. */
+function computeTypeOf(dataType: number): number {
+  return dataType === CUDNN_DATA_TYPE.bfloat16 ? CUDNN_DATA_TYPE.float32 : dataType;
 }
 
 /** The four descriptors of a problem (those made are destroyed again if one fails). */
@@ -82,7 +92,8 @@ function describe(lib: Cudnn, p: CudnnConvProblem, dataType: number): CudnnConvD
     made.w = lib.filter4d(dataType, [g.cout, g.cg, g.kh, g.kw]);
     made.y = lib.tensor4d(dataType, [g.n, g.cout, g.oh, g.ow]);
     made.conv = lib.convolution2d({
-      pad: [g.pt, g.pl], stride: [g.sh, g.sw], dilation: [g.dh, g.dw], groups: p.groups, computeType: dataType, mathType: requestedMathType(p),
+      pad: [g.pt, g.pl], stride: [g.sh, g.sw], dilation: [g.dh, g.dw], groups: p.groups, computeType: computeTypeOf(dataType),
+      mathType: requestedMathType(p),
     });
     return { x: made.x, w: made.w, y: made.y, conv: made.conv };
   } catch (e) {

@@ -12,7 +12,7 @@ import { lowerMatmul, lowerSoftmax } from './lower/linalg-nn.js';
 import { hostFallback } from './lower/host.js';
 import { lowerAdvance, lowerDraw } from './lower/random.js';
 import { lowerOneHot, lowerRepeat, lowerTile } from './lower/shape.js';
-import { lowerConv2d, lowerConv2dFilterGrad, lowerConv2dInputGrad } from './lower/conv.js';
+import { lowerConv2dFilterGradStep, lowerConv2dInputGradStep, lowerConv2dStep } from './lower/conv-bf16.js';
 import { lowerAvgPool2d, lowerAvgPool2dGrad, lowerMaxPool2d, lowerMaxPool2dGrad, lowerMaxPool2dGradGrad } from './lower/pool.js';
 import { lowerIncTake } from './lower/scatter.js';
 import type { Lowering } from './lower/types.js';
@@ -51,9 +51,9 @@ export const CUDA_LOWERINGS: { readonly [K in OpName]: CudaRule } = {
   logSoftmax: lowerSoftmax,
   takeRowwise: lowerTakeRowwise,
   scatterRowwise: lowerScatterRowwise,
-  conv2d: lowerConv2d,
-  conv2dInputGrad: lowerConv2dInputGrad,
-  conv2dFilterGrad: lowerConv2dFilterGrad,
+  conv2d: lowerConv2dStep,
+  conv2dInputGrad: lowerConv2dInputGradStep,
+  conv2dFilterGrad: lowerConv2dFilterGradStep,
   maxPool2d: lowerMaxPool2d,
   maxPool2dGrad: lowerMaxPool2dGrad,
   maxPool2dGradGrad: lowerMaxPool2dGradGrad,

@@ -42,6 +42,14 @@ export class ReferenceDevice implements Device {
 
   free(): void {}
 
+  /**
+   * Every policy: under 'bf16' the marked products round their operands to bfloat16 and sum in float64
+   * (the ops' reference implementations), which is the oracle the other devices are tested against.
+   */
+  supportsPrecision(): true {
+    return true;
+  }
+
   compile(source: Program): Executable {
     const program = this.float64 ? promoteFloats(source) : source;
     const constants = program.constants.map((c) => ({ slot: c.slot, value: deserializeArray(c.value) }));

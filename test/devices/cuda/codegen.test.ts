@@ -38,6 +38,14 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const m = T.matrix('m');
     return programOf([a, m], [T.matmul(a, m), T.dot(m, m)]);
   },
+  "precision 'bf16': matmul and conv2d with both gradients (bfloat16 rounding and widening kernels)": () => {
+    const x = T.tensor4('x');
+    const w = T.tensor4('w');
+    const m = T.matrix('m');
+    const y = T.conv2d(x, w, { padding: 1 });
+    const loss = T.sum(T.mul(y, y)).add(T.sum(T.dot(m, m)));
+    return T.fn({ inputs: [x, w, m], outputs: [y, ...T.grad(loss, [x, w, m])], precision: 'bf16' }).compiled.description.program;
+  },
   'transpose': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
     return programOf([x], T.dimshuffle(x, [2, 0, 1]));

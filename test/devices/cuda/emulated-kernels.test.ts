@@ -43,14 +43,21 @@ void emu_free(uint64_t p) { free((void*)p); }
 void emu_copy(uint64_t dst, uint64_t src, uint64_t n) { memmove((void*)dst, (const void*)src, n); }
 void emu_upload(uint64_t dst, const void* src, uint64_t n) { memcpy((void*)dst, src, n); }
 void emu_download(void* dst, uint64_t src, uint64_t n) { memcpy(dst, (const void*)src, n); }
-void emu_gemm(int dbl, int ta, int tb, int m, int n, int k, double alpha, uint64_t A, int lda, int64_t sA,
+static double emu_elem(int kind, uint64_t p, int64_t i) {
+  if (kind == 1) return ((double*)p)[i];
+  if (kind == 2) { uint32_t u = (uint32_t)((uint16_t*)p)[i] << 16; float f; memcpy(&f, &u, 4); return f; }
+  return ((float*)p)[i];
+}
+// kind: 0 float, 1 double, 2 bfloat16 operands (cublasGemmEx with CUDA_R_16BF) and a float result.
+void emu_gemm(int kind, int ta, int tb, int m, int n, int k, double alpha, uint64_t A, int lda, int64_t sA,
               uint64_t B, int ldb, int64_t sB, double beta, uint64_t C, int ldc, int64_t sC, int batch) {
+  const int dbl = kind == 1;
   for (int q = 0; q < batch; q++) for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
     double acc = 0;
     for (int l = 0; l < k; l++) {
       const int64_t a = (ta ? l + (int64_t)i * lda : i + (int64_t)l * lda) + q * sA;
       const int64_t b = (tb ? j + (int64_t)l * ldb : l + (int64_t)j * ldb) + q * sB;
-      acc += (dbl ? ((double*)A)[a] : ((float*)A)[a]) * (dbl ? ((double*)B)[b] : ((float*)B)[b]);
+      acc += emu_elem(kind, A, a) * emu_elem(kind, B, b);
     }
     const int64_t c = i + (int64_t)j * ldc + q * sC;
     if (dbl) ((double*)C)[c] = alpha * acc + (beta == 0 ? 0 : beta * ((double*)C)[c]);
@@ -123,7 +130,8 @@ type Host = ReturnType<typeof buildHost>;
 function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values: readonly NDArray[]): NDArray[] {
   const gemm = (dbl: number, g: GemmArgs, b?: StridedBatch) => host.gemm(dbl, g.transa, g.transb, g.m, g.n, g.k, g.alpha, g.a, g.lda,
     BigInt(b?.strideA ?? 0), g.b, g.ldb, BigInt(b?.strideB ?? 0), g.beta, g.c, g.ldc, BigInt(b?.strideC ?? 0), b?.batchCount ?? 1);
-  const isDouble = (g: { aType: number }) => (g.aType === 1 ? 1 : 0);
+  // cudaDataType_t of the operands: CUDA_R_64F = 1, CUDA_R_16BF = 14 (bfloat16 operands, float32 result), else float.
+  const isDouble = (g: { aType: number }) => (g.aType === 1 ? 1 : g.aType === 14 ? 2 : 0);
   const cublas = {
     sgemm: (_h: unknown, g: GemmArgs) => gemm(0, g),
     dgemm: (_h: unknown, g: GemmArgs) => gemm(1, g),
@@ -358,6 +366,47 @@ test('conv2d, pooling, incTake and per-row gather lowerings run on the CPU throu
       c.after?.();
     }
   });
+});
+
+/** The conv cases' programs under the 'bf16' policy, and one matmul with broadcast batches and transposes. */
+function bf16Cases(): Case[] {
+  const f32 = { dtype: 'float32' } as const;
+  const a = randomArray([2, 5, 7], 500, f32), b = randomArray([7, 6], 501, f32), c = randomArray([3, 7], 502, f32);
+  const av = sym(a, 'a'), bv = sym(b, 'b'), cv = sym(c, 'c');
+  const matmuls: Case = {
+    name: 'matmul bfloat16: broadcast batch, transposed operands',
+    inputs: [av, bv, cv],
+    outputs: [T.matmul(av, bv), applyOp('matmul', [cv, av], { transA: false, transB: true }), applyOp('matmul', [bv, cv], { transA: true, transB: true })],
+    values: [a, b, c],
+  };
+  return [...convCases().filter((k) => k.name.startsWith('conv2d float32')), matmuls].map((k) => ({ ...k, name: `${k.name} (precision bf16)` }));
+}
+
+test("the 'bf16' policy's conv2d, conv gradients and matmul lowerings (im2col + bfloat16 GEMM) match the reference's rounding", { skip: CXX_SKIP }, () => {
+  const cases = bf16Cases();
+  const programs = cases.map((c) => T.fn({ inputs: c.inputs, outputs: c.outputs, precision: 'bf16' }).compiled.description.program);
+  for (const p of programs) assert.ok(p.steps.some((st) => st.attrs['precision'] === 'bf16'), 'the pass marked the products');
+  const lowered = programs.map((p) => lowerProgram(p));
+  const host = buildHost(lowered);
+  const reference = new T.ReferenceDevice();
+  let roundingShows = 0;
+  cases.forEach((c, i) => {
+    c.before?.();
+    try {
+      const got = runOnHost(host, programs[i]!, lowered[i]!, c.values);
+      const want = T.fn({ inputs: c.inputs, outputs: c.outputs, device: reference, precision: 'bf16' })(...c.values) as NDArray[];
+      const exact = T.fn({ inputs: c.inputs, outputs: c.outputs, device: reference })(...c.values) as NDArray[];
+      got.forEach((g, k) => {
+        assertAllClose(g, want[k]!, { rtol: 1e-5, atol: 1e-5 }, `${c.name} output ${k}`);
+        const off = Array.from(g.data).some((v, e) => Math.abs(v - exact[k]!.data[e]!) > 1e-4 * (1 + Math.abs(exact[k]!.data[e]!)));
+        if (off) roundingShows++;
+      });
+    } finally {
+      c.after?.();
+    }
+  });
+  // The operands really were rounded: most results differ from float32 products by far more than float32 rounding.
+  assert.ok(roundingShows >= cases.length * 2, `only ${roundingShows} of ${cases.length * 3} outputs differ from the float32 products`);
 });
 
 test('the lowerings throw the reference errors for bad shapes and indices', { skip: CXX === null ? 'no host C++ compiler' : false }, () => {

@@ -4,7 +4,7 @@
 // zero-sized problems were answered already, and mixed-precision operands were cast to the output dtype.
 import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
-import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv } from '../cudnn-conv.js';
+import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv, type CudnnConvDtype } from '../cudnn-conv.js';
 import { CudaError } from '../ffi/errors.js';
 import type { RunState } from './types.js';
 
@@ -32,11 +32,12 @@ export interface ConvPointers {
  * plan is dropped and this problem runs as im2col from then on; every other cuDNN error is thrown.
  */
 export function convolveWithCudnn(
-  s: RunState, choice: CudnnChoice, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: 'float32' | 'float64',
+  s: RunState, choice: CudnnChoice, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: CudnnConvDtype,
   p: ConvPointers,
 ): boolean {
   if (cudnnUnsupported(g, attrs, dtype) !== null) return false;
-  // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only).
+  // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only);
+  // bfloat16 tensors come from the 'bf16' policy (conv-bf16.ts).
   const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
   const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark }, cudnnWorkspaceLimit.bytes);
   if (!plan) return false;

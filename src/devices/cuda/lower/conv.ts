@@ -11,6 +11,7 @@
 // the output dtype first. Bad shapes throw the reference's OpRuntimeError (via convGeometry).
 // On a device with cuDNN (the default where cuDNN 9 is found), each of the three runs
 // through cuDNN instead where cuDNN takes the problem (conv-cudnn.ts), after the same checks and casts.
+// A float32 step marked precision 'bf16' (the precision policy) runs on bfloat16 operands instead (conv-bf16.ts).
 import { shapeToString } from '../../../tensor/ndarray.js';
 import { bytesPerElement, type DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError } from '../../../ops/op.js';
@@ -32,10 +33,10 @@ import { f64, i32, i64, ptr, type LowerContext, type Lowering, type RunState } f
  */
 export const convColumnLimit = { bytes: 256 * 2 ** 20 };
 
-type FloatDType = 'float32' | 'float64';
+export type FloatDType = 'float32' | 'float64';
 
 /** An operand in the output dtype: the input itself, or a cast copy (a temporary). */
-function asDtype(s: RunState, x: CudaArray, dt: FloatDType, cast: string | null): { arr: CudaArray; temp: boolean } {
+export function asDtype(s: RunState, x: CudaArray, dt: FloatDType, cast: string | null): { arr: CudaArray; temp: boolean } {
   if (x.dtype === dt) return { arr: x, temp: false };
   if (!cast) throw new Error('internal: conv operand cast was not compiled');
   const out = s.temp(dt, x.shape);
@@ -44,14 +45,14 @@ function asDtype(s: RunState, x: CudaArray, dt: FloatDType, cast: string | null)
 }
 
 /** Releases the cast copies among a step's operands. */
-function releaseTemps(...operands: { arr: CudaArray; temp: boolean }[]): void {
+export function releaseTemps(...operands: { arr: CudaArray; temp: boolean }[]): void {
   for (const o of operands) if (o.temp) o.arr.release();
 }
 
 /** One step of a batch level: the count and the element strides of A, B and C between steps. */
-interface Level { readonly count: number; readonly a: number; readonly b: number; readonly c: number }
+export interface Level { readonly count: number; readonly a: number; readonly b: number; readonly c: number }
 
-type GemmBase = Omit<RowMajorGemmSpec, 'dtype' | 'tf32' | 'batch'>;
+export type GemmBase = Omit<RowMajorGemmSpec, 'dtype' | 'tf32' | 'batch'>;
 
 /**
  * The GEMM `base` repeated over two batch levels: `outer` by a loop,
@@ -80,7 +81,7 @@ function gemmBatched(s: RunState, dt: FloatDType, base: GemmBase, images: Level,
   gemmLevels(s, dt, base, outer, inner);
 }
 
-interface Plan {
+export interface Plan {
   readonly g: ConvGeometry;
   readonly groups: number;
   /** Rows of the column buffer per group, and per image (all groups). */
@@ -93,7 +94,7 @@ interface Plan {
   readonly chunk: number;
 }
 
-function planOf(g: ConvGeometry, attrs: Conv2dAttrs, dt: FloatDType): Plan {
+export function planOf(g: ConvGeometry, attrs: Conv2dAttrs, dt: FloatDType): Plan {
   const K = g.cg * g.kh * g.kw;
   const rows = g.cin * g.kh * g.kw;
   const P = g.oh * g.ow;
@@ -104,7 +105,7 @@ function planOf(g: ConvGeometry, attrs: Conv2dAttrs, dt: FloatDType): Plan {
 }
 
 /** The kernel arguments after (out, in, total) of im2col and col2im. */
-function geometryArgs(g: ConvGeometry): KernelArg[] {
+export function geometryArgs(g: ConvGeometry): KernelArg[] {
   return [g.cin, g.h, g.w, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw].map(i32);
 }
 
@@ -116,7 +117,7 @@ function columns(s: RunState, kernel: string, col: CudaArray | null, x: CudaArra
 }
 
 /** Unfolds images b0..b0+nb-1 of x into col. */
-function im2col(s: RunState, kernel: string, col: CudaArray, x: CudaArray, p: Plan, b0: number, nb: number): void {
+export function im2col(s: RunState, kernel: string, col: CudaArray, x: CudaArray, p: Plan, b0: number, nb: number): void {
   const g = p.g;
   const total = nb * p.rows * p.P;
   if (total === 0) return;
@@ -124,14 +125,14 @@ function im2col(s: RunState, kernel: string, col: CudaArray, x: CudaArray, p: Pl
   s.launch(kernel, s.ctx.gridFor(total), 256, [ptr(col), ptr(src), i64(total), ...geometryArgs(g)]);
 }
 
-function checkGradShape(op: string, g: ConvGeometry, gy: readonly number[]): void {
+export function checkGradShape(op: string, g: ConvGeometry, gy: readonly number[]): void {
   const want = [g.n, g.cout, g.oh, g.ow];
   if (gy.length !== 4 || gy.some((d, i) => d !== want[i])) {
     throw new OpRuntimeError(op, `output gradient has shape ${shapeToString(gy)}, the convolution gives ${shapeToString(want)}`);
   }
 }
 
-interface Compiled {
+export interface Compiled {
   readonly dt: FloatDType;
   readonly casts: readonly (string | null)[];
   readonly fill: string;
@@ -140,7 +141,7 @@ interface Compiled {
 }
 
 /** The kernels a conv step needs (casts of its first two operands), or null when its dtype has no GPU path. */
-function compile(lc: LowerContext, step: ProgramStep, unfolds: boolean): Compiled | null {
+export function compile(lc: LowerContext, step: ProgramStep, unfolds: boolean): Compiled | null {
   const dt = lc.slotDtype(step.output);
   if (dt !== 'float32' && dt !== 'float64') return null;
   const casts = [0, 1].map((i) => {
@@ -150,7 +151,7 @@ function compile(lc: LowerContext, step: ProgramStep, unfolds: boolean): Compile
   return { dt, casts, fill: fillKernel(lc.mb, dt), im2col: unfolds ? im2colKernel(lc.mb, dt, dt) : '' };
 }
 
-function fillZero(s: RunState, fill: string, out: CudaArray): void {
+export function fillZero(s: RunState, fill: string, out: CudaArray): void {
   s.launch(fill, s.ctx.gridFor(out.size), 256, [ptr(out), i64(out.size), f64(0)]);
 }
 

@@ -12,6 +12,7 @@ import type { CudaArray } from '../cuda-array.js';
 import { gatherStrided } from './layout.js';
 import { f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
 import { hostFallback } from './host.js';
+import { bf16Copy } from './bf16.js';
 
 function opDims(s: readonly number[], trans: boolean): [number, number] {
   const r = s[s.length - 2]!;
@@ -41,7 +42,9 @@ export const lowerMatmul: Lowering = (lc, step) => {
   const copyB = copyKernel(lc.mb, lc.slotDtype(bSlot), dt, ndim);
   const fill = fillKernel(lc.mb, dt);
   const toBf16 = dt === 'float32' ? toBf16Kernel(lc.mb) : null;
-  const { transA, transB } = step.attrs as MatmulAttrs;
+  const { transA, transB, precision } = step.attrs as MatmulAttrs;
+  // bfloat16 operands: asked for by the step (the 'bf16' policy) or by the device (matmulPrecision 'medium').
+  const stepBf16 = precision === 'bf16';
   return (s, st) => {
     const aShape = s.shape(st.inputs[0]!);
     const bShape = s.shape(st.inputs[1]!);
@@ -66,10 +69,10 @@ export const lowerMatmul: Lowering = (lc, step) => {
     const nb = sizeOf(batch);
     const { lib, handle } = s.ctx.cublas();
     const tf32 = s.tf32 && dt === 'float32';
-    // 'medium' precision: the operands are rounded to bfloat16 copies and multiplied by the
+    // 'medium' precision or the 'bf16' policy: the operands are rounded to bfloat16 copies and multiplied by the
     // bfloat16 tensor-core GEMM with float32 accumulation and a float32 result (cuBLAS's
     // FAST_16BF compute mode on float32 data measured no faster than TF32, and as accurate).
-    const half = s.bf16 && toBf16 !== null ? [bf16Copy(s, toBf16, a.arr), bf16Copy(s, toBf16, b.arr)] as const : null;
+    const half = (s.bf16 || stepBf16) && toBf16 !== null ? [bf16Copy(s, toBf16, a.arr), bf16Copy(s, toBf16, b.arr)] as const : null;
     const pa = half ? half[0].ptr : a.arr.ptr;
     const pb = half ? half[1].ptr : b.arr.ptr;
     const types = half ? { dtype: 'bfloat16' as const, outDtype: 'float32' as const } : { dtype: dt, tf32 };
@@ -87,13 +90,6 @@ export const lowerMatmul: Lowering = (lc, step) => {
     return { dev: out };
   };
 };
-
-/** A bfloat16 copy of a float32 array (two bytes an element, held in a uint8 array of twice the size). */
-function bf16Copy(s: RunState, kernel: string, x: CudaArray): CudaArray {
-  const out = s.temp('uint8', [2 * x.size]);
-  if (x.size > 0) s.launch(kernel, s.ctx.gridFor(x.size), 256, [ptr(out), ptr(x), i64(x.size)]);
-  return out;
-}
 
 export const lowerSoftmax: Lowering = (lc, step) => {
   const { axis } = step.attrs as { axis: number };
