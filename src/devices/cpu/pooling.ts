@@ -28,8 +28,35 @@ const pooledShape = (shape: readonly number[], g: Win) => [...shape.slice(0, -2)
 const overlaps = (g: Win) => g.sh < g.kh || g.sw < g.kw;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** 2x2 windows at stride 2 without padding (every window inside the input): the usual CNN pooling. */
+const isPlain2x2 = (g: Win) => g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.ph === 0 && g.pw === 0;
+
+/**
+ * The 2x2 fast path of argmaxes: the same first-maximum (first NaN) rule over the window's four
+ * values in row-major order, unrolled. With `y`, also writes each window's value.
+ */
+function argmaxes2x2(g: Win, x: TypedArray, arg: Int32Array | null, y: TypedArray | null): void {
+  const { w, oh, ow } = g;
+  for (let l = 0, o = 0; l < g.lead; l++) {
+    const base = l * g.h * w;
+    for (let i = 0; i < oh; i++) {
+      const row = base + 2 * i * w;
+      for (let j = 0; j < ow; j++, o++) {
+        const a = row + 2 * j;
+        let best = a, bv = x[a]!, v: number;
+        if (bv === bv) { v = x[a + 1]!; if (v > bv || v !== v) { best = a + 1; bv = v; } }
+        if (bv === bv) { v = x[a + w]!; if (v > bv || v !== v) { best = a + w; bv = v; } }
+        if (bv === bv) { v = x[a + w + 1]!; if (v > bv || v !== v) { best = a + w + 1; bv = v; } }
+        if (arg !== null) arg[o] = best;
+        if (y !== null) y[o] = bv;
+      }
+    }
+  }
+}
+
 /** arg[o] = the input index of the first maximum (or first NaN) of window o, in row-major window order. */
 function argmaxes(g: Win, x: TypedArray, arg: Int32Array): void {
+  if (isPlain2x2(g)) { argmaxes2x2(g, x, arg, null); return; }
   const { w, kh, kw, sh, sw, ph, pw } = g;
   for (let l = 0, o = 0; l < g.lead; l++) {
     const base = l * g.h * w;
@@ -70,6 +97,10 @@ export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
     if (g === null) return ref(inputs);
     const res = rt.output(dtype, pooledShape(x.shape, g));
     const X = x.data, Y = res.data;
+    if (isPlain2x2(g) && (Y instanceof Float32Array || Y instanceof Float64Array) && X.constructor === Y.constructor) {
+      argmaxes2x2(g, X, null, Y);
+      return res;
+    }
     const arg = rt.scratch('int32', res.size) as Int32Array;
     argmaxes(g, X, arg);
     for (let o = 0; o < Y.length; o++) Y[o] = X[arg[o]!]!;
