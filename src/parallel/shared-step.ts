@@ -142,7 +142,9 @@ export class SharedStep {
     const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
     const step = this.control[CONTROL.step]!;
     const [lo, hi] = shardOf(length, size, this.rank);
-    const reduceMs = this.kernels ? this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step) : this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
+    const reduceMs = this.kernels
+      ? this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step)
+      : this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
     if (this.rank === 0) {
       this.control[CONTROL.timings + 1] = waitedMs;
       this.control[CONTROL.timings + 2] = performance.now() - t0;
