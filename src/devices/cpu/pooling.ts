@@ -6,6 +6,7 @@ import type { NDArray } from '../../tensor/ndarray.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { AvgPoolAttrs, PoolAttrs } from '../../ops/pool.js';
 import { reference, type Kernel, type RunContext } from './kernel-types.js';
+import { maxPool2x2F32, maxPool2x2GradF32, WASM_POOL_MAX_PLANE } from './wasm-pool.js';
 
 interface Win {
   lead: number; h: number; w: number; oh: number; ow: number;
@@ -88,15 +89,24 @@ function scatterTarget(res: NDArray, g: Win, rt: RunContext): TypedArray {
   return acc;
 }
 
-export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
+/** Whether the WebAssembly 2x2 kernels (wasm-pool.ts) take these float32 arrays. */
+const wasmPool = (g: Win, simd: boolean, ...arrays: TypedArray[]) =>
+  simd && isPlain2x2(g) && g.h * g.w <= WASM_POOL_MAX_PLANE && arrays.every((a) => a instanceof Float32Array);
+
+export const maxPool2dKernel: Kernel<PoolAttrs> = (step, cx) => {
   const ref = reference(step);
   const dtype = step.outType.dtype;
+  const simd = cx.simd !== false;
   return (inputs, rt) => {
     const x = inputs[0]!;
     const g = win(x.shape, step.attrs);
     if (g === null) return ref(inputs);
     const res = rt.output(dtype, pooledShape(x.shape, g));
     const X = x.data, Y = res.data;
+    if (wasmPool(g, simd, X, Y)) {
+      maxPool2x2F32(X as Float32Array, Y as Float32Array, g.lead, g.h, g.w);
+      return res;
+    }
     if (isPlain2x2(g) && (Y instanceof Float32Array || Y instanceof Float64Array) && X.constructor === Y.constructor) {
       argmaxes2x2(g, X, null, Y);
       return res;
@@ -108,14 +118,19 @@ export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
   };
 };
 
-export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step) => {
+export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step, cx) => {
   const ref = reference(step);
   const dtype = step.outType.dtype;
+  const simd = cx.simd !== false;
   return (inputs, rt) => {
     const [x, gy] = inputs as [NDArray, NDArray];
     const g = win(x.shape, step.attrs);
     if (g === null || !sameShape(gy.shape, pooledShape(x.shape, g))) return ref(inputs);
     const res = rt.output(dtype, x.shape);
+    if (wasmPool(g, simd, x.data, gy.data, res.data)) {
+      maxPool2x2GradF32(x.data as Float32Array, gy.data as Float32Array, res.data as Float32Array, g.lead, g.h, g.w);
+      return res;
+    }
     const acc = scatterTarget(res, g, rt);
     const G = gy.data;
     const arg = rt.scratch('int32', G.length) as Int32Array;
