@@ -1,7 +1,8 @@
 // Timing of one makeTrainFunction configuration, shared by bench/train.ts (the MLP) and bench/cnn.ts
 // (the MNIST CNN): the median time per step after warm-up, and where a step's time goes. The
 // shared-state step (CPU workers) reports rank 0's own timings; one rank's one-program step has
-// nothing to split; otherwise the three calls a step makes are timed one by one.
+// nothing to split; otherwise the three calls a step makes are timed one by one. A shared-state
+// step splits into gradient, wait at the barrier, reduce-scatter and update (rank 0's own clock).
 import * as synk from '../src/index.js';
 import type * as X from '../src/extensions/index.js';
 
@@ -12,6 +13,9 @@ export interface TrainTiming {
   msPerStep: number;
   samplesPerSecond: number;
   gradMs: number;
+  /** Waiting at the barrier for the other ranks (shared-state step; 0 otherwise). */
+  waitMs: number;
+  /** The reduction: the shared-state step's reduce-scatter, or the three-call step's all-reduce. */
   allReduceMs: number;
   updateMs: number;
   /** The 10th and 90th percentiles of the time per step: the spread around the median. */
@@ -41,19 +45,19 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
     await step();
     total.push(performance.now() - t0);
   }
-  const parts = { grad: [] as number[], ar: [] as number[], upd: [] as number[] };
+  const parts = { grad: [] as number[], wait: [] as number[], ar: [] as number[], upd: [] as number[] };
   for (let i = 0; i < Math.max(3, Math.floor(steps / 2)); i++) {
     if (workers === 1 && train.timings() === null) {
       // One rank runs gradient and update as one program: nothing to split.
       const t0 = performance.now();
       await step();
-      parts.grad.push(performance.now() - t0); parts.ar.push(0); parts.upd.push(0);
+      parts.grad.push(performance.now() - t0); parts.wait.push(0); parts.ar.push(0); parts.upd.push(0);
       continue;
     }
     if (train.timings() !== null) {
       await step();
       const t = train.timings()!;
-      parts.grad.push(t.gradientMs); parts.ar.push(t.waitMs); parts.upd.push(t.updateMs);
+      parts.grad.push(t.gradientMs); parts.wait.push(t.waitMs); parts.ar.push(t.reduceMs); parts.upd.push(t.updateMs);
       continue;
     }
     const t0 = performance.now();
@@ -62,31 +66,33 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
     if (workers > 1) await synk.allReduce(train.optimizer.flatGrad, { op: 'sum' });
     const t2 = performance.now();
     await train.updateFn();
-    parts.grad.push(t1 - t0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
+    parts.grad.push(t1 - t0); parts.wait.push(0); parts.ar.push(t2 - t1); parts.upd.push(performance.now() - t2);
   }
   const ms = median(total);
   return {
     workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000,
-    gradMs: median(parts.grad), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
+    gradMs: median(parts.grad), waitMs: median(parts.wait), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
     p10Ms: quantile(total, 0.1), p90Ms: quantile(total, 0.9),
   };
 }
 
-/** One configuration's line: time per step, throughput, and what its three parts were. */
+/** One configuration's line: time per step, throughput, and what its parts were. */
 export function timingLine(train: X.TrainFunction, r: TrainTiming): string {
   const how = train.timings() !== null
-    ? 'one shared-state dispatch; rank 0: gradient, wait at barrier, reduce + update'
-    : r.workers === 1 ? 'one program: gradient and update, / - / -' : 'three calls: gradient, all-reduce, update';
+    ? 'one shared-state dispatch; rank 0: gradient / wait at barrier / reduce-scatter / update'
+    : r.workers === 1 ? 'one program: gradient and update, / - / - / -' : 'three calls: gradient / - / all-reduce / update';
+  const rest = r.msPerStep - r.gradMs - r.waitMs - r.allReduceMs - r.updateMs;
   return `workers ${r.workers}, batch ${r.batch}: ${r.msPerStep.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
-    + `(${how}: ${r.gradMs.toFixed(1)} / ${r.allReduceMs.toFixed(1)} / ${r.updateMs.toFixed(1)} ms; `
-    + `dispatch and the rest ${(r.msPerStep - r.gradMs - r.allReduceMs - r.updateMs).toFixed(1)} ms; `
-    + `p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms)`;
+    + `(${how}: ${r.gradMs.toFixed(1)} / ${r.waitMs.toFixed(1)} / ${r.allReduceMs.toFixed(2)} / ${r.updateMs.toFixed(2)} ms; `
+    + `dispatch and the rest ${rest.toFixed(1)} ms; p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms)`;
 }
 
 /** The markdown table of every configuration. */
 export function timingTable(results: readonly TrainTiming[]): string {
   const rows = results.map((r) => `| ${r.workers} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | `
-    + `${r.gradMs.toFixed(1)} | ${r.allReduceMs.toFixed(1)} | ${r.updateMs.toFixed(1)} |`);
-  const head = ['| workers | batch | ms/step | samples/s | gradient ms | all-reduce ms | update ms |', '|---:|---:|---:|---:|---:|---:|---:|'];
+    + `${r.gradMs.toFixed(1)} | ${r.waitMs.toFixed(1)} | ${r.allReduceMs.toFixed(2)} | ${r.updateMs.toFixed(2)} | `
+    + `${(r.msPerStep - r.gradMs - r.waitMs - r.allReduceMs - r.updateMs).toFixed(1)} |`);
+  const head = ['| workers | batch | ms/step | samples/s | gradient ms | wait ms | reduce ms | update ms | dispatch + rest ms |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   return ['', ...head, ...rows].join('\n');
 }

@@ -49,10 +49,13 @@ export const CONTROL = {
   hyper: 0,
   /** The step count this step runs as (the counter's value plus one). */
   step: 15,
-  /** Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update; then 1 if it ran SIMD kernels. */
+  /**
+   * Rank 0's timings of its last step, ms: gradient, waiting for the other ranks, reduce and update
+   * together; then 1 if it ran SIMD kernels; then the reduce alone (the update is the difference).
+   */
   timings: 16,
   /** Each rank's rows in this step. */
-  weights: 20,
+  weights: 21,
 } as const;
 
 export function controlWords(size: number): number {
@@ -139,47 +142,57 @@ export class SharedStep {
     const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
     const step = this.control[CONTROL.step]!;
     const [lo, hi] = shardOf(length, size, this.rank);
-    if (this.kernels) this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step);
-    else this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
+    const reduceMs = this.kernels
+      ? this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step)
+      : this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
     if (this.rank === 0) {
       this.control[CONTROL.timings + 1] = waitedMs;
       this.control[CONTROL.timings + 2] = performance.now() - t0;
       this.control[CONTROL.timings + 3] = this.kernels ? 1 : 0;
+      this.control[CONTROL.timings + 4] = reduceMs;
     }
   }
 
-  private reduceAndUpdateSimd(kernels: SimdKernels, lo: number, hi: number, rows: number, scale: number, h: number[], step: number): void {
+  private reduceAndUpdateSimd(kernels: SimdKernels, lo: number, hi: number, rows: number, scale: number, h: number[], step: number): number {
     const { size, paramEnd, weightIndex, arenaAt, valuesAt, stateAt, slotStride } = this.plan;
     const bytes = this.values.BYTES_PER_ELEMENT;
     const first = this.slots[0]!;
     kernels.prepare(h, step, scale);
+    let reduceMs = 0;
     for (let c = lo; c < hi; c += CHUNK) {
       const end = Math.min(hi, c + CHUNK);
+      const t0 = performance.now();
       kernels.reduce(arenaAt, slotStride * bytes, size, c, end); // into slot 0
+      reduceMs += performance.now() - t0;
       if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes
       const pEnd = Math.min(end, paramEnd);
       if (c < pEnd) kernels.update(valuesAt, arenaAt + c * bytes, stateAt, c, pEnd);
       for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = first[i]! * scale;
     }
+    return reduceMs;
   }
 
-  private reduceAndUpdateJs(lo: number, hi: number, rows: number, scale: number, h: number[], step: number): void {
+  private reduceAndUpdateJs(lo: number, hi: number, rows: number, scale: number, h: number[], step: number): number {
     const { size, paramEnd, weightIndex } = this.plan;
     const sum = this.scratch;
     const first = this.slots[0]!;
+    let reduceMs = 0;
     for (let c = lo; c < hi; c += CHUNK) {
       const end = Math.min(hi, c + CHUNK);
       const n = end - c;
+      const t0 = performance.now();
       sum.set(first.subarray(c, end));
       for (let r = 1; r < size; r++) {
         const s = this.slots[r]!;
         for (let i = 0; i < n; i++) sum[i] = sum[i]! + s[c + i]!;
       }
       first.set(sum.subarray(0, n), c); // slot 0 keeps the reduced vector
+      reduceMs += performance.now() - t0;
       if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes
       const pEnd = Math.min(end, paramEnd);
       if (c < pEnd) this.rule.update(this.values, sum, scale, this.state, c, pEnd, h, step);
       for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = sum[i - c]! * scale;
     }
+    return reduceMs;
   }
 }

@@ -51,7 +51,9 @@ export interface SharedStepTimings {
   readonly gradientMs: number;
   /** Waiting at the barrier for the other ranks (and reducing the outputs). */
   readonly waitMs: number;
-  /** Summing rank 0's shard over all slots and applying the fused rule to it. */
+  /** Summing rank 0's shard of the gradient over all ranks' arena slots (the reduce-scatter). */
+  readonly reduceMs: number;
+  /** Applying the fused rule to rank 0's shard of parameters and optimizer state. */
   readonly updateMs: number;
   /** Whether rank 0 summed and updated with the WebAssembly SIMD kernels (false: the JavaScript kernels). */
   readonly simd: boolean;
@@ -148,7 +150,8 @@ export class SharedTrainStep {
   /** Rank 0's timings of the last step (zeros before the first). */
   timings(): SharedStepTimings {
     const c = this.fork?.control;
-    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, updateMs: c?.[CONTROL.timings + 2] ?? 0,
+    const reduceMs = c?.[CONTROL.timings + 4] ?? 0;
+    return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, reduceMs, updateMs: (c?.[CONTROL.timings + 2] ?? 0) - reduceMs,
       simd: c?.[CONTROL.timings + 3] === 1 };
   }
 

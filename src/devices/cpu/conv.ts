@@ -11,6 +11,7 @@ import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../ops/con
 import type { Blas, GemmArray } from './blas-types.js';
 import { reference, type Kernel, type StepRunner } from './kernel-types.js';
 import { asFloat, isGemmDtype } from './matmul.js';
+import { wideFilterGrad, wideForward, wideInputGrad, type WideConv } from './conv-wide.js';
 
 interface Geometry extends ConvGeometry {
   groups: number;
@@ -29,6 +30,12 @@ function geometry(x: readonly number[], f: readonly number[], a: Conv2dAttrs): G
   }
   const direct = g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.oh === g.h && g.ow === g.w;
   return { ...g, groups: a.groups, K: g.cg * g.kh * g.kw, direct };
+}
+
+/** The wide-grid form of a stride-1 convolution (conv-wide.ts), or null for other strides. */
+function wideOf(g: Geometry): WideConv | null {
+  if (g.sh !== 1 || g.sw !== 1 || g.direct) return null;
+  return { n: g.n, groups: g.groups, cg: g.cg, og: g.og, h: g.h, w: g.w, kh: g.kh, kw: g.kw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow };
 }
 
 /** The valid output columns j (0 <= j·sw - pl + q·dw < w) as [lo, hi). */
@@ -109,6 +116,13 @@ function convKernel(which: Which): Kernel<Conv2dAttrs> {
       const R = res.data as GemmArray;
       if (res.size === 0) return res;
       if (g.n === 0 || g.K === 0 || g.og === 0) { R.fill(0); return res; }
+      const wide = wideOf(g);
+      if (wide !== null) {
+        if (which === 'forward') wideForward(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
+        else if (which === 'input') wideInputGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
+        else wideFilterGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
+        return res;
+      }
       const ohw = g.oh * g.ow;
       const hw = g.h * g.w;
       const K = g.K;

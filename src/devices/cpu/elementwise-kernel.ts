@@ -103,11 +103,38 @@ export function rowLayout(layout: Layout): RowLayout | null {
   return { rows: layout.shape[0]!, inner, kinds: layout.inner, advance };
 }
 
-/** The WebAssembly form of an elementwise chain with one result, once its row layout is known. */
+/** A row layout, possibly repeated over an outer axis (each input's stride along it; 0: the same rows again). */
+export interface OuterRowLayout {
+  readonly rows: RowLayout;
+  readonly outer: number;
+  readonly outerStrides: readonly number[];
+}
+
+/** The row layout of `layout`, or of its inner two axes repeated over its first when it has three; null otherwise. */
+export function outerRowLayout(layout: Layout): OuterRowLayout | null {
+  const rl = rowLayout(layout);
+  if (rl !== null) return { rows: rl, outer: 1, outerStrides: layout.inner.map(() => 0) };
+  if (layout.ndim !== 3) return null;
+  const n = layout.inner.length;
+  const strides = Array.from({ length: n }, (_, j) => [layout.strides[j * 3 + 1]!, layout.strides[j * 3 + 2]!]).flat();
+  const inner = rowLayout({ ndim: 2, shape: layout.shape.slice(1), strides, inner: layout.inner });
+  if (inner === null) return null;
+  return { rows: inner, outer: layout.shape[0]!, outerStrides: Array.from({ length: n }, (_, j) => layout.strides[j * 3]!) };
+}
+
+/**
+ * The WebAssembly form of an elementwise chain with one result, once its row layout is known. A
+ * layout of three axes whose inner two form a row layout (a per-channel bias on NCHW: images x
+ * channels x pixels, the bias advancing per channel and repeating per image) runs as one row pass
+ * per index of the outer axis, over views of the inputs that walk it.
+ */
 export class WasmChainRunner {
   private kernel: ChainKernel | null = null;
   private rows = 0;
   private inner = 0;
+  /** Passes over the outer axis (1: a plain row layout), and each input's stride along it. */
+  private outer = 1;
+  private outerStrides: readonly number[] = [];
   private readonly ins: { data: TypedArray; kind: InnerKind; advance: boolean }[];
   private readonly outs: TypedArray[] = [];
 
@@ -117,7 +144,10 @@ export class WasmChainRunner {
 
   /** Adopts a layout; false (and no kernel) when the layout is not a row layout or too small to pay. */
   setLayout(layout: Layout): boolean {
-    const rl = rowLayout(layout);
+    const split = outerRowLayout(layout);
+    const rl = split?.rows ?? null;
+    this.outer = split?.outer ?? 1;
+    this.outerStrides = split?.outerStrides ?? [];
     if (rl === null || !wasmPays(rl.rows, rl.inner, this.lane === 'f32' ? 4 : 2)) {
       this.kernel = null;
       return false;
@@ -138,9 +168,21 @@ export class WasmChainRunner {
   }
 
   run(inputs: readonly NDArray[], out: TypedArray): void {
-    for (let j = 0; j < inputs.length; j++) this.ins[j]!.data = inputs[j]!.data;
-    this.outs[0] = out;
-    this.kernel!.run(this.rows, this.inner, this.ins as readonly ChainInput[], this.outs, null);
+    if (this.outer === 1) {
+      for (let j = 0; j < inputs.length; j++) this.ins[j]!.data = inputs[j]!.data;
+      this.outs[0] = out;
+      this.kernel!.run(this.rows, this.inner, this.ins as readonly ChainInput[], this.outs, null);
+      return;
+    }
+    const block = this.rows * this.inner;
+    for (let o = 0; o < this.outer; o++) {
+      for (let j = 0; j < inputs.length; j++) {
+        const d = inputs[j]!.data, st = this.outerStrides[j]!;
+        this.ins[j]!.data = st === 0 ? d : d.subarray(o * st);
+      }
+      this.outs[0] = out.subarray(o * block, (o + 1) * block);
+      this.kernel!.run(this.rows, this.inner, this.ins as readonly ChainInput[], this.outs, null);
+    }
   }
 }
 

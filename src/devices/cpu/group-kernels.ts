@@ -23,7 +23,7 @@ import { StepError } from '../../compile/step-error.js';
 import type { ScalarStep } from './fused-codegen.js';
 import { KERNELS } from './kernels.js';
 import type { CompileContext, GroupRunner, Kernel, RunContext, StepRunner } from './kernel-types.js';
-import { collapseLayout, rowLayout, wasmPays } from './elementwise-kernel.js';
+import { collapseLayout, outerRowLayout, wasmPays } from './elementwise-kernel.js';
 import { chainLane, type Lane } from './wasm-chain.js';
 import { ChainKernel, type ChainInput } from './wasm-chain-driver.js';
 
@@ -171,6 +171,9 @@ interface ChainPlan {
   readonly rows: number;
   readonly inner: number;
   readonly shapes: number[][];
+  /** Row passes over an outer axis (1: one pass), and each input's stride along it. */
+  readonly outer: number;
+  readonly outerStrides: readonly number[];
 }
 
 /**
@@ -184,10 +187,13 @@ function chainPlan(chain: CombinedChain, lane: Lane, members: readonly MemberSte
   const lanes = lane === 'f32' ? 4 : 2;
   const first = shapes[0]!;
   let kinds: ('s' | 'z')[], advance: boolean[], rows: number, inner: number;
+  let outer = 1, outerStrides: readonly number[] = [];
   if (shapes.every((s) => sameShape(s, first)) && !members.some(isStaticReshape)) {
-    const rl = rowLayout(collapseLayout(first, inputs.map((a) => a.shape)));
-    if (rl === null) return null;
+    const split = outerRowLayout(collapseLayout(first, inputs.map((a) => a.shape)));
+    if (split === null) return null;
+    const rl = split.rows;
     ({ rows, inner } = rl);
+    ({ outer, outerStrides } = split);
     kinds = [...rl.kinds];
     advance = [...rl.advance];
   } else {
@@ -199,7 +205,7 @@ function chainPlan(chain: CombinedChain, lane: Lane, members: readonly MemberSte
   }
   if (!wasmPays(rows, inner, lanes)) return null;
   const kernel = new ChainKernel({ steps: chain.steps, lane, inner: kinds, advance, stores: [...stores], colsum: -1 });
-  return { kernel, rows, inner, shapes };
+  return { kernel, rows, inner, shapes, outer, outerStrides };
 }
 
 /**
@@ -223,6 +229,7 @@ export function chainGroupBuilder(members: readonly MemberStep[], needed: readon
     const ins = chainInputs(chain.ext.length);
     const produced: (NDArray | undefined)[] = outputs.map(() => undefined);
     const outData: TypedArray[] = stored.map(() => new Float32Array(0));
+    const outSlices: TypedArray[] = stored.map(() => new Float32Array(0));
     let lastShapes: Shape[] | null = null;
     let plan: ChainPlan | null = null;
     return (inputs, rt) => {
@@ -241,10 +248,27 @@ export function chainGroupBuilder(members: readonly MemberStep[], needed: readon
       for (let k = 0; k < outputs.length; k++) {
         if (needed[k] && sourceOf[k] !== k) produced[k] = new NDArray(dtypes[k]!, plan.shapes[k]!, produced[root(k)]!.data);
       }
-      plan.kernel.run(plan.rows, plan.inner, layoutInputs(ins, plan.kernel), outData, null);
+      if (plan.outer === 1) plan.kernel.run(plan.rows, plan.inner, layoutInputs(ins, plan.kernel), outData, null);
+      else runPerOuter(plan, inputs, layoutInputs(ins, plan.kernel), outData, ins, outSlices);
       return produced;
     };
   };
+}
+
+/** One row pass per index of the plan's outer axis (per image of a per-channel bias on NCHW), over views. */
+function runPerOuter(
+  plan: ChainPlan, inputs: readonly NDArray[], layout: readonly ChainInput[], outData: readonly TypedArray[],
+  ins: { data: TypedArray }[], outSlices: TypedArray[],
+): void {
+  const block = plan.rows * plan.inner;
+  for (let o = 0; o < plan.outer; o++) {
+    for (let j = 0; j < inputs.length; j++) {
+      const d = inputs[j]!.data, st = plan.outerStrides[j]!;
+      ins[j]!.data = st === 0 ? d : d.subarray(o * st);
+    }
+    for (let k = 0; k < outData.length; k++) outSlices[k] = outData[k]!.subarray(o * block, (o + 1) * block);
+    plan.kernel.run(plan.rows, plan.inner, layout, outSlices, null);
+  }
 }
 
 function layoutInputs(ins: { data: TypedArray; kind: 's' | 'z'; advance: boolean }[], kernel: ChainKernel): readonly ChainInput[] {

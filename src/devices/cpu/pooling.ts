@@ -6,6 +6,7 @@ import type { NDArray } from '../../tensor/ndarray.js';
 import type { TypedArray } from '../../tensor/dtype.js';
 import type { AvgPoolAttrs, PoolAttrs } from '../../ops/pool.js';
 import { reference, type Kernel, type RunContext } from './kernel-types.js';
+import { maxPool2x2F32, maxPool2x2GradF32, WASM_POOL_MAX_PLANE } from './wasm-pool.js';
 
 interface Win {
   lead: number; h: number; w: number; oh: number; ow: number;
@@ -28,8 +29,35 @@ const pooledShape = (shape: readonly number[], g: Win) => [...shape.slice(0, -2)
 const overlaps = (g: Win) => g.sh < g.kh || g.sw < g.kw;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** 2x2 windows at stride 2 without padding (every window inside the input): the usual CNN pooling. */
+const isPlain2x2 = (g: Win) => g.kh === 2 && g.kw === 2 && g.sh === 2 && g.sw === 2 && g.ph === 0 && g.pw === 0;
+
+/**
+ * The 2x2 fast path of argmaxes: the same first-maximum (first NaN) rule over the window's four
+ * values in row-major order, unrolled. With `y`, also writes each window's value.
+ */
+function argmaxes2x2(g: Win, x: TypedArray, arg: Int32Array | null, y: TypedArray | null): void {
+  const { w, oh, ow } = g;
+  for (let l = 0, o = 0; l < g.lead; l++) {
+    const base = l * g.h * w;
+    for (let i = 0; i < oh; i++) {
+      const row = base + 2 * i * w;
+      for (let j = 0; j < ow; j++, o++) {
+        const a = row + 2 * j;
+        let best = a, bv = x[a]!, v: number;
+        if (bv === bv) { v = x[a + 1]!; if (v > bv || v !== v) { best = a + 1; bv = v; } }
+        if (bv === bv) { v = x[a + w]!; if (v > bv || v !== v) { best = a + w; bv = v; } }
+        if (bv === bv) { v = x[a + w + 1]!; if (v > bv || v !== v) { best = a + w + 1; bv = v; } }
+        if (arg !== null) arg[o] = best;
+        if (y !== null) y[o] = bv;
+      }
+    }
+  }
+}
+
 /** arg[o] = the input index of the first maximum (or first NaN) of window o, in row-major window order. */
 function argmaxes(g: Win, x: TypedArray, arg: Int32Array): void {
+  if (isPlain2x2(g)) { argmaxes2x2(g, x, arg, null); return; }
   const { w, kh, kw, sh, sw, ph, pw } = g;
   for (let l = 0, o = 0; l < g.lead; l++) {
     const base = l * g.h * w;
@@ -61,15 +89,28 @@ function scatterTarget(res: NDArray, g: Win, rt: RunContext): TypedArray {
   return acc;
 }
 
-export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
+/** Whether the WebAssembly 2x2 kernels (wasm-pool.ts) take these float32 arrays. */
+const wasmPool = (g: Win, simd: boolean, ...arrays: TypedArray[]) =>
+  simd && isPlain2x2(g) && g.h * g.w <= WASM_POOL_MAX_PLANE && arrays.every((a) => a instanceof Float32Array);
+
+export const maxPool2dKernel: Kernel<PoolAttrs> = (step, cx) => {
   const ref = reference(step);
   const dtype = step.outType.dtype;
+  const simd = cx.simd !== false;
   return (inputs, rt) => {
     const x = inputs[0]!;
     const g = win(x.shape, step.attrs);
     if (g === null) return ref(inputs);
     const res = rt.output(dtype, pooledShape(x.shape, g));
     const X = x.data, Y = res.data;
+    if (wasmPool(g, simd, X, Y)) {
+      maxPool2x2F32(X as Float32Array, Y as Float32Array, g.lead, g.h, g.w);
+      return res;
+    }
+    if (isPlain2x2(g) && (Y instanceof Float32Array || Y instanceof Float64Array) && X.constructor === Y.constructor) {
+      argmaxes2x2(g, X, null, Y);
+      return res;
+    }
     const arg = rt.scratch('int32', res.size) as Int32Array;
     argmaxes(g, X, arg);
     for (let o = 0; o < Y.length; o++) Y[o] = X[arg[o]!]!;
@@ -77,14 +118,19 @@ export const maxPool2dKernel: Kernel<PoolAttrs> = (step) => {
   };
 };
 
-export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step) => {
+export const maxPool2dGradKernel: Kernel<PoolAttrs> = (step, cx) => {
   const ref = reference(step);
   const dtype = step.outType.dtype;
+  const simd = cx.simd !== false;
   return (inputs, rt) => {
     const [x, gy] = inputs as [NDArray, NDArray];
     const g = win(x.shape, step.attrs);
     if (g === null || !sameShape(gy.shape, pooledShape(x.shape, g))) return ref(inputs);
     const res = rt.output(dtype, x.shape);
+    if (wasmPool(g, simd, x.data, gy.data, res.data)) {
+      maxPool2x2GradF32(x.data as Float32Array, gy.data as Float32Array, res.data as Float32Array, g.lead, g.h, g.w);
+      return res;
+    }
     const acc = scatterTarget(res, g, rt);
     const G = gy.data;
     const arg = rt.scratch('int32', G.length) as Int32Array;

@@ -47,6 +47,17 @@ const ROW: Record<ReduceKind, RowFn> = {
   min: (x, p, n, acc, o) => { for (let i = 0; i < n; i++) { const v = x[p + i]!; const s = acc[o + i]!; if (v < s || v !== v) acc[o + i] = v; } },
 };
 
+const x32 = (x: TypedArray, kind: ReduceKind): boolean => (kind === 'sum' || kind === 'mean') && x instanceof Float32Array;
+const sumF32: RunFn = (x, p, n, s) => {
+  const v = x as Float32Array;
+  for (let i = 0; i < n; i++) s += v[p + i]!;
+  return s;
+};
+const rowSumF32: RowFn = (x, p, n, acc, o) => {
+  const v = x as Float32Array;
+  for (let i = 0; i < n; i++) acc[o + i] = acc[o + i]! + v[p + i]!;
+};
+
 /**
  * Folds `a` over `axes` into `acc` (one float64 per output element, initialised here). Returns the
  * number of elements folded into each output element.
@@ -77,8 +88,11 @@ export function reduceToAccumulators(kind: ReduceKind, a: NDArray, axes: readonl
   for (let i = g - 1, s = 1; i >= 0; i--) if (!reduced[i]) { outStride[i] = s; s *= sizes[i]!; }
   const innerN = sizes[g - 1]!;
   const innerReduced = reduced[g - 1]!;
-  const run = RUN[kind];
-  const row = ROW[kind];
+  // float32 sums get loops of their own: the shared ones see every dtype and stay polymorphic (3x slower
+  // on a bias gradient over N·H·W). Same order, same float64 accumulators, so the same values.
+  const f32 = x32(a.data, kind);
+  const run = f32 ? sumF32 : RUN[kind];
+  const row = f32 ? rowSumF32 : ROW[kind];
   const x = a.data;
   const idx = new Array<number>(g).fill(0);
   let o = 0;

@@ -18,6 +18,21 @@ const t = (ndim: number, name: string, dtype: T.DType = 'float32') => T.tensor({
 forEachCpuDevice('fused elementwise kernels', (device, c) => {
   const tol = { rtol: c.rtol, atol: c.atol };
 
+  it('a per-channel bias on NCHW with ReLU (three axes: one row pass per image), alone and as a chain group, matches the oracle', () => {
+    const [x, b] = [t(4, 'x'), t(4, 'b')];
+    const pre = T.add(x, b);
+    const y = T.relu(pre);
+    const z = T.mul(T.tanh(T.add(T.mul(x, b), b)), x);
+    // Channels x pixels per image: whole vectors (28·28, 14·14), long unaligned rows (17·19), too small to pay.
+    const shapes: number[][] = [[3, 16, 28, 28], [5, 8, 14, 14], [2, 3, 17, 19], [2, 2, 3, 3]];
+    shapes.forEach((xs, k) => {
+      const bs = [1, xs[1]!, 1, 1];
+      checkAgainstOracle(device, [x, b], [y, z], [f32(xs, 40 + k), f32(bs, 50 + k)], tol, `NCHW ${xs.join('x')}`);
+      // Both the pre-activation and the ReLU returned: the add+relu chain group, one pass per image.
+      checkAgainstOracle(device, [x, b], [pre, y, T.sum(T.mul(y, pre))], [f32(xs, 60 + k), f32(bs, 70 + k)], tol, `NCHW group ${xs.join('x')}`);
+    });
+  });
+
   it('tanh(x * a + b) * c is one fused step and matches the oracle on broadcast shapes', () => {
     const [x, a, b, s] = [t(3, 'x'), t(2, 'a'), t(1, 'b'), t(0, 's')];
     const y = T.mul(T.tanh(T.add(T.mul(x, a), b)), s);

@@ -1,6 +1,7 @@
 // Max and average pooling and their gradient ops (incl. the gradient of the max-pool gradient)
 // against the float64 oracle: overlapping and padded windows, ties, NaN, integer inputs.
 import { it } from 'node:test';
+import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
 import { NDArray } from '../../../src/tensor/ndarray.js';
 import type { Pool2dOptions } from '../../../src/build/build-nn.js';
@@ -21,6 +22,9 @@ forEachCpuDevice('pooling', (device, c) => {
     ['3x2 stride 1 (heavily overlapping)', [1, 2, 5, 5], { kernel: [3, 2], stride: 1 }],
     ['ragged edges', [3, 7, 5], { kernel: 2, stride: 3 }],
     ['matrix input', [5, 4], { kernel: [2, 1] }],
+    // The WebAssembly 2x2 kernels: planes in several blocks (41 planes of 28x28 a block), odd sizes.
+    ['2x2 over 60 planes of 28x28', [3, 20, 28, 28], { kernel: 2 }],
+    ['2x2, odd height and width', [2, 3, 7, 9], { kernel: 2 }],
   ];
   for (const [name, shape, options] of cases) {
     it(`${name}: forward, gradient and gradient of the gradient`, () => {
@@ -37,6 +41,22 @@ forEachCpuDevice('pooling', (device, c) => {
       checkAgainstOracle(device, [x], [ym, ya, yz, g, gg], [xv], tol, name);
     });
   }
+
+  it('2x2 float32: the first maximum wins (-0 before +0), NaN anywhere in the window wins, the gradient goes there', () => {
+    const x = T.tensor4('x');
+    const xv = NDArray.from([-0, 0, 1, 1, 0, -0, 2, NaN, -5, -6, 3, 3, -7, -8, 3, 4], { dtype: 'float32', shape: [1, 1, 4, 4] });
+    const gy = NDArray.from([1, 2, 3, 4], { dtype: 'float32', shape: [1, 1, 2, 2] });
+    const g = T.tensor4('g');
+    const [y, gx] = T.fn({ inputs: [x, g], outputs: [T.maxPool2d(x, { kernel: 2 }), T.grad(T.sum(T.mul(T.maxPool2d(x, { kernel: 2 }), g)), x)], device })(
+      xv, gy) as NDArray[];
+    assert.ok(Object.is(y!.data[0], -0), `window 0 (-0, +0, +0, -0) pools to -0, got ${y!.data[0]}`);
+    assert.ok(Number.isNaN(y!.data[1]!), 'window 1 holds a NaN');
+    assert.deepEqual(Array.from(y!.data.subarray(2)), [-5, 4]);
+    // Window 0: position (0,0); window 1: the NaN at (1,3); window 2: -5 at (2,0); window 3: 4 at (3,3).
+    const want = new Array<number>(16).fill(0);
+    want[0] = 1; want[7] = 2; want[8] = 3; want[15] = 4;
+    assert.deepEqual(Array.from(gx!.data), want);
+  });
 
   it('integer inputs pool exactly', () => {
     const x = T.tensor4('x', 'int32');
