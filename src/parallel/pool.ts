@@ -36,6 +36,8 @@ import {
   WorkerError,
   ackIndex,
   controlViews,
+  wakeChildren,
+  wakeRank,
   createControlBlock,
   positive,
   safeTimeout,
@@ -74,6 +76,16 @@ export interface PoolOptions {
    * busy machine spinning steals the controller's core and multiplies the round trip).
    */
   spinMicros?: number;
+  /**
+   * Fan-out of the wake tree (see control-block.ts): the controller wakes this many ranks and each
+   * rank wakes this many more; n or more for a flat wake (the controller wakes every rank).
+   */
+  wakeFanout?: number;
+  /**
+   * How long the controller polls for a call to finish, blocking its thread, before it awaits the
+   * workers through its event loop (default 0). Saves the event loop's wake-up on short calls.
+   */
+  controllerSpinMicros?: number;
 }
 
 export interface CallOptions {
@@ -85,6 +97,11 @@ export interface CallOptions {
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+interface DispatchTuning {
+  readonly wakeFanout: number;
+  readonly controllerSpinMicros: number;
+}
 
 const livePools = new Set<WorkerPool>();
 let exitHookInstalled = false;
@@ -104,6 +121,8 @@ export class WorkerPool {
   private readonly workers: Worker[];
   private readonly views: ControlViews;
   private readonly timeoutMs: number;
+  private readonly wakeFanout: number;
+  private readonly controllerSpinMicros: number;
   private seq = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: WorkerError | PoolTimeoutError | null = null;
@@ -116,8 +135,10 @@ export class WorkerPool {
   /** quiesce() is waiting for the call in progress: calls not yet started are refused. */
   private stopping = false;
 
-  private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number) {
+  private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number, tuning: DispatchTuning) {
     this.size = workers.length;
+    this.wakeFanout = tuning.wakeFanout;
+    this.controllerSpinMicros = tuning.controllerSpinMicros;
     this.workers = workers;
     this.views = views;
     this.commInit = commInit;
@@ -138,6 +159,12 @@ export class WorkerPool {
     // Spin only while the controller keeps a core of its own: 16 spinning workers on 16 cores starve it.
     const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
+    const wakeFanout = options.wakeFanout ?? n;
+    if (!Number.isInteger(wakeFanout) || wakeFanout < 1) throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
+    const controllerSpinMicros = options.controllerSpinMicros ?? 0;
+    if (!(controllerSpinMicros >= 0 && controllerSpinMicros <= 10_000)) {
+      throw new RangeError(`WorkerPool.start controllerSpinMicros: expected a number in [0, 10000], got ${String(controllerSpinMicros)}`);
+    }
     const comm = options.comm === false
       ? null
       : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
@@ -145,14 +172,14 @@ export class WorkerPool {
     const workers: Worker[] = [];
     try {
       for (let rank = 0; rank < n; rank++) {
-        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros }, data: options.workerData };
+        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros, wakeFanout }, data: options.workerData };
         workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
       }
     } catch (e) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw new TypeError(`WorkerPool.start: cannot start worker ${workers.length}: ${(e as Error).message}`, { cause: e });
     }
-    const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs);
+    const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs, { wakeFanout, controllerSpinMicros });
     try {
       await pool.awaitReady(startTimeoutMs);
     } catch (e) {
@@ -239,8 +266,8 @@ export class WorkerPool {
     const { i32 } = this.views;
     Atomics.store(i32, STATE, 1);
     Atomics.store(i32, CMD, CMD_CLOSE);
-    Atomics.add(i32, SEQ, 1);
-    Atomics.notify(i32, SEQ);
+    const seq = Atomics.add(i32, SEQ, 1) + 1;
+    for (let r = 0; r < this.size; r++) wakeRank(i32, this.size, r, seq); // every rank directly: a dead one would cut a subtree off
     if (this.commInit) abortShmGroup(this.commInit, 'closed');
     this.fail(new PoolClosedError('WorkerPool: pool is closed'));
     const bounded = (w: Worker): Promise<unknown> => Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -377,8 +404,10 @@ export class WorkerPool {
 
   /** Starts the call written with sequence number `seq`: the workers wake and run it. */
   private publish(seq: number): void {
-    Atomics.store(this.views.i32, SEQ, seq);
-    Atomics.notify(this.views.i32, SEQ);
+    const { i32 } = this.views;
+    Atomics.store(i32, SEQ, seq);
+    const [first, end] = wakeChildren(-1, this.size, this.wakeFanout);
+    for (let r = first; r < end; r++) wakeRank(i32, this.size, r, seq);
   }
 
   private busy = 0;
@@ -484,6 +513,11 @@ export class WorkerPool {
           }
         }
       };
+      if (this.controllerSpinMicros > 0) {
+        const until = performance.now() + this.controllerSpinMicros / 1000;
+        while (Atomics.load(i32, DONE) < this.size && performance.now() < until) { /* a short call ends without an event-loop wake-up */ }
+        if (Atomics.load(i32, DONE) >= this.size) return settle(null);
+      }
       if (Number.isFinite(timeoutMs)) timer = safeTimeout(expire, timeoutMs);
       poll();
     });
