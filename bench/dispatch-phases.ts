@@ -66,7 +66,8 @@ async function measure(n: number, s: (typeof settings)[number]): Promise<string>
     await pool.close();
   }
   const cell = (xs: number[]): string => median(xs).toFixed(1);
-  return `| ${n} | ${s.text} | ${cell(cols.first)} | ${cell(cols.last)} | ${cell(cols.done)} | ${cell(cols.back)} | ${p90(cols.back).toFixed(1)} | ${cols.back.length} |`;
+  const cells = [n, s.text, cell(cols.first), cell(cols.last), cell(cols.done), cell(cols.back), p90(cols.back).toFixed(1), cols.back.length];
+  return `| ${cells.join(' | ')} |`;
 }
 
 console.log(`dispatch phases, ${cores} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}: median us from the controller's call`);

@@ -23,6 +23,11 @@ import {
 import { GarbageMeter } from './collect-garbage.js';
 import { SharedStep } from './shared-step.js';
 
+interface ExecuteResult {
+  readonly reduced: NDArray[] | null;
+  readonly updated: { shared: SharedVariable; index: number }[];
+}
+
 /** The shared buffers of the fast path (fast-call.ts, scalar-outputs.ts). */
 export interface EngineArenas {
   readonly scratch: SharedArrayBuffer;
@@ -184,7 +189,7 @@ export class Engine {
   }
 
   /** Runs a call on this rank's rows; with `partials` its outputs go there unreduced (scalar-outputs.ts). */
-  private async execute(msg: CallMsg, partials: SharedArrayBuffer | null = null): Promise<{ reduced: NDArray[] | null; updated: { shared: SharedVariable; index: number }[] }> {
+  private async execute(msg: CallMsg, partials: SharedArrayBuffer | null = null): Promise<ExecuteResult> {
     const entry = this.functions.get(msg.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${msg.fnId} was not distributed`);
     const { spec, compiled } = entry;

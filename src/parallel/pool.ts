@@ -160,7 +160,9 @@ export class WorkerPool {
     const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
     const wakeFanout = options.wakeFanout ?? n;
-    if (!Number.isInteger(wakeFanout) || wakeFanout < 1) throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
+    if (!Number.isInteger(wakeFanout) || wakeFanout < 1) {
+      throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
+    }
     const controllerSpinMicros = options.controllerSpinMicros ?? 0;
     if (!(controllerSpinMicros >= 0 && controllerSpinMicros <= 10_000)) {
       throw new RangeError(`WorkerPool.start controllerSpinMicros: expected a number in [0, 10000], got ${String(controllerSpinMicros)}`);

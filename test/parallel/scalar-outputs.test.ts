@@ -65,7 +65,8 @@ describe('scalar outputs combined by the controller', () => {
   it('is chosen only for scalar outputs with combining ops, more than one rank and no updates', () => {
     const x = T.matrix('x');
     const w = T.shared(T.NDArray.full([2], 1, 'float64'), { name: 'w' });
-    const spec = (outputs: T.Variable[], ops: FunctionSpec['outputOps'], updateOps: FunctionSpec['updateOps'] = [], updates?: [T.SharedVariable, T.Variable][]) => {
+    type Ops = FunctionSpec['outputOps'];
+    const spec = (outputs: T.Variable[], ops: Ops, updateOps: FunctionSpec['updateOps'] = [], updates?: [T.SharedVariable, T.Variable][]) => {
       const f = T.fn({ inputs: [x], outputs, ...(updates ? { updates } : {}) });
       return { id: 1, description: f.describe(), nScattered: 1, nBroadcast: 0, sliceableIds: [], outputOps: ops, updateOps } satisfies FunctionSpec;
     };
