@@ -4,6 +4,7 @@
 // one-number 'sum' reduction, the three barriers of a trivial synk.fn call) and to the controller
 // resuming (the round trip). Settings (comma-separated key=value, several separated by ';'):
 //   spin    microseconds an idle worker polls before parking (default: the pool's)
+//   sr      how many ranks spin when idle (the others sleep at once)
 //   fan     wake-tree fan-out (n = flat: the controller wakes every rank)
 //   cspin   microseconds the controller polls for the end of the call before awaiting it
 //   bspin   polls of a barrier word before parking in a collective (the comm group's spin)
@@ -36,6 +37,7 @@ async function measure(n: number, s: (typeof settings)[number]): Promise<string>
     workerData: { clock },
     ...(s.get('spin') !== undefined ? { spinMicros: s.get('spin')! } : {}),
     ...(fan !== undefined ? { wakeFanout: Math.min(fan, n) } : {}),
+    ...(s.get('sr') !== undefined ? { spinningRanks: Math.min(s.get('sr')!, n) } : {}),
     ...(s.get('cspin') !== undefined ? { controllerSpinMicros: s.get('cspin')! } : {}),
     ...(bspin !== undefined ? { comm: { spin: bspin } } : {}),
   });

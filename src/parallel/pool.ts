@@ -71,11 +71,17 @@ export interface PoolOptions {
   /** A shared-memory comm group for the workers (ctx.comm), on by default; false for none. */
   comm?: false | (ShmGroupOptions & { arenaBytes?: number });
   /**
-   * How long an idle worker polls for the next call before sleeping in Atomics.wait (default 50 us
-   * while the workers leave the controller a core of its own, n < the number of cores, else 0: on a
-   * busy machine spinning steals the controller's core and multiplies the round trip).
+   * How long an idle spinning worker polls for the next call before sleeping in Atomics.wait
+   * (default 50 us). Waking a sleeping thread costs 10-120 us (a virtual machine's idle core most).
    */
   spinMicros?: number;
+  /**
+   * How many ranks spin when idle (ranks [0, spinningRanks)); the others sleep at once. Default: every
+   * rank while the controller keeps a core of its own (n < cores), n - 1 at n = cores (the sleeping
+   * rank's core is the controller's while it works between calls: 16 spinners on 16 cores starve it),
+   * none on an oversubscribed machine (n > cores).
+   */
+  spinningRanks?: number;
   /**
    * Fan-out of the wake tree (see control-block.ts): the controller wakes this many ranks and each
    * rank wakes this many more; n or more for a flat wake (the controller wakes every rank).
@@ -154,11 +160,13 @@ export class WorkerPool {
     }
     const startTimeoutMs = positive(options.startTimeoutMs ?? 30_000, 'WorkerPool.start startTimeoutMs');
     const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
-    // Spinning only pays when every worker (and the controller) has a core of its own.
-    // Spinning pays when every worker has a core; on an oversubscribed machine it steals them.
-    // Spin only while the controller keeps a core of its own: 16 spinning workers on 16 cores starve it.
-    const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
+    const cores = availableParallelism();
+    const spinMicros = options.spinMicros ?? 50;
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
+    const spinningRanks = options.spinningRanks ?? (n < cores ? n : n === cores ? n - 1 : 0);
+    if (!Number.isInteger(spinningRanks) || spinningRanks < 0) {
+      throw new RangeError(`WorkerPool.start spinningRanks: expected an integer >= 0, got ${String(spinningRanks)}`);
+    }
     const wakeFanout = options.wakeFanout ?? n;
     if (!Number.isInteger(wakeFanout) || wakeFanout < 1) {
       throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
@@ -169,12 +177,13 @@ export class WorkerPool {
     }
     const comm = options.comm === false
       ? null
-      : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
+      : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < cores ? 20000 : 200, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
     try {
       for (let rank = 0; rank < n; rank++) {
-        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros, wakeFanout }, data: options.workerData };
+        const spin = rank < spinningRanks ? spinMicros : 0;
+        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros: spin, wakeFanout }, data: options.workerData };
         workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
       }
     } catch (e) {
