@@ -5,6 +5,7 @@
 // resuming (the round trip). Settings (comma-separated key=value, several separated by ';'):
 //   spin    microseconds an idle worker polls before parking (default: the pool's)
 //   sr      how many ranks spin when idle (the others sleep at once)
+//   last    1: the last rank (a sleeping one) reports done after the others, 0: not
 //   fan     wake-tree fan-out (n = flat: the controller wakes every rank)
 //   cspin   microseconds the controller polls for the end of the call before awaiting it
 //   bspin   polls of a barrier word before parking in a collective (the comm group's spin)
@@ -38,6 +39,7 @@ async function measure(n: number, s: (typeof settings)[number]): Promise<string>
     ...(s.get('spin') !== undefined ? { spinMicros: s.get('spin')! } : {}),
     ...(fan !== undefined ? { wakeFanout: Math.min(fan, n) } : {}),
     ...(s.get('sr') !== undefined ? { spinningRanks: Math.min(s.get('sr')!, n) } : {}),
+    ...(s.get('last') !== undefined ? { lastRankNotifies: s.get('last') === 1 } : {}),
     ...(s.get('cspin') !== undefined ? { controllerSpinMicros: s.get('cspin')! } : {}),
     ...(bspin !== undefined ? { comm: { spin: bspin } } : {}),
   });

@@ -77,7 +77,9 @@ export function controlViews(block: SharedArrayBuffer, n: number): ControlViews 
 
 /** What the pool puts in each worker's workerData. */
 export interface PoolWorkerData {
-  readonly synkPool: { rank: number; size: number; control: SharedArrayBuffer; comm: ShmGroupInit | null; spinMicros: number; wakeFanout: number };
+  readonly synkPool: {
+    rank: number; size: number; control: SharedArrayBuffer; comm: ShmGroupInit | null; spinMicros: number; wakeFanout: number; notifier: boolean;
+  };
   readonly data: unknown;
 }
 
@@ -128,7 +130,8 @@ function errorReport(e: unknown, seq: number, rank: number): WorkerReport {
 export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
   const port = parentPort;
   if (port === null || !isPoolWorkerData(workerData)) throw new Error('serveWorker: not inside a WorkerPool worker thread');
-  const { rank, size, control, comm, spinMicros, wakeFanout } = workerData.synkPool;
+  const { rank, size, control, comm, spinMicros, wakeFanout, notifier } = workerData.synkPool;
+  const notifiesLast = notifier && size > 1;
   const ctx: WorkerContext = { rank, size, workerData: workerData.data, comm: comm ? new ShmCommunicator(comm, rank) : null };
   const { i32, args, results } = controlViews(control, size);
   try {
@@ -189,9 +192,21 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
     Atomics.store(i32, ackIndex(size, rank), seen);
     // Only the last rank to finish wakes the controller: one wake-up per call, not one per rank
     // (each wakes its event loop, and at 16 workers on 16 cores those queued for a core each).
+    // A sleeping rank that is to wake the controller first waits (bounded) for the others: then it
+    // notifies and parks at once, and its core is free for the controller (the others spin).
+    if (notifiesLast) waitForOthers(i32, size - 1, NOTIFIER_WAIT_MICROS);
     if (Atomics.add(i32, DONE, 1) + 1 >= size) Atomics.notify(i32, DONE);
     housekeeping(false);
   }
+}
+
+/** How long the notifying rank waits for the others before it reports done anyway. */
+const NOTIFIER_WAIT_MICROS = 200;
+
+function waitForOthers(i32: Int32Array, others: number, micros: number): void {
+  if (Atomics.load(i32, DONE) >= others) return;
+  const until = performance.now() + micros / 1000;
+  while (Atomics.load(i32, DONE) < others && performance.now() < until) { /* the call is in progress: the controller sleeps */ }
 }
 
 /**

@@ -83,6 +83,12 @@ export interface PoolOptions {
    */
   spinningRanks?: number;
   /**
+   * Whether the last rank, when it sleeps between calls, reports done after the others (it waits for
+   * them at most 200 us), so that the controller wakes as that rank parks (default: when exactly one
+   * rank sleeps, n = cores).
+   */
+  lastRankNotifies?: boolean;
+  /**
    * Fan-out of the wake tree (see control-block.ts): the controller wakes this many ranks and each
    * rank wakes this many more; n or more for a flat wake (the controller wakes every rank).
    */
@@ -167,6 +173,7 @@ export class WorkerPool {
     if (!Number.isInteger(spinningRanks) || spinningRanks < 0) {
       throw new RangeError(`WorkerPool.start spinningRanks: expected an integer >= 0, got ${String(spinningRanks)}`);
     }
+    const lastRankNotifies = options.lastRankNotifies ?? spinningRanks === n - 1;
     const wakeFanout = options.wakeFanout ?? n;
     if (!Number.isInteger(wakeFanout) || wakeFanout < 1) {
       throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
@@ -183,7 +190,8 @@ export class WorkerPool {
     try {
       for (let rank = 0; rank < n; rank++) {
         const spin = rank < spinningRanks ? spinMicros : 0;
-        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros: spin, wakeFanout }, data: options.workerData };
+        const notifier = rank === n - 1 && spin === 0 && lastRankNotifies;
+        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros: spin, wakeFanout, notifier }, data: options.workerData };
         workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
       }
     } catch (e) {
