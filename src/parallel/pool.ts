@@ -76,21 +76,24 @@ export interface PoolOptions {
    */
   spinMicros?: number;
   /**
-   * How many ranks spin when idle (ranks [0, spinningRanks)); the others sleep at once. Default: every
-   * rank while the controller keeps a core of its own (n < cores), n - 1 at n = cores (the sleeping
-   * rank's core is the controller's while it works between calls: 16 spinners on 16 cores starve it),
-   * none on an oversubscribed machine (n > cores).
+   * How many ranks spin when idle (ranks [0, spinningRanks)); the others sleep at once. Default:
+   * every rank while the controller keeps a core of its own (n < cores), else none: 16 spinners on
+   * 16 cores starve the controller. n - 1 at n = cores (the sleeping rank's core is the
+   * controller's between calls) took the pool's own round trip at 16 workers on 16 cores from 155
+   * to 21-33 us, but a synk.fn call's from 218-370 us to a spread of 70-940 us (median 154-541):
+   * measured in BENCHMARKS.md, so not the default.
    */
   spinningRanks?: number;
   /**
    * Whether the last rank, when it sleeps between calls, reports done after the others (it waits for
    * them at most 200 us), so that the controller wakes as that rank parks (default: when exactly one
-   * rank sleeps, n = cores).
+   * rank sleeps and the others spin).
    */
   lastRankNotifies?: boolean;
   /**
    * Fan-out of the wake tree (see control-block.ts): the controller wakes this many ranks and each
-   * rank wakes this many more; n or more for a flat wake (the controller wakes every rank).
+   * rank wakes this many more; n or more for a flat wake (the controller wakes every rank, the
+   * default: fan-outs 2 and 4 were no faster at 16 workers on 16 cores, BENCHMARKS.md).
    */
   wakeFanout?: number;
   /**
@@ -169,11 +172,11 @@ export class WorkerPool {
     const cores = availableParallelism();
     const spinMicros = options.spinMicros ?? 50;
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
-    const spinningRanks = options.spinningRanks ?? (n < cores ? n : n === cores ? n - 1 : 0);
+    const spinningRanks = options.spinningRanks ?? (n < cores ? n : 0);
     if (!Number.isInteger(spinningRanks) || spinningRanks < 0) {
       throw new RangeError(`WorkerPool.start spinningRanks: expected an integer >= 0, got ${String(spinningRanks)}`);
     }
-    const lastRankNotifies = options.lastRankNotifies ?? spinningRanks === n - 1;
+    const lastRankNotifies = options.lastRankNotifies ?? (n > 1 && spinningRanks === n - 1);
     const wakeFanout = options.wakeFanout ?? n;
     if (!Number.isInteger(wakeFanout) || wakeFanout < 1) {
       throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
