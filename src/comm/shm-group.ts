@@ -6,6 +6,8 @@
 //   16 COUNT (arrivals at the current barrier)   32 GEN (barrier generation; waiters sleep on it)
 //   48.. headers [parity 2][rank size][8 words]: seq, kind, dtype, length, root, op, status, -
 //   then the scatter table [parity 2][rank size]: lengths of the root's parts.
+// Small slots (a SharedArrayBuffer of their own, [parity 2][rank size][SMALL_BYTES]): a reduction
+// of at most SMALL_BYTES per rank travels there with the header, so it needs one barrier, not three.
 //
 // Barrier: a central counter with a generation word (the sense-reversing barrier with the sense
 // replaced by a counter). The last rank to arrive zeroes COUNT, bumps GEN and notifies; the others
@@ -21,6 +23,8 @@ export const GEN = 32;
 export const HDR = 48;
 export const HDR_WORDS = 8;
 export const MAX_ELEMENTS = 2 ** 31 - 1;
+/** Bytes per rank and parity of the small slots (16 float64: a call's summed scalars and their weights). */
+export const SMALL_BYTES = 128;
 /** Node 20 caps a growable SharedArrayBuffer at 4 GiB. */
 const ARENA_LIMIT = 2 ** 32;
 
@@ -41,6 +45,8 @@ export interface ShmGroupInit {
   readonly size: number;
   readonly control: SharedArrayBuffer;
   readonly arena: SharedArrayBuffer;
+  /** The small slots (see the layout above). */
+  readonly small: SharedArrayBuffer;
   readonly maxArenaBytes: number;
   readonly timeoutMs: number;
   readonly spin: number;
@@ -83,7 +89,8 @@ export function createShmGroup(size: number, arenaBytes = 1 << 20, options: ShmG
     arena = new SharedArrayBuffer(initial); // no growable buffers here: collectives run in rounds
   }
   const words = HDR + 2 * size * HDR_WORDS + 2 * size;
-  return { size, control: new SharedArrayBuffer(words * 4), arena, maxArenaBytes: max, timeoutMs, spin };
+  const small = new SharedArrayBuffer(2 * size * SMALL_BYTES);
+  return { size, control: new SharedArrayBuffer(words * 4), arena, small, maxArenaBytes: max, timeoutMs, spin };
 }
 
 /**

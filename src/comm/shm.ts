@@ -30,6 +30,7 @@ import {
   HDR,
   HDR_WORDS,
   MAX_ELEMENTS,
+  SMALL_BYTES,
   abortShmGroup,
   align8,
   groupBarrier,
@@ -168,17 +169,31 @@ export class ShmCommunicator implements Communicator {
   }
 
   private reduceTo<T extends TypedArray>(kind: 'reduce' | 'allReduce', buf: T, options: ReduceOptions): T {
-    const { headers, deadline, root, cap: cap0 } = this.begin(kind, options, () => {
+    // A small buffer goes into this rank's small slot before barrier A: then that one barrier is all.
+    const small = this.size > 1 && buf.length * buf.BYTES_PER_ELEMENT <= SMALL_BYTES;
+    const { headers, deadline, root, parity, cap: cap0 } = this.begin(kind, options, () => {
       const b = assertCommBuffer(buf, `${kind} buf`);
       const dtype = bufferDType(b, options.dtype, `${kind} options.dtype`);
       const op = assertReduceOp(options.op ?? 'sum', `${kind} options.op`, dtype);
       return { dtype, length: b.length, op, root: kind === 'reduce' ? options.root ?? 0 : 0 };
+    }, (p) => {
+      if (small) this.smallSlot(buf, p, this.rank).set(buf);
     });
     this.agree(headers, kind, ['dtype', 'length', 'op']);
     const op = assertReduceOp(options.op ?? 'sum', `${kind} options.op`);
     const n = this.size;
     const L = buf.length;
     if (n === 1 || L === 0) return buf;
+    if (small) {
+      // Every rank's length agreed, so every rank took this path. Slots of this parity are not
+      // written again before every rank has passed the next collective's barrier A.
+      if (kind === 'reduce' && this.rank !== root) return buf;
+      const acc = this.smallSlot(buf, parity, 0).slice();
+      for (let r = 1; r < n; r++) combineInto(op, acc, this.smallSlot(buf, parity, r), { dtype: options.dtype === 'bool' ? 'bool' : undefined });
+      if (op === 'avg') finishAvg(acc, n, 0, L);
+      buf.set(acc);
+      return buf;
+    }
     const bpe = buf.BYTES_PER_ELEMENT;
     const cap = this.ensureArena(n * align8(L * bpe), cap0, deadline);
     const slotBytes = Math.floor(cap / (n * 8)) * 8;
@@ -235,6 +250,11 @@ export class ShmCommunicator implements Communicator {
     for (let r = 0; r < this.size; r++) headers.push(decodeHeader(this.ctl, HDR + (parity * this.size + r) * HDR_WORDS));
     const root = agreeOnCall(headers, this.rank, kind, `collective #${seq}`, error);
     return { headers, deadline, root, parity, cap };
+  }
+
+  /** A view of rank r's small slot of the given parity, shaped like buf. */
+  private smallSlot(buf: TypedArray, parity: number, r: number): TypedArray {
+    return new (buf.constructor as View)(this.init.small, (parity * this.size + r) * SMALL_BYTES, buf.length);
   }
 
   /** Throws on every rank unless the named header fields are equal on every rank. */

@@ -1,14 +1,19 @@
 // The pool's SharedArrayBuffer control block, and the worker side of the pool (serveWorker).
 //
 // Layout (Int32 words; the words workers poll and the word they write sit on separate cache lines):
-//   0 SEQ (call number; workers wait on it)   1 CMD (command word)   2 ARGC   3 STATE (1 = closing)
+//   0 SEQ (call number; spinning workers poll it)   1 CMD (command word)   2 ARGC   3 STATE (1 = closing)
 //   16 DONE (workers that finished the call; the controller waits on it)
 //   32.. STATUS[n] (per rank: 0 pending, 1 ok, 2 failed), then ACK[n] (per rank: the last call it finished)
+//   then, 16-word aligned, one cache line per rank: WAKE (the last call it was woken for; a parked
+//   worker sleeps on it) and PARKED (1 while it sleeps or is about to)
 //   then, 64-byte aligned, Float64 words: ARGS[MAX_ARGS], RESULTS[n] (a command's numeric result).
-// A call: the controller writes CMD, ARGC, ARGS, zeroes DONE and STATUS, bumps SEQ and notifies.
-// Each worker spins briefly on SEQ, then sleeps in Atomics.wait; runs the handler; writes its
-// RESULT, STATUS and ACK, increments DONE and notifies. The controller awaits DONE == n with
-// Atomics.waitAsync, so its event loop never blocks.
+// A call: the controller writes CMD, ARGC, ARGS, zeroes DONE and STATUS, bumps SEQ, then wakes its
+// children in the wake tree (wakeChildren). Each worker spins briefly on SEQ, then parks on its
+// own WAKE word; once it sees the new SEQ it first wakes its own children (a log-depth fan-out: no
+// thread issues more than `fanout` futex wake-ups, and the wake-ups of one level run in parallel),
+// then runs the handler; writes its RESULT, STATUS and ACK and increments DONE; the last to finish
+// notifies. The controller awaits DONE == n with Atomics.waitAsync, so its event loop never blocks.
+// Wakers notify only parked workers (a spinning worker sees SEQ by itself: no system call).
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type ShmGroupInit, ShmCommunicator } from '../comm/shm.js';
 import { CMD_CLOSE, CMD_MESSAGE } from './commands.js';
@@ -34,8 +39,31 @@ export interface ControlViews {
   readonly results: Float64Array;
 }
 
+const LINE_WORDS = 16;
+/** WAKE word of a rank (its PARKED flag follows it), on a cache line of its own. */
+export function wakeIndex(n: number, rank: number): number {
+  return Math.ceil((STATUS + 2 * n) / LINE_WORDS) * LINE_WORDS + rank * LINE_WORDS;
+}
+
 function f64Offset(n: number): number {
-  return Math.ceil(((STATUS + 2 * n) * 4) / 64) * 64;
+  return wakeIndex(n, n) * 4;
+}
+
+/**
+ * Ranks woken by `waker` (-1: the controller) in a wake tree of the given fan-out over n ranks:
+ * the controller wakes ranks [0, fanout), rank r wakes [fanout (r + 1), fanout (r + 2)). A fan-out
+ * of n or more is flat (the controller wakes every rank).
+ */
+export function wakeChildren(waker: number, n: number, fanout: number): [number, number] {
+  const from = fanout * (waker + 1);
+  return [Math.min(from, n), Math.min(from + fanout, n)];
+}
+
+/** Tells `rank` that call `seq` is out: stores its WAKE word and notifies it when it is parked. */
+export function wakeRank(i32: Int32Array, n: number, rank: number, seq: number): void {
+  const at = wakeIndex(n, rank);
+  Atomics.store(i32, at, seq);
+  if (Atomics.load(i32, at + 1) !== 0) Atomics.notify(i32, at, 1);
 }
 
 export function createControlBlock(n: number): SharedArrayBuffer {
@@ -49,7 +77,9 @@ export function controlViews(block: SharedArrayBuffer, n: number): ControlViews 
 
 /** What the pool puts in each worker's workerData. */
 export interface PoolWorkerData {
-  readonly synkPool: { rank: number; size: number; control: SharedArrayBuffer; comm: ShmGroupInit | null; spinMicros: number };
+  readonly synkPool: {
+    rank: number; size: number; control: SharedArrayBuffer; comm: ShmGroupInit | null; spinMicros: number; wakeFanout: number; notifier: boolean;
+  };
   readonly data: unknown;
 }
 
@@ -100,7 +130,8 @@ function errorReport(e: unknown, seq: number, rank: number): WorkerReport {
 export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
   const port = parentPort;
   if (port === null || !isPoolWorkerData(workerData)) throw new Error('serveWorker: not inside a WorkerPool worker thread');
-  const { rank, size, control, comm, spinMicros } = workerData.synkPool;
+  const { rank, size, control, comm, spinMicros, wakeFanout, notifier } = workerData.synkPool;
+  const notifiesLast = notifier && size > 1;
   const ctx: WorkerContext = { rank, size, workerData: workerData.data, comm: comm ? new ShmCommunicator(comm, rank) : null };
   const { i32, args, results } = controlViews(control, size);
   try {
@@ -140,15 +171,18 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
       again = null; // housekeeping only: a failure here must not take the worker down
     }
   };
+  const wake = wakeIndex(size, rank);
+  const [firstChild, endChild] = wakeChildren(rank, size, wakeFanout);
   for (;;) {
     if (again !== null) {
-      if (!waitForChange(i32, seen, spinMicros, again)) {
+      if (!waitForChange(i32, seen, wake, spinMicros, again)) {
         await new Promise((resolve) => setImmediate(resolve)); // lets the thread's pending tasks run
         housekeeping(true);
         continue;
       }
-    } else waitForChange(i32, seen, spinMicros, Infinity);
+    } else waitForChange(i32, seen, wake, spinMicros, Infinity);
     seen = Atomics.load(i32, SEQ);
+    for (let c = firstChild; c < endChild; c++) wakeRank(i32, size, c, seen); // before the call: the subtree starts at once
     const cmd = Atomics.load(i32, CMD);
     if (cmd === CMD_CLOSE || Atomics.load(i32, STATE) === 1) return;
     // In a function of its own: the message and its reply are unreachable once it returns, so the
@@ -158,23 +192,48 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
     Atomics.store(i32, ackIndex(size, rank), seen);
     // Only the last rank to finish wakes the controller: one wake-up per call, not one per rank
     // (each wakes its event loop, and at 16 workers on 16 cores those queued for a core each).
+    // A sleeping rank that is to wake the controller first waits (bounded) for the others: then it
+    // notifies and parks at once, and its core is free for the controller (the others spin).
+    if (notifiesLast) waitForOthers(i32, size - 1, NOTIFIER_WAIT_MICROS);
     if (Atomics.add(i32, DONE, 1) + 1 >= size) Atomics.notify(i32, DONE);
     housekeeping(false);
   }
 }
 
-/** Spins up to `spinMicros` for SEQ to leave `seen`, then sleeps in Atomics.wait; false if `ms` passed first. */
-function waitForChange(i32: Int32Array, seen: number, spinMicros: number, ms: number): boolean {
+/** How long the notifying rank waits for the others before it reports done anyway. */
+const NOTIFIER_WAIT_MICROS = 200;
+
+function waitForOthers(i32: Int32Array, others: number, micros: number): void {
+  if (Atomics.load(i32, DONE) >= others) return;
+  const until = performance.now() + micros / 1000;
+  while (Atomics.load(i32, DONE) < others && performance.now() < until) { /* the call is in progress: the controller sleeps */ }
+}
+
+/**
+ * Spins up to `spinMicros` for SEQ to leave `seen`, then parks on this rank's WAKE word (index
+ * `wake`, PARKED after it) in Atomics.wait; false if `ms` passed first.
+ */
+function waitForChange(i32: Int32Array, seen: number, wake: number, spinMicros: number, ms: number): boolean {
   if (Atomics.load(i32, SEQ) !== seen) return true;
-  const until = performance.now() + spinMicros / 1000;
-  while (performance.now() < until) if (Atomics.load(i32, SEQ) !== seen) return true;
-  const deadline = performance.now() + ms;
-  while (Atomics.load(i32, SEQ) === seen) {
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
-    Atomics.wait(i32, SEQ, seen, Math.min(left, 10_000));
+  if (spinMicros > 0) {
+    const until = performance.now() + spinMicros / 1000;
+    while (performance.now() < until) if (Atomics.load(i32, SEQ) !== seen) return true;
   }
-  return true;
+  const deadline = performance.now() + ms;
+  // PARKED is set before SEQ is read again: a waker that stores WAKE after that read sees the flag
+  // and notifies; one that stored it before changed the word, so the wait returns at once.
+  Atomics.store(i32, wake + 1, 1);
+  try {
+    for (;;) {
+      const word = Atomics.load(i32, wake);
+      if (Atomics.load(i32, SEQ) !== seen) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(i32, wake, word, Math.min(left, 10_000));
+    }
+  } finally {
+    Atomics.store(i32, wake + 1, 0);
+  }
 }
 
 export { PoolError, PoolClosedError, PoolTimeoutError, WorkerError, CallSite, positive, safeTimeout, type SafeTimer } from './pool-errors.js';

@@ -13,6 +13,7 @@ import { pieceOf, relativeRows } from './split.js';
 import { rowCount, type Rows } from '../devices/rows.js';
 import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
+import { scalarPlan, writePartials } from './scalar-outputs.js';
 import { runCollective } from './engine-collectives.js';
 import type { DeviceCommunicator } from '../comm/device-groups.js';
 import {
@@ -21,6 +22,18 @@ import {
 } from './protocol.js';
 import { GarbageMeter } from './collect-garbage.js';
 import { SharedStep } from './shared-step.js';
+
+interface ExecuteResult {
+  readonly reduced: NDArray[] | null;
+  readonly updated: { shared: SharedVariable; index: number }[];
+}
+
+/** The shared buffers of the fast path (fast-call.ts, scalar-outputs.ts). */
+export interface EngineArenas {
+  readonly scratch: SharedArrayBuffer;
+  readonly results: SharedArrayBuffer;
+  readonly partials: SharedArrayBuffer;
+}
 
 export class Engine {
   private readonly functions = new Map<number, { spec: FunctionSpec; compiled: CompiledFunction }>();
@@ -34,7 +47,7 @@ export class Engine {
   deviceComm: DeviceCommunicator | null = null;
 
   constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
-    private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
+    private readonly arenas: EngineArenas) {}
 
   async handle(msg: ControllerMsg): Promise<unknown> {
     switch (msg.kind) {
@@ -124,10 +137,13 @@ export class Engine {
       const sel = call.selection!;
       return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, this.size, this.rank) : pieceOf(sel, this.size, this.rank) };
     });
+    // Scalar outputs and no updates: the controller combines the ranks' partials (scalar-outputs.ts).
+    const scalars = planId === undefined && this.comm !== null && scalarPlan(entry.spec, call.outputSubset, this.size) !== null;
     const { reduced, updated } = await this.execute({
       kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
       outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [], ...(planId !== undefined ? { planId } : {}),
-    });
+    }, scalars ? this.arenas.partials : null);
+    if (scalars) return 0;
     // Updated shared values stay here; the controller fetches rank 0's lazily when it reads them.
     if (this.rank === 0) writeResults(this.arenas.results, (reduced ?? []).map((value) => ({ value, updateIndex: -1 })));
     return 0;
@@ -172,7 +188,8 @@ export class Engine {
     return this.dataHandles.size;
   }
 
-  private async execute(msg: CallMsg): Promise<{ reduced: NDArray[] | null; updated: { shared: SharedVariable; index: number }[] }> {
+  /** Runs a call on this rank's rows; with `partials` its outputs go there unreduced (scalar-outputs.ts). */
+  private async execute(msg: CallMsg, partials: SharedArrayBuffer | null = null): Promise<ExecuteResult> {
     const entry = this.functions.get(msg.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${msg.fnId} was not distributed`);
     const { spec, compiled } = entry;
@@ -230,6 +247,10 @@ export class Engine {
     // The flat gradient now lives in the arena: its array goes back to the executable for the next step.
     const flat = step && k === 1 ? direct?.find((u) => u.index === 0)?.value : undefined;
     if (flat) compiled.recycle([flat], subset ?? undefined);
+    if (partials !== null) {
+      writePartials(partials, this.rank, outputs); // no updates on this path: nothing more to do
+      return { reduced: null, updated: [] };
+    }
     const t0 = performance.now(); // from here rank 0 waits for the others (the outputs' reduction meets them first)
     const reduced = await reduceAcrossRanks(this.comm, outputs, msg.someRankEmpty);
     // Apply updates only once every rank got this far: a call that failed anywhere changes nothing.

@@ -36,6 +36,8 @@ import {
   WorkerError,
   ackIndex,
   controlViews,
+  wakeChildren,
+  wakeRank,
   createControlBlock,
   positive,
   safeTimeout,
@@ -69,11 +71,36 @@ export interface PoolOptions {
   /** A shared-memory comm group for the workers (ctx.comm), on by default; false for none. */
   comm?: false | (ShmGroupOptions & { arenaBytes?: number });
   /**
-   * How long an idle worker polls for the next call before sleeping in Atomics.wait (default 50 us
-   * while the workers leave the controller a core of its own, n < the number of cores, else 0: on a
-   * busy machine spinning steals the controller's core and multiplies the round trip).
+   * How long an idle spinning worker polls for the next call before sleeping in Atomics.wait
+   * (default 50 us). Waking a sleeping thread costs 10-120 us (a virtual machine's idle core most).
    */
   spinMicros?: number;
+  /**
+   * How many ranks spin when idle (ranks [0, spinningRanks)); the others sleep at once. Default:
+   * every rank while the controller keeps a core of its own (n < cores), else none: 16 spinners on
+   * 16 cores starve the controller. n - 1 at n = cores (the sleeping rank's core is the
+   * controller's between calls) took the pool's own round trip at 16 workers on 16 cores from 155
+   * to 21-33 us, but a synk.fn call's from 218-370 us to a spread of 70-940 us (median 154-541):
+   * measured in BENCHMARKS.md, so not the default.
+   */
+  spinningRanks?: number;
+  /**
+   * Whether the last rank, when it sleeps between calls, reports done after the others (it waits for
+   * them at most 200 us), so that the controller wakes as that rank parks (default: when exactly one
+   * rank sleeps and the others spin).
+   */
+  lastRankNotifies?: boolean;
+  /**
+   * Fan-out of the wake tree (see control-block.ts): the controller wakes this many ranks and each
+   * rank wakes this many more; n or more for a flat wake (the controller wakes every rank, the
+   * default: fan-outs 2 and 4 were no faster at 16 workers on 16 cores, BENCHMARKS.md).
+   */
+  wakeFanout?: number;
+  /**
+   * How long the controller polls for a call to finish, blocking its thread, before it awaits the
+   * workers through its event loop (default 0). Saves the event loop's wake-up on short calls.
+   */
+  controllerSpinMicros?: number;
 }
 
 export interface CallOptions {
@@ -85,6 +112,11 @@ export interface CallOptions {
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<string> | string };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+interface DispatchTuning {
+  readonly wakeFanout: number;
+  readonly controllerSpinMicros: number;
+}
 
 const livePools = new Set<WorkerPool>();
 let exitHookInstalled = false;
@@ -104,6 +136,8 @@ export class WorkerPool {
   private readonly workers: Worker[];
   private readonly views: ControlViews;
   private readonly timeoutMs: number;
+  private readonly wakeFanout: number;
+  private readonly controllerSpinMicros: number;
   private seq = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: WorkerError | PoolTimeoutError | null = null;
@@ -116,8 +150,10 @@ export class WorkerPool {
   /** quiesce() is waiting for the call in progress: calls not yet started are refused. */
   private stopping = false;
 
-  private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number) {
+  private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number, tuning: DispatchTuning) {
     this.size = workers.length;
+    this.wakeFanout = tuning.wakeFanout;
+    this.controllerSpinMicros = tuning.controllerSpinMicros;
     this.workers = workers;
     this.views = views;
     this.commInit = commInit;
@@ -133,26 +169,39 @@ export class WorkerPool {
     }
     const startTimeoutMs = positive(options.startTimeoutMs ?? 30_000, 'WorkerPool.start startTimeoutMs');
     const timeoutMs = positive(options.timeoutMs ?? 60_000, 'WorkerPool.start timeoutMs');
-    // Spinning only pays when every worker (and the controller) has a core of its own.
-    // Spinning pays when every worker has a core; on an oversubscribed machine it steals them.
-    // Spin only while the controller keeps a core of its own: 16 spinning workers on 16 cores starve it.
-    const spinMicros = options.spinMicros ?? (n < availableParallelism() ? 50 : 0);
+    const cores = availableParallelism();
+    const spinMicros = options.spinMicros ?? 50;
     if (!(spinMicros >= 0)) throw new RangeError(`WorkerPool.start spinMicros: expected a number >= 0, got ${String(spinMicros)}`);
+    const spinningRanks = options.spinningRanks ?? (n < cores ? n : 0);
+    if (!Number.isInteger(spinningRanks) || spinningRanks < 0) {
+      throw new RangeError(`WorkerPool.start spinningRanks: expected an integer >= 0, got ${String(spinningRanks)}`);
+    }
+    const lastRankNotifies = options.lastRankNotifies ?? (n > 1 && spinningRanks === n - 1);
+    const wakeFanout = options.wakeFanout ?? n;
+    if (!Number.isInteger(wakeFanout) || wakeFanout < 1) {
+      throw new RangeError(`WorkerPool.start wakeFanout: expected an integer >= 1, got ${String(wakeFanout)}`);
+    }
+    const controllerSpinMicros = options.controllerSpinMicros ?? 0;
+    if (!(controllerSpinMicros >= 0 && controllerSpinMicros <= 10_000)) {
+      throw new RangeError(`WorkerPool.start controllerSpinMicros: expected a number in [0, 10000], got ${String(controllerSpinMicros)}`);
+    }
     const comm = options.comm === false
       ? null
-      : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < availableParallelism() ? 20000 : 200, ...options.comm });
+      : createShmGroup(n, options.comm?.arenaBytes ?? 1 << 20, { timeoutMs, spin: n < cores ? 20000 : 200, ...options.comm });
     const control = createControlBlock(n);
     const workers: Worker[] = [];
     try {
       for (let rank = 0; rank < n; rank++) {
-        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros }, data: options.workerData };
+        const spin = rank < spinningRanks ? spinMicros : 0;
+        const notifier = rank === n - 1 && spin === 0 && lastRankNotifies;
+        const workerData: PoolWorkerData = { synkPool: { rank, size: n, control, comm, spinMicros: spin, wakeFanout, notifier }, data: options.workerData };
         workers.push(new Worker(options.script, { workerData, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) }));
       }
     } catch (e) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw new TypeError(`WorkerPool.start: cannot start worker ${workers.length}: ${(e as Error).message}`, { cause: e });
     }
-    const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs);
+    const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs, { wakeFanout, controllerSpinMicros });
     try {
       await pool.awaitReady(startTimeoutMs);
     } catch (e) {
@@ -239,8 +288,8 @@ export class WorkerPool {
     const { i32 } = this.views;
     Atomics.store(i32, STATE, 1);
     Atomics.store(i32, CMD, CMD_CLOSE);
-    Atomics.add(i32, SEQ, 1);
-    Atomics.notify(i32, SEQ);
+    const seq = Atomics.add(i32, SEQ, 1) + 1;
+    for (let r = 0; r < this.size; r++) wakeRank(i32, this.size, r, seq); // every rank directly: a dead one would cut a subtree off
     if (this.commInit) abortShmGroup(this.commInit, 'closed');
     this.fail(new PoolClosedError('WorkerPool: pool is closed'));
     const bounded = (w: Worker): Promise<unknown> => Promise.race([w.terminate(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -377,8 +426,10 @@ export class WorkerPool {
 
   /** Starts the call written with sequence number `seq`: the workers wake and run it. */
   private publish(seq: number): void {
-    Atomics.store(this.views.i32, SEQ, seq);
-    Atomics.notify(this.views.i32, SEQ);
+    const { i32 } = this.views;
+    Atomics.store(i32, SEQ, seq);
+    const [first, end] = wakeChildren(-1, this.size, this.wakeFanout);
+    for (let r = first; r < end; r++) wakeRank(i32, this.size, r, seq);
   }
 
   private busy = 0;
@@ -484,6 +535,11 @@ export class WorkerPool {
           }
         }
       };
+      if (this.controllerSpinMicros > 0) {
+        const until = performance.now() + this.controllerSpinMicros / 1000;
+        while (Atomics.load(i32, DONE) < this.size && performance.now() < until) { /* a short call ends without an event-loop wake-up */ }
+        if (Atomics.load(i32, DONE) >= this.size) return settle(null);
+      }
       if (Number.isFinite(timeoutMs)) timer = safeTimeout(expire, timeoutMs);
       poll();
     });

@@ -20,7 +20,7 @@ import { CMD_FETCH_SHARED } from './commands.js';
 /** The part of a fork's state that holds its rank 0's values. */
 export interface Rank0Values {
   readonly pool: WorkerPool;
-  readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer };
+  readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer; readonly partials: SharedArrayBuffer };
   /** Shared variables whose current value is on rank 0 and not read yet. */
   readonly stale: Set<SharedVariable>;
   /** Why rank 0's values cannot be read any more (set at the first failed attempt), or null. */

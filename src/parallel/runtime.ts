@@ -12,6 +12,7 @@ import { keepNvlsOff } from '../devices/config.js';
 import { hasDeviceGroup } from '../comm/device-groups.js';
 import { WorkerPool } from './pool.js';
 import { createArena, encodeFastCall, readResults, type FastCall, type ResultEntry } from './fast-call.js';
+import { combinePartials, createPartials, scalarPlan } from './scalar-outputs.js';
 import { CMD_FAST_CALL, CMD_RELEASE_DEVICE, CMD_SHARED_STEP } from './commands.js';
 import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
@@ -110,7 +111,7 @@ async function start(options: ForkOptions): Promise<number> {
   let devices: DeviceSpec[] = typeof given === 'string' ? await resolveDevices(given, options.n) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
-  const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20) };
+  const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20), partials: createPartials(devices.length) };
   // Workers whose devices form a group (GPUs: NCCL) build one communicator; rank 0 publishes its id in this buffer.
   const deviceGroup = devices.every((d) => hasDeviceGroup(d.kind));
   if (deviceGroup) keepNvlsOff(); // before the workers start: they take the main thread's environment
@@ -311,8 +312,14 @@ export async function fastCall(call: FastCall, step?: StepHook): Promise<ResultE
   // The arguments go into the scratch arena and the results come out of the results arena inside
   // the call's own turn of the pool's queue: a concurrent call may neither overwrite the one nor
   // read the other (Promise.all over several functions once got another function's results).
-  const done = s.pool.callAllWith(step === undefined ? CMD_FAST_CALL : CMD_SHARED_STEP, encode, () => readResults(s.arenas.results),
-    { label: functionLabel(call.fnId) });
+  // Scalar outputs of a call that updates nothing: combined here from every rank's partials, as the
+  // workers decide from the same description (scalar-outputs.ts).
+  const spec = runtime.functions.get(call.fnId)?.spec;
+  const scalars = step === undefined && s.pool.commInit !== null && spec ? scalarPlan(spec, call.outputSubset, s.pool.size) : null;
+  const readBack = scalars
+    ? () => combinePartials(s.arenas.partials, s.pool.size, scalars).map((value) => ({ value, updateIndex: -1 }))
+    : () => readResults(s.arenas.results);
+  const done = s.pool.callAllWith(step === undefined ? CMD_FAST_CALL : CMD_SHARED_STEP, encode, readBack, { label: functionLabel(call.fnId) });
   s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
   return done;
 }

@@ -2,7 +2,7 @@
 import '../build/methods.js';
 import { workerData as rawWorkerData } from 'node:worker_threads';
 import { serveWorker } from './pool.js';
-import { Engine } from './engine.js';
+import { Engine, type EngineArenas } from './engine.js';
 import { createDevice, type DeviceSpec } from '../devices/create.js';
 import type { Device } from '../devices/device.js';
 import type { ControllerMsg } from './protocol.js';
@@ -47,7 +47,7 @@ function releaseDevice(): number {
 await serveWorker({
   async init(ctx) {
     const { devices: specs, arenas, ncclBootstrap } = ctx.workerData as {
-      devices: readonly DeviceSpec[]; arenas: { scratch: SharedArrayBuffer; results: SharedArrayBuffer }; ncclBootstrap?: SharedArrayBuffer | null;
+      devices: readonly DeviceSpec[]; arenas: EngineArenas; ncclBootstrap?: SharedArrayBuffer | null;
     };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);

@@ -87,7 +87,8 @@ test('T.fn and the worker path still bind the variables they mean', async () => 
   assert.equal(f.compiled.shareds[0], s);
   // A worker rebuilds from the (structured-cloned) description, bound to the variable the controller sent.
   const description = structuredClone(f.compiled.description);
-  const engine = new Engine(0, 1, new T.ReferenceDevice(), null, { scratch: new SharedArrayBuffer(1 << 16), results: new SharedArrayBuffer(1 << 16) });
+  const arenas = { scratch: new SharedArrayBuffer(1 << 16), results: new SharedArrayBuffer(1 << 16), partials: new SharedArrayBuffer(512) };
+  const engine = new Engine(0, 1, new T.ReferenceDevice(), null, arenas);
   const spec = { id: 1, description, nScattered: 0, nBroadcast: 0, sliceableIds: [], outputOps: ['sum' as const], updateOps: ['max' as const] };
   await engine.handle({ kind: 'define', functions: [spec], shareds: [] });
   // The worker message carries the description through the same validation.

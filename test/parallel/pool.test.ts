@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { PoolClosedError, PoolTimeoutError, WorkerError, WorkerPool } from '../../src/parallel/pool.js';
-import { safeTimeout } from '../../src/parallel/control-block.js';
+import { safeTimeout, wakeChildren } from '../../src/parallel/control-block.js';
 import { ALLREDUCE_THROW_ON, EXIT_ON, HANG_ON, NOOP, OOM_ON, SLEEP, SUM_ARGS, THROW_ON } from './fixtures/pool-commands.js';
 
 const script = new URL('./fixtures/pool-worker.js', import.meta.url);
@@ -278,4 +278,33 @@ test('micro-measure: median round trip of a trivial callAll (printed, not assert
     times.sort((a, b) => a - b);
     console.log(`callAll round trip, ${n} worker${n > 1 ? 's' : ''}: median ${(times[500]! * 1000).toFixed(1)} us, p90 ${(times[900]! * 1000).toFixed(1)} us`);
   }
+});
+
+test('dispatch settings: a wake tree, sleeping and spinning ranks, a spinning controller all run every rank every call', async () => {
+  // The tree covers every rank exactly once (the controller's children, then each rank's).
+  for (const [n, fanout] of [[1, 1], [5, 2], [16, 2], [16, 4], [7, 16]] as const) {
+    const woken: number[] = [];
+    for (let waker = -1; waker < n; waker++) {
+      const [from, to] = wakeChildren(waker, n, fanout);
+      for (let r = from; r < to; r++) woken.push(r);
+    }
+    assert.deepEqual(woken.sort((a, b) => a - b), [...Array(n).keys()], `n ${n}, fan-out ${fanout}`);
+  }
+  const settings = [
+    { wakeFanout: 2, spinningRanks: 0, spinMicros: 0 },
+    { wakeFanout: 2, spinningRanks: 3, spinMicros: 1000 },
+    { wakeFanout: 1, spinningRanks: 2, spinMicros: 200, controllerSpinMicros: 100 },
+  ];
+  for (const s of settings) {
+    const pool = await WorkerPool.start({ n: 5, script, ...s });
+    for (let i = 0; i < 50; i++) {
+      // A pause now and then lets spinners fall asleep, so calls also find them parked.
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(await pool.callAll(SUM_ARGS, [i]), [0, 1, 2, 3, 4].map((r) => i + 1000 * r), JSON.stringify(s));
+    }
+    await pool.close();
+  }
+  await assert.rejects(WorkerPool.start({ n: 2, script, wakeFanout: 0 }), /WorkerPool.start wakeFanout: expected an integer >= 1, got 0/);
+  await assert.rejects(WorkerPool.start({ n: 2, script, spinningRanks: -1 }), /WorkerPool.start spinningRanks: expected an integer >= 0, got -1/);
+  await assert.rejects(WorkerPool.start({ n: 2, script, controllerSpinMicros: 1e6 }), /controllerSpinMicros: expected a number in \[0, 10000\]/);
 });
