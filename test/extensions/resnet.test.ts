@@ -12,6 +12,8 @@ import { T } from '../../src/index.js';
 import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 import { splitPoints } from '../../src/parallel/split.js';
+import { lowerProgram } from '../../src/devices/cuda/lower-program.js';
+import { hostOps } from '../../src/devices/cuda/lowering-table.js';
 import { assertAllClose, randomArray, rng } from '../helpers/allclose.js';
 
 const REF = new T.ReferenceDevice();
@@ -90,6 +92,24 @@ describe('resnet: torchvision architectures', () => {
     const g = T.fn({ inputs: [x], outputs: small.apply(x) });
     assert.deepEqual([...(g(NDArray.zeros([3, 1, 28, 28])) as NDArray).shape], [3, 10]);
     assert.deepEqual([...(g(NDArray.zeros([2, 1, 32, 32])) as NDArray).shape], [2, 10]);
+  });
+});
+
+describe('resnet: the CUDA device (code generation, no GPU needed)', () => {
+  it('a ResNet-18 training program lowers for CUDA with every step on the device (none on the host)', () => {
+    const net = X.resnet18({ width: 4 });
+    const x = T.tensor4('x');
+    const y = T.vector('y', 'int32');
+    const mode = X.trainMode();
+    const loss = X.crossEntropy(net.apply(x, mode), y);
+    const program = T.fn({ inputs: [x, y], outputs: [loss, ...T.grad(loss, net.params)], updates: mode.updates }).compiled.description.program;
+    const ops = new Set(program.steps.map((s) => s.op));
+    for (const op of ['conv2d', 'conv2dInputGrad', 'conv2dFilterGrad', 'maxPool2d', 'maxPool2dGrad', 'matmul'] as const) assert.ok(ops.has(op), op);
+    const host = new Set<string>(hostOps());
+    assert.deepEqual([...ops].filter((op) => host.has(op)), [], 'no step falls back to the host');
+    const lowered = lowerProgram(program);
+    assert.equal(lowered.runners.length, program.steps.length);
+    assert.ok(lowered.units.length > 0);
   });
 });
 
