@@ -5,6 +5,7 @@
 #   gpu      (default) bench/resnet.ts on CUDA at --precision highest,high,medium and resnet_torch.py eager fp32, tf32, bf16
 #   compile  resnet_torch.py under torch.compile (each configuration compiles afresh: about a minute each)
 #   cpu      ResNet-18 on 16 CPU workers against PyTorch with 16 threads (OpenBLAS carried: device-cpu.sh picks its core type)
+#   parity   our ResNet-18 and ResNet-50 against torchvision's on the same weights and input (logits, running statistics)
 # MODEL=resnet18 for ResNet-18 on the GPU; BATCHES (default 64,128,256) and STEPS (default 10) likewise. Logs and JSON in $OUT.
 set -u
 out=${OUT:-out}; mkdir -p "$out"
@@ -34,5 +35,11 @@ case "$what" in
       --json "$out/resnet-torch-cpu.json" 2>&1 | tee "$out/resnet-torch-cpu.txt"
     node dist/bench/resnet-table.js "$out/resnet-synk-cpu.json" "$out/resnet-torch-cpu.json" 2>&1 | tee "$out/resnet-table-cpu.md"
     ;;
-  *) echo "device-resnet.sh: expected gpu, compile or cpu, got '$what'" >&2; exit 2 ;;
+  parity)
+    for m in resnet18 resnet50; do
+      node dist/bench/resnet-parity.js --model "$m" --out "/tmp/resnet-parity" 2>&1 | tee -a "$out/resnet-parity.txt"
+      python3 bench/resnet_parity_torch.py --model "$m" --dir /tmp/resnet-parity 2>&1 | tee -a "$out/resnet-parity.txt"
+    done
+    ;;
+  *) echo "device-resnet.sh: expected gpu, compile, cpu or parity, got '$what'" >&2; exit 2 ;;
 esac
