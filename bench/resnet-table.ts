@@ -20,7 +20,8 @@ const SETTING: Record<string, string> = { highest: 'fp32', high: 'tf32', medium:
 
 const files = process.argv.slice(2);
 if (files.length < 1) {
-  console.error('usage: node dist/bench/resnet-table.js synk.json [...] torch.json [...] (the files bench/resnet.ts and bench/resnet_torch.py wrote with --json)');
+  console.error('usage: node dist/bench/resnet-table.js synk.json [...] torch.json [...]\n'
+    + '(the files bench/resnet.ts and bench/resnet_torch.py wrote with --json)');
   process.exit(2);
 }
 const reports = files.map((f) => {
@@ -31,7 +32,8 @@ const reports = files.map((f) => {
     throw new Error(`resnet-table: cannot read ${f}: ${(e as Error).message}`);
   }
   const framework = (r as { framework?: unknown }).framework;
-  if (framework !== 'synkhronos' && framework !== 'torch') throw new Error(`resnet-table: ${f} is not a bench/resnet JSON report (framework ${String(framework)})`);
+  if (framework !== 'synkhronos' && framework !== 'torch')
+    throw new Error(`resnet-table: ${f} is not a bench/resnet JSON report (framework ${String(framework)})`);
   return r as SynkReport | TorchReport;
 });
 const synk = reports.filter((r): r is SynkReport => r.framework === 'synkhronos');
@@ -42,7 +44,8 @@ for (const s of synk) {
   const peers = torch.filter((t) => t.model === s.model && (t.devices === s.devices || (s.devices !== 'cpu' && t.devices === 'cuda')));
   const rowsOf = (setting: string, mode: string, batch: number) =>
     peers.flatMap((t) => t.results).find((r) => r.setting === setting && r.mode === mode && r.batch === batch);
-  console.log(`\n### ${s.model}, ${s.devices} (${s.results[0]?.workers ?? '?'} worker(s)), ${s.optimizer}, data ${s.data}; PyTorch ${peers[0]?.torch ?? '(none)'}\n`);
+  console.log(`\n### ${s.model}, ${s.devices} (${s.results[0]?.workers ?? '?'} worker(s)), ${s.optimizer}, data ${s.data}; `
+    + `PyTorch ${peers[0]?.torch ?? '(none)'}\n`);
   console.log('| setting | batch | synkhronos images/s | PyTorch eager images/s | ratio to eager | torch.compile images/s | synk peak GPU GiB | '
     + 'PyTorch max allocated / device in use GiB |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');

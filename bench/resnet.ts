@@ -29,7 +29,8 @@ const list = (v: string): number[] => v.split(',').map(positive);
 const PRECISIONS = ['highest', 'high', 'medium'] as const;
 type Precision = (typeof PRECISIONS)[number];
 const precisions = (v: string): Precision[] => v.split(',').map((p) => {
-  if (!(PRECISIONS as readonly string[]).includes(p)) throw new Error(`--precision: expected a comma-separated list of ${PRECISIONS.join(', ')}, got ${JSON.stringify(v)}`);
+  if (!(PRECISIONS as readonly string[]).includes(p))
+    throw new Error(`--precision: expected a comma-separated list of ${PRECISIONS.join(', ')}, got ${JSON.stringify(v)}`);
   return p as Precision;
 });
 const o = new Command().name('bench-resnet')
@@ -40,7 +41,8 @@ const o = new Command().name('bench-resnet')
   .option('--steps <n>', 'timed steps per configuration (after 3 warm-up steps)', positive, 20)
   .addOption(new Option('--devices <kind>', 'worker devices').choices(['cuda', 'cpu', 'reference', 'auto']).default('cuda'))
   .option('--workers <n>', 'workers (default: 1 on cuda, one per core on cpu)', positive)
-  .option('--precision <list>', "GPU float32 matrix products, one fork each: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)", precisions, ['highest'])
+  .option('--precision <list>', "GPU float32 matrix products, one fork each: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)",
+    precisions, ['highest'])
   .addOption(new Option('--optimizer <rule>', "'momentum' (SGD momentum 0.9, lr 0.1) or 'adam' (lr 1e-3)").choices(['momentum', 'adam']).default('momentum'))
   .addOption(new Option('--data <where>', "'device': images scattered once into sliceable shared variables (on a GPU, resident there, as "
     + "resnet_torch.py keeps them), batchS picks each step's rows; 'host': each step's batch comes from Data in shared memory")
@@ -110,7 +112,8 @@ const train = X.makeTrainFunction(loss, net.params, onDevice ? [] : [x, y], o.op
 const name = `${o.model}${o.width === 64 ? '' : ` width ${o.width}`}${o.stem === 'small' ? ' small stem' : ''}`;
 console.log(`${name}: ${(net.parameterCount() / 1e6).toFixed(3)} M parameters, ${o.optimizer === 'momentum' ? 'SGD momentum 0.9 lr 0.1' : 'Adam lr 1e-3'}, `
   + `batch norm in train mode; ${maxBatch} generated ${o.size}x${o.size} images (${((performance.now() - t0) / 1000).toFixed(1)} s to build); `
-  + `${workers} ${o.devices} worker(s) on ${os.availableParallelism()} cores; data ${onDevice ? 'resident (sliceable shared, batchS)' : 'from host shared memory'}; `
+  + `${workers} ${o.devices} worker(s) on ${os.availableParallelism()} cores; `
+  + `data ${onDevice ? 'resident (sliceable shared, batchS)' : 'from host shared memory'}; `
   + `${o.steps} timed steps`);
 
 interface Row extends TrainTiming { precision: Precision; peakMiB: number | null }
@@ -137,10 +140,13 @@ try {
   }
 } finally {
   poller.stop();
+  // A failed configuration still ends the workers, so the process exits with the error.
+  if (synk.isForked()) await synk.close();
 }
 
 console.log(['', `| model | devices | workers | precision | batch | ms/step | images/s | peak GPU GiB |`, '|---|---|---:|---|---:|---:|---:|---:|',
-  ...results.map((r) => `| ${name} | ${o.devices} | ${r.workers} | ${r.precision} | ${r.batch} | ${r.msPerStep.toFixed(1)} | ${r.samplesPerSecond.toFixed(1)} | `
+  ...results.map((r) => `| ${name} | ${o.devices} | ${r.workers} | ${r.precision} | ${r.batch} | ${r.msPerStep.toFixed(1)} | `
+    + `${r.samplesPerSecond.toFixed(1)} | `
     + `${r.peakMiB === null ? '' : (r.peakMiB / 1024).toFixed(1)} |`)].join('\n'));
 if (o.json) {
   const report = {

@@ -174,10 +174,14 @@ export class ResNet implements Module {
     this.stem = options.stem ?? 'imagenet';
     if (this.stem !== 'imagenet' && this.stem !== 'small') throw new TypeError(`resnet: stem must be 'imagenet' or 'small', got ${describe(this.stem)}`);
     if (options.seed !== undefined && options.rng !== undefined) throw new TypeError('resnet: give seed or rng, not both');
-    const c: Ctx = { rng: options.rng ?? new Rng(options.seed ?? 0), dtype: options.dtype ?? 'float32', momentum: options.momentum ?? 0.1, epsilon: options.epsilon ?? 1e-5 };
+    const c: Ctx = {
+      rng: options.rng ?? new Rng(options.seed ?? 0), dtype: options.dtype ?? 'float32', momentum: options.momentum ?? 0.1, epsilon: options.epsilon ?? 1e-5,
+    };
 
     this.conv1 = this.stem === 'imagenet'
-      ? conv2dLayer(this.inChannels, width, 7, { name: 'conv1', naming: 'torch', bias: false, stride: 2, padding: 3, init: heNormalFanOut, rng: c.rng.fork(), dtype: c.dtype })
+      ? conv2dLayer(this.inChannels, width, 7, {
+        name: 'conv1', naming: 'torch', bias: false, stride: 2, padding: 3, init: heNormalFanOut, rng: c.rng.fork(), dtype: c.dtype,
+      })
       : conv(c, 'conv1', this.inChannels, width, 3);
     this.bn1 = norm(c, 'bn1', width);
     let channels = width;
