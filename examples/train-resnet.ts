@@ -1,6 +1,8 @@
-// A ResNet-style network (the original's headline demo was ResNet-50 on 8 GPUs) on MNIST-shaped
-// images: a 3x3 stem with batch norm, three residual blocks (the last two strided, with projection
-// shortcuts), global average pooling and a dense classifier. Batch norm trains on each worker's
+// ResNet on MNIST (the original's headline demo was ResNet-50 on 8 GPUs): by default torchvision's
+// ResNet-18 (X.resnet18: 8 basic blocks in 4 layers, batch norm, global average pooling, fc) with the
+// small stem for 28x28 images (one 3x3 convolution, no max pool) at a reduced width (layers of 8, 16,
+// 32, 64 channels; --width 64 is torchvision's, 11.2 M parameters); --model small is the earlier
+// 3-block network (stem, three residual blocks, --widths). Batch norm trains on each worker's
 // rows; its running statistics are averaged over the workers through the flat gradient vector, so
 // the inference-mode validation (whole test set, numSlices) sees the same model on every worker.
 // Real MNIST by default, or generated images with --synthetic.
@@ -9,15 +11,19 @@ import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { plural } from '../src/extensions/plural.js';
-import { numberIn, positiveIntList, positiveNumber } from './_cli.js';
+import { Option } from 'commander';
+import { numberIn, positiveInt, positiveIntList, positiveNumber } from './_cli.js';
 import { epochBatches, epochProgress, finish, makeValidator, parseDemoOptions, pct, seconds, startWorkers, stepInfo, mnistData } from './_train-common.js';
 
 const o = parseDemoOptions(
   'train-resnet',
-  'ResNet-style CNN (stem, 3 residual blocks with batch norm, global average pooling) on MNIST-shaped images with Adam.',
-  { epochs: 3, batch: 128, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
-  { epochs: 2, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
-  (c) => c.option('--widths <a,b,c>', 'channels of the three stages', positiveIntList('--widths', 3), [8, 16, 32])
+  'ResNet-18 (small stem, reduced width) or a 3-block ResNet-style CNN on MNIST-shaped images with Adam.',
+  { epochs: 1, batch: 64, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
+  { epochs: 1, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
+  (c) => c.addOption(new Option('--model <name>', "'resnet18' (X.resnet18, small stem) or 'small' (stem and 3 residual blocks)")
+    .choices(['resnet18', 'small']).default('resnet18'))
+    .option('--width <n>', 'resnet18: channels of its first layer (default 8, quick 4; torchvision 64)', positiveInt('--width'))
+    .option('--widths <a,b,c>', 'small: channels of the three stages', positiveIntList('--widths', 3), [8, 16, 32])
     .option('--decay <x>', 'learning-rate factor per epoch (a schedule through setHyper)', positiveNumber('--decay'), 0.5)
     .option('--synthetic', 'generated images instead of MNIST', false)
     .option('--target <x>', 'test accuracy to reach (default 0.98, quick 0.75)', numberIn('--target', 0, 1)));
@@ -33,15 +39,20 @@ console.log(`${synthetic ? 'generated images' : 'MNIST'}: ${train.x.shape[0]} tr
 
 const rng = new X.Rng(o.seed);
 const [w1, w2, w3] = widths;
-const net = X.sequential(
-  X.conv2dLayer(1, w1, 3, { padding: 1, bias: false, rng: rng.fork(), name: 'stem' }), X.batchNorm(w1, { name: 'stem.bn' }), X.activation('relu'),
-  X.residualBlock(w1, w1, { rng: rng.fork() }),
-  X.residualBlock(w1, w2, { stride: 2, rng: rng.fork() }),
-  X.residualBlock(w2, w3, { stride: 2, rng: rng.fork() }),
-  X.globalAvgPool(),
-  X.dense(w3, 10, { rng: rng.fork(), name: 'head' }),
-);
-console.log(`ResNet widths ${widths.join('-')}: ${net.params.length} parameter tensors, ` +
+const width = (o['width'] as number | undefined) ?? (o.quick ? 4 : 8);
+const resnet18 = o['model'] === 'resnet18';
+const net: X.Module = resnet18
+  ? X.resnet18({ numClasses: 10, inChannels: 1, stem: 'small', width, rng: rng.fork() })
+  : X.sequential(
+    X.conv2dLayer(1, w1, 3, { padding: 1, bias: false, rng: rng.fork(), name: 'stem' }), X.batchNorm(w1, { name: 'stem.bn' }), X.activation('relu'),
+    X.residualBlock(w1, w1, { rng: rng.fork() }),
+    X.residualBlock(w1, w2, { stride: 2, rng: rng.fork() }),
+    X.residualBlock(w2, w3, { stride: 2, rng: rng.fork() }),
+    X.globalAvgPool(),
+    X.dense(w3, 10, { rng: rng.fork(), name: 'head' }),
+  );
+console.log(`${resnet18 ? `ResNet-18 (small stem, layers ${[1, 2, 4, 8].map((k) => k * width).join('-')})` : `ResNet widths ${widths.join('-')}`}: `
+  + `${net.params.length} parameter tensors, ` +
   `${net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0)} weights, `
   + `${net.states.length} running statistics; Adam lr ${o.lr}, batch ${o.batch}, ${plural(o.epochs, 'epoch')}`);
 

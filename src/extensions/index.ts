@@ -39,6 +39,7 @@ export { FlatLayout, type FlatEntry } from './flat-gradient.js';
 export { makeTrainFunction, type TrainFunction, type TrainOptions, type TrainCallOptions, type TrainStep } from './train.js';
 export * from './init.js';
 export * from './layers.js';
+export * from './resnet.js';
 export * from './safetensors.js';
 export * from './datasets/idx.js';
 export * from './datasets/mnist.js';

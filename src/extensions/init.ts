@@ -128,6 +128,16 @@ export function heNormal(shape: Shape, options: InitOptions = {}): NDArray {
   return fill(shape, options, (r) => s * r.normal());
 }
 
+/**
+ * N(0, s²) with s = gain·sqrt(1 / fanOut), gain sqrt(2) by default: PyTorch's kaiming_normal_(mode='fan_out',
+ * nonlinearity='relu'), which torchvision's ResNets use for every convolution.
+ */
+export function heNormalFanOut(shape: Shape, options: InitOptions = {}): NDArray {
+  const { fanOut } = fans(shape);
+  const s = gainOf(options, Math.SQRT2) * Math.sqrt(1 / Math.max(1, fanOut));
+  return fill(shape, options, (r) => s * r.normal());
+}
+
 /** A constant array (biases, batch-norm scales). */
 export function constantInit(shape: Shape, value: number, dtype: DType = 'float32'): NDArray {
   return NDArray.full(shape, value, dtype);
@@ -136,6 +146,6 @@ export function constantInit(shape: Shape, value: number, dtype: DType = 'float3
 /** A weight initialiser: an array of `shape` drawn as `options` say. */
 export type Initializer = (shape: Shape, options: InitOptions) => NDArray;
 /** The initialisers by name, for the `init` option of the layers. */
-export const initializers = { glorotUniform, glorotNormal, heUniform, heNormal } as const satisfies Record<string, Initializer>;
+export const initializers = { glorotUniform, glorotNormal, heUniform, heNormal, heNormalFanOut } as const satisfies Record<string, Initializer>;
 /** The name of an initialiser in {@link initializers}. */
 export type InitName = keyof typeof initializers;

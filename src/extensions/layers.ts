@@ -80,6 +80,19 @@ function positiveInt(what: string, v: unknown): number {
   return v;
 }
 
+/**
+ * How parameters are named after their layer's prefix: 'synk' (default: `conv0.W`, `conv0.b`, `bn0.gamma`, `bn0.beta`,
+ * `bn0.runningMean`, `bn0.runningVar`) or 'torch' (PyTorch's state_dict keys: `.weight`, `.bias`, `.running_mean`,
+ * `.running_var`), so a safetensors file can be exchanged with a PyTorch model of the same names.
+ */
+export type ParamNaming = 'synk' | 'torch';
+
+function suffixes(naming: ParamNaming | undefined, what: string) {
+  if (naming === undefined || naming === 'synk') return { weight: 'W', bias: 'b', gamma: 'gamma', beta: 'beta', mean: 'runningMean', var: 'runningVar' };
+  if (naming === 'torch') return { weight: 'weight', bias: 'bias', gamma: 'weight', beta: 'bias', mean: 'running_mean', var: 'running_var' };
+  throw new TypeError(`${what}: naming must be 'synk' or 'torch', got ${describe(naming)}`);
+}
+
 /** Options shared by the layers with parameters. */
 export interface ParamOptions {
   /** Prefix of the parameter names (default: kind + counter, e.g. dense0). */
@@ -169,6 +182,8 @@ export function conv2dForward(x: Variable, W: Variable, b?: Variable, options: C
  * and weight initialiser (default heNormal).
  */
 export interface Conv2dLayerOptions extends ParamOptions, Conv2dOptions {
+  /** Suffixes of the parameter names (default 'synk'; see {@link ParamNaming}). */
+  naming?: ParamNaming;
   activation?: Activation;
   bias?: boolean;
   init?: InitName | Initializer;
@@ -197,8 +212,9 @@ export class Conv2dLayer implements Module {
     const groups = options.groups ?? 1;
     if (inChannels % groups !== 0) throw new RangeError(`conv2dLayer: inChannels ${inChannels} is not divisible by groups ${groups}`);
     const name = autoName('conv', options.name);
-    this.W = weight([outChannels, inChannels / groups, kh, kw], options.init ?? 'heNormal', options, `${name}.W`);
-    this.b = options.bias === false ? null : constantParam([outChannels], 0, options.dtype, `${name}.b`);
+    const sfx = suffixes(options.naming, 'conv2dLayer');
+    this.W = weight([outChannels, inChannels / groups, kh, kw], options.init ?? 'heNormal', options, `${name}.${sfx.weight}`);
+    this.b = options.bias === false ? null : constantParam([outChannels], 0, options.dtype, `${name}.${sfx.bias}`);
     this.params = this.b ? [this.W, this.b] : [this.W];
   }
   apply(x: Variable): Variable {
@@ -257,9 +273,11 @@ export function batchNormInference(x: Variable, gamma: Variable, beta: Variable,
   return B.add(B.mul(x, perFeature(scale, x.ndim)), perFeature(shift, x.ndim));
 }
 
-/** Options of {@link batchNorm}: the running-statistics momentum (default 0.1), epsilon (default 1e-5), name and dtype. */
+/** Options of {@link batchNorm}: the running-statistics momentum (default 0.1), epsilon (default 1e-5), name, naming and dtype. */
 export interface BatchNormOptions {
   name?: string;
+  /** Suffixes of the parameter names (default 'synk'; see {@link ParamNaming}). */
+  naming?: ParamNaming;
   momentum?: number;
   epsilon?: number;
   dtype?: DType;
@@ -291,10 +309,11 @@ export class BatchNorm implements Module {
     if (!(this.momentum >= 0 && this.momentum <= 1)) throw new RangeError(`batchNorm: momentum must be in [0, 1], got ${this.momentum}`);
     if (!(this.epsilon >= 0)) throw new RangeError(`batchNorm: epsilon must be >= 0, got ${this.epsilon}`);
     const name = autoName('bn', options.name);
-    this.gamma = constantParam([features], 1, options.dtype, `${name}.gamma`);
-    this.beta = constantParam([features], 0, options.dtype, `${name}.beta`);
-    this.runningMean = constantParam([features], 0, options.dtype, `${name}.runningMean`);
-    this.runningVar = constantParam([features], 1, options.dtype, `${name}.runningVar`);
+    const sfx = suffixes(options.naming, 'batchNorm');
+    this.gamma = constantParam([features], 1, options.dtype, `${name}.${sfx.gamma}`);
+    this.beta = constantParam([features], 0, options.dtype, `${name}.${sfx.beta}`);
+    this.runningMean = constantParam([features], 0, options.dtype, `${name}.${sfx.mean}`);
+    this.runningVar = constantParam([features], 1, options.dtype, `${name}.${sfx.var}`);
     this.params = [this.gamma, this.beta];
     this.states = [this.runningMean, this.runningVar];
   }

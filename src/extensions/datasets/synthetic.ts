@@ -100,3 +100,46 @@ export function sliceSet(set: LabelledSet, start: number, stop: number): Labelle
     throw new RangeError(`sliceSet: rows ${start}..${stop} are outside 0..${set.x.shape[0]}`);
   return { x: rowsOf(set.x), y: rowsOf(set.y) };
 }
+
+/** Options of {@link makeImageNetLike}. */
+export interface ImageNetLikeOptions {
+  rows: number;
+  /** Default 1000. */
+  classes?: number;
+  /** Side of the square images (default 224). */
+  size?: number;
+  /** Default 3. */
+  channels?: number;
+  seed?: number;
+}
+
+// torchvision's Normalize for ImageNet: per-channel mean and standard deviation of the pixels in [0, 1].
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/**
+ * Generated data shaped as a normalised ImageNet batch, for throughput: images (rows, channels, size, size) float32 of
+ * uniform pixels in [0, 1) normalised with ImageNet's channel means and deviations (as torchvision's transforms leave
+ * them), and uniform int32 classes. Nothing to learn; the arithmetic of a step does not depend on the values.
+ * Deterministic for a seed.
+ */
+export function makeImageNetLike(options: ImageNetLikeOptions): LabelledSet {
+  const rows = positive('makeImageNetLike: rows', options.rows);
+  const k = positive('makeImageNetLike: classes', options.classes ?? 1000);
+  const s = positive('makeImageNetLike: size', options.size ?? 224);
+  const ch = positive('makeImageNetLike: channels', options.channels ?? 3);
+  if (rows * ch * s * s > 2 ** 31) throw new RangeError(`makeImageNetLike: ${rows} images of ${ch}x${s}x${s} exceed 2^31 elements; generate fewer rows`);
+  const r = new Rng(options.seed ?? 0);
+  const x = new NDArray('float32', [rows, ch, s, s]);
+  const plane = s * s;
+  for (let n = 0; n < rows; n++) {
+    for (let c = 0; c < ch; c++) {
+      const mean = IMAGENET_MEAN[c % 3]!, std = IMAGENET_STD[c % 3]!;
+      const base = (n * ch + c) * plane;
+      for (let i = 0; i < plane; i++) x.data[base + i] = (r.next() - mean) / std;
+    }
+  }
+  const y = new NDArray('int32', [rows]);
+  for (let n = 0; n < rows; n++) y.data[n] = r.int(k);
+  return { x, y };
+}
