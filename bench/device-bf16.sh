@@ -9,7 +9,8 @@ out=${OUT:-out}; mkdir -p "$out"
 nvidia-smi -L
 for t in bf16-gpu precision cudnn-gpu; do
   echo "=== test $t"
-  timeout 300 node --test --test-reporter=spec dist/test/devices/cuda/$t.test.js 2>&1 | tee "$out/test-$t.txt" | grep -E "^(✔|✖|ℹ (tests|pass|fail|skipped))|error" | head -60
+  timeout 300 node --test --test-reporter=spec dist/test/devices/cuda/$t.test.js 2>&1 | tee "$out/test-$t.txt" \
+    | grep -E "^(✔|✖|ℹ (tests|pass|fail|skipped))|error" | head -60
 done
 echo "=== bench/cuda.ts"
 timeout 300 node dist/bench/cuda.js --out "$out" 2>&1 | tee "$out/cuda-bench.txt" | grep -E "^\| (gemm|conv)|^conv|^gemm"

@@ -31,7 +31,8 @@ if [ "$stage" = verify ]; then
   timeout 200 node dist/bench/cuda.js --out $OUT 2>&1 | grep -E "^\| conv|rror" | head -20
   echo "== one H200 worker, makeTrainFunction, graphs log, breakdown"
   for p in highest high; do
-    SYNK_CUDA_GRAPHS_LOG=1 timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | tail -8
+    SYNK_CUDA_GRAPHS_LOG=1 timeout 200 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 \
+      --precision $p 2>&1 | tail -8
   done
   timeout 150 node dist/bench/gpu-step.js --worker --batches 512,8192 --steps 30 --precision high 2>&1 | tail -6
 fi
@@ -42,6 +43,7 @@ if [ "$stage" = gpuprobe ]; then
   echo "== where a GPU worker's step goes: GC events, CPU profile of every thread"
   node --trace-gc dist/bench/gpu-step.js --worker --batches 512 --steps 200 --precision high > /tmp/gc.log 2>&1
   grep -E "one program|GPU worker" /tmp/gc.log; echo "mark-compact: $(grep -c Mark-Compact /tmp/gc.log), scavenge: $(grep -c Scavenge /tmp/gc.log)"
-  timeout 200 node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512 --steps 300 --precision high 2>&1 | grep -E "^workers"
+  timeout 200 node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512 --steps 300 \
+    --precision high 2>&1 | grep -E "^workers"
   node bench/cpuprof-top.mjs /tmp/prof 22
 fi

@@ -49,7 +49,8 @@ export interface CudaDeviceOptions {
    * shape within a workspace limit, TF32 tensor cores under matmulPrecision 'high' or 'medium'. Default:
    * on where cuDNN 9 is found (SYNK_CUDNN=0 turns the default off), else im2col + cuBLAS, silently. Asked for
    * explicitly (true) and not found, the device warns once and uses im2col; a cuDNN older than 9 is an error
-   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. false: always im2col + cuBLAS. See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
+   * (CudaLibraryVersionError), and so is a cudnnPath that does not load. false: always im2col + cuBLAS.
+   * See {@link CudaDeviceOptions.cudnnPath} for where it is looked for.
    */
   readonly cudnn?: boolean;
   /**

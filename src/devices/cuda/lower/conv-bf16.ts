@@ -135,7 +135,8 @@ export function lowerConv2dInputGradBf16(lc: LowerContext, step: ProgramStep, co
     const w = asDtype(s, w0, 'float32', k.casts[1]!);
     const gyb = bf16Copy(s, k.toBf16, gy.arr);
     const wb = bf16Copy(s, k.toBf16, w.arr);
-    const byCudnn = cudnn && viaCudnn(s, k, (dx) => convolveWithCudnn(s, cudnn, 'backwardData', g, attrs, 'bfloat16', { x: dx.ptr, w: wb.ptr, y: gyb.ptr }), out);
+    const byCudnn = cudnn
+      && viaCudnn(s, k, (dx) => convolveWithCudnn(s, cudnn, 'backwardData', g, attrs, 'bfloat16', { x: dx.ptr, w: wb.ptr, y: gyb.ptr }), out);
     if (!byCudnn) {
       const col = p.direct ? null : s.temp('float32', [p.chunk * p.rows * p.P]);
       const image = g.cin * g.h * g.w;
@@ -181,7 +182,8 @@ export function lowerConv2dFilterGradBf16(lc: LowerContext, step: ProgramStep, c
     const gy = asDtype(s, gy0, 'float32', k.casts[1]!);
     const gyb = bf16Copy(s, k.toBf16, gy.arr);
     const xb = cudnn || p.direct ? bf16Copy(s, k.toBf16, x.arr) : null;
-    const byCudnn = cudnn && viaCudnn(s, k, (dw) => convolveWithCudnn(s, cudnn, 'backwardFilter', g, attrs, 'bfloat16', { x: xb!.ptr, w: dw.ptr, y: gyb.ptr }), out);
+    const byCudnn = cudnn
+      && viaCudnn(s, k, (dw) => convolveWithCudnn(s, cudnn, 'backwardFilter', g, attrs, 'bfloat16', { x: xb!.ptr, w: dw.ptr, y: gyb.ptr }), out);
     if (!byCudnn) {
       const col = p.direct ? null : s.temp('float32', [p.chunk * p.rows * p.P]);
       const colb = p.direct ? null : bf16Temp(s, p.chunk * p.rows * p.P);
