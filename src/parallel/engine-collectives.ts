@@ -11,6 +11,7 @@ import type { Device, DeviceArray } from '../devices/device.js';
 import type { GarbageMeter } from './collect-garbage.js';
 import type { SharedValueMsg } from './protocol.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
+import { reduceForController } from './engine-reduce.js';
 
 /** What a collective needs of the worker's engine (engine.ts's Engine; named here so the two do not import each other). */
 export interface CollectiveEngine {
@@ -95,7 +96,7 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
         const buf = own.data.slice() as TypedArray;
         if (comm && comm.size > 1) {
           const op = msg.reduceOp ?? 'avg';
-          if (msg.op === 'reduce') await comm.reduce(buf, { op, root: 0, dtype: own.dtype });
+          if (msg.op === 'reduce') await reduceForController(comm, buf, { op, dtype: own.dtype });
           else await comm.allReduce(buf, { op, dtype: own.dtype });
         }
         const result = new NDArray(own.dtype, own.shape, buf);

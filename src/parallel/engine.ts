@@ -36,6 +36,16 @@ export class Engine {
   constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
     private readonly arenas: { readonly scratch: SharedArrayBuffer; readonly results: SharedArrayBuffer }) {}
 
+  /** This rank among the ranks of every node (its local rank on a single node). */
+  get globalRank(): number {
+    return this.comm?.rank ?? this.rank;
+  }
+
+  /** Ranks of every node (this node's workers on a single node). */
+  get globalSize(): number {
+    return this.comm?.size ?? this.size;
+  }
+
   async handle(msg: ControllerMsg): Promise<unknown> {
     switch (msg.kind) {
       case 'define': return this.define(msg);
@@ -122,7 +132,9 @@ export class Engine {
       if (!data) throw new Error(`rank ${this.rank}: Data ${id} was not sent to this worker`);
       if (i >= entry.spec.nScattered) return { kind: 'whole', data };
       const sel = call.selection!;
-      return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, this.size, this.rank) : pieceOf(sel, this.size, this.rank) };
+      // Rows are split over every rank of every node: this rank takes its global piece (node k's ranks hold node k's rows).
+      const [rank, size] = [this.globalRank, this.globalSize];
+      return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, size, rank) : pieceOf(sel, size, rank) };
     });
     const { reduced, updated } = await this.execute({
       kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
@@ -192,7 +204,7 @@ export class Engine {
     });
     for (let j = 0; j < k; j++) {
       // Each rank and each slice draws its own random numbers (e.g. its own dropout masks).
-      setRandomStreamSalt(((this.rank & 0xffff) << 16) | (j & 0xffff));
+      setRandomStreamSalt(((this.globalRank & 0xffff) << 16) | (j & 0xffff));
       let weight = -1;
       const inputs = msg.inputs.map((inp, i) => {
         if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);

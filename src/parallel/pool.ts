@@ -74,6 +74,8 @@ export interface PoolOptions {
    * busy machine spinning steals the controller's core and multiplies the round trip).
    */
   spinMicros?: number;
+  /** Called once when a worker dies (after the pending call was failed): a job of many nodes ends itself there. */
+  onWorkerDeath?: (rank: number, error: Error) => void;
 }
 
 export interface CallOptions {
@@ -115,6 +117,7 @@ export class WorkerPool {
   private readonly dead = new Set<number>();
   /** quiesce() is waiting for the call in progress: calls not yet started are refused. */
   private stopping = false;
+  private onWorkerDeath: ((rank: number, error: Error) => void) | undefined;
 
   private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number) {
     this.size = workers.length;
@@ -153,6 +156,7 @@ export class WorkerPool {
       throw new TypeError(`WorkerPool.start: cannot start worker ${workers.length}: ${(e as Error).message}`, { cause: e });
     }
     const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs);
+    pool.onWorkerDeath = options.onWorkerDeath;
     try {
       await pool.awaitReady(startTimeoutMs);
     } catch (e) {
@@ -532,6 +536,7 @@ export class WorkerPool {
     if (this.commInit) abortShmGroup(this.commInit, 'died', rank);
     for (const w of this.workers) w.unref();
     this.fail(error);
+    this.onWorkerDeath?.(rank, error);
   }
 
   private fail(error: Error): void {
