@@ -266,8 +266,8 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
   for (const f of functions) for (const v of f.shareds) shareds.set(v.sharedId, v);
   for (const v of extraShareds) shareds.set(v.sharedId, v);
   const newShareds = [...shareds.values()].filter((v) => !s.definedShareds.has(v.sharedId));
-  if (s.nodes) await agreeAndShareAcrossNodes(s.nodes.job, functions.map((f) => f.spec), newShareds);
   if (functions.length === 0 && newShareds.length === 0) return;
+  if (s.nodes) await agreeAndShareAcrossNodes(s.nodes.job, functions.map((f) => f.spec), newShareds);
   const msg: ControllerMsg = { kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) };
   await s.pool.broadcastMessage(msg, { label: 'distribute' });
   maybeGarbageSoon(msg.shareds.reduce((bytes, m) => bytes + m.value.buffer.byteLength, 0));
