@@ -47,6 +47,8 @@ export interface Job {
   readonly launcher: LauncherInfo;
   readonly version: string;
   readonly network: string | null;
+  /** The variables the network option set (those already set were left alone). */
+  readonly networkVariables: readonly string[];
 }
 
 let job: Job | null = null;
@@ -68,18 +70,27 @@ export function synkVersion(): string {
  * Checks that `name` is a network interface of this host and points MPI's TCP transports and NCCL
  * at it, in this process's environment (read by MPI at MPI_Init and NCCL at communicator creation).
  */
-export function useNetwork(name: string, env: NodeJS.ProcessEnv = process.env): void {
-  const found = networkInterfaces();
-  if (!(name in found)) {
+export function useNetwork(name: string, env: NodeJS.ProcessEnv = process.env, found: Readonly<Record<string, unknown>> = networkInterfaces()): string[] {
+  if (!Object.hasOwn(found, name)) {
     throw new Error(`fork: network interface '${name}' does not exist on this host (it has: ${Object.keys(found).join(', ')}); `
       + 'name one of those (option network, or SYNK_NETWORK)');
   }
-  if (!isMainThread) return;
-  env['NCCL_SOCKET_IFNAME'] ??= name;
-  env['OMPI_MCA_btl_tcp_if_include'] ??= name; // Open MPI's TCP transport between processes
-  env['FI_TCP_IFACE'] ??= name; // libfabric's tcp provider (MPICH ch4:ofi)
-  env['UCX_NET_DEVICES'] ??= name; // UCX (MPICH ch4:ucx, Open MPI pml ucx)
+  if (!isMainThread) return [];
+  // An explicit setting of one of these wins (the user may want UCX on an InfiniBand port, say).
+  return NETWORK_VARIABLES.filter((v) => {
+    if (env[v] !== undefined) return false;
+    env[v] = name;
+    return true;
+  });
 }
+
+/**
+ * What the network option sets: NCCL's socket interface, Open MPI's TCP transport between
+ * processes, libfabric's tcp provider (MPICH ch4:ofi, Intel MPI) and UCX's devices (MPICH ch4:ucx,
+ * Open MPI's pml ucx). Each is read by the library in this process at MPI_Init (NCCL: when a
+ * communicator is made). The launcher's own wiring is chosen before this process starts, at launch.
+ */
+export const NETWORK_VARIABLES = ['NCCL_SOCKET_IFNAME', 'OMPI_MCA_btl_tcp_if_include', 'FI_TCP_IFACE', 'UCX_NET_DEVICES'] as const;
 
 /**
  * Joins the MPI job when a launcher started this process; null when none did (the single-node
@@ -88,7 +99,7 @@ export function useNetwork(name: string, env: NodeJS.ProcessEnv = process.env): 
  */
 export function joinJob(options: { virtualNodes?: boolean; network?: string; commTimeoutMs?: number }): Job | null {
   const network = options.network ?? config().network ?? null;
-  if (network !== null) useNetwork(network);
+  const set = network !== null ? useNetwork(network) : [];
   const launcher = detectLauncher();
   if (launcher === null) return null;
   if (job) return job;
@@ -101,7 +112,7 @@ export function joinJob(options: { virtualNodes?: boolean; network?: string; com
       + '(Open MPI: mpirun --map-by ppr:1:node, MPICH: mpiexec -ppn 1, Slurm: srun --ntasks-per-node=1), '
       + 'or pass fork({ virtualNodes: true }) (SYNK_VIRTUAL_NODES=1) to make each process a node of its own, as in tests');
   }
-  job = { mpi, launcher, version: mpi.mpi.libraryVersion().split('\n')[0]!.trim(), network };
+  job = { mpi, launcher, version: mpi.mpi.libraryVersion().split('\n')[0]!.trim(), network, networkVariables: set };
   return job;
 }
 
@@ -121,7 +132,8 @@ export function announce(j: Job, localWorkers: number, deviceKind: string): void
   if (printed || j.mpi.rank !== 0) return;
   printed = true;
   process.stderr.write(`synkhronos ${synkVersion()}: ${j.mpi.size} nodes x ${localWorkers} ${deviceKind} workers under ${j.launcher.name}; `
-    + `MPI ${j.version} (${j.mpi.mpi.path}); network ${j.network ?? 'chosen by MPI (no network option)'}\n`);
+    + `MPI ${j.version} (${j.mpi.mpi.path}); network ${j.network === null ? 'chosen by MPI and NCCL (no network option)'
+      : `${j.network} (${j.networkVariables.length ? `set ${j.networkVariables.join(', ')}` : 'its variables were set already'})`}\n`);
 }
 
 const encoder = new TextEncoder();

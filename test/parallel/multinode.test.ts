@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { type JobResult, type MpiFlavor, jobEnv, mpiRun, probeMpich, probeOpenMpi, runJob } from '../comm/mpi-launch.js';
+import { NETWORK_VARIABLES, useNetwork } from '../../src/parallel/nodes.js';
 
 const job = new URL('./fixtures/multinode-job.js', import.meta.url);
 const faults = new URL('./fixtures/multinode-faults.js', import.meta.url);
@@ -31,6 +32,14 @@ test('without a launcher the script is one node, unchanged (1 node x 2 workers)'
 test('an unknown network interface is refused, naming the interfaces this host has', async () => {
   const r = await runJob(process.execPath, [fileURLToPath(faults), 'network'], jobEnv());
   assert.match(r.out, /REFUSED node 0: fork: network interface 'nosuch0' does not exist on this host \(it has: lo/);
+});
+
+test('the network option sets MPI\'s and NCCL\'s interface variables, leaving ones already set alone', () => {
+  const env: NodeJS.ProcessEnv = { UCX_NET_DEVICES: 'mlx5_0:1' };
+  const set = useNetwork('ib0', env, { lo: [], ib0: [] });
+  assert.deepEqual(set, ['NCCL_SOCKET_IFNAME', 'OMPI_MCA_btl_tcp_if_include', 'FI_TCP_IFACE']);
+  assert.deepEqual(NETWORK_VARIABLES.map((v) => env[v]), ['ib0', 'ib0', 'ib0', 'mlx5_0:1']);
+  assert.throws(() => useNetwork('docker0', {}, { lo: [], eth0: [] }), /network interface 'docker0' does not exist on this host \(it has: lo, eth0\)/);
 });
 
 /** Ends well, every node naming the same difference. */
@@ -69,6 +78,14 @@ for (const probe of [probeOpenMpi(), probeMpich()]) {
     if (flavor.abi === 'openmpi') {
       test('3 nodes x 1 worker equal one device on the whole batch', async () => {
         assertAllNodesOk(await mpiRun(flavor, 3, job, ['1']), 3, 1);
+      });
+      test('over TCP only, on the interface the network option names (SYNK_NETWORK=lo): printed once, and the job is right', async () => {
+        const args = [...flavor.args, '--mca', 'btl', 'tcp,self', '-np', '2', process.execPath, fileURLToPath(job), '1'];
+        const r = await runJob(flavor.command, args, jobEnv({ SYNK_NETWORK: 'lo' }));
+        assertAllNodesOk(r, 2, 1);
+        const lines = r.out.split('\n').filter((l) => /^synkhronos .* nodes x/.test(l));
+        assert.equal(lines.length, 1, r.out);
+        assert.match(lines[0]!, /2 nodes x 1 reference workers .*MPI Open MPI v\d.*network lo \(set NCCL_SOCKET_IFNAME, OMPI_MCA_btl_tcp_if_include/);
       });
       test('nodes with different functions, different worker counts, or several per host without virtualNodes are refused on every node', async () => {
         await assertRefusedEverywhere(flavor, 'functions', /function #0 of this distribute differs between nodes \(node 0: 'column sums' hash \w+, node 1: 'column sums' hash \w+\)/);
