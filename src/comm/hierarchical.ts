@@ -40,7 +40,8 @@ export class HierarchicalCommunicator implements Communicator {
   constructor(private readonly local: Communicator, private readonly cross: Communicator | null, readonly layout: NodeLayout) {
     if ((local.rank === 0) !== (cross !== null)) throw new Error('HierarchicalCommunicator: the leaders\' group is given on local rank 0 and only there');
     if (cross && (cross.rank !== layout.nodeRank || cross.size !== layout.nodeCount)) {
-      throw new Error(`HierarchicalCommunicator: the leaders' group is rank ${cross.rank} of ${cross.size}, the layout says node ${layout.nodeRank} of ${layout.nodeCount}`);
+      const says = `node ${layout.nodeRank} of ${layout.nodeCount}`;
+      throw new Error(`HierarchicalCommunicator: the leaders' group is rank ${cross.rank} of ${cross.size}, the layout says ${says}`);
     }
     this.rank = layout.nodeRank * local.size + local.rank;
     this.size = layout.nodeCount * local.size;
@@ -156,7 +157,8 @@ export class HierarchicalCommunicator implements Communicator {
     const t = timeoutOf(options);
     const isRoot = this.rank === root;
     if (isRoot && (!Array.isArray(parts) || parts.length !== this.size)) {
-      throw new TypeError(`scatter parts: expected an array of ${this.size} typed arrays on the root, got ${Array.isArray(parts) ? parts.length : String(parts)}`);
+      const got = Array.isArray(parts) ? parts.length : String(parts);
+      throw new TypeError(`scatter parts: expected an array of ${this.size} typed arrays on the root, got ${got}`);
     }
     // counts[size] carries the dtype code, so the other ranks can allocate the packed buffer.
     const counts = new Int32Array(this.size + 1);

@@ -1,7 +1,7 @@
 // Cross-rank reduction of a call's outputs through the Communicator (rank 0 receives the result).
 import { NDArray } from '../tensor/ndarray.js';
 import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
-import type { Communicator } from '../comm/communicator.js';
+import type { Communicator, ReduceOp } from '../comm/communicator.js';
 import { spansNodes } from '../comm/hierarchical.js';
 import { Accumulator, concatRows, finishAvg, type OutputOp } from './accumulate.js';
 
@@ -9,7 +9,7 @@ import { Accumulator, concatRows, finishAvg, type OutputOp } from './accumulate.
  * Reduces into the rank that answers the controller: rank 0, or with many nodes every node's rank 0
  * (each node's controller returns the result to its copy of the script).
  */
-export function reduceForController<T extends TypedArray>(comm: Communicator, buf: T, options: { op: NonNullable<Parameters<Communicator['reduce']>[1]>['op']; dtype?: DType }): Promise<T> {
+export function reduceForController<T extends TypedArray>(comm: Communicator, buf: T, options: { op: ReduceOp; dtype?: DType }): Promise<T> {
   return spansNodes(comm) ? comm.reduceToLeaders(buf, options) : comm.reduce(buf, { ...options, root: 0 });
 }
 

@@ -77,7 +77,9 @@ export function checkForkOptions(options: unknown): ForkOptions {
     throw new RangeError(`fork: timeoutMs must be a positive number of milliseconds (Infinity for no bound), got ${describe(timeoutMs)}`);
   }
   const virtualNodes = options['virtualNodes'];
-  if (virtualNodes !== undefined && typeof virtualNodes !== 'boolean') throw new TypeError(`fork: virtualNodes must be a boolean, got ${describe(virtualNodes)}`);
+  if (virtualNodes !== undefined && typeof virtualNodes !== 'boolean') {
+    throw new TypeError(`fork: virtualNodes must be a boolean, got ${describe(virtualNodes)}`);
+  }
   const network = options['network'];
   if (network !== undefined && (typeof network !== 'string' || network === '')) {
     throw new TypeError(`fork: network must be the name of a network interface such as 'eth0', got ${describe(network)}`);

@@ -176,7 +176,8 @@ export async function agreeOnFunctions(j: Job, specs: readonly FunctionSpec[]): 
   for (let node = 1; node < all.length; node++) {
     const [a, b] = [all[0]!, all[node]!];
     if (a.length !== b.length) {
-      throw new CommMismatchError(`distribute: node 0 distributes ${a.length} new function(s), node ${node} ${b.length}; every node must build the same synk functions in the same order`);
+      throw new CommMismatchError(`distribute: node 0 distributes ${a.length} new function(s), node ${node} ${b.length}; `
+        + 'every node must build the same synk functions in the same order');
     }
     const k = a.findIndex((h, i) => h !== b[i]);
     if (k >= 0) {

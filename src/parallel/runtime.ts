@@ -131,7 +131,8 @@ async function start(options: ForkOptions): Promise<number> {
   if (job) {
     // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
     const kinds = [...new Set(devices.map((d) => d.kind))].join('+');
-    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`);
+    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`;
+    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine);
     announce(job, devices.length, kinds);
   }
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
@@ -151,7 +152,7 @@ async function start(options: ForkOptions): Promise<number> {
     workerData: { devices, arenas, ncclBootstrap, nodes },
     timeoutMs: options.timeoutMs ?? 600_000,
     // A node that lost a worker can take part in no collective again: the whole job ends now, not at a deadline.
-    ...(job ? { onWorkerDeath: (rank: number, e: Error) => abortJob(job, `worker ${rank} (global rank ${job.mpi.rank * devices.length + rank}) died: ${e.message}`) } : {}),
+    ...(job ? { onWorkerDeath: (rank: number, e: Error) => onWorkerDeath(job, devices.length, rank, e) } : {}),
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }).catch((e: unknown) => { bridge?.close(); throw e; }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
@@ -287,6 +288,10 @@ async function agreeAndShareAcrossNodes(job: Job, specs: readonly FunctionSpec[]
     await job.mpi.broadcast(value.data, { root: 0 });
     if (job.mpi.rank !== 0) v.setValue(value);
   }
+}
+
+function onWorkerDeath(job: Job, localWorkers: number, rank: number, e: Error): never {
+  return abortJob(job, `worker ${rank} (global rank ${job.mpi.rank * localWorkers + rank}) died: ${e.message}`);
 }
 
 /** A cross-node collective failed on this node's leader: a deadline or a transport error ends the job (MPI_Abort). */

@@ -63,7 +63,8 @@ async function assertJobEndsFast(flavor: MpiFlavor, fault: string, message: RegE
   assert.match(r.out, message, r.out);
 }
 
-const TIMEOUT_MESSAGE = /aborts the job: node 0 of 2: worker collective allReduce of global rank 0 .*MPI rank 0 of 2: allReduce \(collective #\d+\) did not complete within 1500 ms/;
+const TIMEOUT_MESSAGE = new RegExp('aborts the job: node 0 of 2: worker collective allReduce of global rank 0 '
+  + '.*MPI rank 0 of 2: allReduce \\(collective #\\d+\\) did not complete within 1500 ms');
 
 for (const probe of [probeOpenMpi(), probeMpich()]) {
   const name = probe.flavor?.name ?? 'an MPI';
@@ -88,8 +89,10 @@ for (const probe of [probeOpenMpi(), probeMpich()]) {
         assert.match(lines[0]!, /2 nodes x 1 reference workers .*MPI Open MPI v\d.*network lo \(set NCCL_SOCKET_IFNAME, OMPI_MCA_btl_tcp_if_include/);
       });
       test('nodes with different functions, different worker counts, or several per host without virtualNodes are refused on every node', async () => {
-        await assertRefusedEverywhere(flavor, 'functions', /function #0 of this distribute differs between nodes \(node 0: 'column sums' hash \w+, node 1: 'column sums' hash \w+\)/);
-        await assertRefusedEverywhere(flavor, 'workers', /the workers per node.*differs between nodes \(node 0: 2 reference workers.*node 1: 1 reference workers/);
+        const functions = /function #0 of this distribute differs between nodes \(node 0: 'column sums' hash \w+, node 1: 'column sums' hash \w+\)/;
+        await assertRefusedEverywhere(flavor, 'functions', functions);
+        const workers = /the workers per node.*differs between nodes \(node 0: 2 reference workers.*node 1: 1 reference workers/;
+        await assertRefusedEverywhere(flavor, 'workers', workers);
         await assertRefusedEverywhere(flavor, 'no-virtual', /2 processes of this MPI job run on this host.*virtualNodes: true/);
       });
       test('a node that loses a worker ends the job at once, naming the worker and its global rank', async () => {
