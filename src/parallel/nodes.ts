@@ -49,6 +49,8 @@ export interface Job {
   readonly network: string | null;
   /** The variables the network option set (those already set were left alone). */
   readonly networkVariables: readonly string[];
+  /** Processes of one host are nodes of their own (virtualNodes): GPU workers then get NCCL_HOSTID per node. */
+  readonly virtual: boolean;
 }
 
 let job: Job | null = null;
@@ -112,7 +114,7 @@ export function joinJob(options: { virtualNodes?: boolean; network?: string; com
       + '(Open MPI: mpirun --map-by ppr:1:node, MPICH: mpiexec -ppn 1, Slurm: srun --ntasks-per-node=1), '
       + 'or pass fork({ virtualNodes: true }) (SYNK_VIRTUAL_NODES=1) to make each process a node of its own, as in tests');
   }
-  job = { mpi, launcher, version: mpi.mpi.libraryVersion().split('\n')[0]!.trim(), network, networkVariables: set };
+  job = { mpi, launcher, version: mpi.mpi.libraryVersion().split('\n')[0]!.trim(), network, networkVariables: set, virtual };
   return job;
 }
 

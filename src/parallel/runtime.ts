@@ -17,7 +17,7 @@ import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
-import { createNcclBootstrap } from './gpu-comm.js';
+import { createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
 import { checkForkOptions, type ForkOptions } from './fork-options.js';
 import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
 import { WorkerDataCache } from './worker-data.js';
@@ -145,6 +145,10 @@ async function start(options: ForkOptions): Promise<number> {
   const channel = job ? `synk-node-link-${process.pid}-${generation}` : null;
   const bridge = job ? new NodeBridge(channel!, job.mpi, (e, op) => onCrossNodeFailure(job, e, op, devices.length)) : null;
   const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  // GPUs of every node form one group: node 0's id reaches the other nodes' workers through MPI while they start.
+  if (job && deviceGroup && job.virtual && job.mpi.localSize > 1) process.env['NCCL_HOSTID'] ??= `synk-node${job.mpi.rank}`;
+  const relay = job && ncclBootstrap ? relayDeviceGroupId(ncclBootstrap, job.mpi.rank === 0, (m) => job.mpi.broadcast(m, { root: 0 })) : null;
+  relay?.catch(() => undefined); // awaited below; a failed start reports the pool's error first
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
   const pool = await withGcForWorkers(() => WorkerPool.start({
     n: devices.length,
@@ -155,6 +159,7 @@ async function start(options: ForkOptions): Promise<number> {
     ...(job ? { onWorkerDeath: (rank: number, e: Error) => onWorkerDeath(job, devices.length, rank, e) } : {}),
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }).catch((e: unknown) => { bridge?.close(); throw e; }));
+  await relay;
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
   const nodeState = job && bridge ? { job, bridge, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;

@@ -29,7 +29,9 @@ function spanNodes(local: Communicator | null, nodes: NodesData | null | undefin
 let engine: Engine | undefined;
 
 /** Workers whose devices form a group join the fork's (every worker of the fork is of that kind then). */
-async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstrap: unknown): Promise<{ device: Device; comm: DeviceCommunicator | null }> {
+async function openDevice(
+  spec: DeviceSpec, rank: number, size: number, bootstrap: unknown, nodes: NodesData | null | undefined,
+): Promise<{ device: Device; comm: DeviceCommunicator | null }> {
   const shared = isNcclBootstrap(bootstrap) ? bootstrap : null;
   let device: Device;
   let group: Awaited<ReturnType<typeof deviceGroupOf>>;
@@ -44,7 +46,9 @@ async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstra
   try {
     const shm = (rawWorkerData as { synkPool?: { comm?: ShmGroupInit | null } } | null)?.synkPool?.comm ?? null;
     const probe = shmAbortProbe(shm);
-    return { device, comm: await joinDeviceGroup(group, device, shared, rank, size, probe ? { abortProbe: probe } : {}) };
+    // With many nodes one group spans every GPU of every node; node 0's rank 0 makes its id.
+    const span = nodes ? { globalRank: nodes.nodeRank * size + rank, globalSize: nodes.nodeCount * size, createsId: nodes.nodeRank === 0 && rank === 0 } : null;
+    return { device, comm: await joinDeviceGroup(group, device, shared, rank, size, { ...(probe ? { abortProbe: probe } : {}), ...(span ? { span } : {}) }) };
   } catch (e) {
     device.close();
     throw e;
@@ -67,7 +71,7 @@ await serveWorker({
     };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
-    const { device, comm } = await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap);
+    const { device, comm } = await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap, nodes);
     engine = new Engine(ctx.rank, ctx.size, device, spanNodes(ctx.comm, nodes), arenas);
     engine.deviceComm = comm;
   },
