@@ -129,6 +129,20 @@ export function defaultCpuWorkers(j: Job | null): number | undefined {
   return Math.max(1, Math.floor(availableParallelism() / j.mpi.localSize));
 }
 
+/**
+ * Device specs whose BLAS threads fit this process's share of the host's cores: with several
+ * processes on one host (virtual nodes), a lone CPU worker would otherwise take every core of it.
+ */
+export function fitThreadsToHost<S extends { readonly kind: string }>(j: Job | null, specs: readonly S[]): S[] {
+  const share = defaultCpuWorkers(j);
+  if (share === undefined) return [...specs];
+  const each = Math.max(1, Math.floor(share / specs.length));
+  return specs.map((s) => {
+    const threads = (s as { threads?: unknown }).threads;
+    return typeof threads === 'number' && threads > each ? { ...s, threads: each } : s;
+  });
+}
+
 /** Prints the job's shape, network and library versions once, from node 0. */
 export function announce(j: Job, localWorkers: number, deviceKind: string): void {
   if (printed || j.mpi.rank !== 0) return;

@@ -25,7 +25,7 @@ import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 import { NodeBridge } from '../comm/node-link.js';
 import { CommMismatchError } from '../comm/communicator.js';
 import {
-  abortJob, agreeAcrossNodes, agreeOnFunctions, announce, defaultCpuWorkers, joinJob, synkVersion, type Job, type NodeInfo,
+  abortJob, agreeAcrossNodes, agreeOnFunctions, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion, type Job, type NodeInfo,
 } from './nodes.js';
 
 export type { ForkOptions } from './fork-options.js';
@@ -126,7 +126,7 @@ async function start(options: ForkOptions): Promise<number> {
   // The registered devices decide what 'cpu', 'cuda', 'auto' (any registered kind) mean here.
   const given = options.devices ?? 'cpu';
   const count = options.n ?? (given === 'cpu' || given === 'reference' ? defaultCpuWorkers(job) : undefined);
-  let devices: DeviceSpec[] = typeof given === 'string' ? await resolveDevices(given, count) : [...given];
+  let devices: DeviceSpec[] = typeof given === 'string' ? fitThreadsToHost(job, await resolveDevices(given, count)) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
   if (job) {
     // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
