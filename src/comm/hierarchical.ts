@@ -47,6 +47,16 @@ export class HierarchicalCommunicator implements Communicator {
     this.size = layout.nodeCount * local.size;
   }
 
+  /** The node's own group (this rank's local rank is node.rank). */
+  get node(): Communicator {
+    return this.local;
+  }
+
+  /** The leaders' group across nodes, on the node's leader only (null elsewhere). */
+  get leaders(): Communicator | null {
+    return this.cross;
+  }
+
   /** Whether this rank is its node's leader (local rank 0). */
   get isLeader(): boolean {
     return this.cross !== null;

@@ -190,9 +190,8 @@ export function makeTrainFunction(
     const layout = nodeLayout(what);
     const n = layout.localWorkers * layout.nodeCount;
     const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
-    // The shared-state step reduces inside one process's memory only: with many nodes the step takes the
-    // flat path below (gradient, one job-wide allReduce, update), which spans every node.
-    if (shared && workersShareHostMemory(what) && layout.nodeCount === 1) {
+    // With many nodes the shared-state step sums each node's gradients in its memory, then across nodes (engine.ts).
+    if (shared && workersShareHostMemory(what)) {
       // One dispatch: gradient, reduce-scatter and fused update on shared parameters (shared-step.ts).
       const result = await shared.run(Object.keys(call).length ? [...args, { ...call }] : args);
       sharedRan = true;

@@ -15,6 +15,7 @@ import { sliceableSource } from './sliceable.js';
 import { reduceAcrossRanks } from './engine-reduce.js';
 import { runCollective } from './engine-collectives.js';
 import type { DeviceCommunicator } from '../comm/device-groups.js';
+import { type HierarchicalCommunicator, spansNodes } from '../comm/hierarchical.js';
 import {
   fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
   type DefineMsg, type FunctionSpec, type InputMsg, type PlanMsg, type SharedValueMsg,
@@ -248,8 +249,18 @@ export class Engine {
     if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
     compiled.applyUpdates(local.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
-    step?.reduceAndUpdate(performance.now() - t0);
+    if (step && spansNodes(this.comm)) await this.reduceAndUpdateAcrossNodes(step, this.comm, t0);
+    else step?.reduceAndUpdate(performance.now() - t0);
     return { reduced, updated: local.map((u) => ({ shared: u.shared, index: u.index })) };
+  }
+
+  /** The shared step over many nodes: the node's sum, then the leaders' all-reduce of it, then the update of each shard. */
+  private async reduceAndUpdateAcrossNodes(step: SharedStep, comm: HierarchicalCommunicator, t0: number): Promise<void> {
+    step.reduceShard();
+    await comm.node.barrier();
+    if (comm.leaders) await comm.leaders.allReduce(step.slot(0), { op: 'sum' });
+    await comm.node.barrier(); // every rank reads the job-wide sum only after the leader wrote it
+    step.updateShard(performance.now() - t0);
   }
 
   private contribute(step: SharedStep, updated: (UpdateValue & { index: number })[], flatShared: SharedVariable): (UpdateValue & { index: number })[] {
