@@ -102,7 +102,7 @@ export const NETWORK_VARIABLES = ['NCCL_SOCKET_IFNAME', 'OMPI_MCA_btl_tcp_if_inc
 export function joinJob(options: { virtualNodes?: boolean; network?: string; commTimeoutMs?: number }): Job | null {
   const network = options.network ?? config().network ?? null;
   const set = network !== null ? useNetwork(network) : [];
-  const launcher = detectLauncher();
+  const launcher = jobLauncher();
   if (launcher === null) return null;
   if (job) return job;
   const timeoutMs = options.commTimeoutMs ?? config().commTimeoutMs;
@@ -116,6 +116,17 @@ export function joinJob(options: { virtualNodes?: boolean; network?: string; com
   }
   job = { mpi, launcher, version: mpi.mpi.libraryVersion().split('\n')[0]!.trim(), network, networkVariables: set, virtual };
   return job;
+}
+
+/**
+ * The launcher that started this process as one of a job's processes, or null. Slurm sets its
+ * variables in a batch script too, where `node script.js` is a single process: only an srun step
+ * (SLURM_STEP_ID) counts as a launcher.
+ */
+export function jobLauncher(env: Readonly<Record<string, string | undefined>> = process.env): LauncherInfo | null {
+  const launcher = detectLauncher(env);
+  if (launcher?.sizeVariable === 'SLURM_NTASKS' && env['SLURM_STEP_ID'] === undefined) return null;
+  return launcher;
 }
 
 /** The job joined by an earlier fork, or null. */

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { type JobResult, type MpiFlavor, jobEnv, mpiRun, probeMpich, probeOpenMpi, runJob } from '../comm/mpi-launch.js';
-import { NETWORK_VARIABLES, useNetwork } from '../../src/parallel/nodes.js';
+import { NETWORK_VARIABLES, jobLauncher, useNetwork } from '../../src/parallel/nodes.js';
 
 const job = new URL('./fixtures/multinode-job.js', import.meta.url);
 const faults = new URL('./fixtures/multinode-faults.js', import.meta.url);
@@ -40,6 +40,14 @@ test('the network option sets MPI\'s and NCCL\'s interface variables, leaving on
   assert.deepEqual(set, ['NCCL_SOCKET_IFNAME', 'OMPI_MCA_btl_tcp_if_include', 'FI_TCP_IFACE']);
   assert.deepEqual(NETWORK_VARIABLES.map((v) => env[v]), ['ib0', 'ib0', 'ib0', 'mlx5_0:1']);
   assert.throws(() => useNetwork('docker0', {}, { lo: [], eth0: [] }), /network interface 'docker0' does not exist on this host \(it has: lo, eth0\)/);
+});
+
+test('a launcher is an mpirun, mpiexec or srun step; a Slurm batch script alone is one process', () => {
+  assert.equal(jobLauncher({}), null);
+  assert.equal(jobLauncher({ OMPI_COMM_WORLD_SIZE: '2' })?.size, 2);
+  assert.equal(jobLauncher({ PMI_SIZE: '3' })?.size, 3);
+  assert.equal(jobLauncher({ SLURM_NTASKS: '4' }), null, 'sbatch sets SLURM_NTASKS for the batch script too');
+  assert.equal(jobLauncher({ SLURM_NTASKS: '4', SLURM_STEP_ID: '0' })?.size, 4);
 });
 
 /** Ends well, every node naming the same difference. */
