@@ -166,14 +166,37 @@ export function announce(j: Job, localWorkers: number, deviceKind: string): void
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A controller-level collective across nodes: nodes that disagree all throw (CommMismatchError); a
+ * deadline or a transport error ends the whole job (MPI_Abort, naming `what`), as a worker's does.
+ */
+export async function orAbortJob<T>(j: Job, what: string, collective: Promise<T>): Promise<T> {
+  try {
+    return await collective;
+  } catch (e) {
+    if (e instanceof CommMismatchError) throw e;
+    return abortJob(j, `${what} across nodes failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Every node's bytes (an all-gather). */
-async function gatherBytes(j: Job, bytes: Uint8Array): Promise<Uint8Array[]> {
-  return (await j.mpi.allGather(bytes)) as Uint8Array[];
+async function gatherBytes(j: Job, bytes: Uint8Array, timeoutMs?: number): Promise<Uint8Array[]> {
+  const all = j.mpi.allGather(bytes, timeoutMs === undefined ? {} : { timeoutMs });
+  return (await orAbortJob(j, 'an agreement check of the controllers', all)) as Uint8Array[];
+}
+
+/**
+ * The deadline of the collectives that meet nodes at fork (the agreement, NCCL's id, the barrier
+ * after the workers started): nodes start their workers (and load their devices) at their own pace,
+ * so these wait at least 2 minutes, whatever the deadline of the collectives in between calls.
+ */
+export function startDeadlineMs(j: Job): number {
+  return Math.max(120_000, j.mpi.timeoutMs);
 }
 
 /** Throws on every node alike unless every node's `value` (a short text) is the same; `what` names it. */
-export async function agreeAcrossNodes(j: Job, what: string, value: string): Promise<void> {
-  const all = (await gatherBytes(j, encoder.encode(value))).map((b) => decoder.decode(b));
+export async function agreeAcrossNodes(j: Job, what: string, value: string, timeoutMs?: number): Promise<void> {
+  const all = (await gatherBytes(j, encoder.encode(value), timeoutMs)).map((b) => decoder.decode(b));
   const differ = all.findIndex((v) => v !== all[0]);
   if (differ < 0) return;
   const shown = all.map((v, node) => `node ${node}: ${v}`).join('; ');
@@ -224,14 +247,14 @@ export function abortJob(j: Job, reason: string): never {
 export async function allGatherArrays(j: Job, arrays: readonly NDArray[]): Promise<NDArray[][]> {
   const header = [arrays.length];
   for (const a of arrays) header.push(DTYPES.indexOf(a.dtype), a.ndim, ...a.shape);
-  const headers = (await j.mpi.allGather(Float64Array.from(header))) as Float64Array[];
+  const headers = (await orAbortJob(j, 'exchanging values between the controllers', j.mpi.allGather(Float64Array.from(header)))) as Float64Array[];
   const maxCount = Math.max(...headers.map((h) => h[0]!));
   const out: NDArray[][] = headers.map(() => []);
   const cursors = headers.map(() => 1);
   for (let i = 0; i < maxCount; i++) {
     const mine = arrays[i];
     const bytes = mine ? new Uint8Array(mine.data.buffer, mine.data.byteOffset, mine.data.byteLength) : new Uint8Array(0);
-    const all = (await j.mpi.allGather(bytes)) as Uint8Array[];
+    const all = (await orAbortJob(j, 'exchanging values between the controllers', j.mpi.allGather(bytes))) as Uint8Array[];
     headers.forEach((h, node) => {
       if (i >= h[0]!) return;
       const at = cursors[node]!;

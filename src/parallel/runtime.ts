@@ -25,7 +25,8 @@ import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 import { NodeBridge } from '../comm/node-link.js';
 import { CommMismatchError } from '../comm/communicator.js';
 import {
-  abortJob, agreeAcrossNodes, agreeOnFunctions, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion, type Job, type NodeInfo,
+  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion,
+  type Job, type NodeInfo,
 } from './nodes.js';
 
 export type { ForkOptions } from './fork-options.js';
@@ -132,7 +133,7 @@ async function start(options: ForkOptions): Promise<number> {
     // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
     const kinds = [...new Set(devices.map((d) => d.kind))].join('+');
     const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`;
-    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine);
+    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine, startDeadlineMs(job));
     announce(job, devices.length, kinds);
   }
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
@@ -147,7 +148,8 @@ async function start(options: ForkOptions): Promise<number> {
   const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
   // GPUs of every node form one group: node 0's id reaches the other nodes' workers through MPI while they start.
   if (job && deviceGroup && job.virtual && job.mpi.localSize > 1) process.env['NCCL_HOSTID'] ??= `synk-node${job.mpi.rank}`;
-  const relay = job && ncclBootstrap ? relayDeviceGroupId(ncclBootstrap, job.mpi.rank === 0, (m) => job.mpi.broadcast(m, { root: 0 })) : null;
+  const relayId = (m: Uint8Array) => orAbortJob(job!, "relaying NCCL's unique id", job!.mpi.broadcast(m, { root: 0, timeoutMs: startDeadlineMs(job!) }));
+  const relay = job && ncclBootstrap ? relayDeviceGroupId(ncclBootstrap, job.mpi.rank === 0, relayId) : null;
   relay?.catch(() => undefined); // awaited below; a failed start reports the pool's error first
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
   const pool = await withGcForWorkers(() => WorkerPool.start({
@@ -160,6 +162,8 @@ async function start(options: ForkOptions): Promise<number> {
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }).catch((e: unknown) => { bridge?.close(); throw e; }));
   await relay;
+  // Nodes leave fork together: the first cross-node collective of a call then meets no start-up skew.
+  if (job) await orAbortJob(job, 'fork: waiting for every node to start its workers', job.mpi.barrier({ timeoutMs: startDeadlineMs(job) }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
   const nodeState = job && bridge ? { job, bridge, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
@@ -290,7 +294,7 @@ async function agreeAndShareAcrossNodes(job: Job, specs: readonly FunctionSpec[]
   await agreeOnFunctions(job, specs);
   for (const v of newShareds) {
     const value = v.getValue({ borrow: true }).copy();
-    await job.mpi.broadcast(value.data, { root: 0 });
+    await orAbortJob(job, `distribute: node 0's value of ${v.label()}`, job.mpi.broadcast(value.data, { root: 0 }));
     if (job.mpi.rank !== 0) v.setValue(value);
   }
 }

@@ -103,6 +103,10 @@ for (const probe of [probeOpenMpi(), probeMpich()]) {
         await assertRefusedEverywhere(flavor, 'workers', workers);
         await assertRefusedEverywhere(flavor, 'no-virtual', /2 processes of this MPI job run on this host.*virtualNodes: true/);
       });
+      test('a node that never reaches distribute: the controllers\' agreement check ends the job at the deadline', async () => {
+        const message = /node 0 of 2: an agreement check of the controllers across nodes failed: .*allGather \(collective #\d+\) did not complete/;
+        await assertJobEndsFast(flavor, 'controller', message);
+      });
       test('a node that loses a worker ends the job at once, naming the worker and its global rank', async () => {
         await assertJobEndsFast(flavor, 'worker', /aborts the job: node 1 of 2: worker 1 \(global rank 3\) died/);
       });
