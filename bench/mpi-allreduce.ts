@@ -6,7 +6,17 @@
 // convention (bytes x 2(n-1)/n / time). For MPI's own figure in C, see bench/c/mpi_allreduce.c.
 // Usage: mpirun -np 2 node dist/bench/mpi-allreduce.js [--reps 11] [--max-mb 64] [--spin-us 50]
 //        (Open MPI as root: add --allow-run-as-root; MPICH: mpiexec.mpich -np 2 ...)
+// Without a launcher it is the driver: it builds bench/c/mpi_allreduce.c with the MPI's mpicc, runs
+// itself and the C program under that MPI's launcher for each process count, and prints one table:
+//   node dist/bench/mpi-allreduce.js [--mpi openmpi|mpich] [--np 2,4] [--reps 11] [--max-mb 256]
 import { MpiCommunicator } from '../src/comm/mpi/mpi-communicator.js';
+import { detectLauncher } from '../src/comm/mpi/find-mpi.js';
+import { runDriver } from './_mpi-driver.js';
+
+if (detectLauncher() === null) {
+  await runDriver(process.argv.slice(2), new URL(import.meta.url));
+  process.exit(0);
+}
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -63,5 +73,6 @@ if (rank === 0) {
   console.log('| MB | MpiCommunicator ms | MPI_Iallreduce+MPI_Wait ms | ours / MPI speed | busbw GB/s ours | busbw GB/s MPI |');
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(r);
+  for (const r of rows) console.log(`ROW ${r}`); // for the driver
 }
 await comm.finalize();

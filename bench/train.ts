@@ -93,18 +93,20 @@ const results: TrainTiming[] = [];
 for (const workers of o.workers) {
   await synk.fork({ n: workers, devices: o.devices, matmulPrecision });
   if (o.data === 'shared') { await synk.scatter(sharedX, images); await synk.scatter(sharedY, labels); }
+  // Under an MPI launcher (one process per node) the batch is split over every worker of every node.
+  const { globalWorkers: ranks, nodeRank, nodeCount } = synk.nodeInfo();
   for (const batch of o.batches) {
     // The same rows either way: this step's batch split over the workers.
-    const perRank = Math.floor(batch / workers);
+    const perRank = Math.floor(batch / ranks);
     const args: unknown[] = o.data === 'host' ? [xs, ys, { batch }] : [{ batchS: { start: 0, stop: perRank } }];
-    const r = await timeTrainSteps(train, args, workers, batch, o.steps);
+    const r = await timeTrainSteps(train, args, ranks, batch, o.steps);
     results.push(r);
-    console.log(timingLine(train, r));
+    if (nodeRank === 0) console.log(`${nodeCount > 1 ? `${nodeCount} nodes x ${workers} workers: ` : ''}${timingLine(train, r)}`);
   }
   await synk.close();
 }
 
-console.log(timingTable(results));
+if (!process.env['OMPI_COMM_WORLD_RANK'] || process.env['OMPI_COMM_WORLD_RANK'] === '0') console.log(timingTable(results));
 const report = {
   model: `784-${H}-${H}-10`, optimizer: 'adam', devices: o.devices, data: o.data, precision: o.precision, cores: os.availableParallelism(), results,
 };

@@ -26,7 +26,7 @@
 import './build/methods.js';
 
 export * as T from './tensor.js';
-export { fork, close, distribute, isForked, numWorkers, type ForkOptions } from './parallel/runtime.js';
+export { fork, close, distribute, isForked, numWorkers, nodeInfo, type ForkOptions, type NodeInfo } from './parallel/runtime.js';
 export { devices, type DeviceList, type GpuInfo } from './devices/list.js';
 export type { CallOptions } from './parallel/call-args.js';
 export {

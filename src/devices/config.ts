@@ -26,6 +26,12 @@ export interface SynkConfig {
   readonly cudaGraphsLog: boolean;
   /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
   readonly mpiLib: string | undefined;
+  /** SYNK_VIRTUAL_NODES=1: several processes of one MPI job on one host are each a node of their own (testing); see fork's virtualNodes. */
+  readonly virtualNodes: boolean;
+  /** SYNK_NETWORK: the network interface of cross-node traffic (MPI's TCP transport and NCCL_SOCKET_IFNAME); see fork's network. */
+  readonly network: string | undefined;
+  /** SYNK_COMM_TIMEOUT_MS: deadline of every cross-node collective in ms (default 60000); see fork's commTimeoutMs. */
+  readonly commTimeoutMs: number | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -39,6 +45,9 @@ export const ENV_SWITCHES = {
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
   mpiLib: { name: 'SYNK_MPI_LIB' },
+  virtualNodes: { name: 'SYNK_VIRTUAL_NODES' },
+  network: { name: 'SYNK_NETWORK' },
+  commTimeoutMs: { name: 'SYNK_COMM_TIMEOUT_MS' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -69,7 +78,17 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
     mpiLib: read(env, 'mpiLib', warn) || undefined,
+    virtualNodes: read(env, 'virtualNodes', warn) === '1',
+    network: read(env, 'network', warn) || undefined,
+    commTimeoutMs: positiveMs(read(env, 'commTimeoutMs', warn)),
   };
+}
+
+function positiveMs(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!(ms > 0)) throw new RangeError(`SYNK_COMM_TIMEOUT_MS=${JSON.stringify(raw)}: expected a positive number of milliseconds`);
+  return ms;
 }
 
 let current: SynkConfig | undefined;

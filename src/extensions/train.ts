@@ -9,7 +9,7 @@ import { randomUpdatesFor } from '../build/random-streams.js';
 import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
 import type { UpdateSpec } from '../parallel/fn-spec.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
-import { numWorkers, workersShareHostMemory } from '../parallel/runtime.js';
+import { nodeLayout, workersShareHostMemory } from '../parallel/runtime.js';
 import { SharedTrainStep, type SharedStepTimings } from '../parallel/shared-train.js';
 import { FUSED_RULES, type FusedRuleName } from '../parallel/fused-rules.js';
 import { Data } from '../parallel/data.js';
@@ -195,8 +195,11 @@ export function makeTrainFunction(
     let call: TrainCallOptions = {};
     const last = args[args.length - 1];
     if (isTrainCallOptions(last)) call = args.pop() as TrainCallOptions;
-    const n = numWorkers();
+    // Every rank of every node: the gradient is reduced over all of them.
+    const layout = nodeLayout(what);
+    const n = layout.localWorkers * layout.nodeCount;
     const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
+    // With many nodes the shared-state step sums each node's gradients in its memory, then across nodes (engine.ts).
     if (shared && workersShareHostMemory(what)) {
       // One dispatch: gradient, reduce-scatter and fused update on shared parameters (shared-step.ts).
       const result = await shared.run(Object.keys(call).length ? [...args, { ...call }] : args);

@@ -11,7 +11,8 @@ import { concatRows } from './accumulate.js';
 import { splitPoints } from './split.js';
 import { takeHostRows } from '../devices/rows.js';
 import { checkBoolean, checkOptions } from './call-args.js';
-import { adoptFromRank0, distribute, requireState, sendToRanks, syncForRank0 } from './runtime.js';
+import { adoptFromRank0, distribute, forkJob, nodeLayout, requireState, sendToRanks, syncForRank0 } from './runtime.js';
+import { allGatherArrays } from './nodes.js';
 import { commitSharedState, isHeldInSharedMemory, refuseSharedStateWrite } from './shared-state.js';
 import { fromArrayMsg, toArrayMsg, type ArrayMsg, type CollectiveKind, type CollectiveMsg, type CollectiveReply } from './protocol.js';
 
@@ -85,6 +86,12 @@ export async function broadcast(vars: Vars, values?: Values, options?: CastOptio
   requireState('broadcast');
   // Each value passed the variable's own checks above, so none of these can fail half-way.
   given?.forEach((g, i) => list[i]!.setValue(g));
+  // With many nodes, node 0's controller values go to every node's controller first.
+  const job = forkJob('broadcast');
+  if (job) {
+    const fromNode0 = (await allGatherArrays(job, job.mpi.rank === 0 ? list.map((v) => v.getValue({ borrow: true })) : []))[0]!;
+    if (job.mpi.rank !== 0) fromNode0.forEach((value, i) => list[i]!.setValue(value));
+  }
   // State held in shared memory has one copy for every rank: the controller's value goes into it.
   for (const v of list) commitSharedState(v);
   const copied = list.filter((v) => !isHeldInSharedMemory(v));
@@ -99,10 +106,12 @@ export async function scatter(vars: Vars, values: Values, options?: CastOptions)
   refuseSharedStateWrite(list, 'scatter');
   const arrays = conformAll(vars, list, values, 'scatter', castOption(options, 'scatter'));
   arrays.forEach((a, i) => { if (a.ndim === 0) throw new TypeError(`scatter values[${i}]: a scalar cannot be split along axis 0`); });
-  const n = requireState('scatter').pool.size;
+  const { nodeRank, nodeCount, localWorkers: n } = nodeLayout('scatter');
+  // Split over every rank of every node; this node's workers take parts first .. first + n - 1.
+  const first = nodeRank * n;
   const parts = arrays.map((a) => {
-    const p = splitPoints(a.shape[0]!, n);
-    return Array.from({ length: n }, (_, r) => toArrayMsg(takeHostRows(a, { kind: 'range', start: p[r]!, stop: p[r + 1]! }, 'scatter')));
+    const p = splitPoints(a.shape[0]!, n * nodeCount);
+    return Array.from({ length: n }, (_, r) => toArrayMsg(takeHostRows(a, { kind: 'range', start: p[first + r]!, stop: p[first + r + 1]! }, 'scatter')));
   });
   await run('scatter', list, (r) => ({ values: parts.map((p) => p[r]!) }));
 }
@@ -113,8 +122,9 @@ export async function gather(vars: Vars, options?: { ndUp?: 0 | 1 }): Promise<ND
   const ndUp = checkOptions(options, ['ndUp'], 'gather options')['ndUp'] ?? 1;
   if (ndUp !== 0 && ndUp !== 1) throw new RangeError(`gather options.ndUp: expected 0 or 1, got ${describe(ndUp)}`);
   const replies = await run('gather', list, () => ({}));
+  const perRank = await acrossNodes('gather', list.map((_, i) => replies.map((rep) => fromArrayMsg(rep.values[i]!))));
   const out = list.map((v, i) => {
-    const parts = replies.map((rep) => fromArrayMsg(rep.values[i]!));
+    const parts = perRank[i]!;
     if (ndUp === 0) return concatRows(parts, `gather of ${v.label()}`);
     const first = parts[0]!;
     parts.forEach((p, r) => {
@@ -133,6 +143,18 @@ export async function allGather(vars: Vars): Promise<void> {
   refuseSharedStateWrite(list, 'allGather');
   list.forEach((v) => { if (v.ndim === 0) throw new TypeError(`allGather: ${v.label()} is a scalar; gather it with synk.gather`); });
   await run('allGather', list, () => ({}));
+}
+
+/**
+ * With many nodes, every node's per-rank values (values[var][local rank]) become every rank's of
+ * every node (values[var][global rank]); on one node they are returned as they are.
+ */
+async function acrossNodes(what: string, values: NDArray[][]): Promise<NDArray[][]> {
+  const job = forkJob(what);
+  if (!job) return values;
+  const nodes = await allGatherArrays(job, values.flat());
+  const n = values[0]?.length ?? 0;
+  return values.map((_, i) => nodes.flatMap((arrays) => arrays.slice(i * n, (i + 1) * n)));
 }
 
 function checkOp(op: unknown, list: SharedVariable[], what: string): ReduceOp {
@@ -163,8 +185,10 @@ export async function allReduce(vars: Vars, options?: { op?: ReduceOp }): Promis
   await run('allReduce', list, () => ({ reduceOp }));
 }
 
+/** A rank of every node's workers (global rank = node * workers per node + local rank). */
 function checkRank(rank: unknown, what: string): number {
-  const n = requireState(what).pool.size;
+  const { localWorkers, nodeCount } = nodeLayout(what);
+  const n = localWorkers * nodeCount;
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0 || rank >= n) {
     throw new RangeError(`${what}: rank must be an integer in [0, ${n}), got ${describe(rank)}`);
   }
@@ -178,7 +202,10 @@ export async function setValue(rank: number, vars: Vars, values: Values, options
   refuseSharedStateWrite(list, `setValue(rank ${r0})`);
   const arrays = conformAll(vars, list, values, 'setValue', castOption(options, 'setValue'));
   const msgs = arrays.map(toArrayMsg);
-  await run('setValue', list, (r) => ({ values: r === r0 ? msgs : list.map(() => null) }));
+  // Every node runs the call (same steps everywhere); only the node holding global rank r0 sets a value.
+  const { localWorkers, nodeRank } = nodeLayout('setValue');
+  const local = r0 - nodeRank * localWorkers;
+  await run('setValue', list, (r) => ({ values: r === local ? msgs : list.map(() => null) }));
 }
 
 /** The values held by one rank. */
@@ -186,8 +213,13 @@ export async function getValue(rank: number, vars: Vars): Promise<NDArray | NDAr
   const r0 = checkRank(rank, 'getValue');
   const list = asList(vars, 'getValue');
   const marker = toArrayMsg(NDArray.scalar(1));
-  const replies = await run('getValue', list, (r) => ({ values: r === r0 ? [marker] : [] }));
-  const out = replies[r0]!.values.map((m) => fromArrayMsg(m!).copy());
+  const { localWorkers, nodeRank } = nodeLayout('getValue');
+  const local = r0 - nodeRank * localWorkers;
+  const owner = Math.floor(r0 / localWorkers);
+  const replies = await run('getValue', list, (r) => ({ values: r === local ? [marker] : [] }));
+  let out = owner === nodeRank ? replies[local]!.values.map((m) => fromArrayMsg(m!).copy()) : [];
+  const job = forkJob('getValue');
+  if (job) out = (await allGatherArrays(job, out))[owner]!; // the owning node's values reach every node
   return vars instanceof SharedVariable ? out[0]! : out;
 }
 
@@ -195,7 +227,8 @@ export async function getValue(rank: number, vars: Vars): Promise<NDArray | NDAr
 export async function getShapes(vars: Vars): Promise<number[][] | number[][][]> {
   const list = asList(vars, 'getShapes');
   const replies = await run('getShapes', list, () => ({}));
-  const out = list.map((_, i) => replies.map((rep) => rep.shapes![i]!));
+  const local = list.map((_, i) => replies.map((rep) => new NDArray('float64', [rep.shapes![i]!.length], Float64Array.from(rep.shapes![i]!))));
+  const out = (await acrossNodes('getShapes', local)).map((ranks) => ranks.map((a) => Array.from(a.data as Float64Array)));
   return vars instanceof SharedVariable ? out[0]! : out;
 }
 

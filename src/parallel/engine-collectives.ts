@@ -11,6 +11,8 @@ import type { Device, DeviceArray } from '../devices/device.js';
 import type { GarbageMeter } from './collect-garbage.js';
 import type { SharedValueMsg } from './protocol.js';
 import { residentCopy, residentValue } from '../devices/resident.js';
+import { reduceForController } from './engine-reduce.js';
+import { spansNodes } from '../comm/hierarchical.js';
 
 /** What a collective needs of the worker's engine (engine.ts's Engine; named here so the two do not import each other). */
 export interface CollectiveEngine {
@@ -95,7 +97,7 @@ async function collective(engine: Engine, msg: CollectiveMsg): Promise<Collectiv
         const buf = own.data.slice() as TypedArray;
         if (comm && comm.size > 1) {
           const op = msg.reduceOp ?? 'avg';
-          if (msg.op === 'reduce') await comm.reduce(buf, { op, root: 0, dtype: own.dtype });
+          if (msg.op === 'reduce') await reduceForController(comm, buf, { op, dtype: own.dtype });
           else await comm.allReduce(buf, { op, dtype: own.dtype });
         }
         const result = new NDArray(own.dtype, own.shape, buf);
@@ -137,7 +139,10 @@ async function runOnDevice(
       continue;
     }
     const op = msg.reduceOp ?? 'avg';
-    const out = msg.op === 'allReduce' ? await deviceComm.allReduceDevice(own, op) : await deviceComm.reduceDevice(own, op, { root: 0 });
+    // With many nodes every node's rank 0 answers its controller: a reduce is an all-reduce whose result rank 0 keeps.
+    const viaAll = msg.op === 'allReduce' || spansNodes(engine.comm);
+    const reduced = viaAll ? await deviceComm.allReduceDevice(own, op) : await deviceComm.reduceDevice(own, op, { root: 0 });
+    const out = msg.op === 'reduce' && viaAll && engine.rank !== 0 ? (engine.device.free(reduced!), null) : reduced;
     if (out === null) { values.push(null); continue; } // reduce: not the root
     const host = engine.rank === 0 && msg.op === 'reduce' ? engine.device.download(out) : null;
     if (msg.op === 'allReduce' || (engine.rank === 0 && msg.inPlace !== false)) {

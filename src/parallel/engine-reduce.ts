@@ -1,8 +1,27 @@
 // Cross-rank reduction of a call's outputs through the Communicator (rank 0 receives the result).
 import { NDArray } from '../tensor/ndarray.js';
 import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
-import type { Communicator } from '../comm/communicator.js';
+import type { Communicator, ReduceOp } from '../comm/communicator.js';
+import { spansNodes } from '../comm/hierarchical.js';
 import { Accumulator, concatRows, finishAvg, type OutputOp } from './accumulate.js';
+
+/**
+ * Reduces into the rank that answers the controller: rank 0, or with many nodes every node's rank 0
+ * (each node's controller returns the result to its copy of the script).
+ */
+export function reduceForController<T extends TypedArray>(comm: Communicator, buf: T, options: { op: ReduceOp; dtype?: DType }): Promise<T> {
+  return spansNodes(comm) ? comm.reduceToLeaders(buf, options) : comm.reduce(buf, { ...options, root: 0 });
+}
+
+/** Gathers into the rank that answers the controller (every node's rank 0 with many nodes); null elsewhere. */
+function gatherForController(comm: Communicator, buf: TypedArray): Promise<TypedArray[] | null> {
+  return spansNodes(comm) ? comm.gatherToLeaders(buf) : comm.gather(buf, { root: 0 });
+}
+
+/** Whether this rank answers the controller: rank 0 (of its node, with many nodes). */
+function answers(comm: Communicator): boolean {
+  return spansNodes(comm) ? comm.isLeader : comm.rank === 0;
+}
 
 const MAX_NDIM = 8;
 
@@ -66,18 +85,18 @@ export async function reduceAcrossRanks(comm: Communicator | null, accs: readonl
         const buf = new Float64Array(local.size + 1);
         buf.set(local.data);
         buf[local.size] = acc.totalRows;
-        await comm.reduce(buf, { op: 'sum', root: 0 });
+        await reduceForController(comm, buf, { op: 'sum' });
         results.push(finishAvg(new NDArray('float64', local.shape, buf.subarray(0, local.size)), buf[local.size]!, dtype));
         break;
       }
       case 'sum': case 'prod': case 'max': case 'min': {
         const buf = local.data.slice() as TypedArray;
-        await comm.reduce(buf, { op: acc.op, root: 0, dtype });
+        await reduceForController(comm, buf, { op: acc.op, dtype });
         results.push(new NDArray(dtype, local.shape, buf));
         break;
       }
       case 'gather': {
-        const parts = await comm.gather(local.data, { root: 0 });
+        const parts = await gatherForController(comm, local.data);
         if (parts) {
           const tail = local.shape.slice(1);
           const rowSize = tail.reduce((x, y) => x * y, 1);
@@ -97,5 +116,5 @@ export async function reduceAcrossRanks(comm: Communicator | null, accs: readonl
         throw new Error(`internal: unknown output op ${String(acc.op satisfies never)}`);
     }
   }
-  return comm && comm.rank !== 0 ? null : results;
+  return comm && !answers(comm) ? null : results;
 }

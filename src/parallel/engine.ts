@@ -16,6 +16,7 @@ import { reduceAcrossRanks } from './engine-reduce.js';
 import { scalarPlan, writePartials } from './scalar-outputs.js';
 import { runCollective } from './engine-collectives.js';
 import type { DeviceCommunicator } from '../comm/device-groups.js';
+import { type HierarchicalCommunicator, spansNodes } from '../comm/hierarchical.js';
 import {
   fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
   type DefineMsg, type FunctionSpec, type InputMsg, type PlanMsg, type SharedValueMsg,
@@ -48,6 +49,16 @@ export class Engine {
 
   constructor(readonly rank: number, readonly size: number, readonly device: Device, readonly comm: Communicator | null,
     private readonly arenas: EngineArenas) {}
+
+  /** This rank among the ranks of every node (its local rank on a single node). */
+  get globalRank(): number {
+    return this.comm?.rank ?? this.rank;
+  }
+
+  /** Ranks of every node (this node's workers on a single node). */
+  get globalSize(): number {
+    return this.comm?.size ?? this.size;
+  }
 
   async handle(msg: ControllerMsg): Promise<unknown> {
     switch (msg.kind) {
@@ -135,7 +146,9 @@ export class Engine {
       if (!data) throw new Error(`rank ${this.rank}: Data ${id} was not sent to this worker`);
       if (i >= entry.spec.nScattered) return { kind: 'whole', data };
       const sel = call.selection!;
-      return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, this.size, this.rank) : pieceOf(sel, this.size, this.rank) };
+      // Rows are split over every rank of every node: this rank takes its global piece (node k's ranks hold node k's rows).
+      const [rank, size] = [this.globalRank, this.globalSize];
+      return { kind: 'rows', data, rows: data.minibatch ? relativeRows(sel, size, rank) : pieceOf(sel, size, rank) };
     });
     // Scalar outputs and no updates: the controller combines the ranks' partials (scalar-outputs.ts).
     const scalars = planId === undefined && this.comm !== null && scalarPlan(entry.spec, call.outputSubset, this.size) !== null;
@@ -209,7 +222,7 @@ export class Engine {
     });
     for (let j = 0; j < k; j++) {
       // Each rank and each slice draws its own random numbers (e.g. its own dropout masks).
-      setRandomStreamSalt(((this.rank & 0xffff) << 16) | (j & 0xffff));
+      setRandomStreamSalt(((this.globalRank & 0xffff) << 16) | (j & 0xffff));
       let weight = -1;
       const inputs = msg.inputs.map((inp, i) => {
         if (inp.kind === 'whole' || i >= spec.nScattered) return dataView(inp.data);
@@ -257,8 +270,18 @@ export class Engine {
     if (this.comm && this.comm.size > 1 && spec.updateOps.length > 0) await this.comm.barrier(); // same on every rank
     // Updates may alias each other's old values (a <- b, b <- a): copy shared-memory views first.
     compiled.applyUpdates(local.map((u) => (u.value && u.value.data.buffer instanceof SharedArrayBuffer ? { shared: u.shared, value: u.value.copy() } : u)));
-    step?.reduceAndUpdate(performance.now() - t0);
+    if (step && spansNodes(this.comm)) await this.reduceAndUpdateAcrossNodes(step, this.comm, t0);
+    else step?.reduceAndUpdate(performance.now() - t0);
     return { reduced, updated: local.map((u) => ({ shared: u.shared, index: u.index })) };
+  }
+
+  /** The shared step over many nodes: the node's sum, then the leaders' all-reduce of it, then the update of each shard. */
+  private async reduceAndUpdateAcrossNodes(step: SharedStep, comm: HierarchicalCommunicator, t0: number): Promise<void> {
+    step.reduceShard();
+    await comm.node.barrier();
+    if (comm.leaders) await comm.leaders.allReduce(step.slot(0), { op: 'sum' });
+    await comm.node.barrier(); // every rank reads the job-wide sum only after the leader wrote it
+    step.updateShard(performance.now() - t0);
   }
 
   private contribute(step: SharedStep, updated: (UpdateValue & { index: number })[], flatShared: SharedVariable): (UpdateValue & { index: number })[] {

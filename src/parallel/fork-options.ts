@@ -18,11 +18,24 @@ export interface ForkOptions {
   timeoutMs?: number;
   /** Per-worker resource limits (e.g. { maxOldGenerationSizeMb }). */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
+  /**
+   * Under an MPI launcher: several processes of the job on one host are each a node of their own,
+   * sharing the host's cores (default false, SYNK_VIRTUAL_NODES=1: for tests; in production one process per host).
+   */
+  virtualNodes?: boolean;
+  /**
+   * The network interface of cross-node traffic (e.g. 'eth0', 'ib0'; default SYNK_NETWORK, else MPI's and NCCL's own choice):
+   * sets Open MPI's btl_tcp_if_include, libfabric's FI_TCP_IFACE, UCX_NET_DEVICES and NCCL_SOCKET_IFNAME. One that
+   * does not exist on this host is an error. The launcher's own wiring is set at launch (README, "Many machines").
+   */
+  network?: string;
+  /** Deadline of every cross-node collective in ms (default SYNK_COMM_TIMEOUT_MS, else 60 s); past it the job is aborted. */
+  commTimeoutMs?: number;
 }
 
 /** The most workers one fork starts (the pool's control block is sized for at most this many). */
 export const MAX_WORKERS = 4096;
-const FORK_KEYS = ['n', 'devices', 'matmulPrecision', 'timeoutMs', 'resourceLimits'] as const;
+const FORK_KEYS = ['n', 'devices', 'matmulPrecision', 'timeoutMs', 'resourceLimits', 'virtualNodes', 'network', 'commTimeoutMs'] as const;
 const RESOURCE_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb'] as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -62,6 +75,18 @@ export function checkForkOptions(options: unknown): ForkOptions {
   const timeoutMs = options['timeoutMs'];
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0))) {
     throw new RangeError(`fork: timeoutMs must be a positive number of milliseconds (Infinity for no bound), got ${describe(timeoutMs)}`);
+  }
+  const virtualNodes = options['virtualNodes'];
+  if (virtualNodes !== undefined && typeof virtualNodes !== 'boolean') {
+    throw new TypeError(`fork: virtualNodes must be a boolean, got ${describe(virtualNodes)}`);
+  }
+  const network = options['network'];
+  if (network !== undefined && (typeof network !== 'string' || network === '')) {
+    throw new TypeError(`fork: network must be the name of a network interface such as 'eth0', got ${describe(network)}`);
+  }
+  const commTimeoutMs = options['commTimeoutMs'];
+  if (commTimeoutMs !== undefined && (typeof commTimeoutMs !== 'number' || !(commTimeoutMs > 0))) {
+    throw new RangeError(`fork: commTimeoutMs must be a positive number of milliseconds, got ${describe(commTimeoutMs)}`);
   }
   const limits = options['resourceLimits'];
   if (limits !== undefined) {

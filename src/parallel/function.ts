@@ -15,7 +15,8 @@ import {
 import { checkSpec, type OutputsSpec, type SynkFnSpec } from './fn-spec.js';
 import { callShapeChecker } from './call-shapes.js';
 import {
-  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0, type StepHook,
+  adoptFromRank0, distribute, fastCall, markUpdatedOnRank0, nodeLayout, registerFunction, requireState, sendDataHandles, sendToRanks, syncForRank0,
+  type StepHook,
 } from './runtime.js';
 import { refuseSharedStateWrite } from './shared-state.js';
 import { MAX_RESULT_ENTRIES } from './fast-call.js';
@@ -127,15 +128,19 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     const subset = checkOutputSubset(options.outputSubset, outs.vars.length);
     const datas = args.map((a, i) => toData(a, i));
     const n = state.pool.size;
+    // With many nodes the rows are split over every rank of every node; this node's ranks are firstRank .. firstRank + n - 1.
+    const layout = nodeLayout(label);
+    const ranks = n * layout.nodeCount;
+    const firstRank = n * layout.nodeRank;
     const selection = inputs.length > 0 ? scatteredSelection(datas.slice(0, inputs.length), options.batch) : null;
     if (selection) checkSlicesFit(numSlices, rowCount(selection), 'rows in the batch');
-    const sliceRows = resolveBatchS(options.batchS, n);
+    const sliceRows = resolveBatchS(options.batchS, ranks).slice(firstRank, firstRank + n);
     if (inputs.length === 0 && options.batchS !== undefined) {
       checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
     }
     checkShapes(datas, subset);
     await distribute();
-    const empty = selection ? someRankEmpty(rowCount(selection), n) : sliceable.length > 0;
+    const empty = selection ? someRankEmpty(rowCount(selection), ranks) : sliceable.length > 0;
     const sync = syncForRank0(shareds);
     const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + checked.updates.length <= MAX_RESULT_ENTRIES;
     if (fastEligible) {
@@ -152,7 +157,7 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     for (let r = 0; r < n; r++) {
       const inputMsgs: InputMsg[] = datas.map((d, i) => {
         if (i >= inputs.length) return { kind: 'whole', data: d.handle() };
-        const rows = d.minibatch ? relativeRows(selection!, n, r) : pieceOf(selection!, n, r);
+        const rows = d.minibatch ? relativeRows(selection!, ranks, firstRank + r) : pieceOf(selection!, ranks, firstRank + r);
         return { kind: 'rows', data: d.handle(), rows };
       });
       messages.push({

@@ -61,6 +61,12 @@ export interface JoinOptions {
   readonly timeoutMs?: number;
   /** Polled during collectives: a reason when the group was aborted elsewhere. */
   readonly abortProbe?: () => string | null;
+  /**
+   * With many nodes: this worker's place in the job-wide group (global rank = node * GPUs per node +
+   * local GPU), and whether it creates the id (node 0's rank 0); the other nodes' controllers write
+   * node 0's id into their bootstrap (relayDeviceGroupId). Without it the group is this fork's alone.
+   */
+  readonly span?: { readonly globalRank: number; readonly globalSize: number; readonly createsId: boolean };
 }
 
 /**
@@ -81,7 +87,7 @@ export async function joinDeviceGroup(
   const name = group.name;
   try {
     group.check(device, rank);
-    if (rank === 0) {
+    if (options.span ? options.span.createsId : rank === 0) {
       group.newGroupId(device, id, rank);
       if (Atomics.compareExchange(i32, STATE, 0, 1) !== 0) waitFor(i32, STATE, () => false, deadline, rank, 'publishing the unique id', name);
       Atomics.notify(i32, STATE);
@@ -91,7 +97,8 @@ export async function joinDeviceGroup(
     Atomics.add(i32, ARRIVED, 1);
     Atomics.notify(i32, ARRIVED);
     waitFor(i32, ARRIVED, () => Atomics.load(i32, ARRIVED) >= size, deadline, rank, `waiting for ${size} ranks`, name);
-    return group.join(device, id, rank, size, {
+    const [joinRank, joinSize] = options.span ? [options.span.globalRank, options.span.globalSize] : [rank, size];
+    return group.join(device, id, joinRank, joinSize, {
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.abortProbe ? { abortProbe: options.abortProbe } : {}),
     });
@@ -122,6 +129,39 @@ export async function joinDeviceGroupOf(
     throw e;
   }
   return joinDeviceGroup(group, device, bootstrap, rank, size, options);
+}
+
+/**
+ * The controller's part of a device group over many nodes: node 0 (`isSource`) waits for its rank
+ * 0's id (or failure) in the bootstrap and broadcasts it through `broadcast` (MPI, from node 0);
+ * every other node receives it and publishes it in its own bootstrap, where its workers wait for it.
+ * Runs in the main thread while the workers start (it polls; it never blocks the event loop).
+ */
+export async function relayDeviceGroupId(
+  bootstrap: SharedArrayBuffer, isSource: boolean, broadcast: (message: Uint8Array) => Promise<unknown>, timeoutMs = DEFAULT_JOIN_TIMEOUT_MS,
+): Promise<void> {
+  const i32 = new Int32Array(bootstrap, 0, 4);
+  const id = new Uint8Array(bootstrap, ID_OFFSET, DEVICE_GROUP_ID_BYTES);
+  // The message: state (1 id, 2 failed) and the failed rank as two int32 words, then the id.
+  const message = new Uint8Array(new SharedArrayBuffer(8 + DEVICE_GROUP_ID_BYTES));
+  const words = new Int32Array(message.buffer, 0, 2);
+  if (isSource) {
+    const deadline = performance.now() + timeoutMs;
+    while (Atomics.load(i32, STATE) === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    const state = Atomics.load(i32, STATE);
+    words[0] = state === 1 ? 1 : 2;
+    words[1] = state === 2 ? Atomics.load(i32, FAILED_RANK) : -1;
+    message.set(id, 8);
+  }
+  await broadcast(message);
+  if (isSource) return;
+  if (words[0] !== 1) {
+    failNcclBootstrap(bootstrap, words[1]!);
+    return;
+  }
+  id.set(message.subarray(8));
+  Atomics.compareExchange(i32, STATE, 0, 1); // a local failure (state 2) stays
+  Atomics.notify(i32, STATE);
 }
 
 /** A probe that reports the pool's shared-memory group being aborted (a peer died or failed). */

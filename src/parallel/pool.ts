@@ -101,6 +101,8 @@ export interface PoolOptions {
    * workers through its event loop (default 0). Saves the event loop's wake-up on short calls.
    */
   controllerSpinMicros?: number;
+  /** Called once when a worker dies (after the pending call was failed): a job of many nodes ends itself there. */
+  onWorkerDeath?: (rank: number, error: Error) => void;
 }
 
 export interface CallOptions {
@@ -149,6 +151,7 @@ export class WorkerPool {
   private readonly dead = new Set<number>();
   /** quiesce() is waiting for the call in progress: calls not yet started are refused. */
   private stopping = false;
+  private onWorkerDeath: ((rank: number, error: Error) => void) | undefined;
 
   private constructor(workers: Worker[], views: ControlViews, commInit: ShmGroupInit | null, timeoutMs: number, tuning: DispatchTuning) {
     this.size = workers.length;
@@ -202,6 +205,7 @@ export class WorkerPool {
       throw new TypeError(`WorkerPool.start: cannot start worker ${workers.length}: ${(e as Error).message}`, { cause: e });
     }
     const pool = new WorkerPool(workers, controlViews(control, n), comm, timeoutMs, { wakeFanout, controllerSpinMicros });
+    pool.onWorkerDeath = options.onWorkerDeath;
     try {
       await pool.awaitReady(startTimeoutMs);
     } catch (e) {
@@ -588,6 +592,7 @@ export class WorkerPool {
     if (this.commInit) abortShmGroup(this.commInit, 'died', rank);
     for (const w of this.workers) w.unref();
     this.fail(error);
+    this.onWorkerDeath?.(rank, error);
   }
 
   private fail(error: Error): void {

@@ -18,13 +18,28 @@ import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
-import { createNcclBootstrap } from './gpu-comm.js';
+import { createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
 import { checkForkOptions, type ForkOptions } from './fork-options.js';
 import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
 import { WorkerDataCache } from './worker-data.js';
 import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
+import { NodeBridge } from '../comm/node-link.js';
+import { CommMismatchError } from '../comm/communicator.js';
+import {
+  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion,
+  type Job, type NodeInfo,
+} from './nodes.js';
 
 export type { ForkOptions } from './fork-options.js';
+export type { NodeInfo } from './nodes.js';
+
+/** A fork that spans the nodes of an MPI job: the job, and the controller's end of the leader's link. */
+interface NodeState {
+  readonly job: Job;
+  readonly bridge: NodeBridge;
+  readonly nodeRank: number;
+  readonly nodeCount: number;
+}
 
 /** One fork's state, from fork() to close(). */
 interface ForkState extends Rank0Values {
@@ -39,6 +54,8 @@ interface ForkState extends Rank0Values {
   readonly deviceGroup: boolean;
   /** Every worker computes in this process's memory, so ranks can share arrays in place. */
   readonly sharesHostMemory: boolean;
+  /** The job of many nodes this fork spans, or null (one node). */
+  readonly nodes: NodeState | null;
   /** close() has begun: no new call is taken. */
   closing: boolean;
 }
@@ -106,28 +123,55 @@ export async function fork(options?: ForkOptions): Promise<number> {
 
 async function start(options: ForkOptions): Promise<number> {
   if (runtime.closing) await runtime.closing;
+  // Under an MPI launcher this process is one node of the job (nodes.ts); otherwise job is null.
+  const job = joinJob(options);
   // The registered devices decide what 'cpu', 'cuda', 'auto' (any registered kind) mean here.
   const given = options.devices ?? 'cpu';
-  let devices: DeviceSpec[] = typeof given === 'string' ? await resolveDevices(given, options.n) : [...given];
+  const count = options.n ?? (given === 'cpu' || given === 'reference' ? defaultCpuWorkers(job) : undefined);
+  let devices: DeviceSpec[] = typeof given === 'string' ? fitThreadsToHost(job, await resolveDevices(given, count)) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
+  if (job) {
+    // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
+    const kinds = [...new Set(devices.map((d) => d.kind))].join('+');
+    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`;
+    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine, startDeadlineMs(job));
+    announce(job, devices.length, kinds);
+  }
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
   const arenas = { scratch: createArena(1 << 16), results: createArena(1 << 20), partials: createPartials(devices.length) };
   // Workers whose devices form a group (GPUs: NCCL) build one communicator; rank 0 publishes its id in this buffer.
   const deviceGroup = devices.every((d) => hasDeviceGroup(d.kind));
   if (deviceGroup) keepNvlsOff(); // before the workers start: they take the main thread's environment
   const ncclBootstrap = deviceGroup ? createNcclBootstrap() : null;
+  const generation = runtime.generation + 1;
+  const channel = job ? `synk-node-link-${process.pid}-${generation}` : null;
+  const bridge = job ? new NodeBridge(channel!, job.mpi, (e, op) => onCrossNodeFailure(job, e, op, devices.length)) : null;
+  const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  // GPUs of every node form one group: node 0's id reaches the other nodes' workers through MPI while they start.
+  if (job && deviceGroup && job.virtual && job.mpi.localSize > 1) process.env['NCCL_HOSTID'] ??= `synk-node${job.mpi.rank}`;
+  const relayId = (m: Uint8Array) => orAbortJob(job!, "relaying NCCL's unique id", job!.mpi.broadcast(m, { root: 0, timeoutMs: startDeadlineMs(job!) }));
+  const relay = job && ncclBootstrap ? relayDeviceGroupId(ncclBootstrap, job.mpi.rank === 0, relayId) : null;
+  relay?.catch(() => undefined); // awaited below; a failed start reports the pool's error first
   // Workers start with V8's gc function, to give freed shared memory back at once (collect-garbage.ts).
   const pool = await withGcForWorkers(() => WorkerPool.start({
     n: devices.length,
     script: new URL('./worker-main.js', import.meta.url),
-    workerData: { devices, arenas, ncclBootstrap },
+    workerData: { devices, arenas, ncclBootstrap, nodes },
     timeoutMs: options.timeoutMs ?? 600_000,
+    // A node that lost a worker can take part in no collective again: the whole job ends now, not at a deadline.
+    ...(job ? { onWorkerDeath: (rank: number, e: Error) => onWorkerDeath(job, devices.length, rank, e) } : {}),
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
-  }));
+  }).catch((e: unknown) => { bridge?.close(); throw e; }));
+  await relay;
+  // Nodes leave fork together: the first cross-node collective of a call then meets no start-up skew.
+  if (job) await orAbortJob(job, 'fork: waiting for every node to start its workers', job.mpi.barrier({ timeoutMs: startDeadlineMs(job) }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
-  runtime.state = { ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), closing: false };
-  runtime.generation++;
+  const nodeState = job && bridge ? { job, bridge, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  runtime.state = {
+    ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), nodes: nodeState, closing: false,
+  };
+  runtime.generation = generation;
   return devices.length;
 }
 
@@ -163,6 +207,7 @@ async function closeNow(): Promise<void> {
     if (s.deviceGroup && idle && s.pool.idle) await s.pool.callAll(CMD_RELEASE_DEVICE, [], { timeoutMs: 30_000, label: 'close' }).catch(() => undefined);
   } finally {
     s.data.close();
+    s.nodes?.bridge.close();
     runtime.state = null;
     await s.pool.close();
   }
@@ -233,11 +278,61 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
   for (const v of extraShareds) shareds.set(v.sharedId, v);
   const newShareds = [...shareds.values()].filter((v) => !s.definedShareds.has(v.sharedId));
   if (functions.length === 0 && newShareds.length === 0) return;
+  if (s.nodes) await agreeAndShareAcrossNodes(s.nodes.job, functions.map((f) => f.spec), newShareds);
   const msg: ControllerMsg = { kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) };
   await s.pool.broadcastMessage(msg, { label: 'distribute' });
   maybeGarbageSoon(msg.shareds.reduce((bytes, m) => bytes + m.value.buffer.byteLength, 0));
   for (const f of functions) s.definedFunctions.add(f.spec.id);
   for (const v of newShareds) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
+}
+
+/**
+ * Every node distributes the same functions (checked by hash; a difference is an error naming it on
+ * every node), and every node's workers start from node 0's values of the new shared variables (a
+ * parameter initialised with Math.random differs per process otherwise).
+ */
+async function agreeAndShareAcrossNodes(job: Job, specs: readonly FunctionSpec[], newShareds: readonly SharedVariable[]): Promise<void> {
+  await agreeOnFunctions(job, specs);
+  for (const v of newShareds) {
+    const value = v.getValue({ borrow: true }).copy();
+    await orAbortJob(job, `distribute: node 0's value of ${v.label()}`, job.mpi.broadcast(value.data, { root: 0 }));
+    if (job.mpi.rank !== 0) v.setValue(value);
+  }
+}
+
+function onWorkerDeath(job: Job, localWorkers: number, rank: number, e: Error): never {
+  return abortJob(job, `worker ${rank} (global rank ${job.mpi.rank * localWorkers + rank}) died: ${e.message}`);
+}
+
+/** A cross-node collective failed on this node's leader: a deadline or a transport error ends the job (MPI_Abort). */
+function onCrossNodeFailure(job: Job, e: unknown, op: string, localWorkers: number): void {
+  if (e instanceof CommMismatchError) return; // every node throws it alike: the call fails everywhere, nothing hangs
+  const msg = e instanceof Error ? e.message : String(e);
+  abortJob(job, `worker collective ${op} of global rank ${job.mpi.rank * localWorkers} (this node's leader) across nodes failed: ${msg}`);
+}
+
+/** Where this process stands in a job of many nodes (one node without an MPI launcher); throws when not forked. */
+export function nodeInfo(): NodeInfo {
+  const s = requireState('nodeInfo');
+  const local = s.pool.size;
+  const j = s.nodes?.job ?? null;
+  const nodeRank = s.nodes?.nodeRank ?? 0;
+  const nodeCount = s.nodes?.nodeCount ?? 1;
+  return {
+    nodeRank, nodeCount, localWorkers: local, globalWorkers: local * nodeCount, firstGlobalRank: nodeRank * local,
+    launcher: j?.launcher.name ?? null, mpiLibrary: j?.mpi.mpi.path ?? null, mpiVersion: j?.version ?? null, network: j?.network ?? null,
+  };
+}
+
+/** This fork's nodes (rank, count) and workers per node; one node without a job. */
+export function nodeLayout(what: string): { nodeRank: number; nodeCount: number; localWorkers: number } {
+  const s = requireState(what);
+  return { nodeRank: s.nodes?.nodeRank ?? 0, nodeCount: s.nodes?.nodeCount ?? 1, localWorkers: s.pool.size };
+}
+
+/** The cross-node job of this fork, or null (for controller-level collectives across nodes). */
+export function forkJob(what: string): Job | null {
+  return requireState(what).nodes?.job ?? null;
 }
 
 /** Values rank 0 must adopt before it runs something reading `shareds` (the controller changed them). */

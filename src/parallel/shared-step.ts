@@ -153,6 +153,60 @@ export class SharedStep {
     }
   }
 
+  /**
+   * With many nodes, the step in three parts: reduceShard (this node's slots into slot 0, shard
+   * `rank`), then, after the node's barrier, slot 0 all-reduced across nodes by the node's leader,
+   * then after another barrier updateShard, which applies the rule to shard `rank` of the job-wide
+   * sum (its row count is slot 0's weight element, summed with it).
+   */
+  reduceShard(): void {
+    const t0 = performance.now();
+    const [lo, hi] = shardOf(this.plan.length, this.plan.size, this.rank);
+    const { size, arenaAt, slotStride } = this.plan;
+    const first = this.slots[0]!;
+    for (let c = lo; c < hi; c += CHUNK) {
+      const end = Math.min(hi, c + CHUNK);
+      if (this.kernels) { this.kernels.reduce(arenaAt, slotStride * this.values.BYTES_PER_ELEMENT, size, c, end); continue; }
+      for (let r = 1; r < size; r++) {
+        const s = this.slots[r]!;
+        for (let i = c; i < end; i++) first[i] = first[i]! + s[i]!;
+      }
+    }
+    this.shardReduceMs = performance.now() - t0;
+  }
+
+  /** The second half of reduceShard's step: the rule on shard `rank` of slot 0 (the sum over every node). */
+  updateShard(waitedMs: number): void {
+    const t0 = performance.now();
+    const { length, paramEnd, weightIndex, arenaAt, valuesAt, stateAt } = this.plan;
+    const first = this.slots[0]!;
+    const rows = first[weightIndex]!;
+    const scale = rows > 0 ? 1 / rows : 0;
+    const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
+    const step = this.control[CONTROL.step]!;
+    const [lo, hi] = shardOf(length, this.plan.size, this.rank);
+    const bytes = this.values.BYTES_PER_ELEMENT;
+    this.kernels?.prepare(h, step, scale);
+    for (let c = lo; c < hi && rows > 0; c += CHUNK) {
+      const end = Math.min(hi, c + CHUNK);
+      const pEnd = Math.min(end, paramEnd);
+      if (c < pEnd) {
+        if (this.kernels) this.kernels.update(valuesAt, arenaAt + c * bytes, stateAt, c, pEnd);
+        else this.rule.update(this.values, first.subarray(c, end), scale, this.state, c, pEnd, h, step);
+      }
+      for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = first[i]! * scale;
+    }
+    if (this.rank === 0) {
+      this.control[CONTROL.timings + 1] = waitedMs;
+      this.control[CONTROL.timings + 2] = performance.now() - t0 + this.shardReduceMs;
+      this.control[CONTROL.timings + 3] = this.kernels ? 1 : 0;
+      this.control[CONTROL.timings + 4] = this.shardReduceMs;
+    }
+  }
+
+  /** reduceShard's time on this rank, ms (rank 0 reports it with the update's in updateShard). */
+  private shardReduceMs = 0;
+
   private reduceAndUpdateSimd(kernels: SimdKernels, lo: number, hi: number, rows: number, scale: number, h: number[], step: number): number {
     const { size, paramEnd, weightIndex, arenaAt, valuesAt, stateAt, slotStride } = this.plan;
     const bytes = this.values.BYTES_PER_ELEMENT;

@@ -10,11 +10,28 @@ import { CMD_FAST_CALL, CMD_FETCH_SHARED, CMD_RELEASE_DEVICE, CMD_SHARED_STEP } 
 import { failNcclBootstrap, isNcclBootstrap, joinDeviceGroup, shmAbortProbe } from './gpu-comm.js';
 import { deviceGroupOf, type DeviceCommunicator } from '../comm/device-groups.js';
 import type { ShmGroupInit } from '../comm/shm.js';
+import type { Communicator } from '../comm/communicator.js';
+import { HierarchicalCommunicator } from '../comm/hierarchical.js';
+import { NodeLink } from '../comm/node-link.js';
+
+/** What a worker of a fork over many nodes is told: the node's link to the controller, and the job's shape. */
+interface NodesData { readonly channel: string; readonly nodeRank: number; readonly nodeCount: number }
+
+let link = null as NodeLink | null;
+
+/** The job-wide group over the node's shared-memory group; the node's rank 0 reaches the other nodes through the controller. */
+function spanNodes(local: Communicator | null, nodes: NodesData | null | undefined): Communicator | null {
+  if (!nodes || !local) return local;
+  link = local.rank === 0 ? new NodeLink(nodes.channel, nodes.nodeRank, nodes.nodeCount) : null;
+  return new HierarchicalCommunicator(local, link, { nodeRank: nodes.nodeRank, nodeCount: nodes.nodeCount });
+}
 
 let engine: Engine | undefined;
 
 /** Workers whose devices form a group join the fork's (every worker of the fork is of that kind then). */
-async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstrap: unknown): Promise<{ device: Device; comm: DeviceCommunicator | null }> {
+async function openDevice(
+  spec: DeviceSpec, rank: number, size: number, bootstrap: unknown, nodes: NodesData | null | undefined,
+): Promise<{ device: Device; comm: DeviceCommunicator | null }> {
   const shared = isNcclBootstrap(bootstrap) ? bootstrap : null;
   let device: Device;
   let group: Awaited<ReturnType<typeof deviceGroupOf>>;
@@ -29,7 +46,9 @@ async function openDevice(spec: DeviceSpec, rank: number, size: number, bootstra
   try {
     const shm = (rawWorkerData as { synkPool?: { comm?: ShmGroupInit | null } } | null)?.synkPool?.comm ?? null;
     const probe = shmAbortProbe(shm);
-    return { device, comm: await joinDeviceGroup(group, device, shared, rank, size, probe ? { abortProbe: probe } : {}) };
+    // With many nodes one group spans every GPU of every node; node 0's rank 0 makes its id.
+    const span = nodes ? { globalRank: nodes.nodeRank * size + rank, globalSize: nodes.nodeCount * size, createsId: nodes.nodeRank === 0 && rank === 0 } : null;
+    return { device, comm: await joinDeviceGroup(group, device, shared, rank, size, { ...(probe ? { abortProbe: probe } : {}), ...(span ? { span } : {}) }) };
   } catch (e) {
     device.close();
     throw e;
@@ -46,13 +65,14 @@ function releaseDevice(): number {
 
 await serveWorker({
   async init(ctx) {
-    const { devices: specs, arenas, ncclBootstrap } = ctx.workerData as {
+    const { devices: specs, arenas, ncclBootstrap, nodes } = ctx.workerData as {
       devices: readonly DeviceSpec[]; arenas: EngineArenas; ncclBootstrap?: SharedArrayBuffer | null;
+      nodes?: NodesData | null;
     };
     const spec = specs[ctx.rank];
     if (!spec) throw new Error(`rank ${ctx.rank}: no device given`);
-    const { device, comm } = await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap);
-    engine = new Engine(ctx.rank, ctx.size, device, ctx.comm, arenas);
+    const { device, comm } = await openDevice(spec, ctx.rank, ctx.size, ncclBootstrap, nodes);
+    engine = new Engine(ctx.rank, ctx.size, device, spanNodes(ctx.comm, nodes), arenas);
     engine.deviceComm = comm;
   },
   message: (msg) => engine!.handle(msg as ControllerMsg),
@@ -66,3 +86,4 @@ await serveWorker({
   },
 });
 releaseDevice();
+link?.close();

@@ -85,6 +85,11 @@ export class Constant extends Variable {
 let nextSharedId = 0;
 const sharedPrefix = Math.random().toString(36).slice(2, 8);
 
+/** Removes this thread's random prefix from a generated shared-variable id ("k3x9q2-7" gives "-7"), so ids compare across processes. */
+export function portableSharedId(id: string): string {
+  return id.startsWith(`${sharedPrefix}-`) ? id.slice(sharedPrefix.length) : id;
+}
+
 /**
  * The shared variables of this thread by id, for rebuilding functions from descriptions. Held
  * weakly: a shared variable nothing uses any more is collected with its value. One made with an

@@ -60,7 +60,8 @@ export class MpiCommunicator implements Communicator {
   /** The number of processes on this node. */
   readonly localSize: number;
   private readonly comm: MpiHandle;
-  private readonly timeoutMs: number;
+  /** Default deadline of every collective in ms. */
+  readonly timeoutMs: number;
   private readonly poller: RequestPoller;
   private seq = 0;
   private queue: Promise<unknown> = Promise.resolve();
