@@ -1,5 +1,6 @@
 // Combining results of slices (within a rank) and ranks (across ranks) by each output's reduce op.
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
+import type { DType } from '../tensor/dtype.js';
 
 export const OUTPUT_OPS = ['avg', 'sum', 'prod', 'max', 'min', 'gather', 'none'] as const;
 /**
@@ -93,4 +94,14 @@ export function concatRows(parts: readonly NDArray[], what: string): NDArray {
   let offset = 0;
   for (const p of parts) { out.data.set(p.data, offset); offset += p.size; }
   return out;
+}
+
+/** The identity of an output's combining op: what a rank with no rows contributes. */
+export function identityFor(op: OutputOp, dtype: DType): number {
+  switch (op) {
+    case 'prod': return 1;
+    case 'max': return dtype === 'float32' || dtype === 'float64' ? -Infinity : dtype === 'int32' ? -2147483648 : 0;
+    case 'min': return dtype === 'float32' || dtype === 'float64' ? Infinity : dtype === 'int32' ? 2147483647 : 255;
+    default: return 0;
+  }
 }

@@ -3,7 +3,7 @@ import { NDArray } from '../tensor/ndarray.js';
 import { storageOf, type DType, type TypedArray } from '../tensor/dtype.js';
 import type { Communicator, ReduceOp } from '../comm/communicator.js';
 import { spansNodes } from '../comm/hierarchical.js';
-import { Accumulator, concatRows, finishAvg, type OutputOp } from './accumulate.js';
+import { Accumulator, concatRows, finishAvg, identityFor, type OutputOp } from './accumulate.js';
 
 /**
  * Reduces into the rank that answers the controller: rank 0, or with many nodes every node's rank 0
@@ -24,15 +24,6 @@ function answers(comm: Communicator): boolean {
 }
 
 const MAX_NDIM = 8;
-
-function identityFor(op: OutputOp, dtype: DType): number {
-  switch (op) {
-    case 'prod': return 1;
-    case 'max': return dtype === 'float32' || dtype === 'float64' ? -Infinity : dtype === 'int32' ? -2147483648 : 0;
-    case 'min': return dtype === 'float32' || dtype === 'float64' ? Infinity : dtype === 'int32' ? 2147483647 : 255;
-    default: return 0;
-  }
-}
 
 /** Ranks without rows learn each output's shape and dtype from a rank that has them. */
 async function agreeOnShapes(comm: Communicator, accs: readonly Accumulator[]): Promise<{ shape: number[]; dtype: DType }[]> {

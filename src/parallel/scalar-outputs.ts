@@ -10,7 +10,7 @@
 import { NDArray } from '../tensor/ndarray.js';
 import { DTYPES, storageOf, type DType } from '../tensor/dtype.js';
 import { combineInto } from '../comm/reduce-ops.js';
-import { finishAvg, type Accumulator, type OutputOp } from './accumulate.js';
+import { finishAvg, identityFor, type Accumulator, type OutputOp } from './accumulate.js';
 import type { FunctionSpec } from './protocol.js';
 
 /** The most outputs a call may have to take this path. */
@@ -60,15 +60,6 @@ export function writePartials(partials: SharedArrayBuffer, rank: number, accs: r
     words[at + 1] = p.data[0]!; // every dtype's values are exact in a float64
     words[at + 2] = acc.totalRows;
   });
-}
-
-function identityFor(op: OutputOp, dtype: DType): number {
-  switch (op) {
-    case 'prod': return 1;
-    case 'max': return dtype === 'float32' || dtype === 'float64' ? -Infinity : dtype === 'int32' ? -2147483648 : 0;
-    case 'min': return dtype === 'float32' || dtype === 'float64' ? Infinity : dtype === 'int32' ? 2147483647 : 255;
-    default: return 0;
-  }
 }
 
 /** The controller combines every rank's partials, in rank order, into the call's outputs. */
