@@ -121,3 +121,15 @@ export function keepNvlsOff(): void {
 export function keepUcxMemoryHooksOff(): void {
   if (isMainThread) process.env['UCX_MEM_EVENTS'] ??= 'no';
 }
+
+/**
+ * Picks Open MPI's non-blocking all-reduce algorithm (OMPI_MCA_coll_libnbc_iallreduce_algorithm=3,
+ * Rabenseifner's reduce-scatter + all-gather), unless the variable is set already. The MPI communicator
+ * runs MPI_Iallreduce, and with libnbc's default choice Open MPI 4.1 took 2.2-2.6x as long as its own
+ * blocking MPI_Allreduce from 16 MB up on 2 processes (MPI_Iallreduce + MPI_Wait called directly just as
+ * slow); with Rabenseifner's it matched or beat it (BENCHMARKS.md, session 6). Open MPI reads the variable
+ * at MPI_Init; MPICH ignores it. Main thread only, before MPI is initialised, as keepUcxMemoryHooksOff.
+ */
+export function tuneOpenMpiNonBlocking(): void {
+  if (isMainThread) process.env['OMPI_MCA_coll_libnbc_iallreduce_algorithm'] ??= '3';
+}

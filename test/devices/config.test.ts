@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ENV_SWITCHES, readConfig } from '../../src/devices/config.js';
+import { ENV_SWITCHES, readConfig, tuneOpenMpiNonBlocking } from '../../src/devices/config.js';
 
 test('every switch has the SYNK_ prefix; defaults apply when nothing is set', () => {
   for (const s of Object.values(ENV_SWITCHES)) assert.match(s.name, /^SYNK_[A-Z_]+$/);
@@ -37,4 +37,20 @@ test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, whic
   assert.equal(old.kernelCacheDir, '/old');
   assert.deepEqual(old.cudaLibDirs, ['/c']);
   assert.equal(old.cudaProfile, true);
+});
+
+test("Open MPI's non-blocking all-reduce algorithm is chosen unless the user chose one", () => {
+  const key = 'OMPI_MCA_coll_libnbc_iallreduce_algorithm';
+  const before = process.env[key];
+  try {
+    delete process.env[key];
+    tuneOpenMpiNonBlocking();
+    assert.equal(process.env[key], '3', "Rabenseifner's, measured faster than libnbc's default choice");
+    process.env[key] = '1';
+    tuneOpenMpiNonBlocking();
+    assert.equal(process.env[key], '1', 'an explicit value wins');
+  } finally {
+    if (before === undefined) delete process.env[key];
+    else process.env[key] = before;
+  }
 });

@@ -9,7 +9,7 @@
 // calls that take them are bound a second time with that parameter declared as `intptr_t`.
 // A request (MPI_Request: an int or a pointer) lives in an 8-byte array MPI writes and reads.
 import koffi from 'koffi';
-import { keepUcxMemoryHooksOff } from '../../devices/config.js';
+import { keepUcxMemoryHooksOff, tuneOpenMpiNonBlocking } from '../../devices/config.js';
 import { type MpiAbi, type MpiHandle, type MpiHandles, detectAbi, handlesFor } from './abi.js';
 import { checkWorldSize, detectLauncher, loadFirst, mpiCandidates } from './find-mpi.js';
 
@@ -82,6 +82,7 @@ export class MpiLibrary {
   /** Finds and loads the MPI library (see mpiCandidates) and detects its ABI; MPI is not initialized yet. */
   static load(options: LoadMpiOptions = {}): MpiLibrary {
     keepUcxMemoryHooksOff();
+    tuneOpenMpiNonBlocking();
     const candidates = mpiCandidates(options.library);
     const explicit = options.library !== undefined || candidates.length === 1;
     // global: Open MPI's plugins (dlopened by libmpi) resolve their symbols against libmpi itself.
