@@ -115,25 +115,37 @@ function wideColumns(c: WideConv, lay: Layout, buf: GemmArray, nb: number): void
  */
 export function wideForward(blas: Blas, dtype: GemmDType, c: WideConv, X: GemmArray, W: GemmArray, R: GemmArray, rt: RunContext): void {
   const lay = layoutOf(c);
-  const buf = scratchFor(c, lay, dtype, rt);
   const wide = rt.scratch(dtype, c.og * lay.nb * lay.L) as GemmArray;
-  const inImage = c.groups * c.cg * c.h * c.w, ohw = c.oh * c.ow, outImage = c.groups * c.og * ohw;
+  const ohw = c.oh * c.ow, outImage = c.groups * c.og * ohw;
+  forEachColumnChunk(c, lay, dtype, rt, X, (b0, nb, grp, buf, ld) => {
+    blas.gemm(dtype, false, false, c.og, ld, lay.K, 1, W, grp * c.og * lay.K, lay.K, buf, 0, ld, 0, wide, 0, ld);
+    for (let o = 0; o < c.og; o++) {
+      for (let b = 0; b < nb; b++) {
+        const from = o * ld + b * lay.L;
+        const to = (b0 + b) * outImage + (grp * c.og + o) * ohw;
+        for (let i = 0; i < c.oh; i++) {
+          const f = from + i * lay.Wp, t = to + i * c.ow;
+          for (let j = 0; j < c.ow; j++) R[t + j] = wide[f + j]!;
+        }
+      }
+    }
+  });
+}
+
+/**
+ * For every chunk of at most lay.nb images (from image b0, nb of them) and every group: those images of X,
+ * zero-padded, spread into the column matrix `buf` (lay.K rows of ld = nb·L values), then `each` on it.
+ */
+function forEachColumnChunk(c: WideConv, lay: Layout, dtype: GemmDType, rt: RunContext, X: GemmArray,
+  each: (b0: number, nb: number, grp: number, buf: GemmArray, ld: number) => void): void {
+  const buf = scratchFor(c, lay, dtype, rt);
+  const inImage = c.groups * c.cg * c.h * c.w;
   for (let b0 = 0; b0 < c.n; b0 += lay.nb) {
-    const nb = Math.min(lay.nb, c.n - b0), ld = nb * lay.L;
+    const nb = Math.min(lay.nb, c.n - b0);
     for (let grp = 0; grp < c.groups; grp++) {
       for (let b = 0; b < nb; b++) padImage(c, lay, X, (b0 + b) * inImage + grp * c.cg * c.h * c.w, buf, b);
       wideColumns(c, lay, buf, nb);
-      blas.gemm(dtype, false, false, c.og, ld, lay.K, 1, W, grp * c.og * lay.K, lay.K, buf, 0, ld, 0, wide, 0, ld);
-      for (let o = 0; o < c.og; o++) {
-        for (let b = 0; b < nb; b++) {
-          const from = o * ld + b * lay.L;
-          const to = (b0 + b) * outImage + (grp * c.og + o) * ohw;
-          for (let i = 0; i < c.oh; i++) {
-            const f = from + i * lay.Wp, t = to + i * c.ow;
-            for (let j = 0; j < c.ow; j++) R[t + j] = wide[f + j]!;
-          }
-        }
-      }
+      each(b0, nb, grp, buf, nb * lay.L);
     }
   }
 }
@@ -141,28 +153,22 @@ export function wideForward(blas: Blas, dtype: GemmDType, c: WideConv, X: GemmAr
 /** Filter gradient: R (groups·og, cg, kh, kw) = Σ over images of gy_w · colᵀ, per group. */
 export function wideFilterGrad(blas: Blas, dtype: GemmDType, c: WideConv, X: GemmArray, GY: GemmArray, R: GemmArray, rt: RunContext): void {
   const lay = layoutOf(c);
-  const buf = scratchFor(c, lay, dtype, rt);
   const wide = rt.scratch(dtype, c.og * lay.nb * lay.L) as GemmArray;
-  const inImage = c.groups * c.cg * c.h * c.w, ohw = c.oh * c.ow, outImage = c.groups * c.og * ohw;
-  for (let b0 = 0; b0 < c.n; b0 += lay.nb) {
-    const nb = Math.min(lay.nb, c.n - b0), ld = nb * lay.L;
-    for (let grp = 0; grp < c.groups; grp++) {
-      for (let b = 0; b < nb; b++) padImage(c, lay, X, (b0 + b) * inImage + grp * c.cg * c.h * c.w, buf, b);
-      wideColumns(c, lay, buf, nb);
-      for (let o = 0; o < c.og; o++) {
-        for (let b = 0; b < nb; b++) {
-          const to = o * ld + b * lay.L;
-          const from = (b0 + b) * outImage + (grp * c.og + o) * ohw;
-          for (let i = 0; i < c.oh; i++) {
-            const t = to + i * lay.Wp, f = from + i * c.ow;
-            for (let j = 0; j < c.ow; j++) wide[t + j] = GY[f + j]!;
-            for (let j = c.ow; j < lay.Wp; j++) wide[t + j] = 0;
-          }
+  const ohw = c.oh * c.ow, outImage = c.groups * c.og * ohw;
+  forEachColumnChunk(c, lay, dtype, rt, X, (b0, nb, grp, buf, ld) => {
+    for (let o = 0; o < c.og; o++) {
+      for (let b = 0; b < nb; b++) {
+        const to = o * ld + b * lay.L;
+        const from = (b0 + b) * outImage + (grp * c.og + o) * ohw;
+        for (let i = 0; i < c.oh; i++) {
+          const t = to + i * lay.Wp, f = from + i * c.ow;
+          for (let j = 0; j < c.ow; j++) wide[t + j] = GY[f + j]!;
+          for (let j = c.ow; j < lay.Wp; j++) wide[t + j] = 0;
         }
       }
-      blas.gemm(dtype, false, true, c.og, lay.K, ld, 1, wide, 0, ld, buf, 0, ld, b0 === 0 ? 0 : 1, R, grp * c.og * lay.K, lay.K);
     }
-  }
+    blas.gemm(dtype, false, true, c.og, lay.K, ld, 1, wide, 0, ld, buf, 0, ld, b0 === 0 ? 0 : 1, R, grp * c.og * lay.K, lay.K);
+  });
 }
 
 /**

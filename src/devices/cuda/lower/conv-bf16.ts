@@ -14,7 +14,7 @@ import { rowMajorGemm } from '../ffi/cublas.js';
 import { col2imKernel, sumImagesKernel } from '../codegen/conv.js';
 import { fromBf16Kernel, toBf16Kernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
-import { convolveWithCudnn } from './conv-cudnn.js';
+import { convolveWithCudnn, cudnnChoiceOf } from './conv-cudnn.js';
 import {
   asDtype, checkGradShape, compile, fillZero, geometryArgs, im2col, lowerConv2d, lowerConv2dFilterGrad, lowerConv2dInputGrad, planOf, releaseTemps,
   type Compiled, type GemmBase, type Level, type Plan,
@@ -76,7 +76,7 @@ function viaCudnn(s: RunState, k: Bf16Kernels, run: (result: CudaArray) => boole
 export function lowerConv2dBf16(lc: LowerContext, step: ProgramStep, compiled: Compiled): Runner {
   const k = kernels(lc, compiled);
   const attrs = step.attrs as Conv2dAttrs;
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const x0 = s.dev(st.inputs[0]!);
     const w0 = s.dev(st.inputs[1]!);
@@ -117,7 +117,7 @@ export function lowerConv2dInputGradBf16(lc: LowerContext, step: ProgramStep, co
   const k = kernels(lc, compiled);
   const attrs = step.attrs as Conv2dAttrs;
   const col2im = col2imKernel(lc.mb, 'float32');
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const xShape = s.shape(st.inputs[2]!);
     const gy0 = s.dev(st.inputs[0]!);
@@ -164,7 +164,7 @@ export function lowerConv2dFilterGradBf16(lc: LowerContext, step: ProgramStep, c
   const k = kernels(lc, compiled);
   const attrs = step.attrs as Conv2dAttrs;
   const sumImages = sumImagesKernel(lc.mb, 'float32');
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const wShape = s.shape(st.inputs[2]!);
     const x0 = s.dev(st.inputs[0]!);

@@ -6,7 +6,7 @@ import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
 import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv, type CudnnConvDtype } from '../cudnn-conv.js';
 import { CudaError } from '../ffi/errors.js';
-import type { RunState } from './types.js';
+import type { LowerContext, RunState } from './types.js';
 
 /** cuDNN 9's "not supported" statuses (3000-3999: CUDNN_STATUS_NOT_SUPPORTED and its sub-codes, cudnn_graph.h). */
 function notSupported(e: unknown): boolean {
@@ -16,6 +16,11 @@ function notSupported(e: unknown): boolean {
 /** How a device uses cuDNN: benchmark, algorithms chosen by timing (CudaDeviceOptions.cudnnBenchmark). */
 export interface CudnnChoice {
   readonly benchmark: boolean;
+}
+
+/** The cuDNN choice of a device's convolution lowerings (null: im2col + cuBLAS only). */
+export function cudnnChoiceOf(lc: LowerContext): CudnnChoice | null {
+  return lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
 }
 
 /** Device pointers of a convolution: x the input (or its gradient), w the filters (or theirs), y the output (or its gradient). */

@@ -23,7 +23,7 @@ import { copyKernel, fillKernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
 import { stridedCopy } from './layout.js';
-import { convolveWithCudnn } from './conv-cudnn.js';
+import { convolveWithCudnn, cudnnChoiceOf } from './conv-cudnn.js';
 import { hostFallback } from './host.js';
 import { f64, i32, i64, ptr, type LowerContext, type Lowering, type RunState } from './types.js';
 
@@ -160,7 +160,7 @@ export const lowerConv2d: Lowering = (lc, step) => {
   if (!k) return hostFallback(lc, step);
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const x0 = s.dev(st.inputs[0]!);
     const w0 = s.dev(st.inputs[1]!);
@@ -201,7 +201,7 @@ export const lowerConv2dInputGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const col2im = col2imKernel(lc.mb, dt);
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const xShape = s.shape(st.inputs[2]!);
     const gy0 = s.dev(st.inputs[0]!);
@@ -254,7 +254,7 @@ export const lowerConv2dFilterGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as Conv2dAttrs;
   const { dt } = k;
   const sumImages = sumImagesKernel(lc.mb, dt);
-  const cudnn = lc.cudnn === true ? { benchmark: lc.cudnnBenchmark === true } : null;
+  const cudnn = cudnnChoiceOf(lc);
   return (s, st) => {
     const wShape = s.shape(st.inputs[2]!);
     const x0 = s.dev(st.inputs[0]!);
