@@ -2,7 +2,7 @@
 # ResNet training throughput on the GPU machine (16 cores, one H200), ours and PyTorch's in the same
 # call, then one table (bench/resnet-table.ts). From the project root there:
 #   source .device-carry/env.sh && node scripts/build.mjs && bash bench/device-resnet.sh [gpu|compile|cpu]
-#   gpu      (default) bench/resnet.ts on CUDA at --precision highest,high,medium and resnet_torch.py eager fp32, tf32, bf16
+#   gpu      (default) bench/resnet.ts on CUDA at --precision highest,high,bf16 and resnet_torch.py eager fp32, tf32, bf16
 #   compile  resnet_torch.py under torch.compile (each configuration compiles afresh: about a minute each)
 #   cpu      ResNet-18 on 16 CPU workers against PyTorch with 16 threads (OpenBLAS carried: device-cpu.sh picks its core type)
 #   parity   our ResNet-18 and ResNet-50 against torchvision's on the same weights and input (logits, running statistics)
@@ -17,7 +17,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
 case "$what" in
   gpu)
-    timeout 360 node dist/bench/resnet.js --model "$model" --devices cuda --precision highest,high,medium --batches "$batches" --steps "$steps" \
+    timeout ${SYNK_TIMEOUT:-360} node dist/bench/resnet.js --model "$model" --devices cuda --precision highest,high,bf16 --batches "$batches" --steps "$steps" \
       --json "$out/resnet-synk-$model.json" 2>&1 | tee "$out/resnet-synk-$model.txt"
     timeout 180 python3 bench/resnet_torch.py --model "$model" --modes eager --batches "$batches" --steps "$steps" \
       --json "$out/resnet-torch-$model.json" 2>&1 | tee "$out/resnet-torch-$model.txt"

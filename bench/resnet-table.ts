@@ -16,7 +16,7 @@ interface TorchRow {
 }
 interface TorchReport { framework: 'torch'; model: string; devices: string; optimizer: string; torch: string; results: TorchRow[] }
 
-const SETTING: Record<string, string> = { highest: 'fp32', high: 'tf32', medium: 'bf16' };
+const SETTING: Record<string, string> = { highest: 'fp32', high: 'tf32', medium: 'bf16', bf16: 'bf16' };
 
 const files = process.argv.slice(2);
 if (files.length < 1) {

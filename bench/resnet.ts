@@ -26,7 +26,7 @@ const positive = (v: string): number => {
   return n;
 };
 const list = (v: string): number[] => v.split(',').map(positive);
-const PRECISIONS = ['highest', 'high', 'medium'] as const;
+const PRECISIONS = ['highest', 'high', 'medium', 'bf16'] as const;
 type Precision = (typeof PRECISIONS)[number];
 const precisions = (v: string): Precision[] => v.split(',').map((p) => {
   if (!(PRECISIONS as readonly string[]).includes(p))
@@ -41,7 +41,8 @@ const o = new Command().name('bench-resnet')
   .option('--steps <n>', 'timed steps per configuration (after 3 warm-up steps)', positive, 20)
   .addOption(new Option('--devices <kind>', 'worker devices').choices(['cuda', 'cpu', 'reference', 'auto']).default('cuda'))
   .option('--workers <n>', 'workers (default: 1 on cuda, one per core on cpu)', positive)
-  .option('--precision <list>', "GPU float32 matrix products, one fork each: 'highest' (float32), 'high' (TF32), 'medium' (bf16 operands)",
+  .option('--precision <list>', "one fork each: 'highest' (float32), 'high' (TF32), 'medium' (bf16 matmul operands), "
+    + "'bf16' (the bf16 policy on TF32 devices: products and convolutions on bf16 operands, as torch.autocast)",
     precisions, ['highest'])
   .addOption(new Option('--optimizer <rule>', "'momentum' (SGD momentum 0.9, lr 0.1) or 'adam' (lr 1e-3)").choices(['momentum', 'adam']).default('momentum'))
   .addOption(new Option('--data <where>', "'device': images scattered once into sliceable shared variables (on a GPU, resident there, as "
@@ -96,19 +97,26 @@ for (const b of o.batches) if (b < workers) throw new RangeError(`batch ${b} is 
 const t0 = performance.now();
 const set = X.makeImageNetLike({ rows: maxBatch, size: o.size, classes: o.classes, seed: 1 });
 const make = o.model === 'resnet50' ? X.resnet50 : X.resnet18;
-const net = make({ numClasses: o.classes, width: o.width, stem: o.stem, seed: 2 });
-const mode = X.trainMode();
 const hyper = o.optimizer === 'momentum' ? { learningRate: 0.1, momentum: 0.9 } : { learningRate: 1e-3 };
-// --data device: the images live in sliceable shared variables (on the workers' devices), selected by batchS.
-const sharedX = T.shared(new T.NDArray('float32', [0, 3, o.size, o.size]), { name: 'images' });
-const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'labels' });
-const x = T.tensor4('x');
-const y = T.vector('y', 'int32');
 const onDevice = o.data === 'device';
-const loss = onDevice ? X.crossEntropy(net.apply(sharedX, mode), sharedY) : X.crossEntropy(net.apply(x, mode), y);
-const train = X.makeTrainFunction(loss, net.params, onDevice ? [] : [x, y], o.optimizer, {
-  ...hyper, updates: mode.updates, ...(onDevice ? { sliceableShareds: [sharedX, sharedY] } : {}),
-});
+/** A network and its training step under one precision policy (a parameter belongs to one training function, so each policy has its own). */
+function buildStep(policy: 'fp32' | 'bf16'): { net: X.ResNet; train: X.TrainFunction; sharedX: T.SharedVariable; sharedY: T.SharedVariable } {
+  const net = make({ numClasses: o.classes, width: o.width, stem: o.stem, seed: 2 });
+  const mode = X.trainMode();
+  // --data device: the images live in sliceable shared variables (on the workers' devices), selected by batchS.
+  const sharedX = T.shared(new T.NDArray('float32', [0, 3, o.size, o.size]), { name: 'images' });
+  const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'labels' });
+  const x = T.tensor4('x');
+  const y = T.vector('y', 'int32');
+  const loss = onDevice ? X.crossEntropy(net.apply(sharedX, mode), sharedY) : X.crossEntropy(net.apply(x, mode), y);
+  const train = X.makeTrainFunction(loss, net.params, onDevice ? [] : [x, y], o.optimizer, {
+    ...hyper, updates: mode.updates, precision: policy, ...(onDevice ? { sliceableShareds: [sharedX, sharedY] } : {}),
+  });
+  return { net, train, sharedX, sharedY };
+}
+// Made before the fork that distributes them (the bf16 policy is a compile-time rewrite).
+const steps = new Map((['fp32', 'bf16'] as const).filter((p) => o.precision.some((q) => (q === 'bf16') === (p === 'bf16'))).map((p) => [p, buildStep(p)]));
+const net = [...steps.values()][0]!.net;
 const name = `${o.model}${o.width === 64 ? '' : ` width ${o.width}`}${o.stem === 'small' ? ' small stem' : ''}`;
 console.log(`${name}: ${(net.parameterCount() / 1e6).toFixed(3)} M parameters, ${o.optimizer === 'momentum' ? 'SGD momentum 0.9 lr 0.1' : 'Adam lr 1e-3'}, `
   + `batch norm in train mode; ${maxBatch} generated ${o.size}x${o.size} images (${((performance.now() - t0) / 1000).toFixed(1)} s to build); `
@@ -118,13 +126,23 @@ console.log(`${name}: ${(net.parameterCount() / 1e6).toFixed(3)} M parameters, $
 
 interface Row extends TrainTiming { precision: Precision; peakMiB: number | null }
 const results: Row[] = [];
+/** Written after every configuration, so a run cut short by its time limit still leaves the rows it measured. */
+function writeJson(): void {
+  if (!o.json) return;
+  const report = {
+    framework: 'synkhronos', model: o.model, width: o.width, stem: o.stem, size: o.size, classes: o.classes, optimizer: o.optimizer, data: o.data,
+    devices: o.devices, cores: os.availableParallelism(), results,
+  };
+  writeFileSync(o.json, JSON.stringify(report, null, 2));
+}
 const poller = new MemoryPoller();
 const polling = o.devices === 'cuda' && poller.start();
 const xs = onDevice ? null : synk.data(set.x, { name: 'images' });
 const ys = onDevice ? null : synk.data(set.y, { name: 'labels' });
 try {
   for (const precision of o.precision) {
-    await synk.fork({ n: workers, devices: o.devices, matmulPrecision: precision });
+    const { train, sharedX, sharedY } = steps.get(precision === 'bf16' ? 'bf16' : 'fp32')!;
+    await synk.fork({ n: workers, devices: o.devices, matmulPrecision: precision === 'bf16' ? 'high' : precision });
     if (onDevice) { await synk.scatter(sharedX, set.x); await synk.scatter(sharedY, set.y); }
     for (const batch of o.batches) {
       poller.take();
@@ -134,6 +152,7 @@ try {
       const r = await timeTrainSteps(train, args, workers, onDevice ? perRank * workers : batch, o.steps);
       const peakMiB = polling ? poller.take() : null;
       results.push({ ...r, precision, peakMiB });
+      writeJson();
       console.log(`precision ${precision}: ${timingLine(train, r)}${peakMiB === null ? '' : `; peak GPU memory ${(peakMiB / 1024).toFixed(1)} GiB`}`);
     }
     await synk.close();
@@ -148,10 +167,3 @@ console.log(['', `| model | devices | workers | precision | batch | ms/step | im
   ...results.map((r) => `| ${name} | ${o.devices} | ${r.workers} | ${r.precision} | ${r.batch} | ${r.msPerStep.toFixed(1)} | `
     + `${r.samplesPerSecond.toFixed(1)} | `
     + `${r.peakMiB === null ? '' : (r.peakMiB / 1024).toFixed(1)} |`)].join('\n'));
-if (o.json) {
-  const report = {
-    framework: 'synkhronos', model: o.model, width: o.width, stem: o.stem, size: o.size, classes: o.classes, optimizer: o.optimizer, data: o.data,
-    devices: o.devices, cores: os.availableParallelism(), results,
-  };
-  writeFileSync(o.json, JSON.stringify(report, null, 2));
-}

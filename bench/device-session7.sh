@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Session 7 device calls (GPU machine: 16 cores, one H200). From the project root there:
+#   source .device-carry/env.sh && bash bench/device-session7.sh <stage>
+# first: ResNet-50 against torchvision (ours at fp32 / TF32 / bf16 policy, PyTorch eager fp32 / tf32 / bf16+channels_last),
+#        then the CUDA suites that had not run on a GPU (two-pass reductions, bf16).
+# probe: where a GPU worker's step goes (worker-overhead, GC, CPU profile), then the GPU-across-nodes test under Open MPI
+#        (carried as .deb files: env.sh unpacks them under /tmp/carry-libs; OPAL_PREFIX relocates Open MPI there).
+set -uo pipefail
+stage=${1:-first}
+tests() {
+  local limit=$1; shift
+  for suite in "$@"; do
+    echo "== tests: $suite"
+    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
+  done
+}
+if [ "$stage" = first ]; then
+  SYNK_TIMEOUT=270 STEPS=10 bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | tail -40
+  tests 90 reduce-gpu bf16-gpu
+fi
+if [ "$stage" = probe ]; then
+  echo "== what a worker adds to a call"
+  for sz in 1024 4096; do timeout 60 node dist/bench/worker-overhead.js --size $sz --devices cuda 2>&1 | tail -1; done
+  echo "== where a GPU worker's step goes: GC events, CPU profile of every thread"
+  timeout 60 node --trace-gc dist/bench/gpu-step.js --worker --batches 512 --steps 200 --precision high > /tmp/gc.log 2>&1
+  grep -E "one program|GPU worker" /tmp/gc.log; echo "mark-compact: $(grep -c Mark-Compact /tmp/gc.log), scavenge: $(grep -c Scavenge /tmp/gc.log)"
+  timeout 100 node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512 --steps 300 \
+    --precision high 2>&1 | grep -E "^workers"
+  node bench/cpuprof-top.mjs /tmp/prof 22
+  if [ -x /tmp/carry-libs/usr/bin/orterun ]; then
+    export OPAL_PREFIX=/tmp/carry-libs/usr PMIX_INSTALL_PREFIX=/tmp/carry-libs/usr/lib/x86_64-linux-gnu/pmix2 PATH=/tmp/carry-libs/usr/bin:$PATH
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    echo "== Open MPI (carried): $(timeout 20 mpirun.openmpi --version 2>&1 | head -1)"
+    timeout 30 mpirun.openmpi --oversubscribe -np 2 hostname 2>&1 | tail -3
+    tests 200 parallel/multinode-gpu
+  fi
+fi
