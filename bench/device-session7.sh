@@ -21,6 +21,10 @@ if [ "$stage" = first ]; then
   tests 90 reduce-gpu bf16-gpu
 fi
 if [ "$stage" = probe ]; then
+  echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
+  timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -2
+  SYNK_CUDA_GRAPHS=0 timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -1
+  SYNK_CUDA_PROFILE=1 timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high 2>&1 | head -40
   echo "== what a worker adds to a call"
   for sz in 1024 4096; do timeout 60 node dist/bench/worker-overhead.js --size $sz --devices cuda 2>&1 | tail -1; done
   echo "== where a GPU worker's step goes: GC events, CPU profile of every thread"

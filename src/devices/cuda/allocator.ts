@@ -37,7 +37,16 @@ export interface AllocatorStats {
   readonly driverAllocs: number;
   /** Allocations served from a free list. */
   readonly reused: number;
+  /** The most bytes in use at once since the device was made (or since resetPeak). */
+  readonly peakInUse: number;
+  /** Bytes held from the driver now by this allocator and every private pool made from it (graphs'), in use or cached. */
+  readonly driverHeld: number;
+  /** The most bytes held from the driver at once (this allocator and its pools) since the device was made or resetPeak. */
+  readonly peakDriverHeld: number;
 }
+
+/** Bytes an allocator and its private pools hold from the driver, shared between them. */
+interface DriverLedger { held: number; peak: number }
 
 export function sizeClass(bytes: number): number {
   if (bytes <= 512) return 512;
@@ -51,18 +60,23 @@ export class CachingAllocator {
   private cached = 0;
   private driverAllocs = 0;
   private reused = 0;
+  private peakInUse = 0;
   private closed = false;
   private diverted: CachingAllocator | null = null;
 
   /** `freeAfterClose`: a private pool (a CUDA graph's) whose blocks go back to the driver when returned after close(). */
-  constructor(private readonly backend: MemoryBackend, private readonly freeAfterClose = false) {}
+  constructor(
+    private readonly backend: MemoryBackend,
+    private readonly freeAfterClose = false,
+    private readonly ledger: DriverLedger = { held: 0, peak: 0 },
+  ) {}
 
   /**
    * A private pool over the same driver memory: blocks it hands out never reach this allocator's
    * free lists, so a CUDA graph that bakes their addresses in can replay into them safely.
    */
   makePool(): CachingAllocator {
-    return new CachingAllocator(this.backend, true);
+    return new CachingAllocator(this.backend, true, this.ledger);
   }
 
   /** While set, every allocation comes from `pool` (a graph being captured); null restores this allocator. */
@@ -83,13 +97,19 @@ export class CachingAllocator {
     const cachedPtr = list?.pop();
     if (cachedPtr !== undefined) {
       this.cached -= size;
-      this.inUse += size;
       this.reused++;
-      return new Block(cachedPtr, size, this);
+      return this.handOut(cachedPtr, size);
     }
     const ptr = this.fromDriver(size, bytes);
-    this.inUse += size;
     this.driverAllocs++;
+    this.ledger.held += size;
+    this.ledger.peak = Math.max(this.ledger.peak, this.ledger.held);
+    return this.handOut(ptr, size);
+  }
+
+  private handOut(ptr: bigint, size: number): Block {
+    this.inUse += size;
+    if (this.inUse > this.peakInUse) this.peakInUse = this.inUse;
     return new Block(ptr, size, this);
   }
 
@@ -123,7 +143,7 @@ export class CachingAllocator {
     this.inUse -= block.size;
     if (this.closed) {
       // A closed pool gives its memory back; a closed device's context went away with all of it.
-      if (this.freeAfterClose) this.backend.memFree(block.ptr);
+      if (this.freeAfterClose) this.giveBack(block.ptr, block.size);
       return;
     }
     const list = this.free.get(block.size) ?? [];
@@ -137,7 +157,7 @@ export class CachingAllocator {
     let released = 0;
     for (const [size, list] of this.free) {
       for (const ptr of list) {
-        this.backend.memFree(ptr);
+        this.giveBack(ptr, size);
         released += size;
       }
     }
@@ -146,8 +166,22 @@ export class CachingAllocator {
     return released;
   }
 
+  private giveBack(ptr: bigint, size: number): void {
+    this.backend.memFree(ptr);
+    this.ledger.held -= size;
+  }
+
   get stats(): AllocatorStats {
-    return { inUse: this.inUse, cached: this.cached, driverAllocs: this.driverAllocs, reused: this.reused };
+    return {
+      inUse: this.inUse, cached: this.cached, driverAllocs: this.driverAllocs, reused: this.reused, peakInUse: this.peakInUse,
+      driverHeld: this.ledger.held, peakDriverHeld: this.ledger.peak,
+    };
+  }
+
+  /** Starts the peaks (peakInUse, peakDriverHeld) again from what is in use and held now. */
+  resetPeak(): void {
+    this.peakInUse = this.inUse;
+    this.ledger.peak = this.ledger.held;
   }
 
   /** Frees the cache; blocks still in use go away with the context. */

@@ -130,6 +130,7 @@ describe('makeTrainFunction under bf16 on GPU workers', { skip: nccl }, () => {
     const xs = randomArray([16, 3, 12, 12], 20, { dtype: 'float32' });
     const ys = T.NDArray.from(Array.from({ length: 16 }, (_, i) => (i * 7) % 10), { dtype: 'int32' });
     const gpuModel = build();
+    const initial = gpuModel.net.params.map((p) => p.getValue().data.slice());
     const train = X.makeTrainFunction(gpuModel.loss, gpuModel.net.params, [gpuModel.x, gpuModel.y], 'momentum',
       { learningRate: 0.1, precision: 'bf16' });
     const loss = await train(xs, ys);
@@ -146,9 +147,15 @@ describe('makeTrainFunction under bf16 on GPU workers', { skip: nccl }, () => {
       const want = ref.net.params[k]!.getValue();
       assert.equal(got.dtype, 'float32', `${p.name} is float32`);
       let worst = 0;
-      for (let i = 0; i < got.size; i++) worst = Math.max(worst, Math.abs(got.data[i]! - want.data[i]!));
-      console.log(`# ${p.name}: largest difference from the reference step ${worst.toExponential(2)}`);
-      assert.ok(worst < 1e-5, `${p.name}: ${worst}`); // the step is lr times a gradient of order 0.1-1
+      let largestStep = 0;
+      for (let i = 0; i < got.size; i++) {
+        worst = Math.max(worst, Math.abs(got.data[i]! - want.data[i]!));
+        largestStep = Math.max(largestStep, Math.abs(want.data[i]! - initial[k]![i]!));
+      }
+      console.log(`# ${p.name}: largest difference from the reference step ${worst.toExponential(2)}, largest step ${largestStep.toExponential(2)}`);
+      // cuDNN's bf16 convolutions also round their output to bfloat16 (2^-8 relative), which the reference's float32
+      // accumulation does not; a gradient built on such activations can differ by that much of the step.
+      assert.ok(worst <= 2 ** -8 * largestStep + 1e-7, `${p.name}: ${worst} against a largest step of ${largestStep}`);
     });
     for (const s of train.optimizer.slots) assert.equal(s.dtype, 'float32');
   });
