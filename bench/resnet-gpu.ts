@@ -57,7 +57,8 @@ for (const batch of o.batches) {
     ts.push(performance.now() - t0);
   }
   const m = allocator.stats;
-  console.log(`batch ${batch}: ${median(ts).toFixed(1)} ms/step (${(batch / median(ts) * 1000).toFixed(0)} images/s; warm-up ${warm.map((w) => w.toFixed(0)).join(', ')} ms); `
+  const ms = median(ts);
+  console.log(`batch ${batch}: ${ms.toFixed(1)} ms/step (${(batch / ms * 1000).toFixed(0)} images/s; warm-up ${warm.map((w) => w.toFixed(0)).join(', ')} ms); `
     + `memory peak in use ${(m.peakInUse / GiB).toFixed(2)} GiB, peak held from the driver ${(m.peakDriverHeld / GiB).toFixed(2)} GiB, `
     + `held now ${(m.driverHeld / GiB).toFixed(2)}, cached ${(m.cached / GiB).toFixed(2)}; driver allocations ${m.driverAllocs}`);
   if (profiling) console.log(profileTable());
