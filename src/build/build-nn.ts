@@ -175,3 +175,13 @@ Object.assign(Variable.prototype, {
     return logSoftmax(this, axis);
   },
 });
+
+/** Batch mean and biased variance of x over every axis but 1, as a [2, features] tensor (see src/ops/batchnorm.ts). */
+export function batchNormStats(x: TensorLike): Variable {
+  return applyOp('bnStats', [asVariable(x, 'batchNormStats: x')], {});
+}
+
+/** x normalised with `stats` = batchNormStats(x), scaled by gamma and shifted by beta (one value per feature each). */
+export function batchNormApply(x: Variable, stats: Variable, gamma: TensorLike, beta: TensorLike, epsilon: number): Variable {
+  return applyOp('bnTrain', [x, stats, asVariable(gamma, 'batchNormApply: gamma'), asVariable(beta, 'batchNormApply: beta')], { epsilon });
+}

@@ -10,11 +10,14 @@ import type { DType } from '../tensor/dtype.js';
 import { SharedVariable, Variable } from '../tensor/variable.js';
 import * as B from '../build/build.js';
 import { dot } from '../build/build-linalg.js';
+import { subtensor } from '../build/build-shape.js';
 import {
   conv2d,
   crossentropyFromLogits as crossentropyFromLogitsOf,
   maxPool2d,
   avgPool2d,
+  batchNormApply,
+  batchNormStats,
   type Conv2dOptions,
   type IntPair,
   type Pool2dOptions,
@@ -249,7 +252,11 @@ function perFeature(v: Variable, ndim: number): Variable {
   );
 }
 
-/** Training-mode batch norm: normalised with the batch's mean and (biased) variance. */
+/**
+ * Training-mode batch norm: normalised with the batch's mean and (biased) variance. Two ops
+ * (batchNormStats, batchNormApply), each a pass or two over x on fast devices, with batch norm's
+ * whole backward pass as their gradient (src/ops/batchnorm.ts).
+ */
 export function batchNormTrain(
   x: Variable,
   gamma: Variable,
@@ -257,13 +264,10 @@ export function batchNormTrain(
   epsilon = 1e-5,
 ): { y: Variable; mean: Variable; variance: Variable; count: Variable } {
   const axes = normAxes(x.ndim);
-  const mean = B.mean(x, axes);
-  const centered = B.sub(x, perFeature(mean, x.ndim));
-  const variance = B.mean(B.square(centered), axes);
-  const scale = B.mul(perFeature(gamma, x.ndim), B.reciprocal(B.sqrt(B.add(perFeature(variance, x.ndim), epsilon))));
+  const stats = batchNormStats(x);
   const shape = B.shapeOf(x);
   const count = axes.map((a) => shape[a]!).reduce((p: Variable, d) => B.mul(p, d));
-  return { y: B.add(B.mul(centered, scale), perFeature(beta, x.ndim)), mean, variance, count: B.cast(count, x.dtype) };
+  return { y: batchNormApply(x, stats, gamma, beta, epsilon), mean: subtensor(stats, [0]), variance: subtensor(stats, [1]), count: B.cast(count, x.dtype) };
 }
 
 /** Inference-mode batch norm: normalised with given (running) statistics. */

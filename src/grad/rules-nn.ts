@@ -8,6 +8,8 @@ import type { linalgOps } from '../ops/linalg.js';
 import type { nnOps } from '../ops/nn.js';
 import type { randomOps } from '../ops/random.js';
 import * as B from '../build/build.js';
+import { subtensor } from '../build/build-shape.js';
+import type { BatchNormAttrs } from '../ops/batchnorm.js';
 import type { GradRule, GradRules } from './rule-types.js';
 
 type NnOpName = keyof typeof linalgOps | keyof typeof nnOps | keyof typeof randomOps;
@@ -21,6 +23,42 @@ const inputGrad = (gy: Variable, w: Variable, xLike: Variable, attrs: Conv2dAttr
 const filterGrad = (x: Variable, gy: Variable, wLike: Variable, attrs: Conv2dAttrs) => applyOp('conv2dFilterGrad', [x, gy, wLike], attrs);
 
 const floatOrNull = (v: Variable, g: Variable) => (isFloat(v.dtype) ? g : null);
+
+/** v (one value per feature) shaped to broadcast over axis 1 of an ndim-axis operand. */
+const perFeature = (v: Variable, ndim: number): Variable => B.dimshuffle(v, Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')));
+
+/** The elements per feature of x (every axis but 1), in x's dtype. */
+function featureCount(x: Variable): Variable {
+  const shape = B.shapeOf(x);
+  return B.cast(shape.filter((_, i) => i !== 1).reduce((p: Variable, d) => B.mul(p, d)), x.dtype);
+}
+
+/**
+ * bnTrain's gradient is batch norm's whole backward pass (bnGradInput includes the path through the
+ * statistics), which is right only when its stats are bnStats of the same x: other statistics
+ * would need their own gradient, so any other graph is refused rather than differentiated wrongly.
+ */
+const bnTrainGrad: GradRule<BatchNormAttrs> = (ctx) => {
+  const [x, stats, gamma] = ctx.inputs as [Variable, Variable, Variable, Variable];
+  if (stats.owner?.op !== 'bnStats' || stats.owner.inputs[0] !== x) {
+    throw new TypeError(`grad: bnTrain's statistics must be bnStats of its own input (as batchNormTrain builds them), got ${stats.label()}`
+      + `${stats.owner ? ` from ${stats.owner.op}` : ''}`);
+  }
+  const gstats = applyOp('bnGradStats', [x, stats, ctx.gOut], ctx.attrs);
+  const gx = applyOp('bnGradInput', [x, stats, gamma, ctx.gOut, gstats], ctx.attrs);
+  return [gx, null, subtensor(gstats, [1]), subtensor(gstats, [0])];
+};
+
+/** Gradients of the batch mean and biased variance themselves (other uses of the statistics than bnTrain's). */
+const bnStatsGrad: GradRule<unknown> = (ctx) => {
+  const x = ctx.inputs[0]!;
+  const n = featureCount(x);
+  const mean = perFeature(subtensor(ctx.output, [0]), x.ndim);
+  const gMean = perFeature(subtensor(ctx.gOut, [0]), x.ndim);
+  const gVar = perFeature(subtensor(ctx.gOut, [1]), x.ndim);
+  // d mean / dx = 1/N; d var / dx = 2 (x - mean) / N.
+  return [B.div(B.add(gMean, B.mul(B.mul(gVar, 2), B.sub(x, mean))), n)];
+};
 
 // Draws are disconnected: no gradient to the state, the parameters or the shape.
 const draw: GradRule<unknown> = (ctx) => ctx.inputs.map(() => null);
@@ -73,6 +111,11 @@ export const nnGradRules: GradRules<NnOpName> = {
   maxPool2dGradGrad: (ctx) => [null, floatOrNull(ctx.inputs[1]!, applyOp('maxPool2dGrad', [ctx.inputs[0]!, ctx.gOut], ctx.attrs))],
   avgPool2d: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2dGrad', [ctx.gOut, ctx.inputs[0]!], ctx.attrs))],
   avgPool2dGrad: (ctx) => [floatOrNull(ctx.inputs[0]!, applyOp('avgPool2d', [ctx.gOut], ctx.attrs)), null],
+  bnStats: bnStatsGrad,
+  bnTrain: bnTrainGrad,
+  // Second-order gradients through batch norm are not built: grad refuses them with the op's name.
+  bnGradStats: null,
+  bnGradInput: null,
   randomUniform: draw,
   randomNormal: draw,
   randomBernoulli: draw,

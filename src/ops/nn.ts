@@ -7,6 +7,7 @@ import { floatResult, isFloat, isInteger } from '../tensor/dtype.js';
 import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 import { convOps } from './conv.js';
 import { poolOps } from './pool.js';
+import { batchNormOps } from './batchnorm.js';
 
 export type AxisAttrs = { readonly axis: number };
 type NoAttrs = Record<string, never>;
@@ -129,6 +130,7 @@ export const nnOps = {
 
   ...convOps,
   ...poolOps,
+  ...batchNormOps,
 };
 
 /** Refuses row-wise indices that do not match the rows of the values or fall outside the last axis (the reference's and every device's check). */

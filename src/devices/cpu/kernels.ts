@@ -70,6 +70,10 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   maxPool2dGradGrad: maxPool2dGradGradKernel,
   avgPool2d: avgPool2dKernel,
   avgPool2dGrad: avgPool2dGradKernel,
+  bnStats: reference,
+  bnTrain: reference,
+  bnGradStats: reference,
+  bnGradInput: reference,
 
   // random draws
   randomUniform: reference,

@@ -1,0 +1,155 @@
+// Training-mode batch normalisation as four ops, so that fast devices run it in a few passes over
+// the activation instead of the dozen elementwise ops, materialised broadcasts and reductions that
+// its composition takes (and the full-size intermediates the backward pass then keeps alive). The
+// feature axis is 1; statistics are taken over every other axis (PyTorch's BatchNorm1d/2d/3d):
+//   bnStats(x)                          -> [2, C]: the batch mean and the biased variance
+//   bnTrain(x, stats, gamma, beta)      -> (x - mean) / sqrt(var + eps) * gamma + beta
+//   bnGradStats(x, stats, gy)           -> [2, C]: sum(gy) and sum(gy * xhat), the gradients of beta and gamma
+//   bnGradInput(x, stats, gamma, gy, g) -> gamma / sqrt(var + eps) * (gy - (g[0] + xhat * g[1]) / N)
+// where xhat = (x - mean) / sqrt(var + eps) and N the count per feature. bnGradInput is the whole
+// gradient of x when stats = bnStats(x) (its path through the statistics included), as cuDNN's and
+// PyTorch's batch-norm backward are; the gradient rule checks that the graph has that form.
+// The reference performs accumulate in double, in row-major order.
+import { NDArray, shapeToString } from '../tensor/ndarray.js';
+import { TensorType } from '../tensor/type.js';
+import { isFloat } from '../tensor/dtype.js';
+import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
+
+export type BatchNormAttrs = { readonly epsilon: number };
+type NoAttrs = Record<string, never>;
+
+/** The layout of a batch-norm operand: `outer` blocks of C features of `inner` elements each (NCHW: N, C, H*W). */
+export interface FeatureLayout { readonly outer: number; readonly features: number; readonly inner: number; readonly count: number }
+
+export function featureLayout(op: string, shape: readonly number[]): FeatureLayout {
+  if (shape.length < 2) throw new OpRuntimeError(op, `expected at least 2 axes (rows, features, ...), got shape ${shapeToString(shape)}`);
+  const outer = shape[0]!;
+  const features = shape[1]!;
+  const inner = shape.slice(2).reduce((a, b) => a * b, 1);
+  return { outer, features, inner, count: outer * inner };
+}
+
+function checkFloat(op: string, inputs: readonly TensorType[], arity: number): void {
+  if (inputs.length !== arity) throw new OpTypeError(op, inputs, `expects ${arity} inputs, got ${inputs.length}`);
+  for (const t of inputs) if (!isFloat(t.dtype)) throw new OpTypeError(op, inputs, `inputs must be float, got ${t.dtype}`);
+  if (inputs[0]!.ndim < 2) throw new OpTypeError(op, inputs, 'normalises over every axis but 1, so the input needs ndim >= 2');
+}
+
+function checkEpsilon(op: string, inputs: readonly TensorType[], a: BatchNormAttrs): void {
+  if (typeof a.epsilon !== 'number' || !(a.epsilon >= 0) || !Number.isFinite(a.epsilon))
+    throw new OpTypeError(op, inputs, `epsilon must be a finite number >= 0, got ${JSON.stringify(a.epsilon)}`);
+}
+
+/** Refuses an operand whose shape is not `want`. */
+function sameShape(op: string, what: string, got: readonly number[], want: readonly number[]): void {
+  if (got.length !== want.length || got.some((d, i) => d !== want[i]))
+    throw new OpRuntimeError(op, `${what} has shape ${shapeToString(got)}, expected ${shapeToString(want)}`);
+}
+
+/** Checks the per-feature operands of a batch-norm op against x; returns x's layout. */
+function operands(op: string, x: NDArray, stats: NDArray, vectors: readonly [string, NDArray][], like: readonly [string, NDArray][]): FeatureLayout {
+  const g = featureLayout(op, x.shape);
+  sameShape(op, 'stats', stats.shape, [2, g.features]);
+  for (const [what, v] of vectors) sameShape(op, what, v.shape, [g.features]);
+  for (const [what, v] of like) sameShape(op, what, v.shape, x.shape);
+  return g;
+}
+
+/** Calls f(index, feature) for every element of an operand of layout g, in row-major order. */
+function forEachElement(g: FeatureLayout, f: (i: number, c: number) => void): void {
+  let i = 0;
+  for (let n = 0; n < g.outer; n++) for (let c = 0; c < g.features; c++) for (let k = 0; k < g.inner; k++) f(i++, c);
+}
+
+/** 1 / sqrt(var + eps) per feature. */
+function invStd(stats: NDArray, c: number, eps: number): number {
+  return 1 / Math.sqrt(stats.data[stats.shape[1]! + c]! + eps);
+}
+
+export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' | 'bnGradStats' | 'bnGradInput', OpDef<BatchNormAttrs>> = {
+  bnStats: {
+    name: 'bnStats',
+    inferType: (inputs) => {
+      checkFloat('bnStats', inputs, 1);
+      return new TensorType(inputs[0]!.dtype, [false, inputs[0]!.broadcastable[1]!]);
+    },
+    perform(inputs, _attrs, out) {
+      const x = inputs[0]!;
+      const g = featureLayout('bnStats', x.shape);
+      const sum = new Float64Array(g.features);
+      forEachElement(g, (i, c) => { sum[c]! += x.data[i]!; });
+      const mean = sum.map((s) => s / g.count);
+      const sq = new Float64Array(g.features);
+      forEachElement(g, (i, c) => { const d = x.data[i]! - mean[c]!; sq[c]! += d * d; });
+      const res = new NDArray(out.dtype, [2, g.features]);
+      for (let c = 0; c < g.features; c++) {
+        res.data[c] = g.count > 0 ? mean[c]! : NaN;
+        res.data[g.features + c] = g.count > 0 ? sq[c]! / g.count : NaN;
+      }
+      return res;
+    },
+  },
+
+  /** Inputs (x, stats, gamma, beta). */
+  bnTrain: {
+    name: 'bnTrain',
+    inferType: (inputs, attrs) => {
+      checkFloat('bnTrain', inputs, 4);
+      checkEpsilon('bnTrain', inputs, attrs);
+      return new TensorType(inputs[0]!.dtype, inputs[0]!.broadcastable);
+    },
+    perform(inputs, attrs, out) {
+      const [x, stats, gamma, beta] = inputs as [NDArray, NDArray, NDArray, NDArray];
+      const g = operands('bnTrain', x, stats, [['gamma', gamma], ['beta', beta]], []);
+      const res = new NDArray(out.dtype, x.shape);
+      forEachElement(g, (i, c) => {
+        res.data[i] = (x.data[i]! - stats.data[c]!) * invStd(stats, c, attrs.epsilon) * gamma.data[c]! + beta.data[c]!;
+      });
+      return res;
+    },
+  },
+
+  /** Inputs (x, stats, gy): [sum(gy), sum(gy * xhat)] per feature. */
+  bnGradStats: {
+    name: 'bnGradStats',
+    inferType: (inputs, attrs) => {
+      checkFloat('bnGradStats', inputs, 3);
+      checkEpsilon('bnGradStats', inputs, attrs);
+      return new TensorType(inputs[2]!.dtype, [false, inputs[0]!.broadcastable[1]!]);
+    },
+    perform(inputs, attrs, out) {
+      const [x, stats, gy] = inputs as [NDArray, NDArray, NDArray];
+      const g = operands('bnGradStats', x, stats, [], [['gy', gy]]);
+      const sums = new Float64Array(2 * g.features);
+      forEachElement(g, (i, c) => {
+        sums[c]! += gy.data[i]!;
+        sums[g.features + c]! += gy.data[i]! * (x.data[i]! - stats.data[c]!) * invStd(stats, c, attrs.epsilon);
+      });
+      const res = new NDArray(out.dtype, [2, g.features]);
+      res.data.set(sums);
+      return res;
+    },
+  },
+
+  /** Inputs (x, stats, gamma, gy, gstats): the gradient of x through bnTrain and bnStats together. */
+  bnGradInput: {
+    name: 'bnGradInput',
+    inferType: (inputs, attrs) => {
+      checkFloat('bnGradInput', inputs, 5);
+      checkEpsilon('bnGradInput', inputs, attrs);
+      return new TensorType(inputs[3]!.dtype, inputs[0]!.broadcastable);
+    },
+    perform(inputs, attrs, out) {
+      const [x, stats, gamma, gy, gs] = inputs as [NDArray, NDArray, NDArray, NDArray, NDArray];
+      const g = operands('bnGradInput', x, stats, [['gamma', gamma]], [['gy', gy]]);
+      sameShape('bnGradInput', 'gstats', gs.shape, [2, g.features]);
+      const res = new NDArray(out.dtype, x.shape);
+      forEachElement(g, (i, c) => {
+        const r = invStd(stats, c, attrs.epsilon);
+        const xhat = (x.data[i]! - stats.data[c]!) * r;
+        res.data[i] = gamma.data[c]! * r * (gy.data[i]! - (gs.data[c]! + xhat * gs.data[g.features + c]!) / g.count);
+      });
+      return res;
+    },
+  },
+};
