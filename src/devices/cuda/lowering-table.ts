@@ -15,6 +15,7 @@ import { lowerOneHot, lowerRepeat, lowerTile } from './lower/shape.js';
 import { lowerConv2dFilterGradStep, lowerConv2dInputGradStep, lowerConv2dStep } from './lower/conv-bf16.js';
 import { lowerAvgPool2d, lowerAvgPool2dGrad, lowerMaxPool2d, lowerMaxPool2dGrad, lowerMaxPool2dGradGrad } from './lower/pool.js';
 import { lowerIncTake } from './lower/scatter.js';
+import { lowerBnGradInput, lowerBnGradStats, lowerBnStats, lowerBnTrain } from './lower/batchnorm.js';
 import type { Lowering } from './lower/types.js';
 
 export type CudaRule = Lowering | 'host';
@@ -59,10 +60,10 @@ export const CUDA_LOWERINGS: { readonly [K in OpName]: CudaRule } = {
   maxPool2dGradGrad: lowerMaxPool2dGradGrad,
   avgPool2d: lowerAvgPool2d,
   avgPool2dGrad: lowerAvgPool2dGrad,
-  bnStats: 'host',
-  bnTrain: 'host',
-  bnGradStats: 'host',
-  bnGradInput: 'host',
+  bnStats: lowerBnStats,
+  bnTrain: lowerBnTrain,
+  bnGradStats: lowerBnGradStats,
+  bnGradInput: lowerBnGradInput,
   randomUniform: lowerDraw,
   randomNormal: lowerDraw,
   randomBernoulli: lowerDraw,

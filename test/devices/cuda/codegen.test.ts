@@ -14,6 +14,7 @@ import { planReduce, mayTranspose } from '../../../src/devices/cuda/lower/reduce
 import { CachingAllocator, sizeClass } from '../../../src/devices/cuda/allocator.js';
 import { CUDA_LOWERINGS, hostOps } from '../../../src/devices/cuda/lowering-table.js';
 import { OPS } from '../../../src/ops/registry.js';
+import { batchNormTrain } from '../../../src/extensions/layers.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
 
 const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((path) => existsSync(path)) ?? null;
@@ -98,6 +99,16 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const gd = T.grad(T.sum(T.square(yz)), xd);
     const gg = T.grad(T.sum(T.mul(T.grad(T.sum(T.mul(ym, ym)), x), x)), x);
     return programOf([x, xd, xi], [ym, ya, yz, g, gd, gg, T.maxPool2d(xi, { kernel: 2 }), T.avgPool2d(xi, { kernel: 2 })]);
+  },
+  'batch norm: statistics, normalisation and the gradient passes (float32 NCHW, float64 rows)': () => {
+    const x = T.tensor4('x');
+    const xd = T.matrix('xd', 'float64');
+    const [gamma, beta] = [T.vector('gamma'), T.vector('beta')];
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta);
+    const [gd, bd] = [T.vector('gd', 'float64'), T.vector('bd', 'float64')];
+    const yd = batchNormTrain(xd, gd, bd).y;
+    const grads = T.grad(T.add(T.sum(T.square(y)), T.sum(T.cast(T.square(yd), 'float32'))), [x, gamma, beta, xd]);
+    return programOf([x, gamma, beta, xd, gd, bd], [y, mean, variance, ...grads]);
   },
   'take gradients (incTake add with repeated indices) and set/inc on a take': () => {
     const emb = T.matrix('emb');

@@ -1,0 +1,109 @@
+// Batch norm's four ops on the GPU with the kernels of codegen/batchnorm.ts: the statistics and the
+// gradient sums as a (features x splits) grid of block reductions in double plus a finishing pass,
+// the normalisation and the input gradient as one elementwise pass each. Shapes are checked as the
+// reference perform checks them (the same OpRuntimeErrors), before anything is queued.
+import { shapeToString } from '../../../tensor/ndarray.js';
+import { OpRuntimeError } from '../../../ops/op.js';
+import { featureLayout, type BatchNormAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
+import {
+  BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnStatsPartialKernel,
+} from '../codegen/batchnorm.js';
+import type { CudaArray } from '../cuda-array.js';
+import { f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
+
+/** Blocks per feature for the partial sums: enough blocks to fill the GPU, each with at least 2048 elements. */
+export function bnSplits(g: FeatureLayout): number {
+  const byWork = Math.max(1, Math.floor(g.count / 2048));
+  return Math.max(1, Math.min(Math.ceil(1024 / Math.max(1, g.features)), byWork, 4096));
+}
+
+function sameShape(op: string, what: string, got: readonly number[], want: readonly number[]): void {
+  if (got.length !== want.length || got.some((d, i) => d !== want[i]))
+    throw new OpRuntimeError(op, `${what} has shape ${shapeToString(got)}, expected ${shapeToString(want)}`);
+}
+
+/** x's layout, with the per-feature and like-x operands checked against it. */
+function layoutOf(op: string, s: RunState, x: number, stats: number, vectors: readonly [string, number][], like: readonly [string, number][]): FeatureLayout {
+  const g = featureLayout(op, s.shape(x));
+  sameShape(op, 'stats', s.shape(stats), [2, g.features]);
+  for (const [what, slot] of vectors) sameShape(op, what, s.shape(slot), [g.features]);
+  for (const [what, slot] of like) sameShape(op, what, s.shape(slot), s.shape(x));
+  return g;
+}
+
+/** The partial sums of a (features x splits) grid into a temporary, then the finishing pass into out. */
+function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: string, args: (part: CudaArray) => Parameters<RunState['launch']>[3],
+  out: CudaArray, mode: 0 | 1): void {
+  if (g.features === 0) return;
+  const splits = g.count === 0 ? 1 : bnSplits(g);
+  const part = s.temp('float64', [g.features, splits, 2]);
+  if (g.count > 0) s.launch(partial, [g.features, splits], BN_THREADS, args(part));
+  s.launch(finish, s.ctx.gridFor(g.features), 256, [ptr(out), ptr(part), i32(g.features), i32(splits), i64(g.count), i32(mode)]);
+  part.release();
+}
+
+export const lowerBnStats: Lowering = (lc, step) => {
+  const dt = lc.slotDtype(step.output);
+  const partial = bnStatsPartialKernel(lc.mb, lc.slotDtype(step.inputs[0]!));
+  const finish = bnFinishKernel(lc.mb, dt);
+  return (s, st) => {
+    const g = featureLayout('bnStats', s.shape(st.inputs[0]!));
+    const out = s.alloc(dt, [2, g.features]);
+    const x = s.dev(st.inputs[0]!);
+    reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(x), i64(g.outer), i32(g.features), i64(g.inner)], out, 0);
+    return { dev: out };
+  };
+};
+
+/** Inputs (x, stats, gamma, beta). */
+export const lowerBnTrain: Lowering = (lc, step) => {
+  const eps = (step.attrs as BatchNormAttrs).epsilon;
+  const dt = lc.slotDtype(step.output);
+  const kernel = bnApplyKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never]);
+  return (s, st) => {
+    const [x, stats, gamma, beta] = st.inputs as [number, number, number, number];
+    const g = layoutOf('bnTrain', s, x, stats, [['gamma', gamma], ['beta', beta]], []);
+    const out = s.alloc(dt, s.shape(x));
+    if (out.size > 0) {
+      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps)]);
+    }
+    return { dev: out };
+  };
+};
+
+/** Inputs (x, stats, gy): [sum gy, sum gy*xhat]. */
+export const lowerBnGradStats: Lowering = (lc, step) => {
+  const eps = (step.attrs as BatchNormAttrs).epsilon;
+  const dt = lc.slotDtype(step.output);
+  const [xt, statsT, gyT] = step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never];
+  const partial = bnGradPartialKernel(lc.mb, xt, statsT, gyT);
+  const finish = bnFinishKernel(lc.mb, dt);
+  return (s, st) => {
+    const [x, stats, gy] = st.inputs as [number, number, number];
+    const g = layoutOf('bnGradStats', s, x, stats, [], [['gy', gy]]);
+    const out = s.alloc(dt, [2, g.features]);
+    const [xd, sd, gd] = [x, stats, gy].map((i) => s.dev(i)) as [CudaArray, CudaArray, CudaArray];
+    reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(xd), ptr(sd), ptr(gd), i64(g.outer), i32(g.features), i64(g.inner), f64(eps)],
+      out, 1);
+    return { dev: out };
+  };
+};
+
+/** Inputs (x, stats, gamma, gy, gstats). */
+export const lowerBnGradInput: Lowering = (lc, step) => {
+  const eps = (step.attrs as BatchNormAttrs).epsilon;
+  const dt = lc.slotDtype(step.output);
+  const kernel = bnGradInputKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never, never]);
+  return (s, st) => {
+    const [x, stats, gamma, gy, gs] = st.inputs as [number, number, number, number, number];
+    const g = layoutOf('bnGradInput', s, x, stats, [['gamma', gamma]], [['gy', gy]]);
+    sameShape('bnGradInput', 'gstats', s.shape(gs), [2, g.features]);
+    const out = s.alloc(dt, s.shape(x));
+    if (out.size > 0) {
+      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, gy, gs].map((i) => ptr(s.dev(i))),
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);
+    }
+    return { dev: out };
+  };
+};
