@@ -9,7 +9,7 @@
 // where xhat = (x - mean) / sqrt(var + eps) and N the count per feature. bnGradInput is the whole
 // gradient of x when stats = bnStats(x) (its path through the statistics included), as cuDNN's and
 // PyTorch's batch-norm backward are; the gradient rule checks that the graph has that form.
-// The reference performs accumulate in double, in row-major order.
+// The reference performs accumulate in double, a run of inner elements at a time, in row-major order.
 import { NDArray, shapeToString } from '../tensor/ndarray.js';
 import { TensorType } from '../tensor/type.js';
 import { isFloat } from '../tensor/dtype.js';
@@ -55,15 +55,19 @@ function operands(op: string, x: NDArray, stats: NDArray, vectors: readonly [str
   return g;
 }
 
-/** Calls f(index, feature) for every element of an operand of layout g, in row-major order. */
-function forEachElement(g: FeatureLayout, f: (i: number, c: number) => void): void {
-  let i = 0;
-  for (let n = 0; n < g.outer; n++) for (let c = 0; c < g.features; c++) for (let k = 0; k < g.inner; k++) f(i++, c);
+/**
+ * Calls row(base, c) for every run of `inner` consecutive elements of feature c (base: the first's
+ * index), in row-major order: the loops inside stay plain array loops (this is also the CPU kernel).
+ */
+function forEachRun(g: FeatureLayout, row: (base: number, c: number) => void): void {
+  for (let n = 0; n < g.outer; n++) for (let c = 0; c < g.features; c++) row((n * g.features + c) * g.inner, c);
 }
 
 /** 1 / sqrt(var + eps) per feature. */
-function invStd(stats: NDArray, c: number, eps: number): number {
-  return 1 / Math.sqrt(stats.data[stats.shape[1]! + c]! + eps);
+function invStds(stats: NDArray, features: number, eps: number): Float64Array {
+  const r = new Float64Array(features);
+  for (let c = 0; c < features; c++) r[c] = 1 / Math.sqrt(stats.data[features + c]! + eps);
+  return r;
 }
 
 export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' | 'bnGradStats' | 'bnGradInput', OpDef<BatchNormAttrs>> = {
@@ -76,11 +80,21 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
     perform(inputs, _attrs, out) {
       const x = inputs[0]!;
       const g = featureLayout('bnStats', x.shape);
+      const xd = x.data;
       const sum = new Float64Array(g.features);
-      forEachElement(g, (i, c) => { sum[c]! += x.data[i]!; });
+      forEachRun(g, (base, c) => {
+        let t = 0;
+        for (let k = base; k < base + g.inner; k++) t += xd[k]!;
+        sum[c]! += t;
+      });
       const mean = sum.map((s) => s / g.count);
       const sq = new Float64Array(g.features);
-      forEachElement(g, (i, c) => { const d = x.data[i]! - mean[c]!; sq[c]! += d * d; });
+      forEachRun(g, (base, c) => {
+        const m = mean[c]!;
+        let t = 0;
+        for (let k = base; k < base + g.inner; k++) t += (xd[k]! - m) * (xd[k]! - m);
+        sq[c]! += t;
+      });
       const res = new NDArray(out.dtype, [2, g.features]);
       for (let c = 0; c < g.features; c++) {
         res.data[c] = g.count > 0 ? mean[c]! : NaN;
@@ -102,8 +116,11 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
       const [x, stats, gamma, beta] = inputs as [NDArray, NDArray, NDArray, NDArray];
       const g = operands('bnTrain', x, stats, [['gamma', gamma], ['beta', beta]], []);
       const res = new NDArray(out.dtype, x.shape);
-      forEachElement(g, (i, c) => {
-        res.data[i] = (x.data[i]! - stats.data[c]!) * invStd(stats, c, attrs.epsilon) * gamma.data[c]! + beta.data[c]!;
+      const r = invStds(stats, g.features, attrs.epsilon);
+      const [xd, yd] = [x.data, res.data];
+      forEachRun(g, (base, c) => {
+        const m = stats.data[c]!, scale = r[c]! * gamma.data[c]!, shift = beta.data[c]!;
+        for (let k = base; k < base + g.inner; k++) yd[k] = (xd[k]! - m) * scale + shift;
       });
       return res;
     },
@@ -121,9 +138,14 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
       const [x, stats, gy] = inputs as [NDArray, NDArray, NDArray];
       const g = operands('bnGradStats', x, stats, [], [['gy', gy]]);
       const sums = new Float64Array(2 * g.features);
-      forEachElement(g, (i, c) => {
-        sums[c]! += gy.data[i]!;
-        sums[g.features + c]! += gy.data[i]! * (x.data[i]! - stats.data[c]!) * invStd(stats, c, attrs.epsilon);
+      const r = invStds(stats, g.features, attrs.epsilon);
+      const [xd, gd] = [x.data, gy.data];
+      forEachRun(g, (base, c) => {
+        const m = stats.data[c]!;
+        let a = 0, b = 0;
+        for (let k = base; k < base + g.inner; k++) { a += gd[k]!; b += gd[k]! * (xd[k]! - m); }
+        sums[c]! += a;
+        sums[g.features + c]! += b * r[c]!;
       });
       const res = new NDArray(out.dtype, [2, g.features]);
       res.data.set(sums);
@@ -144,10 +166,12 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
       const g = operands('bnGradInput', x, stats, [['gamma', gamma]], [['gy', gy]]);
       sameShape('bnGradInput', 'gstats', gs.shape, [2, g.features]);
       const res = new NDArray(out.dtype, x.shape);
-      forEachElement(g, (i, c) => {
-        const r = invStd(stats, c, attrs.epsilon);
-        const xhat = (x.data[i]! - stats.data[c]!) * r;
-        res.data[i] = gamma.data[c]! * r * (gy.data[i]! - (gs.data[c]! + xhat * gs.data[g.features + c]!) / g.count);
+      const r = invStds(stats, g.features, attrs.epsilon);
+      const [xd, gd, dd] = [x.data, gy.data, res.data];
+      forEachRun(g, (base, c) => {
+        const m = stats.data[c]!, rc = r[c]!, scale = gamma.data[c]! * rc;
+        const g0 = gs.data[c]! / g.count, g1 = gs.data[g.features + c]! / g.count;
+        for (let k = base; k < base + g.inner; k++) dd[k] = scale * (gd[k]! - g0 - (xd[k]! - m) * rc * g1);
       });
       return res;
     },
