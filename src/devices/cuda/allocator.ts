@@ -69,14 +69,26 @@ export class CachingAllocator {
     private readonly backend: MemoryBackend,
     private readonly freeAfterClose = false,
     private readonly ledger: DriverLedger = { held: 0, peak: 0 },
+    private readonly donor: CachingAllocator | null = null,
   ) {}
 
   /**
    * A private pool over the same driver memory: blocks it hands out never reach this allocator's
-   * free lists, so a CUDA graph that bakes their addresses in can replay into them safely.
+   * free lists, so a CUDA graph that bakes their addresses in can replay into them safely. The pool
+   * first takes over blocks cached here (a graph is captured right after a plain run of the same
+   * program, whose freed blocks have exactly the sizes the capture asks for), so capturing does not
+   * double the memory a program holds. Taking them is safe: their last users were queued on the
+   * same stream, before the graph's first replay.
    */
   makePool(): CachingAllocator {
-    return new CachingAllocator(this.backend, true, this.ledger);
+    return new CachingAllocator(this.backend, true, this.ledger, this);
+  }
+
+  /** A cached block of exactly `size` bytes handed over for good (to a private pool), or undefined. */
+  private giveAway(size: number): bigint | undefined {
+    const ptr = this.free.get(size)?.pop();
+    if (ptr !== undefined) this.cached -= size;
+    return ptr;
   }
 
   /** While set, every allocation comes from `pool` (a graph being captured); null restores this allocator. */
@@ -100,6 +112,11 @@ export class CachingAllocator {
       this.reused++;
       return this.handOut(cachedPtr, size);
     }
+    const donated = this.donor?.giveAway(size);
+    if (donated !== undefined) {
+      this.reused++;
+      return this.handOut(donated, size);
+    }
     const ptr = this.fromDriver(size, bytes);
     this.driverAllocs++;
     this.ledger.held += size;
@@ -119,6 +136,7 @@ export class CachingAllocator {
     } catch (e) {
       if (!(e instanceof CudaOutOfMemoryError)) throw e;
       this.trim();
+      this.donor?.trim();
       try {
         return this.backend.memAlloc(size);
       } catch (again) {

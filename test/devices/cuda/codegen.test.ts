@@ -220,3 +220,30 @@ test('caching allocator: size classes, reuse without the driver, trim and retry 
   a.close();
   assert.throws(() => a.allocate(10), /closed/);
 });
+
+test("caching allocator: a graph's private pool takes over cached blocks of its size; peaks count the pools", () => {
+  const fake = fakeBackend(100_000);
+  const a = new CachingAllocator(fake);
+  const x = a.allocate(3000);
+  const y = a.allocate(6000);
+  x.release();
+  y.release();
+  assert.deepEqual([a.stats.cached, a.stats.driverHeld, a.stats.peakInUse], [3072 + 6144, 3072 + 6144, 3072 + 6144]);
+  const pool = a.makePool();
+  const p1 = pool.allocate(2900);
+  assert.equal(p1.ptr, x.ptr, 'the cached block of the same class moves to the pool');
+  const p2 = pool.allocate(20_000);
+  assert.equal(fake.calls.alloc, 3, 'a size the cache lacks comes from the driver');
+  assert.equal(a.stats.cached, 6144, 'the donated block left the cache for good');
+  assert.equal(a.stats.driverHeld, 3072 + 6144 + sizeClass(20_000), 'the pool\'s bytes count as held');
+  p1.release();
+  p2.release();
+  const again = a.allocate(3000);
+  assert.notEqual(again.ptr, x.ptr, 'a block the pool owns never returns to the parent');
+  again.release();
+  pool.close();
+  assert.equal(a.stats.driverHeld, 6144 + 3072, 'a closed pool gives its blocks back to the driver');
+  a.resetPeak();
+  assert.equal(a.stats.peakDriverHeld, a.stats.driverHeld);
+  a.close();
+});
