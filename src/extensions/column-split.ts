@@ -21,7 +21,7 @@ import type { Optimizer } from './optimizer-core.js';
 export type ColumnSplitMode = 'auto' | 'on' | 'off';
 
 /** The rule's bounds (see the file comment); measured on the dev machine and the 16-core machine. */
-export const SPLIT_MAX_ROWS_PER_RANK = 256;
+export const SPLIT_MAX_ROWS_PER_RANK = 128;
 export const SPLIT_ROWS_PER_INPUT = 2;
 
 interface Candidate {
@@ -71,7 +71,9 @@ export class ColumnSplit {
     optimizer.layout.params.forEach((e, i) => {
       const ops = e.shape.length === 2 ? productOperands(optimizer.rankGrads![i]!, dtype) : null;
       // The mask is a 32-bit integer's bits: 30 candidates at most (the rest keep the row split).
-      if (ops && this.candidates.length < 30) this.candidates.push({ param: i, layer: { offset: e.offset, inDim: e.shape[0]!, outDim: e.shape[1]! }, operands: ops });
+      if (ops && this.candidates.length < 30) {
+        this.candidates.push({ param: i, layer: { offset: e.offset, inDim: e.shape[0]!, outDim: e.shape[1]! }, operands: ops });
+      }
     });
     this.packSplit = optimizer.packSplit;
   }

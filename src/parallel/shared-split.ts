@@ -33,6 +33,22 @@ export function operandElements(layers: readonly SplitLayer[], size: number, cap
   return layers.reduce((n, l) => n + size * capacity * (l.inDim + l.outDim), 0);
 }
 
+/**
+ * C = Aᵀ·G in plain loops, for devices without a host GEMM (the reference device, in its own
+ * arithmetic): A and G in `ops` (K rows, lda / ldg apart), C rows ldg apart.
+ */
+function productTA(m: number, n: number, k: number, ops: FloatArray, a: number, lda: number, g: number, ldg: number, c: FloatArray, at: number): void {
+  for (let i = 0; i < m; i++) {
+    const row = at + i * ldg;
+    c.fill(0, row, row + n);
+    for (let r = 0; r < k; r++) {
+      const x = ops[a + r * lda + i]!;
+      const gRow = g + r * ldg;
+      for (let j = 0; j < n; j++) c[row + j] = c[row + j]! + x * ops[gRow + j]!;
+    }
+  }
+}
+
 /** One rank's side of the split: publishing its operands before the barrier, its GEMMs after. */
 export class SplitStep {
   private readonly ops: FloatArray;
@@ -79,8 +95,9 @@ export class SplitStep {
    * one GEMM over every block adds nothing for them). `flat` null: this rank had no rows.
    */
   contribute(flat: FloatArray | null, slot: FloatArray, mask: number, stride: number): void {
-    if (mask !== 0 && this.gemm === null) throw new Error(`rank ${this.rank}: a column-split step needs a host GEMM; this device has none`);
-    if (!(stride >= 0 && stride <= this.plan.capacity)) throw new RangeError(`rank ${this.rank}: column split of ${stride} rows per rank, the plan holds ${this.plan.capacity}`);
+    if (!(stride >= 0 && stride <= this.plan.capacity)) {
+      throw new RangeError(`rank ${this.rank}: column split of ${stride} rows per rank, the plan holds ${this.plan.capacity}`);
+    }
     this.mask = mask;
     this.stride = stride;
     const layers = this.plan.layers.filter((_, l) => (mask >> l) & 1);
@@ -142,8 +159,9 @@ export class SplitStep {
       if (s >= e) return;
       // Rows [i, i + m) of dW, columns [j, j + n): A's columns i.., G's columns j.., C at offset + i·out + j.
       const block = (i: number, m: number, j: number, n: number) => {
-        this.gemm!.gemm(this.dtype, true, false, m, n, k, 1, this.ops, this.aAt[l]! + i, inDim, this.ops, this.gAt[l]! + j, outDim,
-          0, first, offset + i * outDim + j, outDim);
+        const [a, g, c] = [this.aAt[l]! + i, this.gAt[l]! + j, offset + i * outDim + j];
+        if (this.gemm) this.gemm.gemm(this.dtype, true, false, m, n, k, 1, this.ops, a, inDim, this.ops, g, outDim, 0, first, c, outDim);
+        else productTA(m, n, k, this.ops, a, inDim, g, outDim, first, c);
       };
       const i0 = Math.floor(s / outDim);
       const j0 = s % outDim;
