@@ -10,6 +10,9 @@
 // about 3·in·out elements moved; the column split reads every rank's operand rows of G (batch·out)
 // and writes only its shard. So the split wins while batch < ~3·in, and by more the more ranks share
 // it; forced on or off with makeTrainFunction's `columnSplit` option or SYNK_COLUMN_SPLIT.
+// Measured (bench/column-split.ts, 2 workers on the dev machine, steps of both interleaved): the split
+// took 0.62-0.75 of the row split's time per step at 16-32 rows per rank, 0.85 at 64, and 1.07-1.08 at
+// 128-256 (where the row split's GEMM has K large enough to hide its replica), hence 64 rows per rank.
 import type { Variable } from '../tensor/variable.js';
 import { config } from '../devices/config.js';
 import type { SynkFn } from '../parallel/function.js';
@@ -21,7 +24,7 @@ import type { Optimizer } from './optimizer-core.js';
 export type ColumnSplitMode = 'auto' | 'on' | 'off';
 
 /** The rule's bounds (see the file comment); measured on the dev machine and the 16-core machine. */
-export const SPLIT_MAX_ROWS_PER_RANK = 128;
+export const SPLIT_MAX_ROWS_PER_RANK = 64;
 export const SPLIT_ROWS_PER_INPUT = 2;
 
 interface Candidate {
