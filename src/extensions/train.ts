@@ -133,7 +133,9 @@ export function makeTrainFunction(
   });
   const { own, hyper } = splitOptions(options);
   const precision = checkPrecision(own.precision, `${what}: precision`);
-  const splitMode = checkColumnSplit(own.columnSplit, what);
+  // Under 'bf16' the compiler rounds the products' operands; the split's GEMM would not, so it stays off.
+  const requestedSplit = checkColumnSplit(own.columnSplit, what);
+  const splitMode = precision === 'fp32' ? requestedSplit : 'off';
   const sliceable = [...(own.sliceableShareds ?? [])];
   const first = inputs[0] ?? sliceable[0];
   const rows = own.rows ?? (first ? B.shapeOf(first)[0]! : 1);

@@ -182,7 +182,8 @@ export class SharedTrainStep {
     const generation = forkGeneration(this.spec.owner);
     if (this.fork && this.fork.generation === generation && this.fork.splitRows >= splitRows) return this.fork;
     const size = numWorkers();
-    const rows = Math.max(splitRows, this.fork?.generation === generation ? this.fork.splitRows : 0);
+    // Rounded up, so that batches of a few sizes do not re-plan every time.
+    const rows = Math.max(Math.ceil(splitRows / 16) * 16, this.fork?.generation === generation ? this.fork.splitRows : 0);
     const plan = this.storage.planFor(nextPlanId++, size, this.spec.splitLayers ?? [], rows);
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
     this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control), splitRows: rows };
