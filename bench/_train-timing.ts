@@ -82,9 +82,11 @@ export function timingLine(train: X.TrainFunction, r: TrainTiming): string {
     ? 'one shared-state dispatch; rank 0: gradient / wait at barrier / reduce-scatter / update'
     : r.workers === 1 ? 'one program: gradient and update, / - / - / -' : 'three calls: gradient / - / all-reduce / update';
   const rest = r.msPerStep - r.gradMs - r.waitMs - r.allReduceMs - r.updateMs;
+  const split = train.timings()?.columnSplit ?? 0;
   return `workers ${r.workers}, batch ${r.batch}: ${r.msPerStep.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
     + `(${how}: ${r.gradMs.toFixed(1)} / ${r.waitMs.toFixed(1)} / ${r.allReduceMs.toFixed(2)} / ${r.updateMs.toFixed(2)} ms; `
-    + `dispatch and the rest ${rest.toFixed(1)} ms; p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms)`;
+    + `dispatch and the rest ${rest.toFixed(1)} ms; p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms`
+    + `${split ? `; ${split} weight gradients by the column split, their GEMMs in the reduce-scatter's time` : ''})`;
 }
 
 /** The markdown table of every configuration. */

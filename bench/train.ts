@@ -4,7 +4,7 @@
 // and where a step's time goes (gradient call, all-reduce, update call). The same model in PyTorch:
 // bench/train_torch.py (run it on the same machine to compare).
 // Usage: node dist/bench/train.js [--workers 1,2,4,8,16] [--batches 512,8192] [--steps 20] [--devices cpu] [--hidden 2048]
-//        [--precision highest|high|medium|bf16] [--json out.json]
+//        [--precision highest|high|medium|bf16] [--column-split auto|on|off] [--json out.json]
 // Its peer under --precision bf16: python3 bench/train_torch.py --bf16 (torch.autocast(dtype=torch.bfloat16)).
 import os from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -37,6 +37,7 @@ const o = new Command().name('bench-train')
   .option('--precision <p>', "'highest' (float32), 'high' (TF32), 'medium' (the device's bf16 matmul operands), or 'bf16': the function's " +
     "precision policy (bf16 operands for every product, as torch.autocast(dtype=torch.bfloat16); float32 master weights)", 'highest')
   .option('--update-kernels <k>', "CPU shared-state step: 'fast' (WebAssembly SIMD, float32), 'exact' (SIMD, float64 arithmetic), 'off' (JavaScript)", 'fast')
+  .option('--column-split <mode>', "CPU shared-state step: weight gradients by the column split 'on', 'off', or 'auto' (the measured rule)", 'auto')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts<{
@@ -48,12 +49,14 @@ const o = new Command().name('bench-train')
     data: 'host' | 'shared';
     precision: 'highest' | 'high' | 'medium' | 'bf16';
     updateKernels: 'fast' | 'exact' | 'off';
+    columnSplit: 'auto' | 'on' | 'off';
     json?: string;
   }>();
 if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
 if (!['highest', 'high', 'medium', 'bf16'].includes(o.precision)) throw new Error(`--precision must be highest, high, medium or bf16, got ${o.precision}`);
 // 'bf16' is the function's policy (the device stays exact float32 for everything the policy leaves alone).
 const policy = o.precision === 'bf16' ? 'bf16' : 'fp32';
+if (!['auto', 'on', 'off'].includes(o.columnSplit)) throw new Error(`--column-split must be auto, on or off, got ${o.columnSplit}`);
 const matmulPrecision = o.precision === 'bf16' ? 'highest' : o.precision;
 
 
@@ -82,12 +85,13 @@ const y = T.vector('y', 'int32');
 const sharedX = T.shared(new T.NDArray('float32', [0, 784]), { name: 'sharedX' });
 const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'sharedY' });
 const train = o.data === 'host'
-  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4, precision: policy })
+  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4, precision: policy, columnSplit: o.columnSplit })
   : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam',
-    { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY], precision: policy });
+    { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY], precision: policy, columnSplit: o.columnSplit });
 const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
 console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ` +
-  `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; precision ${o.precision}; ${o.steps} timed steps`);
+  `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; precision ${o.precision}; ` +
+  `column split ${o.columnSplit}; ${o.steps} timed steps`);
 
 const results: TrainTiming[] = [];
 for (const workers of o.workers) {

@@ -32,6 +32,8 @@ export interface SynkConfig {
   readonly network: string | undefined;
   /** SYNK_COMM_TIMEOUT_MS: deadline of every cross-node collective in ms (default 60000); see fork's commTimeoutMs. */
   readonly commTimeoutMs: number | undefined;
+  /** SYNK_COLUMN_SPLIT: 'auto' (default), 'on'/'1' or 'off'/'0': makeTrainFunction's columnSplit when the option is not given. */
+  readonly columnSplit: string | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -48,6 +50,7 @@ export const ENV_SWITCHES = {
   virtualNodes: { name: 'SYNK_VIRTUAL_NODES' },
   network: { name: 'SYNK_NETWORK' },
   commTimeoutMs: { name: 'SYNK_COMM_TIMEOUT_MS' },
+  columnSplit: { name: 'SYNK_COLUMN_SPLIT' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -81,6 +84,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     virtualNodes: read(env, 'virtualNodes', warn) === '1',
     network: read(env, 'network', warn) || undefined,
     commTimeoutMs: positiveMs(read(env, 'commTimeoutMs', warn)),
+    columnSplit: read(env, 'columnSplit', warn) || undefined,
   };
 }
 

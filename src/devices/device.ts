@@ -7,6 +7,7 @@ import type { NDArray } from '../tensor/ndarray.js';
 import type { Program } from '../compile/program.js';
 import type { Precision } from '../compile/precision.js';
 import type { Rows } from './rows.js';
+import type { Blas } from './cpu/blas-types.js';
 
 /** A device's kind: the name it registers under ('reference', 'cpu', 'cuda', ...). */
 export type DeviceKind = string;
@@ -63,6 +64,11 @@ export interface Device {
   synchronize(): void;
   /** Releases every resource the device holds; idempotent. */
   close(): void;
+  /**
+   * A row-major GEMM on host typed arrays, where the device computes on the host (the CPU device's
+   * BLAS); a shared-state training step's column split runs its weight-gradient products on it.
+   */
+  readonly hostGemm?: Blas;
   /**
    * Shared variables live on this device between calls: uploaded once, replaced in place by the
    * updates computed here, downloaded only when read; and device memory of a call is freed as soon

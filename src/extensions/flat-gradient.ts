@@ -54,8 +54,16 @@ export class FlatLayout {
     return new SharedVariable(new NDArray(this.dtype, [this.length]), { name });
   }
 
-  /** The expression written into `target` (the flat vector): [g·rows ..., state·rows ..., rows]. */
-  pack(target: SharedVariable, grads: readonly Variable[], stateValues: readonly Variable[], rows: Variable | number): Variable {
+  /**
+   * The expression written into `target` (the flat vector): [g·rows ..., state·rows ..., rows].
+   * With `split` (parameter index -> the operands [A, G] of its gradient Aᵀ·G, a column-split step,
+   * column-split.ts) those parameters' parts are left out and, after the row count, each one's
+   * operands follow in parameter order: [K, A (K x in), G·rows (K x out)], K the operands' rows.
+   */
+  pack(
+    target: SharedVariable, grads: readonly Variable[], stateValues: readonly Variable[], rows: Variable | number,
+    split?: ReadonlyMap<number, readonly [Variable, Variable]>,
+  ): Variable {
     if (grads.length !== this.params.length) throw new RangeError(`flat gradient: ${grads.length} gradients for ${this.params.length} parameters`);
     if (stateValues.length !== this.states.length) throw new RangeError(`flat gradient: ${stateValues.length} state values for ${this.states.length} states`);
     // Workaround: a compiled function cannot yet update a shared variable its graph does not read
@@ -63,8 +71,13 @@ export class FlatLayout {
     // target's length times zero: a scalar, no cost.
     const touch = B.mul(0, B.cast(B.shapeOf(target)[0]!, this.dtype));
     const n = B.add(B.cast(asVariable(rows, 'flat gradient: rows', this.dtype), this.dtype), touch);
-    const parts = [...grads, ...stateValues].map((g) => B.mul(B.flatten(B.cast(g, this.dtype)), n));
-    return concatenate([...parts, B.reshape(n, [1])], 0);
+    const parts = [...grads.filter((_, i) => !split?.has(i)), ...stateValues].map((g) => B.mul(B.flatten(B.cast(g, this.dtype)), n));
+    const operands = [...(split ?? new Map<number, readonly [Variable, Variable]>())].sort(([i], [j]) => i - j).flatMap(([, [a, g]]) => [
+      B.reshape(B.cast(B.shapeOf(a)[0]!, this.dtype), [1]),
+      B.flatten(B.cast(a, this.dtype)),
+      B.mul(B.flatten(B.cast(g, this.dtype)), n), // the row weight folded into G, so one GEMM sums every rank's rows
+    ]);
+    return concatenate([...parts, B.reshape(n, [1]), ...operands], 0);
   }
 
   /** 1 / total rows, read from the (reduced) flat vector. */

@@ -48,6 +48,13 @@ export interface Optimizer<H extends string = string> {
   readonly flatGrad: SharedVariable;
   /** Updates for the gradient function: one, writing the flat vector (op 'sum' over slices). */
   readonly gradUpdates: [SharedVariable, Variable, UpdateOp][];
+  /**
+   * The flat vector's expression with the given parameters' gradients left out and their operands
+   * appended (FlatLayout.pack's `split`); what a column-split step's gradient function writes.
+   */
+  readonly packSplit?: (split: ReadonlyMap<number, readonly [Variable, Variable]>) => Variable;
+  /** Each parameter's gradient of one rank's loss (what the flat vector packs, times the rows). */
+  readonly rankGrads?: readonly Variable[];
   /** Updates for the parameter-update function, reading the reduced flat vector. */
   readonly paramUpdates: UpdatePair[];
   /**
@@ -195,6 +202,8 @@ export function buildOptimizer<H extends string>(
     layout,
     flatGrad,
     gradUpdates: [[flatGrad, layout.pack(flatGrad, grads, stateValues, rows), 'sum']],
+    packSplit: (split) => layout.pack(flatGrad, grads, stateValues, rows, split),
+    rankGrads: grads,
     paramUpdates,
     directUpdates,
     hyper,

@@ -10,16 +10,17 @@ import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../p
 import type { UpdateSpec } from '../parallel/fn-spec.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
 import { nodeLayout, workersShareHostMemory } from '../parallel/runtime.js';
-import { SharedTrainStep, type SharedStepTimings } from '../parallel/shared-train.js';
+import { SharedTrainStep, type SharedStepTimings, type SplitChoice } from '../parallel/shared-train.js';
 import { FUSED_RULES, type FusedRuleName } from '../parallel/fused-rules.js';
 import { Data } from '../parallel/data.js';
-import { resolveBatchS, someRankEmpty, type CallOptions } from '../parallel/call-args.js';
-import { rowCount } from '../parallel/split.js';
+import { resolveBatchS, type CallOptions } from '../parallel/call-args.js';
+import { rowCount, splitPoints } from '../parallel/split.js';
 import type { Givens } from '../compile/build-program.js';
 import { checkPrecision, type Precision } from '../compile/precision.js';
 import type { UpdateOp } from '../parallel/accumulate.js';
 import { checkLoss, checkParams } from './flat-gradient.js';
 import { makeOptimizer, type Hyper, type Optimizer, type Rule } from './optimizers.js';
+import { ColumnSplit, checkColumnSplit, type ColumnSplitMode } from './column-split.js';
 
 /** Options of {@link makeTrainFunction}; a named rule's hyper-parameters may be given here directly (`{ learningRate: 1e-3 }`). */
 export interface TrainOptions {
@@ -46,6 +47,14 @@ export interface TrainOptions {
    * parameters (master weights), optimizer state, gradients and the update stay float32.
    */
   precision?: Precision;
+  /**
+   * CPU workers' shared-state step: compute weight gradients Aᵀ·G (dense layers) by the column split
+   * (every rank publishes its rows of A and G, then computes its own shard of dW over all ranks' rows)
+   * instead of a full dW per rank and a reduce. 'auto' (default, or SYNK_COLUMN_SPLIT): by the measured
+   * rule in column-split.ts (few rows per rank against the layer's width); 'on' / 'off' force it.
+   * The result equals the row split within float rounding either way.
+   */
+  columnSplit?: ColumnSplitMode;
   [hyper: string]: unknown;
 }
 
@@ -86,7 +95,7 @@ export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   sync(): Promise<void>;
 };
 
-const OWN_KEYS = new Set(['updates', 'outputs', 'bcastInputs', 'sliceableShareds', 'givens', 'rows', 'name', 'hyper', 'precision']);
+const OWN_KEYS = new Set(['updates', 'outputs', 'bcastInputs', 'sliceableShareds', 'givens', 'rows', 'name', 'hyper', 'precision', 'columnSplit']);
 const CALL_KEYS = new Set(['batch', 'batchS', 'numSlices']);
 
 function splitOptions(options: TrainOptions): { own: TrainOptions; hyper: Record<string, Hyper> } {
@@ -124,6 +133,9 @@ export function makeTrainFunction(
   });
   const { own, hyper } = splitOptions(options);
   const precision = checkPrecision(own.precision, `${what}: precision`);
+  // Under 'bf16' the compiler rounds the products' operands; the split's GEMM would not, so it stays off.
+  const requestedSplit = checkColumnSplit(own.columnSplit, what);
+  const splitMode = precision === 'fp32' ? requestedSplit : 'off';
   const sliceable = [...(own.sliceableShareds ?? [])];
   const first = inputs[0] ?? sliceable[0];
   const rows = own.rows ?? (first ? B.shapeOf(first)[0]! : 1);
@@ -175,7 +187,11 @@ export function makeTrainFunction(
     return oneProgram;
   };
 
-  const shared = typeof rule === 'string' && rule in FUSED_RULES ? sharedStepFor(optimizer, gradFn, floatStates.map(([s]) => s), what) : null;
+  const fused = typeof rule === 'string' && rule in FUSED_RULES;
+  const columns = fused
+    ? new ColumnSplit(optimizer, splitMode, (flat, name) => lossFn([[optimizer.flatGrad, flat, 'sum'], ...localUpdates], name))
+    : null;
+  const shared = fused ? sharedStepFor(optimizer, gradFn, floatStates.map(([s]) => s), what, columns!) : null;
   let sharedRan = false;
 
   // Values the controller changed (setValue, setHyper, loading parameters) reach only rank 0 on the
@@ -198,11 +214,14 @@ export function makeTrainFunction(
     // Every rank of every node: the gradient is reduced over all of them.
     const layout = nodeLayout(what);
     const n = layout.localWorkers * layout.nodeCount;
-    const empty = mayHaveEmptyRank(args, inputs.length, call, n, what);
+    const perRank = rowsPerRank(args, inputs.length, call, n, what);
+    const empty = perRank === null || perRank.some((c) => c === 0);
     // With many nodes the shared-state step sums each node's gradients in its memory, then across nodes (engine.ts).
     if (shared && workersShareHostMemory(what)) {
       // One dispatch: gradient, reduce-scatter and fused update on shared parameters (shared-step.ts).
-      const result = await shared.run(Object.keys(call).length ? [...args, { ...call }] : args);
+      const callArgs = Object.keys(call).length ? [...args, { ...call }] : args;
+      const split = layout.nodeCount === 1 ? columns!.choose(perRank, call.numSlices ?? 1) : null;
+      const result = await runShared(shared, callArgs, split, columns!);
       sharedRan = true;
       record();
       const outs = Array.isArray(result) ? result : [result];
@@ -230,8 +249,24 @@ export function makeTrainFunction(
   return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync, timings });
 }
 
+/**
+ * A shared-state step with `split`; a split whose operands had more rows than the step's rows per
+ * rank (a product over other rows than the batch's) failed before any change, so it runs again
+ * without, and the function never splits again.
+ */
+async function runShared(shared: SharedTrainStep, args: readonly unknown[], split: SplitChoice | null, columns: ColumnSplit) {
+  if (!split) return shared.run(args);
+  try {
+    return await shared.run(args, split);
+  } catch (e) {
+    if (!(e instanceof Error && /column split of weight \d+: \d+ operand rows/.test(e.message))) throw e;
+    columns.disabled = true;
+    return shared.run(args);
+  }
+}
+
 /** The shared-state step of a named rule: its optimizer's slots sorted into the fused rule's state vectors. */
-function sharedStepFor(optimizer: Optimizer, gradFn: SynkFn, states: readonly SharedVariable[], what: string): SharedTrainStep {
+function sharedStepFor(optimizer: Optimizer, gradFn: SynkFn, states: readonly SharedVariable[], what: string, columns: ColumnSplit): SharedTrainStep {
   const rule = FUSED_RULES[optimizer.rule as FusedRuleName];
   const counter = rule.counter ? optimizer.slots[0]! : null;
   const vectors = optimizer.slots.slice(rule.counter ? 1 : 0);
@@ -241,6 +276,7 @@ function sharedStepFor(optimizer: Optimizer, gradFn: SynkFn, states: readonly Sh
   const stateSlots = rule.state.map((_, j) => optimizer.params.map((_p, i) => vectors[i * k + j]!));
   return new SharedTrainStep({
     owner: what, rule: optimizer.rule as FusedRuleName, gradFn, params: optimizer.params, states, stateSlots, counter, hyper: optimizer.hyper,
+    splitLayers: columns.layers,
   });
 }
 
@@ -258,10 +294,11 @@ function lengthOf(a: unknown): number | undefined {
 }
 
 /**
- * Whether some rank may get no rows this step: such a rank runs nothing and would keep its old flat
- * vector, so the vector is zeroed first. Also refuses an empty batch.
+ * Each rank's rows this step, or null where the controller cannot tell (a rank with no rows runs
+ * nothing and would keep its old flat vector, so then the vector is zeroed first; the column split
+ * sizes its operand blocks by the most). Also refuses an empty batch.
  */
-function mayHaveEmptyRank(args: readonly unknown[], nScattered: number, call: TrainCallOptions, n: number, what: string): boolean {
+function rowsPerRank(args: readonly unknown[], nScattered: number, call: TrainCallOptions, n: number, what: string): number[] | null {
   let count: number | undefined;
   if (nScattered > 0) {
     const b = call.batch;
@@ -274,10 +311,12 @@ function mayHaveEmptyRank(args: readonly unknown[], nScattered: number, call: Tr
       count = stop === undefined ? undefined : stop - (r.start ?? 0);
     }
     if (count === 0) throw new RangeError(`${what}: the batch is empty; a training step needs at least one row`);
-    return count === undefined || someRankEmpty(count, n);
+    if (count === undefined || !Number.isInteger(count) || count < 0) return null;
+    const points = splitPoints(count, n);
+    return points.slice(1).map((p, i) => p - points[i]!);
   }
-  if (call.batchS === undefined) return true;
+  if (call.batchS === undefined) return null;
   const counts = resolveBatchS(call.batchS, n).map((r) => (r ? rowCount(r) : 0));
   if (counts.every((c) => c === 0)) throw new RangeError(`${what}: batchS selects no rows; a training step needs at least one row`);
-  return counts.some((c) => c === 0);
+  return counts;
 }

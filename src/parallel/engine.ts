@@ -127,7 +127,7 @@ export class Engine {
   private registerPlan(msg: PlanMsg): null {
     if (msg.plan.size !== this.size) throw new Error(`rank ${this.rank}: shared step plan for ${msg.plan.size} ranks, this fork has ${this.size}`);
     for (const m of msg.shareds) this.setShared(m);
-    this.plans.set(msg.plan.id, new SharedStep(msg.plan, this.rank));
+    this.plans.set(msg.plan.id, new SharedStep(msg.plan, this.rank, this.device.hostGemm ?? null));
     return null;
   }
 

@@ -6,6 +6,7 @@
 import { fusedRule } from './fused-rules.js';
 import { allocateSharedMemory, ensureMemoryBytes, type SharedWasmMemory, type SimdLayout } from './fused-simd.js';
 import { controlWords, type SharedStepPlan } from './shared-step.js';
+import { operandElements, type SplitLayer } from './shared-split.js';
 
 /**
  * How shared-state steps sum and update: `'fast'` WebAssembly SIMD in the parameters' precision
@@ -57,9 +58,10 @@ export class SharedStepStorage {
 
   /**
    * The plan of a fork of `size` ranks: its gradient arena (in the memory, grown to fit, where the
-   * memory stays within 4 GiB; otherwise its own buffer and the JavaScript kernels) and control words.
+   * memory stays within 4 GiB; otherwise its own buffer and the JavaScript kernels) and control words;
+   * with `split` weights, an operand buffer for the column split of up to `splitRows` rows per rank.
    */
-  planFor(id: number, size: number): SharedStepPlan {
+  planFor(id: number, size: number, split: readonly SplitLayer[] = [], splitRows = 0): SharedStepPlan {
     const length = this.weightIndex + 1;
     // Slots start on cache lines (16 elements) so that the SIMD loads of a shard are aligned.
     const slotStride = Math.ceil(length / 16) * 16;
@@ -70,6 +72,9 @@ export class SharedStepStorage {
       values: this.values, valuesAt: 0, state: this.state, stateAt: this.stateAt,
       arena: memory ? memory.buffer : new SharedArrayBuffer(Math.max(8, arenaBytes)), arenaAt: memory ? this.arenaAt : 0, slotStride,
       memory, simd: memory ? this.layout : null, control: new SharedArrayBuffer(controlWords(size) * 8),
+      split: split.length && splitRows > 0
+        ? { layers: split, capacity: splitRows, operands: new SharedArrayBuffer(operandElements(split, size, splitRows) * this.bytes) }
+        : null,
     };
   }
 }

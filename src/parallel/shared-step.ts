@@ -11,6 +11,8 @@
 // as the JavaScript kernels of fused-rules.ts.
 import { fusedRule, type FloatArray, type FusedRule } from './fused-rules.js';
 import { SimdKernels, type SharedWasmMemory, type SimdLayout } from './fused-simd.js';
+import { SplitStep, type SplitPlan } from './shared-split.js';
+import type { Blas } from '../devices/cpu/blas-types.js';
 
 /** Where the pieces of a shared step live; sent once per fork to every worker. */
 export interface SharedStepPlan {
@@ -41,6 +43,8 @@ export interface SharedStepPlan {
   readonly simd: SimdLayout | null;
   /** Float64 words: see CONTROL below. */
   readonly control: SharedArrayBuffer;
+  /** The column split's weights and operand buffer (shared-split.ts), or null: never split. */
+  readonly split: SplitPlan | null;
 }
 
 /** Layout of a plan's control words (Float64). */
@@ -54,8 +58,11 @@ export const CONTROL = {
    * together; then 1 if it ran SIMD kernels; then the reduce alone (the update is the difference).
    */
   timings: 16,
+  /** Which split weights this step computes by columns (bits over plan.split.layers; 0: none), and its rows per rank block. */
+  splitMask: 21,
+  splitStride: 22,
   /** Each rank's rows in this step. */
-  weights: 21,
+  weights: 23,
 } as const;
 
 export function controlWords(size: number): number {
@@ -89,9 +96,11 @@ export class SharedStep {
   private readonly control: Float64Array;
   private readonly scratch: FloatArray;
   private readonly kernels: SimdKernels | null;
+  private readonly split: SplitStep | null;
   private gradientStart = 0;
 
-  constructor(readonly plan: SharedStepPlan, readonly rank: number) {
+  /** `gemm`: the host GEMM the column split runs on (the device's), where it has one. */
+  constructor(readonly plan: SharedStepPlan, readonly rank: number, gemm: Blas | null = null) {
     this.rule = fusedRule(plan.rule);
     const View = plan.dtype === 'float32' ? Float32Array : Float64Array;
     // TypeScript's typed-array constructors take ArrayBuffer only; SharedArrayBuffer works the same.
@@ -103,6 +112,7 @@ export class SharedStep {
     this.control = new Float64Array(plan.control);
     this.scratch = new View(CHUNK);
     this.kernels = plan.memory && plan.simd ? kernelsOrNull(plan.memory, plan.rule, plan.simd) : null;
+    this.split = plan.split ? new SplitStep(plan.split, plan.dtype, plan.size, rank, plan.length, gemm) : null;
   }
 
   /** Whether this rank sums and updates with the WebAssembly SIMD kernels. */
@@ -123,7 +133,12 @@ export class SharedStep {
   /** Writes this rank's flat gradient (or zeros when it had no rows) into its slot, before the barrier. */
   contribute(flat: FloatArray | null): void {
     const slot = this.slot();
-    if (flat === null) slot.fill(0);
+    const mask = this.control[CONTROL.splitMask]!;
+    if (mask === 0) this.split?.clear();
+    if (mask !== 0) {
+      if (!this.split) throw new Error(`rank ${this.rank}: a column-split step on a plan without the split`);
+      this.split.contribute(flat, slot, mask, this.control[CONTROL.splitStride]!);
+    } else if (flat === null) slot.fill(0);
     else {
       if (flat.length !== this.plan.length) throw new RangeError(`shared step: flat gradient of ${flat.length} elements, the plan has ${this.plan.length}`);
       slot.set(flat);
@@ -142,9 +157,12 @@ export class SharedStep {
     const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
     const step = this.control[CONTROL.step]!;
     const [lo, hi] = shardOf(length, size, this.rank);
-    const reduceMs = this.kernels
+    // The split weights' elements of this shard: one GEMM over every rank's operands, into slot 0 (the reduce skips them).
+    this.split?.compute(this.slots[0]!, lo, hi);
+    const splitMs = performance.now() - t0;
+    const reduceMs = splitMs + (this.kernels
       ? this.reduceAndUpdateSimd(this.kernels, lo, hi, rows, scale, h, step)
-      : this.reduceAndUpdateJs(lo, hi, rows, scale, h, step);
+      : this.reduceAndUpdateJs(lo, hi, rows, scale, h, step));
     if (this.rank === 0) {
       this.control[CONTROL.timings + 1] = waitedMs;
       this.control[CONTROL.timings + 2] = performance.now() - t0;
@@ -160,6 +178,7 @@ export class SharedStep {
    * sum (its row count is slot 0's weight element, summed with it).
    */
   reduceShard(): void {
+    if (this.split?.active) throw new Error(`rank ${this.rank}: the column split does not span nodes`);
     const t0 = performance.now();
     const [lo, hi] = shardOf(this.plan.length, this.plan.size, this.rank);
     const { size, arenaAt, slotStride } = this.plan;
@@ -216,7 +235,8 @@ export class SharedStep {
     for (let c = lo; c < hi; c += CHUNK) {
       const end = Math.min(hi, c + CHUNK);
       const t0 = performance.now();
-      kernels.reduce(arenaAt, slotStride * bytes, size, c, end); // into slot 0
+      if (this.split) this.split.forUnsplit(c, end, (a, b) => kernels.reduce(arenaAt, slotStride * bytes, size, a, b)); // into slot 0
+      else kernels.reduce(arenaAt, slotStride * bytes, size, c, end);
       reduceMs += performance.now() - t0;
       if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes
       const pEnd = Math.min(end, paramEnd);
@@ -236,10 +256,14 @@ export class SharedStep {
       const n = end - c;
       const t0 = performance.now();
       sum.set(first.subarray(c, end));
-      for (let r = 1; r < size; r++) {
-        const s = this.slots[r]!;
-        for (let i = 0; i < n; i++) sum[i] = sum[i]! + s[c + i]!;
-      }
+      const add = (a: number, b: number) => {
+        for (let r = 1; r < size; r++) {
+          const s = this.slots[r]!;
+          for (let i = a; i < b; i++) sum[i - c] = sum[i - c]! + s[i]!;
+        }
+      };
+      if (this.split) this.split.forUnsplit(c, end, add);
+      else add(c, end);
       first.set(sum.subarray(0, n), c); // slot 0 keeps the reduced vector
       reduceMs += performance.now() - t0;
       if (rows === 0) continue; // no rank had rows: nothing to learn from, nothing changes

@@ -12,6 +12,7 @@ import { callWithStep, type SynkFn } from './function.js';
 import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
 import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
 import { SharedStepStorage, type SharedStepKernels } from './shared-layout.js';
+import type { SplitLayer } from './shared-split.js';
 
 export type { SharedStepKernels } from './shared-layout.js';
 
@@ -43,6 +44,15 @@ export interface SharedTrainSpec {
   readonly counter: SharedVariable | null;
   /** Hyper-parameters by name (every name of the rule's `hyper` list). */
   readonly hyper: Readonly<Record<string, SharedVariable>>;
+  /** The weights a step may compute by the column split (shared-split.ts), in flat-vector order. */
+  readonly splitLayers?: readonly SplitLayer[];
+}
+
+/** One step's column split: which of the spec's splitLayers (bits), the rows per rank block, and the gradient function that publishes their operands. */
+export interface SplitChoice {
+  readonly mask: number;
+  readonly stride: number;
+  readonly gradFn: SynkFn;
 }
 
 /** Rank 0's timings of the last step, in milliseconds. */
@@ -57,6 +67,8 @@ export interface SharedStepTimings {
   readonly updateMs: number;
   /** Whether rank 0 summed and updated with the WebAssembly SIMD kernels (false: the JavaScript kernels). */
   readonly simd: boolean;
+  /** How many weight gradients the step computed by the column split (their GEMMs count in reduceMs). */
+  readonly columnSplit: number;
 }
 
 let nextPlanId = 1;
@@ -70,7 +82,8 @@ export class SharedTrainStep {
   private readonly storage: SharedStepStorage;
   private readonly held: SharedVariable[] = [];
   private holding = false;
-  private fork: { generation: number; planId: number; control: Float64Array } | null = null;
+  private lastSplit = 0;
+  private fork: { generation: number; planId: number; control: Float64Array; splitRows: number } | null = null;
 
   constructor(private readonly spec: SharedTrainSpec) {
     this.rule = fusedRule(spec.rule);
@@ -128,21 +141,27 @@ export class SharedTrainStep {
     this.fork = null;
   }
 
-  /** One step: the gradient on every rank's rows, the reduce-scatter and the fused update, in one dispatch. */
-  async run(args: readonly unknown[]): Promise<NDArray | NDArray[]> {
+  /**
+   * One step: the gradient on every rank's rows, the reduce-scatter and the fused update, in one
+   * dispatch; with `split`, the chosen weights' gradients by the column split instead.
+   */
+  async run(args: readonly unknown[], split: SplitChoice | null = null): Promise<NDArray | NDArray[]> {
     this.hold();
     for (const v of this.held) commitSharedState(v); // values the user set since the last step
-    const fork = await this.ensureFork();
+    const fork = await this.ensureFork(split?.stride ?? 0);
     const step = (this.spec.counter ? this.spec.counter.getValue({ borrow: true }).item() : 0) + 1;
     const hyper = this.rule.hyper.map((name) => this.spec.hyper[name]!.getValue({ borrow: true }).item());
-    const result = await callWithStep(this.spec.gradFn, {
+    const result = await callWithStep(split?.gradFn ?? this.spec.gradFn, {
       planId: fork.planId,
       prepare: () => {
         hyper.forEach((h, i) => (fork.control[CONTROL.hyper + i] = h));
         fork.control[CONTROL.step] = step;
+        fork.control[CONTROL.splitMask] = split?.mask ?? 0;
+        fork.control[CONTROL.splitStride] = split?.stride ?? 0;
       },
     }, args);
     // Only a step that succeeded on every rank counts.
+    this.lastSplit = split ? split.mask.toString(2).replace(/0/g, '').length : 0;
     this.spec.counter?.setValue(NDArray.scalar(step, this.spec.counter.dtype));
     return result;
   }
@@ -152,17 +171,22 @@ export class SharedTrainStep {
     const c = this.fork?.control;
     const reduceMs = c?.[CONTROL.timings + 4] ?? 0;
     return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, reduceMs, updateMs: (c?.[CONTROL.timings + 2] ?? 0) - reduceMs,
-      simd: c?.[CONTROL.timings + 3] === 1 };
+      simd: c?.[CONTROL.timings + 3] === 1, columnSplit: this.lastSplit };
   }
 
-  /** The gradient arena and control words of this fork, sent to its workers once. */
-  private async ensureFork(): Promise<NonNullable<SharedTrainStep['fork']>> {
+  /**
+   * The gradient arena and control words of this fork, sent to its workers once; again (a new plan)
+   * when a column split needs more operand rows per rank than the plan holds.
+   */
+  private async ensureFork(splitRows: number): Promise<NonNullable<SharedTrainStep['fork']>> {
     const generation = forkGeneration(this.spec.owner);
-    if (this.fork && this.fork.generation === generation) return this.fork;
+    if (this.fork && this.fork.generation === generation && this.fork.splitRows >= splitRows) return this.fork;
     const size = numWorkers();
-    const plan = this.storage.planFor(nextPlanId++, size);
+    // Rounded up, so that batches of a few sizes do not re-plan every time.
+    const rows = Math.max(Math.ceil(splitRows / 16) * 16, this.fork?.generation === generation ? this.fork.splitRows : 0);
+    const plan = this.storage.planFor(nextPlanId++, size, this.spec.splitLayers ?? [], rows);
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
-    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control) };
+    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control), splitRows: rows };
     return this.fork;
   }
 }

@@ -69,6 +69,11 @@ export class CpuDevice implements Device {
     if (loud && ((blas.name === 'wasm-simd' && options.forceFallback !== true) || blas.tuning !== undefined)) printNoticeOnce(notice);
   }
 
+  /** The BLAS (or the WebAssembly fallback) as a host GEMM, for the shared-state step's column split. */
+  get hostGemm(): Blas {
+    return this.blas;
+  }
+
   upload(value: NDArray): DeviceArray {
     return value;
   }
