@@ -18,7 +18,7 @@ import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
-import { createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
+import { abortWorkersDeviceGroups, createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
 import { checkForkOptions, type ForkOptions } from './fork-options.js';
 import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
 import { WorkerDataCache } from './worker-data.js';
@@ -26,7 +26,7 @@ import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 import { NodeBridge } from '../comm/node-link.js';
 import { CommMismatchError } from '../comm/communicator.js';
 import {
-  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion,
+  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, onJobAbort, synkVersion,
   type Job, type NodeInfo,
 } from './nodes.js';
 
@@ -37,6 +37,8 @@ export type { NodeInfo } from './nodes.js';
 interface NodeState {
   readonly job: Job;
   readonly bridge: NodeBridge;
+  /** Unregisters the fork's part of a job abort (its workers' device groups go before MPI_Abort). */
+  readonly unhookAbort: () => void;
   readonly nodeRank: number;
   readonly nodeCount: number;
 }
@@ -162,12 +164,14 @@ async function start(options: ForkOptions): Promise<number> {
     ...(job ? { onWorkerDeath: (rank: number, e: Error) => onWorkerDeath(job, devices.length, rank, e) } : {}),
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }).catch((e: unknown) => { bridge?.close(); throw e; }));
+  // From here a job abort (a deadline, an error, a dead worker) first aborts the workers' device groups (bounded), then MPI.
+  const unhookAbort = job ? onJobAbort(() => { abortWorkersDeviceGroups(pool, deviceGroup); }) : () => undefined;
   await relay;
   // Nodes leave fork together: the first cross-node collective of a call then meets no start-up skew.
   if (job) await orAbortJob(job, 'fork: waiting for every node to start its workers', job.mpi.barrier({ timeoutMs: startDeadlineMs(job) }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
-  const nodeState = job && bridge ? { job, bridge, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  const nodeState = job && bridge ? { job, bridge, unhookAbort, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
   runtime.state = {
     ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), nodes: nodeState, closing: false,
   };
@@ -208,6 +212,7 @@ async function closeNow(): Promise<void> {
   } finally {
     s.data.close();
     s.nodes?.bridge.close();
+    s.nodes?.unhookAbort();
     runtime.state = null;
     await s.pool.close();
   }

@@ -63,6 +63,11 @@ function releaseDevice(): number {
   return 0;
 }
 
+/** The job is being aborted (the controller's interrupt): the device group goes first, so no GPU rank stays inside a collective. */
+function abortDeviceGroup(): void {
+  engine?.deviceComm?.abort('the job is being aborted (the node\'s controller interrupted its workers)');
+}
+
 await serveWorker({
   async init(ctx) {
     const { devices: specs, arenas, ncclBootstrap, nodes } = ctx.workerData as {
@@ -84,6 +89,7 @@ await serveWorker({
     [CMD_SHARED_STEP]: (args) => engine!.sharedStep(args),
     [CMD_RELEASE_DEVICE]: () => releaseDevice(),
   },
+  interrupt: () => abortDeviceGroup(),
 });
 releaseDevice();
 link?.close();
