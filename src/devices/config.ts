@@ -32,6 +32,8 @@ export interface SynkConfig {
   readonly network: string | undefined;
   /** SYNK_COMM_TIMEOUT_MS: deadline of every cross-node collective in ms (default 60000); see fork's commTimeoutMs. */
   readonly commTimeoutMs: number | undefined;
+  /** SYNK_COMM_CHUNK_BYTES: bytes per piece of a large reduction across nodes (default 4 MiB); see fork's commChunkBytes. */
+  readonly commChunkBytes: number | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -48,6 +50,7 @@ export const ENV_SWITCHES = {
   virtualNodes: { name: 'SYNK_VIRTUAL_NODES' },
   network: { name: 'SYNK_NETWORK' },
   commTimeoutMs: { name: 'SYNK_COMM_TIMEOUT_MS' },
+  commChunkBytes: { name: 'SYNK_COMM_CHUNK_BYTES' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -81,7 +84,15 @@ export function readConfig(env: Env = process.env): SynkConfig {
     virtualNodes: read(env, 'virtualNodes', warn) === '1',
     network: read(env, 'network', warn) || undefined,
     commTimeoutMs: positiveMs(read(env, 'commTimeoutMs', warn)),
+    commChunkBytes: chunkBytes(read(env, 'commChunkBytes', warn)),
   };
+}
+
+function chunkBytes(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) throw new RangeError(`SYNK_COMM_CHUNK_BYTES=${JSON.stringify(raw)}: expected a positive multiple of 64 bytes`);
+  return n;
 }
 
 function positiveMs(raw: string | undefined): number | undefined {

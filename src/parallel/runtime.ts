@@ -8,7 +8,8 @@
 import { SharedVariable, findShared } from '../tensor/variable.js';
 import { describe } from '../tensor/ndarray.js';
 import { resolveDevices, specsShareHostMemory, withMatmulPrecision, type DeviceSpec } from '../devices/create.js';
-import { keepNvlsOff } from '../devices/config.js';
+import { config, keepNvlsOff } from '../devices/config.js';
+import { DEFAULT_CHUNK_BYTES } from '../comm/hierarchical.js';
 import { hasDeviceGroup } from '../comm/device-groups.js';
 import { WorkerPool } from './pool.js';
 import { createArena, encodeFastCall, readResults, type FastCall, type ResultEntry } from './fast-call.js';
@@ -132,11 +133,13 @@ async function start(options: ForkOptions): Promise<number> {
   const count = options.n ?? (given === 'cpu' || given === 'reference' ? defaultCpuWorkers(job) : undefined);
   let devices: DeviceSpec[] = typeof given === 'string' ? fitThreadsToHost(job, await resolveDevices(given, count)) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
+  // Every node cuts a large reduction across nodes into the same pieces (each piece is an MPI collective of its own).
+  const chunkBytes = options.commChunkBytes ?? config().commChunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (job) {
     // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
     const kinds = [...new Set(devices.map((d) => d.kind))].join('+');
-    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`;
-    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine, startDeadlineMs(job));
+    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}, commChunkBytes ${chunkBytes}`;
+    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind, the synkhronos version or commChunkBytes', mine, startDeadlineMs(job));
     announce(job, devices.length, kinds);
   }
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
@@ -148,7 +151,7 @@ async function start(options: ForkOptions): Promise<number> {
   const generation = runtime.generation + 1;
   const channel = job ? `synk-node-link-${process.pid}-${generation}` : null;
   const bridge = job ? new NodeBridge(channel!, job.mpi, (e, op) => onCrossNodeFailure(job, e, op, devices.length)) : null;
-  const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size, chunkBytes } : null;
   // GPUs of every node form one group: node 0's id reaches the other nodes' workers through MPI while they start.
   if (job && deviceGroup && job.virtual && job.mpi.localSize > 1) process.env['NCCL_HOSTID'] ??= `synk-node${job.mpi.rank}`;
   const relayId = (m: Uint8Array) => orAbortJob(job!, "relaying NCCL's unique id", job!.mpi.broadcast(m, { root: 0, timeoutMs: startDeadlineMs(job!) }));

@@ -88,6 +88,12 @@ for (const probe of [probeOpenMpi(), probeMpich()]) {
       assertAllNodesOk(await mpiRun(flavor, 2, job, ['2']), 2, 2);
     });
 
+    test('in pieces of 256 bytes across nodes (every reduction, the training step\'s flat gradient too): still equal to one device', async () => {
+      // 32 float64 elements a piece: the models' flat gradients and the large vector go in several pieces, the last uneven.
+      const args = [...flavor.args, '-np', '2', process.execPath, fileURLToPath(job), '2'];
+      assertAllNodesOk(await runJob(flavor.command, args, jobEnv({ SYNK_COMM_CHUNK_BYTES: '256' })), 2, 2);
+    });
+
     if (flavor.abi === 'openmpi') {
       test('3 nodes x 1 worker equal one device on the whole batch', async () => {
         assertAllNodesOk(await mpiRun(flavor, 3, job, ['1']), 3, 1);
