@@ -91,7 +91,9 @@ export function readConfig(env: Env = process.env): SynkConfig {
 function chunkBytes(raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) throw new RangeError(`SYNK_COMM_CHUNK_BYTES=${JSON.stringify(raw)}: expected a positive multiple of 64 bytes`);
+  if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) {
+    throw new RangeError(`SYNK_COMM_CHUNK_BYTES=${JSON.stringify(raw)}: expected a positive multiple of 64 bytes`);
+  }
   return n;
 }
 
