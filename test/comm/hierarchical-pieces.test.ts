@@ -15,5 +15,7 @@ test('piecesOf: pieces of chunkBytes covering the vector once, the last one unev
 
 test('assertChunkBytes: a positive multiple of 64 bytes, or an error naming the argument', () => {
   assert.equal(assertChunkBytes(4096, 'x'), 4096);
-  for (const bad of [0, 100, -64, 64.5, '4096', Infinity]) assert.throws(() => assertChunkBytes(bad, 'fork: commChunkBytes'), /fork: commChunkBytes: expected a positive multiple/);
+  for (const bad of [0, 100, -64, 64.5, '4096', Infinity]) {
+    assert.throws(() => assertChunkBytes(bad, 'fork: commChunkBytes'), /fork: commChunkBytes: expected a positive multiple/);
+  }
 });

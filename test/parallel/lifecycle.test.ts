@@ -41,7 +41,8 @@ test('fork refuses bad options at once, naming them, before anything is built', 
   await assert.rejects(synk.fork({ devices: [{ kind: 'tpu' } as never] }), /fork: devices\[0\]\.kind: expected 'reference', 'cpu' or 'cuda', got string tpu/);
   await assert.rejects(synk.fork({ devices: [{ kind: 'cpu', threads: 0 }] }), /fork: devices\[0\]\.threads: expected an integer >= 1/);
   await assert.rejects(synk.fork({ devices: [] }), /fork: devices is an empty list/);
-  const known = /fork: unknown option 'workers' \(known: n, devices, matmulPrecision, timeoutMs, resourceLimits, virtualNodes, network, commTimeoutMs, commChunkBytes\)/;
+  const known = new RegExp("fork: unknown option 'workers' \\(known: n, devices, matmulPrecision, timeoutMs, resourceLimits, virtualNodes, "
+    + 'network, commTimeoutMs, commChunkBytes\\)');
   await assert.rejects(synk.fork({ workers: 2 } as never), known);
   await assert.rejects(synk.fork({ virtualNodes: 'yes' as never }), /fork: virtualNodes must be a boolean, got string yes/);
   await assert.rejects(synk.fork({ network: '' }), /fork: network must be the name of a network interface such as 'eth0', got/);
