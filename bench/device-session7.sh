@@ -20,6 +20,13 @@ if [ "$stage" = first ]; then
   SYNK_TIMEOUT=270 STEPS=10 bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | tail -40
   tests 90 reduce-gpu bf16-gpu
 fi
+if [ "$stage" = bn ]; then
+  tests 200 ops/batchnorm bf16-gpu extensions/resnet
+  echo "== ResNet-50 in this thread after the batch-norm ops and the pool donation: time, memory, profile"
+  timeout 100 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high 2>&1 | tail -2
+  SYNK_CUDA_PROFILE=1 timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high 2>&1 | head -30
+  SYNK_TIMEOUT=240 STEPS=10 bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | grep -A14 "^### "
+fi
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
   timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -2

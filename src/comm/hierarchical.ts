@@ -7,6 +7,13 @@
 // Each step is a collective of one group only: the local steps are the node's own (nodes run
 // them independently), the cross step is the leaders'. Every rank knows every root, so all ranks
 // of a node take the same steps in the same order and the groups' own headers keep checking that.
+//
+// A reduction larger than `chunkBytes` (4 MiB by default) goes in pieces that pipeline: piece k's
+// all-reduce across nodes (MPI on the controller's thread) runs while the node reduces piece k + 1
+// and broadcasts piece k - 1, at most PIPELINE_DEPTH pieces across nodes at a time. Each piece is a
+// collective of its own in every group (its own sequence number and deadline). Every element is
+// combined in the same order as unchunked (the node's ranks in rank order, then MPI's order for its
+// length, which is the same for two nodes; with more, MPI may pick another algorithm for a piece).
 import { type TypedArray, storageOf } from '../tensor/dtype.js';
 import {
   type CollectiveOptions, type Communicator, type ReduceOptions, type RootOptions, assertCommBuffer, assertRoot, bufferDType,
@@ -20,6 +27,33 @@ export interface NodeLayout {
 }
 
 const timeoutOf = (o: CollectiveOptions): CollectiveOptions => (o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
+
+/** Bytes per piece of a reduction across nodes, unless the fork says otherwise (commChunkBytes). */
+export const DEFAULT_CHUNK_BYTES = 4 << 20;
+/** Pieces across nodes at a time: piece k's MPI call overlaps piece k + 1's reduction and piece k - 1's broadcast. */
+const PIPELINE_DEPTH = 2;
+
+/** Options of a HierarchicalCommunicator. */
+export interface HierarchicalOptions {
+  /** Bytes per piece of a reduction across nodes (default DEFAULT_CHUNK_BYTES); the same on every rank of the job. */
+  readonly chunkBytes?: number;
+}
+
+/** Checks a piece size: a positive integer number of bytes (a multiple of 64 keeps every dtype and cache line whole). */
+export function assertChunkBytes(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 64 || value % 64 !== 0) {
+    throw new RangeError(`${what}: expected a positive multiple of 64 bytes, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** [start, end) pieces of `length` elements of `bytesPerElement` bytes, `chunkBytes` each (the last one shorter); one piece when it fits. */
+export function piecesOf(length: number, bytesPerElement: number, chunkBytes: number): [number, number][] {
+  const per = Math.max(1, Math.floor(chunkBytes / bytesPerElement));
+  const out: [number, number][] = [];
+  for (let lo = 0; lo < length; lo += per) out.push([lo, Math.min(length, lo + per)]);
+  return out.length ? out : [[0, 0]];
+}
 
 /** True for a communicator whose reductions can leave their result on every node's leader. */
 export function spansNodes(comm: Communicator | null): comm is HierarchicalCommunicator {
@@ -37,7 +71,13 @@ export class HierarchicalCommunicator implements Communicator {
    * @param local the node's group (this rank's local rank is local.rank)
    * @param cross the leaders' group (rank = node rank), on local rank 0 only; null elsewhere
    */
-  constructor(private readonly local: Communicator, private readonly cross: Communicator | null, readonly layout: NodeLayout) {
+  /** Bytes per piece of a reduction across nodes. */
+  readonly chunkBytes: number;
+
+  constructor(
+    private readonly local: Communicator, private readonly cross: Communicator | null, readonly layout: NodeLayout, options: HierarchicalOptions = {},
+  ) {
+    this.chunkBytes = assertChunkBytes(options.chunkBytes ?? DEFAULT_CHUNK_BYTES, 'HierarchicalCommunicator chunkBytes');
     if ((local.rank === 0) !== (cross !== null)) throw new Error('HierarchicalCommunicator: the leaders\' group is given on local rank 0 and only there');
     if (cross && (cross.rank !== layout.nodeRank || cross.size !== layout.nodeCount)) {
       const says = `node ${layout.nodeRank} of ${layout.nodeCount}`;
@@ -84,9 +124,7 @@ export class HierarchicalCommunicator implements Communicator {
 
   /** Every rank's `buf` combined by `op` into every rank's `buf`. */
   async allReduce<T extends TypedArray>(buf: T, options: ReduceOptions = {}): Promise<T> {
-    await this.reduceToLeaders(buf, options);
-    await this.local.broadcast(buf, { ...timeoutOf(options), root: 0 });
-    return buf;
+    return this.reducePieces(buf, options, true);
   }
 
   /**
@@ -94,16 +132,43 @@ export class HierarchicalCommunicator implements Communicator {
    * others' are unchanged. What a node's controller needs: its rank 0 answers for the node.
    */
   async reduceToLeaders<T extends TypedArray>(buf: T, options: ReduceOptions = {}): Promise<T> {
+    return this.reducePieces(buf, options, false);
+  }
+
+  /**
+   * The node's reduction to its leader, the leaders' all-reduce, and (`thenBroadcast`) the leader's
+   * broadcast to the node, piece by piece: see the file's comment. Non-leaders' pieces are unchanged
+   * until their broadcast.
+   */
+  private async reducePieces<T extends TypedArray>(buf: T, options: ReduceOptions, thenBroadcast: boolean): Promise<T> {
     assertCommBuffer(buf, 'reduce buf');
     const dtype = bufferDType(buf, options.dtype, 'reduce options.dtype');
     const op = assertReduceOp(options.op ?? 'sum', 'reduce options.op', dtype);
     const sumOp = op === 'avg' ? 'sum' : op;
     const t = timeoutOf(options);
-    await this.local.reduce(buf, { ...t, op: sumOp, dtype, root: 0 }); // non-roots' buf is unchanged
-    if (this.cross) {
-      await this.cross.allReduce(buf, { ...t, op: sumOp, dtype });
-      if (op === 'avg') finishAvg(buf, this.size);
+    const pieces = piecesOf(buf.length, buf.BYTES_PER_ELEMENT, this.chunkBytes).map(([lo, hi]) => buf.subarray(lo, hi) as T);
+    const across: Promise<unknown>[] = [];
+    let finished = 0;
+    const finish = async (): Promise<void> => {
+      const piece = pieces[finished]!;
+      if (this.cross) {
+        await across[finished];
+        if (op === 'avg') finishAvg(piece, this.size);
+      }
+      if (thenBroadcast) await this.local.broadcast(piece, { ...t, root: 0 });
+      finished++;
+    };
+    for (let k = 0; k < pieces.length; k++) {
+      const piece = pieces[k]!;
+      await this.local.reduce(piece, { ...t, op: sumOp, dtype, root: 0 }); // non-roots' piece is unchanged
+      if (this.cross) {
+        const sent = this.cross.allReduce(piece, { ...t, op: sumOp, dtype });
+        sent.catch(() => undefined); // awaited in finish(); a failure there ends the call (and, on a deadline, the job)
+        across.push(sent);
+      }
+      if (k + 1 - finished >= PIPELINE_DEPTH) await finish();
     }
+    while (finished < pieces.length) await finish();
     return buf;
   }
 

@@ -106,8 +106,10 @@ export class NodeBridge {
   private closed = false;
 
   /**
-   * @param onError called with every failed request before its reply goes back (the runtime aborts
-   *   the job there on a deadline or a transport error; ranks that disagree all throw and go on)
+   * @param onError called with every failed request just after its reply went back (the runtime
+   *   aborts the job there on a deadline or a transport error, and first waits, bounded, for its
+   *   workers, the leader among them, to leave the failed call and abort their device groups;
+   *   ranks that disagree all throw and go on)
    */
   constructor(channelName: string, private readonly cross: Communicator, private readonly onError: (e: unknown, op: CollectiveName) => void) {
     this.channel = new BroadcastChannel(channelName);
@@ -117,14 +119,16 @@ export class NodeBridge {
 
   private async serve(req: LinkRequest): Promise<void> {
     let reply: LinkReply;
+    let failed: { e: unknown } | null = null;
     try {
       reply = { id: req.id, ok: true, result: await this.run(req) };
     } catch (e) {
-      this.onError(e, req.op);
+      failed = { e };
       const err = e instanceof Error ? e : new Error(String(e));
       reply = { id: req.id, ok: false, name: err.name, message: err.message };
     }
     if (!this.closed) this.channel.postMessage(reply);
+    if (failed) this.onError(failed.e, req.op);
   }
 
   private async run(req: LinkRequest): Promise<TypedArray | TypedArray[] | null> {

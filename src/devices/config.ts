@@ -34,6 +34,8 @@ export interface SynkConfig {
   readonly commTimeoutMs: number | undefined;
   /** SYNK_COLUMN_SPLIT: 'auto' (default), 'on'/'1' or 'off'/'0': makeTrainFunction's columnSplit when the option is not given. */
   readonly columnSplit: string | undefined;
+  /** SYNK_COMM_CHUNK_BYTES: bytes per piece of a large reduction across nodes (default 4 MiB); see fork's commChunkBytes. */
+  readonly commChunkBytes: number | undefined;
 }
 
 /** Each switch: its name, and the name it had before the prefix was made one. */
@@ -51,6 +53,7 @@ export const ENV_SWITCHES = {
   network: { name: 'SYNK_NETWORK' },
   commTimeoutMs: { name: 'SYNK_COMM_TIMEOUT_MS' },
   columnSplit: { name: 'SYNK_COLUMN_SPLIT' },
+  commChunkBytes: { name: 'SYNK_COMM_CHUNK_BYTES' },
 } as const satisfies Record<keyof SynkConfig, { name: string; deprecated?: string }>;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -85,7 +88,17 @@ export function readConfig(env: Env = process.env): SynkConfig {
     network: read(env, 'network', warn) || undefined,
     commTimeoutMs: positiveMs(read(env, 'commTimeoutMs', warn)),
     columnSplit: read(env, 'columnSplit', warn) || undefined,
+    commChunkBytes: chunkBytes(read(env, 'commChunkBytes', warn)),
   };
+}
+
+function chunkBytes(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 64 || n % 64 !== 0) {
+    throw new RangeError(`SYNK_COMM_CHUNK_BYTES=${JSON.stringify(raw)}: expected a positive multiple of 64 bytes`);
+  }
+  return n;
 }
 
 function positiveMs(raw: string | undefined): number | undefined {

@@ -18,6 +18,11 @@ export interface DeviceCommunicator {
   allGatherDevice(array: DeviceArray): Promise<DeviceArray>;
   /** Destroys the communicator; idempotent. */
   close(): void;
+  /**
+   * Aborts it at once, without waiting for the peers (NCCL: ncclCommAbort, so no collective of this
+   * rank stays blocked on the device); pending and later collectives throw. Idempotent.
+   */
+  abort(reason: string): void;
 }
 
 /** Bounds and abort probe of a device communicator. */

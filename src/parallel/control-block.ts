@@ -2,6 +2,7 @@
 //
 // Layout (Int32 words; the words workers poll and the word they write sit on separate cache lines):
 //   0 SEQ (call number; spinning workers poll it)   1 CMD (command word)   2 ARGC   3 STATE (1 = closing)
+//   4 INTERRUPT (how many interrupts the controller asked for)   5 INTERRUPT_ACKS (workers that ran the last one)
 //   16 DONE (workers that finished the call; the controller waits on it)
 //   32.. STATUS[n] (per rank: 0 pending, 1 ok, 2 failed), then ACK[n] (per rank: the last call it finished)
 //   then, 16-word aligned, one cache line per rank: WAKE (the last call it was woken for; a parked
@@ -13,6 +14,9 @@
 // thread issues more than `fanout` futex wake-ups, and the wake-ups of one level run in parallel),
 // then runs the handler; writes its RESULT, STATUS and ACK and increments DONE; the last to finish
 // notifies. The controller awaits DONE == n with Atomics.waitAsync, so its event loop never blocks.
+// An interrupt (WorkerPool.interrupt, when the job is being aborted) bumps INTERRUPT and wakes every
+// rank: each runs its interrupt handler once, at its next wait for a call (at once when idle), and
+// counts itself in INTERRUPT_ACKS; a rank inside a call gets there when its call ends.
 // Wakers notify only parked workers (a spinning worker sees SEQ by itself: no system call).
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { type ShmGroupInit, ShmCommunicator } from '../comm/shm.js';
@@ -22,6 +26,8 @@ export const SEQ = 0;
 export const CMD = 1;
 export const ARGC = 2;
 export const STATE = 3;
+export const INTERRUPT = 4;
+export const INTERRUPT_ACKS = 5;
 export const DONE = 16;
 export const STATUS = 32;
 /** ACK + rank: the SEQ of the last call that rank finished (lets the controller talk to rank 0 alone). */
@@ -111,6 +117,11 @@ export interface WorkerHandlers {
    * the worker's event loop gets one turn first), and so on until it returns null.
    */
   afterCall?: (ctx: WorkerContext, idle: boolean) => number | null | void;
+  /**
+   * The controller's interrupt (WorkerPool.interrupt: the job is being aborted), run once per
+   * interrupt at the worker's next wait for a call; synchronous, since the controller waits for it.
+   */
+  interrupt?: (ctx: WorkerContext) => void;
 }
 
 function isPoolWorkerData(value: unknown): value is PoolWorkerData {
@@ -141,6 +152,7 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
     return;
   }
   let seen = Atomics.load(i32, SEQ); // before reporting ready: the first call may follow at once
+  const interrupts = { seen: Atomics.load(i32, INTERRUPT) }; // so may an interrupt
   port.postMessage({ type: 'ready', rank } satisfies WorkerReport);
   const runCall = async (cmd: number, seq: number): Promise<number> => {
     try {
@@ -175,12 +187,19 @@ export async function serveWorker(handlers: WorkerHandlers): Promise<void> {
   const [firstChild, endChild] = wakeChildren(rank, size, wakeFanout);
   for (;;) {
     if (again !== null) {
-      if (!waitForChange(i32, seen, wake, spinMicros, again)) {
+      if (!waitForChange(i32, seen, wake, spinMicros, again, interrupts.seen)) {
         await new Promise((resolve) => setImmediate(resolve)); // lets the thread's pending tasks run
         housekeeping(true);
         continue;
       }
-    } else waitForChange(i32, seen, wake, spinMicros, Infinity);
+    } else waitForChange(i32, seen, wake, spinMicros, Infinity, interrupts.seen);
+    if (Atomics.load(i32, INTERRUPT) !== interrupts.seen) {
+      interrupts.seen = Atomics.load(i32, INTERRUPT);
+      try { handlers.interrupt?.(ctx); } catch { /* the controller is ending the job: it only waits for the count */ }
+      Atomics.add(i32, INTERRUPT_ACKS, 1);
+      Atomics.notify(i32, INTERRUPT_ACKS);
+      if (Atomics.load(i32, SEQ) === seen) continue;
+    }
     seen = Atomics.load(i32, SEQ);
     for (let c = firstChild; c < endChild; c++) wakeRank(i32, size, c, seen); // before the call: the subtree starts at once
     const cmd = Atomics.load(i32, CMD);
@@ -210,14 +229,15 @@ function waitForOthers(i32: Int32Array, others: number, micros: number): void {
 }
 
 /**
- * Spins up to `spinMicros` for SEQ to leave `seen`, then parks on this rank's WAKE word (index
- * `wake`, PARKED after it) in Atomics.wait; false if `ms` passed first.
+ * Spins up to `spinMicros` for SEQ to leave `seen` (or INTERRUPT `interrupts`), then parks on this
+ * rank's WAKE word (index `wake`, PARKED after it) in Atomics.wait; false if `ms` passed first.
  */
-function waitForChange(i32: Int32Array, seen: number, wake: number, spinMicros: number, ms: number): boolean {
-  if (Atomics.load(i32, SEQ) !== seen) return true;
+function waitForChange(i32: Int32Array, seen: number, wake: number, spinMicros: number, ms: number, interrupts: number): boolean {
+  const changed = (): boolean => Atomics.load(i32, SEQ) !== seen || Atomics.load(i32, INTERRUPT) !== interrupts;
+  if (changed()) return true;
   if (spinMicros > 0) {
     const until = performance.now() + spinMicros / 1000;
-    while (performance.now() < until) if (Atomics.load(i32, SEQ) !== seen) return true;
+    while (performance.now() < until) if (changed()) return true;
   }
   const deadline = performance.now() + ms;
   // PARKED is set before SEQ is read again: a waker that stores WAKE after that read sees the flag
@@ -226,7 +246,7 @@ function waitForChange(i32: Int32Array, seen: number, wake: number, spinMicros: 
   try {
     for (;;) {
       const word = Atomics.load(i32, wake);
-      if (Atomics.load(i32, SEQ) !== seen) return true;
+      if (changed()) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
       Atomics.wait(i32, wake, word, Math.min(left, 10_000));

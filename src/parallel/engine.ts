@@ -16,7 +16,7 @@ import { reduceAcrossRanks } from './engine-reduce.js';
 import { scalarPlan, writePartials } from './scalar-outputs.js';
 import { runCollective } from './engine-collectives.js';
 import type { DeviceCommunicator } from '../comm/device-groups.js';
-import { type HierarchicalCommunicator, spansNodes } from '../comm/hierarchical.js';
+import { type HierarchicalCommunicator, piecesOf, spansNodes } from '../comm/hierarchical.js';
 import {
   fromArrayMsg, toArrayMsg, type CallMsg, type CallReply, type ControllerMsg,
   type DefineMsg, type FunctionSpec, type InputMsg, type PlanMsg, type SharedValueMsg,
@@ -275,13 +275,38 @@ export class Engine {
     return { reduced, updated: local.map((u) => ({ shared: u.shared, index: u.index })) };
   }
 
-  /** The shared step over many nodes: the node's sum, then the leaders' all-reduce of it, then the update of each shard. */
+  /**
+   * The shared step over many nodes: the node's sum, then the leaders' all-reduce of it, then the
+   * update of each shard; in pieces of comm.chunkBytes that pipeline: piece k's all-reduce across
+   * nodes runs while the node sums piece k + 1 and updates piece k - 1. The piece holding the row
+   * count (the last) goes first, since every update scales by the job-wide count.
+   */
   private async reduceAndUpdateAcrossNodes(step: SharedStep, comm: HierarchicalCommunicator, t0: number): Promise<void> {
-    step.reduceShard();
-    await comm.node.barrier();
-    if (comm.leaders) await comm.leaders.allReduce(step.slot(0), { op: 'sum' });
-    await comm.node.barrier(); // every rank reads the job-wide sum only after the leader wrote it
-    step.updateShard(performance.now() - t0);
+    const slot = step.slot(0);
+    const pieces = piecesOf(step.plan.length, slot.BYTES_PER_ELEMENT, comm.chunkBytes);
+    pieces.unshift(pieces.pop()!);
+    step.beginShardStep();
+    const across: Promise<unknown>[] = [];
+    let updated = 0;
+    const update = async (): Promise<void> => {
+      const [lo, hi] = pieces[updated]!;
+      if (comm.leaders) await across[updated];
+      await comm.node.barrier(); // every rank reads the job-wide sum only after the leader wrote it
+      step.updateShard(performance.now() - t0, lo, hi);
+      updated++;
+    };
+    for (let k = 0; k < pieces.length; k++) {
+      const [lo, hi] = pieces[k]!;
+      step.reduceShard(lo, hi);
+      await comm.node.barrier(); // the node's sum of the piece is whole in slot 0
+      if (comm.leaders) {
+        const sent = comm.leaders.allReduce(slot.subarray(lo, hi), { op: 'sum' });
+        sent.catch(() => undefined); // awaited in update(); a failure there fails the step (a deadline ends the job)
+        across.push(sent);
+      }
+      if (k > updated) await update();
+    }
+    while (updated < pieces.length) await update();
   }
 
   private contribute(step: SharedStep, updated: (UpdateValue & { index: number })[], flatShared: SharedVariable): (UpdateValue & { index: number })[] {

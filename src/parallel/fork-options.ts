@@ -1,4 +1,5 @@
 // Checking synk.fork's options at the boundary, before anything is built or started.
+import { assertChunkBytes } from '../comm/hierarchical.js';
 import { describe } from '../tensor/ndarray.js';
 import { checkDeviceSpec, deviceNames, type DeviceSpec, type MatmulPrecision, type RegisteredKind } from '../devices/create.js';
 import { specChecks } from '../devices/registration.js';
@@ -31,11 +32,16 @@ export interface ForkOptions {
   network?: string;
   /** Deadline of every cross-node collective in ms (default SYNK_COMM_TIMEOUT_MS, else 60 s); past it the job is aborted. */
   commTimeoutMs?: number;
+  /**
+   * Bytes per piece of a large reduction across nodes (default SYNK_COMM_CHUNK_BYTES, else 4 MiB; a multiple of 64):
+   * a flat gradient goes out in pieces whose MPI all-reduce overlaps the node's work on the next and the previous piece.
+   */
+  commChunkBytes?: number;
 }
 
 /** The most workers one fork starts (the pool's control block is sized for at most this many). */
 export const MAX_WORKERS = 4096;
-const FORK_KEYS = ['n', 'devices', 'matmulPrecision', 'timeoutMs', 'resourceLimits', 'virtualNodes', 'network', 'commTimeoutMs'] as const;
+const FORK_KEYS = ['n', 'devices', 'matmulPrecision', 'timeoutMs', 'resourceLimits', 'virtualNodes', 'network', 'commTimeoutMs', 'commChunkBytes'] as const;
 const RESOURCE_KEYS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb'] as const;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -88,6 +94,7 @@ export function checkForkOptions(options: unknown): ForkOptions {
   if (commTimeoutMs !== undefined && (typeof commTimeoutMs !== 'number' || !(commTimeoutMs > 0))) {
     throw new RangeError(`fork: commTimeoutMs must be a positive number of milliseconds, got ${describe(commTimeoutMs)}`);
   }
+  if (options['commChunkBytes'] !== undefined) assertChunkBytes(options['commChunkBytes'], 'fork: commChunkBytes');
   const limits = options['resourceLimits'];
   if (limits !== undefined) {
     if (!isPlainObject(limits)) throw new TypeError(`fork: resourceLimits must be an object such as { maxOldGenerationSizeMb: 512 }, got ${describe(limits)}`);

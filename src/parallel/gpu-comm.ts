@@ -11,7 +11,8 @@
 import { isMainThread } from 'node:worker_threads';
 import type { Device } from '../devices/device.js';
 import { DEVICE_GROUP_ID_BYTES, deviceGroupOf, type DeviceCommunicator, type DeviceGroupKind } from '../comm/device-groups.js';
-import { type ShmGroupInit, shmGroupAbortState } from '../comm/shm.js';
+import { type ShmGroupInit, abortShmGroup, shmGroupAbortState } from '../comm/shm.js';
+import type { WorkerPool } from './pool.js';
 import { describeAbort } from '../comm/shm-group.js';
 import { CommAbortedError, CommTimeoutError } from '../comm/communicator.js';
 
@@ -171,4 +172,27 @@ export function shmAbortProbe(init: ShmGroupInit | null): (() => string | null) 
     const state = shmGroupAbortState(init);
     return state ? describeAbort(state.reason, state.rank) : null;
   };
+}
+
+/**
+ * How long the controller waits for its workers to abort their device groups before MPI_Abort goes
+ * ahead anyway: an abort that hangs (a worker stuck in a device call) must not keep the job alive.
+ */
+export const DEVICE_ABORT_BOUND_MS = 500;
+
+/**
+ * When the job is being aborted: the pool's shared-memory group is aborted (a worker waiting in a
+ * collective, NCCL's included through its abort probe, leaves it), then every worker is interrupted
+ * and aborts its device group (DeviceCommunicator.abort: ncclCommAbort), each at its next wait for
+ * a call; the controller waits for them up to `boundMs`, blocking (MPI_Abort follows, nothing else).
+ */
+export function abortWorkersDeviceGroups(
+  pool: WorkerPool, deviceGroup: boolean, boundMs = DEVICE_ABORT_BOUND_MS,
+): { answered: number; of: number; ms: number } {
+  if (pool.commInit) abortShmGroup(pool.commInit, 'aborted');
+  const r = pool.interrupt(boundMs);
+  const what = deviceGroup ? 'aborted their device group' : 'stopped (no device group)';
+  const late = r.answered < r.of ? `; ${r.of - r.answered} did not answer within ${boundMs} ms, MPI_Abort goes ahead` : '';
+  process.stderr.write(`synkhronos: before MPI_Abort, ${r.answered} of ${r.of} workers ${what} in ${r.ms.toFixed(0)} ms${late}\n`);
+  return r;
 }

@@ -238,9 +238,28 @@ export async function agreeOnFunctions(j: Job, specs: readonly FunctionSpec[]): 
   }
 }
 
-/** Ends the whole job: MPI_Abort with a message naming this node; does not return. */
+/** What runs before MPI_Abort: each fork over devices with a group of their own aborts it (runtime.ts). */
+const beforeAbort = new Set<(reason: string) => void>();
+
+/**
+ * Registers `hook` to run when the job is aborted, before MPI_Abort (a fork's device group: NCCL
+ * first, then MPI). It must bound its own time. Returns the function that unregisters it.
+ */
+export function onJobAbort(hook: (reason: string) => void): () => void {
+  beforeAbort.add(hook);
+  return () => { beforeAbort.delete(hook); };
+}
+
+/**
+ * Ends the whole job: the hooks of onJobAbort (device groups), then MPI_Abort with a message naming
+ * this node; does not return. A hook that throws is passed over: MPI_Abort runs whatever happens.
+ */
 export function abortJob(j: Job, reason: string): never {
-  return j.mpi.abort(1, `node ${j.mpi.rank} of ${j.mpi.size}: ${reason}`);
+  const message = `node ${j.mpi.rank} of ${j.mpi.size}: ${reason}`;
+  for (const hook of [...beforeAbort]) {
+    try { hook(message); } catch (e) { process.stderr.write(`synkhronos: aborting the device group failed: ${e instanceof Error ? e.message : String(e)}\n`); }
+  }
+  return j.mpi.abort(1, message);
 }
 
 /** Every node's list of arrays (lists may differ in length; arrays in dtype and shape), in node order. */

@@ -23,6 +23,8 @@ import {
   ARGC,
   CMD,
   DONE,
+  INTERRUPT,
+  INTERRUPT_ACKS,
   MAX_ARGS,
   SEQ,
   STATE,
@@ -37,6 +39,7 @@ import {
   ackIndex,
   controlViews,
   wakeChildren,
+  wakeIndex,
   wakeRank,
   createControlBlock,
   positive,
@@ -276,6 +279,34 @@ export class WorkerPool {
       }
       return this.run(CMD_MESSAGE, [], messages, 'message call', options);
     }) as Promise<unknown[]>;
+  }
+
+  /**
+   * Runs every live worker's interrupt handler (serveWorker's `interrupt`) and waits for them, up to
+   * `boundMs`, blocking this thread: meant for the moment the job is being aborted, when nothing else
+   * is to run. Idle workers run it at once, a worker inside a call when the call ends (abort the comm
+   * group first to end it); one that does not answer in time is left behind. Returns how many answered.
+   */
+  interrupt(boundMs: number): { answered: number; of: number; ms: number } {
+    const t0 = performance.now();
+    const { i32 } = this.views;
+    const of = this.size - this.dead.size;
+    if (this.closing || of === 0) return { answered: 0, of, ms: 0 };
+    const before = Atomics.load(i32, INTERRUPT_ACKS);
+    const n = Atomics.add(i32, INTERRUPT, 1) + 1;
+    // Every rank's WAKE word changes (to a value no call number takes, so a later call's store still
+    // changes it) before the notify: a rank about to park sees the new word and does not sleep.
+    for (let r = 0; r < this.size; r++) {
+      const at = wakeIndex(this.size, r);
+      Atomics.store(i32, at, -n);
+      Atomics.notify(i32, at);
+    }
+    for (;;) {
+      const acks = Atomics.load(i32, INTERRUPT_ACKS);
+      const left = boundMs - (performance.now() - t0);
+      if (acks - before >= of || left <= 0) return { answered: Math.min(of, acks - before), of, ms: performance.now() - t0 };
+      Atomics.wait(i32, INTERRUPT_ACKS, acks, left);
+    }
   }
 
   /** Terminates one worker as a crash would (fault injection; the pool becomes unusable). */

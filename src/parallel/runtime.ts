@@ -8,7 +8,8 @@
 import { SharedVariable, findShared } from '../tensor/variable.js';
 import { describe } from '../tensor/ndarray.js';
 import { resolveDevices, specsShareHostMemory, withMatmulPrecision, type DeviceSpec } from '../devices/create.js';
-import { keepNvlsOff } from '../devices/config.js';
+import { config, keepNvlsOff } from '../devices/config.js';
+import { DEFAULT_CHUNK_BYTES } from '../comm/hierarchical.js';
 import { hasDeviceGroup } from '../comm/device-groups.js';
 import { WorkerPool } from './pool.js';
 import { createArena, encodeFastCall, readResults, type FastCall, type ResultEntry } from './fast-call.js';
@@ -18,7 +19,7 @@ import { commitSharedState, isHeldInSharedMemory } from './shared-state.js';
 import type { SharedStepPlan } from './shared-step.js';
 import { onDataBufferReleased, type Data } from './data.js';
 import { toArrayMsg, type ArrayMsg, type FunctionSpec, type SharedValueMsg, type ControllerMsg } from './protocol.js';
-import { createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
+import { abortWorkersDeviceGroups, createNcclBootstrap, relayDeviceGroupId } from './gpu-comm.js';
 import { checkForkOptions, type ForkOptions } from './fork-options.js';
 import { markUpdatedOnRank0Of, newRank0Values, readBackAll, type Rank0Values } from './rank0-values.js';
 import { WorkerDataCache } from './worker-data.js';
@@ -26,7 +27,7 @@ import { maybeGarbageSoon, withGcForWorkers } from './collect-garbage.js';
 import { NodeBridge } from '../comm/node-link.js';
 import { CommMismatchError } from '../comm/communicator.js';
 import {
-  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, synkVersion,
+  abortJob, agreeAcrossNodes, orAbortJob, agreeOnFunctions, startDeadlineMs, announce, defaultCpuWorkers, fitThreadsToHost, joinJob, onJobAbort, synkVersion,
   type Job, type NodeInfo,
 } from './nodes.js';
 
@@ -37,6 +38,8 @@ export type { NodeInfo } from './nodes.js';
 interface NodeState {
   readonly job: Job;
   readonly bridge: NodeBridge;
+  /** Unregisters the fork's part of a job abort (its workers' device groups go before MPI_Abort). */
+  readonly unhookAbort: () => void;
   readonly nodeRank: number;
   readonly nodeCount: number;
 }
@@ -130,11 +133,13 @@ async function start(options: ForkOptions): Promise<number> {
   const count = options.n ?? (given === 'cpu' || given === 'reference' ? defaultCpuWorkers(job) : undefined);
   let devices: DeviceSpec[] = typeof given === 'string' ? fitThreadsToHost(job, await resolveDevices(given, count)) : [...given];
   if (devices.length === 0) throw new RangeError('fork: no devices found');
+  // Every node cuts a large reduction across nodes into the same pieces (each piece is an MPI collective of its own).
+  const chunkBytes = options.commChunkBytes ?? config().commChunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (job) {
     // Global ranks are node * workers per node + local rank: every node must have as many workers, of one kind.
     const kinds = [...new Set(devices.map((d) => d.kind))].join('+');
-    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}`;
-    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind or the synkhronos version', mine, startDeadlineMs(job));
+    const mine = `${devices.length} ${kinds} workers, synkhronos ${synkVersion()}, commChunkBytes ${chunkBytes}`;
+    await agreeAcrossNodes(job, 'fork: the workers per node, their device kind, the synkhronos version or commChunkBytes', mine, startDeadlineMs(job));
     announce(job, devices.length, kinds);
   }
   if (options.matmulPrecision !== undefined) devices = withMatmulPrecision(devices, options.matmulPrecision);
@@ -146,7 +151,7 @@ async function start(options: ForkOptions): Promise<number> {
   const generation = runtime.generation + 1;
   const channel = job ? `synk-node-link-${process.pid}-${generation}` : null;
   const bridge = job ? new NodeBridge(channel!, job.mpi, (e, op) => onCrossNodeFailure(job, e, op, devices.length)) : null;
-  const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  const nodes = job ? { channel: channel!, nodeRank: job.mpi.rank, nodeCount: job.mpi.size, chunkBytes } : null;
   // GPUs of every node form one group: node 0's id reaches the other nodes' workers through MPI while they start.
   if (job && deviceGroup && job.virtual && job.mpi.localSize > 1) process.env['NCCL_HOSTID'] ??= `synk-node${job.mpi.rank}`;
   const relayId = (m: Uint8Array) => orAbortJob(job!, "relaying NCCL's unique id", job!.mpi.broadcast(m, { root: 0, timeoutMs: startDeadlineMs(job!) }));
@@ -162,12 +167,14 @@ async function start(options: ForkOptions): Promise<number> {
     ...(job ? { onWorkerDeath: (rank: number, e: Error) => onWorkerDeath(job, devices.length, rank, e) } : {}),
     ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
   }).catch((e: unknown) => { bridge?.close(); throw e; }));
+  // From here a job abort (a deadline, an error, a dead worker) first aborts the workers' device groups (bounded), then MPI.
+  const unhookAbort = job ? onJobAbort(() => { abortWorkersDeviceGroups(pool, deviceGroup); }) : () => undefined;
   await relay;
   // Nodes leave fork together: the first cross-node collective of a call then meets no start-up skew.
   if (job) await orAbortJob(job, 'fork: waiting for every node to start its workers', job.mpi.barrier({ timeoutMs: startDeadlineMs(job) }));
   const data = new WorkerDataCache((msg) => pool.broadcastMessage(msg, { label: 'sending Data handles' }));
   const known = { definedFunctions: new Set<number>(), definedShareds: new Set<string>(), rank0Versions: new Map<string, number>() };
-  const nodeState = job && bridge ? { job, bridge, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
+  const nodeState = job && bridge ? { job, bridge, unhookAbort, nodeRank: job.mpi.rank, nodeCount: job.mpi.size } : null;
   runtime.state = {
     ...newRank0Values(pool, arenas), ...known, devices, data, deviceGroup, sharesHostMemory: specsShareHostMemory(devices), nodes: nodeState, closing: false,
   };
@@ -208,6 +215,7 @@ async function closeNow(): Promise<void> {
   } finally {
     s.data.close();
     s.nodes?.bridge.close();
+    s.nodes?.unhookAbort();
     runtime.state = null;
     await s.pool.close();
   }

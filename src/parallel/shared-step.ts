@@ -177,10 +177,10 @@ export class SharedStep {
    * then after another barrier updateShard, which applies the rule to shard `rank` of the job-wide
    * sum (its row count is slot 0's weight element, summed with it).
    */
-  reduceShard(): void {
+  reduceShard(from = 0, to = this.plan.length): void {
     if (this.split?.active) throw new Error(`rank ${this.rank}: the column split does not span nodes`);
     const t0 = performance.now();
-    const [lo, hi] = shardOf(this.plan.length, this.plan.size, this.rank);
+    const [lo, hi] = this.shardIn(from, to);
     const { size, arenaAt, slotStride } = this.plan;
     const first = this.slots[0]!;
     for (let c = lo; c < hi; c += CHUNK) {
@@ -191,11 +191,30 @@ export class SharedStep {
         for (let i = c; i < end; i++) first[i] = first[i]! + s[i]!;
       }
     }
-    this.shardReduceMs = performance.now() - t0;
+    this.shardReduceMs += performance.now() - t0;
   }
 
-  /** The second half of reduceShard's step: the rule on shard `rank` of slot 0 (the sum over every node). */
-  updateShard(waitedMs: number): void {
+  /** Shard `rank` of the plan, within [from, to) (empty where they do not meet). */
+  private shardIn(from: number, to: number): [number, number] {
+    const [lo, hi] = shardOf(this.plan.length, this.plan.size, this.rank);
+    const a = Math.max(lo, from);
+    return [a, Math.max(a, Math.min(hi, to))];
+  }
+
+  /**
+   * Starts a step in parts (reduceShard and updateShard, over the whole vector or piece by piece,
+   * the piece with the row count first): their times add up until the next one.
+   */
+  beginShardStep(): void {
+    this.shardReduceMs = 0;
+    this.shardUpdateMs = 0;
+  }
+
+  /**
+   * The second half of reduceShard's step: the rule on shard `rank` of slot 0 (the sum over every
+   * node), within [from, to). The row count (slot 0's weight element) must be the job-wide one already.
+   */
+  updateShard(waitedMs: number, from = 0, to = this.plan.length): void {
     const t0 = performance.now();
     const { length, paramEnd, weightIndex, arenaAt, valuesAt, stateAt } = this.plan;
     const first = this.slots[0]!;
@@ -203,7 +222,7 @@ export class SharedStep {
     const scale = rows > 0 ? 1 / rows : 0;
     const h = this.rule.hyper.map((_, i) => this.control[CONTROL.hyper + i]!);
     const step = this.control[CONTROL.step]!;
-    const [lo, hi] = shardOf(length, this.plan.size, this.rank);
+    const [lo, hi] = this.shardIn(from, to);
     const bytes = this.values.BYTES_PER_ELEMENT;
     this.kernels?.prepare(h, step, scale);
     for (let c = lo; c < hi && rows > 0; c += CHUNK) {
@@ -215,16 +234,18 @@ export class SharedStep {
       }
       for (let i = Math.max(c, paramEnd); i < Math.min(end, weightIndex); i++) this.values[i] = first[i]! * scale;
     }
+    this.shardUpdateMs += performance.now() - t0;
     if (this.rank === 0) {
       this.control[CONTROL.timings + 1] = waitedMs;
-      this.control[CONTROL.timings + 2] = performance.now() - t0 + this.shardReduceMs;
+      this.control[CONTROL.timings + 2] = this.shardUpdateMs + this.shardReduceMs;
       this.control[CONTROL.timings + 3] = this.kernels ? 1 : 0;
       this.control[CONTROL.timings + 4] = this.shardReduceMs;
     }
   }
 
-  /** reduceShard's time on this rank, ms (rank 0 reports it with the update's in updateShard). */
+  /** reduceShard's and updateShard's time on this rank in this step, ms (rank 0 reports them in updateShard). */
   private shardReduceMs = 0;
+  private shardUpdateMs = 0;
 
   private reduceAndUpdateSimd(kernels: SimdKernels, lo: number, hi: number, rows: number, scale: number, h: number[], step: number): number {
     const { size, paramEnd, weightIndex, arenaAt, valuesAt, stateAt, slotStride } = this.plan;

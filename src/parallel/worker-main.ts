@@ -15,7 +15,7 @@ import { HierarchicalCommunicator } from '../comm/hierarchical.js';
 import { NodeLink } from '../comm/node-link.js';
 
 /** What a worker of a fork over many nodes is told: the node's link to the controller, and the job's shape. */
-interface NodesData { readonly channel: string; readonly nodeRank: number; readonly nodeCount: number }
+interface NodesData { readonly channel: string; readonly nodeRank: number; readonly nodeCount: number; readonly chunkBytes: number }
 
 let link = null as NodeLink | null;
 
@@ -23,7 +23,7 @@ let link = null as NodeLink | null;
 function spanNodes(local: Communicator | null, nodes: NodesData | null | undefined): Communicator | null {
   if (!nodes || !local) return local;
   link = local.rank === 0 ? new NodeLink(nodes.channel, nodes.nodeRank, nodes.nodeCount) : null;
-  return new HierarchicalCommunicator(local, link, { nodeRank: nodes.nodeRank, nodeCount: nodes.nodeCount });
+  return new HierarchicalCommunicator(local, link, { nodeRank: nodes.nodeRank, nodeCount: nodes.nodeCount }, { chunkBytes: nodes.chunkBytes });
 }
 
 let engine: Engine | undefined;
@@ -63,6 +63,11 @@ function releaseDevice(): number {
   return 0;
 }
 
+/** The job is being aborted (the controller's interrupt): the device group goes first, so no GPU rank stays inside a collective. */
+function abortDeviceGroup(): void {
+  engine?.deviceComm?.abort('the job is being aborted (the node\'s controller interrupted its workers)');
+}
+
 await serveWorker({
   async init(ctx) {
     const { devices: specs, arenas, ncclBootstrap, nodes } = ctx.workerData as {
@@ -84,6 +89,7 @@ await serveWorker({
     [CMD_SHARED_STEP]: (args) => engine!.sharedStep(args),
     [CMD_RELEASE_DEVICE]: () => releaseDevice(),
   },
+  interrupt: () => abortDeviceGroup(),
 });
 releaseDevice();
 link?.close();

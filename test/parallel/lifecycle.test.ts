@@ -41,12 +41,14 @@ test('fork refuses bad options at once, naming them, before anything is built', 
   await assert.rejects(synk.fork({ devices: [{ kind: 'tpu' } as never] }), /fork: devices\[0\]\.kind: expected 'reference', 'cpu' or 'cuda', got string tpu/);
   await assert.rejects(synk.fork({ devices: [{ kind: 'cpu', threads: 0 }] }), /fork: devices\[0\]\.threads: expected an integer >= 1/);
   await assert.rejects(synk.fork({ devices: [] }), /fork: devices is an empty list/);
-  const known = /fork: unknown option 'workers' \(known: n, devices, matmulPrecision, timeoutMs, resourceLimits, virtualNodes, network, commTimeoutMs\)/;
+  const known = new RegExp("fork: unknown option 'workers' \\(known: n, devices, matmulPrecision, timeoutMs, resourceLimits, virtualNodes, "
+    + 'network, commTimeoutMs, commChunkBytes\\)');
   await assert.rejects(synk.fork({ workers: 2 } as never), known);
   await assert.rejects(synk.fork({ virtualNodes: 'yes' as never }), /fork: virtualNodes must be a boolean, got string yes/);
   await assert.rejects(synk.fork({ network: '' }), /fork: network must be the name of a network interface such as 'eth0', got/);
   await assert.rejects(synk.fork({ network: 'nosuch0' }), /fork: network interface 'nosuch0' does not exist on this host \(it has: /);
   await assert.rejects(synk.fork({ commTimeoutMs: 0 }), /fork: commTimeoutMs must be a positive number of milliseconds, got number 0/);
+  await assert.rejects(synk.fork({ commChunkBytes: 1000 }), /fork: commChunkBytes: expected a positive multiple of 64 bytes, got 1000/);
   await assert.rejects(synk.fork({ timeoutMs: -1 }), /fork: timeoutMs must be a positive number of milliseconds \(Infinity for no bound\), got number -1/);
   await assert.rejects(synk.fork({ timeoutMs: Number.NaN }), /fork: timeoutMs must be/);
   await assert.rejects(synk.fork({ resourceLimits: { maxOldGenerationSizeMb: -5 } }), /fork: resourceLimits.maxOldGenerationSizeMb must be a positive number/);

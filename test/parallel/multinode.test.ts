@@ -69,6 +69,10 @@ async function assertJobEndsFast(flavor: MpiFlavor, fault: string, message: RegE
   const ms = ended - Math.min(...starts);
   assert.ok(ms < DEADLINE_MS + 3000, `${fault}: the job ended ${ms} ms after the collective began (deadline ${DEADLINE_MS} ms):\n${r.out}`);
   assert.match(r.out, message, r.out);
+  if (fault === 'kill') return; // the launcher may end the survivor before its own deadline
+  // NCCL before MPI: the aborting node's workers leave their calls and abort their device groups (bounded) before MPI_Abort.
+  const stopped = r.out.search(/before MPI_Abort, (\d+) of \1 workers stopped \(no device group\) in \d+ ms\n/);
+  assert.ok(stopped >= 0 && stopped < r.out.search(/aborts the job:/), `${fault}: every worker stopped before MPI_Abort:\n${r.out}`);
 }
 
 const TIMEOUT_MESSAGE = new RegExp('aborts the job: node 0 of 2: worker collective allReduce of global rank 0 '
@@ -82,6 +86,12 @@ for (const probe of [probeOpenMpi(), probeMpich()]) {
 
     test('2 nodes x 2 workers equal one device on the whole batch', async () => {
       assertAllNodesOk(await mpiRun(flavor, 2, job, ['2']), 2, 2);
+    });
+
+    test('in pieces of 256 bytes across nodes (every reduction, the training step\'s flat gradient too): still equal to one device', async () => {
+      // 32 float64 elements a piece: the models' flat gradients and the large vector go in several pieces, the last uneven.
+      const args = [...flavor.args, '-np', '2', process.execPath, fileURLToPath(job), '2'];
+      assertAllNodesOk(await runJob(flavor.command, args, jobEnv({ SYNK_COMM_CHUNK_BYTES: '256' })), 2, 2);
     });
 
     if (flavor.abi === 'openmpi') {

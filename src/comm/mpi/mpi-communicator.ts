@@ -25,6 +25,9 @@ import { checkCall } from '../collective-header.js';
 
 export { MpiLibrary } from './ffi.js';
 
+/** How long abort() leaves the launcher to forward the reason before MPI_Abort. */
+const ABORT_FLUSH_MS = 200;
+
 /** Options of MpiCommunicator.init. */
 export interface MpiCommunicatorOptions extends PollOptions {
   /** Default deadline of every collective in ms (60 s); a collective's own `timeoutMs` wins. */
@@ -101,7 +104,12 @@ export class MpiCommunicator implements Communicator {
 
   /** Ends the whole job: MPI_Abort on the world, so the launcher kills every process. Does not return. */
   abort(code = 1, reason?: string): never {
-    if (reason !== undefined) process.stderr.write(`synkhronos: MPI rank ${this.rank} aborts the job: ${reason}\n`);
+    if (reason !== undefined) {
+      process.stderr.write(`synkhronos: MPI rank ${this.rank} aborts the job: ${reason}\n`);
+      // The launcher forwards output through its own daemons, which MPI_Abort ends at once: a moment
+      // for the reason to get through (without it MPICH's Hydra lost it in about 1 job of 3 on a busy machine).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ABORT_FLUSH_MS);
+    }
     return this.mpi.abort(this.comm, code);
   }
 

@@ -112,6 +112,9 @@ int ncclAllReduce(unsigned long long s, unsigned long long r, size_t count, int 
   memcpy(coll, c, sizeof c); return 0; }
 int fake_last_collective(unsigned long long *out) { memcpy(out, coll, sizeof coll); return 0; }
 int ncclGroupEnd(void) { return 5; }
+static void *aborted[4]; static int n_aborted;
+int ncclCommAbort(void *comm) { if (n_aborted < 4) aborted[n_aborted] = comm; n_aborted++; return 0; }
+int fake_aborts(unsigned long long *out) { for (int i = 0; i < 4; i++) out[i] = (unsigned long long)aborted[i]; return n_aborted; }
 `;
 
 /** libcublas stand-in (without cublasGetStatusName, so the binding's own table is used). */

@@ -14,6 +14,9 @@ import {
   packKernelParams, rowMajorGemm, rowMajorToColumnMajor, searchDirectories, type KernelArg, type RowMajorGemmSpec,
 } from '../../../src/devices/cuda/ffi/index.js';
 import { FAKE_CUBLAS_C, FAKE_DRIVER_C, FAKE_NCCL_C, buildFakeLibrary } from './fake-libraries.js';
+import { NcclCommunicator } from '../../../src/devices/cuda/nccl-communicator.js';
+import type { CudaContext } from '../../../src/devices/cuda/context.js';
+import { CommAbortedError } from '../../../src/comm/communicator.js';
 
 const isolated = { env: {}, toolkitParents: [], systemDirs: [], useLoaderPath: false } as const;
 
@@ -227,6 +230,25 @@ test('NCCL binding against a stand-in libnccl: the 128-byte unique id crosses by
   koffi.load(fake.path).func('int fake_last_collective(_Out_ uint64_t *out)')(out);
   assert.deepEqual([...out], [0x1000n, 0x2000n, 1000n, BigInt(NCCL_DATA_TYPE.bfloat16), BigInt(NCCL_RED_OP.avg), 0x7703n, 0x5000n]);
   assert.throws(() => nccl.groupEnd(), (e: unknown) => e instanceof CudaError && e.call === 'ncclGroupEnd' && e.status === 'ncclInvalidUsage');
+});
+
+test('a job abort reaches ncclCommAbort once (a stand-in libnccl), and the communicator refuses collectives after it', async (t) => {
+  const fake = buildFakeLibrary('libnccl.so.2', NCCL_SIGNATURES, FAKE_NCCL_C);
+  if ('skip' in fake) return t.skip(fake.skip);
+  const nccl = loadNccl({ path: fake.path });
+  const comm = nccl.commInitRank(4, new Uint8Array(128), 2);
+  // abort() touches neither the GPU nor its context: what the worker's interrupt handler calls when the job ends.
+  const ctx = { isClosed: false, index: 0 } as unknown as CudaContext;
+  const group = new NcclCommunicator(nccl, comm, ctx, 2, 4);
+  group.abort('the job is being aborted');
+  group.abort('again'); // idempotent: NCCL frees the communicator in the first call
+  group.close();
+  const out = new BigUint64Array(4);
+  const calls = koffi.load(fake.path).func('int fake_aborts(_Out_ uint64_t *out)')(out) as number;
+  assert.equal(calls, 1);
+  assert.equal(out[0], 0x7702n, 'the rank\'s own communicator');
+  await assert.rejects(group.allReduce(new Float32Array(4)), (e: unknown) =>
+    e instanceof CommAbortedError && /aborted \(the job is being aborted\)/.test(e.message));
 });
 
 test('cuBLAS binding against a stand-in libcublas: status table, scalars, int64 strides, dispatch', (t) => {
