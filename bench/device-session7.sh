@@ -27,6 +27,26 @@ if [ "$stage" = bn ]; then
   SYNK_CUDA_PROFILE=1 timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high 2>&1 | head -30
   SYNK_TIMEOUT=240 STEPS=10 bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | grep -A14 "^### "
 fi
+if [ "$stage" = cpu ]; then
+  tests 120 bf16-gpu
+  echo "== ResNet-50 batch 256 TF32 in this thread: cuDNN workspace limit 256 MiB against 2 GiB"
+  for mb in 256 2048; do timeout 90 node dist/bench/resnet-gpu.js --batches 256 --steps 5 --precision high --workspace-mb $mb 2>&1 | tail -1; done
+  source bench/device-cpu.sh
+  export OPENBLAS_NUM_THREADS=1
+  echo "== 16 CPU workers MLP: column split on / off, then the split's own paired table"
+  for k in on off; do timeout 150 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 --column-split $k 2>&1 | tail -3; done
+  timeout 120 node dist/bench/column-split.js --workers 16 --batches 128,256,512,1024,2048 --steps 10 2>&1 | tail -8
+  echo "== PyTorch CPU 16 threads (MLP)"
+  (unset OPENBLAS_NUM_THREADS; timeout 150 python3 bench/train_torch.py --threads 16 --batches 512,8192 --steps 10 --no-compile 2>&1 | grep -E "^cpu|rror")
+  mkdir -p /tmp/fakessh && printf '#!/bin/sh\nexit 1\n' > /tmp/fakessh/ssh && chmod +x /tmp/fakessh/ssh
+  if [ -x /tmp/carry-libs/usr/bin/orterun ]; then
+    # Open MPI needs an ssh on PATH even for localhost-only jobs; this machine has none.
+    export OPAL_PREFIX=/tmp/carry-libs/usr PMIX_INSTALL_PREFIX=/tmp/carry-libs/usr/lib/x86_64-linux-gnu/pmix2 PATH=/tmp/carry-libs/usr/bin:/tmp/fakessh:$PATH
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    timeout 30 mpirun.openmpi --oversubscribe -np 2 hostname 2>&1 | tail -3
+    tests 200 parallel/multinode-gpu
+  fi
+fi
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
   timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -2

@@ -154,8 +154,9 @@ describe('makeTrainFunction under bf16 on GPU workers', { skip: nccl }, () => {
       }
       console.log(`# ${p.name}: largest difference from the reference step ${worst.toExponential(2)}, largest step ${largestStep.toExponential(2)}`);
       // cuDNN's bf16 convolutions also round their output to bfloat16 (2^-8 relative), which the reference's float32
-      // accumulation does not; a gradient built on such activations can differ by that much of the step.
-      assert.ok(worst <= 2 ** -8 * largestStep + 1e-7, `${p.name}: ${worst} against a largest step of ${largestStep}`);
+      // accumulation does not, and the dense product then rounds those activations to bfloat16 once more (a rounding
+      // that may fall on the other side): two bfloat16 roundings of the step at most (measured on the H200: 1.07 of one).
+      assert.ok(worst <= 2 ** -7 * largestStep + 1e-7, `${p.name}: ${worst} against a largest step of ${largestStep}`);
     });
     for (const s of train.optimizer.slots) assert.equal(s.dtype, 'float32');
   });
