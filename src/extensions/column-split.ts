@@ -4,8 +4,8 @@
 // A candidate is a 2-D parameter whose gradient is one product Aᵀ·G (what a dense layer's x·W gives:
 // matmul(x, gy, transA)), in the parameters' dtype and the default precision. Per step and per
 // candidate, the rule (measured, BENCHMARKS.md "column split"): split when the step has at most
-// SPLIT_MAX_ROWS_PER_RANK rows per rank and the whole batch is at most SPLIT_ROWS_PER_INPUT times
-// the weight's input width. The cost model behind it: per rank, the row split writes a full dW
+// SPLIT_MAX_ROWS_PER_RANK rows per rank (SPLIT_MAX_ROWS_PER_RANK_MANY from 8 ranks) and the whole
+// batch is at most SPLIT_ROWS_PER_INPUT times the weight's input width. The cost model behind it: per rank, the row split writes a full dW
 // replica (in·out), copies it into its arena slot and the reduce-scatter reads every rank's shard,
 // about 3·in·out elements moved; the column split reads every rank's operand rows of G (batch·out)
 // and writes only its shard. So the split wins while batch < ~3·in, and by more the more ranks share
@@ -13,6 +13,9 @@
 // Measured (bench/column-split.ts, 2 workers on the dev machine, steps of both interleaved): the split
 // took 0.62-0.75 of the row split's time per step at 16-32 rows per rank, 0.85 at 64, and 1.07-1.08 at
 // 128-256 (where the row split's GEMM has K large enough to hide its replica), hence 64 rows per rank.
+// On 16 workers (the 16-core machine, bench/column-split.ts, every weight split) the split took 0.41,
+// 0.37, 0.54, 0.67 and 0.80 of the row split's time at 8, 16, 32, 64 and 128 rows per rank: with more
+// ranks there are more replicas to avoid, so from 8 ranks up the bound is 128 rows per rank.
 import type { Variable } from '../tensor/variable.js';
 import { config } from '../devices/config.js';
 import type { SynkFn } from '../parallel/function.js';
@@ -25,7 +28,10 @@ export type ColumnSplitMode = 'auto' | 'on' | 'off';
 
 /** The rule's bounds (see the file comment); measured on the dev machine and the 16-core machine. */
 export const SPLIT_MAX_ROWS_PER_RANK = 64;
-export const SPLIT_ROWS_PER_INPUT = 2;
+/** The bound from SPLIT_MANY_RANKS ranks up. */
+export const SPLIT_MAX_ROWS_PER_RANK_MANY = 128;
+export const SPLIT_MANY_RANKS = 8;
+export const SPLIT_ROWS_PER_INPUT = 3;
 
 interface Candidate {
   readonly param: number;
@@ -96,7 +102,8 @@ export class ColumnSplit {
     if (stride === 0) return null;
     let mask = 0;
     this.candidates.forEach((c, l) => {
-      const auto = stride <= SPLIT_MAX_ROWS_PER_RANK && total <= SPLIT_ROWS_PER_INPUT * c.layer.inDim;
+      const rowsBound = total >= SPLIT_MANY_RANKS * stride ? SPLIT_MAX_ROWS_PER_RANK_MANY : SPLIT_MAX_ROWS_PER_RANK;
+      const auto = stride <= rowsBound && total <= SPLIT_ROWS_PER_INPUT * c.layer.inDim;
       if (this.mode === 'on' || auto) mask |= 1 << l;
     });
     return mask === 0 ? null : { mask, stride, gradFn: this.fnFor(mask) };
