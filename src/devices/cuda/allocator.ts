@@ -45,8 +45,8 @@ export interface AllocatorStats {
   readonly peakDriverHeld: number;
 }
 
-/** Bytes an allocator and its private pools hold from the driver, shared between them. */
-interface DriverLedger { held: number; peak: number }
+/** What an allocator and its private pools hold from the driver, shared between them: every pointer and its size. */
+interface DriverLedger { held: number; peak: number; readonly blocks: Map<bigint, number> }
 
 export function sizeClass(bytes: number): number {
   if (bytes <= 512) return 512;
@@ -68,7 +68,7 @@ export class CachingAllocator {
   constructor(
     private readonly backend: MemoryBackend,
     private readonly freeAfterClose = false,
-    private readonly ledger: DriverLedger = { held: 0, peak: 0 },
+    private readonly ledger: DriverLedger = { held: 0, peak: 0, blocks: new Map() },
     private readonly donor: CachingAllocator | null = null,
   ) {}
 
@@ -119,6 +119,7 @@ export class CachingAllocator {
     }
     const ptr = this.fromDriver(size, bytes);
     this.driverAllocs++;
+    this.ledger.blocks.set(ptr, size);
     this.ledger.held += size;
     this.ledger.peak = Math.max(this.ledger.peak, this.ledger.held);
     return this.handOut(ptr, size);
@@ -185,8 +186,28 @@ export class CachingAllocator {
   }
 
   private giveBack(ptr: bigint, size: number): void {
+    // A block freed by freeAll() already went back (its last holder may release it after the device closed).
+    if (!this.ledger.blocks.delete(ptr)) return;
     this.backend.memFree(ptr);
     this.ledger.held -= size;
+  }
+
+  /**
+   * Closes this allocator and returns every block it or any of its pools still holds from the
+   * driver, in use or not (the device is going away). Without it, memory held by arrays and graphs
+   * not yet collected would outlive the device while another user keeps the primary context.
+   */
+  freeAll(): void {
+    this.close();
+    for (const [ptr] of [...this.ledger.blocks]) {
+      this.ledger.blocks.delete(ptr);
+      try {
+        this.backend.memFree(ptr);
+      } catch {
+        // the context is going away: what could not be freed goes with it
+      }
+    }
+    this.ledger.held = 0;
   }
 
   get stats(): AllocatorStats {

@@ -214,7 +214,7 @@ export class CudaContext {
       this.releaseCudnn();
       this.kernels.close();
       this.staging.close();
-      this.allocator.close();
+      this.allocator.freeAll();
       this.cu.streamDestroy(this.stream);
       this.cu.primaryCtxRelease(this.cu.deviceGet(this.index));
     }

@@ -271,6 +271,9 @@ export class GraphCache {
     const nOut = this.program.outputs.length;
     for (const r of enqueued.results.slice(nOut)) r.release(); // written back into the shared buffers
     this.close();
+    // The capture took over the cached blocks of its sizes; what is left cached is from other shapes or
+    // programs, and a program big enough to matter would otherwise keep both (ResNet-50 at three batch sizes).
+    ctx.allocator.trim();
     log?.(`captured a ${this.program.steps.length}-step program for ${shapeKey}`);
     this.holder.current = {
       shapeKey, ptrKey, graph, exec, pools: [pool, uploads], statics, outputs: enqueued.results.slice(0, nOut), held, checks: enqueued.checks,

@@ -247,3 +247,22 @@ test("caching allocator: a graph's private pool takes over cached blocks of its 
   assert.equal(a.stats.peakDriverHeld, a.stats.driverHeld);
   a.close();
 });
+
+test('caching allocator: freeAll returns blocks still in use, the pools\' too, and a later release frees nothing twice', () => {
+  const fake = fakeBackend(100_000);
+  const a = new CachingAllocator(fake);
+  const held = a.allocate(4000);
+  const pool = a.makePool();
+  const inGraph = pool.allocate(8000);
+  a.allocate(1000).release();
+  assert.equal(fake.live.size, 3);
+  a.freeAll();
+  assert.equal(fake.live.size, 0, 'nothing stays allocated once the device is gone');
+  assert.equal(a.stats.driverHeld, 0);
+  const frees = fake.calls.free;
+  held.release();
+  inGraph.release();
+  pool.close();
+  assert.equal(fake.calls.free, frees, 'releasing after freeAll frees nothing again');
+  assert.throws(() => a.allocate(10), /closed/);
+});
