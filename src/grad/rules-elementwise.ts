@@ -49,7 +49,9 @@ export const elementwiseGradRules: GradRules<ElementwiseOpName> = {
   tanh: pointwise((_x, o, g) => [B.mul(g, B.sub(1, B.square(o)))]),
   sigmoid: pointwise((_x, o, g) => [B.mul(g, B.mul(o, B.sub(1, o)))]),
   softplus: pointwise((x, _o, g) => [B.mul(g, B.sigmoid(x[0]!))]),
-  relu: pointwise((x, _o, g) => [B.mul(g, B.cast(B.gt(x[0]!, 0), g.dtype))]),
+  // The mask from the output (relu(x) > 0 exactly when x > 0, NaN included): the backward pass then keeps
+  // the activation the next layer reads anyway, not also the pre-activation (ResNet: conv, batch norm, relu).
+  relu: pointwise((_x, o, g) => [B.mul(g, B.cast(B.gt(o, 0), g.dtype))]),
   erf: pointwise((x, _o, g) => [B.mul(g, B.mul(2 / Math.sqrt(PI), B.exp(B.neg(B.square(x[0]!)))))]),
   floor: zero,
   ceil: zero,
