@@ -6,6 +6,7 @@
 #   compile  resnet_torch.py under torch.compile (each configuration compiles afresh: about a minute each)
 #   cpu      ResNet-18 on 16 CPU workers against PyTorch with 16 threads (OpenBLAS carried: device-cpu.sh picks its core type)
 #   parity   our ResNet-18 and ResNet-50 against torchvision's on the same weights and input (logits, running statistics)
+# RESNET_FLAGS: more flags for bench/resnet.ts (e.g. --cudnn-benchmark).
 # MODEL=resnet18 for ResNet-18 on the GPU; BATCHES (default 64,128,256) and STEPS (default 10) likewise. Logs and JSON in $OUT.
 set -u
 out=${OUT:-out}; mkdir -p "$out"
@@ -18,7 +19,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 case "$what" in
   gpu)
     timeout ${SYNK_TIMEOUT:-360} node dist/bench/resnet.js --model "$model" --devices cuda --precision highest,high,bf16 --batches "$batches" --steps "$steps" \
-      --json "$out/resnet-synk-$model.json" 2>&1 | tee "$out/resnet-synk-$model.txt"
+      ${RESNET_FLAGS:-} --json "$out/resnet-synk-$model.json" 2>&1 | tee "$out/resnet-synk-$model.txt"
     timeout 180 python3 bench/resnet_torch.py --model "$model" --modes eager --batches "$batches" --steps "$steps" \
       --json "$out/resnet-torch-$model.json" 2>&1 | tee "$out/resnet-torch-$model.txt"
     node dist/bench/resnet-table.js "$out/resnet-synk-$model.json" "$out/resnet-torch-$model.json" 2>&1 | tee "$out/resnet-table-$model.md"

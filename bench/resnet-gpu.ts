@@ -20,10 +20,11 @@ const o = new Command().name('bench-resnet-gpu')
   .option('--steps <n>', 'timed steps', (v) => Number(v), 10)
   .addOption(new Option('--precision <p>', 'matmulPrecision').choices(['highest', 'high', 'medium']).default('high'))
   .addOption(new Option('--policy <p>', "the function's precision policy").choices(['fp32', 'bf16']).default('fp32'))
+  .option('--cudnn-benchmark', "cuDNN's algorithms chosen by timing (as torch.backends.cudnn.benchmark)")
   .option('--workspace-mb <n>', 'the most workspace one cuDNN convolution may take (cudnnWorkspaceLimit)', (v) => Number(v))
   .parse()
   .opts<{ model: 'resnet50' | 'resnet18'; batches: number[]; steps: number; precision: 'highest' | 'high' | 'medium'; policy: 'fp32' | 'bf16';
-    workspaceMb?: number }>();
+    workspaceMb?: number; cudnnBenchmark?: boolean }>();
 
 const ok = cudaAvailable();
 if (!ok.ok) {
@@ -33,10 +34,11 @@ if (!ok.ok) {
 const GiB = 2 ** 30;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 if (o.workspaceMb !== undefined) cudnnWorkspaceLimit.bytes = o.workspaceMb * 2 ** 20;
-const device = new CudaDevice({ matmulPrecision: o.precision });
+const device = new CudaDevice({ matmulPrecision: o.precision, cudnnBenchmark: o.cudnnBenchmark === true });
 const allocator = device.context.allocator;
 console.log(`${o.model}, SGD momentum, train-mode batch norm, ${device.name}, matmulPrecision ${o.precision}, policy ${o.policy}; `
-  + `cuDNN workspace limit ${cudnnWorkspaceLimit.bytes / 2 ** 20} MiB; median of ${o.steps} steps${profiling ? ' (SYNK_CUDA_PROFILE: every op waits)' : ''}`);
+  + `cuDNN ${o.cudnnBenchmark ? 'timed' : 'heuristic'} algorithms, workspace limit ${cudnnWorkspaceLimit.bytes / 2 ** 20} MiB; `
+  + `median of ${o.steps} steps${profiling ? ' (SYNK_CUDA_PROFILE: every op waits)' : ''}`);
 for (const batch of o.batches) {
   const set = X.makeImageNetLike({ rows: batch, size: 224, classes: 1000, seed: 1 });
   const net = (o.model === 'resnet50' ? X.resnet50 : X.resnet18)({ numClasses: 1000, seed: 2 });

@@ -52,10 +52,12 @@ const o = new Command().name('bench-resnet')
   .addOption(new Option('--stem <kind>', "'imagenet' (7x7/2 + max pool) or 'small' (3x3/1)").choices(['imagenet', 'small']).default('imagenet'))
   .option('--classes <n>', 'classes', positive, 1000)
   .option('--json <file>', 'also write the results as JSON')
+  .option('--cudnn-benchmark', "CUDA: cuDNN's algorithms chosen by timing (as torch.backends.cudnn.benchmark, which resnet_torch.py sets)")
   .parse()
   .opts<{
     model: 'resnet50' | 'resnet18'; batches: number[]; size: number; steps: number; devices: 'cuda' | 'cpu' | 'reference' | 'auto'; workers?: number;
     precision: Precision[]; optimizer: 'momentum' | 'adam'; data: 'device' | 'host'; width: number; stem: X.ResNetStem; classes: number; json?: string;
+    cudnnBenchmark?: boolean;
   }>();
 
 /** Peak GPU memory in use (MiB, the largest of any GPU) from nvidia-smi polled in the background; null where there is none. */
@@ -142,7 +144,10 @@ const ys = onDevice ? null : synk.data(set.y, { name: 'labels' });
 try {
   for (const precision of o.precision) {
     const { train, sharedX, sharedY } = steps.get(precision === 'bf16' ? 'bf16' : 'fp32')!;
-    await synk.fork({ n: workers, devices: o.devices, matmulPrecision: precision === 'bf16' ? 'high' : precision });
+    const devices = o.devices === 'cuda' && o.cudnnBenchmark
+      ? Array.from({ length: workers }, (_, index) => ({ kind: 'cuda' as const, index, cudnnBenchmark: true }))
+      : o.devices;
+    await synk.fork({ n: workers, devices, matmulPrecision: precision === 'bf16' ? 'high' : precision });
     if (onDevice) { await synk.scatter(sharedX, set.x); await synk.scatter(sharedY, set.y); }
     for (const batch of o.batches) {
       poller.take();
