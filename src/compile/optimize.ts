@@ -5,6 +5,7 @@ import { foldConstants, eliminateCommonSubexpressions } from './rewrite/fold-cse
 import { canonicalize } from './rewrite/canonicalize.js';
 import { fuseElementwise } from './rewrite/fuse.js';
 import { applyPrecision } from './rewrite/precision.js';
+import { fuseBatchNormRelu } from './rewrite/fuse-batchnorm.js';
 import type { Precision } from './precision.js';
 
 export interface OptimizeOptions {
@@ -29,6 +30,9 @@ export function optimize(program: Program, options: OptimizeOptions = {}, precis
   eliminateCommonSubexpressions(w);
   w.eliminateDeadCode();
   applyPrecision(w, precision);
-  if (options.fuse !== false) fuseElementwise(w);
+  if (options.fuse !== false) {
+    fuseBatchNormRelu(w);
+    fuseElementwise(w);
+  }
   return { program: w.toProgram(), log: w.log };
 }

@@ -175,7 +175,8 @@ const SCHEMAS: { readonly [N in Exclude<OpName, 'fused'>]: OpSchema } = {
   conv2d: withOptional(fixed(2, conv), product), conv2dInputGrad: withOptional(fixed(3, conv), product),
   conv2dFilterGrad: withOptional(fixed(3, conv), product),
   maxPool2d: fixed(1, pool), maxPool2dGrad: fixed(2, pool), maxPool2dGradGrad: fixed(2, pool), avgPool2d: fixed(1, avgPool), avgPool2dGrad: fixed(2, avgPool),
-  bnStats: fixed(1), bnTrain: fixed(4, { epsilon: finite }), bnGradStats: fixed(3, { epsilon: finite }), bnGradInput: fixed(5, { epsilon: finite }),
+  bnStats: fixed(1), bnTrain: withOptional(fixed(4, { epsilon: finite }), { relu: bool }),
+  bnGradStats: fixed(3, { epsilon: finite }), bnGradInput: fixed(5, { epsilon: finite }),
   randomUniform: draw(['low', 'high']), randomNormal: draw(['mean', 'std']), randomBernoulli: draw(['p']), randomAdvance: fixed(1),
 };
 

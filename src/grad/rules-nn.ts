@@ -9,7 +9,7 @@ import type { nnOps } from '../ops/nn.js';
 import type { randomOps } from '../ops/random.js';
 import * as B from '../build/build.js';
 import { subtensor } from '../build/build-shape.js';
-import type { BatchNormAttrs } from '../ops/batchnorm.js';
+import type { BatchNormTrainAttrs } from '../ops/batchnorm.js';
 import type { GradRule, GradRules } from './rule-types.js';
 
 type NnOpName = keyof typeof linalgOps | keyof typeof nnOps | keyof typeof randomOps;
@@ -38,14 +38,17 @@ function featureCount(x: Variable): Variable {
  * statistics), which is right only when its stats are bnStats of the same x: other statistics
  * would need their own gradient, so any other graph is refused rather than differentiated wrongly.
  */
-const bnTrainGrad: GradRule<BatchNormAttrs> = (ctx) => {
+const bnTrainGrad: GradRule<BatchNormTrainAttrs> = (ctx) => {
   const [x, stats, gamma] = ctx.inputs as [Variable, Variable, Variable, Variable];
+  // A fused relu (made by the compiler, after differentiation) is not differentiated here.
+  if (ctx.attrs.relu === true) throw new TypeError('grad: bnTrain with a fused relu is a compiled form; differentiate the graph before compiling');
   if (stats.owner?.op !== 'bnStats' || stats.owner.inputs[0] !== x) {
     throw new TypeError(`grad: bnTrain's statistics must be bnStats of its own input (as batchNormTrain builds them), got ${stats.label()}`
       + `${stats.owner ? ` from ${stats.owner.op}` : ''}`);
   }
-  const gstats = applyOp('bnGradStats', [x, stats, ctx.gOut], ctx.attrs);
-  const gx = applyOp('bnGradInput', [x, stats, gamma, ctx.gOut, gstats], ctx.attrs);
+  const eps = { epsilon: ctx.attrs.epsilon };
+  const gstats = applyOp('bnGradStats', [x, stats, ctx.gOut], eps);
+  const gx = applyOp('bnGradInput', [x, stats, gamma, ctx.gOut, gstats], eps);
   return [gx, null, subtensor(gstats, [1]), subtensor(gstats, [0])];
 };
 

@@ -3,7 +3,7 @@
 // its composition takes (and the full-size intermediates the backward pass then keeps alive). The
 // feature axis is 1; statistics are taken over every other axis (PyTorch's BatchNorm1d/2d/3d):
 //   bnStats(x)                          -> [2, C]: the batch mean and the biased variance
-//   bnTrain(x, stats, gamma, beta)      -> (x - mean) / sqrt(var + eps) * gamma + beta
+//   bnTrain(x, stats, gamma, beta)      -> (x - mean) / sqrt(var + eps) * gamma + beta (then relu, with attrs.relu)
 //   bnGradStats(x, stats, gy)           -> [2, C]: sum(gy) and sum(gy * xhat), the gradients of beta and gamma
 //   bnGradInput(x, stats, gamma, gy, g) -> gamma / sqrt(var + eps) * (gy - (g[0] + xhat * g[1]) / N)
 // where xhat = (x - mean) / sqrt(var + eps) and N the count per feature. bnGradInput is the whole
@@ -16,6 +16,8 @@ import { isFloat } from '../tensor/dtype.js';
 import { OpRuntimeError, OpTypeError, type OpDef } from './op.js';
 
 export type BatchNormAttrs = { readonly epsilon: number };
+/** bnTrain's attributes: with `relu`, relu is applied to the result (the compiler fuses relu(bnTrain(...)) so). */
+export type BatchNormTrainAttrs = BatchNormAttrs & { readonly relu?: boolean };
 type NoAttrs = Record<string, never>;
 
 /** The layout of a batch-norm operand: `outer` blocks of C features of `inner` elements each (NCHW: N, C, H*W). */
@@ -70,7 +72,11 @@ function invStds(stats: NDArray, features: number, eps: number): Float64Array {
   return r;
 }
 
-export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' | 'bnGradStats' | 'bnGradInput', OpDef<BatchNormAttrs>> = {
+/** relu as the elementwise op computes it: NaN stays NaN, -0 and negatives give +0. */
+const relu = (v: number): number => (v > 0 ? v : v === v ? 0 : v);
+
+export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain', OpDef<BatchNormTrainAttrs>>
+  & Record<'bnGradStats' | 'bnGradInput', OpDef<BatchNormAttrs>> = {
   bnStats: {
     name: 'bnStats',
     inferType: (inputs) => {
@@ -110,6 +116,8 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
     inferType: (inputs, attrs) => {
       checkFloat('bnTrain', inputs, 4);
       checkEpsilon('bnTrain', inputs, attrs);
+      if (attrs.relu !== undefined && typeof attrs.relu !== 'boolean')
+        throw new OpTypeError('bnTrain', inputs, `relu must be a boolean, got ${JSON.stringify(attrs.relu)}`);
       return new TensorType(inputs[0]!.dtype, inputs[0]!.broadcastable);
     },
     perform(inputs, attrs, out) {
@@ -122,6 +130,7 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain' 
         const m = stats.data[c]!, scale = r[c]! * gamma.data[c]!, shift = beta.data[c]!;
         for (let k = base; k < base + g.inner; k++) yd[k] = (xd[k]! - m) * scale + shift;
       });
+      if (attrs.relu === true) for (let k = 0; k < yd.length; k++) yd[k] = relu(yd[k]!);
       return res;
     },
   },

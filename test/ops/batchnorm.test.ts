@@ -71,6 +71,34 @@ forEachDevice('batch norm ops', (device, c) => {
     });
   }
 
+  it('relu after batch norm runs as one fused step, with its gradient through the mask', () => {
+    const shape = [3, 4, 2, 5];
+    const xs = randomArray(shape, 31, { dtype: 'float32', lo: -2, hi: 2 });
+    const gs = randomArray([4], 32, { dtype: 'float32', lo: 0.5, hi: 1.5 });
+    const bs = randomArray([4], 33, { dtype: 'float32', lo: -0.5, hi: 0.5 });
+    const gys = randomArray(shape, 34, { dtype: 'float32' });
+    const x = T.tensor4('x', 'float32');
+    const gamma = T.vector('gamma', 'float32');
+    const beta = T.vector('beta', 'float32');
+    const gy = T.tensor4('gy', 'float32');
+    const r = T.relu(batchNormTrain(x, gamma, beta, EPS).y);
+    const [gx, gGamma] = T.grad(T.sum(T.mul(r, gy)), [x, gamma]);
+    const f = T.fn({ inputs: [x, gamma, beta, gy], outputs: [r, gx!, gGamma!], device });
+    const steps = f.compiled.description.program.steps;
+    assert.deepEqual(steps.filter((st) => st.op === 'bnTrain').map((st) => st.attrs['relu']), [true], 'one bnTrain, relu fused');
+    assert.equal(steps.filter((st) => st.op === 'relu').length, 0, 'no relu step left');
+    const [got, gotGx, gotGamma] = f(xs, gs, bs, gys) as NDArray[];
+    // The formulas with relu's mask applied to gy (relu(y) > 0 exactly where y > 0).
+    const plain = naive(xs, gs, bs, gys);
+    const masked = new NDArray('float32', shape);
+    for (let i = 0; i < masked.size; i++) masked.data[i] = plain.y.data[i]! > 0 ? gys.data[i]! : 0;
+    const want = naive(xs, gs, bs, masked);
+    const relu = new NDArray('float64', shape, want.y.data.map((v) => Math.max(v, 0)));
+    assertAllClose(got!, relu, tol, 'relu(y)');
+    assertAllClose(gotGx!, want.gx, tol, 'gradient of x');
+    assertAllClose(gotGamma!, want.gGamma, tol, 'gradient of gamma');
+  });
+
   it('a feature whose values are all equal normalises to beta, with a finite gradient', () => {
     const xs = new NDArray('float32', [4, 2]);
     for (let i = 0; i < 4; i++) { xs.data[2 * i] = 3; xs.data[2 * i + 1] = i; }

@@ -106,13 +106,15 @@ ${body}
   }`;
 }
 
-/** y = (x - mean) / sqrt(var + eps) * gamma + beta: (y, x, stats, gamma, beta, total, C, inner, eps). */
+/** y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set: (y, x, stats, gamma, beta, total, C, inner, eps, relu). */
 export function bnApplyKernel(mb: ModuleBuilder, outType: DType, xType: DType, statsType: DType, gammaType: DType, betaType: DType): string {
   const name = `bn_apply_${[outType, xType, statsType, gammaType, betaType].map(dtag).join('_')}`;
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ y, const ${ctype(xType)}* __restrict__ x,
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(betaType)}* __restrict__ beta,
-    i64 total, int C, i64 inner, double eps) {
-${overElements(`    y[o] = ${storeFn(outType)}(((double)x[o] - mean) * rs * (double)gamma[c] + (double)beta[c]);`)}
+    i64 total, int C, i64 inner, double eps, int relu) {
+${overElements(`    double v = ((double)x[o] - mean) * rs * (double)gamma[c] + (double)beta[c];
+    if (relu) v = v > 0.0 ? v : (v == v ? 0.0 : v);
+    y[o] = ${storeFn(outType)}(v);`)}
 }`);
   return name;
 }

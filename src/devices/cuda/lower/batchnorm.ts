@@ -4,7 +4,7 @@
 // reference perform checks them (the same OpRuntimeErrors), before anything is queued.
 import { shapeToString } from '../../../tensor/ndarray.js';
 import { OpRuntimeError } from '../../../ops/op.js';
-import { featureLayout, type BatchNormAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
+import { featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
 import {
   BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnStatsPartialKernel,
 } from '../codegen/batchnorm.js';
@@ -57,7 +57,7 @@ export const lowerBnStats: Lowering = (lc, step) => {
 
 /** Inputs (x, stats, gamma, beta). */
 export const lowerBnTrain: Lowering = (lc, step) => {
-  const eps = (step.attrs as BatchNormAttrs).epsilon;
+  const { epsilon: eps, relu } = step.attrs as BatchNormTrainAttrs;
   const dt = lc.slotDtype(step.output);
   const kernel = bnApplyKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never]);
   return (s, st) => {
@@ -66,7 +66,7 @@ export const lowerBnTrain: Lowering = (lc, step) => {
     const out = s.alloc(dt, s.shape(x));
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
-        i64(out.size), i32(g.features), i64(g.inner), f64(eps)]);
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
     }
     return { dev: out };
   };
