@@ -138,7 +138,7 @@ export class Engine {
 
   /** The fast path: the call arrives as numbers; rank 0 writes results into the shared arena. */
   async callFast(args: Float64Array, planId?: number): Promise<number> {
-    const call = decodeFastCall(args, this.arenas.scratch);
+    const call = decodeFastCall(args, this.arenas.scratch, this.rank);
     const entry = this.functions.get(call.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${call.fnId} was not distributed`);
     const inputs: InputMsg[] = call.dataIds.map((id, i) => {
@@ -153,7 +153,7 @@ export class Engine {
     // Scalar outputs and no updates: the controller combines the ranks' partials (scalar-outputs.ts).
     const scalars = planId === undefined && this.comm !== null && scalarPlan(entry.spec, call.outputSubset, this.size) !== null;
     const { reduced, updated } = await this.execute({
-      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
+      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => call.sliceRows?.[0] ?? null), numSlices: call.numSlices,
       outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [], ...(planId !== undefined ? { planId } : {}),
     }, scalars ? this.arenas.partials : null);
     if (scalars) return 0;
