@@ -150,8 +150,11 @@ export function writeResults(arena: SharedArrayBuffer, entries: readonly ResultE
   });
 }
 
-/** The controller reads (copies) the results rank 0 wrote. */
-export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
+/**
+ * The results rank 0 wrote, as views of the arena: valid only until the next call writes it (a
+ * caller that copies them at once, such as a fetch of a shared value into its own array, saves a copy).
+ */
+export function viewResults(arena: SharedArrayBuffer): ResultEntry[] {
   const header = new Int32Array(arena, 0, HEADER_BYTES / 4);
   const out: ResultEntry[] = [];
   for (let i = 0; i < header[0]!; i++) {
@@ -159,8 +162,13 @@ export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
     const dtype = DTYPES[header[base]!]!;
     const shape = Array.from(header.subarray(base + 2, base + 2 + header[base + 1]!));
     const size = shape.reduce((x, y) => x * y, 1);
-    const view = new (storageOf(dtype))(arena as unknown as ArrayBuffer, header[base + 10]!, size);
-    out.push({ value: new NDArray(dtype, shape, view.slice() as TypedArray), updateIndex: header[base + 11]! });
+    const view = new (storageOf(dtype))(arena as unknown as ArrayBuffer, header[base + 10]!, size) as TypedArray;
+    out.push({ value: new NDArray(dtype, shape, view), updateIndex: header[base + 11]! });
   }
   return out;
+}
+
+/** The controller reads (copies) the results rank 0 wrote. */
+export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
+  return viewResults(arena).map((e) => ({ value: new NDArray(e.value.dtype, e.value.shape, e.value.data.slice() as TypedArray), updateIndex: e.updateIndex }));
 }
