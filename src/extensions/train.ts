@@ -190,6 +190,7 @@ export function makeTrainFunction(
   // controller's changes of what it reads (syncForRank0), so a GPU worker's first step does not copy
   // the parameters and optimizer state into messages and out again.
   const sync = async (ranks: number) => {
+    if (ranks === 1) return record();
     const fresh = new Set(await distribute(tracked));
     const changed = tracked.filter((s) => seen.get(s) !== s.version && !fresh.has(s));
     if (changed.length && ranks > 1) await broadcast(changed);
