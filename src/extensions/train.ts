@@ -82,7 +82,10 @@ export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   readonly updateFn: SynkFn;
   /** Rank 0's timings of the last shared-state step (null before one ran, or on devices without shared memory). */
   timings(): SharedStepTimings | null;
-  /** Sends the controller's values of parameters, optimizer state and hyper-parameters to every rank. */
+  /**
+   * Sends the controller's changed values of parameters, optimizer state and hyper-parameters to every rank
+   * (with one rank they go with its next call, as every call hands rank 0 the controller's changes).
+   */
   sync(): Promise<void>;
 };
 
@@ -193,7 +196,7 @@ export function makeTrainFunction(
     if (ranks === 1) return record();
     const fresh = new Set(await distribute(tracked));
     const changed = tracked.filter((s) => seen.get(s) !== s.version && !fresh.has(s));
-    if (changed.length && ranks > 1) await broadcast(changed);
+    if (changed.length) await broadcast(changed);
     record();
   };
 
