@@ -38,6 +38,8 @@ const o = new Command().name('bench-train')
     "precision policy (bf16 operands for every product, as torch.autocast(dtype=torch.bfloat16); float32 master weights)", 'highest')
   .option('--update-kernels <k>', "CPU shared-state step: 'fast' (WebAssembly SIMD, float32), 'exact' (SIMD, float64 arithmetic), 'off' (JavaScript)", 'fast')
   .option('--column-split <mode>', "CPU shared-state step: weight gradients by the column split 'on', 'off', or 'auto' (the measured rule)", 'auto')
+  .option('--step <how>', "'auto': the CPU workers' shared-state step where it applies; 'program': the rule as a function, so that CPU " +
+    "workers run the step as a GPU worker does (one rank: gradient and update as one synk.fn program; more: three calls)", 'auto')
   .option('--json <file>', 'also write the results as JSON')
   .parse()
   .opts<{
@@ -50,9 +52,11 @@ const o = new Command().name('bench-train')
     precision: 'highest' | 'high' | 'medium' | 'bf16';
     updateKernels: 'fast' | 'exact' | 'off';
     columnSplit: 'auto' | 'on' | 'off';
+    step: 'auto' | 'program';
     json?: string;
   }>();
 if (o.data !== 'host' && o.data !== 'shared') throw new Error(`--data must be 'host' or 'shared', got ${JSON.stringify(o.data)}`);
+if (o.step !== 'auto' && o.step !== 'program') throw new Error(`--step must be 'auto' or 'program', got ${JSON.stringify(o.step)}`);
 if (!['highest', 'high', 'medium', 'bf16'].includes(o.precision)) throw new Error(`--precision must be highest, high, medium or bf16, got ${o.precision}`);
 // 'bf16' is the function's policy (the device stays exact float32 for everything the policy leaves alone).
 const policy = o.precision === 'bf16' ? 'bf16' : 'fp32';
@@ -84,10 +88,13 @@ const y = T.vector('y', 'int32');
 // With --data shared the data lives in sliceable shared variables instead of inputs.
 const sharedX = T.shared(new T.NDArray('float32', [0, 784]), { name: 'sharedX' });
 const sharedY = T.shared(new T.NDArray('int32', [0]), { name: 'sharedY' });
+// A rule given as a function has no fused shared-state step: CPU workers then take the GPU's path.
+const rule: X.Rule = o.step === 'auto' ? 'adam' : (params, source) => X.adam(params, { ...source, learningRate: 1e-4 });
+const hyper = o.step === 'auto' ? { learningRate: 1e-4 } : {};
 const train = o.data === 'host'
-  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], 'adam', { learningRate: 1e-4, precision: policy, columnSplit: o.columnSplit })
-  : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], 'adam',
-    { learningRate: 1e-4, sliceableShareds: [sharedX, sharedY], precision: policy, columnSplit: o.columnSplit });
+  ? X.makeTrainFunction(X.crossEntropy(net.apply(x), y), net.params, [x, y], rule, { ...hyper, precision: policy, columnSplit: o.columnSplit })
+  : X.makeTrainFunction(X.crossEntropy(net.apply(sharedX), sharedY), net.params, [], rule,
+    { ...hyper, sliceableShareds: [sharedX, sharedY], precision: policy, columnSplit: o.columnSplit });
 const nParams = net.params.reduce((s, p) => s + p.getValue({ borrow: true }).size, 0);
 console.log(`MLP 784-${H}-${H}-10 (${(nParams / 1e6).toFixed(2)} M parameters), Adam; devices '${o.devices}' on ${os.availableParallelism()} cores; ` +
   `data from ${o.data === 'host' ? 'Data in shared memory' : 'sliceable shared variables (batchS)'}; precision ${o.precision}; ` +

@@ -9,7 +9,7 @@ import { randomUpdatesFor } from '../build/random-streams.js';
 import { fn as synkFn, type OutputSpec, type SynkFn, type SynkInput } from '../parallel/function.js';
 import type { UpdateSpec } from '../parallel/fn-spec.js';
 import { allReduce, broadcast } from '../parallel/collectives.js';
-import { nodeLayout, workersShareHostMemory } from '../parallel/runtime.js';
+import { distribute, nodeLayout, workersShareHostMemory } from '../parallel/runtime.js';
 import { SharedTrainStep, type SharedStepTimings, type SplitChoice } from '../parallel/shared-train.js';
 import { FUSED_RULES, type FusedRuleName } from '../parallel/fused-rules.js';
 import { Data } from '../parallel/data.js';
@@ -91,7 +91,10 @@ export type TrainFunction = ((...args: unknown[]) => Promise<number>) & {
   readonly updateFn: SynkFn;
   /** Rank 0's timings of the last shared-state step (null before one ran, or on devices without shared memory). */
   timings(): SharedStepTimings | null;
-  /** Sends the controller's values of parameters, optimizer state and hyper-parameters to every rank. */
+  /**
+   * Sends the controller's changed values of parameters, optimizer state and hyper-parameters to every rank
+   * (with one rank they go with its next call, as every call hands rank 0 the controller's changes).
+   */
   sync(): Promise<void>;
 };
 
@@ -201,8 +204,14 @@ export function makeTrainFunction(
   const record = () => {
     for (const s of tracked) seen.set(s, s.version);
   };
-  const sync = async () => {
-    const changed = tracked.filter((s) => seen.get(s) !== s.version);
+  // Variables new to this fork's workers are sent to every rank with the controller's value now (no
+  // second copy by broadcast). One rank needs no broadcast at all: a call hands rank 0 the
+  // controller's changes of what it reads (syncForRank0), so a GPU worker's first step does not copy
+  // the parameters and optimizer state into messages and out again.
+  const sync = async (ranks: number) => {
+    if (ranks === 1) return record();
+    const fresh = new Set(await distribute(tracked));
+    const changed = tracked.filter((s) => seen.get(s) !== s.version && !fresh.has(s));
     if (changed.length) await broadcast(changed);
     record();
   };
@@ -228,7 +237,7 @@ export function makeTrainFunction(
       return { loss: outs[0]!.item(), outputs: outs.slice(1) };
     }
     shared?.release();
-    await sync();
+    await sync(n);
     const one = n === 1 && (call.numSlices ?? 1) === 1 ? oneProgramFn() : null;
     if (one) {
       const result = await (Object.keys(call).length ? one(...(args as SynkInput[]), { ...call }) : one(...(args as SynkInput[])));
@@ -246,7 +255,11 @@ export function makeTrainFunction(
   };
   const train = async (...args: unknown[]) => (await step(...args)).loss;
   const timings = () => (shared && sharedRan ? shared.timings() : null);
-  return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync, timings });
+  const syncAll = async () => {
+    const layout = nodeLayout(`${what}: sync`);
+    await sync(layout.localWorkers * layout.nodeCount);
+  };
+  return Object.assign(train, { step, optimizer, hyper: optimizer.hyper, params: [...params], gradFn, updateFn, sync: syncAll, timings });
 }
 
 /**

@@ -22,7 +22,7 @@ export interface CollectiveEngine {
   readonly deviceComm: DeviceCommunicator | null;
   readonly garbage: GarbageMeter;
   shared(sharedId: string): SharedVariable;
-  setShared(m: SharedValueMsg): SharedVariable;
+  setShared(m: SharedValueMsg, soleReceiver?: boolean): SharedVariable;
   noteReplaced(s: SharedVariable): void;
   changedIds(shareds: readonly SharedVariable[]): string[];
 }
@@ -42,7 +42,7 @@ export async function runCollective(engine: Engine, msg: CollectiveMsg): Promise
 }
 
 async function collective(engine: Engine, msg: CollectiveMsg): Promise<CollectiveReply & { shapes?: number[][] }> {
-  for (const s of msg.sync) engine.setShared(s);
+  for (const s of msg.sync) engine.setShared(s, true); // sync goes to rank 0 alone
   const shareds = msg.sharedIds.map((id) => engine.shared(id));
   const comm = engine.comm;
   const values: (ArrayMsg | null)[] = [];

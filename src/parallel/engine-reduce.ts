@@ -39,7 +39,7 @@ async function agreeOnShapes(comm: Communicator, accs: readonly Accumulator[]): 
     mine[base + 2] = p.ndim;
     p.shape.forEach((d, k) => { mine[base + 3 + k] = d; });
   });
-  const all = await comm.allGather(mine);
+  const all = comm.size === 1 ? [mine] : await comm.allGather(mine); // a lone rank needs no collective
   return accs.map((_, i) => {
     const base = i * (MAX_NDIM + 3);
     const from = all.find((buf) => buf[base] === 1);

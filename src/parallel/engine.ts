@@ -79,9 +79,11 @@ export class Engine {
 
   /**
    * Installs a value sent by the controller: copied (the controller's memory stays its own), or,
-   * for state every rank shares, viewed in place.
+   * for state every rank shares, viewed in place. A buffer made for the message alone (`fresh`) is
+   * kept as it is when this rank is its only receiver (`soleReceiver`): a one-worker fork's
+   * parameters and optimizer state are then copied once (into the message), not twice.
    */
-  setShared(m: SharedValueMsg): SharedVariable {
+  setShared(m: SharedValueMsg, soleReceiver = false): SharedVariable {
     const existing = findShared(m.sharedId);
     if (m.shareMemory) {
       const view = fromArrayMsg(m.value);
@@ -90,8 +92,9 @@ export class Engine {
       if (existing) { this.noteReplaced(existing); existing.assignComputed(view); return existing; }
       return new SharedVariable(view, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
     }
-    const value = fromArrayMsg(m.value).copy();
-    this.garbage.note(m.value.buffer.byteLength);
+    const adopt = soleReceiver && m.value.fresh === true;
+    const value = adopt ? fromArrayMsg(m.value) : fromArrayMsg(m.value).copy();
+    if (!adopt) this.garbage.note(m.value.buffer.byteLength);
     if (existing) { this.noteReplaced(existing); existing.assignComputed(value); return existing; }
     return new SharedVariable(value, { sharedId: m.sharedId, broadcastable: m.broadcastable, ...(m.name !== undefined ? { name: m.name } : {}) });
   }
@@ -105,7 +108,8 @@ export class Engine {
   }
 
   private define(msg: DefineMsg): null {
-    for (const s of msg.shareds) if (!findShared(s.sharedId)) this.setShared(s);
+    // The same message goes to every rank: only a lone rank is the sole receiver of its buffers.
+    for (const s of msg.shareds) if (!findShared(s.sharedId)) this.setShared(s, this.size === 1);
     for (const spec of msg.functions) {
       if (this.functions.has(spec.id)) continue;
       // The controller sent these shared variables (above); the function binds exactly them.
@@ -116,7 +120,7 @@ export class Engine {
   }
 
   private async call(msg: CallMsg): Promise<CallReply> {
-    for (const s of msg.sync) this.setShared(s);
+    for (const s of msg.sync) this.setShared(s, true); // sync goes to rank 0 alone
     const { reduced, updated } = await this.execute(msg);
     return {
       outputs: reduced ? reduced.map((r) => toArrayMsg(r)) : null,
@@ -138,7 +142,7 @@ export class Engine {
 
   /** The fast path: the call arrives as numbers; rank 0 writes results into the shared arena. */
   async callFast(args: Float64Array, planId?: number): Promise<number> {
-    const call = decodeFastCall(args, this.arenas.scratch);
+    const call = decodeFastCall(args, this.arenas.scratch, this.rank);
     const entry = this.functions.get(call.fnId);
     if (!entry) throw new Error(`rank ${this.rank}: function ${call.fnId} was not distributed`);
     const inputs: InputMsg[] = call.dataIds.map((id, i) => {
@@ -153,7 +157,7 @@ export class Engine {
     // Scalar outputs and no updates: the controller combines the ranks' partials (scalar-outputs.ts).
     const scalars = planId === undefined && this.comm !== null && scalarPlan(entry.spec, call.outputSubset, this.size) !== null;
     const { reduced, updated } = await this.execute({
-      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => null), numSlices: call.numSlices,
+      kind: 'call', fnId: call.fnId, inputs, sliceRows: entry.spec.sliceableIds.map(() => call.sliceRows?.[0] ?? null), numSlices: call.numSlices,
       outputSubset: call.outputSubset, someRankEmpty: call.someRankEmpty, sync: [], ...(planId !== undefined ? { planId } : {}),
     }, scalars ? this.arenas.partials : null);
     if (scalars) return 0;

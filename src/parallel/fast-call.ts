@@ -51,44 +51,77 @@ export interface FastCall {
   readonly selection: Rows | null;
   readonly dataIds: readonly number[];
   readonly outputSubset: readonly number[] | null;
+  /**
+   * batchS: the rows of the sliceable shareds per local rank (null: all of that rank's rows); one
+   * entry stands for every rank. Empty (or absent) without batchS.
+   */
+  readonly sliceRows?: readonly (Rows | null)[];
+}
+
+/** Index lists go into the scratch arena one after another, each at a multiple of 4 bytes. */
+class ListWriter {
+  private bytes = 0;
+  constructor(private readonly scratch: SharedArrayBuffer) {}
+  /** Encodes rows as [kind, a, b] (0: none, 1: range a..b, 2: list of b indices at int32 offset a); false when the arena cannot grow. */
+  push(args: number[], rows: Rows | null): boolean {
+    if (rows === null) args.push(0, 0, 0);
+    else if (rows.kind === 'range') args.push(1, rows.start, rows.stop);
+    else {
+      const at = this.bytes;
+      if (!ensureArena(this.scratch, at + rows.indices.byteLength)) return false;
+      new Int32Array(this.scratch, at, rows.indices.length).set(rows.indices);
+      this.bytes += rows.indices.byteLength;
+      args.push(2, at / 4, rows.indices.length);
+    }
+    return true;
+  }
 }
 
 /** Encodes a call into control-block arguments, or returns null when it does not fit. */
 export function encodeFastCall(call: FastCall, scratch: SharedArrayBuffer): number[] | null {
   const args = [call.fnId, call.numSlices, call.someRankEmpty ? 1 : 0];
-  const sel = call.selection;
-  if (sel === null) args.push(0, 0, 0);
-  else if (sel.kind === 'range') args.push(1, sel.start, sel.stop);
-  else {
-    if (!ensureArena(scratch, sel.indices.byteLength)) return null;
-    new Int32Array(scratch, 0, sel.indices.length).set(sel.indices);
-    args.push(2, 0, sel.indices.length);
-  }
+  const lists = new ListWriter(scratch);
+  if (!lists.push(args, call.selection)) return null;
   args.push(call.dataIds.length, ...call.dataIds);
   args.push(call.outputSubset ? call.outputSubset.length : -1, ...(call.outputSubset ?? []));
-  return args.length <= MAX_ARGS ? args : null;
+  // One entry when every rank takes the same rows (batchS given once), else one per rank.
+  const slices = call.sliceRows ?? [];
+  const same = slices.length > 1 && slices.every((r) => r === slices[0]);
+  const entries = same ? [slices[0]!] : slices;
+  if (args.length + 1 + 3 * entries.length > MAX_ARGS) return null;
+  args.push(entries.length);
+  for (const rows of entries) if (!lists.push(args, rows)) return null;
+  return args;
 }
 
-export function decodeFastCall(args: Float64Array, scratch: SharedArrayBuffer): FastCall {
+/** Decodes one [kind, a, b] row selection; index lists are copied (the controller may reuse the scratch buffer for the next call). */
+function decodeRows(kind: number, a: number, b: number, scratch: SharedArrayBuffer): Rows | null {
+  if (kind === 0) return null;
+  if (kind === 1) return { kind: 'range', start: a, stop: b };
+  return { kind: 'list', indices: new Int32Array(scratch, a * 4, b).slice() };
+}
+
+/** The call as the worker of local rank `rank` sees it: `sliceRows` holds its own rows only (or is empty). */
+export function decodeFastCall(args: Float64Array, scratch: SharedArrayBuffer, rank: number): FastCall {
   let p = 0;
   const next = () => args[p++]!;
   const fnId = next();
   const numSlices = next();
   const someRankEmpty = next() === 1;
-  const kind = next();
-  const a = next();
-  const b = next();
-  // The index list is copied: the controller may reuse the scratch buffer for the next call.
-  const selection: Rows | null = kind === 0
-    ? null
-    : kind === 1
-      ? { kind: 'range', start: a, stop: b }
-      : { kind: 'list', indices: new Int32Array(scratch, 0, b).slice() };
+  const selection = decodeRows(next(), next(), next(), scratch);
   const nData = next();
   const dataIds = Array.from({ length: nData }, next);
   const nSubset = next();
   const outputSubset = nSubset < 0 ? null : Array.from({ length: nSubset }, next);
-  return { fnId, numSlices, someRankEmpty, selection, dataIds, outputSubset };
+  const nSlices = p < args.length ? next() : 0;
+  let sliceRows: (Rows | null)[] = [];
+  if (nSlices > 0) {
+    const mine = nSlices === 1 ? 0 : rank;
+    if (mine >= nSlices) throw new RangeError(`fast call: batchS rows for ${nSlices} ranks, this is rank ${rank}`);
+    p += 3 * mine;
+    sliceRows = [decodeRows(next(), next(), next(), scratch)];
+  }
+  return { fnId, numSlices, someRankEmpty, selection, dataIds, outputSubset, sliceRows };
 }
 
 export interface ResultEntry {
@@ -117,8 +150,11 @@ export function writeResults(arena: SharedArrayBuffer, entries: readonly ResultE
   });
 }
 
-/** The controller reads (copies) the results rank 0 wrote. */
-export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
+/**
+ * The results rank 0 wrote, as views of the arena: valid only until the next call writes it (a
+ * caller that copies them at once, such as a fetch of a shared value into its own array, saves a copy).
+ */
+export function viewResults(arena: SharedArrayBuffer): ResultEntry[] {
   const header = new Int32Array(arena, 0, HEADER_BYTES / 4);
   const out: ResultEntry[] = [];
   for (let i = 0; i < header[0]!; i++) {
@@ -126,8 +162,13 @@ export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
     const dtype = DTYPES[header[base]!]!;
     const shape = Array.from(header.subarray(base + 2, base + 2 + header[base + 1]!));
     const size = shape.reduce((x, y) => x * y, 1);
-    const view = new (storageOf(dtype))(arena as unknown as ArrayBuffer, header[base + 10]!, size);
-    out.push({ value: new NDArray(dtype, shape, view.slice() as TypedArray), updateIndex: header[base + 11]! });
+    const view = new (storageOf(dtype))(arena as unknown as ArrayBuffer, header[base + 10]!, size) as TypedArray;
+    out.push({ value: new NDArray(dtype, shape, view), updateIndex: header[base + 11]! });
   }
   return out;
+}
+
+/** The controller reads (copies) the results rank 0 wrote. */
+export function readResults(arena: SharedArrayBuffer): ResultEntry[] {
+  return viewResults(arena).map((e) => ({ value: new NDArray(e.value.dtype, e.value.shape, e.value.data.slice() as TypedArray), updateIndex: e.updateIndex }));
 }

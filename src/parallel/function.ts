@@ -134,19 +134,27 @@ export function fn<const O extends OutputsSpec = undefined>(spec: SynkFnSpec<O>)
     const firstRank = n * layout.nodeRank;
     const selection = inputs.length > 0 ? scatteredSelection(datas.slice(0, inputs.length), options.batch) : null;
     if (selection) checkSlicesFit(numSlices, rowCount(selection), 'rows in the batch');
-    const sliceRows = resolveBatchS(options.batchS, ranks).slice(firstRank, firstRank + n);
+    const allSliceRows = resolveBatchS(options.batchS, ranks);
+    const sliceRows = allSliceRows.slice(firstRank, firstRank + n);
     if (inputs.length === 0 && options.batchS !== undefined) {
       checkSlicesFit(numSlices, Math.max(...sliceRows.map((r) => (r ? rowCount(r) : 0))), 'rows selected by batchS on any rank');
     }
     checkShapes(datas, subset);
     await distribute();
-    const empty = selection ? someRankEmpty(rowCount(selection), ranks) : sliceable.length > 0;
+    // batchS's rows per rank are known here (null: all a rank holds, unknown); with many nodes every
+    // node must agree, and another node's batchS is not known here, so any batchS counts as maybe empty.
+    const sliceMaybeEmpty = layout.nodeCount > 1 || allSliceRows.some((r) => r === null || rowCount(r) === 0);
+    const empty = selection ? someRankEmpty(rowCount(selection), ranks) : sliceable.length > 0 && sliceMaybeEmpty;
     const sync = syncForRank0(shareds);
-    const fastEligible = sync.length === 0 && options.batchS === undefined && outs.vars.length + checked.updates.length <= MAX_RESULT_ENTRIES;
+    const fastEligible = sync.length === 0 && outs.vars.length + checked.updates.length <= MAX_RESULT_ENTRIES;
     if (fastEligible) {
       await sendDataHandles(datas);
       const dataIds = datas.map((d) => d.id);
-      const entries = await fastCall({ fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null }, step);
+      const call = {
+        fnId: id, numSlices, someRankEmpty: empty, selection, dataIds, outputSubset: subset ? [...subset] : null,
+        sliceRows: options.batchS === undefined || sliceable.length === 0 ? [] : sliceRows,
+      };
+      const entries = await fastCall(call, step);
       if (entries) {
         const results = entries.map((e) => e.value);
         markUpdatedOnRank0(updateTargets);

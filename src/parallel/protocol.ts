@@ -14,15 +14,20 @@ export interface ArrayMsg {
   readonly buffer: SharedArrayBuffer;
   /** Offset in bytes. */
   readonly byteOffset: number;
+  /**
+   * The buffer was made for this message and nothing else holds it: a receiver that is the only one
+   * may keep it as its own value instead of copying it (set by toArrayMsg when it copied).
+   */
+  readonly fresh?: boolean;
 }
 
-/** Shares an array's memory when it already lives in a SharedArrayBuffer, otherwise copies it into one. */
+/** Shares an array's memory when it already lives in a SharedArrayBuffer, otherwise copies it into one (a fresh buffer). */
 export function toArrayMsg(a: NDArray): ArrayMsg {
   if (a.data.buffer instanceof SharedArrayBuffer) return { dtype: a.dtype, shape: [...a.shape], buffer: a.data.buffer, byteOffset: a.data.byteOffset };
   const buffer = new SharedArrayBuffer(Math.max(8, a.data.byteLength));
   const copy = new (storageOf(a.dtype))(buffer as unknown as ArrayBuffer, 0, a.size) as TypedArray;
   copy.set(a.data);
-  return { dtype: a.dtype, shape: [...a.shape], buffer, byteOffset: 0 };
+  return { dtype: a.dtype, shape: [...a.shape], buffer, byteOffset: 0, fresh: true };
 }
 
 /** A view of the shared memory (no copy). */

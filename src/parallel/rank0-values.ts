@@ -14,7 +14,7 @@ import type { SharedVariable } from '../tensor/variable.js';
 import { NDArray } from '../tensor/ndarray.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import type { WorkerPool } from './pool.js';
-import { readResults, writeString } from './fast-call.js';
+import { viewResults, writeString } from './fast-call.js';
 import { CMD_FETCH_SHARED } from './commands.js';
 
 /** The part of a fork's state that holds its rank 0's values. */
@@ -57,7 +57,8 @@ function fetch(holder: Rank0Values, v: SharedVariable, run: (command: number, ar
   let out: NDArray | null = null;
   for (let offset = 0; out === null || offset < out.size; offset += perPiece) {
     run(CMD_FETCH_SHARED, [length, offset, perPiece]);
-    const [piece, shape] = readResults(holder.arenas.results);
+    // Views of the arena, copied into `out` before anything else can write it.
+    const [piece, shape] = viewResults(holder.arenas.results);
     out ??= new NDArray(piece!.value.dtype, Array.from(shape!.value.data));
     out.data.set(piece!.value.data as ArrayLike<number>, offset);
     if (out.size === 0) break;

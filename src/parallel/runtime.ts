@@ -273,8 +273,11 @@ function sharedMsg(s: SharedVariable): SharedValueMsg {
   };
 }
 
-/** Sends every function (and shared variable) the workers do not have yet. Safe to call any time. */
-export async function distribute(extraShareds: readonly SharedVariable[] = []): Promise<void> {
+/**
+ * Sends every function (and shared variable) the workers do not have yet. Safe to call any time.
+ * Resolves to the shared variables it sent: every rank now holds the controller's current value of each.
+ */
+export async function distribute(extraShareds: readonly SharedVariable[] = []): Promise<SharedVariable[]> {
   if (!Array.isArray(extraShareds)) throw new TypeError(`distribute: expected a list of shared variables, got ${describe(extraShareds)}`);
   extraShareds.forEach((v, i) => {
     if (!(v instanceof SharedVariable)) throw new TypeError(`distribute: item ${i} is not a shared variable (got ${describe(v)})`);
@@ -285,13 +288,14 @@ export async function distribute(extraShareds: readonly SharedVariable[] = []): 
   for (const f of functions) for (const v of f.shareds) shareds.set(v.sharedId, v);
   for (const v of extraShareds) shareds.set(v.sharedId, v);
   const newShareds = [...shareds.values()].filter((v) => !s.definedShareds.has(v.sharedId));
-  if (functions.length === 0 && newShareds.length === 0) return;
+  if (functions.length === 0 && newShareds.length === 0) return [];
   if (s.nodes) await agreeAndShareAcrossNodes(s.nodes.job, functions.map((f) => f.spec), newShareds);
   const msg: ControllerMsg = { kind: 'define', functions: functions.map((f) => f.spec), shareds: newShareds.map(sharedMsg) };
   await s.pool.broadcastMessage(msg, { label: 'distribute' });
   maybeGarbageSoon(msg.shareds.reduce((bytes, m) => bytes + m.value.buffer.byteLength, 0));
   for (const f of functions) s.definedFunctions.add(f.spec.id);
   for (const v of newShareds) { s.definedShareds.add(v.sharedId); s.rank0Versions.set(v.sharedId, v.version); }
+  return newShareds;
 }
 
 /**
@@ -387,8 +391,12 @@ function copiedBytes(messages: readonly ControllerMsg[], replies: readonly unkno
   return bytes;
 }
 
+/** How many calls and collectives went as messages, and how many calls through the control block (for tests of the paths). */
+const pathCounts = { messages: 0, fast: 0 };
+
 /** Sends one message per rank and returns the replies (rejects naming the rank on failure). */
 export async function sendToRanks(messages: readonly ControllerMsg[]): Promise<unknown[]> {
+  pathCounts.messages++;
   const replies = await requireState('call').pool.sendMessages(messages, { label: labelOf(messages[0]) });
   maybeGarbageSoon(copiedBytes(messages, replies));
   return replies;
@@ -422,9 +430,15 @@ export async function fastCall(call: FastCall, step?: StepHook): Promise<ResultE
   const readBack = scalars
     ? () => combinePartials(s.arenas.partials, s.pool.size, scalars).map((value) => ({ value, updateIndex: -1 }))
     : () => readResults(s.arenas.results);
+  pathCounts.fast++;
   const done = s.pool.callAllWith(step === undefined ? CMD_FAST_CALL : CMD_SHARED_STEP, encode, readBack, { label: functionLabel(call.fnId) });
   s.data.started(call.dataIds); // queued: releasing its Data now reaches the workers after it
   return done;
+}
+
+/** For tests: how many calls and collectives went as messages to the ranks, and how many calls through the control block, so far. */
+export function pathCountsForTesting(): { messages: number; fast: number } {
+  return { ...pathCounts };
 }
 
 /** For tests: how many Data handles the workers hold for the fast path. */

@@ -9,6 +9,7 @@ import { NDArray } from '../../src/tensor/ndarray.js';
 import * as X from '../../src/extensions/index.js';
 import { splitPoints } from '../../src/parallel/split.js';
 import { assertAllClose } from '../helpers/allclose.js';
+import { pathCountsForTesting } from '../../src/parallel/runtime.js';
 
 const N = 3;
 const ROWS = 10;
@@ -176,6 +177,32 @@ describe('makeTrainFunction on 3 workers', () => {
     });
   });
 
+  it('a new train function\'s first step broadcasts nothing the workers just received; later controller changes still reach every rank', async () => {
+    const m = model();
+    const train = X.makeTrainFunction(m.loss, m.params, [m.x, m.y], (ps, source) => X.makeOptimizer('momentum', ps, source, HYPER.momentum));
+    const ref = baseline('momentum', HYPER.momentum);
+    const before = pathCountsForTesting();
+    await train(X64, data.y, { batch: BATCHES[0]! });
+    ref.step(rowsOf(X64, BATCHES[0]!), rowsOf(data.y, BATCHES[0]!));
+    // Three calls: the gradient and the update through the control block, the all-reduce as a message; no broadcast.
+    assert.equal(pathCountsForTesting().messages - before.messages, 1, 'messages of the first step');
+    const loaded = NDArray.full(m.params[2]!.getValue().shape, -0.2, 'float64');
+    m.params[2]!.setValue(loaded);
+    ref.m.params[2]!.setValue(loaded);
+    await train(X64, data.y);
+    ref.step(X64, data.y);
+    const all = (await synk.gather(m.params)) as NDArray[];
+    all.forEach((stacked, i) => {
+      const want = ref.m.params[i]!.getValue();
+      for (let rank = 0; rank < N; rank++) assertAllClose(
+        new NDArray('float64', want.shape, stacked.data.slice(rank * want.size, (rank + 1) * want.size) as Float64Array),
+        want,
+        { rtol: 1e-9, atol: 1e-12 },
+        `param ${i} rank ${rank}`,
+      );
+    });
+  });
+
   it('batch-norm running statistics: the row-weighted mean over ranks of each rank\'s update, equal everywhere', async () => {
     const { x, y, bn, head, mode, loss } = batchNormModel();
     const train = X.makeTrainFunction(loss, [...bn.params, ...head.params], [x, y], 'sgd', { learningRate: 0.1, updates: mode.updates });
@@ -291,6 +318,39 @@ describe('makeTrainFunction on 1 worker: one program per step', () => {
       train.optimizer.slots.forEach((s, i) => assertAllClose(s.getValue(), ref.opt.slots[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `${rule} slot ${i}`));
     });
   }
+
+  it('steps over batchS go through the control block alone; a controller change goes with the next step and is used', async () => {
+    const m = model();
+    const xs = T.shared(new NDArray('float64', [0, 5]), { name: 'Xs1' });
+    const ys = T.shared(new NDArray('int32', [0]), { name: 'Ys1' });
+    const loss = X.crossEntropy(rebuild(m, xs), ys);
+    const adam = (ps: readonly T.SharedVariable[], source: X.GradSource) => X.makeOptimizer('adam', ps, source, HYPER.adam);
+    const train = X.makeTrainFunction(loss, m.params, [], adam, { sliceableShareds: [xs, ys] });
+    const ref = baseline('adam', HYPER.adam);
+    await synk.scatter([xs, ys], [X64, data.y]);
+    const check = (what: string) => m.params.forEach((p, i) => assertAllClose(
+      p.getValue(), ref.m.params[i]!.getValue(), { rtol: 1e-9, atol: 1e-12 }, `${what} param ${i}`,
+    ));
+    const before = pathCountsForTesting();
+    for (const batch of BATCHES) {
+      const got = await train({ batchS: batch });
+      const want = ref.step(rowsOf(X64, batch), rowsOf(data.y, batch));
+      assert.ok(Math.abs(got - want) < 1e-9, `batchS ${JSON.stringify(batch)}: loss ${got} vs ${want}`);
+    }
+    const after = pathCountsForTesting();
+    assert.equal(after.messages - before.messages, 0, 'no step went as messages');
+    assert.equal(after.fast - before.fast, BATCHES.length, 'one control-block call per step');
+    check('after the batchS steps');
+    const loaded = NDArray.full(m.params[0]!.getValue().shape, 0.05, 'float64');
+    m.params[0]!.setValue(loaded);
+    ref.m.params[0]!.setValue(loaded);
+    train.optimizer.setHyper('learningRate', 0.01);
+    ref.opt.setHyper('learningRate', 0.01);
+    const got = await train({ batchS: BATCHES[1]! });
+    const want = ref.step(rowsOf(X64, BATCHES[1]!), rowsOf(data.y, BATCHES[1]!));
+    assert.ok(Math.abs(got - want) < 1e-9, `after the controller's changes: loss ${got} vs ${want}`);
+    check('after the controller\'s changes');
+  });
 
   it('numSlices > 1 keeps the flat recipe (it accumulates the gradient) and equals one device', async () => {
     const m = model();

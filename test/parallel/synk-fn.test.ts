@@ -129,6 +129,25 @@ describe('synk.fn on 3 workers', () => {
     assertAllClose(sliced, all, { rtol: 1e-6 });
   });
 
+  test('batchS with a rank of no rows, and batch and batchS index lists in one call', async () => {
+    const table = T.shared(randomArray([6, 2], 5, { dtype: 'float32' }), { name: 'table2' });
+    const full = randomArray([9, 2], 6, { dtype: 'float32' });
+    await synk.scatter(table, full); // each rank holds 3 rows: global rows 3r .. 3r + 2
+    const rowSum = (r: number) => full.data[2 * r]! + full.data[2 * r + 1]!;
+    const avg = synk.fn({ outputs: [[table.sum(1).mean(), 'avg'], [table.sum(1), 'gather']], sliceableShareds: [table] });
+    const [mean, rows] = (await avg({ batchS: [{ start: 0, stop: 2 }, { start: 0, stop: 0 }, [1]] })) as T.NDArray[];
+    const picked = [0, 1, 7].map(rowSum);
+    assertAllClose(mean!, picked.reduce((a, b) => a + b, 0) / 3, { rtol: 1e-5 });
+    assertAllClose(rows!, picked, { rtol: 1e-6 });
+    const both = synk.fn({ inputs: [x], outputs: [[x.sum().add(table.sum()), 'sum']], sliceableShareds: [table] });
+    const batch = [6, 0, 3, 5, 1];
+    const [got] = await both(X, { batch, batchS: [2, 0] });
+    let expected = 0;
+    for (const r of batch) for (let c = 0; c < 4; c++) expected += X.data[4 * r + c]!;
+    for (let rank = 0; rank < N; rank++) for (const local of [2, 0]) expected += rowSum(3 * rank + local);
+    assertAllClose(got!, expected, { rtol: 1e-5 });
+  });
+
   test('Data reallocated between calls reaches the workers (fast path resends its handle)', async () => {
     const d = synk.data(rowsOf(X, [0, 1, 2]));
     const sumAll = synk.fn({ inputs: [x], outputs: [x.sum(), 'sum'] });

@@ -63,6 +63,9 @@ const NEVER_CAPTURED = new Set(['randomUniform', 'randomNormal', 'randomBernoull
 interface Captured {
   readonly shapeKey: string;
   readonly ptrKey: string;
+  /** The captured call's argument shapes and shared buffers, compared on every call without building the keys. */
+  readonly argShapes: readonly (readonly number[])[];
+  readonly sharedPtrs: readonly bigint[];
   readonly graph: CUgraph;
   readonly exec: CUgraphExec;
   readonly pools: readonly CachingAllocator[];
@@ -147,15 +150,16 @@ export class GraphCache {
   /** The results of a replay (or of a fresh capture), or null: run the program plainly. */
   run(args: readonly DeviceArray[]): DeviceArray[] | null {
     if (this.disabled) return null;
+    const c = this.holder.current;
+    // The steady state (same shapes, same shared buffers) is checked without making the key strings.
+    if (c && this.matches(c, args)) {
+      this.misses = 0;
+      return this.replay(c, args);
+    }
     const keys = this.keysOf(args);
     if (!keys) {
       log?.(`${this.program.steps.length}-step program: arguments of other dtypes or devices; this call runs plainly`);
       return null;
-    }
-    const c = this.holder.current;
-    if (c && c.shapeKey === keys.shapeKey && c.ptrKey === keys.ptrKey) {
-      this.misses = 0;
-      return this.replay(c, args);
     }
     if (!this.warm.has(keys.shapeKey)) {
       // The first call of these shapes runs plainly (cuBLAS and constants get set up outside a capture).
@@ -177,6 +181,22 @@ export class GraphCache {
   /** Frees the graph and its memory. */
   close(): void {
     freeGraph(this.holder);
+  }
+
+  /** Whether `args` are of the captured call's dtypes and shapes, with the same shared buffers (what equal keys mean). */
+  private matches(c: Captured, args: readonly DeviceArray[]): boolean {
+    if (args.length !== c.argShapes.length) return false;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i] as (CudaArray | NDArray) | undefined;
+      const want = c.argShapes[i]!;
+      if (!a || a.dtype !== this.argDtypes[i] || a.shape.length !== want.length) return false;
+      for (let k = 0; k < want.length; k++) if (a.shape[k] !== want[k]) return false;
+    }
+    for (let j = 0; j < this.sharedArgs.length; j++) {
+      const a = args[this.sharedArgs[j]!];
+      if (!(a instanceof CudaArray) || a.owner !== this.host.ctx || a.ptr !== c.sharedPtrs[j]) return false;
+    }
+    return true;
   }
 
   private keysOf(args: readonly DeviceArray[]): { shapeKey: string; ptrKey: string } | null {
@@ -277,6 +297,7 @@ export class GraphCache {
     log?.(`captured a ${this.program.steps.length}-step program for ${shapeKey}`);
     this.holder.current = {
       shapeKey, ptrKey, graph, exec, pools: [pool, uploads], statics, outputs: enqueued.results.slice(0, nOut), held, checks: enqueued.checks,
+      argShapes: args.map((a) => [...(a as CudaArray | NDArray).shape]), sharedPtrs: this.sharedArgs.map((i) => (args[i] as CudaArray).ptr),
     };
     return this.holder.current;
   }

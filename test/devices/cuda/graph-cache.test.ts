@@ -121,6 +121,27 @@ test('new shapes or new shared buffers capture again; buffers that change every 
   assert.equal(cache.run([input(4), p]), null);
 });
 
+test('a replay needs every argument of the captured shape and dtype and the same shared buffer', () => {
+  const { host, calls, ctx } = fakeHost();
+  const cache = new GraphCache(host, program(), GUARD, {});
+  const p = new CudaArray('float32', [4], ctx.allocator.allocate(16), ctx);
+  cache.run([input(4), p]);
+  assert.ok(cache.run([input(4), p]), 'captured');
+  assert.ok(cache.run([input(4), p]), 'the same arguments replay');
+  assert.deepEqual([calls.captures, calls.launches], [1, 2]);
+  assert.equal(cache.run([new NDArray('float32', [2, 2]), p]), null, 'as many elements in another shape: a new shape warms up');
+  assert.equal(cache.run([new NDArray('float64', [4]), p]), null, 'another dtype runs plainly');
+  const view = p.view();
+  assert.ok(cache.run([input(4), view]), 'another array on the same buffer replays');
+  assert.deepEqual([calls.captures, calls.launches], [1, 3]);
+  const elsewhere = new CudaArray('float32', [4], ctx.allocator.allocate(16), ctx);
+  assert.ok(cache.run([input(4), elsewhere]));
+  assert.equal(calls.captures, 2, 'another buffer: captured again');
+  assert.ok(cache.run([input(4), elsewhere]));
+  assert.deepEqual([calls.captures, calls.launches], [2, 5]);
+  cache.close();
+});
+
 test('what cannot be captured runs plainly: host reads, results that alias arguments, random draws; genuine errors are left to the plain run', () => {
   for (const [what, made, want] of [
     ['a host read', fakeHost({ failCapture: 'notCapturable' }), 'plain'],
