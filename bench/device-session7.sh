@@ -47,15 +47,18 @@ if [ "$stage" = cpu ]; then
     tests 200 parallel/multinode-gpu
   fi
 fi
-if [ "$stage" = final ]; then
+if [ "$stage" = final-a ]; then
+  tests 200 devices/cuda ops/batchnorm cuda-workers
   echo "== MLP on one H200 worker (makeTrainFunction), fp32 and TF32, then PyTorch eager and torch.compile"
   for p in highest high; do
     timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | grep -E "^workers"
   done
   timeout 60 node dist/bench/worker-overhead.js --size 4096 --devices cuda 2>&1 | tail -1
-  timeout 240 python3 bench/train_torch.py --no-cpu --tf32 --batches 512,8192 --steps 30 2>&1 | grep -E "^cuda|rror"
+  timeout 200 python3 bench/train_torch.py --no-cpu --tf32 --batches 512,8192 --steps 30 2>&1 | grep -E "^cuda|rror"
+fi
+if [ "$stage" = final-b ]; then
   echo "== ResNet-50 TF32 in this thread: cuDNN heuristics against timed algorithms (torch's cudnn.benchmark)"
-  for f in "" --cudnn-benchmark; do timeout 100 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high $f 2>&1 | tail -2; done
+  for f in "" --cudnn-benchmark; do timeout 80 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high $f 2>&1 | tail -2; done
   SYNK_TIMEOUT=200 STEPS=10 RESNET_FLAGS=${RESNET_FLAGS:-} bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | grep -A14 "^### "
 fi
 if [ "$stage" = probe ]; then
