@@ -61,6 +61,16 @@ if [ "$stage" = final-b ]; then
   for f in "" --cudnn-benchmark; do timeout 80 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high $f 2>&1 | tail -2; done
   SYNK_TIMEOUT=200 STEPS=10 RESNET_FLAGS=${RESNET_FLAGS:-} bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | grep -A14 "^### "
 fi
+if [ "$stage" = cpu2 ]; then
+  source bench/device-cpu.sh > /dev/null
+  export OPENBLAS_NUM_THREADS=1
+  echo "== MNIST CNN step, 16 CPU workers, then PyTorch 16 threads"
+  timeout 100 node dist/bench/cnn.js --workers 16 --batches 128,1024 --steps 10 2>&1 | tail -4
+  (unset OPENBLAS_NUM_THREADS; timeout 80 python3 bench/cnn_torch.py --threads 16 --batches 128,1024 --steps 10 --no-cuda 2>&1 | tail -3)
+  echo "== ResNet-18 at 224x224, batch 64, 16 CPU workers, then PyTorch 16 threads"
+  timeout 150 node dist/bench/resnet.js --model resnet18 --devices cpu --workers 16 --batches 64 --steps 3 2>&1 | grep -E "^precision|^\| resnet"
+  (unset OPENBLAS_NUM_THREADS; timeout 90 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | grep -E "^cpu")
+fi
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
   timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -2
