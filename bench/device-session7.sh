@@ -5,6 +5,9 @@
 #        then the CUDA suites that had not run on a GPU (two-pass reductions, bf16).
 # probe: where a GPU worker's step goes (worker-overhead, GC, CPU profile), then the GPU-across-nodes test under Open MPI
 #        (carried as .deb files: env.sh unpacks them under /tmp/carry-libs; OPAL_PREFIX relocates Open MPI there).
+# bn: the batch-norm ops on the GPU and ResNet-50 again; cpu: the 16-core MLP (column split) against PyTorch, cuDNN
+#     workspace, GPUs across nodes under Open MPI; final-a: GPU suites and the GPU MLP against PyTorch eager and
+#     torch.compile; final-b: ResNet-50 against torchvision; cpu2: the CNN and ResNet-18 on 16 CPU workers.
 set -uo pipefail
 stage=${1:-first}
 tests() {
