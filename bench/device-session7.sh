@@ -72,7 +72,8 @@ if [ "$stage" = cpu2 ]; then
   (unset OPENBLAS_NUM_THREADS; timeout 80 python3 bench/cnn_torch.py --threads 16 --batches 128,1024 --steps 10 --no-cuda 2>&1 | tail -3)
   echo "== ResNet-18 at 224x224, batch 64, 16 CPU workers, then PyTorch 16 threads"
   timeout 150 node dist/bench/resnet.js --model resnet18 --devices cpu --workers 16 --batches 64 --steps 3 2>&1 | grep -E "^precision|^\| resnet"
-  (unset OPENBLAS_NUM_THREADS; timeout 90 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | grep -E "^cpu")
+  (unset OPENBLAS_NUM_THREADS
+   timeout 90 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | grep -E "^cpu")
 fi
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
