@@ -75,6 +75,11 @@ if [ "$stage" = cpu2 ]; then
   (unset OPENBLAS_NUM_THREADS
    timeout 90 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | grep -E "^cpu")
 fi
+if [ "$stage" = verify ]; then
+  tests 150 devices/cuda ops/batchnorm cuda-workers
+  timeout 60 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -1
+  SYNK_CUDA_GRAPHS=0 timeout 60 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high 2>&1 | tail -1
+fi
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 in this thread: time and memory (graphs on, off), then the per-op profile"
   timeout 100 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -2

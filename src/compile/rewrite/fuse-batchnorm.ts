@@ -4,12 +4,8 @@
 // normalised values' one reader and they are no output or update; run after differentiation (the
 // gradient graph reads relu's output, which the fused step still produces) and before the
 // elementwise fusion (which would otherwise take relu into a chain of its own).
-import type { OpName } from '../../ops/registry.js';
-import type { WorkProgram, WorkStep } from './work-program.js';
-
-/** Inputs that an op reads only for their shape: the gradient graph names x there (sumToLike(g, x)). */
-const SHAPE_ONLY: Partial<Record<OpName, readonly number[]>> = { sumToLike: [1], broadcastLike: [1], fillLike: [0], shapeI: [0] };
-const shapeOnly = (s: WorkStep, k: number): boolean => SHAPE_ONLY[s.op]?.includes(k) === true;
+import { readsOnlyShape } from '../../ops/shape-only.js';
+import type { WorkProgram } from './work-program.js';
 
 export function fuseBatchNormRelu(w: WorkProgram): void {
   const pinned = new Set<number>([...w.outputs, ...w.updates.map((u) => u.slot)]);
@@ -23,7 +19,7 @@ export function fuseBatchNormRelu(w: WorkProgram): void {
     if (w.slots[y]!.dtype !== w.slots[s.output]!.dtype) return;
     // Every other reader of the normalised values must read only their shape, after relu: it reads relu's output instead.
     const others = w.steps.flatMap((r, k) => r.inputs.flatMap((i, j) => (i === y && r !== s ? [{ r, j, k }] : [])));
-    if (others.some(({ r, j, k }) => !shapeOnly(r, j) || k < at)) return;
+    if (others.some(({ r, j, k }) => !readsOnlyShape(r.op, j) || k < at)) return;
     for (const { r, j } of others) r.inputs[j] = s.output;
     s.op = 'bnTrain';
     s.attrs = { ...p.attrs, relu: true };

@@ -8,6 +8,7 @@ import { storageOf, type DType } from '../../tensor/dtype.js';
 import { TensorType } from '../../tensor/type.js';
 import type { IntArg } from '../../ops/op.js';
 import { getOpDef } from '../../ops/apply.js';
+import { readsOnlyShape } from '../../ops/shape-only.js';
 import type { Program, ProgramStep } from '../../compile/program.js';
 import type { OpName } from '../../ops/registry.js';
 import { deserializeArray } from '../../compile/serialize-array.js';
@@ -71,7 +72,9 @@ export class CudaExecutable implements Executable, GraphHost {
   ) {
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
-    program.steps.forEach((s, k) => { for (const i of s.inputs) this.lastUse[i] = k; });
+    // An input read only for its shape (sumToLike's `like`, a forward activation the gradient graph names)
+    // does not keep its storage alive: a freed array still knows its shape.
+    program.steps.forEach((s, k) => s.inputs.forEach((i, j) => { if (!readsOnlyShape(s.op, j)) this.lastUse[i] = k; }));
     this.argSlots = [...program.inputs, ...program.shareds.map((s) => s.slot)];
     this.resultSlots = [...program.outputs, ...program.updates.map((u) => u.slot)];
     const keep = new Set(this.resultSlots);
