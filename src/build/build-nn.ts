@@ -176,6 +176,17 @@ Object.assign(Variable.prototype, {
   },
 });
 
+/** A per-feature vector (one value per entry of axis 1) shaped to broadcast over an ndim-axis operand. */
+export function perFeature(v: Variable, ndim: number): Variable {
+  return B.dimshuffle(v, Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')));
+}
+
+/** The elements per feature of x (the product of every axis but 1), in x's dtype. */
+export function featureCount(x: Variable): Variable {
+  const shape = B.shapeOf(x);
+  return B.cast(shape.filter((_, i) => i !== 1).reduce((p: Variable, d) => B.mul(p, d)), x.dtype);
+}
+
 /** Batch mean and biased variance of x over every axis but 1, as a [2, features] tensor (see src/ops/batchnorm.ts). */
 export function batchNormStats(x: TensorLike): Variable {
   return applyOp('bnStats', [asVariable(x, 'batchNormStats: x')], {});

@@ -18,6 +18,8 @@ import {
   avgPool2d,
   batchNormApply,
   batchNormStats,
+  featureCount,
+  perFeature,
   type Conv2dOptions,
   type IntPair,
   type Pool2dOptions,
@@ -244,14 +246,6 @@ export function normAxes(ndim: number): number[] {
   return [0, ...Array.from({ length: ndim - 2 }, (_, i) => i + 2)];
 }
 
-/** Reshapes a per-feature vector to broadcast over x's axis 1. */
-function perFeature(v: Variable, ndim: number): Variable {
-  return B.dimshuffle(
-    v,
-    Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')),
-  );
-}
-
 /**
  * Training-mode batch norm: normalised with the batch's mean and (biased) variance. Two ops
  * (batchNormStats, batchNormApply), each a pass or two over x on fast devices, with batch norm's
@@ -263,11 +257,9 @@ export function batchNormTrain(
   beta: Variable,
   epsilon = 1e-5,
 ): { y: Variable; mean: Variable; variance: Variable; count: Variable } {
-  const axes = normAxes(x.ndim);
+  normAxes(x.ndim); // refuses ndim < 2 with the layer's message
   const stats = batchNormStats(x);
-  const shape = B.shapeOf(x);
-  const count = axes.map((a) => shape[a]!).reduce((p: Variable, d) => B.mul(p, d));
-  return { y: batchNormApply(x, stats, gamma, beta, epsilon), mean: subtensor(stats, [0]), variance: subtensor(stats, [1]), count: B.cast(count, x.dtype) };
+  return { y: batchNormApply(x, stats, gamma, beta, epsilon), mean: subtensor(stats, [0]), variance: subtensor(stats, [1]), count: featureCount(x) };
 }
 
 /** Inference-mode batch norm: normalised with given (running) statistics. */

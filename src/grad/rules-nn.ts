@@ -9,6 +9,7 @@ import type { nnOps } from '../ops/nn.js';
 import type { randomOps } from '../ops/random.js';
 import * as B from '../build/build.js';
 import { subtensor } from '../build/build-shape.js';
+import { featureCount, perFeature } from '../build/build-nn.js';
 import type { BatchNormTrainAttrs } from '../ops/batchnorm.js';
 import type { GradRule, GradRules } from './rule-types.js';
 
@@ -24,14 +25,6 @@ const filterGrad = (x: Variable, gy: Variable, wLike: Variable, attrs: Conv2dAtt
 
 const floatOrNull = (v: Variable, g: Variable) => (isFloat(v.dtype) ? g : null);
 
-/** v (one value per feature) shaped to broadcast over axis 1 of an ndim-axis operand. */
-const perFeature = (v: Variable, ndim: number): Variable => B.dimshuffle(v, Array.from({ length: ndim }, (_, i) => (i === 1 ? 0 : 'x')));
-
-/** The elements per feature of x (every axis but 1), in x's dtype. */
-function featureCount(x: Variable): Variable {
-  const shape = B.shapeOf(x);
-  return B.cast(shape.filter((_, i) => i !== 1).reduce((p: Variable, d) => B.mul(p, d)), x.dtype);
-}
 
 /**
  * bnTrain's gradient is batch norm's whole backward pass (bnGradInput includes the path through the

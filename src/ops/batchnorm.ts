@@ -48,12 +48,17 @@ function sameShape(op: string, what: string, got: readonly number[], want: reado
     throw new OpRuntimeError(op, `${what} has shape ${shapeToString(got)}, expected ${shapeToString(want)}`);
 }
 
-/** Checks the per-feature operands of a batch-norm op against x; returns x's layout. */
-function operands(op: string, x: NDArray, stats: NDArray, vectors: readonly [string, NDArray][], like: readonly [string, NDArray][]): FeatureLayout {
-  const g = featureLayout(op, x.shape);
-  sameShape(op, 'stats', stats.shape, [2, g.features]);
-  for (const [what, v] of vectors) sameShape(op, what, v.shape, [g.features]);
-  for (const [what, v] of like) sameShape(op, what, v.shape, x.shape);
+type Named = readonly (readonly [string, readonly number[]])[];
+
+/**
+ * Checks a batch-norm op's operands against x's shape (the reference's and every device's check):
+ * `pairs` are [2, C] (stats, gstats), `vectors` [C], `like` shaped as x. Returns x's layout.
+ */
+export function checkOperands(op: string, xShape: readonly number[], pairs: Named, vectors: Named, like: Named = []): FeatureLayout {
+  const g = featureLayout(op, xShape);
+  for (const [what, shape] of pairs) sameShape(op, what, shape, [2, g.features]);
+  for (const [what, shape] of vectors) sameShape(op, what, shape, [g.features]);
+  for (const [what, shape] of like) sameShape(op, what, shape, xShape);
   return g;
 }
 
@@ -122,7 +127,7 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain',
     },
     perform(inputs, attrs, out) {
       const [x, stats, gamma, beta] = inputs as [NDArray, NDArray, NDArray, NDArray];
-      const g = operands('bnTrain', x, stats, [['gamma', gamma], ['beta', beta]], []);
+      const g = checkOperands('bnTrain', x.shape, [['stats', stats.shape]], [['gamma', gamma.shape], ['beta', beta.shape]]);
       const res = new NDArray(out.dtype, x.shape);
       const r = invStds(stats, g.features, attrs.epsilon);
       const [xd, yd] = [x.data, res.data];
@@ -145,7 +150,7 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain',
     },
     perform(inputs, attrs, out) {
       const [x, stats, gy] = inputs as [NDArray, NDArray, NDArray];
-      const g = operands('bnGradStats', x, stats, [], [['gy', gy]]);
+      const g = checkOperands('bnGradStats', x.shape, [['stats', stats.shape]], [], [['gy', gy.shape]]);
       const sums = new Float64Array(2 * g.features);
       const r = invStds(stats, g.features, attrs.epsilon);
       const [xd, gd] = [x.data, gy.data];
@@ -172,8 +177,7 @@ export const batchNormOps: Record<'bnStats', OpDef<NoAttrs>> & Record<'bnTrain',
     },
     perform(inputs, attrs, out) {
       const [x, stats, gamma, gy, gs] = inputs as [NDArray, NDArray, NDArray, NDArray, NDArray];
-      const g = operands('bnGradInput', x, stats, [['gamma', gamma]], [['gy', gy]]);
-      sameShape('bnGradInput', 'gstats', gs.shape, [2, g.features]);
+      const g = checkOperands('bnGradInput', x.shape, [['stats', stats.shape], ['gstats', gs.shape]], [['gamma', gamma.shape]], [['gy', gy.shape]]);
       const res = new NDArray(out.dtype, x.shape);
       const r = invStds(stats, g.features, attrs.epsilon);
       const [xd, gd, dd] = [x.data, gy.data, res.data];

@@ -24,6 +24,20 @@ function rowsOf(a: NDArray, idx: readonly number[]): NDArray {
 }
 
 /** A 5-4-3 tanh network; two builds with the same seed start from the same values. */
+/** Every rank's copy of each parameter (gathered) equals the reference's. */
+async function assertEveryRankEquals(params: readonly T.SharedVariable[], want: readonly T.SharedVariable[]): Promise<void> {
+  const all = (await synk.gather(params)) as NDArray[];
+  all.forEach((stacked, i) => {
+    const w = want[i]!.getValue();
+    for (let rank = 0; rank < N; rank++) assertAllClose(
+      new NDArray('float64', w.shape, stacked.data.slice(rank * w.size, (rank + 1) * w.size) as Float64Array),
+      w,
+      { rtol: 1e-9, atol: 1e-12 },
+      `param ${i} rank ${rank}`,
+    );
+  });
+}
+
 function model(dtype: 'float64' | 'float32' = 'float64', seed = 1) {
   const x = T.matrix('x', dtype);
   const y = T.vector('y', 'int32');
@@ -165,16 +179,7 @@ describe('makeTrainFunction on 3 workers', () => {
     ref.m.params[0]!.setValue(loaded);
     await train(X64, data.y);
     ref.step(X64, data.y);
-    const all = (await synk.gather(m.params)) as NDArray[];
-    all.forEach((stacked, i) => {
-      const want = ref.m.params[i]!.getValue();
-      for (let rank = 0; rank < N; rank++) assertAllClose(
-        new NDArray('float64', want.shape, stacked.data.slice(rank * want.size, (rank + 1) * want.size) as Float64Array),
-        want,
-        { rtol: 1e-9, atol: 1e-12 },
-        `param ${i} rank ${rank}`,
-      );
-    });
+    await assertEveryRankEquals(m.params, ref.m.params);
   });
 
   it('a new train function\'s first step broadcasts nothing the workers just received; later controller changes still reach every rank', async () => {
@@ -191,16 +196,7 @@ describe('makeTrainFunction on 3 workers', () => {
     ref.m.params[2]!.setValue(loaded);
     await train(X64, data.y);
     ref.step(X64, data.y);
-    const all = (await synk.gather(m.params)) as NDArray[];
-    all.forEach((stacked, i) => {
-      const want = ref.m.params[i]!.getValue();
-      for (let rank = 0; rank < N; rank++) assertAllClose(
-        new NDArray('float64', want.shape, stacked.data.slice(rank * want.size, (rank + 1) * want.size) as Float64Array),
-        want,
-        { rtol: 1e-9, atol: 1e-12 },
-        `param ${i} rank ${rank}`,
-      );
-    });
+    await assertEveryRankEquals(m.params, ref.m.params);
   });
 
   it('batch-norm running statistics: the row-weighted mean over ranks of each rank\'s update, equal everywhere', async () => {

@@ -2,13 +2,12 @@
 // gradient sums as a (features x splits) grid of block reductions in double plus a finishing pass,
 // the normalisation and the input gradient as one elementwise pass each. Shapes are checked as the
 // reference perform checks them (the same OpRuntimeErrors), before anything is queued.
-import { shapeToString } from '../../../tensor/ndarray.js';
-import { OpRuntimeError } from '../../../ops/op.js';
-import { featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
+import { checkOperands, featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
 import {
   BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnStatsPartialKernel,
 } from '../codegen/batchnorm.js';
 import type { CudaArray } from '../cuda-array.js';
+import type { KernelArg } from '../ffi/kernel-params.js';
 import { f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
 
 /** Blocks per feature for the partial sums: enough blocks to fill the GPU, each with at least 2048 elements. */
@@ -17,22 +16,8 @@ export function bnSplits(g: FeatureLayout): number {
   return Math.max(1, Math.min(Math.ceil(1024 / Math.max(1, g.features)), byWork, 4096));
 }
 
-function sameShape(op: string, what: string, got: readonly number[], want: readonly number[]): void {
-  if (got.length !== want.length || got.some((d, i) => d !== want[i]))
-    throw new OpRuntimeError(op, `${what} has shape ${shapeToString(got)}, expected ${shapeToString(want)}`);
-}
-
-/** x's layout, with the per-feature and like-x operands checked against it. */
-function layoutOf(op: string, s: RunState, x: number, stats: number, vectors: readonly [string, number][], like: readonly [string, number][]): FeatureLayout {
-  const g = featureLayout(op, s.shape(x));
-  sameShape(op, 'stats', s.shape(stats), [2, g.features]);
-  for (const [what, slot] of vectors) sameShape(op, what, s.shape(slot), [g.features]);
-  for (const [what, slot] of like) sameShape(op, what, s.shape(slot), s.shape(x));
-  return g;
-}
-
 /** The partial sums of a (features x splits) grid into a temporary, then the finishing pass into out. */
-function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: string, args: (part: CudaArray) => Parameters<RunState['launch']>[3],
+function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: string, args: (part: CudaArray) => readonly KernelArg[],
   out: CudaArray, mode: 0 | 1): void {
   if (g.features === 0) return;
   const splits = g.count === 0 ? 1 : bnSplits(g);
@@ -62,7 +47,7 @@ export const lowerBnTrain: Lowering = (lc, step) => {
   const kernel = bnApplyKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never]);
   return (s, st) => {
     const [x, stats, gamma, beta] = st.inputs as [number, number, number, number];
-    const g = layoutOf('bnTrain', s, x, stats, [['gamma', gamma], ['beta', beta]], []);
+    const g = checkOperands('bnTrain', s.shape(x), [['stats', s.shape(stats)]], [['gamma', s.shape(gamma)], ['beta', s.shape(beta)]]);
     const out = s.alloc(dt, s.shape(x));
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
@@ -81,7 +66,7 @@ export const lowerBnGradStats: Lowering = (lc, step) => {
   const finish = bnFinishKernel(lc.mb, dt);
   return (s, st) => {
     const [x, stats, gy] = st.inputs as [number, number, number];
-    const g = layoutOf('bnGradStats', s, x, stats, [], [['gy', gy]]);
+    const g = checkOperands('bnGradStats', s.shape(x), [['stats', s.shape(stats)]], [], [['gy', s.shape(gy)]]);
     const out = s.alloc(dt, [2, g.features]);
     const [xd, sd, gd] = [x, stats, gy].map((i) => s.dev(i)) as [CudaArray, CudaArray, CudaArray];
     reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(xd), ptr(sd), ptr(gd), i64(g.outer), i32(g.features), i64(g.inner), f64(eps)],
@@ -97,8 +82,8 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
   const kernel = bnGradInputKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never, never]);
   return (s, st) => {
     const [x, stats, gamma, gy, gs] = st.inputs as [number, number, number, number, number];
-    const g = layoutOf('bnGradInput', s, x, stats, [['gamma', gamma]], [['gy', gy]]);
-    sameShape('bnGradInput', 'gstats', s.shape(gs), [2, g.features]);
+    const g = checkOperands('bnGradInput', s.shape(x), [['stats', s.shape(stats)], ['gstats', s.shape(gs)]], [['gamma', s.shape(gamma)]],
+      [['gy', s.shape(gy)]]);
     const out = s.alloc(dt, s.shape(x));
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, gy, gs].map((i) => ptr(s.dev(i))),
