@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Session 8 device calls (GPU machine: 16 cores, one H200). From the project root there:
+#   source .device-carry/env.sh && bash bench/device-session8.sh <stage>
+# probe: per-op profiles, ours (SYNK_CUDA_PROFILE=1: every op waits) beside PyTorch's kernels (bench/torch_profile.py):
+#        ResNet-50 batch 64 under the bf16 policy and TF32, and the MLP at batch 8192 with TF32.
+set -uo pipefail
+stage=${1:-probe}
+tests() {
+  local limit=$1; shift
+  for suite in "$@"; do
+    echo "== tests: $suite"
+    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
+  done
+}
+if [ "$stage" = probe ]; then
+  echo "== ResNet-50 batch 64 in this thread: bf16 policy, TF32; then the bf16 per-op profile"
+  for pol in bf16 fp32; do timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high --policy $pol 2>&1 | tail -1; done
+  SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high --policy bf16 2>&1 | head -32
+  echo "== PyTorch ResNet-50 batch 64 kernels: bf16 autocast + channels_last, then TF32"
+  timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 --bf16 --tf32 --rows 30
+  timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 --tf32 --rows 20
+  echo "== MLP batch 8192 TF32: our per-op profile, PyTorch's kernels"
+  SYNK_CUDA_PROFILE=1 timeout 60 node dist/bench/gpu-step.js --batches 8192 --precision high --profile --steps 10 2>&1 | tail -30
+  timeout 60 python3 bench/torch_profile.py --model mlp --batch 8192 --tf32 --rows 20
+fi
