@@ -24,6 +24,8 @@ export interface SynkConfig {
   readonly cudaGraphs: boolean;
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
+  /** SYNK_BF16_ACTIVATIONS=0: under the 'bf16' policy, CUDA devices keep activations in float32 (only the products' operands are rounded). */
+  readonly bf16Activations: boolean;
   /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
   readonly mpiLib: string | undefined;
   /** SYNK_VIRTUAL_NODES=1: several processes of one MPI job on one host are each a node of their own (testing); see fork's virtualNodes. */
@@ -48,6 +50,7 @@ export const ENV_SWITCHES = {
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+  bf16Activations: { name: 'SYNK_BF16_ACTIVATIONS' },
   mpiLib: { name: 'SYNK_MPI_LIB' },
   virtualNodes: { name: 'SYNK_VIRTUAL_NODES' },
   network: { name: 'SYNK_NETWORK' },
@@ -83,6 +86,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+    bf16Activations: read(env, 'bf16Activations', warn) !== '0',
     mpiLib: read(env, 'mpiLib', warn) || undefined,
     virtualNodes: read(env, 'virtualNodes', warn) === '1',
     network: read(env, 'network', warn) || undefined,

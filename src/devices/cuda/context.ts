@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 // in one thread share it (refcounted); worker threads each make their own.
 import { CachingAllocator } from './allocator.js';
 import { CudaArray } from './cuda-array.js';
+import { storageBytes, type Storage } from './storage.js';
 import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
 import type { Cublas } from './ffi/cublas.js';
 import { findCublas, findCudnn, type CudnnSearch } from './libraries.js';
@@ -16,7 +17,6 @@ import type { KernelArg } from './ffi/kernel-params.js';
 import { KernelCache } from './kernel-cache.js';
 import { Staging } from './staging.js';
 import type { DType } from '../../tensor/dtype.js';
-import { bytesPerElement } from '../../tensor/dtype.js';
 import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
 
 export interface ContextOptions {
@@ -167,10 +167,10 @@ export class CudaContext {
     this.dnnLib?.destroyDescriptors(plan.descriptors);
   }
 
-  /** A new uninitialised array. */
-  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray): CudaArray {
-    const block = this.allocator.allocate(sizeOf(shape) * bytesPerElement(dtype));
-    return new CudaArray(dtype, shape, block, this, hostCopy);
+  /** A new uninitialised array (held as `storage`, by default its dtype's own type). */
+  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray, storage: Storage = dtype): CudaArray {
+    const block = this.allocator.allocate(sizeOf(shape) * storageBytes(storage));
+    return new CudaArray(dtype, shape, block, this, hostCopy, storage);
   }
 
   private flagArray: CudaArray | null = null;

@@ -65,6 +65,13 @@ export interface CudaDeviceOptions {
    * of each new shape is slower (milliseconds per convolution); later ones may be faster. Default false.
    */
   readonly cudnnBenchmark?: boolean;
+  /**
+   * Under a function's 'bf16' precision policy, hold activations and their gradients in bfloat16 on the GPU,
+   * as torch.autocast does (statistics, filter gradients, parameters, their updates and every result stay
+   * float32). Default true (SYNK_BF16_ACTIVATIONS=0 turns the default off): convolutions then read and write
+   * bfloat16 directly and the memory-bound work around them moves half the bytes.
+   */
+  readonly bf16Activations?: boolean;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -105,6 +112,9 @@ export class CudaDevice implements Device {
     if (options.cudnnBenchmark !== undefined && typeof options.cudnnBenchmark !== 'boolean') {
       throw new TypeError(`CudaDevice: cudnnBenchmark must be a boolean, got ${typeof options.cudnnBenchmark}`);
     }
+    if (options.bf16Activations !== undefined && typeof options.bf16Activations !== 'boolean') {
+      throw new TypeError(`CudaDevice: bf16Activations must be a boolean, got ${typeof options.bf16Activations}`);
+    }
     if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
       throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
     }
@@ -120,7 +130,11 @@ export class CudaDevice implements Device {
     const wantCudnn = options.cudnn ?? (options.cudnnPath !== undefined || config().cudnn);
     this.cudnn = wantCudnn && this.openCudnn(options.cudnnPath, options.cudnn === true);
     this.cudnnBenchmark = options.cudnnBenchmark === true;
+    this.bf16Activations = options.bf16Activations ?? config().bf16Activations;
   }
+
+  /** Whether activations are held in bfloat16 under the 'bf16' policy ({@link CudaDeviceOptions.bf16Activations}). */
+  readonly bf16Activations: boolean;
 
   /** Whether convolutions run through cuDNN (the default where it is found; see {@link CudaDeviceOptions.cudnn}). */
   readonly cudnn: boolean;
@@ -204,10 +218,10 @@ export class CudaDevice implements Device {
     const precision = programPrecision(program);
     const support = this.supportsPrecision(precision);
     if (support !== true) throw new RangeError(`${this.name}: precision '${precision}' (the program's policy) is not supported: ${support}`);
-    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark });
+    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark, bf16Activations: this.bf16Activations });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
-    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs, lowered.storage, lowered.conversions);
   }
 
   synchronize(): void {

@@ -23,6 +23,19 @@ function programOf(inputs: T.Variable[], outputs: T.Variable | T.Variable[]): Pr
   return T.fn({ inputs, outputs }).compiled.description.program;
 }
 
+/** A ResNet-style block under the 'bf16' policy: its activations and their gradients are held in bfloat16 (lower/storage-plan.ts). */
+function bf16Block(): Program {
+  const x = T.tensor4('x');
+  const [w1, w2] = [T.tensor4('w1'), T.tensor4('w2')];
+  const [gamma, beta] = [T.vector('gamma'), T.vector('beta')];
+  const h = T.relu(batchNormTrain(T.conv2d(x, w1, { padding: 1 }), gamma, beta).y);
+  const p = T.maxPool2d(h, { kernel: 2, stride: 2 });
+  const r = T.relu(T.add(batchNormTrain(T.conv2d(p, w2, { padding: 1 }), gamma, beta).y, p));
+  const loss = T.sum(T.square(T.mean(r, [2, 3])));
+  return T.fn({ inputs: [x, w1, w2, gamma, beta], outputs: [loss, ...T.grad(loss, [x, w1, w2, gamma, beta])], precision: 'bf16' })
+    .compiled.description.program;
+}
+
 const REPRESENTATIVE: Record<string, () => Program> = {
   'fused broadcast chain': () => {
     const x = T.matrix('x');
@@ -47,6 +60,7 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const loss = T.sum(T.mul(y, y)).add(T.sum(T.dot(m, m)));
     return T.fn({ inputs: [x, w, m], outputs: [y, ...T.grad(loss, [x, w, m])], precision: 'bf16' }).compiled.description.program;
   },
+  "precision 'bf16' with activations held in bfloat16: conv, batch norm, relu, pooling, a residual add and their gradients": () => bf16Block(),
   'transpose': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
     return programOf([x], T.dimshuffle(x, [2, 0, 1]));

@@ -192,6 +192,7 @@ function runOnHost(host: Host, program: Program, lowered: LoweredProgram, values
     intArg: (a, st) => (typeof a === 'number' ? a : Math.trunc(s.host(st.inputs[a.input]!).data[0]!)),
     alloc,
     temp: alloc,
+    float32: (slot) => ({ arr: s.dev(slot), temp: false }),
     launch: (kernel, _grid, _block, args) => {
       // A few "threads", the last first: results that depend on the order of a sequential loop show up.
       const fn = host.kernel(kernel, args);

@@ -1,0 +1,99 @@
+// Activations held in bfloat16 on a real GPU (the storage plan of the 'bf16' policy,
+// src/devices/cuda/lower/storage-plan.ts): a ResNet-style block and its gradients on the CUDA device,
+// with cuDNN and with im2col, against the float64 reference device under the same policy (operands of
+// the products rounded, float64 sums, activations not rounded). Each stored activation adds one
+// bfloat16 rounding (2^-9 relative), so the error band is a few times that; the distance from the
+// device's own float32-activation run (SYNK_BF16_ACTIVATIONS=0's path, through lowerProgram's option)
+// shows the activations really were rounded. Skips, saying why, without a GPU.
+import { test, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../../../src/tensor.js';
+import type { NDArray } from '../../../src/tensor/ndarray.js';
+import { batchNormTrain } from '../../../src/extensions/layers.js';
+import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
+import { cudaFound } from '../../helpers/gpu.js';
+import { randomArray } from '../../helpers/allclose.js';
+
+const oracle = new T.ReferenceDevice({ float64: true });
+const devices: CudaDevice[] = [];
+
+function device(t: TestContext, cudnn: boolean, bf16Activations: boolean): CudaDevice | null {
+  if (!cudaFound.ok) {
+    t.skip(`no usable CUDA device: ${cudaFound.reason.split('\n')[0]}`);
+    return null;
+  }
+  const dev = new CudaDevice({ cudnn, bf16Activations });
+  devices.push(dev);
+  const support = dev.supportsPrecision('bf16');
+  if (support !== true) {
+    t.skip(support);
+    return null;
+  }
+  if (cudnn && !dev.cudnn) {
+    t.skip('cuDNN 9 was not found (see the warning for every place looked)');
+    return null;
+  }
+  return dev;
+}
+
+function relNormError(got: NDArray, want: NDArray): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < want.size; i++) { num += (got.data[i]! - want.data[i]!) ** 2; den += want.data[i]! ** 2; }
+  return Math.sqrt(num / den);
+}
+
+function block() {
+  const x = T.tensor4('x');
+  const [w1, w2] = [T.tensor4('w1'), T.tensor4('w2')];
+  const [gamma, beta] = [T.vector('gamma'), T.vector('beta')];
+  const h = T.relu(batchNormTrain(T.conv2d(x, w1, { padding: 1 }), gamma, beta).y);
+  const p = T.maxPool2d(h, { kernel: 2, stride: 2 });
+  const r = T.relu(T.add(batchNormTrain(T.conv2d(p, w2, { padding: 1 }), gamma, beta).y, p));
+  const out = T.mean(r, [2, 3]);
+  const loss = T.sum(T.mul(out, T.constant(randomArray([4, 16], 5, { dtype: 'float32' }))));
+  return { inputs: [x, w1, w2, gamma, beta], outputs: [out, ...T.grad(loss, [x, w1, w2, gamma, beta])] };
+}
+
+/** Scales near 1.5, so that no feature's normalised values vanish. */
+function gammaValues(): NDArray {
+  const g = randomArray([16], 4, { dtype: 'float32' });
+  for (let i = 0; i < g.size; i++) g.data[i] = 1.5 + 0.5 * g.data[i]!;
+  return g;
+}
+
+const values = (): NDArray[] => [
+  randomArray([4, 16, 12, 12], 1, { dtype: 'float32' }), randomArray([16, 16, 3, 3], 2, { dtype: 'float32' }),
+  randomArray([16, 16, 3, 3], 3, { dtype: 'float32' }), gammaValues(),
+  randomArray([16], 6, { dtype: 'float32' }),
+];
+
+/** Band of the relative error against the rounded oracle, and how far the bfloat16 activations must move the result. */
+const BAND = 2e-2;
+const ROUNDED = 2e-4;
+
+for (const cudnn of [true, false]) {
+  test(`a ResNet-style block with activations in bfloat16, ${cudnn ? 'cuDNN' : 'im2col'}: outputs and gradients against the reference`, (t) => {
+    const dev = device(t, cudnn, true);
+    const plain = device(t, cudnn, false);
+    if (!dev || !plain) return;
+    const spec = block();
+    const args = values();
+    const got = T.fn({ ...spec, precision: 'bf16', device: dev })(...args) as NDArray[];
+    const f32 = T.fn({ ...spec, precision: 'bf16', device: plain })(...args) as NDArray[];
+    const want = T.fn({ ...spec, precision: 'bf16', device: oracle })(...args) as NDArray[];
+    got.forEach((g, k) => {
+      assert.equal(g.dtype, 'float32', `output ${k} is float32`);
+      assert.ok(g.data.every(Number.isFinite), `output ${k} is finite`);
+      const err = relNormError(g, want[k]!);
+      const plainErr = relNormError(f32[k]!, want[k]!);
+      const away = relNormError(g, f32[k]!);
+      t.diagnostic(`output ${k}: error ${err.toExponential(2)} (float32 activations ${plainErr.toExponential(2)}), `
+        + `from the float32-activation run ${away.toExponential(2)}`);
+      assert.ok(err <= BAND, `output ${k}: relative error ${err.toExponential(2)} above ${BAND}`);
+    });
+    const moved = got.map((g, k) => relNormError(g, f32[k]!));
+    assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${moved.map((m) => m.toExponential(1)).join(', ')}): were they held in bfloat16?`);
+  });
+}
+
+after(() => { for (const d of devices) d.close(); });
