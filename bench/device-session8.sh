@@ -25,3 +25,15 @@ if [ "$stage" = probe ]; then
   SYNK_CUDA_PROFILE=1 timeout 60 node dist/bench/gpu-step.js --batches 8192 --precision high --profile --steps 10 2>&1 | tail -30
   timeout 60 python3 bench/torch_profile.py --model mlp --batch 8192 --tf32 --rows 20
 fi
+if [ "$stage" = bf16 ]; then
+  tests 200 bf16-storage bf16-gpu cuda/graphs ops/batchnorm
+  echo "== ResNet-50 in this thread under the bf16 policy: activations in bfloat16 (default) against float32 (SYNK_BF16_ACTIVATIONS=0)"
+  for a in 1 0; do SYNK_BF16_ACTIVATIONS=$a timeout 90 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 2>&1 | tail -2; done
+  SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high --policy bf16 > $OUT/profile-bf16.txt 2>&1
+  head -24 $OUT/profile-bf16.txt
+  echo "== ResNet-50 TF32 (bias+relu fusion change), then the MLP on one GPU worker"
+  timeout 60 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high 2>&1 | tail -1
+  for p in highest high; do
+    timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | grep -E "^workers"
+  done
+fi

@@ -77,7 +77,9 @@ for (const c of cases) {
     const lib = loadCudnn({ path: fake.path });
     const log: string[] = [];
     const planned: CudnnConvProblem[] = [];
-    const lc: LowerContext = { program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32', cudnn: true };
+    const lc: LowerContext = {
+      program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32', cudnn: true,
+    };
     const step: ProgramStep = { op: c.name, attrs: ATTRS, inputs: [0, 1, 2], output: 3 };
     const out = c.lowering(lc, step)(state(c.shapes, lib, log, planned), step);
     assert.equal(out.dev?.ptr, 0x7000n);
