@@ -92,7 +92,8 @@ for (const cudnn of [true, false]) {
       assert.ok(err <= BAND, `output ${k}: relative error ${err.toExponential(2)} above ${BAND}`);
     });
     const moved = got.map((g, k) => relNormError(g, f32[k]!));
-    assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${moved.map((m) => m.toExponential(1)).join(', ')}): were they held in bfloat16?`);
+    const shown = moved.map((m) => m.toExponential(1)).join(', ');
+    assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${shown}): were they held in bfloat16?`);
   });
 }
 
