@@ -50,7 +50,10 @@ function block() {
   const p = T.maxPool2d(h, { kernel: 2, stride: 2 });
   const r = T.relu(T.add(batchNormTrain(T.conv2d(p, w2, { padding: 1 }), gamma, beta).y, p));
   const out = T.mean(r, [2, 3]);
-  const loss = T.sum(T.mul(out, T.constant(randomArray([4, 16], 5, { dtype: 'float32' }))));
+  // A loss of every activation, weighted at random: a loss of the pooled values alone gives batch norm's
+  // input gradient a mean that cancels almost exactly (measured: 9% relative error from cuDNN's bfloat16
+  // output rounding alone, float32 activations), which would test the conditioning, not the storage.
+  const loss = T.sum(T.mul(r, T.constant(randomArray([4, 16, 6, 6], 5, { dtype: 'float32' }))));
   return { inputs: [x, w1, w2, gamma, beta], outputs: [out, ...T.grad(loss, [x, w1, w2, gamma, beta])] };
 }
 
@@ -81,16 +84,15 @@ for (const cudnn of [true, false]) {
     const got = T.fn({ ...spec, precision: 'bf16', device: dev })(...args) as NDArray[];
     const f32 = T.fn({ ...spec, precision: 'bf16', device: plain })(...args) as NDArray[];
     const want = T.fn({ ...spec, precision: 'bf16', device: oracle })(...args) as NDArray[];
-    got.forEach((g, k) => {
+    const errors = got.map((g, k) => {
       assert.equal(g.dtype, 'float32', `output ${k} is float32`);
       assert.ok(g.data.every(Number.isFinite), `output ${k} is finite`);
       const err = relNormError(g, want[k]!);
-      const plainErr = relNormError(f32[k]!, want[k]!);
-      const away = relNormError(g, f32[k]!);
-      t.diagnostic(`output ${k}: error ${err.toExponential(2)} (float32 activations ${plainErr.toExponential(2)}), `
-        + `from the float32-activation run ${away.toExponential(2)}`);
-      assert.ok(err <= BAND, `output ${k}: relative error ${err.toExponential(2)} above ${BAND}`);
+      t.diagnostic(`output ${k}: error ${err.toExponential(2)} (float32 activations ${relNormError(f32[k]!, want[k]!).toExponential(2)}), `
+        + `from the float32-activation run ${relNormError(g, f32[k]!).toExponential(2)}`);
+      return err;
     });
+    errors.forEach((err, k) => assert.ok(err <= BAND, `output ${k}: relative error ${err.toExponential(2)} above ${BAND}`));
     const moved = got.map((g, k) => relNormError(g, f32[k]!));
     const shown = moved.map((m) => m.toExponential(1)).join(', ');
     assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${shown}): were they held in bfloat16?`);
