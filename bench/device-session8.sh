@@ -39,3 +39,9 @@ if [ "$stage" = bf16 ]; then
     timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | grep -E "^workers"
   done
 fi
+if [ "$stage" = verify ]; then
+  tests 200 bf16-storage devices/cuda extensions/resnet
+  echo "== ResNet-50 bf16 policy through bench/resnet.ts (one GPU worker), then PyTorch eager bf16 autocast + channels_last, same call"
+  timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet|images"
+  timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16 --batches 64,256 --steps 10 2>&1 | tail -4
+fi
