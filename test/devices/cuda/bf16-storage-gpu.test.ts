@@ -70,8 +70,15 @@ const values = (): NDArray[] => [
   randomArray([16], 6, { dtype: 'float32' }),
 ];
 
-/** Band of the relative error against the rounded oracle, and how far the bfloat16 activations must move the result. */
-const BAND = 2e-2;
+/**
+ * Bands of the relative error against the rounded oracle: the forward output, and the gradients. Batch norm's
+ * backward pass cancels (a feature's gradient minus its mean and its projection on the normalised values), so
+ * a rounding of the activations shows up larger in the gradients: measured on the H200, cuDNN's own bfloat16
+ * output rounding with float32 activations already gives 2.8-4.3% here, and bfloat16 activations 3.5-8.2%
+ * (the same on both paths), against 6e-4 for the forward output. An indexing or storage mistake gives O(1).
+ */
+const FORWARD_BAND = 2e-3;
+const BAND = 0.15;
 const ROUNDED = 2e-4;
 
 for (const cudnn of [true, false]) {
@@ -92,7 +99,10 @@ for (const cudnn of [true, false]) {
         + `from the float32-activation run ${relNormError(g, f32[k]!).toExponential(2)}`);
       return err;
     });
-    errors.forEach((err, k) => assert.ok(err <= BAND, `output ${k}: relative error ${err.toExponential(2)} above ${BAND}`));
+    errors.forEach((err, k) => {
+      const band = k === 0 ? FORWARD_BAND : BAND;
+      assert.ok(err <= band, `output ${k}: relative error ${err.toExponential(2)} above ${band}`);
+    });
     const moved = got.map((g, k) => relNormError(g, f32[k]!));
     const shown = moved.map((m) => m.toExponential(1)).join(', ');
     assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${shown}): were they held in bfloat16?`);
