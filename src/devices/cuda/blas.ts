@@ -56,6 +56,12 @@ export interface BlasHost {
   allocateOutsideGraphs(bytes: number): Block;
 }
 
+/** Where the libraries come from (the normal search; tests give stand-ins). */
+export interface BlasLoaders {
+  readonly cublas: () => Cublas;
+  readonly cublasLt: () => CublasLt;
+}
+
 export class BlasLibraries {
   private blas: { lib: Cublas; handle: CublasHandle } | null = null;
   private lt: { lib: CublasLt; handle: CublasLtHandle | null } | null = null;
@@ -66,8 +72,13 @@ export class BlasLibraries {
   private readonly retired: Block[] = [];
   private bytes: number;
 
-  constructor(private readonly host: BlasHost, arch: string) {
-    this.bytes = config().cublasWorkspaceBytes ?? defaultCublasWorkspaceBytes(arch);
+  constructor(
+    private readonly host: BlasHost,
+    arch: string,
+    private readonly loaders: BlasLoaders = { cublas: findCublas, cublasLt: findCublasLt },
+    workspaceBytes: number | undefined = config().cublasWorkspaceBytes,
+  ) {
+    this.bytes = workspaceBytes ?? defaultCublasWorkspaceBytes(arch);
   }
 
   /** The workspace size in bytes (0: cuBLAS's own pool, and no workspace for cuBLASLt). */
@@ -85,7 +96,7 @@ export class BlasLibraries {
   /** cuBLAS, loaded, bound to the stream and given the workspace on first use. */
   cublas(): { lib: Cublas; handle: CublasHandle } {
     if (!this.blas) {
-      const lib = findCublas();
+      const lib = this.loaders.cublas();
       const handle = lib.create();
       try {
         lib.setStream(handle, this.host.stream);
@@ -119,7 +130,7 @@ export class BlasLibraries {
 
   /** Loads cuBLASLt (a host-only step; the handle comes on first use). Throws CudaLibraryNotFoundError when it is absent. */
   loadCublasLt(): CublasLt {
-    this.lt ??= { lib: findCublasLt(), handle: null };
+    this.lt ??= { lib: this.loaders.cublasLt(), handle: null };
     return this.lt.lib;
   }
 
