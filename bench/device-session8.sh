@@ -27,9 +27,9 @@ if [ "$stage" = probe ]; then
 fi
 if [ "$stage" = bf16 ]; then
   tests 200 bf16-storage bf16-gpu cuda/graphs ops/batchnorm
-  echo "== ResNet-50 in this thread, bf16 policy: activations in bfloat16 (default), then float32 (SYNK_BF16_ACTIVATIONS=0)"
+  echo "== ResNet-50 in this thread, bf16 policy: activations in bfloat16 (default), then float32 (SYNK_BFLOAT_ACTIVATIONS=0)"
   for a in 1 0; do
-    SYNK_BF16_ACTIVATIONS=$a timeout 90 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 2>&1 | tail -2
+    SYNK_BFLOAT_ACTIVATIONS=$a timeout 90 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 2>&1 | tail -2
   done
   SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high --policy bf16 > $OUT/profile-bf16.txt 2>&1
   head -24 $OUT/profile-bf16.txt

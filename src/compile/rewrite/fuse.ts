@@ -3,39 +3,13 @@
 import { getOpDef } from '../../ops/apply.js';
 import type { FusedStep } from '../program.js';
 import { isElementwiseOpName } from '../../ops/elementwise.js';
-import { readsOnlyShape } from '../../ops/shape-only.js';
 import type { WorkProgram, WorkStep } from './work-program.js';
 
-/**
- * A value whose one value reader is a unary elementwise step (bias add then relu) often has readers of
- * its shape as well (the gradient's sumToLike(g, preactivation)); those would keep it out of the
- * fusion and make it be written to memory. A unary step's output has its input's shape, so such
- * readers, when they come after the unary step, read the unary step's output instead.
- */
-function redirectShapeReaders(w: WorkProgram, isElementwise: (s: WorkStep | undefined) => s is WorkStep, pinned: ReadonlySet<number>): number {
-  const producer = w.producerOf();
-  const readers = new Map<number, { step: WorkStep; k: number; j: number }[]>();
-  w.steps.forEach((step, k) => step.inputs.forEach((i, j) => { const list = readers.get(i) ?? []; list.push({ step, k, j }); readers.set(i, list); }));
-  let moved = 0;
-  w.steps.forEach((u, at) => {
-    if (!isElementwise(u) || u.inputs.length !== 1) return;
-    const x = u.inputs[0]!;
-    if (pinned.has(x) || !isElementwise(producer.get(x))) return;
-    const others = (readers.get(x) ?? []).filter((r) => r.step !== u);
-    if (others.length === 0 || others.some((r) => !readsOnlyShape(r.step.op, r.j) || r.k < at)) return;
-    for (const r of others) r.step.inputs[r.j] = u.output;
-    moved += others.length;
-  });
-  return moved;
-}
-
 export function fuseElementwise(w: WorkProgram): void {
-  const isElementwise = (s: WorkStep | undefined): s is WorkStep => s !== undefined && getOpDef(s.op).elementwise !== undefined;
-  const protectedSlots = new Set<number>([...w.outputs, ...w.updates.map((u) => u.slot)]);
-  const moved = redirectShapeReaders(w, isElementwise, protectedSlots);
-  if (moved > 0) w.log.push(`elementwise fusion: ${moved} shape-only reader(s) moved past a unary step`);
   const uses = w.useCounts();
   const producer = w.producerOf();
+  const isElementwise = (s: WorkStep | undefined): s is WorkStep => s !== undefined && getOpDef(s.op).elementwise !== undefined;
+  const protectedSlots = new Set<number>([...w.outputs, ...w.updates.map((u) => u.slot)]);
   // group id per step output; a producer joins its single consumer's group.
   const groupOf = new Map<number, number>();
   for (let k = w.steps.length - 1; k >= 0; k--) {

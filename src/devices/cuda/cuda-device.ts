@@ -20,6 +20,7 @@ import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
 import { CudaLibraryNotFoundError } from './ffi/errors.js';
 import { config } from '../config.js';
+import { gemmLibraryChoice, type GemmLibrary } from './blas.js';
 
 /** Options of {@link CudaDevice}. */
 export interface CudaDeviceOptions {
@@ -68,10 +69,19 @@ export interface CudaDeviceOptions {
   /**
    * Under a function's 'bf16' precision policy, hold activations and their gradients in bfloat16 on the GPU,
    * as torch.autocast does (statistics, filter gradients, parameters, their updates and every result stay
-   * float32). Default true (SYNK_BF16_ACTIVATIONS=0 turns the default off): convolutions then read and write
+   * float32). Default true (SYNK_BFLOAT_ACTIVATIONS=0 turns the default off): convolutions then read and write
    * bfloat16 directly and the memory-bound work around them moves half the bytes.
    */
   readonly bf16Activations?: boolean;
+  /**
+   * The library float32 and bfloat16 matrix products (matmul, dot, the im2col convolutions) run through:
+   * 'cublaslt' (the default; SYNK_CUDA_GEMM sets it) calls cublasLtMatmul with a plan made once per shape,
+   * transposes, dtype and precision (the algorithm from cuBLASLt's heuristic), and cuBLAS where cuBLASLt has
+   * none; 'cublas' always calls cuBLAS (cublasSgemm / cublasGemmEx). float64 products always go through cuBLAS.
+   * Where libcublasLt is not found cuBLAS is used (with a warning when cuBLASLt was asked for by name). Both
+   * share the context's workspace (SYNK_CUBLAS_WORKSPACE_BYTES; 32 MiB on sm_90 and later, 4 MiB before).
+   */
+  readonly gemm?: GemmLibrary;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -131,6 +141,26 @@ export class CudaDevice implements Device {
     this.cudnn = wantCudnn && this.openCudnn(options.cudnnPath, options.cudnn === true);
     this.cudnnBenchmark = options.cudnnBenchmark === true;
     this.bf16Activations = options.bf16Activations ?? config().bf16Activations;
+    const choice = gemmLibraryChoice(options.gemm, config().cudaGemm);
+    this.gemm = choice.library === 'cublaslt' && this.openCublasLt(choice.explicit) ? 'cublaslt' : 'cublas';
+  }
+
+  /** The library matrix products run through (see {@link CudaDeviceOptions.gemm}): 'cublas' where cuBLASLt was not found. */
+  readonly gemm: GemmLibrary;
+
+  /** Loads cuBLASLt: false when it is not found (one warning where it was asked for by name); other failures throw. */
+  private openCublasLt(explicit: boolean): boolean {
+    try {
+      this.ctx.loadCublasLt();
+      return true;
+    } catch (e) {
+      if (!(e instanceof CudaLibraryNotFoundError)) {
+        this.ctx.release();
+        throw e;
+      }
+      if (explicit) warnOnce('cublasLt', `CudaDevice: cuBLASLt was asked for but not found; matrix products use cuBLAS.\n${e.message}`, 'SYNK_NO_CUBLASLT');
+      return false;
+    }
   }
 
   /** Whether activations are held in bfloat16 under the 'bf16' policy ({@link CudaDeviceOptions.bf16Activations}). */
@@ -154,7 +184,7 @@ export class CudaDevice implements Device {
         this.ctx.release();
         throw e;
       }
-      if (explicit) warnNoCudnn(e);
+      if (explicit) warnOnce('cudnn', `CudaDevice: cudnn was asked for but not found; convolutions use im2col + cuBLAS.\n${e.message}`, 'SYNK_NO_CUDNN');
       return false;
     }
   }
@@ -221,7 +251,8 @@ export class CudaDevice implements Device {
     const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark, bf16Activations: this.bf16Activations });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
-    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs, lowered.storage, lowered.conversions);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, { precision: this.matmulPrecision, cublasLt: this.gemm === 'cublaslt' }, this.graphs,
+      lowered.storage, lowered.conversions);
   }
 
   synchronize(): void {
@@ -261,10 +292,10 @@ export class CudaDevice implements Device {
   }
 }
 
-let warnedNoCudnn = false;
-function warnNoCudnn(e: CudaLibraryNotFoundError): void {
-  if (warnedNoCudnn) return;
-  warnedNoCudnn = true;
-  process.emitWarning(`CudaDevice: cudnn was asked for but not found; convolutions use im2col + cuBLAS.\n${e.message}`,
-    { type: 'SynkCudnnWarning', code: 'SYNK_NO_CUDNN' });
+const warned = new Set<string>();
+/** One warning per missing library and process. */
+function warnOnce(library: 'cudnn' | 'cublasLt', message: string, code: string): void {
+  if (warned.has(library)) return;
+  warned.add(library);
+  process.emitWarning(message, { type: library === 'cudnn' ? 'SynkCudnnWarning' : 'SynkCublasLtWarning', code });
 }

@@ -79,7 +79,7 @@ export class CudaExecutable implements Executable, GraphHost {
     private readonly program: Program,
     private readonly runners: readonly Runner[],
     private readonly fns: ReadonlyMap<string, CUfunction>,
-    private readonly precision: MatmulPrecision,
+    private readonly products: { readonly precision: MatmulPrecision; readonly cublasLt?: boolean },
     useGraphs = true,
     /** How each slot's value is held (lower/storage-plan.ts); default: every slot in its dtype. */
     private readonly storage: readonly Storage[] = program.slots.map((x) => x.dtype),
@@ -294,8 +294,9 @@ export class CudaExecutable implements Executable, GraphHost {
     const constant = new Map(this.constants.map((c) => [c.slot, c]));
     const state: RunState = {
       ctx,
-      tf32: this.precision === 'high',
-      bf16: this.precision === 'medium',
+      tf32: this.products.precision === 'high',
+      bf16: this.products.precision === 'medium',
+      cublasLt: this.products.cublasLt === true,
       dtype: (slot) => slots[slot]!.dtype,
       shape: (slot) => { const v = value(slot); return v.dev?.shape ?? v.host!.shape; },
       dev: (slot) => {

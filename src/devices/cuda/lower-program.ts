@@ -26,7 +26,7 @@ export interface LowerOptions {
   readonly cudnn?: boolean;
   /** With cudnn: choose each algorithm by timing (cudnnFind*) instead of cuDNN's heuristics (default false). */
   readonly cudnnBenchmark?: boolean;
-  /** Under the 'bf16' policy, hold activations in bfloat16 (lower/storage-plan.ts); default SYNK_BF16_ACTIVATIONS, on. */
+  /** Under the 'bf16' policy, hold activations in bfloat16 (lower/storage-plan.ts); default SYNK_BFLOAT_ACTIVATIONS, on. */
   readonly bf16Activations?: boolean;
 }
 

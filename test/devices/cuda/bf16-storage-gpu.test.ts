@@ -3,7 +3,7 @@
 // with cuDNN and with im2col, against the float64 reference device under the same policy (operands of
 // the products rounded, float64 sums, activations not rounded). Each stored activation adds one
 // bfloat16 rounding (2^-9 relative), so the error band is a few times that; the distance from the
-// device's own float32-activation run (SYNK_BF16_ACTIVATIONS=0's path, through lowerProgram's option)
+// device's own float32-activation run (SYNK_BFLOAT_ACTIVATIONS=0's path, through lowerProgram's option)
 // shows the activations really were rounded. Skips, saying why, without a GPU.
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';

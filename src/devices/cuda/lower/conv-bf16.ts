@@ -14,7 +14,7 @@
 //   the executable.
 import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../../ops/conv.js';
 import type { ProgramStep } from '../../../compile/program.js';
-import { rowMajorGemm } from '../ffi/cublas.js';
+import { gemm } from './gemm.js';
 import { col2imKernel, sumImagesKernel } from '../codegen/conv.js';
 import { fromBf16Kernel, toBf16Kernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
@@ -50,9 +50,8 @@ const at = (p: bigint, elements: number, bytes: number): bigint => p + BigInt(el
  */
 function gemmBf16(s: RunState, base: GemmBase, x: Level, y: Level): void {
   const [inner, outer] = x.count >= y.count ? [x, y] : [y, x];
-  const { lib, handle } = s.ctx.cublas();
   for (let o = 0; o < outer.count; o++) {
-    rowMajorGemm(lib, handle, {
+    gemm(s, {
       ...base, dtype: 'bfloat16', outDtype: 'float32',
       a: at(base.a, o * outer.a, BF16_BYTES), b: at(base.b, o * outer.b, BF16_BYTES), c: at(base.c, o * outer.c, F32_BYTES),
       ...(inner.count > 1 ? { batch: { strideA: inner.a, strideB: inner.b, strideC: inner.c, batchCount: inner.count } } : {}),

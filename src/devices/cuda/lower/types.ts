@@ -23,6 +23,8 @@ export interface RunState {
   readonly tf32: boolean;
   /** float32 matrix products may round their operands to bfloat16 (float32 accumulation). */
   readonly bf16: boolean;
+  /** float32 and bfloat16 matrix products go through cuBLASLt where it has a plan (lower/gemm.ts); default false: cuBLAS. */
+  readonly cublasLt?: boolean;
   dtype(slot: number): DType;
   shape(slot: number): readonly number[];
   /** The slot's device array (uploading a host-only value). */
