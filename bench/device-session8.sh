@@ -45,3 +45,11 @@ if [ "$stage" = verify ]; then
   timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet|images"
   timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16 --batches 64,256 --steps 10 2>&1 | tail -4
 fi
+if [ "$stage" = gemm ]; then
+  tests 200 devices/cuda
+  timeout 120 node dist/bench/gemm-gpu.js 2>&1 | tail -30
+  timeout 120 python3 bench/gemm_torch.py 2>&1 | tail -30
+  for g in cublaslt cublas; do
+    SYNK_CUDA_GEMM=$g timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision high 2>&1 | grep -E "^workers"
+  done
+fi
