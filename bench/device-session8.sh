@@ -50,6 +50,7 @@ if [ "$stage" = gemm ]; then
   timeout 120 node dist/bench/gemm-gpu.js 2>&1 | tail -30
   timeout 120 python3 bench/gemm_torch.py 2>&1 | tail -30
   for g in cublaslt cublas; do
-    SYNK_CUDA_GEMM=$g timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision high 2>&1 | grep -E "^workers"
+    SYNK_CUDA_GEMM=$g timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 \
+      --precision high 2>&1 | grep -E "^workers"
   done
 fi
