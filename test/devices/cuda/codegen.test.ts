@@ -15,6 +15,7 @@ import { CachingAllocator, sizeClass } from '../../../src/devices/cuda/allocator
 import { CUDA_LOWERINGS, hostOps } from '../../../src/devices/cuda/lowering-table.js';
 import { OPS } from '../../../src/ops/registry.js';
 import { batchNormTrain } from '../../../src/extensions/layers.js';
+import { resnetStyleBlock } from '../../helpers/resnet-block.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
 
 const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((path) => existsSync(path)) ?? null;
@@ -25,15 +26,9 @@ function programOf(inputs: T.Variable[], outputs: T.Variable | T.Variable[]): Pr
 
 /** A ResNet-style block under the 'bf16' policy: its activations and their gradients are held in bfloat16 (lower/storage-plan.ts). */
 function bf16Block(): Program {
-  const x = T.tensor4('x');
-  const [w1, w2] = [T.tensor4('w1'), T.tensor4('w2')];
-  const [gamma, beta] = [T.vector('gamma'), T.vector('beta')];
-  const h = T.relu(batchNormTrain(T.conv2d(x, w1, { padding: 1 }), gamma, beta).y);
-  const p = T.maxPool2d(h, { kernel: 2, stride: 2 });
-  const r = T.relu(T.add(batchNormTrain(T.conv2d(p, w2, { padding: 1 }), gamma, beta).y, p));
+  const { inputs, r } = resnetStyleBlock();
   const loss = T.sum(T.square(T.mean(r, [2, 3])));
-  return T.fn({ inputs: [x, w1, w2, gamma, beta], outputs: [loss, ...T.grad(loss, [x, w1, w2, gamma, beta])], precision: 'bf16' })
-    .compiled.description.program;
+  return T.fn({ inputs, outputs: [loss, ...T.grad(loss, inputs)], precision: 'bf16' }).compiled.description.program;
 }
 
 const REPRESENTATIVE: Record<string, () => Program> = {

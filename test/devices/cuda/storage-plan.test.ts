@@ -4,21 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
 import type { Program } from '../../../src/compile/program.js';
-import { batchNormTrain } from '../../../src/extensions/layers.js';
+import { resnetStyleBlock } from '../../helpers/resnet-block.js';
 import { planStorage, stepReadsBf16 } from '../../../src/devices/cuda/lower/storage-plan.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 
-/** conv - batch norm - relu - max pool - conv - batch norm + residual - relu - global mean, and its gradients. */
+/** The block of test/helpers/resnet-block.ts, a loss of its pooled output, the gradients, and h as a result. */
 function block(precision: 'bf16' | 'fp32'): Program {
-  const x = T.tensor4('x');
-  const [w1, w2] = [T.tensor4('w1'), T.tensor4('w2')];
-  const [gamma, beta] = [T.vector('gamma'), T.vector('beta')];
-  const h = T.relu(batchNormTrain(T.conv2d(x, w1, { padding: 1 }), gamma, beta).y);
-  const p = T.maxPool2d(h, { kernel: 2, stride: 2 });
-  const r = T.relu(T.add(batchNormTrain(T.conv2d(p, w2, { padding: 1 }), gamma, beta).y, p));
+  const { inputs, h, r } = resnetStyleBlock();
   const loss = T.sum(T.square(T.mean(r, [2, 3])));
-  return T.fn({ inputs: [x, w1, w2, gamma, beta], outputs: [loss, ...T.grad(loss, [x, w1, w2, gamma, beta]), h], precision })
-    .compiled.description.program;
+  return T.fn({ inputs, outputs: [loss, ...T.grad(loss, inputs), h], precision }).compiled.description.program;
 }
 
 /** The storage of each step of `op` whose value is not a result. */
