@@ -9,6 +9,7 @@ Settings on CUDA (cudnn.benchmark on unless --no-cudnn-benchmark):
   fp32  float32 everywhere, TF32 off for matmul and cuDNN   (synkhronos --precision highest)
   tf32  TF32 tensor cores allowed for matmul and cuDNN      (synkhronos --precision high)
   bf16  torch.autocast(bfloat16) + channels_last model and input (synkhronos --precision medium)
+  bf16-nchw  torch.autocast(bfloat16) with the model and input left NCHW (what channels_last is worth)
 each in eager mode and under torch.compile (one fresh model and compilation per configuration; the
 compile time is reported apart). Memory: torch.cuda.max_memory_allocated and max_memory_reserved of
 the timed steps, and the device memory in use after them (total - free from cudaMemGetInfo: this
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-SETTINGS = ("fp32", "tf32", "bf16")
+SETTINGS = ("fp32", "tf32", "bf16", "bf16-nchw")
 MODES = ("eager", "compile")
 
 
@@ -71,6 +72,7 @@ def make_optimizer(rule: str, params):
 def measure(a, device: torch.device, setting: str, mode: str, batch: int) -> dict:
     cuda = device.type == "cuda"
     channels_last = setting == "bf16"
+    bf16 = setting in ("bf16", "bf16-nchw")
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = setting == "tf32"
         torch.backends.cudnn.allow_tf32 = setting == "tf32"
@@ -83,7 +85,7 @@ def measure(a, device: torch.device, setting: str, mode: str, batch: int) -> dic
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, a.classes, (batch,), generator=gen).to(device)
     forward = torch.compile(model) if mode == "compile" else model
-    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=setting == "bf16")
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

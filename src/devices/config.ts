@@ -30,6 +30,8 @@ export interface SynkConfig {
   readonly cudaGraphsLog: boolean;
   /** SYNK_BFLOAT_ACTIVATIONS=0: under the 'bf16' policy, CUDA devices keep activations in float32 (only the products' operands are rounded). */
   readonly bf16Activations: boolean;
+  /** SYNK_CHANNELS_LAST=0: CUDA devices keep bfloat16 activations NCHW (not channels-last NHWC) under the 'bf16' policy. */
+  readonly channelsLast: boolean;
   /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
   readonly mpiLib: string | undefined;
   /** SYNK_VIRTUAL_NODES=1: several processes of one MPI job on one host are each a node of their own (testing); see fork's virtualNodes. */
@@ -55,6 +57,7 @@ export const ENV_SWITCHES = {
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
   bf16Activations: { name: 'SYNK_BFLOAT_ACTIVATIONS' },
+  channelsLast: { name: 'SYNK_CHANNELS_LAST' },
   cudaGemm: { name: 'SYNK_CUDA_GEMM' },
   cublasWorkspaceBytes: { name: 'SYNK_CUBLAS_WORKSPACE_BYTES' },
   mpiLib: { name: 'SYNK_MPI_LIB' },
@@ -93,6 +96,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
     bf16Activations: read(env, 'bf16Activations', warn) !== '0',
+    channelsLast: read(env, 'channelsLast', warn) !== '0',
     cudaGemm: gemmLibrary(read(env, 'cudaGemm', warn)),
     cublasWorkspaceBytes: workspaceBytes(read(env, 'cublasWorkspaceBytes', warn)),
     mpiLib: read(env, 'mpiLib', warn) || undefined,

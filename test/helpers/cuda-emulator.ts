@@ -217,6 +217,12 @@ export function runOnHost(host: Host, program: Program, lowered: LoweredProgram,
     alloc,
     temp: alloc,
     float32: (slot) => ({ arr: s.dev(slot), temp: false }),
+    // The emulated programs hold every value in its dtype, NCHW (no storage or layout plan).
+    inLayout: (slot, layout) => {
+      if (layout !== 'nchw') throw new Error('cuda emulator: channels-last arrays are not emulated');
+      return { arr: s.dev(slot), temp: false };
+    },
+    converted: () => { throw new Error('cuda emulator: conversions are not emulated'); },
     launch: (kernel, _grid, _block, args) => {
       // A few "threads", the last first: results that depend on the order of a sequential loop show up.
       const fn = host.kernel(kernel, args);

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 // in one thread share it (refcounted); worker threads each make their own.
 import { CachingAllocator } from './allocator.js';
 import { CudaArray } from './cuda-array.js';
-import { storageBytes, type Storage } from './storage.js';
+import { storageBytes, type Layout, type Storage } from './storage.js';
 import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
 import type { Cublas } from './ffi/cublas.js';
 import type { CublasLt } from './ffi/cublaslt.js';
@@ -209,10 +209,10 @@ export class CudaContext {
     this.dnnLib?.destroyDescriptors(plan.descriptors);
   }
 
-  /** A new uninitialised array (held as `storage`, by default its dtype's own type). */
-  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray, storage: Storage = dtype): CudaArray {
+  /** A new uninitialised array (held as `storage`, by default its dtype's own type, in `layout`, by default NCHW). */
+  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray, storage: Storage = dtype, layout: Layout = 'nchw'): CudaArray {
     const block = this.allocator.allocate(sizeOf(shape) * storageBytes(storage));
-    return new CudaArray(dtype, shape, block, this, hostCopy, storage);
+    return new CudaArray(dtype, shape, block, this, hostCopy, storage, layout);
   }
 
   private flagArray: CudaArray | null = null;

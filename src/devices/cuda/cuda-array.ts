@@ -4,7 +4,7 @@
 // A float32 array may be stored in bfloat16 (the device's choice under the 'bf16' precision policy:
 // lower/storage-plan.ts); its dtype stays float32, its storage says how its bytes hold the values.
 import type { DType } from '../../tensor/dtype.js';
-import { storageBytes, type Storage } from './storage.js';
+import { storageBytes, type Layout, type Storage } from './storage.js';
 import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
 import type { DeviceArray } from '../device.js';
 import type { Block } from './allocator.js';
@@ -26,8 +26,11 @@ export class CudaArray implements DeviceArray {
     readonly hostCopy?: NDArray,
     /** How the elements are held (bfloat16 only for float32 arrays). */
     readonly storage: Storage = dtype,
+    /** The order of the elements in memory (storage.ts): 'nhwc' only for rank-4 arrays. */
+    readonly layout: Layout = 'nchw',
   ) {
     if (storage !== dtype && !(storage === 'bfloat16' && dtype === 'float32')) throw new TypeError(`cuda: a ${dtype} array cannot be held as ${storage}`);
+    if (layout === 'nhwc' && shape.length !== 4) throw new TypeError(`cuda: only a rank-4 array can be held channels-last, not shape [${shape.join(', ')}]`);
     this.shape = Object.freeze([...shape]);
     finalizer.register(this, block, this);
   }
@@ -50,18 +53,22 @@ export class CudaArray implements DeviceArray {
     return this.released;
   }
 
-  /** Another array on the same block (another shape of the same size). */
+  /** Another array on the same block (another shape of the same size; the same shape for a channels-last array). */
   view(shape: readonly number[] = this.shape, hostCopy?: NDArray): CudaArray {
     if (this.released) throw new Error('cuda: use of a freed array');
+    // A reshape reads the elements in row-major order, which a channels-last array does not have.
+    if (this.layout !== 'nchw' && (shape.length !== 4 || shape.some((d, i) => d !== this.shape[i]))) {
+      throw new Error(`internal: a reshape of a channels-last array to [${shape.join(', ')}]`);
+    }
     this.block.retain();
-    return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape), this.storage);
+    return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape), this.storage, this.layout);
   }
 
   /** Another array on the same block whose contents were rewritten in place (a CUDA graph's update): no host copy. */
   rewritten(): CudaArray {
     if (this.released) throw new Error('cuda: use of a freed array');
     this.block.retain();
-    return new CudaArray(this.dtype, this.shape, this.block, this.owner, undefined, this.storage);
+    return new CudaArray(this.dtype, this.shape, this.block, this.owner, undefined, this.storage, this.layout);
   }
 
   /** Drops this array's reference to its block (idempotent). */

@@ -74,6 +74,13 @@ export interface CudaDeviceOptions {
    */
   readonly bf16Activations?: boolean;
   /**
+   * With bf16Activations, hold the bfloat16 activations of convolutions, batch norm and the elementwise work
+   * between them channels-last (NHWC in memory, as PyTorch's channels_last; the shapes users see stay NCHW),
+   * which cuDNN's tensor-core kernels read and write directly. Default true (SYNK_CHANNELS_LAST=0 turns the
+   * default off); the executable converts at the edges (pooling, reshapes, results).
+   */
+  readonly channelsLast?: boolean;
+  /**
    * The library float32 and bfloat16 matrix products (matmul, dot, the im2col convolutions) run through:
    * 'cublaslt' (the default; SYNK_CUDA_GEMM sets it) calls cublasLtMatmul with a plan made once per shape,
    * transposes, dtype and precision (the algorithm from cuBLASLt's heuristic), and cuBLAS where cuBLASLt has
@@ -125,6 +132,9 @@ export class CudaDevice implements Device {
     if (options.bf16Activations !== undefined && typeof options.bf16Activations !== 'boolean') {
       throw new TypeError(`CudaDevice: bf16Activations must be a boolean, got ${typeof options.bf16Activations}`);
     }
+    if (options.channelsLast !== undefined && typeof options.channelsLast !== 'boolean') {
+      throw new TypeError(`CudaDevice: channelsLast must be a boolean, got ${typeof options.channelsLast}`);
+    }
     if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
       throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
     }
@@ -141,6 +151,7 @@ export class CudaDevice implements Device {
     this.cudnn = wantCudnn && this.openCudnn(options.cudnnPath, options.cudnn === true);
     this.cudnnBenchmark = options.cudnnBenchmark === true;
     this.bf16Activations = options.bf16Activations ?? config().bf16Activations;
+    this.channelsLast = options.channelsLast ?? config().channelsLast;
     const choice = gemmLibraryChoice(options.gemm, config().cudaGemm);
     this.gemm = choice.library === 'cublaslt' && this.openCublasLt(choice.explicit) ? 'cublaslt' : 'cublas';
   }
@@ -165,6 +176,9 @@ export class CudaDevice implements Device {
 
   /** Whether activations are held in bfloat16 under the 'bf16' policy ({@link CudaDeviceOptions.bf16Activations}). */
   readonly bf16Activations: boolean;
+
+  /** Whether bfloat16 activations are held channels-last ({@link CudaDeviceOptions.channelsLast}). */
+  readonly channelsLast: boolean;
 
   /** Whether convolutions run through cuDNN (the default where it is found; see {@link CudaDeviceOptions.cudnn}). */
   readonly cudnn: boolean;
@@ -248,11 +262,12 @@ export class CudaDevice implements Device {
     const precision = programPrecision(program);
     const support = this.supportsPrecision(precision);
     if (support !== true) throw new RangeError(`${this.name}: precision '${precision}' (the program's policy) is not supported: ${support}`);
-    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark, bf16Activations: this.bf16Activations });
+    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark, bf16Activations: this.bf16Activations,
+      channelsLast: this.channelsLast });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
     return new CudaExecutable(ctx, program, lowered.runners, fns, { precision: this.matmulPrecision, cublasLt: this.gemm === 'cublaslt' }, this.graphs,
-      lowered.storage, lowered.conversions);
+      lowered.storage, lowered.conversions, lowered.layout);
   }
 
   synchronize(): void {

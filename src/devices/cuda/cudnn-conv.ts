@@ -1,5 +1,5 @@
 // conv2d and its two gradients as cuDNN problems: which convolutions cuDNN takes, the descriptors of one
-// (NCHW, contiguous), the algorithm chosen by cuDNN's _v7 heuristics (or its timing) within a workspace limit, and the call.
+// (NCHW, or channels-last NHWC with KRSC filters), the algorithm chosen by cuDNN's _v7 heuristics (or its timing) within a workspace limit, and the call.
 // A plan is made once per (direction, shapes, attributes, dtype, math type, workspace limit) and kept by
 // the CudaContext (cudnnPlans), which destroys its descriptors with the context. Nothing here needs a GPU
 // except the convolution itself: the heuristics and workspace queries are host calls, so the tests drive
@@ -33,6 +33,8 @@ export interface CudnnConvProblem {
   readonly tf32: boolean;
   /** Choose the algorithm by timing them all on the GPU (cudnnFind*), not by cuDNN's heuristics (default). */
   readonly benchmark?: boolean;
+  /** Images and filters channels-last (NHWC, KRSC: storage.ts), as cuDNN's tensor-core kernels want them; default NCHW. */
+  readonly channelsLast?: boolean;
 }
 
 /** What cuDNN needs to run one problem, made once and kept. */
@@ -77,7 +79,7 @@ export function requestedMathType(p: Pick<CudnnConvProblem, 'dtype' | 'tf32'>): 
 export function cudnnPlanKey(p: CudnnConvProblem, limit: number): string {
   const g = p.g;
   return [p.direction, g.n, g.cin, g.h, g.w, g.cout, g.cg, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, p.groups,
-    p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic'].join(',');
+    p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic', p.channelsLast === true ? 'nhwc' : 'nchw'].join(',');
 }
 
 /** bfloat16 tensors are convolved with float accumulation (cuDNN's PSEUDO_BFLOAT16_CONFIG); the others in their own type. */
@@ -90,9 +92,10 @@ function describe(lib: Cudnn, p: CudnnConvProblem, dataType: number): CudnnConvD
   const g = p.g;
   const made: { -readonly [K in keyof CudnnConvDescriptors]?: CudnnConvDescriptors[K] } = {};
   try {
-    made.x = lib.tensor4d(dataType, [g.n, g.cin, g.h, g.w]);
-    made.w = lib.filter4d(dataType, [g.cout, g.cg, g.kh, g.kw]);
-    made.y = lib.tensor4d(dataType, [g.n, g.cout, g.oh, g.ow]);
+    const last = p.channelsLast === true;
+    made.x = lib.tensor4d(dataType, [g.n, g.cin, g.h, g.w], last);
+    made.w = lib.filter4d(dataType, [g.cout, g.cg, g.kh, g.kw], last);
+    made.y = lib.tensor4d(dataType, [g.n, g.cout, g.oh, g.ow], last);
     made.conv = lib.convolution2d({
       pad: [g.pt, g.pl], stride: [g.sh, g.sw], dilation: [g.dh, g.dw], groups: p.groups, computeType: computeTypeOf(dataType),
       mathType: requestedMathType(p),

@@ -24,8 +24,9 @@ import { profiling, recordStep } from './profile.js';
 import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
 import { GUARDED_COPY } from './codegen/misc.js';
 import type { MatmulPrecision } from '../registration.js';
-import type { Storage } from './storage.js';
-import { stepReadsBf16 } from './lower/storage-plan.js';
+import type { Layout, Storage } from './storage.js';
+import { stepReadsBf16, stepReadsNhwc } from './lower/storage-plan.js';
+import { convertArray, type Conversions } from './lower/convert.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
@@ -42,10 +43,25 @@ export function uploadArray(ctx: CudaContext, value: NDArray): CudaArray {
   return arr;
 }
 
-/** Copies a device array to the host (its host copy when it has one; bfloat16 storage widened to float32, exactly). */
+/** The NCHW copy of an NHWC host array of (logical) shape [n, c, h, w]. */
+function fromChannelsLast(a: NDArray): NDArray {
+  const [n, c, h, w] = a.shape as [number, number, number, number];
+  const out = new NDArray(a.dtype, a.shape);
+  const hw = h * w;
+  for (let b = 0; b < n; b++) for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out.data[(b * c + k) * hw + p] = a.data[(b * hw + p) * c + k]!;
+  return out;
+}
+
+/** Copies a device array to the host (its host copy when it has one; bfloat16 storage widened to float32, exactly; NCHW order). */
 export function downloadArray(ctx: CudaContext, arr: CudaArray): NDArray {
   if (arr.isReleased) throw new Error('cuda: download of a freed array');
   if (arr.hostCopy) return arr.hostCopy.copy();
+  const raw = downloadElements(ctx, arr);
+  return arr.layout === 'nhwc' ? fromChannelsLast(raw) : raw;
+}
+
+/** The array's elements in memory order (bfloat16 widened), as an NDArray of its shape. */
+function downloadElements(ctx: CudaContext, arr: CudaArray): NDArray {
   if (arr.storage === 'bfloat16') {
     const bits = new Uint16Array(new ArrayBuffer(arr.bytes));
     ctx.staging.download(bits, arr.ptr);
@@ -73,6 +89,8 @@ export class CudaExecutable implements Executable, GraphHost {
   private readonly argSlotSet: ReadonlySet<number>;
   /** Per step: whether its lowering reads bfloat16 inputs itself (else they are widened for it). */
   private readonly readsBf16: readonly boolean[];
+  /** Per step: whether its lowering reads channels-last inputs itself (else it gets NCHW copies). */
+  private readonly readsNhwc: readonly boolean[];
 
   constructor(
     private readonly context: CudaContext,
@@ -83,10 +101,13 @@ export class CudaExecutable implements Executable, GraphHost {
     useGraphs = true,
     /** How each slot's value is held (lower/storage-plan.ts); default: every slot in its dtype. */
     private readonly storage: readonly Storage[] = program.slots.map((x) => x.dtype),
-    /** The float32 <-> bfloat16 conversion kernels, when some slot is held in bfloat16. */
-    private readonly conversions: { readonly toBf16: string; readonly fromBf16: string } | null = null,
+    /** The conversion kernels between storages and layouts, when some slot is held in bfloat16 or channels-last. */
+    private readonly conversions: Conversions | null = null,
+    /** The layout of each slot's value (lower/storage-plan.ts planLayout); default: every slot NCHW. */
+    private readonly layout: readonly Layout[] = program.slots.map(() => 'nchw'),
   ) {
     this.readsBf16 = program.steps.map(stepReadsBf16);
+    this.readsNhwc = program.steps.map(stepReadsNhwc);
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
     // An input read only for its shape (sumToLike's `like`, a forward activation the gradient graph names)
@@ -181,22 +202,26 @@ export class CudaExecutable implements Executable, GraphHost {
   }
 
   /**
-   * Runs step k's lowering with its inputs as it reads them (bfloat16 values widened for a step that does
-   * not read bfloat16) and returns its value held as the plan says (converted when the lowering made the other).
+   * Runs step k's lowering with its inputs as it reads them (bfloat16 values widened for a step that does not
+   * read bfloat16, channels-last values turned NCHW for one that does not read them) and returns its value held
+   * as the plans say (converted when the lowering made it otherwise).
    */
   private runStep(k: number, step: ProgramStep, state: RunState, values: (Value | undefined)[]): Value {
     const conv = this.conversions;
     if (!conv) return this.runners[k]!(state, step);
     const swapped: { slot: number; was: Value; temp: CudaArray }[] = [];
-    if (!this.readsBf16[k]) {
-      step.inputs.forEach((slot, j) => {
-        const was = values[slot];
-        if (!was?.dev || was.dev.storage !== 'bfloat16' || readsOnlyShape(step.op, j) || swapped.some((w) => w.slot === slot)) return;
-        const temp = this.convert(state, was.dev, 'float32', conv.fromBf16);
-        swapped.push({ slot, was, temp });
-        values[slot] = { dev: temp };
-      });
-    }
+    const widen = !this.readsBf16[k];
+    const toNchw = !this.readsNhwc[k];
+    step.inputs.forEach((slot, j) => {
+      const a = values[slot]?.dev;
+      if (!a || readsOnlyShape(step.op, j) || swapped.some((w) => w.slot === slot)) return;
+      const storage = widen && a.storage === 'bfloat16' ? 'float32' : a.storage;
+      const layout = toNchw ? 'nchw' : a.layout;
+      if (storage === a.storage && layout === a.layout) return;
+      const temp = convertArray(state, conv, a, storage, layout);
+      swapped.push({ slot, was: values[slot]!, temp });
+      values[slot] = { dev: temp };
+    });
     let v: Value;
     try {
       v = this.runners[k]!(state, step);
@@ -206,20 +231,15 @@ export class CudaExecutable implements Executable, GraphHost {
         w.temp.release();
       }
     }
-    const want = this.storage[step.output]!;
-    if (v.dev && v.dev.storage !== want && (want === 'bfloat16' || v.dev.storage === 'bfloat16')) {
-      const held = this.convert(state, v.dev, want, want === 'bfloat16' ? conv.toBf16 : conv.fromBf16);
-      v.dev.release();
-      v = { dev: held };
-    }
-    return v;
-  }
-
-  /** A copy of a float32 array held as `to` (bfloat16 or float32), by the conversion kernel given. */
-  private convert(state: RunState, from: CudaArray, to: Storage, kernel: string): CudaArray {
-    const out = state.alloc('float32', from.shape, to);
-    if (out.size > 0) state.launch(kernel, this.ctx.gridFor(out.size), 256, [{ ptr: out.ptr }, { ptr: from.ptr }, { i64: out.size }]);
-    return out;
+    const d = v.dev;
+    if (!d) return v;
+    const planned = this.storage[step.output]!;
+    const storage = d.storage !== planned && (planned === 'bfloat16' || d.storage === 'bfloat16') ? planned : d.storage;
+    const layout = d.shape.length === 4 ? this.layout[step.output]! : 'nchw';
+    if (storage === d.storage && layout === d.layout) return v;
+    const held = convertArray(state, conv, d, storage, layout);
+    d.release();
+    return { dev: held };
   }
 
   /** Waits for the run's work and throws the first failed device check (a failed run's results are never returned). */
@@ -329,12 +349,20 @@ export class CudaExecutable implements Executable, GraphHost {
         if (slot === undefined) throw new RangeError(`internal: integer argument refers to missing input ${arg.input}`);
         return Math.trunc(state.host(slot).data[0]!);
       },
-      alloc: (dtype, shape, storage) => ctx.alloc(dtype, shape, undefined, storage ?? dtype),
+      alloc: (dtype, shape, storage, layout) => ctx.alloc(dtype, shape, undefined, storage ?? dtype, layout ?? 'nchw'),
       float32: (slot) => {
         const arr = state.dev(slot);
-        if (arr.storage !== 'bfloat16') return { arr, temp: false };
-        if (!this.conversions) throw new Error(`internal: slot %${slot} is held in bfloat16 without conversion kernels`);
-        return { arr: this.convert(state, arr, 'float32', this.conversions.fromBf16), temp: true };
+        if (arr.storage !== 'bfloat16' && arr.layout === 'nchw') return { arr, temp: false };
+        return { arr: state.converted(arr, 'float32', 'nchw'), temp: true };
+      },
+      inLayout: (slot, layout) => {
+        const arr = state.dev(slot);
+        if (arr.layout === layout) return { arr, temp: false };
+        return { arr: state.converted(arr, arr.storage, layout), temp: true };
+      },
+      converted: (arr, storage, layout) => {
+        if (!this.conversions) throw new Error(`internal: a conversion to ${storage} ${layout} without conversion kernels`);
+        return convertArray(state, this.conversions, arr, storage, layout);
       },
       temp: (dtype, shape) => ctx.alloc(dtype, shape),
       launch: (kernel: string, grid: Dim3, block: Dim3, args: readonly KernelArg[]) => {

@@ -4,17 +4,20 @@ import type { Program } from '../../compile/program.js';
 import { ModuleBuilder, type KernelUnit } from './codegen/module.js';
 import { loweringOf } from './lowering-table.js';
 import type { LowerContext, Runner } from './lower/types.js';
-import { fromBf16Kernel, guardedCopyKernel, toBf16Kernel } from './codegen/misc.js';
-import { planStorage } from './lower/storage-plan.js';
-import type { Storage } from './storage.js';
+import { guardedCopyKernel } from './codegen/misc.js';
+import { conversionKernels, type Conversions } from './lower/convert.js';
+import { planLayout, planStorage } from './lower/storage-plan.js';
+import type { Layout, Storage } from './storage.js';
 import { config } from '../config.js';
 
 export interface LoweredProgram {
   readonly runners: readonly Runner[];
   /** How each slot's value is held (lower/storage-plan.ts); the executable keeps every value to it. */
   readonly storage: readonly Storage[];
-  /** The conversions between float32 and bfloat16 storage (null when no value is held in bfloat16). */
-  readonly conversions: { readonly toBf16: string; readonly fromBf16: string } | null;
+  /** The layout of each slot's value (lower/storage-plan.ts planLayout); the executable keeps every value to it. */
+  readonly layout: readonly Layout[];
+  /** The conversions between storages and layouts (null when every value is held in its dtype, NCHW). */
+  readonly conversions: Conversions | null;
   readonly units: readonly KernelUnit[];
   /** All generated definitions in one source (for inspection and compile checks). */
   readonly source: string;
@@ -28,11 +31,14 @@ export interface LowerOptions {
   readonly cudnnBenchmark?: boolean;
   /** Under the 'bf16' policy, hold activations in bfloat16 (lower/storage-plan.ts); default SYNK_BFLOAT_ACTIVATIONS, on. */
   readonly bf16Activations?: boolean;
+  /** Hold the bfloat16 activations channels-last (lower/storage-plan.ts planLayout); default SYNK_CHANNELS_LAST, on. */
+  readonly channelsLast?: boolean;
 }
 
 export function lowerProgram(program: Program, options: LowerOptions = {}): LoweredProgram {
   const mb = new ModuleBuilder();
   const storage = planStorage(program, options.bf16Activations ?? config().bf16Activations);
+  const layout = planLayout(program, storage, options.channelsLast ?? config().channelsLast);
   const lc: LowerContext = {
     program,
     mb,
@@ -41,10 +47,11 @@ export function lowerProgram(program: Program, options: LowerOptions = {}): Lowe
     slotDtype: (slot) => program.slots[slot]!.dtype,
     slotNdim: (slot) => program.slots[slot]!.broadcastable.length,
     slotStorage: (slot) => storage[slot]!,
+    slotLayout: (slot) => layout[slot]!,
   };
   const runners = program.steps.map((step) => loweringOf(step.op)(lc, step));
   // A CUDA graph of this program writes its updates back in place with this kernel (executable.ts).
   if (program.updates.length > 0) guardedCopyKernel(mb);
-  const conversions = storage.includes('bfloat16') ? { toBf16: toBf16Kernel(mb), fromBf16: fromBf16Kernel(mb) } : null;
-  return { runners, storage, conversions, units: mb.units(), source: mb.source() };
+  const conversions = storage.includes('bfloat16') || layout.includes('nhwc') ? conversionKernels(mb) : null;
+  return { runners, storage, layout, conversions, units: mb.units(), source: mb.source() };
 }

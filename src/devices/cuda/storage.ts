@@ -11,3 +11,23 @@ export type Storage = DType | 'bfloat16';
 export function storageBytes(storage: Storage): number {
   return storage === 'bfloat16' ? 2 : bytesPerElement(storage);
 }
+
+/**
+ * How a rank-4 array's elements are ordered in memory. Its shape is always the user's (N, C, H, W);
+ * 'nhwc' keeps the channels innermost (physical order N, H, W, C), as cuDNN's tensor-core kernels and
+ * PyTorch's channels_last want it: the device's choice for activations under the 'bf16' policy
+ * (lower/storage-plan.ts). Every other array, and every result, is 'nchw' (row-major in its shape).
+ */
+export type Layout = 'nchw' | 'nhwc';
+
+/** Element strides of the logical axes (n, c, h, w) of an array of `shape` held in `layout`. */
+export function layoutStrides(shape: readonly number[], layout: Layout): number[] {
+  if (layout === 'nchw' || shape.length !== 4) {
+    const out = new Array<number>(shape.length);
+    let s = 1;
+    for (let i = shape.length - 1; i >= 0; i--) { out[i] = s; s *= shape[i]!; }
+    return out;
+  }
+  const [, c, h, w] = shape as [number, number, number, number];
+  return [h * w * c, 1, w * c, c];
+}

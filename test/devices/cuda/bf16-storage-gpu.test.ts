@@ -4,7 +4,9 @@
 // the products rounded, float64 sums, activations not rounded). Each stored activation adds one
 // bfloat16 rounding (2^-9 relative), so the error band is a few times that; the distance from the
 // device's own float32-activation run (SYNK_BFLOAT_ACTIVATIONS=0's path, through lowerProgram's option)
-// shows the activations really were rounded. Skips, saying why, without a GPU.
+// shows the activations really were rounded. The bfloat16 activations are channels-last by default (NHWC in
+// memory, planLayout); the same block with them NCHW gives the same results within the rounding band.
+// Skips, saying why, without a GPU.
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
@@ -13,16 +15,17 @@ import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
 import { cudaFound } from '../../helpers/gpu.js';
 import { resnetStyleBlock } from '../../helpers/resnet-block.js';
 import { randomArray, relNormError } from '../../helpers/allclose.js';
+import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 
 const oracle = new T.ReferenceDevice({ float64: true });
 const devices: CudaDevice[] = [];
 
-function device(t: TestContext, cudnn: boolean, bf16Activations: boolean): CudaDevice | null {
+function device(t: TestContext, cudnn: boolean, bf16Activations: boolean, channelsLast = true): CudaDevice | null {
   if (!cudaFound.ok) {
     t.skip(`no usable CUDA device: ${cudaFound.reason.split('\n')[0]}`);
     return null;
   }
-  const dev = new CudaDevice({ cudnn, bf16Activations });
+  const dev = new CudaDevice({ cudnn, bf16Activations, channelsLast });
   devices.push(dev);
   const support = dev.supportsPrecision('bf16');
   if (support !== true) {
@@ -95,6 +98,30 @@ for (const cudnn of [true, false]) {
     const moved = got.map((g, k) => relNormError(g, f32[k]!));
     const shown = moved.map((m) => m.toExponential(1)).join(', ');
     assert.ok(Math.max(...moved) >= ROUNDED, `bfloat16 activations changed nothing (${shown}): were they held in bfloat16?`);
+  });
+}
+
+for (const cudnn of [true, false]) {
+  test(`bfloat16 activations channels-last against NCHW, ${cudnn ? 'cuDNN' : 'im2col'}: the same outputs and gradients`, (t) => {
+    const last = device(t, cudnn, true, true);
+    const nchw = device(t, cudnn, true, false);
+    if (!last || !nchw) return;
+    const spec = block();
+    const args = values();
+    const program = T.fn({ ...spec, precision: 'bf16' }).compiled.description.program;
+    assert.ok(lowerProgram(program, { cudnn, bf16Activations: true, channelsLast: true }).layout.includes('nhwc'), 'the plan holds values NHWC');
+    const got = T.fn({ ...spec, precision: 'bf16', device: last })(...args) as NDArray[];
+    const other = T.fn({ ...spec, precision: 'bf16', device: nchw })(...args) as NDArray[];
+    const want = T.fn({ ...spec, precision: 'bf16', device: oracle })(...args) as NDArray[];
+    got.forEach((g, k) => {
+      assert.deepEqual(g.shape, other[k]!.shape, `output ${k} has the user's NCHW shape`);
+      const err = relNormError(g, want[k]!);
+      const apart = relNormError(g, other[k]!);
+      t.diagnostic(`output ${k}: error ${err.toExponential(2)} (NCHW ${relNormError(other[k]!, want[k]!).toExponential(2)}), apart ${apart.toExponential(2)}`);
+      const band = k === 0 ? FORWARD_BAND : BAND;
+      assert.ok(err <= band, `output ${k}: relative error ${err.toExponential(2)} above ${band}`);
+      assert.ok(apart <= band, `output ${k}: channels-last and NCHW differ by ${apart.toExponential(2)}`);
+    });
   });
 }
 

@@ -81,7 +81,8 @@ for (const c of cases) {
     const log: string[] = [];
     const planned: CudnnConvProblem[] = [];
     const lc: LowerContext = {
-      program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32', cudnn: true,
+      program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32',
+      slotLayout: () => 'nchw', cudnn: true,
     };
     const step: ProgramStep = { op: c.name, attrs: ATTRS, inputs: [0, 1, 2], output: 3 };
     const out = c.lowering(lc, step)(state(c.shapes, lib, log, planned), step);

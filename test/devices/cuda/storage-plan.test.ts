@@ -1,11 +1,11 @@
 // The CUDA device's storage plan (src/devices/cuda/lower/storage-plan.ts): which values it holds in
-// bfloat16 under the 'bf16' precision policy. Needs no GPU: the plan is made from the program alone.
+// bfloat16 under the 'bf16' precision policy, and which of those it holds channels-last. Needs no GPU: the plan is made from the program alone.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
 import type { Program } from '../../../src/compile/program.js';
 import { resnetStyleBlock } from '../../helpers/resnet-block.js';
-import { planStorage, stepReadsBf16 } from '../../../src/devices/cuda/lower/storage-plan.js';
+import { planLayout, planStorage, stepReadsBf16, stepReadsNhwc } from '../../../src/devices/cuda/lower/storage-plan.js';
 import { lowerProgram } from '../../../src/devices/cuda/lower-program.js';
 
 /** The block of test/helpers/resnet-block.ts, a loss of its pooled output, the gradients, and h as a result. */
@@ -67,4 +67,44 @@ test('steps that do not read bfloat16 get their inputs widened: the plan names w
   const lowered = lowerProgram(program);
   assert.ok(lowered.conversions, 'conversion kernels are made when a value is held in bfloat16');
   assert.match(lowered.source, /sk_bf16/);
+});
+
+/** The layout of each step of `op` whose value is not a result. */
+const laidOutBy = (program: Program, plan: readonly string[], op: string): string[] =>
+  program.steps.filter((s) => s.op === op && !program.outputs.includes(s.output)).map((s) => plan[s.output]!);
+
+test('the bfloat16 activations of convolutions, batch norm and the elementwise work between them are held channels-last', () => {
+  const program = block('bf16');
+  const storage = planStorage(program);
+  const layout = planLayout(program, storage);
+  assert.deepEqual(laidOutBy(program, layout, 'conv2d'), ['nhwc', 'nhwc']);
+  assert.deepEqual(laidOutBy(program, layout, 'conv2dInputGrad'), ['nhwc']);
+  assert.ok(laidOutBy(program, layout, 'bnGradInput').every((l) => l === 'nhwc'));
+  // The second normalisation reads the second convolution's NHWC output; the first is the result h (float32, NCHW).
+  assert.deepEqual(program.steps.filter((s) => s.op === 'bnTrain').map((s) => layout[s.output]), ['nchw', 'nhwc']);
+  // Pooling reads and writes NCHW (the executable converts at its edges), and so do the statistics and the filter gradients.
+  for (const op of ['maxPool2d', 'maxPool2dGrad', 'bnStats', 'bnGradStats', 'conv2dFilterGrad', 'mean']) {
+    assert.ok(laidOutBy(program, layout, op).every((l) => l === 'nchw'), `${op} is NCHW`);
+  }
+  program.slots.forEach((_, i) => {
+    if (layout[i] === 'nhwc') assert.equal(storage[i], 'bfloat16', `slot %${i}: only bfloat16 activations are channels-last`);
+  });
+  for (const slot of [...program.outputs, ...program.updates.map((u) => u.slot)]) assert.equal(layout[slot], 'nchw', `result %${slot}`);
+  // The residual add and the relus between the convolutions follow their NHWC inputs.
+  const elementwise = program.steps.filter((s) => (s.op === 'fused' || s.op === 'add' || s.op === 'relu') && !program.outputs.includes(s.output));
+  assert.ok(elementwise.some((s) => layout[s.output] === 'nhwc'), 'some elementwise step writes NHWC');
+  assert.equal(stepReadsNhwc(program.steps.find((s) => s.op === 'maxPool2d')!), false);
+  assert.equal(stepReadsNhwc(program.steps.find((s) => s.op === 'bnGradStats')!), true);
+});
+
+test('channelsLast false, float32 activations, or no bf16 policy: every value is NCHW', () => {
+  const program = block('bf16');
+  assert.ok(planLayout(program, planStorage(program), false).every((l) => l === 'nchw'));
+  assert.ok(planLayout(program, planStorage(program, false)).every((l) => l === 'nchw'));
+  const fp32 = block('fp32');
+  assert.ok(planLayout(fp32, planStorage(fp32)).every((l) => l === 'nchw'));
+  const lowered = lowerProgram(program, { channelsLast: true, bf16Activations: true });
+  assert.ok(lowered.layout.includes('nhwc'));
+  assert.match(lowered.source, /relayout_bf16_f32/);
+  assert.match(lowered.source, /bn_stats_part_nhwc_bf16/);
 });

@@ -74,6 +74,57 @@ ${partialLoop('    const double g = (double)gy[at];\n    a += g;\n    b += g * (
   return name;
 }
 
+/** Threads of the channels-last partial-sum kernels: 32 channels x 8 rows. */
+export const BN_NHWC_BLOCK: readonly [number, number, number] = [32, 8, 1];
+
+/**
+ * The loop of a channels-last partial-sum block (channels-last operand: rows of C channels, N*H*W rows):
+ * channel blockIdx.x * 32 + threadIdx.x over split blockIdx.y of the rows, eight row lanes summed in order
+ * through shared memory; the partial sums have the layout of partialLoop's, so bnFinishKernel finishes both.
+ * `prologue` runs once per thread of a channel; `term` adds element `at` to a and b.
+ */
+function nhwcPartialLoop(prologue: string, term: readonly string[]): string {
+  return `  const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.x * 32 + tx, s = blockIdx.y, splits = gridDim.y;
+  const i64 chunk = (rows + splits - 1) / splits, lo = (i64)s * chunk, hi = lo + chunk < rows ? lo + chunk : rows;
+  double a = 0.0, b = 0.0;
+  if (c < C) {${prologue ? `\n    ${prologue}` : ''}
+    for (i64 r = lo + ty; r < hi; r += 8) {
+      const i64 at = r * C + c;
+${term.map((t) => `      ${t}`).join('\n')}
+    }
+  }
+  __shared__ double sa[8][33], sb[8][33];
+  sa[ty][tx] = a;
+  sb[ty][tx] = b;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    for (int j = 1; j < 8; j++) { a += sa[j][tx]; b += sb[j][tx]; }
+    part[((i64)c * splits + s) * 2] = a;
+    part[((i64)c * splits + s) * 2 + 1] = b;
+  }`;
+}
+
+/** bnStatsPartialKernel for a channels-last x: (part, x, rows, C); grid (ceil(C / 32), splits), block BN_NHWC_BLOCK. */
+export function bnStatsPartialNhwcKernel(mb: ModuleBuilder, xType: Storage): string {
+  const name = `bn_stats_part_nhwc_${dtag(xType)}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(double* __restrict__ part, const ${ctype(xType)}* __restrict__ x,
+    i64 rows, int C) {
+${nhwcPartialLoop('', ['const double v = (double)x[at];', 'a += v;', 'b += v * v;'])}
+}`);
+  return name;
+}
+
+/** bnGradPartialKernel for channels-last x and gy: (part, x, stats, gy, rows, C, eps); grid (ceil(C / 32), splits), block BN_NHWC_BLOCK. */
+export function bnGradPartialNhwcKernel(mb: ModuleBuilder, xType: Storage, statsType: Storage, gyType: Storage): string {
+  const name = `bn_grad_part_nhwc_${dtag(xType)}_${dtag(statsType)}_${dtag(gyType)}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(double* __restrict__ part, const ${ctype(xType)}* __restrict__ x,
+    const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gyType)}* __restrict__ gy, i64 rows, int C, double eps) {
+${nhwcPartialLoop('const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);',
+    ['const double g = (double)gy[at];', 'a += g;', 'b += g * ((double)x[at] - mean) * rs;'])}
+}`);
+  return name;
+}
+
 /**
  * out[c] and out[C + c] from the splits of part: mode 0 (bnStats) the mean and the biased variance
  * over `count` elements (NaN for none), mode 1 (bnGradStats) the two sums: (out, part, C, splits, count, mode).

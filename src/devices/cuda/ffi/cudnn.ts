@@ -24,9 +24,8 @@ import {
 
 /** cudnnDataType_t (cudnn_graph.h): CUDNN_DATA_FLOAT = 0, CUDNN_DATA_DOUBLE = 1, CUDNN_DATA_HALF = 2, CUDNN_DATA_BFLOAT16 = 9. */
 export const CUDNN_DATA_TYPE = { float32: 0, float64: 1, float16: 2, bfloat16: 9 } as const;
-/** cudnnTensorFormat_t (cudnn_graph.h): CUDNN_TENSOR_NCHW. */
+/** cudnnTensorFormat_t (cudnn_graph.h): CUDNN_TENSOR_NCHW, CUDNN_TENSOR_NHWC (filters: KRSC). */
 export const CUDNN_TENSOR_NCHW = 0;
-/** cudnnTensorFormat_t: CUDNN_TENSOR_NHWC. */
 export const CUDNN_TENSOR_NHWC = 1;
 /** cudnnConvolutionMode_t (cudnn_graph.h): CUDNN_CROSS_CORRELATION, what deep-learning "convolution" means (no filter flip). */
 export const CUDNN_CROSS_CORRELATION = 1;
@@ -208,23 +207,24 @@ export class Cudnn {
   /** Makes every later call of the handle run on `stream` (the context's one stream). */
   setStream(handle: CudnnHandle, stream: CUstream | null): void { this.check('cudnnSetStream', this.fn.cudnnSetStream(handle, stream)); }
 
-  /** A contiguous NCHW tensor descriptor of cudnnDataType_t `dataType`. */
-  tensor4d(dataType: number, [n, c, h, w]: readonly [number, number, number, number]): CudnnTensorDescriptor {
+  /** A contiguous NCHW (or channels-last NHWC) tensor descriptor of cudnnDataType_t `dataType`. */
+  tensor4d(dataType: number, [n, c, h, w]: readonly [number, number, number, number], channelsLast = false): CudnnTensorDescriptor {
     const out: [CudnnTensorDescriptor | null] = [null];
     this.check('cudnnCreateTensorDescriptor', this.fn.cudnnCreateTensorDescriptor(out));
     const d = out[0] as CudnnTensorDescriptor;
     this.guard(() => this.check('cudnnSetTensor4dDescriptorEx',
-      this.fn.cudnnSetTensor4dDescriptorEx(d, dataType, n, c, h, w, c * h * w, h * w, w, 1), `${n}x${c}x${h}x${w}`),
+      channelsLast ? this.fn.cudnnSetTensor4dDescriptorEx(d, dataType, n, c, h, w, c * h * w, 1, w * c, c)
+        : this.fn.cudnnSetTensor4dDescriptorEx(d, dataType, n, c, h, w, c * h * w, h * w, w, 1), `${n}x${c}x${h}x${w}`),
     () => this.fn.cudnnDestroyTensorDescriptor(d));
     return d;
   }
-  /** An NCHW (KCRS) filter descriptor: k filters of c channels, h x w. */
-  filter4d(dataType: number, [k, c, h, w]: readonly [number, number, number, number]): CudnnFilterDescriptor {
+  /** An NCHW (KCRS) filter descriptor, or channels-last (KRSC): k filters of c channels, h x w. */
+  filter4d(dataType: number, [k, c, h, w]: readonly [number, number, number, number], channelsLast = false): CudnnFilterDescriptor {
     const out: [CudnnFilterDescriptor | null] = [null];
     this.check('cudnnCreateFilterDescriptor', this.fn.cudnnCreateFilterDescriptor(out));
     const d = out[0] as CudnnFilterDescriptor;
     this.guard(() => this.check('cudnnSetFilter4dDescriptor',
-      this.fn.cudnnSetFilter4dDescriptor(d, dataType, CUDNN_TENSOR_NCHW, k, c, h, w), `${k}x${c}x${h}x${w}`),
+      this.fn.cudnnSetFilter4dDescriptor(d, dataType, channelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, k, c, h, w), `${k}x${c}x${h}x${w}`),
     () => this.fn.cudnnDestroyFilterDescriptor(d));
     return d;
   }

@@ -1,11 +1,15 @@
 // Batch norm's four ops on the GPU with the kernels of codegen/batchnorm.ts: the statistics and the
 // gradient sums as a (features x splits) grid of block reductions in double plus a finishing pass,
 // the normalisation and the input gradient as one elementwise pass each. Shapes are checked as the
-// reference perform checks them (the same OpRuntimeErrors), before anything is queued.
+// reference perform checks them (the same OpRuntimeErrors), before anything is queued. A channels-last
+// operand (storage.ts) is N*H*W rows of C channels: its sums run through the channels-last partial kernels,
+// its elementwise passes see inner = 1, and an operand in the other layout is converted to x's first.
 import { checkOperands, featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
 import {
-  BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnStatsPartialKernel,
+  BN_NHWC_BLOCK, BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnGradPartialNhwcKernel, bnStatsPartialKernel,
+  bnStatsPartialNhwcKernel,
 } from '../codegen/batchnorm.js';
+import type { Dim3 } from '../ffi/driver.js';
 import type { CudaArray } from '../cuda-array.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
 import { f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
@@ -16,13 +20,25 @@ export function bnSplits(g: FeatureLayout): number {
   return Math.max(1, Math.min(Math.ceil(1024 / Math.max(1, g.features)), byWork, 4096));
 }
 
-/** The partial sums of a (features x splits) grid into a temporary, then the finishing pass into out. */
+/** Splits of the rows for the channels-last partial sums: about 1024 blocks, each with at least 64 rows (8 per row lane). */
+export function bnNhwcSplits(g: FeatureLayout): number {
+  const tiles = Math.ceil(g.features / 32);
+  return Math.max(1, Math.min(Math.ceil(1024 / Math.max(1, tiles)), Math.floor(g.count / 64), 4096));
+}
+
+/** The layout of a batch-norm operand as its kernels see it: NCHW's (outer, C, inner), or channels-last's rows of C. */
+function operandLayout(g: FeatureLayout, nhwc: boolean): FeatureLayout {
+  return nhwc ? { outer: g.count, features: g.features, inner: 1, count: g.count } : g;
+}
+
+/** The partial sums of a (features x splits) grid (channels-last: (channel tiles x splits)) into a temporary, then the finishing pass into out. */
 function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: string, args: (part: CudaArray) => readonly KernelArg[],
-  out: CudaArray, mode: 0 | 1): void {
+  out: CudaArray, mode: 0 | 1, nhwc = false): void {
   if (g.features === 0) return;
-  const splits = g.count === 0 ? 1 : bnSplits(g);
+  const splits = g.count === 0 ? 1 : nhwc ? bnNhwcSplits(g) : bnSplits(g);
   const part = s.temp('float64', [g.features, splits, 2]);
-  if (g.count > 0) s.launch(partial, [g.features, splits], BN_THREADS, args(part));
+  const grid: Dim3 = nhwc ? [Math.ceil(g.features / 32), splits] : [g.features, splits];
+  if (g.count > 0) s.launch(partial, grid, nhwc ? BN_NHWC_BLOCK : BN_THREADS, args(part));
   s.launch(finish, s.ctx.gridFor(g.features), 256, [ptr(out), ptr(part), i32(g.features), i32(splits), i64(g.count), i32(mode)]);
   part.release();
 }
@@ -30,11 +46,16 @@ function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: 
 export const lowerBnStats: Lowering = (lc, step) => {
   const dt = lc.slotDtype(step.output);
   const partial = bnStatsPartialKernel(lc.mb, lc.slotStorage(step.inputs[0]!));
+  const partialNhwc = bnStatsPartialNhwcKernel(lc.mb, lc.slotStorage(step.inputs[0]!));
   const finish = bnFinishKernel(lc.mb, dt);
   return (s, st) => {
     const g = featureLayout('bnStats', s.shape(st.inputs[0]!));
     const out = s.alloc(dt, [2, g.features]);
     const x = s.dev(st.inputs[0]!);
+    if (x.layout === 'nhwc') {
+      reduceFeatures(s, g, partialNhwc, finish, (part) => [ptr(part), ptr(x), i64(g.count), i32(g.features)], out, 0, true);
+      return { dev: out };
+    }
     reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(x), i64(g.outer), i32(g.features), i64(g.inner)], out, 0);
     return { dev: out };
   };
@@ -49,10 +70,11 @@ export const lowerBnTrain: Lowering = (lc, step) => {
   return (s, st) => {
     const [x, stats, gamma, beta] = st.inputs as [number, number, number, number];
     const g = checkOperands('bnTrain', s.shape(x), [['stats', s.shape(stats)]], [['gamma', s.shape(gamma)], ['beta', s.shape(beta)]]);
-    const out = s.alloc(dt, s.shape(x), held);
+    const xd = s.dev(x);
+    const out = s.alloc(dt, s.shape(x), held, xd.layout);
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
-        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
+        i64(out.size), i32(g.features), i64(operandLayout(g, xd.layout === 'nhwc').inner), f64(eps), i32(relu === true ? 1 : 0)]);
     }
     return { dev: out };
   };
@@ -64,14 +86,22 @@ export const lowerBnGradStats: Lowering = (lc, step) => {
   const dt = lc.slotDtype(step.output);
   const [xt, statsT, gyT] = step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never];
   const partial = bnGradPartialKernel(lc.mb, xt, statsT, gyT);
+  const partialNhwc = bnGradPartialNhwcKernel(lc.mb, xt, statsT, gyT);
   const finish = bnFinishKernel(lc.mb, dt);
   return (s, st) => {
     const [x, stats, gy] = st.inputs as [number, number, number];
     const g = checkOperands('bnGradStats', s.shape(x), [['stats', s.shape(stats)]], [], [['gy', s.shape(gy)]]);
     const out = s.alloc(dt, [2, g.features]);
-    const [xd, sd, gd] = [x, stats, gy].map((i) => s.dev(i)) as [CudaArray, CudaArray, CudaArray];
-    reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(xd), ptr(sd), ptr(gd), i64(g.outer), i32(g.features), i64(g.inner), f64(eps)],
-      out, 1);
+    const [xd, sd] = [x, stats].map((i) => s.dev(i)) as [CudaArray, CudaArray];
+    const gd = s.inLayout(gy, xd.layout);
+    if (xd.layout === 'nhwc') {
+      reduceFeatures(s, g, partialNhwc, finish, (part) => [ptr(part), ptr(xd), ptr(sd), ptr(gd.arr), i64(g.count), i32(g.features), f64(eps)],
+        out, 1, true);
+    } else {
+      reduceFeatures(s, g, partial, finish, (part) => [ptr(part), ptr(xd), ptr(sd), ptr(gd.arr), i64(g.outer), i32(g.features), i64(g.inner),
+        f64(eps)], out, 1);
+    }
+    if (gd.temp) gd.arr.release();
     return { dev: out };
   };
 };
@@ -86,11 +116,14 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
     const [x, stats, gamma, gy, gs] = st.inputs as [number, number, number, number, number];
     const g = checkOperands('bnGradInput', s.shape(x), [['stats', s.shape(stats)], ['gstats', s.shape(gs)]], [['gamma', s.shape(gamma)]],
       [['gy', s.shape(gy)]]);
-    const out = s.alloc(dt, s.shape(x), held);
+    const xd = s.dev(x);
+    const gd = s.inLayout(gy, xd.layout);
+    const out = s.alloc(dt, s.shape(x), held, xd.layout);
     if (out.size > 0) {
-      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, gy, gs].map((i) => ptr(s.dev(i))),
-        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);
+      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
+        i64(out.size), i32(g.features), i64(operandLayout(g, xd.layout === 'nhwc').inner), f64(eps), i64(g.count)]);
     }
+    if (gd.temp) gd.arr.release();
     return { dev: out };
   };
 };

@@ -6,7 +6,9 @@
 //   are rounded into bfloat16 copies; cuDNN convolves bfloat16 tensors with float accumulation and writes
 //   bfloat16 (the legacy API's bfloat16 configuration has one type for x, w and y): straight into the
 //   output when the plan holds it in bfloat16, else widened into float32 (the filter gradient), as under
-//   torch.autocast.
+//   torch.autocast. Where the layout plan holds the activations channels-last, cuDNN convolves NHWC images with
+//   KRSC filters (the filters' bfloat16 copy is transposed on the way, a filter gradient transposed back), as
+//   PyTorch's channels_last does.
 // - otherwise im2col + the bfloat16 tensor-core GEMM (cublasGemmEx, CUDA_R_16BF operands, CUBLAS_COMPUTE_32F,
 //   a float32 result): operands are taken in float32 (widened when held in bfloat16), images unfolded in
 //   float32 as in conv.ts and each chunk's column buffer then rounded to bfloat16; the filters and the
@@ -21,7 +23,7 @@ import type { CudaArray } from '../cuda-array.js';
 import { convolveWithCudnn, cudnnChoiceOf, type CudnnChoice, type ConvPointers } from './conv-cudnn.js';
 import { cudnnUnsupported } from '../cudnn-conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
-import type { Storage } from '../storage.js';
+import type { Layout, Storage } from '../storage.js';
 import { sizeOf } from '../../../tensor/ndarray.js';
 import {
   asDtype, checkGradShape, compile, fillZero, geometryArgs, im2col, lowerConv2d, lowerConv2dFilterGrad, lowerConv2dInputGrad, planOf, releaseTemps,
@@ -71,12 +73,15 @@ function bf16Columns(s: RunState, k: Bf16Kernels, p: Plan, x: CudaArray, xb: Cud
   return colb.ptr;
 }
 
-/** Operand `slot` in bfloat16 for cuDNN: the value itself when the storage plan holds it so, else a rounded copy. */
-function bf16Operand(s: RunState, k: Bf16Kernels, slot: number, cast: string | null): { arr: CudaArray; temp: boolean } {
+/**
+ * Operand `slot` in bfloat16 and `layout` for cuDNN (a filter's 'nhwc' is KRSC): the value itself when the plans
+ * hold it so, else a converted copy.
+ */
+function bf16Operand(s: RunState, k: Bf16Kernels, slot: number, cast: string | null, layout: Layout): { arr: CudaArray; temp: boolean } {
   const a = s.dev(slot);
-  if (a.storage === 'bfloat16') return { arr: a, temp: false };
+  if (a.storage === 'bfloat16' && a.layout === layout) return { arr: a, temp: false };
   const x = asDtype(s, a, 'float32', cast);
-  const copy = bf16Copy(s, k.toBf16, x.arr);
+  const copy = layout === 'nhwc' || x.arr.layout === 'nhwc' ? s.converted(x.arr, 'bfloat16', layout) : bf16Copy(s, k.toBf16, x.arr);
   releaseTemps(x);
   return { arr: copy, temp: true };
 }
@@ -103,6 +108,8 @@ interface CudnnCall {
   readonly operands: readonly [number, number];
   /** How the result is held: written by cuDNN straight into a bfloat16 array, or widened into float32. */
   readonly held: Storage;
+  /** Images and filters channels-last (NHWC, KRSC); a result held in bfloat16 is then NHWC, one widened is NCHW again. */
+  readonly channelsLast: boolean;
   readonly shape: readonly number[];
   /** cuDNN's (x, w, y) pointers from the operands' and the result's. */
   readonly pointers: (a: bigint, b: bigint, result: bigint) => ConvPointers;
@@ -111,18 +118,28 @@ interface CudnnCall {
 /** The convolution through cuDNN on bfloat16 tensors with float accumulation, or null (nothing left behind) when cuDNN declines. */
 function viaCudnn(s: RunState, k: Bf16Kernels, st: ProgramStep, c: CudnnCall): CudaArray | null {
   if (cudnnUnsupported(c.g, c.attrs, 'bfloat16') !== null) return null;
-  const a = bf16Operand(s, k, st.inputs[c.operands[0]]!, k.casts[c.operands[0]] ?? null);
-  const b = bf16Operand(s, k, st.inputs[c.operands[1]]!, k.casts[c.operands[1]] ?? null);
+  const layout: Layout = c.channelsLast ? 'nhwc' : 'nchw';
+  const a = bf16Operand(s, k, st.inputs[c.operands[0]]!, k.casts[c.operands[0]] ?? null, layout);
+  const b = bf16Operand(s, k, st.inputs[c.operands[1]]!, k.casts[c.operands[1]] ?? null, layout);
   const direct = c.held === 'bfloat16';
-  const out = s.alloc('float32', c.shape, direct ? 'bfloat16' : 'float32');
-  const result = direct ? out : bf16Temp(s, out.size);
-  const done = convolveWithCudnn(s, c.choice, c.direction, c.g, c.attrs, 'bfloat16', c.pointers(a.arr.ptr, b.arr.ptr, result.ptr));
-  if (done && !direct) widenBf16(s, k.fromBf16, out, result);
-  if (!direct) result.release();
+  // bfloat16 from cuDNN: the result itself (held so), or a temporary widened (and, channels-last, transposed back) after.
+  const result = direct || c.channelsLast ? s.alloc('float32', c.shape, 'bfloat16', layout) : bf16Temp(s, sizeOf(c.shape));
+  const done = convolveWithCudnn(s, c.choice, c.direction, c.g, c.attrs, 'bfloat16', c.pointers(a.arr.ptr, b.arr.ptr, result.ptr), c.channelsLast);
   releaseTemps(a, b);
-  if (done) return out;
-  out.release();
-  return null;
+  if (!done) {
+    result.release();
+    return null;
+  }
+  if (direct) return result;
+  let out: CudaArray;
+  if (c.channelsLast) {
+    out = s.converted(result, 'float32', 'nchw');
+  } else {
+    out = s.alloc('float32', c.shape);
+    widenBf16(s, k.fromBf16, out, result);
+  }
+  result.release();
+  return out;
 }
 
 export function lowerConv2dBf16(lc: LowerContext, step: ProgramStep, compiled: Compiled): Runner {
@@ -130,13 +147,14 @@ export function lowerConv2dBf16(lc: LowerContext, step: ProgramStep, compiled: C
   const attrs = step.attrs as Conv2dAttrs;
   const cudnn = cudnnChoiceOf(lc);
   const held = lc.slotStorage(step.output);
+  const channelsLast = lc.slotLayout(step.output) === 'nhwc';
   return (s, st) => {
     const g = convGeometry('conv2d', s.shape(st.inputs[0]!), s.shape(st.inputs[1]!), attrs);
     const shape = [g.n, g.cout, g.oh, g.ow];
     const p = planOf(g, attrs, 'float32');
     if (sizeOf(shape) === 0 || p.K === 0) return zeros(s, k, shape);
     const byCudnn = cudnn && viaCudnn(s, k, st, {
-      choice: cudnn, direction: 'forward', g, attrs, operands: [0, 1], held, shape, pointers: (x, w, y) => ({ x, w, y }),
+      choice: cudnn, direction: 'forward', g, attrs, operands: [0, 1], held, shape, pointers: (x, w, y) => ({ x, w, y }), channelsLast,
     });
     if (byCudnn) return { dev: byCudnn };
     const x = f32Operand(s, st.inputs[0]!, k.casts[0]!);
@@ -168,6 +186,7 @@ export function lowerConv2dInputGradBf16(lc: LowerContext, step: ProgramStep, co
   const col2im = col2imKernel(lc.mb, 'float32');
   const cudnn = cudnnChoiceOf(lc);
   const held = lc.slotStorage(step.output);
+  const channelsLast = lc.slotLayout(step.output) === 'nhwc';
   return (s, st) => {
     const xShape = s.shape(st.inputs[2]!);
     const g = convGeometry('conv2dInputGrad', xShape, s.shape(st.inputs[1]!), attrs);
@@ -175,7 +194,7 @@ export function lowerConv2dInputGradBf16(lc: LowerContext, step: ProgramStep, co
     if (sizeOf(xShape) === 0 || g.og === 0) return zeros(s, k, xShape);
     const p = planOf(g, attrs, 'float32');
     const byCudnn = cudnn && viaCudnn(s, k, st, {
-      choice: cudnn, direction: 'backwardData', g, attrs, operands: [0, 1], held, shape: xShape, pointers: (y, w, x) => ({ x, w, y }),
+      choice: cudnn, direction: 'backwardData', g, attrs, operands: [0, 1], held, shape: xShape, pointers: (y, w, x) => ({ x, w, y }), channelsLast,
     });
     if (byCudnn) return { dev: byCudnn };
     const gy = f32Operand(s, st.inputs[0]!, k.casts[0]!);
@@ -218,6 +237,7 @@ export function lowerConv2dFilterGradBf16(lc: LowerContext, step: ProgramStep, c
     const p = planOf(g, attrs, 'float32');
     const byCudnn = cudnn && viaCudnn(s, k, st, {
       choice: cudnn, direction: 'backwardFilter', g, attrs, operands: [0, 1], held, shape: wShape, pointers: (x, y, w) => ({ x, w, y }),
+      channelsLast: s.dev(st.inputs[0]!).layout === 'nhwc' || s.dev(st.inputs[1]!).layout === 'nhwc',
     });
     if (byCudnn) return { dev: byCudnn };
     const x = f32Operand(s, st.inputs[0]!, k.casts[0]!);

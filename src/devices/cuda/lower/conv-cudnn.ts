@@ -38,13 +38,14 @@ export interface ConvPointers {
  */
 export function convolveWithCudnn(
   s: RunState, choice: CudnnChoice, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: CudnnConvDtype,
-  p: ConvPointers,
+  p: ConvPointers, channelsLast = false,
 ): boolean {
   if (cudnnUnsupported(g, attrs, dtype) !== null) return false;
   // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only);
   // bfloat16 tensors come from the 'bf16' policy (conv-bf16.ts).
   const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
-  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark }, cudnnWorkspaceLimit.bytes);
+  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark, channelsLast },
+    cudnnWorkspaceLimit.bytes);
   if (!plan) return false;
   const { lib, handle } = s.ctx.cudnn();
   const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;

@@ -1,6 +1,9 @@
 // Elementwise ops and fused groups: one generated kernel per group. When every input is either the
 // full output shape or a single element, the contiguous kernel runs (16-byte accesses); otherwise
-// the strided one, with each input's broadcast strides over the output's axes.
+// the strided one, with each input's broadcast strides over the output's axes. Channels-last arrays
+// (storage.ts): the contiguous kernel runs when every full-size input has the output's layout; otherwise
+// the strided one walks the output in its memory order (N, H, W, C for NHWC) with each input's strides
+// in that order, whatever its own layout.
 import type { FusedStep } from '../../../compile/program.js';
 import type { FusedAttrs } from '../../../ops/fused.js';
 import { isElementwiseOpName } from '../../../ops/elementwise.js';
@@ -8,6 +11,24 @@ import { broadcastShapes, broadcastStrides } from '../../../ops/broadcast.js';
 import { sizeOf } from '../../../tensor/ndarray.js';
 import { elementwiseKernels } from '../codegen/elementwise.js';
 import { i32, i64, ptr, type Lowering } from './types.js';
+import { layoutStrides, type Layout } from '../storage.js';
+import type { CudaArray } from '../cuda-array.js';
+
+/** The axes of an NHWC array in memory order. */
+const NHWC_ORDER = [0, 2, 3, 1] as const;
+
+/** Input a's strides over the output's axes (0 where it broadcasts), as its layout holds it. */
+function inputStrides(a: CudaArray, outShape: readonly number[]): number[] {
+  if (a.layout === 'nchw') return broadcastStrides(a.shape, outShape);
+  const own = layoutStrides(a.shape, a.layout);
+  return outShape.map((d, i) => (a.shape[i] === 1 && d !== 1 ? 0 : own[i]!));
+}
+
+/** The output's dims and every input's strides in the output's memory order. */
+function walkOrder(outShape: readonly number[], layout: Layout, strides: readonly number[][]): { dims: number[]; strides: number[][] } {
+  if (layout === 'nchw') return { dims: [...outShape], strides: strides.map((s) => [...s]) };
+  return { dims: NHWC_ORDER.map((a) => outShape[a]!), strides: strides.map((s) => NHWC_ORDER.map((a) => s[a]!)) };
+}
 
 export const lowerElementwise: Lowering = (lc, step) => {
   const inputs = step.inputs.map((i) => lc.slotDtype(i));
@@ -19,11 +40,12 @@ export const lowerElementwise: Lowering = (lc, step) => {
   const ndim = lc.slotNdim(step.output);
   // Inputs and output as the storage plan holds them (bfloat16 activations under the 'bf16' policy).
   const outStorage = lc.slotStorage(step.output);
+  const outLayout = ndim === 4 ? lc.slotLayout(step.output) : 'nchw';
   const k = elementwiseKernels(lc.mb, inputs, steps, ndim, { inputs: step.inputs.map((i) => lc.slotStorage(i)), out: outStorage });
   return (s, st) => {
     const shapes = st.inputs.map((i) => s.shape(i));
     const outShape = broadcastShapes(st.op, shapes);
-    const out = s.alloc(k.outDtype, outShape, outStorage);
+    const out = s.alloc(k.outDtype, outShape, outStorage, outLayout);
     const n = sizeOf(outShape);
     if (n === 0) return { dev: out };
     const ins = st.inputs.map((i) => s.dev(i));
@@ -31,14 +53,14 @@ export const lowerElementwise: Lowering = (lc, step) => {
     let contiguous = ins.length <= 30;
     ins.forEach((a, i) => {
       if (a.size === 1) mask |= 1 << i;
-      else if (a.size !== n || a.ptr % 16n !== 0n) contiguous = false;
+      else if (a.size !== n || a.ptr % 16n !== 0n || a.layout !== outLayout) contiguous = false;
     });
     if (contiguous && out.ptr % 16n === 0n) {
       s.launch(k.contiguous, s.ctx.gridFor(n, 4), 256, [ptr(out), ...ins.map(ptr), i64(n), i32(mask)]);
     } else {
-      const strides = ins.map((a) => broadcastStrides(a.shape, outShape));
+      const walk = walkOrder(outShape, outLayout, ins.map((a) => inputStrides(a, outShape)));
       s.launch(k.strided, s.ctx.gridFor(n), 256, [
-        ptr(out), ...ins.map(ptr), i64(n), ...outShape.map(i64), ...strides.flatMap((st) => st.map(i64)),
+        ptr(out), ...ins.map(ptr), i64(n), ...walk.dims.map(i64), ...walk.strides.flatMap((st) => st.map(i64)),
       ]);
     }
     return { dev: out };

@@ -9,6 +9,10 @@
 //   sumToLike are held in bfloat16 when a value they read of their own rank is;
 // - everything else keeps its dtype: statistics and their gradient sums, the filter gradients (they
 //   feed float32 master weights), reductions, losses, parameters and their updates.
+// The layout plan then holds channels-last (NHWC) the bfloat16 values whose producing step writes NHWC
+// (the convolutions through cuDNN, batch norm's normalisation and input gradient, elementwise steps and
+// sumToLike, each following its inputs): cuDNN's tensor-core kernels read and write NHWC, as PyTorch's
+// channels_last. Pooling and every other op read and write NCHW; the executable converts at those edges.
 // Only float32 values of rank 4 that are computed by the program (no arguments, constants or
 // shared variables) and are not results qualify: users never see bfloat16. The executable enforces
 // the plan after every step (a value produced in the other storage is converted) and widens bfloat16
@@ -16,7 +20,8 @@
 import type { Program, ProgramStep } from '../../../compile/program.js';
 import { isElementwiseOpName } from '../../../ops/elementwise.js';
 import type { OpName } from '../../../ops/registry.js';
-import type { Storage } from '../storage.js';
+import type { Layout, Storage } from '../storage.js';
+import { readsOnlyShape } from '../../../ops/shape-only.js';
 
 /** The ops whose lowering reads bfloat16 inputs as planned (the conv ops only when the step takes bfloat16 operands). */
 const READS_BF16: ReadonlySet<OpName> = new Set<OpName>([
@@ -53,6 +58,38 @@ export function planStorage(program: Program, bf16Activations = true): Storage[]
       ? bf16Product(step)
       : from.some((j) => plan[step.inputs[j]!] === 'bfloat16' && slots[step.inputs[j]!]!.broadcastable.length === 4);
     if (bf16) plan[step.output] = 'bfloat16';
+  }
+  return plan;
+}
+
+/** The ops whose lowerings read channels-last inputs themselves (any mix of layouts: they convert what they must). */
+const READS_NHWC: ReadonlySet<OpName> = new Set<OpName>([
+  'fused', 'bnStats', 'bnTrain', 'bnGradStats', 'bnGradInput', 'sumToLike', 'conv2d', 'conv2dInputGrad', 'conv2dFilterGrad',
+]);
+
+/** The ops that write channels-last when their inputs are (the elementwise ones too). */
+const WRITES_NHWC: ReadonlySet<OpName> = new Set<OpName>(['fused', 'bnTrain', 'bnGradInput', 'sumToLike']);
+
+/** Whether a step's lowering reads channels-last inputs (otherwise the executable gives it NCHW copies). */
+export function stepReadsNhwc(step: ProgramStep): boolean {
+  if (isConv(step.op)) return bf16Product(step);
+  return READS_NHWC.has(step.op) || isElementwiseOpName(step.op);
+}
+
+/**
+ * The layout of every slot: NHWC for a bfloat16 value (the storage plan's) made by a bfloat16 conv2d or conv2dInputGrad,
+ * or by a step of WRITES_NHWC (or elementwise) that reads an NHWC value of rank 4; NCHW for everything else and
+ * everywhere when `channelsLast` is false.
+ */
+export function planLayout(program: Program, storage: readonly Storage[], channelsLast = true): Layout[] {
+  const plan: Layout[] = program.slots.map(() => 'nchw');
+  if (!channelsLast) return plan;
+  for (const step of program.steps) {
+    if (storage[step.output] !== 'bfloat16') continue;
+    const nhwc = step.op === 'conv2d' || step.op === 'conv2dInputGrad'
+      ? bf16Product(step)
+      : (WRITES_NHWC.has(step.op) || isElementwiseOpName(step.op)) && step.inputs.some((i, j) => plan[i] === 'nhwc' && !readsOnlyShape(step.op, j));
+    if (nhwc) plan[step.output] = 'nhwc';
   }
   return plan;
 }

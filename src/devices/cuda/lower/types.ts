@@ -5,7 +5,7 @@ import type { NDArray } from '../../../tensor/ndarray.js';
 import type { IntArg } from '../../../ops/op.js';
 import type { Program, ProgramStep } from '../../../compile/program.js';
 import type { CudaArray } from '../cuda-array.js';
-import type { Storage } from '../storage.js';
+import type { Layout, Storage } from '../storage.js';
 import type { CudaContext } from '../context.js';
 import type { ModuleBuilder } from '../codegen/module.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
@@ -41,13 +41,20 @@ export interface RunState {
   deviceCheck(explain: (value: number, position: number) => Error): { readonly flag: bigint; readonly code: number };
   /** An integer argument: a number, or the scalar value of the step's input `arg.input`. */
   intArg(arg: IntArg, step: ProgramStep): number;
-  /** A new device array (freed automatically when the slot dies, unless returned), held as `storage` (default: its dtype). */
-  alloc(dtype: DType, shape: readonly number[], storage?: Storage): CudaArray;
   /**
-   * The slot's values held as float32: its own array (temp false) or, for a value held in bfloat16, a
-   * widened copy the caller releases (temp true). For lowerings that read bfloat16 inputs only sometimes.
+   * A new device array (freed automatically when the slot dies, unless returned), held as `storage` (default: its dtype)
+   * in `layout` (default NCHW).
+   */
+  alloc(dtype: DType, shape: readonly number[], storage?: Storage, layout?: Layout): CudaArray;
+  /**
+   * The slot's values held as float32 in NCHW: its own array (temp false) or, for a value held in bfloat16 or
+   * channels-last, a converted copy the caller releases (temp true). For lowerings that read such inputs only sometimes.
    */
   float32(slot: number): { readonly arr: CudaArray; readonly temp: boolean };
+  /** The slot's values in `layout`, in their storage: its own array (temp false) or a converted copy the caller releases. */
+  inLayout(slot: number, layout: Layout): { readonly arr: CudaArray; readonly temp: boolean };
+  /** A copy of a float32 array held as `storage` in `layout` (a conversion kernel); the caller releases it. */
+  converted(arr: CudaArray, storage: Storage, layout: Layout): CudaArray;
   /** A temporary freed by the caller with release(). */
   temp(dtype: DType, shape: readonly number[]): CudaArray;
   /** Enqueues a generated kernel by name. */
@@ -64,6 +71,8 @@ export interface LowerContext {
   slotNdim(slot: number): number;
   /** How a slot's value is held at run time (lower/storage-plan.ts): its dtype, or bfloat16 for some float32 activations. */
   slotStorage(slot: number): Storage;
+  /** A slot's planned layout (lower/storage-plan.ts planLayout): NHWC for some bfloat16 activations, else NCHW. */
+  slotLayout(slot: number): Layout;
   /** Convolutions run through cuDNN (the device loaded cuDNN: its default where found); default false. */
   readonly cudnn?: boolean;
   /** With cudnn: each convolution's algorithm is chosen by timing them all once per shape; default false. */

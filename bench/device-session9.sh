@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Session 9 device calls (GPU machine: 16 cores, one H200). From the project root there:
+#   source .device-carry/env.sh && bash bench/device-session9.sh <stage>
+# probe: what channels-last is worth to PyTorch (bf16 autocast eager, NCHW against channels_last), our ResNet-50 bf16
+#        per-op profile at batch 64, and the MLP's per-op profile at batch 8192 (TF32) beside PyTorch's kernels.
+set -uo pipefail
+stage=${1:-probe}
+tests() {
+  local limit=$1; shift
+  for suite in "$@"; do
+    echo "== tests: $suite"
+    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
+    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
+    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
+  done
+}
+if [ "$stage" = probe ]; then
+  echo "== PyTorch ResNet-50 eager, bf16 autocast: channels_last, then NCHW"
+  timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16,bf16-nchw --batches 64,256 --steps 10 2>&1 | tail -6
+  echo "== ours, ResNet-50 bf16 policy batch 64 in this thread, then the per-op profile"
+  timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high --policy bf16 2>&1 | tail -1
+  SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high --policy bf16 > $OUT/profile-bf16.txt 2>&1
+  head -30 $OUT/profile-bf16.txt
+  timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 --bf16 --tf32 --rows 30 > $OUT/torch-profile-bf16.txt 2>&1
+  head -40 $OUT/torch-profile-bf16.txt
+  echo "== MLP batch 8192 TF32: our per-op profile, PyTorch's kernels"
+  SYNK_CUDA_PROFILE=1 timeout 60 node dist/bench/gpu-step.js --batches 8192 --precision high --profile --steps 10 2>&1 | tail -30
+  timeout 60 python3 bench/torch_profile.py --model mlp --batch 8192 --tf32 --rows 20 2>&1 | tail -25
+fi
+# cl: channels-last bfloat16 activations (planLayout): the GPU suites, then ResNet-50 in this thread with and without them,
+#     the per-op profile, and through bench/resnet.ts (one GPU worker) beside PyTorch eager bf16 + channels_last.
+if [ "$stage" = cl ]; then
+  tests 240 bf16-storage devices/cuda ops/batchnorm extensions/resnet
+  for c in 1 0; do
+    SYNK_CHANNELS_LAST=$c timeout 90 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 2>&1 | tail -2
+  done
+  SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision high --policy bf16 > $OUT/profile-cl.txt 2>&1
+  head -34 $OUT/profile-cl.txt
+  timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet|images"
+  timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16 --batches 64,256 --steps 10 2>&1 | tail -3
+fi
