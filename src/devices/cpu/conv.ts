@@ -100,6 +100,7 @@ function convKernel(which: Which): Kernel<Conv2dAttrs> {
     const ref = reference(step);
     if (!isGemmDtype(dtype)) return ref;
     const blas: Blas = cx.blas;
+    const simd = cx.simd !== false;
     return (inputs, rt) => {
       // forward: (x, w); input grad: (gy, w, xLike); filter grad: (x, gy, wLike).
       const xShape = which === 'input' ? inputs[2]!.shape : inputs[0]!.shape;
@@ -118,9 +119,10 @@ function convKernel(which: Which): Kernel<Conv2dAttrs> {
       if (g.n === 0 || g.K === 0 || g.og === 0) { R.fill(0); return res; }
       const wide = wideOf(g);
       if (wide !== null) {
-        if (which === 'forward') wideForward(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
-        else if (which === 'input') wideInputGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
-        else wideFilterGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
+        const a = asFloat(inputs[0]!, dtype, rt), b = asFloat(inputs[1]!, dtype, rt);
+        if (which === 'forward') wideForward(blas, dtype, wide, a, b, R, simd);
+        else if (which === 'input') wideInputGrad(blas, dtype, wide, a, b, R, rt, simd);
+        else wideFilterGrad(blas, dtype, wide, a, b, R, simd);
         return res;
       }
       const ohw = g.oh * g.ow;

@@ -2,14 +2,16 @@
 // forward, input gradient and filter gradient against the float64 reference device, on batches
 // large enough to split into several cache-sized chunks (a last chunk shorter than the others),
 // with padding (symmetric, 'same' with an even kernel, none), dilation and groups drawn by
-// fast-check; and the strided path (conv.ts's im2col) beside it on the same draws.
-import { it } from 'node:test';
+// fast-check; and the strided path (conv.ts's im2col) beside it on the same draws. A device without
+// WebAssembly SIMD (scalar heap copies) on the same draws.
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as T from '../../../src/tensor.js';
 import type { Device } from '../../../src/devices/device.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { COLUMN_BUDGET } from '../../../src/devices/cpu/conv-wide.js';
+import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { checkAgainstOracle, forEachCpuDevice } from './cpu-cases.js';
 
 interface Draw {
@@ -56,5 +58,13 @@ forEachCpuDevice('conv2d on the wide grid', (device, c) => {
     assert.equal(Math.floor(COLUMN_BUDGET / (8 * 9 * 24 * 26)), 2);
     check(device, { n: 5, groups: 1, cg: 8, og: 4, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 7 }, tol, 'float32');
     check(device, { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 8 }, tol, 'float32');
+  });
+});
+
+describe('conv2d on the wide grid without WebAssembly SIMD (scalar heap copies)', () => {
+  const device = new CpuDevice({ simd: false, notice: false });
+  it('forward and both gradients equal the float64 reference', () => {
+    fc.assert(fc.property(draws, (d) => check(device, d, { rtol: 1e-4, atol: 1e-4 }, 'float32')), { numRuns: 20, seed: 17 });
+    check(device, { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 9 }, { rtol: 1e-4, atol: 1e-4 }, 'float32');
   });
 });
