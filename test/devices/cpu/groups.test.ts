@@ -3,6 +3,8 @@
 // float64 oracle and, bit for bit, against the same device with groups off; shapes the fast paths
 // do not cover (trailing reductions, non-identity sumToLike, narrow rows, concatenation along a
 // later axis, small sizes) run the member steps and still match; errors read as on the reference.
+// A convolution's bias gradient (sums over the leading and trailing axes) runs as a group too, in
+// another summation order: against the oracle and the ungrouped device within float tolerance.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
@@ -10,7 +12,7 @@ import { NDArray } from '../../../src/tensor/ndarray.js';
 import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import { describeFunction } from '../../../src/run/function.js';
-import { leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
+import { leadAndTrailReduction, leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, errorOf } from './cpu-cases.js';
 
@@ -96,6 +98,26 @@ describe('MLP gradient groups', () => {
   });
 });
 
+describe('a convolution\'s ReLU mask + bias gradient', () => {
+  for (const [dtype, shape] of [['float32', [6, 5, 12, 12]], ['float32', [3, 4, 7, 9]], ['float64', [4, 3, 10, 6]]] as const) {
+    it(`(N, C, H, W) ${shape.join('x')} ${dtype} to (1, C, 1, 1): one group pass, the float64 reference's sums`, () => {
+      const [y, g] = [T.tensor4('y', dtype), T.tensor4('g', dtype)];
+      const bias = T.tensor({ dtype, ndim: 4, broadcastable: [true, false, true, true], name: 'bias' });
+      const dz = T.mul(T.cast(T.gt(y, 0), dtype), g);
+      const outputs = [T.sumToLike(T.sumToLike(dz, y), bias), dz];
+      const args: NDArray[] = [randomArray([...shape], 1, { dtype }), randomArray([...shape], 2, { dtype }), new NDArray(dtype, [1, shape[1], 1, 1])];
+      const exe = grouped.compile(describeFunction({ inputs: [y, g, bias], outputs }).program);
+      const got = exe.run(args) as NDArray[];
+      assert.ok(Object.keys(exe.stats().profile).some((k) => k.startsWith('fused+sumToLike')), Object.keys(exe.stats().profile).join(', '));
+      const want = T.fn({ inputs: [y, g, bias], outputs, device: ungrouped })(args[0]!, args[1]!, args[2]!) as NDArray[];
+      assertSameBits(got[1]!, want[1]!, 'the stored mask');
+      const t = dtype === 'float32' ? { rtol: 1e-6, atol: 1e-6 } : { rtol: 1e-13, atol: 1e-13 };
+      got[0]!.data.forEach((v, i) => assert.ok(Math.abs(v - want[0]!.data[i]!) <= t.atol + t.rtol * Math.abs(want[0]!.data[i]!), `channel ${i}: ${v} vs ${want[0]!.data[i]}`));
+      checkAgainstOracle(grouped, [y, g, bias], outputs, args, dtype === 'float32' ? tol : { rtol: 1e-12, atol: 1e-12 }, `${shape.join('x')} ${dtype}`);
+    });
+  }
+});
+
 describe('update chains (the optimizer after the all-reduce)', () => {
   it('gradient scaling, reshape, moments and parameter run as one flat pass; only values read elsewhere are stored', () => {
     for (const dtype of ['float32', 'float64'] as const) {
@@ -158,4 +180,11 @@ it('leadingReduction and splitLayout', () => {
   assert.equal(leadingReduction([5, 4], [5, 4]), 0);
   assert.deepEqual(splitLayout([6, 4], 1, [[6, 4], [4], [], [6, 1]]), { kinds: ['s', 's', 'z', 'z'], advance: [true, false, false, true] });
   assert.equal(splitLayout([6, 4, 3], 1, [[4, 1]]), null, 'neither full nor ones inside the row');
+  assert.deepEqual(leadAndTrailReduction([8, 16, 28, 28], [1, 16, 1, 1]), { p: 1, trail: 784 });
+  assert.deepEqual(leadAndTrailReduction([8, 16, 28, 28], [16, 1, 1]), { p: 1, trail: 784 }, 'fewer axes in like');
+  assert.deepEqual(leadAndTrailReduction([40, 64], [40, 1]), { p: 0, trail: 64 });
+  assert.deepEqual(leadAndTrailReduction([2, 3, 4], [1, 1, 4]), { p: 2, trail: 1 }, 'leading only');
+  assert.equal(leadAndTrailReduction([2, 3, 4, 5], [1, 3, 1, 5]), null, 'a reduced axis between kept ones');
+  assert.equal(leadAndTrailReduction([2, 3, 4], [1, 2, 1]), null, 'like does not fit');
+  assert.equal(leadAndTrailReduction([2, 3], [1, 1]), null, 'nothing kept');
 });
