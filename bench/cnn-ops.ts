@@ -1,7 +1,8 @@
 // Where one CPU rank's CNN step goes, op by op: the gradient of examples/train-mnist-cnn.ts's
 // network (the model of bench/cnn.ts, train mode, dropout on) on one CPU device in this thread, with
 // the device's profile on. Prints the median ms per op over the timed calls, the whole call, and the
-// buffers allocated per call (pool, results, untracked: all 0 in a steady state).
+// buffers allocated per call (pool, results, untracked: all 0 in a steady state). On a shared
+// machine the minimum of the calls is the steadier figure to compare.
 // Usage: node dist/bench/cnn-ops.js [--batches 64,512] [--calls 10]
 import * as T from '../src/tensor.js';
 import { NDArray } from '../src/tensor/ndarray.js';
@@ -56,11 +57,12 @@ for (const batch of batches) {
   const after = exe.stats();
   const ops = Object.keys(samples[0]!);
   const med = Object.fromEntries(ops.map((k) => [k, median(samples.map((s) => s[k] ?? 0))]));
+  const least = Object.fromEntries(ops.map((k) => [k, Math.min(...samples.map((s) => s[k] ?? 0))]));
   const per = (a: number, b: number) => ((a - b) / calls).toFixed(1);
-  console.log(`\nCNN gradient, batch ${batch}, one CPU device (${device.name}): ${median(wall).toFixed(2)} ms per call (median of ${calls}); `
+  console.log(`\nCNN gradient, batch ${batch}, one CPU device (${device.name}): ${median(wall).toFixed(2)} ms per call (median of ${calls}; min ${Math.min(...wall).toFixed(2)}); `
     + `allocations per call: pool ${per(after.poolAllocations, before.poolAllocations)}, `
     + `results ${per(after.resultAllocations, before.resultAllocations)}, untracked ${per(after.untrackedAllocations, before.untrackedAllocations)}`);
   for (const k of ops.filter((o) => med[o]! >= 0.005).sort((a, b) => med[b]! - med[a]!)) {
-    console.log(`  ${med[k]!.toFixed(3).padStart(9)} ms  ${k}`);
+    console.log(`  ${med[k]!.toFixed(3).padStart(9)} ms  (min ${least[k]!.toFixed(3).padStart(8)})  ${k}`);
   }
 }
