@@ -150,6 +150,11 @@ export class WasmHeap {
     }
   }
 
+  /** The memory itself, for modules that import it (wasm-bn.ts). */
+  get memoryObject(): WasmMemory {
+    return this.memory;
+  }
+
   get bytes(): number {
     return this.memory.buffer.byteLength;
   }
