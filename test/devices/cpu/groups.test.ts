@@ -1,5 +1,5 @@
-// Group steps of the CPU device (group-rules.ts): the MLP gradient's bias add + ReLU and ReLU mask +
-// bias gradient, and the flat gradient's concatenation of scaled parts. Each is checked against the
+// Group steps of the CPU device (group-rules.ts): the MLP gradient's ReLU mask + bias gradient (its
+// bias add + ReLU is one fused step: the compiler's check), and the flat gradient's concatenation of scaled parts. Each is checked against the
 // float64 oracle and, bit for bit, against the same device with groups off; shapes the fast paths
 // do not cover (trailing reductions, non-identity sumToLike, narrow rows, concatenation along a
 // later axis, small sizes) run the member steps and still match; errors read as on the reference.
@@ -13,6 +13,7 @@ import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import { describeFunction } from '../../../src/run/function.js';
 import { leadAndTrailReduction, leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
+import type { FusedAttrs } from '../../../src/ops/fused.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, errorOf } from './cpu-cases.js';
 
@@ -36,15 +37,15 @@ function check(inputs: T.Variable[], outputs: T.Variable[], args: T.ArrayInput[]
   return Object.keys(exe.stats().profile).filter((k) => k.endsWith('(group)'));
 }
 
-/** A two-layer ReLU network's loss and gradients (weights as inputs). */
-function mlp(dtype: 'float32' | 'float64') {
+/** A two-layer ReLU network's loss and gradients (weights as inputs); with `returnPre`, the first pre-activation too. */
+function mlp(dtype: 'float32' | 'float64', returnPre = false) {
   const x = T.tensor({ dtype, ndim: 2, name: 'x' });
   const [w1, w2] = [T.tensor({ dtype, ndim: 2, name: 'w1' }), T.tensor({ dtype, ndim: 2, name: 'w2' })];
   const [b1, b2] = [T.tensor({ dtype, ndim: 1, name: 'b1' }), T.tensor({ dtype, ndim: 1, name: 'b2' })];
   const t = T.vector('t', 'int32');
-  const h = T.relu(T.add(T.dot(x, w1), b1));
-  const loss = T.mean(T.crossentropyFromLogits(T.add(T.dot(h, w2), b2), t));
-  return { inputs: [x, w1, b1, w2, b2, t], outputs: [loss, ...T.grad(loss, [w1, b1, w2, b2])] };
+  const z = T.add(T.dot(x, w1), b1);
+  const loss = T.mean(T.crossentropyFromLogits(T.add(T.dot(T.relu(z), w2), b2), t));
+  return { inputs: [x, w1, b1, w2, b2, t], outputs: [loss, ...T.grad(loss, [w1, b1, w2, b2]), ...(returnPre ? [z] : [])] };
 }
 
 function mlpArgs(rows: number, d: number, hidden: number, k: number, dtype: 'float32' | 'float64'): NDArray[] {
@@ -55,15 +56,29 @@ function mlpArgs(rows: number, d: number, hidden: number, k: number, dtype: 'flo
 
 describe('MLP gradient groups', () => {
   for (const dtype of ['float32', 'float64'] as const) {
-    it(`bias add + ReLU and ReLU mask + bias gradient run as groups (${dtype}), whole and padded rows`, () => {
+    it(`bias add + ReLU fuse into one step, ReLU mask + bias gradient run as a group (${dtype}), whole and padded rows`, () => {
       const { inputs, outputs } = mlp(dtype);
       for (const hidden of [256, 259]) {
         const groups = check(inputs, outputs, mlpArgs(9, 20, hidden, 10, dtype), `${dtype} hidden ${hidden}`);
-        assert.ok(groups.includes('add+relu (group)'), `groups used: ${groups.join(', ')}`);
         assert.ok(groups.some((g) => g.startsWith('fused+sumToLike')), `groups used: ${groups.join(', ')}`);
       }
+      // The bias add and the ReLU are one fused step with one output (compile/rewrite/shape-reads.ts moved
+      // the gradient's shape read of the pre-activation to the ReLU's output): no add+relu chain group is needed.
+      const { program, log } = describeFunction({ inputs, outputs });
+      assert.ok(log.some((l) => l.startsWith('shape reads:')), `log: ${log.join('; ')}`);
+      const fusedOps = program.steps.filter((s) => s.op === 'fused').map((s) => (s.attrs as unknown as FusedAttrs).steps.map((q) => q.op).join(','));
+      assert.ok(fusedOps.includes('add,relu'), `fused steps: ${fusedOps.join(' | ')}`);
+      assert.ok(!program.steps.some((s) => s.op === 'relu'), 'no ReLU step of its own');
     });
   }
+
+  it('a pre-activation that is also a result: bias add + ReLU run as one chain group that stores both', () => {
+    const { inputs, outputs } = mlp('float32', true);
+    for (const hidden of [256, 259]) {
+      const groups = check(inputs, outputs, mlpArgs(9, 20, hidden, 10, 'float32'), `hidden ${hidden}, z returned`);
+      assert.ok(groups.includes('add+relu (group)'), `groups used: ${groups.join(', ')}`);
+    }
+  });
 
   it('shapes the fast paths do not take (one row, small layers, narrow rows) still match', () => {
     const { inputs, outputs } = mlp('float32');
