@@ -65,7 +65,8 @@ for (const batch of batches) {
   const med = Object.fromEntries(ops.map((k) => [k, median(samples.map((s) => s[k] ?? 0))]));
   const least = Object.fromEntries(ops.map((k) => [k, Math.min(...samples.map((s) => s[k] ?? 0))]));
   const per = (a: number, b: number) => ((a - b) / calls).toFixed(1);
-  console.log(`\n${model === 'cnn' ? 'CNN' : `ResNet-18 ${size}x${size}`} gradient, batch ${batch}, one CPU device (${device.name}): ${median(wall).toFixed(2)} ms per call (median of ${calls}; min ${Math.min(...wall).toFixed(2)}); `
+  const title = `${model === 'cnn' ? 'CNN' : `ResNet-18 ${size}x${size}`} gradient, batch ${batch}, one CPU device (${device.name})`;
+  console.log(`\n${title}: ${median(wall).toFixed(2)} ms per call (median of ${calls}; min ${Math.min(...wall).toFixed(2)}); `
     + `allocations per call: pool ${per(after.poolAllocations, before.poolAllocations)}, `
     + `results ${per(after.resultAllocations, before.resultAllocations)}, untracked ${per(after.untrackedAllocations, before.untrackedAllocations)}`);
   for (const k of ops.filter((o) => med[o]! >= 0.005).sort((a, b) => med[b]! - med[a]!)) {

@@ -116,7 +116,9 @@ function emitScatterAdd(simd: boolean): Code {
   });
 }
 
-type Block = (src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number, step: number) => void;
+type Block = (
+  src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number, step: number,
+) => void;
 
 /** One thread's heap: a growable memory, its float views and the copy kernel. */
 export class WasmHeap {
@@ -168,7 +170,9 @@ export class WasmHeap {
    * For p < planes, r < rows: copies `len` elements from src + p·srcPlane + r·srcRow to dst + p·dstPlane + r·dstRow.
    * Offsets, strides and len are in elements of `elem` bytes (4 or 8); source and destination must not overlap.
    */
-  copy3(elem: number, src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number): void {
+  copy3(
+    elem: number, src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number,
+  ): void {
     if (planes <= 0 || rows <= 0 || len <= 0) return;
     this.copyFn(src * elem, srcRow * elem, srcPlane * elem, dst * elem, dstRow * elem, dstPlane * elem, planes, rows, len * elem, 0);
   }
@@ -178,13 +182,17 @@ export class WasmHeap {
    * dst[dst + p·dstPlane + r·dstRow + j] = src[src + p·srcPlane + r·srcRow + j·step] (an im2col row of a strided convolution).
    * With step 2 it may read the element after the last one it copies.
    */
-  gather(src: number, srcRow: number, srcPlane: number, step: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number): void {
+  gather(
+    src: number, srcRow: number, srcPlane: number, step: number, dst: number, dstRow: number, dstPlane: number, planes: number, rows: number, len: number,
+  ): void {
     if (planes <= 0 || rows <= 0 || len <= 0) return;
     this.gatherFn(src * 4, srcRow * 4, srcPlane * 4, dst * 4, dstRow * 4, dstPlane * 4, planes, rows, len, step * 4);
   }
 
   /** Float32 only, in elements: dst[dst + p·dstPlane + r·dstRow + j·step] += src[src + p·srcPlane + r·srcRow + j] (col2im). */
-  scatterAdd(src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, step: number, planes: number, rows: number, len: number): void {
+  scatterAdd(
+    src: number, srcRow: number, srcPlane: number, dst: number, dstRow: number, dstPlane: number, step: number, planes: number, rows: number, len: number,
+  ): void {
     if (planes <= 0 || rows <= 0 || len <= 0) return;
     this.scatterAddFn(src * 4, srcRow * 4, srcPlane * 4, dst * 4, dstRow * 4, dstPlane * 4, planes, rows, len, step * 4);
   }

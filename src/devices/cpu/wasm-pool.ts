@@ -81,7 +81,9 @@ function emitPool(backward: boolean): Code {
 
 // SIMD variant. i32 locals: 5 rowBytes, 6 planeBytes, 7 end, 8 plane, 9 i, 10 row, 11 j, 12 jj, 13 a, 14 a2,
 // 15 outBase (the plane's first window, bytes), 16 orow; v128 locals: 17-20 loads, 21-23 taps 1-3, 24 best, 25 take, 26 idx, 27 g.
-const S = { ROWB: 5, PLANEB: 6, END: 7, PLANE: 8, I: 9, ROW: 10, J: 11, JJ: 12, A: 13, A2: 14, OBASE: 15, OROW: 16, V0: 17, T1: 21, BEST: 24, TAKE: 25, IDX: 26, G: 27 };
+const S = {
+  ROWB: 5, PLANEB: 6, END: 7, PLANE: 8, I: 9, ROW: 10, J: 11, JJ: 12, A: 13, A2: 14, OBASE: 15, OROW: 16, V0: 17, T1: 21, BEST: 24, TAKE: 25, IDX: 26, G: 27,
+};
 const SHUFFLE = 0x0d, SPLAT_I32 = 0x11, I32X4_EQ = 0x37, F32X4_EQ = 0x41, F32X4_NE = 0x42, F32X4_GT = 0x44;
 const V128_AND = 0x4e, V128_OR = 0x50, BITSELECT = 0x52;
 /** Byte lanes of i8x16.shuffle picking float lanes `f` (0-3 of the first operand, 4-7 of the second). */

@@ -76,6 +76,7 @@ describe('conv2d on the wide grid without WebAssembly SIMD (scalar heap copies)'
   const device = new CpuDevice({ simd: false, notice: false });
   it('forward and both gradients equal the float64 reference', () => {
     fc.assert(fc.property(draws, (d) => check(device, d, { rtol: 1e-4, atol: 1e-4 }, 'float32')), { numRuns: 20, seed: 17 });
-    check(device, { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 9 }, { rtol: 1e-4, atol: 1e-4 }, 'float32');
+    const geometry = { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 9 };
+    check(device, geometry, { rtol: 1e-4, atol: 1e-4 }, 'float32');
   });
 });

@@ -127,7 +127,10 @@ describe('a convolution\'s ReLU mask + bias gradient', () => {
       const want = T.fn({ inputs: [y, g, bias], outputs, device: ungrouped })(args[0]!, args[1]!, args[2]!) as NDArray[];
       assertSameBits(got[1]!, want[1]!, 'the stored mask');
       const t = dtype === 'float32' ? { rtol: 1e-6, atol: 1e-6 } : { rtol: 1e-13, atol: 1e-13 };
-      got[0]!.data.forEach((v, i) => assert.ok(Math.abs(v - want[0]!.data[i]!) <= t.atol + t.rtol * Math.abs(want[0]!.data[i]!), `channel ${i}: ${v} vs ${want[0]!.data[i]}`));
+      got[0]!.data.forEach((v, i) => {
+        const w = want[0]!.data[i]!;
+        assert.ok(Math.abs(v - w) <= t.atol + t.rtol * Math.abs(w), `channel ${i}: ${v} vs ${w}`);
+      });
       checkAgainstOracle(grouped, [y, g, bias], outputs, args, dtype === 'float32' ? tol : { rtol: 1e-12, atol: 1e-12 }, `${shape.join('x')} ${dtype}`);
     });
   }
