@@ -21,6 +21,12 @@ export interface TrainTiming {
   /** The 10th and 90th percentiles of the time per step: the spread around the median. */
   p10Ms: number;
   p90Ms: number;
+  /**
+   * Shared-state steps only (else null): medians over the timing steps of the fastest and the slowest
+   * rank's gradient, of the first and the last rank's start after the controller's call began, and
+   * the ranks that were slowest (with counts).
+   */
+  ranks: { fastestGradMs: number; slowestGradMs: number; firstStartMs: number; lastStartMs: number; slowest: string } | null;
 }
 
 /** The median of a list (NaN for none). */
@@ -46,6 +52,7 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
     total.push(performance.now() - t0);
   }
   const parts = { grad: [] as number[], wait: [] as number[], ar: [] as number[], upd: [] as number[] };
+  const ranks = { fast: [] as number[], slow: [] as number[], first: [] as number[], last: [] as number[], slowest: new Map<number, number>() };
   for (let i = 0; i < Math.max(3, Math.floor(steps / 2)); i++) {
     if (workers === 1 && train.timings() === null) {
       // One rank runs gradient and update as one program: nothing to split.
@@ -58,6 +65,14 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
       await step();
       const t = train.timings()!;
       parts.grad.push(t.gradientMs); parts.wait.push(t.waitMs); parts.ar.push(t.reduceMs); parts.upd.push(t.updateMs);
+      if (t.ranks.length > 0) {
+        const grads = t.ranks.map((x) => x.gradientMs);
+        const worst = grads.indexOf(Math.max(...grads));
+        ranks.fast.push(Math.min(...grads)); ranks.slow.push(grads[worst]!);
+        ranks.first.push(Math.min(...t.ranks.map((x) => x.startMs)));
+        ranks.last.push(Math.max(...t.ranks.map((x) => x.startMs)));
+        ranks.slowest.set(worst, (ranks.slowest.get(worst) ?? 0) + 1);
+      }
       continue;
     }
     const t0 = performance.now();
@@ -73,6 +88,10 @@ export async function timeTrainSteps(train: X.TrainFunction, args: readonly unkn
     workers, batch, msPerStep: ms, samplesPerSecond: (batch / ms) * 1000,
     gradMs: median(parts.grad), waitMs: median(parts.wait), allReduceMs: median(parts.ar), updateMs: median(parts.upd),
     p10Ms: quantile(total, 0.1), p90Ms: quantile(total, 0.9),
+    ranks: ranks.fast.length === 0 ? null : {
+      fastestGradMs: median(ranks.fast), slowestGradMs: median(ranks.slow), firstStartMs: median(ranks.first), lastStartMs: median(ranks.last),
+      slowest: [...ranks.slowest].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r}${n > 1 ? ` (${n}x)` : ''}`).join(', '),
+    },
   };
 }
 
@@ -86,7 +105,9 @@ export function timingLine(train: X.TrainFunction, r: TrainTiming): string {
   return `workers ${r.workers}, batch ${r.batch}: ${r.msPerStep.toFixed(1)} ms/step, ${Math.round(r.samplesPerSecond)} samples/s `
     + `(${how}: ${r.gradMs.toFixed(1)} / ${r.waitMs.toFixed(1)} / ${r.allReduceMs.toFixed(2)} / ${r.updateMs.toFixed(2)} ms; `
     + `dispatch and the rest ${rest.toFixed(1)} ms; p10 ${r.p10Ms.toFixed(2)}, p90 ${r.p90Ms.toFixed(2)} ms`
-    + `${split ? `; ${split} weight gradients by the column split, their GEMMs in the reduce-scatter's time` : ''})`;
+    + `${split ? `; ${split} weight gradients by the column split, their GEMMs in the reduce-scatter's time` : ''})`
+    + (r.ranks ? `\n  ranks: gradient fastest / slowest ${r.ranks.fastestGradMs.toFixed(1)} / ${r.ranks.slowestGradMs.toFixed(1)} ms, `
+      + `starts ${r.ranks.firstStartMs.toFixed(2)} to ${r.ranks.lastStartMs.toFixed(2)} ms after the call began; slowest rank: ${r.ranks.slowest}` : '');
 }
 
 /** The markdown table of every configuration. */

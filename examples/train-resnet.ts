@@ -19,7 +19,7 @@ const o = parseDemoOptions(
   'train-resnet',
   'ResNet-18 (small stem, reduced width) or a 3-block ResNet-style CNN on MNIST-shaped images with Adam.',
   { epochs: 1, batch: 64, lr: 2e-3, seed: 4, trainRows: 60000, testRows: 10000, slices: 4 },
-  { epochs: 1, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
+  { epochs: 2, batch: 32, lr: 5e-3, trainRows: 2000, testRows: 500 },
   (c) => c.addOption(new Option('--model <name>', "'resnet18' (X.resnet18, small stem) or 'small' (stem and 3 residual blocks)")
     .choices(['resnet18', 'small']).default('resnet18'))
     .option('--width <n>', 'resnet18: channels of its first layer (default 8, quick 4; torchvision 64)', positiveInt('--width'))

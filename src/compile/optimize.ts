@@ -6,6 +6,7 @@ import { canonicalize } from './rewrite/canonicalize.js';
 import { fuseElementwise } from './rewrite/fuse.js';
 import { applyPrecision } from './rewrite/precision.js';
 import { fuseBatchNormRelu } from './rewrite/fuse-batchnorm.js';
+import { moveShapeReads } from './rewrite/shape-reads.js';
 import type { Precision } from './precision.js';
 
 export interface OptimizeOptions {
@@ -31,6 +32,7 @@ export function optimize(program: Program, options: OptimizeOptions = {}, precis
   w.eliminateDeadCode();
   applyPrecision(w, precision);
   if (options.fuse !== false) {
+    moveShapeReads(w);
     fuseBatchNormRelu(w);
     fuseElementwise(w);
   }

@@ -61,12 +61,23 @@ export const CONTROL = {
   /** Which split weights this step computes by columns (bits over plan.split.layers; 0: none), and its rows per rank block. */
   splitMask: 21,
   splitStride: 22,
-  /** Each rank's rows in this step. */
+  /** Each rank's rows in this step; after them, RANK_TIMES words per rank (rankTimesAt). */
   weights: 23,
 } as const;
 
-export function controlWords(size: number): number {
+/**
+ * Per rank, its last step: when its gradient began (ms since the epoch: performance.timeOrigin +
+ * now(), comparable across threads), how long the gradient took, and how long it waited at the barrier.
+ */
+export const RANK_TIMES = 3;
+
+/** Where rank 0's RANK_TIMES words start. */
+export function rankTimesAt(size: number): number {
   return CONTROL.weights + size;
+}
+
+export function controlWords(size: number): number {
+  return rankTimesAt(size) + RANK_TIMES * size;
 }
 
 /** Shard r of [0, length): contiguous, cut at multiples of 16 elements so ranks never share a cache line. */
@@ -128,6 +139,7 @@ export class SharedStep {
   /** Marks the start of the gradient phase (for rank 0's timings). */
   beginGradient(): void {
     this.gradientStart = performance.now();
+    this.control[rankTimesAt(this.plan.size) + RANK_TIMES * this.rank] = performance.timeOrigin + this.gradientStart;
   }
 
   /** Writes this rank's flat gradient (or zeros when it had no rows) into its slot, before the barrier. */
@@ -144,12 +156,15 @@ export class SharedStep {
       slot.set(flat);
     }
     this.control[CONTROL.weights + this.rank] = slot[this.plan.weightIndex]!;
-    if (this.rank === 0) this.control[CONTROL.timings] = performance.now() - this.gradientStart;
+    const gradientMs = performance.now() - this.gradientStart;
+    this.control[rankTimesAt(this.plan.size) + RANK_TIMES * this.rank + 1] = gradientMs;
+    if (this.rank === 0) this.control[CONTROL.timings] = gradientMs;
   }
 
   /** After the barrier: reduce shard `rank` over every slot and apply the rule to it in place. */
   reduceAndUpdate(waitedMs: number): void {
     const t0 = performance.now();
+    this.control[rankTimesAt(this.plan.size) + RANK_TIMES * this.rank + 2] = waitedMs;
     const { size, length } = this.plan;
     let rows = 0;
     for (let r = 0; r < size; r++) rows += this.control[CONTROL.weights + r]!;
@@ -216,6 +231,7 @@ export class SharedStep {
    */
   updateShard(waitedMs: number, from = 0, to = this.plan.length): void {
     const t0 = performance.now();
+    this.control[rankTimesAt(this.plan.size) + RANK_TIMES * this.rank + 2] = waitedMs;
     const { length, paramEnd, weightIndex, arenaAt, valuesAt, stateAt } = this.plan;
     const first = this.slots[0]!;
     const rows = first[weightIndex]!;

@@ -7,7 +7,7 @@
 import { NDArray } from '../tensor/ndarray.js';
 import type { SharedVariable } from '../tensor/variable.js';
 import { fusedRule, type FusedRule, type FusedRuleName } from './fused-rules.js';
-import { CONTROL } from './shared-step.js';
+import { CONTROL, RANK_TIMES, rankTimesAt } from './shared-step.js';
 import { callWithStep, type SynkFn } from './function.js';
 import { forkGeneration, numWorkers, sendPlan } from './runtime.js';
 import { commitSharedState, holdInSharedMemory, releaseSharedMemory } from './shared-state.js';
@@ -69,6 +69,18 @@ export interface SharedStepTimings {
   readonly simd: boolean;
   /** How many weight gradients the step computed by the column split (their GEMMs count in reduceMs). */
   readonly columnSplit: number;
+  /** Every rank's own clock in the last step, to see which rank the others waited for and why. */
+  readonly ranks: readonly RankTiming[];
+}
+
+/** One rank's part of the last step, ms. */
+export interface RankTiming {
+  /** When its gradient began, after the controller began the step (dispatch, waking up and setting up). */
+  readonly startMs: number;
+  /** Forward and backward on its rows, up to its flat gradient in its arena slot. */
+  readonly gradientMs: number;
+  /** Waiting at the barrier for the other ranks. */
+  readonly waitMs: number;
 }
 
 let nextPlanId = 1;
@@ -83,7 +95,9 @@ export class SharedTrainStep {
   private readonly held: SharedVariable[] = [];
   private holding = false;
   private lastSplit = 0;
-  private fork: { generation: number; planId: number; control: Float64Array; splitRows: number } | null = null;
+  /** When the last step's call began on the controller (ms since the epoch, as the ranks' start times). */
+  private calledAt = 0;
+  private fork: { generation: number; planId: number; control: Float64Array; splitRows: number; size: number } | null = null;
 
   constructor(private readonly spec: SharedTrainSpec) {
     this.rule = fusedRule(spec.rule);
@@ -149,6 +163,7 @@ export class SharedTrainStep {
     this.hold();
     for (const v of this.held) commitSharedState(v); // values the user set since the last step
     const fork = await this.ensureFork(split?.stride ?? 0);
+    this.calledAt = performance.timeOrigin + performance.now();
     const step = (this.spec.counter ? this.spec.counter.getValue({ borrow: true }).item() : 0) + 1;
     const hyper = this.rule.hyper.map((name) => this.spec.hyper[name]!.getValue({ borrow: true }).item());
     const result = await callWithStep(split?.gradFn ?? this.spec.gradFn, {
@@ -170,8 +185,14 @@ export class SharedTrainStep {
   timings(): SharedStepTimings {
     const c = this.fork?.control;
     const reduceMs = c?.[CONTROL.timings + 4] ?? 0;
+    const ranks: RankTiming[] = [];
+    if (c) {
+      const size = this.fork!.size;
+      const at = (r: number, k: number) => c[rankTimesAt(size) + RANK_TIMES * r + k]!;
+      for (let r = 0; r < size; r++) ranks.push({ startMs: at(r, 0) - this.calledAt, gradientMs: at(r, 1), waitMs: at(r, 2) });
+    }
     return { gradientMs: c?.[CONTROL.timings] ?? 0, waitMs: c?.[CONTROL.timings + 1] ?? 0, reduceMs, updateMs: (c?.[CONTROL.timings + 2] ?? 0) - reduceMs,
-      simd: c?.[CONTROL.timings + 3] === 1, columnSplit: this.lastSplit };
+      simd: c?.[CONTROL.timings + 3] === 1, columnSplit: this.lastSplit, ranks };
   }
 
   /**
@@ -186,7 +207,7 @@ export class SharedTrainStep {
     const rows = Math.max(Math.ceil(splitRows / 16) * 16, this.fork?.generation === generation ? this.fork.splitRows : 0);
     const plan = this.storage.planFor(nextPlanId++, size, this.spec.splitLayers ?? [], rows);
     await sendPlan(plan, this.held, `${this.spec.owner}: sending the shared step`);
-    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control), splitRows: rows };
+    this.fork = { generation, planId: plan.id, control: new Float64Array(plan.control), splitRows: rows, size };
     return this.fork;
   }
 }

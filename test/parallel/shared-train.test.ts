@@ -205,6 +205,14 @@ describe('shared-state training step on 3 CPU workers', () => {
     }
     assert.ok(train.timings() !== null, 'the shared-state step ran');
     assert.equal(train.timings()!.simd, simdSupported(), 'the ranks sum and update with the SIMD kernels where the engine has them');
+    // Every rank's own clock of the last step: it began after the controller's call did and took some time.
+    const ranks = train.timings()!.ranks;
+    assert.equal(ranks.length, 3);
+    for (const [r, t] of ranks.entries()) {
+      assert.ok(t.startMs >= 0 && t.startMs < 10_000, `rank ${r} started ${t.startMs} ms after the call`);
+      assert.ok(t.gradientMs > 0 && t.waitMs >= 0, `rank ${r}: gradient ${t.gradientMs} ms, wait ${t.waitMs} ms`);
+    }
+    assert.equal(ranks[0]!.gradientMs, train.timings()!.gradientMs, 'rank 0 is the one the summary reports');
     m.params.forEach((p, i) => assertAllClose(p.getValue().astype('float64'), ref.params[i]!.getValue(), { rtol: 1e-4, atol: 1e-5 }, `param ${i}`));
     // Every rank reads the same memory, so every rank's value is the controller's.
     for (let rank = 0; rank < 3; rank++) {

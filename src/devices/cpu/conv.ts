@@ -5,6 +5,8 @@
 //   input grad:   col  = W_gᵀ · gy_g,  scattered back  (col2im, accumulating overlaps)
 //   filter grad:  gW_g += gy_g · colᵀ                  (summed over the batch by beta = 1)
 // A 1x1 convolution with stride 1, no padding and no dilation reads the input directly (no col).
+// Stride-1 convolutions run on the wide grid (conv-wide.ts); other float32 ones through the heap's
+// gathers (conv-strided.ts); float64 ones with the loops here.
 // Anything the geometry rejects goes to the reference perform, which raises the usual error.
 import type { NDArray } from '../../tensor/ndarray.js';
 import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../ops/conv.js';
@@ -12,6 +14,7 @@ import type { Blas, GemmArray } from './blas-types.js';
 import { reference, type Kernel, type StepRunner } from './kernel-types.js';
 import { asFloat, isGemmDtype } from './matmul.js';
 import { wideFilterGrad, wideForward, wideInputGrad, type WideConv } from './conv-wide.js';
+import { stridedFilterGrad, stridedForward, stridedInputGrad } from './conv-strided.js';
 
 interface Geometry extends ConvGeometry {
   groups: number;
@@ -100,6 +103,7 @@ function convKernel(which: Which): Kernel<Conv2dAttrs> {
     const ref = reference(step);
     if (!isGemmDtype(dtype)) return ref;
     const blas: Blas = cx.blas;
+    const simd = cx.simd !== false;
     return (inputs, rt) => {
       // forward: (x, w); input grad: (gy, w, xLike); filter grad: (x, gy, wLike).
       const xShape = which === 'input' ? inputs[2]!.shape : inputs[0]!.shape;
@@ -118,9 +122,17 @@ function convKernel(which: Which): Kernel<Conv2dAttrs> {
       if (g.n === 0 || g.K === 0 || g.og === 0) { R.fill(0); return res; }
       const wide = wideOf(g);
       if (wide !== null) {
-        if (which === 'forward') wideForward(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
-        else if (which === 'input') wideInputGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
-        else wideFilterGrad(blas, dtype, wide, asFloat(inputs[0]!, dtype, rt), asFloat(inputs[1]!, dtype, rt), R, rt);
+        const a = asFloat(inputs[0]!, dtype, rt), b = asFloat(inputs[1]!, dtype, rt);
+        if (which === 'forward') wideForward(blas, dtype, wide, a, b, R, simd);
+        else if (which === 'input') wideInputGrad(blas, dtype, wide, a, b, R, rt, simd);
+        else wideFilterGrad(blas, dtype, wide, a, b, R, simd);
+        return res;
+      }
+      if (dtype === 'float32' && !g.direct) {
+        const a = asFloat(inputs[0]!, dtype, rt) as Float32Array, b = asFloat(inputs[1]!, dtype, rt) as Float32Array, out = R as Float32Array;
+        if (which === 'forward') stridedForward(blas, g, a, b, out, simd);
+        else if (which === 'input') stridedInputGrad(blas, g, a, b, out, simd);
+        else stridedFilterGrad(blas, g, a, b, out, simd);
         return res;
       }
       const ohw = g.oh * g.ow;

@@ -317,8 +317,29 @@ export function leadingReduction(shape: Shape, like: Shape): number | null {
 }
 
 /**
+ * sumToLike(g of `shape`, like) over leading axes [0, p) and trailing axes (a convolution's bias
+ * gradient: (N, C, H, W) to (1, C, 1, 1)), the axes between kept: p and the values per kept
+ * element in the trailing axes, or null for any other pattern.
+ */
+export function leadAndTrailReduction(shape: Shape, like: Shape): { p: number; trail: number } | null {
+  const lead = shape.length - like.length;
+  if (lead < 0) return null;
+  const reduced = shape.map((d, i) => i < lead || (like[i - lead] === 1 && d !== 1));
+  if (shape.some((d, i) => !reduced[i] && like[i - lead] !== d)) return null;
+  let p = 0;
+  while (p < shape.length && (reduced[p] || shape[p] === 1)) p++;
+  let q = shape.length;
+  while (q > p && (reduced[q - 1] || shape[q - 1] === 1)) q--;
+  for (let i = p; i < q; i++) if (reduced[i]) return null;
+  if (q === p) return null;
+  return { p, trail: sizeOf(shape.slice(q)) };
+}
+
+/**
  * A bias-gradient group: `e` elementwise, then optionally `alias` = sumToLike(e, like) expected to
- * be the identity, then `reduce` = sumToLike(e or alias, like) over leading axes. Outputs in the
+ * be the identity, then `reduce` = sumToLike(e or alias, like) over leading axes, or over leading
+ * and trailing axes: the column sums over the leading axes, then each kept element's trailing run
+ * summed (in float64, in a different order from the reference's, so the last bit may differ). Outputs in the
  * order [e, alias?, reduce]; e's value is stored only when `storeE` (some other step reads it or
  * the alias).
  */
@@ -341,7 +362,7 @@ export function biasGradGroupBuilder(e: MemberStep, alias: MemberStep | null, re
     const produced: (NDArray | undefined)[] = outputs.map(() => undefined);
     const outData: TypedArray[] = [];
     let lastShapes: Shape[] | null = null;
-    let plan: { kernel: ChainKernel; rows: number; inner: number; shape: number[] } | null = null;
+    let plan: { kernel: ChainKernel; rows: number; inner: number; shape: number[]; trail: number } | null = null;
     return (inputs, rt) => {
       if (lane === null) return slow(inputs, rt);
       for (let j = 0; j < eAt.length; j++) eInputs[j] = inputs[eAt[j]!]!;
@@ -359,7 +380,16 @@ export function biasGradGroupBuilder(e: MemberStep, alias: MemberStep | null, re
       const acc = rt.scratch('float64', plan.inner) as Float64Array;
       plan.kernel.run(plan.rows, plan.inner, layoutInputs(ins, plan.kernel), outData, acc);
       const sums = rt.output(rDtype, like, false, outputs.length - 1);
-      sums.data.set(acc.subarray(0, plan.inner));
+      const trail = plan.trail;
+      if (trail === 1) sums.data.set(acc.subarray(0, plan.inner));
+      else {
+        const out = sums.data;
+        for (let c = 0, at = 0; c < out.length; c++) {
+          let sum = 0;
+          for (let t = 0; t < trail; t++, at++) sum += acc[at]!;
+          out[c] = sum;
+        }
+      }
       produced[0] = value;
       if (alias !== null) produced[1] = value;
       produced[outputs.length - 1] = sums;
@@ -376,11 +406,16 @@ function biasGradPlan(steps: ScalarStep[], lane: Lane, eInputs: readonly NDArray
     return null;
   }
   if (aliasLike !== null && !sameShape(aliasLike, shape)) return null;
-  const p = leadingReduction(shape, like);
-  if (p === null || p === 0 || !wasmPays(sizeOf(shape.slice(0, p)), sizeOf(shape.slice(p)), lane === 'f32' ? 4 : 2)) return null;
+  let p = leadingReduction(shape, like), trail = 1;
+  if (p === null) {
+    const both = leadAndTrailReduction(shape, like);
+    if (both === null) return null;
+    ({ p, trail } = both);
+  }
+  if ((p === 0 && trail === 1) || !wasmPays(sizeOf(shape.slice(0, p)), sizeOf(shape.slice(p)), lane === 'f32' ? 4 : 2)) return null;
   const split = splitLayout(shape, p, eInputs.map((a) => a.shape));
   if (split === null) return null;
   const last = steps.length - 1;
   const kernel = new ChainKernel({ steps, lane, inner: split.kinds, advance: split.advance, stores: storeE ? [last] : [], colsum: last });
-  return { kernel, rows: sizeOf(shape.slice(0, p)), inner: sizeOf(shape.slice(p)), shape };
+  return { kernel, rows: sizeOf(shape.slice(0, p)), inner: sizeOf(shape.slice(p)), shape, trail };
 }

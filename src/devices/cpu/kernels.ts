@@ -9,6 +9,7 @@ import { matmulKernel } from './matmul.js';
 import { withBf16Operands } from './bf16-operands.js';
 import { conv2dFilterGradKernel, conv2dInputGradKernel, conv2dKernel } from './conv.js';
 import { concatenateKernel, fillLikeKernel, scatterRowwiseKernel, shapeIKernel, subtensorKernel, takeRowwiseKernel } from './structural-kernels.js';
+import { bnGradInputKernel, bnGradStatsKernel, bnStatsKernel, bnTrainKernel } from './bn-kernels.js';
 import { avgPool2dGradKernel, avgPool2dKernel, maxPool2dGradGradKernel, maxPool2dGradKernel, maxPool2dKernel } from './pooling.js';
 
 const ew = elementwiseKernel;
@@ -70,10 +71,10 @@ export const KERNELS: { readonly [N in OpName]: Kernel<OpAttrs<N>> } = {
   maxPool2dGradGrad: maxPool2dGradGradKernel,
   avgPool2d: avgPool2dKernel,
   avgPool2dGrad: avgPool2dGradKernel,
-  bnStats: reference,
-  bnTrain: reference,
-  bnGradStats: reference,
-  bnGradInput: reference,
+  bnStats: bnStatsKernel,
+  bnTrain: bnTrainKernel,
+  bnGradStats: bnGradStatsKernel,
+  bnGradInput: bnGradInputKernel,
 
   // random draws
   randomUniform: reference,

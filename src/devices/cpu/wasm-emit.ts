@@ -83,6 +83,8 @@ export class Code {
   ne(): this { return this.op(0x47); }
   ltU(): this { return this.op(0x49); }
   // memory (offsets are byte immediates added to the address on the stack)
+  i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
+  i32Store(offset = 0): this { return this.op(0x36, ...this.memarg(2, offset)); }
   f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
   f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
   f64Load(offset = 0): this { return this.op(0x2b, ...this.memarg(3, offset)); }

@@ -2,14 +2,17 @@
 // forward, input gradient and filter gradient against the float64 reference device, on batches
 // large enough to split into several cache-sized chunks (a last chunk shorter than the others),
 // with padding (symmetric, 'same' with an even kernel, none), dilation and groups drawn by
-// fast-check; and the strided path (conv.ts's im2col) beside it on the same draws.
-import { it } from 'node:test';
+// fast-check; and the strided path (conv-strided.ts for float32, conv.ts's im2col for float64) beside
+// it on the same draws, with chunks, a stem and a 1x1 downsampling. A device without
+// WebAssembly SIMD (scalar heap copies) on the same draws.
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import * as T from '../../../src/tensor.js';
 import type { Device } from '../../../src/devices/device.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { COLUMN_BUDGET } from '../../../src/devices/cpu/conv-wide.js';
+import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { checkAgainstOracle, forEachCpuDevice } from './cpu-cases.js';
 
 interface Draw {
@@ -56,5 +59,24 @@ forEachCpuDevice('conv2d on the wide grid', (device, c) => {
     assert.equal(Math.floor(COLUMN_BUDGET / (8 * 9 * 24 * 26)), 2);
     check(device, { n: 5, groups: 1, cg: 8, og: 4, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 7 }, tol, 'float32');
     check(device, { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 8 }, tol, 'float32');
+  });
+
+  it('strided (conv-strided.ts): chunks of 3, 3 and 1 images, groups, dilation, a 7x7 stem and a 1x1 downsampling', () => {
+    // K·P = 8·9 · 24·24 = 41472 values per image: 3 images per chunk.
+    assert.equal(Math.floor(COLUMN_BUDGET / (8 * 9 * 24 * 24)), 3);
+    check(device, { n: 7, groups: 1, cg: 8, og: 4, h: 48, w: 48, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 2, seed: 10 }, tol, 'float32');
+    check(device, { n: 4, groups: 2, cg: 3, og: 2, h: 17, w: 15, kh: 3, kw: 2, dilation: 2, padding: 2, stride: 2, seed: 11 }, tol, 'float32');
+    check(device, { n: 2, groups: 1, cg: 3, og: 4, h: 30, w: 30, kh: 7, kw: 7, dilation: 1, padding: 3, stride: 2, seed: 12 }, tol, 'float32');
+    check(device, { n: 3, groups: 1, cg: 6, og: 5, h: 14, w: 14, kh: 1, kw: 1, dilation: 1, padding: 0, stride: 2, seed: 13 }, tol, 'float32');
+    check(device, { n: 3, groups: 1, cg: 2, og: 2, h: 11, w: 13, kh: 3, kw: 3, dilation: 1, padding: 0, stride: 3, seed: 14 }, tol, 'float32');
+  });
+});
+
+describe('conv2d on the wide grid without WebAssembly SIMD (scalar heap copies)', () => {
+  const device = new CpuDevice({ simd: false, notice: false });
+  it('forward and both gradients equal the float64 reference', () => {
+    fc.assert(fc.property(draws, (d) => check(device, d, { rtol: 1e-4, atol: 1e-4 }, 'float32')), { numRuns: 20, seed: 17 });
+    const geometry = { n: 5, groups: 2, cg: 4, og: 3, h: 24, w: 24, kh: 3, kw: 3, dilation: 1, padding: 1, stride: 1, seed: 9 };
+    check(device, geometry, { rtol: 1e-4, atol: 1e-4 }, 'float32');
   });
 });

@@ -1,8 +1,10 @@
-// Group steps of the CPU device (group-rules.ts): the MLP gradient's bias add + ReLU and ReLU mask +
-// bias gradient, and the flat gradient's concatenation of scaled parts. Each is checked against the
+// Group steps of the CPU device (group-rules.ts): the MLP gradient's ReLU mask + bias gradient (its
+// bias add + ReLU is one fused step: the compiler's check), and the flat gradient's concatenation of scaled parts. Each is checked against the
 // float64 oracle and, bit for bit, against the same device with groups off; shapes the fast paths
 // do not cover (trailing reductions, non-identity sumToLike, narrow rows, concatenation along a
 // later axis, small sizes) run the member steps and still match; errors read as on the reference.
+// A convolution's bias gradient (sums over the leading and trailing axes) runs as a group too, in
+// another summation order: against the oracle and the ungrouped device within float tolerance.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
@@ -10,7 +12,8 @@ import { NDArray } from '../../../src/tensor/ndarray.js';
 import { CpuDevice } from '../../../src/devices/cpu/cpu-device.js';
 import { ReferenceDevice } from '../../../src/devices/reference/reference-device.js';
 import { describeFunction } from '../../../src/run/function.js';
-import { leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
+import { leadAndTrailReduction, leadingReduction, splitLayout } from '../../../src/devices/cpu/group-kernels.js';
+import type { FusedAttrs } from '../../../src/ops/fused.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, errorOf } from './cpu-cases.js';
 
@@ -34,15 +37,15 @@ function check(inputs: T.Variable[], outputs: T.Variable[], args: T.ArrayInput[]
   return Object.keys(exe.stats().profile).filter((k) => k.endsWith('(group)'));
 }
 
-/** A two-layer ReLU network's loss and gradients (weights as inputs). */
-function mlp(dtype: 'float32' | 'float64') {
+/** A two-layer ReLU network's loss and gradients (weights as inputs); with `returnPre`, the first pre-activation too. */
+function mlp(dtype: 'float32' | 'float64', returnPre = false) {
   const x = T.tensor({ dtype, ndim: 2, name: 'x' });
   const [w1, w2] = [T.tensor({ dtype, ndim: 2, name: 'w1' }), T.tensor({ dtype, ndim: 2, name: 'w2' })];
   const [b1, b2] = [T.tensor({ dtype, ndim: 1, name: 'b1' }), T.tensor({ dtype, ndim: 1, name: 'b2' })];
   const t = T.vector('t', 'int32');
-  const h = T.relu(T.add(T.dot(x, w1), b1));
-  const loss = T.mean(T.crossentropyFromLogits(T.add(T.dot(h, w2), b2), t));
-  return { inputs: [x, w1, b1, w2, b2, t], outputs: [loss, ...T.grad(loss, [w1, b1, w2, b2])] };
+  const z = T.add(T.dot(x, w1), b1);
+  const loss = T.mean(T.crossentropyFromLogits(T.add(T.dot(T.relu(z), w2), b2), t));
+  return { inputs: [x, w1, b1, w2, b2, t], outputs: [loss, ...T.grad(loss, [w1, b1, w2, b2]), ...(returnPre ? [z] : [])] };
 }
 
 function mlpArgs(rows: number, d: number, hidden: number, k: number, dtype: 'float32' | 'float64'): NDArray[] {
@@ -53,15 +56,29 @@ function mlpArgs(rows: number, d: number, hidden: number, k: number, dtype: 'flo
 
 describe('MLP gradient groups', () => {
   for (const dtype of ['float32', 'float64'] as const) {
-    it(`bias add + ReLU and ReLU mask + bias gradient run as groups (${dtype}), whole and padded rows`, () => {
+    it(`bias add + ReLU fuse into one step, ReLU mask + bias gradient run as a group (${dtype}), whole and padded rows`, () => {
       const { inputs, outputs } = mlp(dtype);
       for (const hidden of [256, 259]) {
         const groups = check(inputs, outputs, mlpArgs(9, 20, hidden, 10, dtype), `${dtype} hidden ${hidden}`);
-        assert.ok(groups.includes('add+relu (group)'), `groups used: ${groups.join(', ')}`);
         assert.ok(groups.some((g) => g.startsWith('fused+sumToLike')), `groups used: ${groups.join(', ')}`);
       }
+      // The bias add and the ReLU are one fused step with one output (compile/rewrite/shape-reads.ts moved
+      // the gradient's shape read of the pre-activation to the ReLU's output): no add+relu chain group is needed.
+      const { program, log } = describeFunction({ inputs, outputs });
+      assert.ok(log.some((l) => l.startsWith('shape reads:')), `log: ${log.join('; ')}`);
+      const fusedOps = program.steps.filter((s) => s.op === 'fused').map((s) => (s.attrs as unknown as FusedAttrs).steps.map((q) => q.op).join(','));
+      assert.ok(fusedOps.includes('add,relu'), `fused steps: ${fusedOps.join(' | ')}`);
+      assert.ok(!program.steps.some((s) => s.op === 'relu'), 'no ReLU step of its own');
     });
   }
+
+  it('a pre-activation that is also a result: bias add + ReLU run as one chain group that stores both', () => {
+    const { inputs, outputs } = mlp('float32', true);
+    for (const hidden of [256, 259]) {
+      const groups = check(inputs, outputs, mlpArgs(9, 20, hidden, 10, 'float32'), `hidden ${hidden}, z returned`);
+      assert.ok(groups.includes('add+relu (group)'), `groups used: ${groups.join(', ')}`);
+    }
+  });
 
   it('shapes the fast paths do not take (one row, small layers, narrow rows) still match', () => {
     const { inputs, outputs } = mlp('float32');
@@ -94,6 +111,29 @@ describe('MLP gradient groups', () => {
     assert.ok(mine !== null && ref !== null);
     assert.equal(mine.message, ref.message);
   });
+});
+
+describe('a convolution\'s ReLU mask + bias gradient', () => {
+  for (const [dtype, shape] of [['float32', [6, 5, 12, 12]], ['float32', [3, 4, 7, 9]], ['float64', [4, 3, 10, 6]]] as const) {
+    it(`(N, C, H, W) ${shape.join('x')} ${dtype} to (1, C, 1, 1): one group pass, the float64 reference's sums`, () => {
+      const [y, g] = [T.tensor4('y', dtype), T.tensor4('g', dtype)];
+      const bias = T.tensor({ dtype, ndim: 4, broadcastable: [true, false, true, true], name: 'bias' });
+      const dz = T.mul(T.cast(T.gt(y, 0), dtype), g);
+      const outputs = [T.sumToLike(T.sumToLike(dz, y), bias), dz];
+      const args: NDArray[] = [randomArray([...shape], 1, { dtype }), randomArray([...shape], 2, { dtype }), new NDArray(dtype, [1, shape[1], 1, 1])];
+      const exe = grouped.compile(describeFunction({ inputs: [y, g, bias], outputs }).program);
+      const got = exe.run(args) as NDArray[];
+      assert.ok(Object.keys(exe.stats().profile).some((k) => k.startsWith('fused+sumToLike')), Object.keys(exe.stats().profile).join(', '));
+      const want = T.fn({ inputs: [y, g, bias], outputs, device: ungrouped })(args[0]!, args[1]!, args[2]!) as NDArray[];
+      assertSameBits(got[1]!, want[1]!, 'the stored mask');
+      const t = dtype === 'float32' ? { rtol: 1e-6, atol: 1e-6 } : { rtol: 1e-13, atol: 1e-13 };
+      got[0]!.data.forEach((v, i) => {
+        const w = want[0]!.data[i]!;
+        assert.ok(Math.abs(v - w) <= t.atol + t.rtol * Math.abs(w), `channel ${i}: ${v} vs ${w}`);
+      });
+      checkAgainstOracle(grouped, [y, g, bias], outputs, args, dtype === 'float32' ? tol : { rtol: 1e-12, atol: 1e-12 }, `${shape.join('x')} ${dtype}`);
+    });
+  }
 });
 
 describe('update chains (the optimizer after the all-reduce)', () => {
@@ -158,4 +198,11 @@ it('leadingReduction and splitLayout', () => {
   assert.equal(leadingReduction([5, 4], [5, 4]), 0);
   assert.deepEqual(splitLayout([6, 4], 1, [[6, 4], [4], [], [6, 1]]), { kinds: ['s', 's', 'z', 'z'], advance: [true, false, false, true] });
   assert.equal(splitLayout([6, 4, 3], 1, [[4, 1]]), null, 'neither full nor ones inside the row');
+  assert.deepEqual(leadAndTrailReduction([8, 16, 28, 28], [1, 16, 1, 1]), { p: 1, trail: 784 });
+  assert.deepEqual(leadAndTrailReduction([8, 16, 28, 28], [16, 1, 1]), { p: 1, trail: 784 }, 'fewer axes in like');
+  assert.deepEqual(leadAndTrailReduction([40, 64], [40, 1]), { p: 0, trail: 64 });
+  assert.deepEqual(leadAndTrailReduction([2, 3, 4], [1, 1, 4]), { p: 2, trail: 1 }, 'leading only');
+  assert.equal(leadAndTrailReduction([2, 3, 4, 5], [1, 3, 1, 5]), null, 'a reduced axis between kept ones');
+  assert.equal(leadAndTrailReduction([2, 3, 4], [1, 2, 1]), null, 'like does not fit');
+  assert.equal(leadAndTrailReduction([2, 3], [1, 1]), null, 'nothing kept');
 });

@@ -7,6 +7,7 @@ import { NDArray } from '../../../src/tensor/ndarray.js';
 import type { Pool2dOptions } from '../../../src/build/build-nn.js';
 import { randomArray } from '../../helpers/allclose.js';
 import { checkAgainstOracle, checkExact, forEachCpuDevice } from './cpu-cases.js';
+import { maxPool2x2F32, maxPool2x2GradF32 } from '../../../src/devices/cpu/wasm-pool.js';
 
 /** Values k/4 with k in [-8, 8]: many ties inside windows. */
 function ties(shape: number[], seed: number): NDArray {
@@ -63,4 +64,44 @@ forEachCpuDevice('pooling', (device, c) => {
     const xv = randomArray([1, 2, 6, 6], 3, { dtype: 'int32', lo: -100, hi: 100 });
     checkExact(device, [x], [T.maxPool2d(x, { kernel: 3, stride: 2, padding: 1 }), T.avgPool2d(x, { kernel: 2 })], [xv], 'int32');
   });
+});
+
+/** The first maximum of each 2x2 window by the reference's rule (first NaN wins), written out by hand: y and the routed gradient. */
+function pool2x2ByHand(x: Float32Array, gy: Float32Array, planes: number, h: number, w: number): { y: Float32Array; gx: Float32Array } {
+  const oh = h >> 1, ow = w >> 1;
+  const y = new Float32Array(planes * oh * ow), gx = new Float32Array(planes * h * w);
+  for (let p = 0, o = 0; p < planes; p++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++, o++) {
+        const at = [0, 1, w, w + 1].map((d) => p * h * w + 2 * i * w + 2 * j + d);
+        let best = at[0]!;
+        for (const a of at.slice(1)) {
+          if (Number.isNaN(x[best]!)) break;
+          if (Number.isNaN(x[a]!) || x[a]! > x[best]!) best = a;
+        }
+        y[o] = x[best]!;
+        gx[best] = gy[o]!;
+      }
+    }
+  }
+  return { y, gx };
+}
+
+it('2x2 pooling in WebAssembly, SIMD and scalar: the same bits as the rule written out (ties, signed zeros, NaN; rows of 4 to 13 windows)', () => {
+  for (const [h, w] of [[8, 8], [6, 10], [7, 13], [4, 26], [9, 27], [2, 9]] as const) {
+    const planes = 5;
+    const x = new Float32Array(planes * h * w);
+    const pick = [-0, 0, 1, 1, -1, 2, NaN, -Infinity, 0.5, 2];
+    for (let i = 0; i < x.length; i++) x[i] = pick[(i * 7 + (i >> 3) * 3) % pick.length]!;
+    const gy = Float32Array.from({ length: planes * (h >> 1) * (w >> 1) }, (_, i) => i + 1);
+    const want = pool2x2ByHand(x, gy, planes, h, w);
+    for (const simd of [true, false]) {
+      const y = new Float32Array(want.y.length).fill(99), gx = new Float32Array(want.gx.length).fill(99);
+      maxPool2x2F32(x, y, planes, h, w, simd);
+      maxPool2x2GradF32(x, gy, gx, planes, h, w, simd);
+      const same = (a: Float32Array, b: Float32Array) => a.every((v, i) => Object.is(v, b[i]));
+      assert.ok(same(y, want.y), `${h}x${w} ${simd ? 'SIMD' : 'scalar'}: pooled ${Array.from(y).join(' ')} want ${Array.from(want.y).join(' ')}`);
+      assert.ok(same(gx, want.gx), `${h}x${w} ${simd ? 'SIMD' : 'scalar'}: gradient differs`);
+    }
+  }
 });
