@@ -22,8 +22,14 @@ export interface SynkConfig {
   readonly cudaProfile: boolean;
   /** SYNK_CUDA_GRAPHS=0: no CUDA graphs (compiled functions launch every kernel on every call). */
   readonly cudaGraphs: boolean;
+  /** SYNK_CUDA_GEMM: 'cublaslt' or 'cublas', the library CUDA devices run float32/bfloat16 matrix products through (undefined: the default). */
+  readonly cudaGemm: 'cublas' | 'cublaslt' | undefined;
+  /** SYNK_CUBLAS_WORKSPACE_BYTES: the workspace each CUDA context gives cuBLAS and cuBLASLt (undefined: 32 MiB on sm_90+, else 4 MiB). */
+  readonly cublasWorkspaceBytes: number | undefined;
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
+  /** SYNK_BFLOAT_ACTIVATIONS=0: under the 'bf16' policy, CUDA devices keep activations in float32 (only the products' operands are rounded). */
+  readonly bf16Activations: boolean;
   /** SYNK_MPI_LIB: load exactly this MPI library file (undefined: search libmpi.so.40, libmpich.so.12, libmpi_abi.so). */
   readonly mpiLib: string | undefined;
   /** SYNK_VIRTUAL_NODES=1: several processes of one MPI job on one host are each a node of their own (testing); see fork's virtualNodes. */
@@ -48,6 +54,9 @@ export const ENV_SWITCHES = {
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+  bf16Activations: { name: 'SYNK_BFLOAT_ACTIVATIONS' },
+  cudaGemm: { name: 'SYNK_CUDA_GEMM' },
+  cublasWorkspaceBytes: { name: 'SYNK_CUBLAS_WORKSPACE_BYTES' },
   mpiLib: { name: 'SYNK_MPI_LIB' },
   virtualNodes: { name: 'SYNK_VIRTUAL_NODES' },
   network: { name: 'SYNK_NETWORK' },
@@ -83,6 +92,9 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+    bf16Activations: read(env, 'bf16Activations', warn) !== '0',
+    cudaGemm: gemmLibrary(read(env, 'cudaGemm', warn)),
+    cublasWorkspaceBytes: workspaceBytes(read(env, 'cublasWorkspaceBytes', warn)),
     mpiLib: read(env, 'mpiLib', warn) || undefined,
     virtualNodes: read(env, 'virtualNodes', warn) === '1',
     network: read(env, 'network', warn) || undefined,
@@ -90,6 +102,22 @@ export function readConfig(env: Env = process.env): SynkConfig {
     columnSplit: read(env, 'columnSplit', warn) || undefined,
     commChunkBytes: chunkBytes(read(env, 'commChunkBytes', warn)),
   };
+}
+
+function gemmLibrary(raw: string | undefined): 'cublas' | 'cublaslt' | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const v = raw.toLowerCase();
+  if (v === 'cublas' || v === 'cublaslt') return v;
+  throw new RangeError(`SYNK_CUDA_GEMM=${JSON.stringify(raw)}: expected 'cublaslt' or 'cublas'`);
+}
+
+function workspaceBytes(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`SYNK_CUBLAS_WORKSPACE_BYTES=${JSON.stringify(raw)}: expected a whole number of bytes >= 0 (0: cuBLAS's own pool)`);
+  }
+  return n;
 }
 
 function chunkBytes(raw: string | undefined): number | undefined {

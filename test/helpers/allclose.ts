@@ -44,3 +44,10 @@ export function randomArray(
   for (let i = 0; i < a.size; i++) a.data[i] = dtype === 'int32' ? Math.floor(lo + (hi - lo) * r()) : lo + (hi - lo) * r();
   return a;
 }
+
+/** ‖got − want‖ / ‖want‖ over all elements (the error measure of the precision tests). */
+export function relNormError(got: NDArray, want: NDArray): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < want.size; i++) { num += (got.data[i]! - want.data[i]!) ** 2; den += want.data[i]! ** 2; }
+  return Math.sqrt(num / den);
+}

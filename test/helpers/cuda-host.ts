@@ -25,7 +25,7 @@ export function cudaHostShim(options: { readonly emulatedThreads: boolean }): st
 struct sk_dim3 { unsigned int x, y, z; };
 static const sk_dim3 blockIdx = {0, 0, 0}, gridDim = {1, 1, 1};
 ${threads}
-struct float4 { float x, y, z, w; }; struct int4 { int x, y, z, w; }; struct double2 { double x, y; };
+struct float4 { float x, y, z, w; }; struct int4 { int x, y, z, w; }; struct double2 { double x, y; }; struct uint2 { unsigned int x, y; };
 struct uchar4 { unsigned char x, y, z, w; };
 static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 static inline float __uint_as_float(unsigned int i) { float f; memcpy(&f, &i, 4); return f; }

@@ -6,9 +6,13 @@ import { existsSync } from 'node:fs';
 // in one thread share it (refcounted); worker threads each make their own.
 import { CachingAllocator } from './allocator.js';
 import { CudaArray } from './cuda-array.js';
+import { storageBytes, type Storage } from './storage.js';
 import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
 import type { Cublas } from './ffi/cublas.js';
-import { findCublas, findCudnn, type CudnnSearch } from './libraries.js';
+import type { CublasLt } from './ffi/cublaslt.js';
+import { findCudnn, type CudnnSearch } from './libraries.js';
+import { BlasLibraries } from './blas.js';
+import type { LtOperands, LtProblem } from './lt-plans.js';
 import type { Cudnn } from './ffi/cudnn.js';
 import { planCudnnConv, cudnnPlanKey, type CudnnConvPlan, type CudnnConvProblem } from './cudnn-conv.js';
 import type { CublasHandle, CudnnHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
@@ -16,7 +20,6 @@ import type { KernelArg } from './ffi/kernel-params.js';
 import { KernelCache } from './kernel-cache.js';
 import { Staging } from './staging.js';
 import type { DType } from '../../tensor/dtype.js';
-import { bytesPerElement } from '../../tensor/dtype.js';
 import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
 
 export interface ContextOptions {
@@ -35,7 +38,7 @@ export class CudaContext {
   readonly staging: Staging;
   readonly kernels: KernelCache;
   private readonly ctx: CUcontext;
-  private blas: { lib: Cublas; handle: CublasHandle } | null = null;
+  private readonly blas: BlasLibraries;
   private dnnLib: Cudnn | null = null;
   private dnnHandle: CudnnHandle | null = null;
   /** cuDNN convolution plans by cudnnPlanKey; null: cuDNN has no algorithm for it within the limit (im2col runs). */
@@ -67,6 +70,18 @@ export class CudaContext {
     });
     this.staging = new Staging(cu, this.stream);
     this.kernels = new KernelCache(cu, this.arch, options.cacheDir);
+    const allocateOutsideGraphs = (bytes: number) => this.outsideGraphs(() => this.allocator.allocate(bytes));
+    this.blas = new BlasLibraries({ stream: this.stream, allocateOutsideGraphs }, this.arch);
+  }
+
+  /** Runs `f` with allocations from the context's own allocator, never a graph's private pool (for memory that outlives every graph). */
+  private outsideGraphs<T>(f: () => T): T {
+    const pool = this.allocator.divert(null);
+    try {
+      return f();
+    } finally {
+      this.allocator.divert(pool);
+    }
   }
 
   private static readonly live = new Map<string, CudaContext>();
@@ -92,15 +107,42 @@ export class CudaContext {
     return this.closed;
   }
 
-  /** cuBLAS, loaded and bound to this context's stream on first use. */
+  /** cuBLAS, loaded, bound to this context's stream and given the context's workspace on first use. */
   cublas(): { lib: Cublas; handle: CublasHandle } {
-    if (!this.blas) {
-      const lib = findCublas();
-      const handle = lib.create();
-      lib.setStream(handle, this.stream);
-      this.blas = { lib, handle };
-    }
-    return this.blas;
+    return this.blas.cublas();
+  }
+
+  /** Loads cuBLASLt for this context (host only). Throws CudaLibraryNotFoundError when it is absent. */
+  loadCublasLt(): CublasLt {
+    return this.blas.loadCublasLt();
+  }
+
+  /** Whether cuBLASLt was loaded for this context. */
+  get hasCublasLt(): boolean {
+    return this.blas.hasCublasLt;
+  }
+
+  /** How many products cuBLASLt has plans for: for tests and tools. */
+  get cublasLtPlanCount(): number {
+    return this.blas.ltPlanCount;
+  }
+
+  /**
+   * Enqueues a product through cuBLASLt (its plan made on first use); false, with nothing enqueued, when cuBLASLt
+   * is not loaded or has no algorithm for it, and cuBLAS should run it.
+   */
+  ltMatmul(problem: LtProblem, operands: LtOperands): boolean {
+    return this.blas.ltMatmul(problem, operands);
+  }
+
+  /** Bytes of the workspace cuBLAS and cuBLASLt use (SYNK_CUBLAS_WORKSPACE_BYTES, else 32 MiB on sm_90+ and 4 MiB before). */
+  get cublasWorkspaceBytes(): number {
+    return this.blas.workspaceBytes;
+  }
+
+  /** Changes the cuBLAS/cuBLASLt workspace (benchmarks; 0: cuBLAS's own pool). Never while a graph is captured. */
+  setCublasWorkspace(bytes: number): void {
+    this.blas.setWorkspaceBytes(bytes);
   }
 
   /**
@@ -167,24 +209,18 @@ export class CudaContext {
     this.dnnLib?.destroyDescriptors(plan.descriptors);
   }
 
-  /** A new uninitialised array. */
-  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray): CudaArray {
-    const block = this.allocator.allocate(sizeOf(shape) * bytesPerElement(dtype));
-    return new CudaArray(dtype, shape, block, this, hostCopy);
+  /** A new uninitialised array (held as `storage`, by default its dtype's own type). */
+  alloc(dtype: DType, shape: readonly number[], hostCopy?: NDArray, storage: Storage = dtype): CudaArray {
+    const block = this.allocator.allocate(sizeOf(shape) * storageBytes(storage));
+    return new CudaArray(dtype, shape, block, this, hostCopy, storage);
   }
 
   private flagArray: CudaArray | null = null;
 
   /** Four int32 words on the device where kernels report a failed check (see RunState.deviceCheck); kept for the context's life. */
   errorFlag(): CudaArray {
-    if (!this.flagArray) {
-      const pool = this.allocator.divert(null); // never from a graph's private pool: it outlives every graph
-      try {
-        this.flagArray = this.alloc('int32', [4]);
-      } finally {
-        this.allocator.divert(pool);
-      }
-    }
+    // never from a graph's private pool: it outlives every graph
+    this.flagArray ??= this.outsideGraphs(() => this.alloc('int32', [4]));
     return this.flagArray;
   }
 
@@ -210,7 +246,7 @@ export class CudaContext {
       this.makeCurrent();
       this.cu.streamSynchronize(this.stream);
     } finally {
-      if (this.blas) this.blas.lib.destroy(this.blas.handle);
+      this.blas.close();
       this.releaseCudnn();
       this.kernels.close();
       this.staging.close();

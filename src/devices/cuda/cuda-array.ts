@@ -1,8 +1,10 @@
 // The CUDA device's array: a dtype, a shape and a view of a refcounted device block. Arrays are
 // immutable once written, so reshapes share their input's block, and a small array keeps a host
 // copy of its values (read by integer arguments and shape arithmetic without a device round trip).
+// A float32 array may be stored in bfloat16 (the device's choice under the 'bf16' precision policy:
+// lower/storage-plan.ts); its dtype stays float32, its storage says how its bytes hold the values.
 import type { DType } from '../../tensor/dtype.js';
-import { bytesPerElement } from '../../tensor/dtype.js';
+import { storageBytes, type Storage } from './storage.js';
 import { sizeOf, type NDArray } from '../../tensor/ndarray.js';
 import type { DeviceArray } from '../device.js';
 import type { Block } from './allocator.js';
@@ -22,7 +24,10 @@ export class CudaArray implements DeviceArray {
     readonly owner: object,
     /** The values on the host, when known and small. */
     readonly hostCopy?: NDArray,
+    /** How the elements are held (bfloat16 only for float32 arrays). */
+    readonly storage: Storage = dtype,
   ) {
+    if (storage !== dtype && !(storage === 'bfloat16' && dtype === 'float32')) throw new TypeError(`cuda: a ${dtype} array cannot be held as ${storage}`);
     this.shape = Object.freeze([...shape]);
     finalizer.register(this, block, this);
   }
@@ -38,7 +43,7 @@ export class CudaArray implements DeviceArray {
 
   /** Bytes of the elements (the block may be larger). */
   get bytes(): number {
-    return this.size * bytesPerElement(this.dtype);
+    return this.size * storageBytes(this.storage);
   }
 
   get isReleased(): boolean {
@@ -49,14 +54,14 @@ export class CudaArray implements DeviceArray {
   view(shape: readonly number[] = this.shape, hostCopy?: NDArray): CudaArray {
     if (this.released) throw new Error('cuda: use of a freed array');
     this.block.retain();
-    return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape));
+    return new CudaArray(this.dtype, shape, this.block, this.owner, hostCopy ?? this.hostCopy?.reshape(shape), this.storage);
   }
 
   /** Another array on the same block whose contents were rewritten in place (a CUDA graph's update): no host copy. */
   rewritten(): CudaArray {
     if (this.released) throw new Error('cuda: use of a freed array');
     this.block.retain();
-    return new CudaArray(this.dtype, this.shape, this.block, this.owner);
+    return new CudaArray(this.dtype, this.shape, this.block, this.owner, undefined, this.storage);
   }
 
   /** Drops this array's reference to its block (idempotent). */

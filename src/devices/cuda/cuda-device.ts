@@ -20,6 +20,7 @@ import type { AllocatorStats } from './allocator.js';
 import type { KernelCacheStats } from './kernel-cache.js';
 import { CudaLibraryNotFoundError } from './ffi/errors.js';
 import { config } from '../config.js';
+import { gemmLibraryChoice, type GemmLibrary } from './blas.js';
 
 /** Options of {@link CudaDevice}. */
 export interface CudaDeviceOptions {
@@ -65,6 +66,22 @@ export interface CudaDeviceOptions {
    * of each new shape is slower (milliseconds per convolution); later ones may be faster. Default false.
    */
   readonly cudnnBenchmark?: boolean;
+  /**
+   * Under a function's 'bf16' precision policy, hold activations and their gradients in bfloat16 on the GPU,
+   * as torch.autocast does (statistics, filter gradients, parameters, their updates and every result stay
+   * float32). Default true (SYNK_BFLOAT_ACTIVATIONS=0 turns the default off): convolutions then read and write
+   * bfloat16 directly and the memory-bound work around them moves half the bytes.
+   */
+  readonly bf16Activations?: boolean;
+  /**
+   * The library float32 and bfloat16 matrix products (matmul, dot, the im2col convolutions) run through:
+   * 'cublaslt' (the default; SYNK_CUDA_GEMM sets it) calls cublasLtMatmul with a plan made once per shape,
+   * transposes, dtype and precision (the algorithm from cuBLASLt's heuristic), and cuBLAS where cuBLASLt has
+   * none; 'cublas' always calls cuBLAS (cublasSgemm / cublasGemmEx). float64 products always go through cuBLAS.
+   * Where libcublasLt is not found cuBLAS is used (with a warning when cuBLASLt was asked for by name). Both
+   * share the context's workspace (SYNK_CUBLAS_WORKSPACE_BYTES; 32 MiB on sm_90 and later, 4 MiB before).
+   */
+  readonly gemm?: GemmLibrary;
 }
 
 export { MATMUL_PRECISIONS, type MatmulPrecision };
@@ -105,6 +122,9 @@ export class CudaDevice implements Device {
     if (options.cudnnBenchmark !== undefined && typeof options.cudnnBenchmark !== 'boolean') {
       throw new TypeError(`CudaDevice: cudnnBenchmark must be a boolean, got ${typeof options.cudnnBenchmark}`);
     }
+    if (options.bf16Activations !== undefined && typeof options.bf16Activations !== 'boolean') {
+      throw new TypeError(`CudaDevice: bf16Activations must be a boolean, got ${typeof options.bf16Activations}`);
+    }
     if (options.cudnnPath !== undefined && typeof options.cudnnPath !== 'string') {
       throw new TypeError(`CudaDevice: cudnnPath must be a path (a string), got ${typeof options.cudnnPath}`);
     }
@@ -120,7 +140,31 @@ export class CudaDevice implements Device {
     const wantCudnn = options.cudnn ?? (options.cudnnPath !== undefined || config().cudnn);
     this.cudnn = wantCudnn && this.openCudnn(options.cudnnPath, options.cudnn === true);
     this.cudnnBenchmark = options.cudnnBenchmark === true;
+    this.bf16Activations = options.bf16Activations ?? config().bf16Activations;
+    const choice = gemmLibraryChoice(options.gemm, config().cudaGemm);
+    this.gemm = choice.library === 'cublaslt' && this.openCublasLt(choice.explicit) ? 'cublaslt' : 'cublas';
   }
+
+  /** The library matrix products run through (see {@link CudaDeviceOptions.gemm}): 'cublas' where cuBLASLt was not found. */
+  readonly gemm: GemmLibrary;
+
+  /** Loads cuBLASLt: false when it is not found (one warning where it was asked for by name); other failures throw. */
+  private openCublasLt(explicit: boolean): boolean {
+    try {
+      this.ctx.loadCublasLt();
+      return true;
+    } catch (e) {
+      if (!(e instanceof CudaLibraryNotFoundError)) {
+        this.ctx.release();
+        throw e;
+      }
+      if (explicit) warnOnce('cublasLt', `CudaDevice: cuBLASLt was asked for but not found; matrix products use cuBLAS.\n${e.message}`, 'SYNK_NO_CUBLASLT');
+      return false;
+    }
+  }
+
+  /** Whether activations are held in bfloat16 under the 'bf16' policy ({@link CudaDeviceOptions.bf16Activations}). */
+  readonly bf16Activations: boolean;
 
   /** Whether convolutions run through cuDNN (the default where it is found; see {@link CudaDeviceOptions.cudnn}). */
   readonly cudnn: boolean;
@@ -140,7 +184,7 @@ export class CudaDevice implements Device {
         this.ctx.release();
         throw e;
       }
-      if (explicit) warnNoCudnn(e);
+      if (explicit) warnOnce('cudnn', `CudaDevice: cudnn was asked for but not found; convolutions use im2col + cuBLAS.\n${e.message}`, 'SYNK_NO_CUDNN');
       return false;
     }
   }
@@ -204,10 +248,11 @@ export class CudaDevice implements Device {
     const precision = programPrecision(program);
     const support = this.supportsPrecision(precision);
     if (support !== true) throw new RangeError(`${this.name}: precision '${precision}' (the program's policy) is not supported: ${support}`);
-    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark });
+    const lowered = lowerProgram(program, { cudnn: this.cudnn, cudnnBenchmark: this.cudnnBenchmark, bf16Activations: this.bf16Activations });
     const fns = new Map<string, CUfunction>();
     for (const unit of lowered.units) for (const [name, fn] of ctx.kernels.load(unit)) fns.set(name, fn);
-    return new CudaExecutable(ctx, program, lowered.runners, fns, this.matmulPrecision, this.graphs);
+    return new CudaExecutable(ctx, program, lowered.runners, fns, { precision: this.matmulPrecision, cublasLt: this.gemm === 'cublaslt' }, this.graphs,
+      lowered.storage, lowered.conversions);
   }
 
   synchronize(): void {
@@ -247,10 +292,10 @@ export class CudaDevice implements Device {
   }
 }
 
-let warnedNoCudnn = false;
-function warnNoCudnn(e: CudaLibraryNotFoundError): void {
-  if (warnedNoCudnn) return;
-  warnedNoCudnn = true;
-  process.emitWarning(`CudaDevice: cudnn was asked for but not found; convolutions use im2col + cuBLAS.\n${e.message}`,
-    { type: 'SynkCudnnWarning', code: 'SYNK_NO_CUDNN' });
+const warned = new Set<string>();
+/** One warning per missing library and process. */
+function warnOnce(library: 'cudnn' | 'cublasLt', message: string, code: string): void {
+  if (warned.has(library)) return;
+  warned.add(library);
+  process.emitWarning(message, { type: library === 'cudnn' ? 'SynkCudnnWarning' : 'SynkCublasLtWarning', code });
 }

@@ -24,6 +24,8 @@ import { profiling, recordStep } from './profile.js';
 import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
 import { GUARDED_COPY } from './codegen/misc.js';
 import type { MatmulPrecision } from '../registration.js';
+import type { Storage } from './storage.js';
+import { stepReadsBf16 } from './lower/storage-plan.js';
 
 /** Values of at most this many elements keep a host copy. */
 export const SMALL = 64;
@@ -40,10 +42,18 @@ export function uploadArray(ctx: CudaContext, value: NDArray): CudaArray {
   return arr;
 }
 
-/** Copies a device array to the host (its host copy when it has one). */
+/** Copies a device array to the host (its host copy when it has one; bfloat16 storage widened to float32, exactly). */
 export function downloadArray(ctx: CudaContext, arr: CudaArray): NDArray {
   if (arr.isReleased) throw new Error('cuda: download of a freed array');
   if (arr.hostCopy) return arr.hostCopy.copy();
+  if (arr.storage === 'bfloat16') {
+    const bits = new Uint16Array(new ArrayBuffer(arr.bytes));
+    ctx.staging.download(bits, arr.ptr);
+    const out = new NDArray('float32', arr.shape);
+    const words = new Uint32Array(out.data.buffer, out.data.byteOffset, out.size);
+    for (let i = 0; i < bits.length; i++) words[i] = bits[i]! << 16;
+    return out;
+  }
   // An explicit ArrayBuffer lives off the V8 heap, so the driver writes to memory that never moves.
   const out = new NDArray(arr.dtype, arr.shape, new (storageOf(arr.dtype))(new ArrayBuffer(arr.bytes)));
   ctx.staging.download(out.data, arr.ptr);
@@ -61,15 +71,22 @@ export class CudaExecutable implements Executable, GraphHost {
   private readonly dying: number[][];
 
   private readonly argSlotSet: ReadonlySet<number>;
+  /** Per step: whether its lowering reads bfloat16 inputs itself (else they are widened for it). */
+  private readonly readsBf16: readonly boolean[];
 
   constructor(
     private readonly context: CudaContext,
     private readonly program: Program,
     private readonly runners: readonly Runner[],
     private readonly fns: ReadonlyMap<string, CUfunction>,
-    private readonly precision: MatmulPrecision,
+    private readonly products: { readonly precision: MatmulPrecision; readonly cublasLt?: boolean },
     useGraphs = true,
+    /** How each slot's value is held (lower/storage-plan.ts); default: every slot in its dtype. */
+    private readonly storage: readonly Storage[] = program.slots.map((x) => x.dtype),
+    /** The float32 <-> bfloat16 conversion kernels, when some slot is held in bfloat16. */
+    private readonly conversions: { readonly toBf16: string; readonly fromBf16: string } | null = null,
   ) {
+    this.readsBf16 = program.steps.map(stepReadsBf16);
     this.constants = program.constants.map((c) => ({ slot: c.slot, host: deserializeArray(c.value) }));
     this.lastUse = new Array<number>(program.slots.length).fill(-1);
     // An input read only for its shape (sumToLike's `like`, a forward activation the gradient graph names)
@@ -147,7 +164,7 @@ export class CudaExecutable implements Executable, GraphHost {
         let v: Value;
         try {
           const t0 = profiling ? performance.now() : 0;
-          v = this.hostEarly(step, values) ?? this.runners[k]!(state, step);
+          v = this.hostEarly(step, values) ?? this.runStep(k, step, state, values);
           if (profiling) { ctx.cu.streamSynchronize(ctx.stream); recordStep(step.op, performance.now() - t0); }
         } catch (e) {
           throw new StepError(k, e instanceof Error ? e : new Error(String(e)));
@@ -161,6 +178,48 @@ export class CudaExecutable implements Executable, GraphHost {
       for (const slot of [...owned]) releaseSlot(slot);
       for (const t of temps) t.release();
     }
+  }
+
+  /**
+   * Runs step k's lowering with its inputs as it reads them (bfloat16 values widened for a step that does
+   * not read bfloat16) and returns its value held as the plan says (converted when the lowering made the other).
+   */
+  private runStep(k: number, step: ProgramStep, state: RunState, values: (Value | undefined)[]): Value {
+    const conv = this.conversions;
+    if (!conv) return this.runners[k]!(state, step);
+    const swapped: { slot: number; was: Value; temp: CudaArray }[] = [];
+    if (!this.readsBf16[k]) {
+      step.inputs.forEach((slot, j) => {
+        const was = values[slot];
+        if (!was?.dev || was.dev.storage !== 'bfloat16' || readsOnlyShape(step.op, j) || swapped.some((w) => w.slot === slot)) return;
+        const temp = this.convert(state, was.dev, 'float32', conv.fromBf16);
+        swapped.push({ slot, was, temp });
+        values[slot] = { dev: temp };
+      });
+    }
+    let v: Value;
+    try {
+      v = this.runners[k]!(state, step);
+    } finally {
+      for (const w of swapped) {
+        values[w.slot] = w.was;
+        w.temp.release();
+      }
+    }
+    const want = this.storage[step.output]!;
+    if (v.dev && v.dev.storage !== want && (want === 'bfloat16' || v.dev.storage === 'bfloat16')) {
+      const held = this.convert(state, v.dev, want, want === 'bfloat16' ? conv.toBf16 : conv.fromBf16);
+      v.dev.release();
+      v = { dev: held };
+    }
+    return v;
+  }
+
+  /** A copy of a float32 array held as `to` (bfloat16 or float32), by the conversion kernel given. */
+  private convert(state: RunState, from: CudaArray, to: Storage, kernel: string): CudaArray {
+    const out = state.alloc('float32', from.shape, to);
+    if (out.size > 0) state.launch(kernel, this.ctx.gridFor(out.size), 256, [{ ptr: out.ptr }, { ptr: from.ptr }, { i64: out.size }]);
+    return out;
   }
 
   /** Waits for the run's work and throws the first failed device check (a failed run's results are never returned). */
@@ -235,8 +294,9 @@ export class CudaExecutable implements Executable, GraphHost {
     const constant = new Map(this.constants.map((c) => [c.slot, c]));
     const state: RunState = {
       ctx,
-      tf32: this.precision === 'high',
-      bf16: this.precision === 'medium',
+      tf32: this.products.precision === 'high',
+      bf16: this.products.precision === 'medium',
+      cublasLt: this.products.cublasLt === true,
       dtype: (slot) => slots[slot]!.dtype,
       shape: (slot) => { const v = value(slot); return v.dev?.shape ?? v.host!.shape; },
       dev: (slot) => {
@@ -269,7 +329,13 @@ export class CudaExecutable implements Executable, GraphHost {
         if (slot === undefined) throw new RangeError(`internal: integer argument refers to missing input ${arg.input}`);
         return Math.trunc(state.host(slot).data[0]!);
       },
-      alloc: (dtype, shape) => ctx.alloc(dtype, shape),
+      alloc: (dtype, shape, storage) => ctx.alloc(dtype, shape, undefined, storage ?? dtype),
+      float32: (slot) => {
+        const arr = state.dev(slot);
+        if (arr.storage !== 'bfloat16') return { arr, temp: false };
+        if (!this.conversions) throw new Error(`internal: slot %${slot} is held in bfloat16 without conversion kernels`);
+        return { arr: this.convert(state, arr, 'float32', this.conversions.fromBf16), temp: true };
+      },
       temp: (dtype, shape) => ctx.alloc(dtype, shape),
       launch: (kernel: string, grid: Dim3, block: Dim3, args: readonly KernelArg[]) => {
         const fn = this.fns.get(kernel);

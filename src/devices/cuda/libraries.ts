@@ -1,13 +1,14 @@
-// cuBLAS, NVRTC and cuDNN for the device. cuBLAS and NVRTC: the usual places first (the ffi loaders:
+// cuBLAS, cuBLASLt, NVRTC and cuDNN for the device. cuBLAS(Lt) and NVRTC: the usual places first (the ffi loaders:
 // CUDA_PATH, toolkits, the loader path), then $SYNK_CUDA_LIB_DIRS and the CUDA wheels of a Python install
 // (nvidia/*/lib under site-packages, e.g. PyTorch's), which is where many GPU machines keep them.
 // cuDNN (findCudnn): one search, so that its error names every place looked: see cudnnSearchOptions.
 import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { CudaLibraryNotFoundError } from './ffi/errors.js';
 import { config, readConfig } from '../config.js';
 import { loadCublas, type Cublas } from './ffi/cublas.js';
+import { loadCublasLt, type CublasLt } from './ffi/cublaslt.js';
 import { loadNvrtc, type Nvrtc } from './ffi/nvrtc.js';
 import { loadCudnn, type Cudnn } from './ffi/cudnn.js';
 import type { FindLibraryOptions } from './ffi/find-library.js';
@@ -60,6 +61,25 @@ let nvrtc: Nvrtc | null = null;
 export function findCublas(): Cublas {
   cublas ??= withFallback(loadCublas);
   return cublas;
+}
+
+let cublasLt: CublasLt | null = null;
+
+/**
+ * cuBLASLt: first in the folder cuBLAS was loaded from (libcublas links against the libcublasLt of its own
+ * release, and one process should hold one copy), then the usual places and the fallbacks, as cuBLAS.
+ */
+export function findCublasLt(): CublasLt {
+  if (cublasLt) return cublasLt;
+  let beside: string[] = [];
+  try {
+    const path = findCublas().path;
+    if (isAbsolute(path)) beside = [dirname(path)];
+  } catch {
+    // no cuBLAS: cuBLASLt is looked for on its own, and its own error names where
+  }
+  cublasLt = withFallback((o) => loadCublasLt({ ...o, dirs: [...beside, ...(o.dirs ?? [])] }));
+  return cublasLt;
 }
 
 export function findNvrtc(): Nvrtc {

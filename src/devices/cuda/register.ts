@@ -18,12 +18,14 @@ export interface CudaSpec {
   readonly cudnnPath?: string;
   /** cuDNN algorithms chosen by timing (CudaDeviceOptions.cudnnBenchmark). */
   readonly cudnnBenchmark?: boolean;
+  /** The library of matrix products (CudaDeviceOptions.gemm: 'cublaslt' or 'cublas'). */
+  readonly gemm?: 'cublaslt' | 'cublas';
 }
 
 /** The CUDA device's registration. */
 export const cudaRegistration: DeviceRegistration<CudaSpec> = {
   kind: 'cuda',
-  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision', 'cudnn', 'cudnnPath', 'cudnnBenchmark'],
+  specKeys: ['kind', 'index', 'tf32', 'matmulPrecision', 'cudnn', 'cudnnPath', 'cudnnBenchmark', 'gemm'],
   checkSpec(spec, what) {
     if (spec['index'] === undefined) throw new TypeError(`${what}.index: a cuda spec needs the GPU's index`);
     specChecks.count(spec, 'index', 0, what);
@@ -34,6 +36,9 @@ export const cudaRegistration: DeviceRegistration<CudaSpec> = {
       throw new TypeError(`${what}.cudnnPath: a path to libcudnn (a string), got ${typeof spec['cudnnPath']}`);
     }
     specChecks.precision(spec['matmulPrecision'], `${what}.matmulPrecision`);
+    if (spec['gemm'] !== undefined && spec['gemm'] !== 'cublaslt' && spec['gemm'] !== 'cublas') {
+      throw new RangeError(`${what}.gemm: 'cublaslt' or 'cublas', got ${JSON.stringify(spec['gemm'])}`);
+    }
   },
   async open(spec) {
     const { CudaDevice } = await import('./cuda-device.js');
@@ -44,6 +49,7 @@ export const cudaRegistration: DeviceRegistration<CudaSpec> = {
       ...(spec.cudnn !== undefined ? { cudnn: spec.cudnn } : {}),
       ...(spec.cudnnPath !== undefined ? { cudnnPath: spec.cudnnPath } : {}),
       ...(spec.cudnnBenchmark !== undefined ? { cudnnBenchmark: spec.cudnnBenchmark } : {}),
+      ...(spec.gemm !== undefined ? { gemm: spec.gemm } : {}),
     });
   },
   async list(n) {

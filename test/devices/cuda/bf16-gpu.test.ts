@@ -13,7 +13,7 @@ import * as X from '../../../src/extensions/index.js';
 import type { NDArray } from '../../../src/tensor/ndarray.js';
 import { CudaDevice } from '../../../src/devices/cuda/cuda-device.js';
 import { cudaFound } from '../../helpers/gpu.js';
-import { randomArray } from '../../helpers/allclose.js';
+import { randomArray, relNormError } from '../../helpers/allclose.js';
 
 const oracle = new T.ReferenceDevice({ float64: true });
 const devices = new Map<boolean, CudaDevice>();
@@ -35,12 +35,6 @@ function device(t: TestContext, cudnn: boolean): CudaDevice | null {
     return null;
   }
   return dev;
-}
-
-function relNormError(got: NDArray, want: NDArray): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < want.size; i++) { num += (got.data[i]! - want.data[i]!) ** 2; den += want.data[i]! ** 2; }
-  return Math.sqrt(num / den);
 }
 
 /** Error bands against the rounded oracle; every product must also be at least ROUNDED away from the float32 one. */

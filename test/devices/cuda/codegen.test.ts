@@ -15,12 +15,20 @@ import { CachingAllocator, sizeClass } from '../../../src/devices/cuda/allocator
 import { CUDA_LOWERINGS, hostOps } from '../../../src/devices/cuda/lowering-table.js';
 import { OPS } from '../../../src/ops/registry.js';
 import { batchNormTrain } from '../../../src/extensions/layers.js';
+import { resnetStyleBlock } from '../../helpers/resnet-block.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
 
 const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((path) => existsSync(path)) ?? null;
 
 function programOf(inputs: T.Variable[], outputs: T.Variable | T.Variable[]): Program {
   return T.fn({ inputs, outputs }).compiled.description.program;
+}
+
+/** A ResNet-style block under the 'bf16' policy: its activations and their gradients are held in bfloat16 (lower/storage-plan.ts). */
+function bf16Block(): Program {
+  const { inputs, r } = resnetStyleBlock();
+  const loss = T.sum(T.square(T.mean(r, [2, 3])));
+  return T.fn({ inputs, outputs: [loss, ...T.grad(loss, inputs)], precision: 'bf16' }).compiled.description.program;
 }
 
 const REPRESENTATIVE: Record<string, () => Program> = {
@@ -47,6 +55,7 @@ const REPRESENTATIVE: Record<string, () => Program> = {
     const loss = T.sum(T.mul(y, y)).add(T.sum(T.dot(m, m)));
     return T.fn({ inputs: [x, w, m], outputs: [y, ...T.grad(loss, [x, w, m])], precision: 'bf16' }).compiled.description.program;
   },
+  "precision 'bf16' with activations held in bfloat16: conv, batch norm, relu, pooling, a residual add and their gradients": () => bf16Block(),
   'transpose': () => {
     const x = T.tensor({ dtype: 'float32', ndim: 3, name: 'x' });
     return programOf([x], T.dimshuffle(x, [2, 0, 1]));

@@ -64,10 +64,13 @@ function state(shapes: readonly (readonly number[])[], lib: Cudnn, log: string[]
 }
 
 /** Each direction's operand copies in the order made (input slot, elements), and its result's shape. */
-const cases: { name: OpName; lowering: Lowering; shapes: (readonly number[])[]; copies: [number, number][]; result: readonly number[] }[] = [
-  { name: 'conv2d', lowering: lowerConv2dStep, shapes: [X, W, []], copies: [[1, size(W)], [0, size(X)]], result: Y },
-  { name: 'conv2dInputGrad', lowering: lowerConv2dInputGradStep, shapes: [Y, W, X], copies: [[0, size(Y)], [1, size(W)]], result: X },
-  { name: 'conv2dFilterGrad', lowering: lowerConv2dFilterGradStep, shapes: [X, Y, W], copies: [[1, size(Y)], [0, size(X)]], result: W },
+/** Each direction's operand copies in the order made (input slot, elements), which copy cuDNN reads as its first two buffers, and the result's shape. */
+const cases: {
+  name: OpName; lowering: Lowering; shapes: (readonly number[])[]; copies: [number, number][]; buffers: [number, number]; result: readonly number[];
+}[] = [
+  { name: 'conv2d', lowering: lowerConv2dStep, shapes: [X, W, []], copies: [[0, size(X)], [1, size(W)]], buffers: [0, 1], result: Y },
+  { name: 'conv2dInputGrad', lowering: lowerConv2dInputGradStep, shapes: [Y, W, X], copies: [[0, size(Y)], [1, size(W)]], buffers: [1, 0], result: X },
+  { name: 'conv2dFilterGrad', lowering: lowerConv2dFilterGradStep, shapes: [X, Y, W], copies: [[0, size(X)], [1, size(Y)]], buffers: [0, 1], result: W },
 ];
 
 for (const c of cases) {
@@ -77,7 +80,9 @@ for (const c of cases) {
     const lib = loadCudnn({ path: fake.path });
     const log: string[] = [];
     const planned: CudnnConvProblem[] = [];
-    const lc: LowerContext = { program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, cudnn: true };
+    const lc: LowerContext = {
+      program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32', cudnn: true,
+    };
     const step: ProgramStep = { op: c.name, attrs: ATTRS, inputs: [0, 1, 2], output: 3 };
     const out = c.lowering(lc, step)(state(c.shapes, lib, log, planned), step);
     assert.equal(out.dev?.ptr, 0x7000n);
@@ -98,9 +103,9 @@ for (const c of cases) {
     ]);
     assert.deepEqual(log.filter((l) => l.startsWith('temp')).map((l) => l.split(' at ')[0]),
       [...c.copies.map(([, n]) => `temp uint8 ${2 * n}`), `temp uint8 ${2 * size(c.result)}`, 'temp uint8 2048']);
-    // cuDNN's three buffers (forward x, w, y; backward data w, dy, dx; backward filter x, dy, dw): the second
-    // copy, the first copy and the bfloat16 result, never the float32 inputs or output.
-    assert.deepEqual([r[94]!, r[96]!, r[102]!].map((p) => BigInt(p)), [temps[1]!, temps[0]!, temps[2]!]);
+    // cuDNN's three buffers (forward x, w, y; backward data w, dy, dx; backward filter x, dy, dw): the operand
+    // copies and the bfloat16 result, never the float32 inputs or output.
+    assert.deepEqual([r[94]!, r[96]!, r[102]!].map((p) => BigInt(p)), [temps[c.buffers[0]]!, temps[c.buffers[1]]!, temps[2]!]);
     const released = log.filter((l) => l.startsWith('release')).map((l) => BigInt(l.split(' ')[1]!));
     assert.deepEqual([...released].sort(), [...temps].sort(), 'every temporary released');
   });

@@ -32,7 +32,7 @@ interface Harness { readonly log: string[]; planned: CudnnConvProblem[]; decline
 
 function lowered(lowering: Lowering, op: OpName, attrs: Conv2dAttrs, cudnn: boolean) {
   const lc: LowerContext = {
-    program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, cudnn,
+    program: {} as Program, mb: new ModuleBuilder(), slotDtype: () => 'float32', slotNdim: () => 4, slotStorage: () => 'float32', cudnn,
   };
   const step: ProgramStep = { op, attrs, inputs: [0, 1, 2], output: 3 };
   return { runner: lowering(lc, step), step };

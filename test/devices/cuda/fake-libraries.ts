@@ -220,3 +220,51 @@ int cudnnConvolutionBackwardFilter(void *h, const void *al, void *d1, unsigned l
     unsigned long long ws, size_t wsize, const void *be, void *d3, unsigned long long p3) {
   return run(3, al, d1, p1, d2, p2, conv, algo, ws, wsize, be, d3, p3); }
 `;
+
+/**
+ * libcublasLt stand-in (without cublasLtGetStatusName: the binding's table names statuses). Every number that
+ * crosses the FFI goes into a log read (and cleared) by fake_log: a tag, then the call's values (tags: 100
+ * matmul descriptor create compute scale, 101 descriptor attribute attr size value, 200 layout create type rows
+ * cols ld, 201 layout attribute attr size value, 300 preference create, 301 preference attribute attr size value,
+ * 400 heuristic requested, 500 matmul alpha*1000 beta*1000 A Adesc B Bdesc C Cdesc D Ddesc algo[0] algo[63] ws
+ * wsSize stream). Descriptors are numbered slots (their number is logged); fake_live counts those not destroyed.
+ * The heuristic returns one algorithm (bytes 1..64, 4096 bytes of workspace), NOT_SUPPORTED in mode 1, none in
+ * mode 2, one with a failed state in mode 3; cublasLtMatmul returns fake_set_matmul_status's status.
+ */
+export const FAKE_CUBLASLT_C = `
+static long long L[4096]; static int nl, live, mode, matmul_status; static int slots[256]; static int nslots;
+static void put(long long v) { if (nl < 4096) L[nl++] = v; }
+static long long id(const void *p) { return (long long)((const int *)p - slots); }
+static void *fresh(void) { live++; return &slots[nslots++ % 256]; }
+static long long bytes(const void *buf, size_t n) { long long v = 0; memcpy(&v, buf, n < 8 ? n : 8); return v; }
+int fake_log(long long *out, int max) { int k = nl < max ? nl : max; memcpy(out, L, k * sizeof(long long)); nl = 0; return k; }
+int fake_live(void) { return live; }
+int fake_set_mode(int m) { mode = m; return 0; }
+int fake_set_matmul_status(int s) { matmul_status = s; return 0; }
+size_t cublasLtGetVersion(void) { return 130001; }
+int cublasLtCreate(void **h) { *h = (void *)0x17; return 0; }
+int cublasLtDestroy(void *h) { return h == (void *)0x17 ? 0 : 7; }
+int cublasLtMatmulDescCreate(void **d, int compute, int scale) { put(100); put(compute); put(scale); *d = fresh(); return 0; }
+int cublasLtMatmulDescDestroy(void *d) { live--; return 0; }
+int cublasLtMatmulDescSetAttribute(void *d, int attr, const void *buf, size_t n) { put(101); put(attr); put(n); put(bytes(buf, n)); return 0; }
+int cublasLtMatrixLayoutCreate(void **l, int type, unsigned long long rows, unsigned long long cols, long long ld) {
+  put(200); put(type); put(rows); put(cols); put(ld); *l = fresh(); return 0; }
+int cublasLtMatrixLayoutDestroy(void *l) { live--; return 0; }
+int cublasLtMatrixLayoutSetAttribute(void *l, int attr, const void *buf, size_t n) { put(201); put(attr); put(n); put(bytes(buf, n)); return 0; }
+int cublasLtMatmulPreferenceCreate(void **p) { put(300); *p = fresh(); return 0; }
+int cublasLtMatmulPreferenceDestroy(void *p) { live--; return 0; }
+int cublasLtMatmulPreferenceSetAttribute(void *p, int attr, const void *buf, size_t n) { put(301); put(attr); put(n); put(bytes(buf, n)); return 0; }
+typedef struct { unsigned char algo[64]; size_t workspaceSize; int state; float waves; int reserved[4]; } result_t;
+_Static_assert(sizeof(result_t) == 96, "cublasLtMatmulHeuristicResult_t is 96 bytes");
+int cublasLtMatmulAlgoGetHeuristic(void *h, void *op, void *a, void *b, void *c, void *d, void *pref, int requested, result_t *r, int *ret) {
+  put(400); put(requested);
+  if (mode == 1) return 15;
+  if (mode == 2) { *ret = 0; return 0; }
+  for (int i = 0; i < 64; i++) r[0].algo[i] = (unsigned char)(i + 1);
+  r[0].workspaceSize = 4096; r[0].state = mode == 3 ? 15 : 0; r[0].waves = 1.5f; *ret = 1; return 0; }
+int cublasLtMatmul(void *h, void *desc, const float *alpha, unsigned long long A, void *ad, unsigned long long B, void *bd,
+    const float *beta, unsigned long long C, void *cd, unsigned long long D, void *dd, const unsigned char *algo,
+    unsigned long long ws, size_t wsSize, void *stream) {
+  put(500); put((long long)(*alpha * 1000)); put((long long)(*beta * 1000)); put(A); put(id(ad)); put(B); put(id(bd)); put(C); put(id(cd));
+  put(D); put(id(dd)); put(algo[0]); put(algo[63]); put(ws); put(wsSize); put((long long)stream); return matmul_status; }
+`;

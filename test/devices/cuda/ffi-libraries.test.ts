@@ -4,10 +4,10 @@
 // export fails here), NVRTC compiles, and the status-name functions answer.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { findCudnn } from '../../../src/devices/cuda/libraries.js';
+import { findCublasLt, findCudnn } from '../../../src/devices/cuda/libraries.js';
 import {
   CudaCompileError, CudaError, CudaLibraryNotFoundError, compileCuda, cudaAvailable, decodeNcclVersion, loadCublas, loadNccl, loadNvrtc,
-  type Cublas, type Cudnn, type Nccl, type Nvrtc,
+  type Cublas, type CublasLt, type Cudnn, type Nccl, type Nvrtc,
 } from '../../../src/devices/cuda/ffi/index.js';
 
 function loadOrSkip<T>(t: TestContext, load: () => T): T | null {
@@ -67,6 +67,14 @@ test('cuBLAS loads with every GEMM symbol and names its statuses', (t) => {
     // Without a driver cuBLAS cannot start; the failure arrives as a typed error.
     assert.throws(() => cublas.create(), (e: unknown) => e instanceof CudaError && e.library === 'cublas' && e.call === 'cublasCreate_v2');
   }
+});
+
+test('cuBLASLt loads (beside cuBLAS where that is found) with every symbol bound, and names its statuses', (t) => {
+  const lt = loadOrSkip<CublasLt>(t, () => findCublasLt());
+  if (!lt) return;
+  t.diagnostic(`${lt.path}: cublasLtGetVersion ${lt.version()}`);
+  assert.ok(lt.version() >= 110000, 'cuBLASLt 11 or later');
+  assert.equal(lt.describe(15).name, 'CUBLAS_STATUS_NOT_SUPPORTED');
 });
 
 test('NCCL loads with every symbol, reports its version and makes a unique id', (t) => {

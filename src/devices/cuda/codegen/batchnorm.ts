@@ -5,7 +5,7 @@
 // adding its splits in order. The normalisation and the input gradient are grid-stride loops, one
 // thread per element, computed in double and stored in the output's dtype. The variance is
 // E[x^2] - E[x]^2 in double (clamped at 0): exact enough for float32 data, one read of x instead of two.
-import type { DType } from '../../../tensor/dtype.js';
+import type { Storage } from '../storage.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import type { ModuleBuilder } from './module.js';
 
@@ -52,7 +52,7 @@ ${body}
 }
 
 /** part[(c, s)] = (sum x, sum x^2) over split s of feature c: (part, x, outer, C, inner); grid (C, splits). */
-export function bnStatsPartialKernel(mb: ModuleBuilder, xType: DType): string {
+export function bnStatsPartialKernel(mb: ModuleBuilder, xType: Storage): string {
   const name = `bn_stats_part_${dtag(xType)}`;
   mb.define(name, `${BLOCK_SUM}
 extern "C" __global__ void __launch_bounds__(${BN_THREADS}) ${name}(double* __restrict__ part, const ${ctype(xType)}* __restrict__ x, i64 outer, int C,
@@ -63,7 +63,7 @@ ${partialLoop('    const double v = (double)x[at];\n    a += v;\n    b += v * v;
 }
 
 /** part[(c, s)] = (sum gy, sum gy*xhat) over split s of feature c: (part, x, stats, gy, outer, C, inner, eps); grid (C, splits). */
-export function bnGradPartialKernel(mb: ModuleBuilder, xType: DType, statsType: DType, gyType: DType): string {
+export function bnGradPartialKernel(mb: ModuleBuilder, xType: Storage, statsType: Storage, gyType: Storage): string {
   const name = `bn_grad_part_${dtag(xType)}_${dtag(statsType)}_${dtag(gyType)}`;
   mb.define(name, `${BLOCK_SUM}
 extern "C" __global__ void __launch_bounds__(${BN_THREADS}) ${name}(double* __restrict__ part, const ${ctype(xType)}* __restrict__ x,
@@ -78,7 +78,7 @@ ${partialLoop('    const double g = (double)gy[at];\n    a += g;\n    b += g * (
  * out[c] and out[C + c] from the splits of part: mode 0 (bnStats) the mean and the biased variance
  * over `count` elements (NaN for none), mode 1 (bnGradStats) the two sums: (out, part, C, splits, count, mode).
  */
-export function bnFinishKernel(mb: ModuleBuilder, outType: DType): string {
+export function bnFinishKernel(mb: ModuleBuilder, outType: Storage): string {
   const name = `bn_finish_${dtag(outType)}`;
   const store = storeFn(outType);
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ out, const double* __restrict__ part,
@@ -107,7 +107,7 @@ ${body}
 }
 
 /** y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set: (y, x, stats, gamma, beta, total, C, inner, eps, relu). */
-export function bnApplyKernel(mb: ModuleBuilder, outType: DType, xType: DType, statsType: DType, gammaType: DType, betaType: DType): string {
+export function bnApplyKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, betaType: Storage): string {
   const name = `bn_apply_${[outType, xType, statsType, gammaType, betaType].map(dtag).join('_')}`;
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ y, const ${ctype(xType)}* __restrict__ x,
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(betaType)}* __restrict__ beta,
@@ -120,8 +120,8 @@ ${overElements(`    double v = ((double)x[o] - mean) * rs * (double)gamma[c] + (
 }
 
 /** dx = gamma rs (gy - (g[0] + xhat g[1]) / count): (dx, x, stats, gamma, gy, gstats, total, C, inner, eps, count). */
-export function bnGradInputKernel(mb: ModuleBuilder, outType: DType, xType: DType, statsType: DType, gammaType: DType, gyType: DType,
-  gsType: DType): string {
+export function bnGradInputKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, gyType: Storage,
+  gsType: Storage): string {
   const name = `bn_grad_input_${[outType, xType, statsType, gammaType, gyType, gsType].map(dtag).join('_')}`;
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ dx, const ${ctype(xType)}* __restrict__ x,
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(gyType)}* __restrict__ gy,

@@ -11,6 +11,7 @@ import { CUDA_TEMPLATES } from './elementwise-templates.js';
 import type { ElementwiseOpName } from '../../../ops/elementwise.js';
 import type { Attrs } from '../../../tensor/variable.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
+import type { Storage } from '../storage.js';
 import { shortHash, type ModuleBuilder } from './module.js';
 
 const COMPARE: ReadonlySet<ElementwiseOpName> = new Set<ElementwiseOpName>(['eq', 'neq', 'lt', 'le', 'gt', 'ge']);
@@ -99,15 +100,27 @@ function scalarFunction(name: string, inputs: readonly DType[], steps: readonly 
   return `DEV ${ctype(out.dtype)} ${name}(${params}) {\n${lines.join('\n')}\n  return r${steps.length - 1};\n}\n`;
 }
 
-/** Adds the kernels for a fused group (or a single elementwise op as a one-step group). */
-export function elementwiseKernels(mb: ModuleBuilder, inputs: readonly DType[], steps: readonly FusedStep[], ndim: number): ElementwiseKernels {
+/** How the inputs and the output of a group are held, where not in their dtypes (bfloat16 for float32 values). */
+export interface ElementwiseStorage {
+  readonly inputs: readonly Storage[];
+  readonly out: Storage;
+}
+
+/**
+ * Adds the kernels for a fused group (or a single elementwise op as a one-step group). The scalar
+ * function computes in the dtypes; `storage` changes only the pointers (bfloat16 converts on load and store).
+ */
+export function elementwiseKernels(mb: ModuleBuilder, inputs: readonly DType[], steps: readonly FusedStep[], ndim: number,
+  storage?: ElementwiseStorage): ElementwiseKernels {
   const outDtype = steps[steps.length - 1]!.dtype;
-  const key = JSON.stringify([inputs, steps.map((s) => [s.op, s.attrs, s.args, s.dtype]), ndim]);
-  const name = `ew_${steps.length === 1 ? steps[0]!.op : 'fused'}_${inputs.map(dtag).join('') || 'none'}_${shortHash(key)}`;
+  const held = storage ?? { inputs, out: outDtype };
+  if (held.inputs.length !== inputs.length) throw new RangeError(`internal: ${inputs.length} inputs, ${held.inputs.length} storages`);
+  const key = JSON.stringify([inputs, steps.map((s) => [s.op, s.attrs, s.args, s.dtype]), ndim, held]);
+  const name = `ew_${steps.length === 1 ? steps[0]!.op : 'fused'}_${held.inputs.map(dtag).join('') || 'none'}_${shortHash(key)}`;
   const result: ElementwiseKernels = { name, contiguous: `${name}_c`, strided: `${name}_s`, ndim, outDtype };
   if (mb.has(name)) return result;
-  const TO = ctype(outDtype);
-  const ptrs = [`${TO}* __restrict__ out`, ...inputs.map((d, i) => `const ${ctype(d)}* __restrict__ in${i}`)].join(', ');
+  const TO = ctype(held.out);
+  const ptrs = [`${TO}* __restrict__ out`, ...held.inputs.map((d, i) => `const ${ctype(d)}* __restrict__ in${i}`)].join(', ');
   const src: string[] = [scalarFunction(`${name}_f`, inputs, steps)];
   const call = (arg: (i: number) => string) => `${name}_f(${inputs.map((_, i) => arg(i)).join(', ')})`;
   // Contiguous: vectors of four, then the tail.
@@ -117,7 +130,7 @@ export function elementwiseKernels(mb: ModuleBuilder, inputs: readonly DType[], 
   const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   for (i64 v = t; v < nv; v += step) {
     const i64 i = v << 2;
-${inputs.map((d, i) => `    const V4<${ctype(d)}> a${i} = (smask & ${1 << i}) ? sk_splat4(in${i}[0]) : sk_ld4(in${i} + i);`).join('\n')}
+${held.inputs.map((d, i) => `    const V4<${ctype(d)}> a${i} = (smask & ${1 << i}) ? sk_splat4(in${i}[0]) : sk_ld4(in${i} + i);`).join('\n')}
     V4<${TO}> o;
 #pragma unroll
     for (int u = 0; u < 4; ++u) o.v[u] = ${call((i) => `a${i}.v[u]`)};

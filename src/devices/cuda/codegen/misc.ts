@@ -175,11 +175,8 @@ export function oneHotKernel(mb: ModuleBuilder, dtype: DType, index: DType): str
   return name;
 }
 
-/** The rounding of one float32 to bfloat16 bits (nearest, ties to even; NaN kept quiet), as a device function. */
-const BF16_ROUND = `static __device__ __forceinline__ unsigned int sk_bf16_bits(float f) {
-  const unsigned int u = __float_as_uint(f);
-  return (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) : ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}`;
+/** The rounding of one float32 to bfloat16 bits (nearest, ties to even; NaN kept quiet): the prelude's sk_bf16. */
+const BF16_ROUND = `static __device__ __forceinline__ unsigned int sk_bf16_bits(float f) { return sk_bf16(f).bits; }`;
 
 /**
  * float32 -> bfloat16 bits, for matrix products in 'medium' precision and under the 'bf16' policy:

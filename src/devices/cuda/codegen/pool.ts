@@ -8,6 +8,7 @@
 // a buffer written by a first pass (maxpool_arg), instead of rescanning every window per input.
 // An empty window (only possible for a size-0 axis with padding) gives NaN as the reference does.
 import type { DType } from '../../../tensor/dtype.js';
+import type { Storage } from '../storage.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import type { ModuleBuilder } from './module.js';
 
@@ -62,7 +63,7 @@ ${body}
 }
 
 /** out[o] = the first maximum of window o of x: (out, x, total = lead·oh·ow, window...). */
-export function maxPoolKernel(mb: ModuleBuilder, dtype: DType): string {
+export function maxPoolKernel(mb: ModuleBuilder, dtype: Storage): string {
   const T = ctype(dtype);
   return define(mb, `maxpool_${dtag(dtype)}`, `${T}* __restrict__ out, const ${T}* __restrict__ x`, overItems('oh', 'ow',
     `    const ${T}* plane = x + l * h * w;
@@ -71,13 +72,13 @@ export function maxPoolKernel(mb: ModuleBuilder, dtype: DType): string {
 }
 
 /** arg[o] = in-plane offset of the first maximum of window o (or -1): (arg, x, total = lead·oh·ow, window...). */
-export function maxPoolArgKernel(mb: ModuleBuilder, dtype: DType): string {
+export function maxPoolArgKernel(mb: ModuleBuilder, dtype: Storage): string {
   return define(mb, `maxpool_arg_${dtag(dtype)}`, `int* __restrict__ arg, const ${ctype(dtype)}* __restrict__ x`, overItems('oh', 'ow',
     '    arg[o] = sk_pool_argmax(x + l * h * w, h, w, i * sh - ph, j * sw - pw, kh, kw);'));
 }
 
 /** gx[e] = sum of gy over the windows whose argmax is input element e: (gx, arg, gy, total = lead·h·w, window...). */
-export function maxPoolGradKernel(mb: ModuleBuilder, gyType: DType, outType: DType): string {
+export function maxPoolGradKernel(mb: ModuleBuilder, gyType: Storage, outType: Storage): string {
   return define(mb, `maxpool_bwd_${dtag(gyType)}_${dtag(outType)}`,
     `${ctype(outType)}* __restrict__ gx, const int* __restrict__ arg, const ${ctype(gyType)}* __restrict__ gy`, overItems('h', 'w', `    int i0, i1, j0, j1;
     sk_pool_span(i, ph, kh, sh, oh, &i0, &i1);
@@ -104,7 +105,7 @@ export function maxPoolGradGradKernel(mb: ModuleBuilder, xType: DType, gType: DT
 }
 
 /** out[o] = (sum of window o of x) / divisor: (out, x, total = lead·oh·ow, window..., includePad). */
-export function avgPoolKernel(mb: ModuleBuilder, xType: DType, outType: DType): string {
+export function avgPoolKernel(mb: ModuleBuilder, xType: Storage, outType: Storage): string {
   const name = `avgpool_${dtag(xType)}_${dtag(outType)}`;
   mb.define(name, `${HELPERS}
 extern "C" __global__ void __launch_bounds__(256) ${name}(` +
@@ -122,7 +123,7 @@ ${overItems('oh', 'ow', `    const ${ctype(xType)}* plane = x + l * h * w;
 }
 
 /** gx[e] = sum over the windows containing e of gy[window] / divisor: (gx, gy, total = lead·h·w, window..., includePad). */
-export function avgPoolGradKernel(mb: ModuleBuilder, gyType: DType, outType: DType): string {
+export function avgPoolGradKernel(mb: ModuleBuilder, gyType: Storage, outType: Storage): string {
   const name = `avgpool_bwd_${dtag(gyType)}_${dtag(outType)}`;
   mb.define(name, `${HELPERS}
 extern "C" __global__ void __launch_bounds__(256) ${name}(` +

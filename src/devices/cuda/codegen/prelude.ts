@@ -47,6 +47,17 @@ DEV int sk_iabs(int a) { return a < 0 ? sk_ineg(a) : a; }
 DEV unsigned int sk_upow(unsigned int x, unsigned int e) { unsigned int r = 1u; for (; e != 0u; e >>= 1) { if (e & 1u) r *= x; x *= x; } return r; }
 DEV int sk_ipow(int a, int b) { return b >= 0 ? (int)sk_upow((unsigned int)a, (unsigned int)b) : (a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0); }
 DEV unsigned char sk_u8pow(unsigned char a, unsigned char b) { return (unsigned char)sk_upow(a, b); }
+// bfloat16 storage: read as float (exact), assigned from float with rounding to nearest, ties to even (NaN kept quiet).
+struct sk_bf16 {
+  unsigned short bits;
+  sk_bf16() = default;
+  DEVM sk_bf16(float f) {
+    const unsigned int u = __float_as_uint(f);
+    bits = (unsigned short)((u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) : ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16));
+  }
+  DEVM operator float() const { return __uint_as_float((unsigned int)bits << 16); }
+};
+template<class X> DEV sk_bf16 st_bfloat16(X v) { return sk_bf16((float)v); }
 DEV float sk_pymod(float a, float b) { const float m = fmodf(a, b); return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }
 DEV double sk_pymod(double a, double b) { const double m = fmod(a, b); return (m != 0 && ((m < 0) != (b < 0))) ? m + b : m; }
 `;
@@ -66,6 +77,11 @@ DEV void sk_st4(float* p, V4<float> r) { float4 q; q.x = r.v[0]; q.y = r.v[1]; q
 DEV void sk_st4(int* p, V4<int> r) { int4 q; q.x = r.v[0]; q.y = r.v[1]; q.z = r.v[2]; q.w = r.v[3]; *reinterpret_cast<int4*>(p) = q; }
 DEV void sk_st4(double* p, V4<double> r) { double2 a, b; a.x = r.v[0]; a.y = r.v[1]; b.x = r.v[2]; b.y = r.v[3]; ` +
   String.raw`reinterpret_cast<double2*>(p)[0] = a; reinterpret_cast<double2*>(p)[1] = b; }
+DEV V4<sk_bf16> sk_ld4(const sk_bf16* p) { uint2 q = *reinterpret_cast<const uint2*>(p); V4<sk_bf16> r; ` +
+  String.raw`r.v[0].bits = (unsigned short)q.x; r.v[1].bits = (unsigned short)(q.x >> 16); r.v[2].bits = (unsigned short)q.y; ` +
+  String.raw`r.v[3].bits = (unsigned short)(q.y >> 16); return r; }
+DEV void sk_st4(sk_bf16* p, V4<sk_bf16> r) { uint2 q; q.x = r.v[0].bits | ((unsigned int)r.v[1].bits << 16); ` +
+  String.raw`q.y = r.v[2].bits | ((unsigned int)r.v[3].bits << 16); *reinterpret_cast<uint2*>(p) = q; }
 DEV void sk_st4(unsigned char* p, V4<unsigned char> r) { uchar4 q; q.x = r.v[0]; q.y = r.v[1]; q.z = r.v[2]; q.w = r.v[3]; *reinterpret_cast<uchar4*>(p) = q; }
 `;
 

@@ -41,6 +41,8 @@ export const CUBLAS_SIGNATURES = {
   cublasGetVersion: 'int cublasGetVersion_v2(cublasHandle_t handle, _Out_ int *version)',
   cublasSetStream: 'int cublasSetStream_v2(cublasHandle_t handle, CUstream streamId)',
   cublasSetMathMode: 'int cublasSetMathMode(cublasHandle_t handle, int mode)',
+  // cublas_api.h (cuBLAS 11.3 and later): cublas_v2.h maps cublasSetWorkspace onto this symbol.
+  cublasSetWorkspace: 'int cublasSetWorkspace_v2(cublasHandle_t handle, CUdeviceptr workspace, size_t workspaceSizeInBytes)',
   cublasSgemm: `int cublasSgemm_v2(cublasHandle_t handle, ${GEMM}, const float *alpha, CUdeviceptr A, int lda, ` +
     'CUdeviceptr B, int ldb, const float *beta, CUdeviceptr C, int ldc)',
   cublasDgemm: `int cublasDgemm_v2(cublasHandle_t handle, ${GEMM}, const double *alpha, CUdeviceptr A, int lda, ` +
@@ -140,6 +142,14 @@ export class Cublas {
     return out[0];
   }
   setStream(handle: CublasHandle, stream: CUstream | null): void { this.check('cublasSetStream_v2', this.fn.cublasSetStream(handle, stream)); }
+  /**
+   * Makes every later call of the handle (on its current stream) use `bytes` of device memory at `ptr` as its
+   * workspace, instead of the pool cuBLAS allocates itself, which it cannot grow inside a CUDA graph capture.
+   * cublasSetStream resets the workspace to that pool, so this is called after it. `ptr` must be 256-byte aligned.
+   */
+  setWorkspace(handle: CublasHandle, ptr: DevicePtr, bytes: number): void {
+    this.check('cublasSetWorkspace_v2', this.fn.cublasSetWorkspace(handle, ptr, bytes), `${bytes} bytes`);
+  }
   /** CUBLAS_DEFAULT_MATH (0) or CUBLAS_TF32_TENSOR_OP_MATH (3), possibly OR-ed with flags. */
   setMathMode(handle: CublasHandle, mode: number): void { this.check('cublasSetMathMode', this.fn.cublasSetMathMode(handle, mode)); }
 

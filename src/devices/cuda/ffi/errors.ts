@@ -3,7 +3,7 @@
 // name and message for the code.
 
 /** The CUDA libraries with bindings; the `library` of a {@link CudaError}. */
-export type CudaLibrary = 'cuda' | 'nvrtc' | 'cublas' | 'nccl' | 'cudnn';
+export type CudaLibrary = 'cuda' | 'nvrtc' | 'cublas' | 'cublasLt' | 'nccl' | 'cudnn';
 
 /** What a library says about one of its status codes. */
 export interface StatusDescription {
@@ -33,7 +33,7 @@ export class CudaError extends Error {
   }
 }
 
-/** CUDA_ERROR_OUT_OF_MEMORY (2) from the driver, or CUBLAS_STATUS_ALLOC_FAILED (3). */
+/** CUDA_ERROR_OUT_OF_MEMORY (2) from the driver, or CUBLAS_STATUS_ALLOC_FAILED (3) from cuBLAS or cuBLASLt. */
 export class CudaOutOfMemoryError extends CudaError {
   override readonly name: string = 'CudaOutOfMemoryError';
 }
@@ -107,6 +107,8 @@ export class CudaLibraryVersionError extends Error {
 
 export const CUDA_ERROR_OUT_OF_MEMORY = 2;
 export const CUBLAS_STATUS_ALLOC_FAILED = 3;
+/** cuBLAS / cuBLASLt: no implementation for the configuration asked for. */
+export const CUBLAS_STATUS_NOT_SUPPORTED = 15;
 
 /** cublas_api.h, cublasStatus_t (CUDA 12 and 13). Used when cublasGetStatusName is absent. */
 export const CUBLAS_STATUS_NAMES: Readonly<Record<number, string>> = {
@@ -174,7 +176,8 @@ export const CUDNN_STATUS_DEVICE_ALLOCATION_FAILED = 4004;
 
 /** Whether a status of a library means the device ran out of memory. */
 export function isOutOfMemory(library: CudaLibrary, code: number): boolean {
-  return (library === 'cuda' && code === CUDA_ERROR_OUT_OF_MEMORY) || (library === 'cublas' && code === CUBLAS_STATUS_ALLOC_FAILED) ||
+  const blas = library === 'cublas' || library === 'cublasLt';
+  return (library === 'cuda' && code === CUDA_ERROR_OUT_OF_MEMORY) || (blas && code === CUBLAS_STATUS_ALLOC_FAILED) ||
     (library === 'cudnn' && code === CUDNN_STATUS_DEVICE_ALLOCATION_FAILED);
 }
 

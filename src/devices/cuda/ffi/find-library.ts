@@ -46,6 +46,11 @@ export const NVRTC_LIBRARY: LibrarySpec = {
   sonames: ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so.11.2', 'libnvrtc.so'],
 };
 export const CUBLAS_LIBRARY: LibrarySpec = { display: 'libcublas (cuBLAS)', sonames: ['libcublas.so.13', 'libcublas.so.12', 'libcublas.so'] };
+/** cuBLASLt: the same release as cuBLAS (libcublas itself links against it), looked for beside it first. */
+export const CUBLASLT_LIBRARY: LibrarySpec = {
+  display: 'libcublasLt (cuBLASLt)',
+  sonames: ['libcublasLt.so.13', 'libcublasLt.so.12', 'libcublasLt.so'],
+};
 export const NCCL_LIBRARY: LibrarySpec = { display: 'libnccl (NCCL)', sonames: ['libnccl.so.2', 'libnccl.so'] };
 /**
  * cuDNN: libcudnn.so.9 is the one the binding takes; the older names are looked for too, so that a cuDNN 8

@@ -7,5 +7,6 @@ export * from './kernel-params.js';
 export * from './driver.js';
 export * from './nvrtc.js';
 export * from './cublas.js';
+export * from './cublaslt.js';
 export * from './nccl.js';
 export * from './cudnn.js';

@@ -23,6 +23,14 @@ export type CUgraphExec = Handle<'CUgraphExec'>;
 export type HostPointer = Handle<'HostPointer'>;
 export type NvrtcProgram = Handle<'NvrtcProgram'>;
 export type CublasHandle = Handle<'CublasHandle'>;
+/** A cuBLASLt context (cublasLtHandle_t). */
+export type CublasLtHandle = Handle<'CublasLtHandle'>;
+/** cublasLtMatmulDesc_t: the operation (compute and scale types, transposes, epilogue). */
+export type CublasLtMatmulDesc = Handle<'CublasLtMatmulDesc'>;
+/** cublasLtMatrixLayout_t: one matrix's type, rows, columns, leading dimension and batch. */
+export type CublasLtMatrixLayout = Handle<'CublasLtMatrixLayout'>;
+/** cublasLtMatmulPreference_t: what the heuristic may choose (workspace, alignments). */
+export type CublasLtMatmulPreference = Handle<'CublasLtMatmulPreference'>;
 export type NcclComm = Handle<'NcclComm'>;
 /** A cuDNN context (cudnnHandle_t). */
 export type CudnnHandle = Handle<'CudnnHandle'>;
@@ -56,6 +64,10 @@ export function registerCudaTypes(): void {
   koffi.pointer('CUgraphExec', koffi.opaque('CUgraphExec_st'));
   koffi.pointer('nvrtcProgram', koffi.opaque('_nvrtcProgram'));
   koffi.pointer('cublasHandle_t', koffi.opaque('cublasContext'));
+  koffi.pointer('cublasLtHandle_t', koffi.opaque('cublasLtContext'));
+  koffi.pointer('cublasLtMatmulDesc_t', koffi.opaque('cublasLtMatmulDescOpaque_t'));
+  koffi.pointer('cublasLtMatrixLayout_t', koffi.opaque('cublasLtMatrixLayoutOpaque_t'));
+  koffi.pointer('cublasLtMatmulPreference_t', koffi.opaque('cublasLtMatmulPreferenceOpaque_t'));
   koffi.pointer('ncclComm_t', koffi.opaque('ncclComm'));
   koffi.pointer('cudnnHandle_t', koffi.opaque('cudnnContext'));
   koffi.pointer('cudnnTensorDescriptor_t', koffi.opaque('cudnnTensorStruct'));

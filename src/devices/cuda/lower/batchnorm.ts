@@ -29,7 +29,7 @@ function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: 
 
 export const lowerBnStats: Lowering = (lc, step) => {
   const dt = lc.slotDtype(step.output);
-  const partial = bnStatsPartialKernel(lc.mb, lc.slotDtype(step.inputs[0]!));
+  const partial = bnStatsPartialKernel(lc.mb, lc.slotStorage(step.inputs[0]!));
   const finish = bnFinishKernel(lc.mb, dt);
   return (s, st) => {
     const g = featureLayout('bnStats', s.shape(st.inputs[0]!));
@@ -44,11 +44,12 @@ export const lowerBnStats: Lowering = (lc, step) => {
 export const lowerBnTrain: Lowering = (lc, step) => {
   const { epsilon: eps, relu } = step.attrs as BatchNormTrainAttrs;
   const dt = lc.slotDtype(step.output);
-  const kernel = bnApplyKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never]);
+  const held = lc.slotStorage(step.output);
+  const kernel = bnApplyKernel(lc.mb, held, ...step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never]);
   return (s, st) => {
     const [x, stats, gamma, beta] = st.inputs as [number, number, number, number];
     const g = checkOperands('bnTrain', s.shape(x), [['stats', s.shape(stats)]], [['gamma', s.shape(gamma)], ['beta', s.shape(beta)]]);
-    const out = s.alloc(dt, s.shape(x));
+    const out = s.alloc(dt, s.shape(x), held);
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
         i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
@@ -61,7 +62,7 @@ export const lowerBnTrain: Lowering = (lc, step) => {
 export const lowerBnGradStats: Lowering = (lc, step) => {
   const eps = (step.attrs as BatchNormAttrs).epsilon;
   const dt = lc.slotDtype(step.output);
-  const [xt, statsT, gyT] = step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never];
+  const [xt, statsT, gyT] = step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never];
   const partial = bnGradPartialKernel(lc.mb, xt, statsT, gyT);
   const finish = bnFinishKernel(lc.mb, dt);
   return (s, st) => {
@@ -79,12 +80,13 @@ export const lowerBnGradStats: Lowering = (lc, step) => {
 export const lowerBnGradInput: Lowering = (lc, step) => {
   const eps = (step.attrs as BatchNormAttrs).epsilon;
   const dt = lc.slotDtype(step.output);
-  const kernel = bnGradInputKernel(lc.mb, dt, ...step.inputs.map((i) => lc.slotDtype(i)) as [never, never, never, never, never]);
+  const held = lc.slotStorage(step.output);
+  const kernel = bnGradInputKernel(lc.mb, held, ...step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never, never]);
   return (s, st) => {
     const [x, stats, gamma, gy, gs] = st.inputs as [number, number, number, number, number];
     const g = checkOperands('bnGradInput', s.shape(x), [['stats', s.shape(stats)], ['gstats', s.shape(gs)]], [['gamma', s.shape(gamma)]],
       [['gy', s.shape(gy)]]);
-    const out = s.alloc(dt, s.shape(x));
+    const out = s.alloc(dt, s.shape(x), held);
     if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, gy, gs].map((i) => ptr(s.dev(i))),
         i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);

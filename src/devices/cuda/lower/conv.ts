@@ -17,7 +17,8 @@ import { bytesPerElement, type DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError } from '../../../ops/op.js';
 import type { ProgramStep } from '../../../compile/program.js';
 import { convGeometry, type Conv2dAttrs, type ConvGeometry } from '../../../ops/conv.js';
-import { rowMajorGemm, type RowMajorGemmSpec } from '../ffi/cublas.js';
+import type { RowMajorGemmSpec } from '../ffi/cublas.js';
+import { gemm } from './gemm.js';
 import { col2imKernel, im2colKernel, sumImagesKernel } from '../codegen/conv.js';
 import { copyKernel, fillKernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
@@ -59,13 +60,12 @@ export type GemmBase = Omit<RowMajorGemmSpec, 'dtype' | 'tf32' | 'batch'>;
  * `inner` as one strided-batched call per step.
  */
 function gemmLevels(s: RunState, dt: FloatDType, base: GemmBase, outer: Level, inner: Level): void {
-  const { lib, handle } = s.ctx.cublas();
   const bytes = BigInt(bytesPerElement(dt));
   // 'medium' runs convolutions in TF32: its bfloat16 operands apply to matmul only (as PyTorch's
   // matmul precision setting leaves convolutions alone).
   const tf32 = (s.tf32 || s.bf16) && dt === 'float32';
   for (let o = 0; o < outer.count; o++) {
-    rowMajorGemm(lib, handle, {
+    gemm(s, {
       ...base, dtype: dt, tf32,
       a: base.a + BigInt(o * outer.a) * bytes,
       b: base.b + BigInt(o * outer.b) * bytes,

@@ -17,11 +17,13 @@ export const lowerElementwise: Lowering = (lc, step) => {
     ? (step.attrs as FusedAttrs).steps
     : [{ op, attrs: step.attrs, args: inputs.map((_, i) => i), dtype: lc.slotDtype(step.output) }];
   const ndim = lc.slotNdim(step.output);
-  const k = elementwiseKernels(lc.mb, inputs, steps, ndim);
+  // Inputs and output as the storage plan holds them (bfloat16 activations under the 'bf16' policy).
+  const outStorage = lc.slotStorage(step.output);
+  const k = elementwiseKernels(lc.mb, inputs, steps, ndim, { inputs: step.inputs.map((i) => lc.slotStorage(i)), out: outStorage });
   return (s, st) => {
     const shapes = st.inputs.map((i) => s.shape(i));
     const outShape = broadcastShapes(st.op, shapes);
-    const out = s.alloc(k.outDtype, outShape);
+    const out = s.alloc(k.outDtype, outShape, outStorage);
     const n = sizeOf(outShape);
     if (n === 0) return { dev: out };
     const ins = st.inputs.map((i) => s.dev(i));

@@ -159,9 +159,11 @@ export const lowerSumToLike: Lowering = (lc, step) => {
       else if (like[i - lead] === 1 && gShape[i] !== 1) axes.push(i);
       else if (like[i - lead] !== gShape[i]) throw new OpRuntimeError('sumToLike', `cannot reduce ${shapeToString(gShape)} to ${shapeToString(like)}`);
     }
-    const g = s.dev(st.inputs[0]!);
-    if (axes.length === 0) return { dev: g.view(like) };
-    const r = reduceArrayOnDevice(s, g, axes, false, dt, kernels, copy, true);
+    // The identity keeps the gradient's storage (bfloat16 under the 'bf16' policy); a reduction sums float32.
+    if (axes.length === 0) return { dev: s.dev(st.inputs[0]!).view(like) };
+    const g = s.float32(st.inputs[0]!);
+    const r = reduceArrayOnDevice(s, g.arr, axes, false, dt, kernels, copy, true);
+    if (g.temp) g.arr.release();
     const out = r.view(like);
     r.release();
     return { dev: out };

@@ -1,4 +1,4 @@
-// matmul through cuBLAS (float32 with optional TF32, float64; batched as one strided-batched
+// matmul through cuBLAS or cuBLASLt (lower/gemm.ts; float32 with optional TF32, float64; batched as one strided-batched
 // GEMM, or one GEMM when a shared right operand lets the batch fold into the rows), and
 // softmax / logSoftmax kernels.
 import { shapeToString, sizeOf } from '../../../tensor/ndarray.js';
@@ -6,7 +6,7 @@ import type { DType } from '../../../tensor/dtype.js';
 import { OpRuntimeError } from '../../../ops/op.js';
 import { broadcastShapes, broadcastStrides } from '../../../ops/broadcast.js';
 import type { MatmulAttrs } from '../../../ops/linalg.js';
-import { rowMajorGemm } from '../ffi/cublas.js';
+import { gemm } from './gemm.js';
 import { copyKernel, fillKernel, softmaxKernels, toBf16Kernel } from '../codegen/misc.js';
 import type { CudaArray } from '../cuda-array.js';
 import { gatherStrided } from './layout.js';
@@ -67,7 +67,6 @@ export const lowerMatmul: Lowering = (lc, step) => {
     const a = operand(s, s.dev(st.inputs[0]!), batch, dt, copyA);
     const b = operand(s, s.dev(st.inputs[1]!), batch, dt, copyB);
     const nb = sizeOf(batch);
-    const { lib, handle } = s.ctx.cublas();
     const tf32 = s.tf32 && dt === 'float32';
     // 'medium' precision or the 'bf16' policy: the operands are rounded to bfloat16 copies and multiplied by the
     // bfloat16 tensor-core GEMM with float32 accumulation and a float32 result (cuBLAS's
@@ -77,9 +76,9 @@ export const lowerMatmul: Lowering = (lc, step) => {
     const pb = half ? half[1].ptr : b.arr.ptr;
     const types = half ? { dtype: 'bfloat16' as const, outDtype: 'float32' as const } : { dtype: dt, tf32 };
     if (nb > 1 && b.stride === 0 && !transA && a.stride !== 0) {
-      rowMajorGemm(lib, handle, { m: m * nb, n, k, a: pa, b: pb, c: out.ptr, transA, transB, ...types });
+      gemm(s, { m: m * nb, n, k, a: pa, b: pb, c: out.ptr, transA, transB, ...types });
     } else {
-      rowMajorGemm(lib, handle, {
+      gemm(s, {
         m, n, k, a: pa, b: pb, c: out.ptr, transA, transB, ...types,
         ...(nb > 1 ? { batch: { strideA: a.stride, strideB: b.stride, strideC: m * n, batchCount: nb } } : {}),
       });

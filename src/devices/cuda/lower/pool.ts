@@ -27,11 +27,13 @@ function launch(s: RunState, kernel: string, total: number, arrays: readonly Ker
 export const lowerMaxPool2d: Lowering = (lc, step) => {
   const attrs = step.attrs as PoolAttrs;
   const dt = lc.slotDtype(step.output);
-  const kernel = maxPoolKernel(lc.mb, dt);
+  // The maximum is one of the inputs: the output is held as the input is (bfloat16 under the 'bf16' policy).
+  const held = lc.slotStorage(step.inputs[0]!);
+  const kernel = maxPoolKernel(lc.mb, held);
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     const g = windows('maxPool2d', x.shape, attrs);
-    const out = s.alloc(dt, outShape(x.shape, g));
+    const out = s.alloc(dt, outShape(x.shape, g), held);
     launch(s, kernel, out.size, [ptr(out), ptr(x)], g, attrs);
     return { dev: out };
   };
@@ -42,14 +44,15 @@ export const lowerMaxPool2dGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as PoolAttrs;
   const dt = lc.slotDtype(step.output);
   if (dt === 'bool') return hostFallback(lc, step);
-  const argKernel = maxPoolArgKernel(lc.mb, lc.slotDtype(step.inputs[0]!));
-  const gradKernel = maxPoolGradKernel(lc.mb, lc.slotDtype(step.inputs[1]!), dt);
+  const held = lc.slotStorage(step.output);
+  const argKernel = maxPoolArgKernel(lc.mb, lc.slotStorage(step.inputs[0]!));
+  const gradKernel = maxPoolGradKernel(lc.mb, lc.slotStorage(step.inputs[1]!), held);
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     const gyShape = s.shape(st.inputs[1]!);
     const g = windows('maxPool2dGrad', x.shape, attrs);
     checkOut('maxPool2dGrad', x.shape, g, gyShape);
-    const out = s.alloc(dt, x.shape);
+    const out = s.alloc(dt, x.shape, held);
     if (out.size === 0) return { dev: out };
     const pooled = g.lead * g.oh * g.ow;
     const arg = s.temp('int32', [pooled]);
@@ -81,11 +84,12 @@ export const lowerMaxPool2dGradGrad: Lowering = (lc, step) => {
 export const lowerAvgPool2d: Lowering = (lc, step) => {
   const attrs = step.attrs as AvgPoolAttrs;
   const dt = lc.slotDtype(step.output);
-  const kernel = avgPoolKernel(lc.mb, lc.slotDtype(step.inputs[0]!), dt);
+  const held = lc.slotStorage(step.output);
+  const kernel = avgPoolKernel(lc.mb, lc.slotStorage(step.inputs[0]!), held);
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     const g = windows('avgPool2d', x.shape, attrs);
-    const out = s.alloc(dt, outShape(x.shape, g));
+    const out = s.alloc(dt, outShape(x.shape, g), held);
     launch(s, kernel, out.size, [ptr(out), ptr(x)], g, attrs, [i32(attrs.countIncludePad ? 1 : 0)]);
     return { dev: out };
   };
@@ -95,13 +99,14 @@ export const lowerAvgPool2d: Lowering = (lc, step) => {
 export const lowerAvgPool2dGrad: Lowering = (lc, step) => {
   const attrs = step.attrs as AvgPoolAttrs;
   const dt = lc.slotDtype(step.output);
-  const kernel = avgPoolGradKernel(lc.mb, lc.slotDtype(step.inputs[0]!), dt);
+  const held = lc.slotStorage(step.output);
+  const kernel = avgPoolGradKernel(lc.mb, lc.slotStorage(step.inputs[0]!), held);
   return (s, st) => {
     const xShape = s.shape(st.inputs[1]!);
     const gyShape = s.shape(st.inputs[0]!);
     const g = windows('avgPool2dGrad', xShape, attrs);
     checkOut('avgPool2dGrad', xShape, g, gyShape);
-    const out = s.alloc(dt, xShape);
+    const out = s.alloc(dt, xShape, held);
     if (out.size === 0) return { dev: out };
     launch(s, kernel, out.size, [ptr(out), ptr(s.dev(st.inputs[0]!))], g, attrs, [i32(attrs.countIncludePad ? 1 : 0)]);
     return { dev: out };

@@ -5,6 +5,7 @@ import type { NDArray } from '../../../tensor/ndarray.js';
 import type { IntArg } from '../../../ops/op.js';
 import type { Program, ProgramStep } from '../../../compile/program.js';
 import type { CudaArray } from '../cuda-array.js';
+import type { Storage } from '../storage.js';
 import type { CudaContext } from '../context.js';
 import type { ModuleBuilder } from '../codegen/module.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
@@ -22,6 +23,8 @@ export interface RunState {
   readonly tf32: boolean;
   /** float32 matrix products may round their operands to bfloat16 (float32 accumulation). */
   readonly bf16: boolean;
+  /** float32 and bfloat16 matrix products go through cuBLASLt where it has a plan (lower/gemm.ts); default false: cuBLAS. */
+  readonly cublasLt?: boolean;
   dtype(slot: number): DType;
   shape(slot: number): readonly number[];
   /** The slot's device array (uploading a host-only value). */
@@ -38,8 +41,13 @@ export interface RunState {
   deviceCheck(explain: (value: number, position: number) => Error): { readonly flag: bigint; readonly code: number };
   /** An integer argument: a number, or the scalar value of the step's input `arg.input`. */
   intArg(arg: IntArg, step: ProgramStep): number;
-  /** A new device array (freed automatically when the slot dies, unless returned). */
-  alloc(dtype: DType, shape: readonly number[]): CudaArray;
+  /** A new device array (freed automatically when the slot dies, unless returned), held as `storage` (default: its dtype). */
+  alloc(dtype: DType, shape: readonly number[], storage?: Storage): CudaArray;
+  /**
+   * The slot's values held as float32: its own array (temp false) or, for a value held in bfloat16, a
+   * widened copy the caller releases (temp true). For lowerings that read bfloat16 inputs only sometimes.
+   */
+  float32(slot: number): { readonly arr: CudaArray; readonly temp: boolean };
   /** A temporary freed by the caller with release(). */
   temp(dtype: DType, shape: readonly number[]): CudaArray;
   /** Enqueues a generated kernel by name. */
@@ -54,6 +62,8 @@ export interface LowerContext {
   /** The dtype and ndim of a slot, known when compiling. */
   slotDtype(slot: number): DType;
   slotNdim(slot: number): number;
+  /** How a slot's value is held at run time (lower/storage-plan.ts): its dtype, or bfloat16 for some float32 activations. */
+  slotStorage(slot: number): Storage;
   /** Convolutions run through cuDNN (the device loaded cuDNN: its default where found); default false. */
   readonly cudnn?: boolean;
   /** With cudnn: each convolution's algorithm is chosen by timing them all once per shape; default false. */
