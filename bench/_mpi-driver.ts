@@ -27,8 +27,8 @@ function run(cmd: string, args: readonly string[]): string {
   return r.stdout;
 }
 
-/** Parses `--name value` options; the rest keep their defaults. */
-function option(argv: readonly string[], name: string, fallback: string): string {
+/** Parses `--name value` options; the rest keep their defaults (also used by the MPI benches run under a launcher). */
+export function option(argv: readonly string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
 }

@@ -4,17 +4,14 @@
 // exchange alone (comm.barrier) and the whole comm.allReduce. The variants run interleaved, one
 // of each per round after a barrier, so a machine that gets busier slows them all alike; each
 // figure is the slowest rank's median.
-// Usage: mpiexec.mpich -np 2 node dist/bench/mpi-allreduce-steps.js [--sizes-mb 16,64] [--reps 21] [--spin-us 1000] [--poller-spins 0,50,1000] [--sync mpi|comm]
-//        [--order rotate|blocks]
+// Usage: mpiexec.mpich -np 2 node dist/bench/mpi-allreduce-steps.js [--sizes-mb 16,64] [--reps 21] [--spin-us 1000] [--poller-spins 0,50,1000]
+//        [--sync mpi|comm] [--order rotate|blocks]
 import koffi from 'koffi';
 import { MpiCommunicator } from '../src/comm/mpi/mpi-communicator.js';
 import { DEFAULT_SPIN_MICROS, RequestPoller } from '../src/comm/mpi/request-poll.js';
+import { option as argOption } from './_mpi-driver.js';
 
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-};
+const option = (name: string, fallback: string): string => argOption(process.argv.slice(2), name, fallback);
 const sizesMb = option('--sizes-mb', '16,64').split(',').map(Number);
 const reps = Number(option('--reps', '21'));
 const spinMicros = Number(option('--spin-us', String(DEFAULT_SPIN_MICROS)));

@@ -7,34 +7,13 @@
 import { MpiCommunicator } from '../src/comm/mpi/mpi-communicator.js';
 import type { MpiRequest } from '../src/comm/mpi/ffi.js';
 import { DEFAULT_SPIN_MICROS } from '../src/comm/mpi/request-poll.js';
+import { lateness, quantile } from './_lateness.js';
+import { option as argOption } from './_mpi-driver.js';
 
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: string): string => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-};
+const option = (name: string, fallback: string): string => argOption(process.argv.slice(2), name, fallback);
 const sizesMb = option('--sizes-mb', '16,64').split(',').map(Number);
 const calls = Number(option('--calls', '20'));
-
-const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 const median = (xs: readonly number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
-
-/** Runs `body` while a 1 ms interval records each tick's lateness (ms past when it was due), sorted. */
-async function lateness(body: () => Promise<void>): Promise<number[]> {
-  const late: number[] = [];
-  let due = performance.now() + 1;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    late.push(Math.max(0, now - due));
-    due = now + 1;
-  }, 1);
-  try {
-    await body();
-  } finally {
-    clearInterval(timer);
-  }
-  return late.sort((a, b) => a - b);
-}
 
 // MPI initializes once per process: one spin setting per job.
 const spinMicros = Number(option('--spin-us', String(DEFAULT_SPIN_MICROS)));
@@ -72,7 +51,8 @@ for (const mb of sizesMb) {
   rows.push(`| ${spinMicros} | ${mb} | ${t} | ${p50} | ${p99} | ${max} | ${longest} |`);
 }
 if (rank === 0) {
-  console.log(`event-loop lateness of a 1 ms timer during ${calls} back-to-back MpiCommunicator.allReduce calls, ${size} processes, ${mpi.abi}; slowest rank\n`);
+  console.log(`event-loop lateness of a 1 ms timer during ${calls} back-to-back MpiCommunicator.allReduce calls, ${size} processes, ${mpi.abi};`
+    + ' slowest rank\n');
   console.log('| spin us | MB | all-reduce ms (median) | lateness median ms | p99 ms | max ms | longest MPI_Test ms |');
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) console.log(r);

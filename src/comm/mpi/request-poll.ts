@@ -6,13 +6,14 @@
 // of waiting, a 1 ms timer instead, so a rank waiting long for a slow peer does not hold a core.
 // It never calls a blocking MPI function, so the controller keeps running while data moves.
 //
-// Why 1 ms and not less: MPI moves a large message in many steps, each inside one MPI_Test call
-// (MPICH over UCX copies about 0.13 ms of data per call at 16 MB), and the peer's next step waits for
-// this rank's. Each return to the event loop cost 5-20 us of stalled pipeline on the 2-core machine;
-// with 50 us bursts every call was followed by one (about 40 per 16 MB all-reduce), which made the
-// all-reduce 6-12% slower than MPI_Wait; with 1 ms bursts 2-5% (BENCHMARKS.md, 2026-12-04). The
+// Why 1 ms and not less: MPICH (without its progress thread) moves data only inside MPI calls (a
+// 20 ms pause between MPI_Iallreduce and the first MPI_Test made a 16 MB all-reduce exactly 20 ms
+// longer), and the peer's next step waits for this rank's, so every return to the event loop stalls
+// both. Against a tight MPI_Test loop (5.35 ms at 16 MB, 2 processes), bursts of 0 / 50 / 1000 us cost
+// +16% / +8% / +4% (bench/mpi-poll-trace.ts, BENCHMARKS.md "Polling MPI_Test"). Yielding through a
+// timer instead of setImmediate (Node clamps it to 1 ms) made MPICH's all-reduce about 3x slower. The
 // longest turn is set by MPI itself either way: one MPI_Test call that reduces half the array took
-// up to 4-10 ms (MPICH) and 5-22 ms (Open MPI) at 16-64 MB (bench/mpi-event-loop.ts).
+// 1.5-10 ms (MPICH) and up to 25-45 ms (Open MPI) at 16-64 MB (bench/mpi-event-loop.ts).
 import { type DType, DTYPES } from '../../tensor/dtype.js';
 import { type CollectiveName, CommAbortedError, CommTimeoutError } from '../communicator.js';
 import { type CollectiveArgs, type CollectiveHeader, HEADER_WORDS, agreeOnCall, agreeOnFields, decodeHeader, headerWords } from '../collective-header.js';
