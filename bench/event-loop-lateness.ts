@@ -7,6 +7,7 @@
 import os from 'node:os';
 import * as synk from '../src/index.js';
 import { T } from '../src/index.js';
+import { lateness, quantile } from './_lateness.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -18,24 +19,6 @@ const counts = (argv[0] && !argv[0].startsWith('--') ? argv[0] : `1,${Math.min(8
 const calls = flag('--calls', 10);
 const callMs = flag('--call-ms', 200);
 
-const quantile = (sorted: readonly number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-
-/** Runs `body` while a 1 ms interval records each tick's lateness (ms past when it was due). */
-async function lateness(body: () => Promise<void>): Promise<number[]> {
-  const late: number[] = [];
-  let due = performance.now() + 1;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    late.push(Math.max(0, now - due));
-    due = now + 1;
-  }, 1);
-  try {
-    await body();
-  } finally {
-    clearInterval(timer);
-  }
-  return late.sort((a, b) => a - b);
-}
 
 const row = (label: string, late: number[]): string =>
   `| ${label} | ${late.length} | ${quantile(late, 0.5).toFixed(2)} | ${quantile(late, 0.99).toFixed(2)} | ${(late[late.length - 1] ?? NaN).toFixed(2)} |`;

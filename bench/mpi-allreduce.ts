@@ -4,13 +4,14 @@
 // MPI_Wait: no header, no event loop), for float32 arrays of 1 MB to 64 MB, median of --reps runs
 // each, every run starting after a barrier. Rank 0 prints a markdown table; busbw is the NCCL-tests
 // convention (bytes x 2(n-1)/n / time). For MPI's own figure in C, see bench/c/mpi_allreduce.c.
-// Usage: mpirun -np 2 node dist/bench/mpi-allreduce.js [--reps 11] [--max-mb 64] [--spin-us 50]
+// Usage: mpirun -np 2 node dist/bench/mpi-allreduce.js [--reps 11] [--max-mb 64] [--spin-us 1000]
 //        (Open MPI as root: add --allow-run-as-root; MPICH: mpiexec.mpich -np 2 ...)
 // Without a launcher it is the driver: it builds bench/c/mpi_allreduce.c with the MPI's mpicc, runs
 // itself and the C program under that MPI's launcher for each process count, and prints one table:
-//   node dist/bench/mpi-allreduce.js [--mpi openmpi|mpich] [--np 2,4] [--reps 11] [--max-mb 256]
+//   node dist/bench/mpi-allreduce.js [--mpi openmpi|mpich] [--np 2,4] [--reps 11] [--max-mb 256] [--rounds 1] [--spin-us N]
 import { MpiCommunicator } from '../src/comm/mpi/mpi-communicator.js';
 import { detectLauncher } from '../src/comm/mpi/find-mpi.js';
+import { DEFAULT_SPIN_MICROS } from '../src/comm/mpi/request-poll.js';
 import { runDriver } from './_mpi-driver.js';
 
 if (detectLauncher() === null) {
@@ -27,7 +28,7 @@ const flag = (name: string, fallback: number): number => {
 };
 const reps = flag('--reps', 11);
 const maxMb = flag('--max-mb', 64);
-const spinMicros = flag('--spin-us', 50);
+const spinMicros = flag('--spin-us', DEFAULT_SPIN_MICROS);
 
 const comm = MpiCommunicator.init({ spinMicros });
 const { mpi, rank, size } = comm;

@@ -1,10 +1,19 @@
 // The two halves of every MPI collective that are not the data movement itself: the header all
 // ranks exchange first (and the checks that they agree), and the wait for an MPI request.
 //
-// The wait polls MPI_Test from the event loop: a short burst of tests (MPI makes progress inside
-// them), then setImmediate so timers, I/O and worker messages run in between; after a second of
-// waiting, a 1 ms timer instead, so a rank waiting long for a slow peer does not hold a core.
+// The wait polls MPI_Test from the event loop: a burst of tests of up to 1 ms (MPI makes progress
+// inside them), then setImmediate so timers, I/O and worker messages run in between; after a second
+// of waiting, a 1 ms timer instead, so a rank waiting long for a slow peer does not hold a core.
 // It never calls a blocking MPI function, so the controller keeps running while data moves.
+//
+// Why 1 ms and not less: MPICH (without its progress thread) moves data only inside MPI calls (a
+// 20 ms pause between MPI_Iallreduce and the first MPI_Test made a 16 MB all-reduce exactly 20 ms
+// longer), and the peer's next step waits for this rank's, so every return to the event loop stalls
+// both. Against a tight MPI_Test loop (5.35 ms at 16 MB, 2 processes), bursts of 0 / 50 / 1000 us cost
+// +16% / +8% / +4% (bench/mpi-poll-trace.ts, BENCHMARKS.md "Polling MPI_Test"). Yielding through a
+// timer instead of setImmediate (Node clamps it to 1 ms) made MPICH's all-reduce about 3x slower. The
+// longest turn is set by MPI itself either way: one MPI_Test call that reduces half the array took
+// 1.5-10 ms (MPICH) and up to 25-45 ms (Open MPI) at 16-64 MB (bench/mpi-event-loop.ts).
 import { type DType, DTYPES } from '../../tensor/dtype.js';
 import { type CollectiveName, CommAbortedError, CommTimeoutError } from '../communicator.js';
 import { type CollectiveArgs, type CollectiveHeader, HEADER_WORDS, agreeOnCall, agreeOnFields, decodeHeader, headerWords } from '../collective-header.js';
@@ -37,9 +46,12 @@ export interface Agreed extends Pending {
   readonly dtype: DType;
 }
 
+/** Default microseconds of MPI_Test per event-loop turn (see the top of this file). */
+export const DEFAULT_SPIN_MICROS = 1000;
+
 /** Options of the event-loop polling. */
 export interface PollOptions {
-  /** Microseconds of MPI_Test calls per event-loop turn before yielding (default 50). */
+  /** Microseconds of MPI_Test calls per event-loop turn before yielding (default 1000). */
   readonly spinMicros?: number;
 }
 
@@ -78,7 +90,7 @@ export class RequestPoller {
   private readonly flag = new Int32Array(1);
 
   constructor(private readonly mpi: MpiLibrary, private readonly rank: number, private readonly size: number, options: PollOptions = {}) {
-    const spin = options.spinMicros ?? 50;
+    const spin = options.spinMicros ?? DEFAULT_SPIN_MICROS;
     if (!(spin >= 0)) throw new TypeError(`MPI spinMicros: expected a number >= 0, got ${String(spin)}`);
     this.spinMs = spin / 1000;
   }
