@@ -39,3 +39,21 @@ if [ "$stage" = cl ]; then
   timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet|images"
   timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16 --batches 64,256 --steps 10 2>&1 | tail -3
 fi
+# v2: vectorised channels-last batch-norm passes; cuDNN timed algorithms; the merged CPU work (h-cnn) on 16 workers beside
+#     PyTorch with 16 threads; the MLP on one GPU worker (bias add + ReLU now one kernel) beside PyTorch eager.
+if [ "$stage" = v2 ]; then
+  tests 240 bf16-storage ops/batchnorm devices/cuda
+  timeout 90 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 2>&1 | tail -2
+  timeout 120 node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 --precision high --policy bf16 --cudnn-benchmark 2>&1 | tail -2
+  timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet"
+  for p in highest high; do
+    timeout 100 node dist/bench/train.js --workers 1 --devices cuda --data shared --batches 512,8192 --steps 30 --precision $p 2>&1 | grep -E "^workers"
+  done
+  export OPENBLAS_NUM_THREADS=1
+  timeout 100 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 2>&1 | grep -E "^workers"
+  timeout 150 python3 bench/train_torch.py --threads 16 --no-compile --tf32 --steps 20 2>&1 | tail -8
+  timeout 100 node dist/bench/cnn.js --workers 16 --batches 128,1024 --steps 10 2>&1 | tail -4
+  timeout 100 python3 bench/cnn_torch.py --threads 16 --batches 128,1024 --steps 10 --no-cuda 2>&1 | tail -3
+  timeout 100 node dist/bench/resnet.js --model resnet18 --devices cpu --workers 16 --batches 64 --steps 3 2>&1 | grep -E "^\| resnet"
+  timeout 100 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | tail -1
+fi

@@ -182,3 +182,85 @@ ${overElements(`    const double xhat = ((double)x[o] - mean) * rs;
 }`);
   return name;
 }
+
+/** Channels a thread of the channels-last elementwise kernels takes: 4 (one 8- or 16-byte access) when C % 4 == 0, else 1. */
+export type NhwcWidth = 1 | 4;
+
+/** Loads of W channels at element `at` of p into v[0..W), as float. */
+function loadChannels(p: string, width: NhwcWidth, v: string): string {
+  return width === 4
+    ? `{ const auto q = sk_ld4(${p} + at); for (int u = 0; u < 4; u++) ${v}[u] = (float)q.v[u]; }`
+    : `${v}[0] = (float)${p}[at];`;
+}
+
+/** The rows loop of a channels-last elementwise kernel: thread (x, y) of a 32 x 8 block takes W channels of every gridDim.y*8-th row. */
+function nhwcRows(width: NhwcWidth, setup: string, body: string): string {
+  return `  const int c0 = (blockIdx.x * 32 + threadIdx.x) * ${width};
+  if (c0 >= C) return;
+  float k1[${width}], k2[${width}], k3[${width}];
+  for (int u = 0; u < ${width}; u++) {
+    const int c = c0 + u;
+    const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+${setup}
+  }
+  for (i64 r = (i64)blockIdx.y * 8 + threadIdx.y; r < rows; r += (i64)gridDim.y * 8) {
+    const i64 at = r * C + c0;
+${body}
+  }`;
+}
+
+/** Stores W float results o[] at element `at` of p. */
+function storeChannels(p: string, t: Storage, width: NhwcWidth): string {
+  return width === 4
+    ? `{ V4<${ctype(t)}> q; for (int u = 0; u < 4; u++) q.v[u] = ${storeFn(t)}(o[u]); sk_st4(${p} + at, q); }`
+    : `${p}[at] = ${storeFn(t)}(o[0]);`;
+}
+
+/**
+ * bnApplyKernel for channels-last x and y (rows of C channels): each thread's channels' scale and shift once in double,
+ * then y = x * scale + shift (relu when set) in float for every row: (y, x, stats, gamma, beta, rows, C, eps, relu);
+ * grid (ceil(C / 32W), row blocks), block BN_NHWC_BLOCK. W = 4 needs C % 4 == 0 and 16-byte aligned arrays.
+ */
+export function bnApplyNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage,
+  betaType: Storage): string {
+  const name = `bn_apply_nhwc${width}_${[outType, xType, statsType, gammaType, betaType].map(dtag).join('_')}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ y, const ${ctype(xType)}* __restrict__ x,
+    const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(betaType)}* __restrict__ beta,
+    i64 rows, int C, double eps, int relu) {
+${nhwcRows(width, `    const double scale = rs * (double)gamma[c];
+    k1[u] = (float)scale;
+    k2[u] = (float)((double)beta[c] - mean * scale);
+    k3[u] = 0.0f;`, `    float xv[${width}], o[${width}];
+    ${loadChannels('x', width, 'xv')}
+    for (int u = 0; u < ${width}; u++) {
+      float v = xv[u] * k1[u] + k2[u];
+      if (relu) v = v > 0.0f ? v : (v == v ? 0.0f : v);
+      o[u] = v;
+    }
+    ${storeChannels('y', outType, width)}`)}
+}`, [name], ['vec']);
+  return name;
+}
+
+/**
+ * bnGradInputKernel for channels-last x, gy and dx: dx = k1 gy + k2 x + k3 with each channel's k once in double
+ * (k1 = gamma rs, k2 = -gamma rs^2 g[1] / count, k3 = gamma rs (rs mean g[1] - g[0]) / count), in float per element:
+ * (dx, x, stats, gamma, gy, gstats, rows, C, eps, count); grid and block as bnApplyNhwcKernel's.
+ */
+export function bnGradInputNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outType: Storage, xType: Storage, statsType: Storage,
+  gammaType: Storage, gyType: Storage, gsType: Storage): string {
+  const name = `bn_grad_input_nhwc${width}_${[outType, xType, statsType, gammaType, gyType, gsType].map(dtag).join('_')}`;
+  mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ dx, const ${ctype(xType)}* __restrict__ x,
+    const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(gyType)}* __restrict__ gy,
+    const ${ctype(gsType)}* __restrict__ gs, i64 rows, int C, double eps, i64 count) {
+${nhwcRows(width, `    const double g0 = (double)gs[c] / (double)count, g1 = (double)gs[C + c] / (double)count, k = (double)gamma[c] * rs;
+    k1[u] = (float)k;
+    k2[u] = (float)(-k * rs * g1);
+    k3[u] = (float)(k * (rs * mean * g1 - g0));`, `    float xv[${width}], gv[${width}], o[${width}];
+    ${loadChannels('x', width, 'xv')}
+    ${loadChannels('gy', width, 'gv')}
+    for (int u = 0; u < ${width}; u++) o[u] = k1[u] * gv[u] + k2[u] * xv[u] + k3[u];
+    ${storeChannels('dx', outType, width)}`)}
+}`, [name], ['vec']);
+  return name;
+}

@@ -3,11 +3,12 @@
 // the normalisation and the input gradient as one elementwise pass each. Shapes are checked as the
 // reference perform checks them (the same OpRuntimeErrors), before anything is queued. A channels-last
 // operand (storage.ts) is N*H*W rows of C channels: its sums run through the channels-last partial kernels,
-// its elementwise passes see inner = 1, and an operand in the other layout is converted to x's first.
+// its elementwise passes take each thread's channels' constants once (codegen's *NhwcKernel), and an operand in
+// the other layout is converted to x's first.
 import { checkOperands, featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
 import {
-  BN_NHWC_BLOCK, BN_THREADS, bnApplyKernel, bnFinishKernel, bnGradInputKernel, bnGradPartialKernel, bnGradPartialNhwcKernel, bnStatsPartialKernel,
-  bnStatsPartialNhwcKernel,
+  BN_NHWC_BLOCK, BN_THREADS, bnApplyKernel, bnApplyNhwcKernel, bnFinishKernel, bnGradInputKernel, bnGradInputNhwcKernel, bnGradPartialKernel,
+  bnGradPartialNhwcKernel, bnStatsPartialKernel, bnStatsPartialNhwcKernel, type NhwcWidth,
 } from '../codegen/batchnorm.js';
 import type { Dim3 } from '../ffi/driver.js';
 import type { CudaArray } from '../cuda-array.js';
@@ -26,9 +27,16 @@ export function bnNhwcSplits(g: FeatureLayout): number {
   return Math.max(1, Math.min(Math.ceil(1024 / Math.max(1, tiles)), Math.floor(g.count / 64), 4096));
 }
 
-/** The layout of a batch-norm operand as its kernels see it: NCHW's (outer, C, inner), or channels-last's rows of C. */
-function operandLayout(g: FeatureLayout, nhwc: boolean): FeatureLayout {
-  return nhwc ? { outer: g.count, features: g.features, inner: 1, count: g.count } : g;
+
+/** The channels each thread of the channels-last elementwise kernels takes: 4 when C and every array allow 16-byte accesses. */
+function nhwcWidth(features: number, arrays: readonly CudaArray[]): NhwcWidth {
+  return features % 4 === 0 && arrays.every((a) => a.ptr % 16n === 0n) ? 4 : 1;
+}
+
+/** The grid of a channels-last elementwise kernel: channel groups by row blocks, about 2048 blocks, 8 rows a block row. */
+function nhwcGrid(g: FeatureLayout, width: NhwcWidth): Dim3 {
+  const x = Math.ceil(g.features / (32 * width));
+  return [x, Math.max(1, Math.min(65535, Math.ceil(g.count / 8), Math.ceil(2048 / x)))];
 }
 
 /** The partial sums of a (features x splits) grid (channels-last: (channel tiles x splits)) into a temporary, then the finishing pass into out. */
@@ -66,15 +74,21 @@ export const lowerBnTrain: Lowering = (lc, step) => {
   const { epsilon: eps, relu } = step.attrs as BatchNormTrainAttrs;
   const dt = lc.slotDtype(step.output);
   const held = lc.slotStorage(step.output);
-  const kernel = bnApplyKernel(lc.mb, held, ...step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never]);
+  const types = step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never];
+  const kernel = bnApplyKernel(lc.mb, held, ...types);
+  const nhwc = { 1: bnApplyNhwcKernel(lc.mb, 1, held, ...types), 4: bnApplyNhwcKernel(lc.mb, 4, held, ...types) } as const;
   return (s, st) => {
     const [x, stats, gamma, beta] = st.inputs as [number, number, number, number];
     const g = checkOperands('bnTrain', s.shape(x), [['stats', s.shape(stats)]], [['gamma', s.shape(gamma)], ['beta', s.shape(beta)]]);
     const xd = s.dev(x);
     const out = s.alloc(dt, s.shape(x), held, xd.layout);
-    if (out.size > 0) {
+    if (out.size > 0 && xd.layout === 'nhwc') {
+      const w = nhwcWidth(g.features, [out, xd]);
+      s.launch(nhwc[w], nhwcGrid(g, w), BN_NHWC_BLOCK, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
+        i64(g.count), i32(g.features), f64(eps), i32(relu === true ? 1 : 0)]);
+    } else if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
-        i64(out.size), i32(g.features), i64(operandLayout(g, xd.layout === 'nhwc').inner), f64(eps), i32(relu === true ? 1 : 0)]);
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
     }
     return { dev: out };
   };
@@ -111,7 +125,9 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
   const eps = (step.attrs as BatchNormAttrs).epsilon;
   const dt = lc.slotDtype(step.output);
   const held = lc.slotStorage(step.output);
-  const kernel = bnGradInputKernel(lc.mb, held, ...step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never, never]);
+  const types = step.inputs.map((i) => lc.slotStorage(i)) as [never, never, never, never, never];
+  const kernel = bnGradInputKernel(lc.mb, held, ...types);
+  const nhwc = { 1: bnGradInputNhwcKernel(lc.mb, 1, held, ...types), 4: bnGradInputNhwcKernel(lc.mb, 4, held, ...types) } as const;
   return (s, st) => {
     const [x, stats, gamma, gy, gs] = st.inputs as [number, number, number, number, number];
     const g = checkOperands('bnGradInput', s.shape(x), [['stats', s.shape(stats)], ['gstats', s.shape(gs)]], [['gamma', s.shape(gamma)]],
@@ -119,9 +135,13 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
     const xd = s.dev(x);
     const gd = s.inLayout(gy, xd.layout);
     const out = s.alloc(dt, s.shape(x), held, xd.layout);
-    if (out.size > 0) {
+    if (out.size > 0 && xd.layout === 'nhwc') {
+      const w = nhwcWidth(g.features, [out, xd, gd.arr]);
+      s.launch(nhwc[w], nhwcGrid(g, w), BN_NHWC_BLOCK, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
+        i64(g.count), i32(g.features), f64(eps), i64(g.count)]);
+    } else if (out.size > 0) {
       s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
-        i64(out.size), i32(g.features), i64(operandLayout(g, xd.layout === 'nhwc').inner), f64(eps), i64(g.count)]);
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);
     }
     if (gd.temp) gd.arr.release();
     return { dev: out };
