@@ -57,3 +57,13 @@ if [ "$stage" = v2 ]; then
   timeout 100 node dist/bench/resnet.js --model resnet18 --devices cpu --workers 16 --batches 64 --steps 3 2>&1 | grep -E "^\| resnet"
   timeout 100 python3 bench/resnet_torch.py --model resnet18 --devices cpu --threads 16 --batches 64 --steps 3 2>&1 | tail -1
 fi
+# final: ResNet-50 under the bf16 policy (channels-last) on one GPU worker and PyTorch eager bf16 + channels_last in the same call,
+#        batch 64, 128, 256; the MLP on 16 CPU workers again beside PyTorch (the machine's CPU figures moved between calls).
+if [ "$stage" = final ]; then
+  timeout 200 node dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64,128,256 --steps 10 2>&1 | grep -E "^\| resnet"
+  timeout 200 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16 --batches 64,128,256 --steps 10 2>&1 | tail -3
+  timeout 80 node dist/bench/resnet-gpu.js --batches 128 --steps 5 --precision high --policy bf16 2>&1 | tail -1
+  export OPENBLAS_NUM_THREADS=1
+  timeout 100 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 2>&1 | grep -E "^workers"
+  timeout 150 python3 bench/train_torch.py --threads 16 --no-compile --steps 20 2>&1 | grep -E "^\| cpu"
+fi
