@@ -10,15 +10,7 @@
 #     torch.compile; final-b: ResNet-50 against torchvision; cpu2: the CNN and ResNet-18 on 16 CPU workers.
 set -uo pipefail
 stage=${1:-first}
-tests() {
-  local limit=$1; shift
-  for suite in "$@"; do
-    echo "== tests: $suite"
-    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
-    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
-    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
-  done
-}
+source "$(dirname "$0")/_device-tests.sh"
 if [ "$stage" = first ]; then
   SYNK_TIMEOUT=270 STEPS=10 bash bench/device-resnet.sh gpu 2>&1 | grep -vE "^\s+at " | tail -40
   tests 90 reduce-gpu bf16-gpu

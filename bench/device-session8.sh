@@ -5,15 +5,7 @@
 #        ResNet-50 batch 64 under the bf16 policy and TF32, and the MLP at batch 8192 with TF32.
 set -uo pipefail
 stage=${1:-probe}
-tests() {
-  local limit=$1; shift
-  for suite in "$@"; do
-    echo "== tests: $suite"
-    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
-    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
-    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
-  done
-}
+source "$(dirname "$0")/_device-tests.sh"
 if [ "$stage" = probe ]; then
   echo "== ResNet-50 batch 64 in this thread: bf16 policy, TF32; then the bf16 per-op profile"
   for pol in bf16 fp32; do timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision high --policy $pol 2>&1 | tail -1; done

@@ -5,15 +5,7 @@
 #        per-op profile at batch 64, and the MLP's per-op profile at batch 8192 (TF32) beside PyTorch's kernels.
 set -uo pipefail
 stage=${1:-probe}
-tests() {
-  local limit=$1; shift
-  for suite in "$@"; do
-    echo "== tests: $suite"
-    timeout "$limit" node scripts/run-tests.mjs $suite > $OUT/test-${suite//\//_}.log 2>&1
-    grep -E '^# (tests|pass|fail|skipped)' $OUT/test-${suite//\//_}.log | tr '\n' ' '; echo
-    grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
-  done
-}
+source "$(dirname "$0")/_device-tests.sh"
 if [ "$stage" = probe ]; then
   echo "== PyTorch ResNet-50 eager, bf16 autocast: channels_last, then NCHW"
   timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings bf16,bf16-nchw --batches 64,256 --steps 10 2>&1 | tail -6
