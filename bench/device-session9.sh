@@ -59,3 +59,12 @@ if [ "$stage" = final ]; then
   timeout 100 node dist/bench/train.js --workers 16 --batches 512,8192 --steps 10 2>&1 | grep -E "^workers"
   timeout 150 python3 bench/train_torch.py --threads 16 --no-compile --steps 20 2>&1 | grep -E "^\| cpu"
 fi
+# planes: batch norm's NCHW passes plane by plane (no 64-bit division per element); the batch-norm and storage suites,
+#         then ResNet-50 fp32 and TF32 on one GPU worker beside PyTorch eager in the same call.
+if [ "$stage" = planes ]; then
+  tests 240 ops/batchnorm bf16-storage
+  for p in highest high; do
+    timeout 150 node dist/bench/resnet.js --model resnet50 --devices cuda --precision $p --batches 64,256 --steps 10 2>&1 | grep -E "^\| resnet"
+  done
+  timeout 200 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32 --batches 64,256 --steps 10 2>&1 | tail -4
+fi

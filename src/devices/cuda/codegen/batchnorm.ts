@@ -148,9 +148,27 @@ export function bnFinishKernel(mb: ModuleBuilder, outType: Storage): string {
   return name;
 }
 
-/** Grid-stride loop over the `total` elements; c is element o's feature. */
+/** Inner extents from which the elementwise passes go plane by plane (PLANE_MIN_INNER; below it, element by element). */
+export const BN_PLANE_MIN_INNER = 128;
+
+/**
+ * The elementwise passes' loop over the `total` elements; c is element o's feature. With inner >= BN_PLANE_MIN_INNER,
+ * blocks take whole (n, c) planes (grid-stride over the planes, threads over the plane), so the feature and its
+ * statistics are found once per plane instead of by a 64-bit division per element; the arithmetic is the same.
+ */
 function overElements(body: string): string {
-  return `  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (i64)gridDim.x * blockDim.x) {
+  return `  if (inner >= ${BN_PLANE_MIN_INNER}) {
+    const i64 planes = total / inner;
+    for (i64 plane = blockIdx.x; plane < planes; plane += gridDim.x) {
+      const int c = (int)(plane % C);
+      const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+      for (i64 o = plane * inner + threadIdx.x, end = (plane + 1) * inner; o < end; o += blockDim.x) {
+${body.replace(/^/gm, '    ')}
+      }
+    }
+    return;
+  }
+  for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (i64)gridDim.x * blockDim.x) {
     const int c = (int)((o / inner) % C);
     const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
 ${body}

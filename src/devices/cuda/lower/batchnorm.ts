@@ -7,8 +7,8 @@
 // the other layout is converted to x's first.
 import { checkOperands, featureLayout, type BatchNormAttrs, type BatchNormTrainAttrs, type FeatureLayout } from '../../../ops/batchnorm.js';
 import {
-  BN_NHWC_BLOCK, BN_THREADS, bnApplyKernel, bnApplyNhwcKernel, bnFinishKernel, bnGradInputKernel, bnGradInputNhwcKernel, bnGradPartialKernel,
-  bnGradPartialNhwcKernel, bnStatsPartialKernel, bnStatsPartialNhwcKernel, type NhwcWidth,
+  BN_NHWC_BLOCK, BN_PLANE_MIN_INNER, BN_THREADS, bnApplyKernel, bnApplyNhwcKernel, bnFinishKernel, bnGradInputKernel, bnGradInputNhwcKernel,
+  bnGradPartialKernel, bnGradPartialNhwcKernel, bnStatsPartialKernel, bnStatsPartialNhwcKernel, type NhwcWidth,
 } from '../codegen/batchnorm.js';
 import type { Dim3 } from '../ffi/driver.js';
 import type { CudaArray } from '../cuda-array.js';
@@ -37,6 +37,11 @@ function nhwcWidth(features: number, arrays: readonly CudaArray[]): NhwcWidth {
 function nhwcGrid(g: FeatureLayout, width: NhwcWidth): Dim3 {
   const x = Math.ceil(g.features / (32 * width));
   return [x, Math.max(1, Math.min(65535, Math.ceil(g.count / 8), Math.ceil(2048 / x)))];
+}
+
+/** The grid of the NCHW elementwise passes: a block a plane (at most 2^20 blocks, grid-stride) for planes of BN_PLANE_MIN_INNER or more. */
+function planesGrid(s: RunState, g: FeatureLayout, size: number): Dim3 {
+  return g.inner >= BN_PLANE_MIN_INNER ? Math.min(g.outer * g.features, 2 ** 20) : s.ctx.gridFor(size);
 }
 
 /** The partial sums of a (features x splits) grid (channels-last: (channel tiles x splits)) into a temporary, then the finishing pass into out. */
@@ -87,7 +92,7 @@ export const lowerBnTrain: Lowering = (lc, step) => {
       s.launch(nhwc[w], nhwcGrid(g, w), BN_NHWC_BLOCK, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
         i64(g.count), i32(g.features), f64(eps), i32(relu === true ? 1 : 0)]);
     } else if (out.size > 0) {
-      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
+      s.launch(kernel, planesGrid(s, g, out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
         i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
     }
     return { dev: out };
@@ -140,7 +145,7 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
       s.launch(nhwc[w], nhwcGrid(g, w), BN_NHWC_BLOCK, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
         i64(g.count), i32(g.features), f64(eps), i64(g.count)]);
     } else if (out.size > 0) {
-      s.launch(kernel, s.ctx.gridFor(out.size), 256, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
+      s.launch(kernel, planesGrid(s, g, out.size), 256, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
         i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);
     }
     if (gd.temp) gd.arr.release();
