@@ -9,7 +9,8 @@ source "$(dirname "$0")/_device-tests.sh"
 if [ "$stage" = diag ]; then
   for s in 4 16; do
     rm -rf /tmp/pw$s /tmp/pt$s
-    node --cpu-prof --cpu-prof-dir=/tmp/pw$s dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64 --steps $s 2>&1 | grep -E "^\| resnet"
+    node --cpu-prof --cpu-prof-dir=/tmp/pw$s dist/bench/resnet.js --model resnet50 --devices cuda --precision bf16 --batches 64 --steps $s \
+      2>&1 | grep -E "^\| resnet"
     node --cpu-prof --cpu-prof-dir=/tmp/pt$s dist/bench/resnet-gpu.js --batches 64 --steps $s --precision high --policy bf16 2>&1 | tail -1
   done
   echo "== worker run, per extra call (17)"; node bench/cpuprof-diff.mjs /tmp/pw16 /tmp/pw4 17 25
