@@ -18,6 +18,8 @@ export interface SynkConfig {
   readonly cudnnLibDirs: readonly string[];
   /** SYNK_CUDNN=0: CUDA devices run convolutions through im2col + cuBLAS, not cuDNN, unless a device asks for cuDNN. */
   readonly cudnn: boolean;
+  /** SYNK_CUDNN_API: 'graph' (default: cuDNN's backend API and engine heuristics) or 'legacy' (cudnnGet*Algorithm_v7 only). */
+  readonly cudnnApi: 'graph' | 'legacy';
   /** SYNK_CUDA_PROFILE=1: per-op GPU time, printed per thread at exit. */
   readonly cudaProfile: boolean;
   /** SYNK_CUDA_GRAPHS=0: no CUDA graphs (compiled functions launch every kernel on every call). */
@@ -53,6 +55,7 @@ export const ENV_SWITCHES = {
   cudaLibDirs: { name: 'SYNK_CUDA_LIB_DIRS', deprecated: 'SYNKHRONOS_CUDA_LIB_DIRS' },
   cudnnLibDirs: { name: 'SYNK_CUDNN_LIB_DIRS' },
   cudnn: { name: 'SYNK_CUDNN' },
+  cudnnApi: { name: 'SYNK_CUDNN_API' },
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
@@ -92,6 +95,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaLibDirs: (read(env, 'cudaLibDirs', warn) ?? '').split(':').filter(Boolean),
     cudnnLibDirs: (read(env, 'cudnnLibDirs', warn) ?? '').split(':').filter(Boolean),
     cudnn: read(env, 'cudnn', warn) !== '0',
+    cudnnApi: cudnnApiOf(read(env, 'cudnnApi', warn)),
     cudaProfile: read(env, 'cudaProfile', warn) === '1',
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
@@ -106,6 +110,13 @@ export function readConfig(env: Env = process.env): SynkConfig {
     columnSplit: read(env, 'columnSplit', warn) || undefined,
     commChunkBytes: chunkBytes(read(env, 'commChunkBytes', warn)),
   };
+}
+
+function cudnnApiOf(raw: string | undefined): 'graph' | 'legacy' {
+  if (raw === undefined || raw === '') return 'graph';
+  const v = raw.toLowerCase();
+  if (v === 'graph' || v === 'legacy') return v;
+  throw new RangeError(`SYNK_CUDNN_API=${JSON.stringify(raw)}: expected 'graph' or 'legacy'`);
 }
 
 function gemmLibrary(raw: string | undefined): 'cublas' | 'cublaslt' | undefined {

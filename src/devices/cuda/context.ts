@@ -14,7 +14,7 @@ import { findCudnn, type CudnnSearch } from './libraries.js';
 import { BlasLibraries } from './blas.js';
 import type { LtOperands, LtProblem } from './lt-plans.js';
 import type { Cudnn } from './ffi/cudnn.js';
-import { planCudnnConv, cudnnPlanKey, type CudnnConvPlan, type CudnnConvProblem } from './cudnn-conv.js';
+import { destroyCudnnPlan, planCudnnConv, cudnnPlanKey, type CudnnConvPlan, type CudnnConvProblem } from './cudnn-conv.js';
 import type { CublasHandle, CudnnHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import { KernelCache } from './kernel-cache.js';
@@ -206,7 +206,7 @@ export class CudaContext {
   /** Drops a plan cuDNN failed to run as not supported: that problem runs as im2col from now on. */
   declineCudnnPlan(plan: CudnnConvPlan): void {
     this.plans.set(plan.key, null);
-    this.dnnLib?.destroyDescriptors(plan.descriptors);
+    if (this.dnnLib) destroyCudnnPlan(this.dnnLib, plan);
   }
 
   /** A new uninitialised array (held as `storage`, by default its dtype's own type, in `layout`, by default NCHW). */
@@ -259,7 +259,7 @@ export class CudaContext {
   private releaseCudnn(): void {
     const lib = this.dnnLib;
     if (!lib) return;
-    for (const plan of this.plans.values()) if (plan) lib.destroyDescriptors(plan.descriptors);
+    for (const plan of this.plans.values()) if (plan) destroyCudnnPlan(lib, plan);
     this.plans.clear();
     if (this.dnnHandle) lib.destroy(this.dnnHandle);
     this.dnnHandle = null;

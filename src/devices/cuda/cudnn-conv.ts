@@ -10,6 +10,7 @@ import {
   type CudnnConvDirection,
 } from './ffi/cudnn.js';
 import type { CudnnHandle } from './ffi/types.js';
+import { destroyGraphConv, planGraphConv, runGraphConv, type GraphConvPlan } from './cudnn-graph-conv.js';
 
 /**
  * The most workspace one cuDNN convolution may take from the allocator (the heuristics' best algorithm
@@ -35,6 +36,11 @@ export interface CudnnConvProblem {
   readonly benchmark?: boolean;
   /** Images and filters channels-last (NHWC, KRSC: storage.ts), as cuDNN's tensor-core kernels want them; default NCHW. */
   readonly channelsLast?: boolean;
+  /**
+   * 'graph': cuDNN's backend API and its engine heuristics (as PyTorch), the legacy algorithm kept as the fallback;
+   * 'legacy': cudnnGet*Algorithm_v7 / cudnnFind* only. Default 'graph' (SYNK_CUDNN_API); timed choices (benchmark) are legacy.
+   */
+  readonly api?: 'graph' | 'legacy';
 }
 
 /** What cuDNN needs to run one problem, made once and kept. */
@@ -43,10 +49,15 @@ export interface CudnnConvPlan {
   readonly direction: CudnnConvDirection;
   readonly descriptors: CudnnConvDescriptors;
   readonly dataType: number;
-  /** The chosen cudnnConvolution*Algo_t and the math type it runs with. */
+  /** The chosen legacy cudnnConvolution*Algo_t (-1: none within the limit) and the math type it runs with. */
   readonly algo: number;
   readonly mathType: number;
-  readonly workspaceBytes: number;
+  /** The workspace of the plan that runs: the backend plan's when there is one, else the legacy algorithm's. */
+  workspaceBytes: number;
+  /** The legacy algorithm's workspace. */
+  readonly legacyWorkspaceBytes: number;
+  /** The backend-API plan that runs (null: the legacy algorithm runs). */
+  graph: GraphConvPlan | null;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -79,7 +90,8 @@ export function requestedMathType(p: Pick<CudnnConvProblem, 'dtype' | 'tf32'>): 
 export function cudnnPlanKey(p: CudnnConvProblem, limit: number): string {
   const g = p.g;
   return [p.direction, g.n, g.cin, g.h, g.w, g.cout, g.cg, g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.sh, g.sw, g.dh, g.dw, p.groups,
-    p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic', p.channelsLast === true ? 'nhwc' : 'nchw'].join(',');
+    p.dtype, requestedMathType(p), limit, p.benchmark === true ? 'timed' : 'heuristic', p.channelsLast === true ? 'nhwc' : 'nchw',
+    p.api ?? 'graph'].join(',');
 }
 
 /** bfloat16 tensors are convolved with float accumulation (cuDNN's PSEUDO_BFLOAT16_CONFIG); the others in their own type. */
@@ -115,11 +127,15 @@ function safely(f: () => void): void {
  * Makes the plan of a problem: descriptors, cuDNN's heuristic ranking (cudnnGet*Algorithm_v7), the first
  * algorithm whose status is success and whose workspace (cudnnGet*WorkspaceSize) fits the limit, with the
  * math type cuDNN ranked it under (as PyTorch sets it; exact float32 stays FMA whatever the entry says).
- * Returns null when no algorithm fits (the caller then uses im2col); its descriptors are destroyed then.
+ * Under the 'graph' api (and without timing) the backend API's plan runs, and that algorithm is its fallback.
+ * Returns null when neither fits (the caller then uses im2col); its descriptors are destroyed then.
  */
 export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProblem, limit: number): CudnnConvPlan | null {
   const dataType = CUDNN_DATA_TYPE[p.dtype];
   const d = describe(lib, p, dataType);
+  const key = cudnnPlanKey(p, limit);
+  let legacy: { algo: number; mathType: number; workspaceBytes: number } | null = null;
+  let graph: GraphConvPlan | null = null;
   try {
     const requested = requestedMathType(p);
     for (const perf of lib.algorithms(handle, p.direction, d, p.benchmark === true)) {
@@ -128,17 +144,57 @@ export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProbl
       lib.setMathType(d.conv, mathType);
       const workspaceBytes = lib.workspaceSize(handle, p.direction, d, perf.algo);
       if (workspaceBytes > limit) continue;
-      return { key: cudnnPlanKey(p, limit), direction: p.direction, descriptors: d, dataType, algo: perf.algo, mathType, workspaceBytes };
+      legacy = { algo: perf.algo, mathType, workspaceBytes };
+      break;
+    }
+    if ((p.api ?? 'graph') === 'graph' && p.benchmark !== true && lib.backend) {
+      try {
+        graph = planGraphConv(lib.backend, handle, { direction: p.direction, g: p.g, dataType, channelsLast: p.channelsLast === true,
+          tf32: requested !== CUDNN_FMA_MATH }, limit);
+      } catch (e) {
+        // A backend API that refuses the problem leaves the legacy algorithm (or im2col) to run; the reason is kept for tools.
+        lastGraphPlanFailure = `${p.direction} ${key}: ${e instanceof Error ? e.message : String(e)}`;
+      }
     }
   } catch (e) {
     safely(() => lib.destroyDescriptors(d));
     throw e;
   }
+  if (graph) {
+    return { key, direction: p.direction, descriptors: d, dataType, algo: legacy?.algo ?? -1, mathType: legacy?.mathType ?? requestedMathType(p),
+      workspaceBytes: graph.workspaceBytes, legacyWorkspaceBytes: legacy?.workspaceBytes ?? 0, graph };
+  }
+  if (legacy) return { key, direction: p.direction, descriptors: d, dataType, ...legacy, legacyWorkspaceBytes: legacy.workspaceBytes, graph: null };
   lib.destroyDescriptors(d);
   return null;
 }
 
+let lastGraphPlanFailure: string | null = null;
+/** Why the backend API last failed to plan a problem that the legacy algorithm then took (null: never). */
+export function cudnnGraphPlanFailure(): string | null {
+  return lastGraphPlanFailure;
+}
+
 /** Enqueues a planned convolution (beta 0: the output is overwritten). */
 export function runCudnnConv(lib: Cudnn, handle: CudnnHandle, plan: CudnnConvPlan, buffers: CudnnConvBuffers): void {
-  lib.convolve(handle, plan.direction, plan.descriptors, plan.algo, buffers, plan.dataType);
+  if (plan.graph && lib.backend) runGraphConv(lib.backend, handle, plan.graph, buffers);
+  else lib.convolve(handle, plan.direction, plan.descriptors, plan.algo, buffers, plan.dataType);
+}
+
+/**
+ * After cuDNN answered "not supported" running a plan: a backend plan gives way to its legacy algorithm
+ * (returns true: run again, with the legacy workspace); a legacy plan has nothing left (false).
+ */
+export function fallBackToLegacy(lib: Cudnn, plan: CudnnConvPlan): boolean {
+  if (!plan.graph || plan.algo < 0) return false;
+  if (lib.backend) destroyGraphConv(lib.backend, plan.graph);
+  plan.graph = null;
+  plan.workspaceBytes = plan.legacyWorkspaceBytes;
+  return true;
+}
+
+/** Frees everything a plan holds. */
+export function destroyCudnnPlan(lib: Cudnn, plan: CudnnConvPlan): void {
+  if (plan.graph && lib.backend) destroyGraphConv(lib.backend, plan.graph);
+  lib.destroyDescriptors(plan.descriptors);
 }

@@ -17,6 +17,7 @@
 // double for double data and float otherwise (cudnnConvolutionForward documentation).
 import { CUDNN_STATUS_NAMES, CudaLibraryVersionError, check, type StatusDescription } from './errors.js';
 import { CUDNN_LIBRARY, cachedLoader, type FindLibraryOptions } from './find-library.js';
+import { CudnnBackend } from './cudnn-backend.js';
 import {
   bindAll, bindOptional, registerCudaTypes, toNumber, type CudnnConvolutionDescriptor, type CudnnFilterDescriptor, type CudnnHandle,
   type CudnnTensorDescriptor, type CUstream, type DevicePtr, type KoffiFunction, type KoffiLib,
@@ -166,6 +167,8 @@ export class Cudnn {
   private readonly lastError: KoffiFunction | null;
   /** The version of the loaded library. */
   readonly version: CudnnVersion;
+  /** The backend (graph) API, or null when the library does not export it (convolutions then use the legacy API). */
+  readonly backend: CudnnBackend | null;
 
   constructor(lib: KoffiLib, readonly path: string) {
     registerCudaTypes();
@@ -177,6 +180,13 @@ export class Cudnn {
     }
     this.fn = bindAll(lib, path, CUDNN_SIGNATURES);
     this.lastError = bindOptional(lib, 'void cudnnGetLastErrorString(_Out_ char *message, size_t max_size)');
+    let backend: CudnnBackend | null = null;
+    try {
+      backend = new CudnnBackend(lib, path, (call, code, detail) => this.check(call, code, detail));
+    } catch {
+      backend = null; // a shim without the backend entry points: the legacy API alone
+    }
+    this.backend = backend;
   }
 
   /** The status's name and cuDNN's sentence for it (plus cuDNN's last error message when it has one). */

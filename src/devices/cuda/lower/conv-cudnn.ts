@@ -4,7 +4,8 @@
 // zero-sized problems were answered already, and mixed-precision operands were cast to the output dtype.
 import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
-import { cudnnUnsupported, cudnnWorkspaceLimit, runCudnnConv, type CudnnConvDtype } from '../cudnn-conv.js';
+import { config } from '../../config.js';
+import { cudnnUnsupported, cudnnWorkspaceLimit, fallBackToLegacy, runCudnnConv, type CudnnConvDtype } from '../cudnn-conv.js';
 import { CudaError } from '../ffi/errors.js';
 import type { LowerContext, RunState } from './types.js';
 
@@ -33,8 +34,9 @@ export interface ConvPointers {
 /**
  * Enqueues the convolution through cuDNN and returns true, or returns false (nothing enqueued) when cuDNN
  * does not take it. The workspace is a temporary of the context's allocator, released once the call is
- * queued (the stream orders its reuse). When the chosen algorithm answers "not supported" at run time the
- * plan is dropped and this problem runs as im2col from then on; every other cuDNN error is thrown.
+ * queued (the stream orders its reuse). When a backend plan answers "not supported" at run time its legacy
+ * algorithm runs from then on; when that does too, the plan is dropped and this problem runs as im2col;
+ * every other cuDNN error is thrown.
  */
 export function convolveWithCudnn(
   s: RunState, choice: CudnnChoice, direction: CudnnConvDirection, g: ConvGeometry, attrs: Conv2dAttrs, dtype: CudnnConvDtype,
@@ -44,19 +46,23 @@ export function convolveWithCudnn(
   // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only);
   // bfloat16 tensors come from the 'bf16' policy (conv-bf16.ts).
   const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
-  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark, channelsLast },
+  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark, channelsLast, api: config().cudnnApi },
     cudnnWorkspaceLimit.bytes);
   if (!plan) return false;
   const { lib, handle } = s.ctx.cudnn();
-  const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;
-  try {
-    runCudnnConv(lib, handle, plan, { ...p, workspace: workspace?.ptr ?? 0n, workspaceBytes: plan.workspaceBytes });
-  } catch (e) {
-    if (!notSupported(e)) throw e;
-    s.ctx.declineCudnnPlan(plan);
-    return false;
-  } finally {
-    workspace?.release();
+  for (;;) {
+    const workspace = plan.workspaceBytes > 0 ? s.temp('uint8', [plan.workspaceBytes]) : null;
+    try {
+      runCudnnConv(lib, handle, plan, { ...p, workspace: workspace?.ptr ?? 0n, workspaceBytes: plan.workspaceBytes });
+      return true;
+    } catch (e) {
+      if (!notSupported(e)) throw e;
+      // A backend plan that cuDNN refuses at run time gives way to the legacy algorithm; then to im2col.
+      if (fallBackToLegacy(lib, plan)) continue;
+      s.ctx.declineCudnnPlan(plan);
+      return false;
+    } finally {
+      workspace?.release();
+    }
   }
-  return true;
 }
