@@ -7,7 +7,7 @@ source "$(dirname "$0")/_device-tests.sh"
 resnet() { timeout "$1" node dist/bench/resnet-gpu.js --batches 64,256 --steps 5 "${@:2}" 2>&1 | tail -2; }
 # graph: cuDNN's backend API (engine heuristics, PyTorch's filter) against the legacy cudnnGet*Algorithm_v7 choice: the
 #        cuDNN GPU suites under the new default, ResNet-50 in this thread in fp32, TF32 and bf16 under both, the fp32 per-op profile.
-if [ "$stage" = graph ]; then
+if [ "$stage" = graph ] || [ "$stage" = all ]; then
   tests 200 cudnn conv-cudnn conv-bf16-cudnn
   for api in graph legacy; do
     for pp in "highest fp32" "high fp32" "high bf16"; do
@@ -17,4 +17,16 @@ if [ "$stage" = graph ]; then
   done
   SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision highest --policy fp32 > $OUT/profile-graph-fp32.txt 2>&1
   head -24 $OUT/profile-graph-fp32.txt
+fi
+# bisect: the CPU MLP step at batch 512 on 16 workers went from 30.2 ms (session 7) to 49-52 ms (session 9). Builds of
+#         earlier commits travel under bisect/<commit>/dist (made by bench/bisect-builds.sh); each runs twice, interleaved.
+if [ "$stage" = bisect ] || [ "$stage" = all ]; then
+  export OPENBLAS_NUM_THREADS=1
+  for round in 1 2; do
+    for d in bisect/*/dist dist; do
+      printf '%s round %s: ' "$d" "$round"
+      timeout 60 node $d/bench/train.js --workers 16 --batches 512 --steps 20 2>&1 | grep -E "^workers|^\| *16" | tail -1
+    done
+  done
+  unset OPENBLAS_NUM_THREADS
 fi
