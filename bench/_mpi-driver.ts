@@ -1,11 +1,11 @@
 // The driver of bench/mpi-allreduce.ts (run without a launcher): builds MPI's own all-reduce in C
-// (bench/c/mpi_allreduce.c) with the chosen MPI's mpicc, runs it and the MpiCommunicator benchmark
-// under that MPI's launcher for each process count, and prints one table with both. With --rounds N
-// it runs both N times, alternating which goes first, and prints the medians over the rounds and the
-// spread of the per-round ratio: on a shared 2-core machine two jobs minutes apart differ by more
-// than the code under test does.
+// (bench/c/mpi_allreduce.c) with the chosen MPI's mpicc (or takes --c-binary, a build made elsewhere),
+// runs it and the MpiCommunicator benchmark under that MPI's launcher for each process count, and
+// prints one table with both. With --rounds N it runs both N times, alternating which goes first,
+// and prints the medians over the rounds and the spread of the per-round ratio: on a shared 2-core
+// machine two jobs minutes apart differ by more than the code under test does.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,11 +69,18 @@ export async function runDriver(argv: readonly string[], self: URL): Promise<voi
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds: expected an integer >= 1, got ${option(argv, '--rounds', '1')}`);
   const spin = option(argv, '--spin-us', '');
   const f = flavorOf(mpi);
-  const source = fileURLToPath(new URL('../../bench/c/mpi_allreduce.c', self));
-  const binary = join(mkdtempSync(join(tmpdir(), 'synk-mpi-bench-')), 'mpi_allreduce');
-  run(f.mpicc, ['-O2', source, '-o', binary]);
+  // --c-binary: a build of bench/c/mpi_allreduce.c against this MPI made elsewhere (bench/prepare-mpi-carry.sh), for a
+  // machine without mpicc; else it is built here with the MPI's mpicc.
+  const prebuilt = option(argv, '--c-binary', '');
+  let binary = prebuilt;
+  if (prebuilt === '') {
+    const source = fileURLToPath(new URL('../../bench/c/mpi_allreduce.c', self));
+    binary = join(mkdtempSync(join(tmpdir(), 'synk-mpi-bench-')), 'mpi_allreduce');
+    run(f.mpicc, ['-O2', source, '-o', binary]);
+  } else if (!existsSync(prebuilt)) throw new Error(`--c-binary: ${prebuilt} does not exist`);
   const job: Job = { reps, maxMb, oursArgs: ['--reps', reps, '--max-mb', maxMb, ...(spin === '' ? [] : ['--spin-us', spin])] };
-  console.log(`MPI all-reduce, float32 sum in place, ${mpi} (${f.launcher}, C built with ${f.mpicc}), median of ${reps} runs, slowest rank`
+  const built = prebuilt === '' ? `C built with ${f.mpicc}` : `C: ${prebuilt}`;
+  console.log(`MPI all-reduce, float32 sum in place, ${mpi} (${f.launcher}, ${built}), median of ${reps} runs, slowest rank`
     + `${spin === '' ? '' : `, spin ${spin} us`}${rounds > 1 ? `; ${rounds} rounds (ours and C alternate), medians over the rounds` : ''}\n`);
   console.log('| processes | MB | MpiCommunicator ms | MPI_Iallreduce+MPI_Wait via koffi ms | MPI_Allreduce in C ms | ours / C speed |'
     + (rounds > 1 ? ' per round: min / median / max |' : ''));

@@ -9,6 +9,7 @@
 // Without a launcher it is the driver: it builds bench/c/mpi_allreduce.c with the MPI's mpicc, runs
 // itself and the C program under that MPI's launcher for each process count, and prints one table:
 //   node dist/bench/mpi-allreduce.js [--mpi openmpi|mpich] [--np 2,4] [--reps 11] [--max-mb 256] [--rounds 1] [--spin-us N]
+//   [--c-binary PATH] (a build of the C program made elsewhere, for a machine without mpicc: see bench/device-mpi.sh)
 import { MpiCommunicator } from '../src/comm/mpi/mpi-communicator.js';
 import { detectLauncher } from '../src/comm/mpi/find-mpi.js';
 import { DEFAULT_SPIN_MICROS } from '../src/comm/mpi/request-poll.js';
