@@ -20,7 +20,7 @@ if [ "$stage" = graph ] || [ "$stage" = all ]; then
 fi
 # bisect: the CPU MLP step at batch 512 on 16 workers went from 30.2 ms (session 7) to 49-52 ms (session 9). Builds of
 #         earlier commits travel under bisect/<commit>/dist (made by bench/bisect-builds.sh); each runs twice, interleaved.
-if [ "$stage" = bisect ] || [ "$stage" = all ]; then
+if [ "$stage" = bisect ] || [ "$stage" = bisect-peer ]; then
   export OPENBLAS_NUM_THREADS=1
   for round in 1 2; do
     for d in bisect/*/dist dist; do
@@ -29,4 +29,9 @@ if [ "$stage" = bisect ] || [ "$stage" = all ]; then
     done
   done
   unset OPENBLAS_NUM_THREADS
+fi
+# peer: PyTorch eager ResNet-50 (cudnn.benchmark on, as resnet_torch.py sets it, and off) in fp32, TF32 and bf16 + channels_last.
+if [ "$stage" = peer ] || [ "$stage" = bisect-peer ]; then
+  timeout 200 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32,bf16 --batches 64,256 --steps 10 2>&1 | tail -7
+  timeout 120 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32 --batches 64 --steps 10 --no-cudnn-benchmark 2>&1 | tail -3
 fi
