@@ -21,3 +21,20 @@ if [ "$stage" = ratios ]; then
     done
   done
 fi
+# diag: where the fp32 and bf16 steps differ from PyTorch's. Ours with cuDNN's legacy timed choice (fp32 had never been
+#       timed that way), PyTorch's kernel table (torch.profiler) beside our per-op profile, fp32 and bf16 at batch 64;
+#       then the MPI all-reduce benchmark (#16) when .mpi-carry travelled.
+if [ "$stage" = diag ]; then
+  echo "== ours fp32, cuDNN timed (legacy cudnnFind)"; resnet 100 --precision highest --policy fp32 --cudnn-benchmark
+  for s in fp32 bf16; do
+    flag=; [ $s = bf16 ] && flag=--bf16
+    timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 $flag --rows 45 > $OUT/torch-profile-$s.txt 2>&1
+    head -3 $OUT/torch-profile-$s.txt
+    policy=fp32; prec=highest; [ $s = bf16 ] && { policy=bf16; prec=high; }
+    SYNK_CUDA_PROFILE=1 timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision $prec --policy $policy > $OUT/ours-profile-$s.txt 2>&1
+    head -12 $OUT/ours-profile-$s.txt
+  done
+  if [ -d .mpi-carry ]; then
+    source bench/mpi-env.sh && MPI_BENCH_BUDGET_S=${MPI_BUDGET:-280} bash bench/device-mpi.sh 2>&1 | tail -60
+  fi
+fi
