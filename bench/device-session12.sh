@@ -21,11 +21,15 @@ if [ "$stage" = ratios ]; then
     done
   done
 fi
-# diag: where the fp32 and bf16 steps differ from PyTorch's. Ours with cuDNN's legacy timed choice (fp32 had never been
-#       timed that way), PyTorch's kernel table (torch.profiler) beside our per-op profile, fp32 and bf16 at batch 64;
-#       then the MPI all-reduce benchmark (#16) when .mpi-carry travelled.
+# diag: the timed choice over the backend API's engine configurations (--cudnn-benchmark, new) in fp32, TF32 and bf16,
+#       the legacy cudnnFind beside it in fp32; where the steps differ from PyTorch's: its kernel table (torch.profiler)
+#       beside our per-op profile, fp32 and bf16 at batch 64; then the MPI all-reduce benchmark (#16) in the time left
+#       when .mpi-carry travelled.
 if [ "$stage" = diag ]; then
-  echo "== ours fp32, cuDNN timed (legacy cudnnFind)"; resnet 100 --precision highest --policy fp32 --cudnn-benchmark
+  for pp in "highest fp32" "high fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2, timed graph-API choice"; resnet 100 --precision $1 --policy $2 --cudnn-benchmark
+  done
+  echo "== ours fp32, legacy timed (cudnnFind)"; SYNK_CUDNN_API=legacy resnet 100 --precision highest --policy fp32 --cudnn-benchmark
   for s in fp32 bf16; do
     flag=; [ $s = bf16 ] && flag=--bf16
     timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 $flag --rows 45 > $OUT/torch-profile-$s.txt 2>&1
@@ -35,6 +39,7 @@ if [ "$stage" = diag ]; then
     head -12 $OUT/ours-profile-$s.txt
   done
   if [ -d .mpi-carry ]; then
-    source bench/mpi-env.sh && MPI_BENCH_BUDGET_S=${MPI_BUDGET:-280} bash bench/device-mpi.sh 2>&1 | tail -60
+    left=$((560 - SECONDS)); echo "== MPI, ${left} s left"
+    [ $left -gt 60 ] && source bench/mpi-env.sh && MPI_BENCH_BUDGET_S=$left bash bench/device-mpi.sh 2>&1 | tail -60
   fi
 fi

@@ -15,6 +15,7 @@ import { BlasLibraries } from './blas.js';
 import type { LtOperands, LtProblem } from './lt-plans.js';
 import type { Cudnn } from './ffi/cudnn.js';
 import { destroyCudnnPlan, planCudnnConv, cudnnPlanKey, type CudnnConvPlan, type CudnnConvProblem } from './cudnn-conv.js';
+import type { GraphConvTimer } from './cudnn-graph-conv.js';
 import type { CublasHandle, CudnnHandle, CUcontext, CUfunction, CUstream } from './ffi/types.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import { KernelCache } from './kernel-cache.js';
@@ -191,13 +192,16 @@ export class CudaContext {
     return n;
   }
 
-  /** The cached cuDNN plan of a convolution (made on first use), or null when cuDNN has none within `limit`. */
-  cudnnPlan(problem: CudnnConvProblem, limit: number): CudnnConvPlan | null {
+  /**
+   * The cached cuDNN plan of a convolution (made on first use), or null when cuDNN has none within `limit`.
+   * A timed problem (benchmark) is timed on first use with `timer` (the caller's buffers and stream).
+   */
+  cudnnPlan(problem: CudnnConvProblem, limit: number, timer?: GraphConvTimer): CudnnConvPlan | null {
     const key = cudnnPlanKey(problem, limit);
     let plan = this.plans.get(key);
     if (plan === undefined) {
       const { lib, handle } = this.cudnn();
-      plan = planCudnnConv(lib, handle, problem, limit);
+      plan = planCudnnConv(lib, handle, problem, limit, timer);
       this.plans.set(key, plan);
     }
     return plan;

@@ -10,7 +10,7 @@ import {
   type CudnnConvDirection,
 } from './ffi/cudnn.js';
 import type { CudnnHandle } from './ffi/types.js';
-import { destroyGraphConv, planGraphConv, runGraphConv, type GraphConvPlan } from './cudnn-graph-conv.js';
+import { destroyGraphConv, planGraphConv, runGraphConv, type GraphConvPlan, type GraphConvTimer } from './cudnn-graph-conv.js';
 
 /**
  * The most workspace one cuDNN convolution may take from the allocator (the heuristics' best algorithm
@@ -32,13 +32,16 @@ export interface CudnnConvProblem {
   readonly dtype: CudnnConvDtype;
   /** float32 only: let cuDNN use TF32 tensor cores (matmulPrecision 'high' or 'medium'). */
   readonly tf32: boolean;
-  /** Choose the algorithm by timing them all on the GPU (cudnnFind*), not by cuDNN's heuristics (default). */
+  /**
+   * Choose by timing on the GPU, not by cuDNN's heuristics (default): under the 'graph' api every filtered engine
+   * configuration (the planner's timer runs them), under 'legacy' the algorithms cudnnFind* times.
+   */
   readonly benchmark?: boolean;
   /** Images and filters channels-last (NHWC, KRSC: storage.ts), as cuDNN's tensor-core kernels want them; default NCHW. */
   readonly channelsLast?: boolean;
   /**
    * 'graph': cuDNN's backend API and its engine heuristics (as PyTorch), the legacy algorithm kept as the fallback;
-   * 'legacy': cudnnGet*Algorithm_v7 / cudnnFind* only. Default 'graph' (SYNK_CUDNN_API); timed choices (benchmark) are legacy.
+   * 'legacy': cudnnGet*Algorithm_v7 / cudnnFind* only. Default 'graph' (SYNK_CUDNN_API).
    */
   readonly api?: 'graph' | 'legacy';
 }
@@ -127,10 +130,11 @@ function safely(f: () => void): void {
  * Makes the plan of a problem: descriptors, cuDNN's heuristic ranking (cudnnGet*Algorithm_v7), the first
  * algorithm whose status is success and whose workspace (cudnnGet*WorkspaceSize) fits the limit, with the
  * math type cuDNN ranked it under (as PyTorch sets it; exact float32 stays FMA whatever the entry says).
- * Under the 'graph' api (and without timing) the backend API's plan runs, and that algorithm is its fallback.
- * Returns null when neither fits (the caller then uses im2col); its descriptors are destroyed then.
+ * Under the 'graph' api the backend API's plan runs (with `benchmark` and a `timer`, the fastest configuration timed),
+ * and that algorithm is its fallback (ranked by the heuristics, not timed again). Returns null when neither fits
+ * (the caller then uses im2col); its descriptors are destroyed then.
  */
-export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProblem, limit: number): CudnnConvPlan | null {
+export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProblem, limit: number, timer?: GraphConvTimer): CudnnConvPlan | null {
   const dataType = CUDNN_DATA_TYPE[p.dtype];
   const d = describe(lib, p, dataType);
   const key = cudnnPlanKey(p, limit);
@@ -138,8 +142,10 @@ export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProbl
   let graph: GraphConvPlan | null = null;
   try {
     const requested = requestedMathType(p);
-    for (const perf of lib.algorithms(handle, p.direction, d, p.benchmark === true)) {
-      if (perf.status !== 0 || (p.benchmark === true && perf.memory > limit)) continue;
+    const graphApi = (p.api ?? 'graph') === 'graph' && lib.backend !== null;
+    const legacyTimed = p.benchmark === true && !graphApi;
+    for (const perf of lib.algorithms(handle, p.direction, d, legacyTimed)) {
+      if (perf.status !== 0 || (legacyTimed && perf.memory > limit)) continue;
       const mathType = requested === CUDNN_FMA_MATH ? CUDNN_FMA_MATH : perf.mathType;
       lib.setMathType(d.conv, mathType);
       const workspaceBytes = lib.workspaceSize(handle, p.direction, d, perf.algo);
@@ -147,10 +153,10 @@ export function planCudnnConv(lib: Cudnn, handle: CudnnHandle, p: CudnnConvProbl
       legacy = { algo: perf.algo, mathType, workspaceBytes };
       break;
     }
-    if ((p.api ?? 'graph') === 'graph' && p.benchmark !== true && lib.backend) {
+    if (graphApi && lib.backend) {
       try {
         graph = planGraphConv(lib.backend, handle, { direction: p.direction, g: p.g, dataType, channelsLast: p.channelsLast === true,
-          tf32: requested !== CUDNN_FMA_MATH }, limit);
+          tf32: requested !== CUDNN_FMA_MATH }, limit, p.benchmark === true ? timer : undefined);
       } catch (e) {
         // A backend API that refuses the problem leaves the legacy algorithm (or im2col) to run; the reason is kept for tools.
         lastGraphPlanFailure = `${p.direction} ${key}: ${e instanceof Error ? e.message : String(e)}`;

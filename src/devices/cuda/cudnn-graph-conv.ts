@@ -3,7 +3,10 @@
 // heuristics rank for it, and the first of those that finalises within the workspace limit. The ranking is
 // filtered as PyTorch filters it (aten/src/ATen/native/cudnn/Conv_v8.cpp, filterEngineConfigs): no engine
 // that down-converts its inputs, and for exact float32 no tensor-core (TF32) engine.
-// Groups are implied by the shapes: the filter tensor has cin / groups channels.
+// Groups are implied by the shapes: the filter tensor has cin / groups channels. With a timer (the device's
+// cudnnBenchmark, as torch.backends.cudnn.benchmark) every filtered configuration of the instant heuristics and
+// of cuDNN's fallback list that finalises within the limit is run on the GPU and the fastest is kept, as PyTorch's
+// benchmark mode does (Conv_v8.cpp, get_plans_from_find / try_plans).
 import {
   ATTR, DESC, HEUR_MODE, NOTE, TYPE, type BackendDescriptor, type CudnnBackend,
 } from './ffi/cudnn-backend.js';
@@ -17,8 +20,20 @@ export interface GraphConvPlan {
   readonly workspaceBytes: number;
   /** Which of the heuristics' filtered configurations was taken (0: the first), for tools. */
   readonly rank: number;
+  /** With a timer: the GPU milliseconds it took per call, and how many configurations were timed. */
+  readonly timedMs?: number;
+  readonly timedCount?: number;
   readonly owned: readonly BackendDescriptor[];
 }
+
+/** Times candidate plans on the GPU for a timed choice (the caller owns the buffers, the stream and the events). */
+export interface GraphConvTimer {
+  /** The GPU milliseconds one call of `run` takes, given the buffers and a workspace of `workspaceBytes`; throws when it fails. */
+  time(run: (b: CudnnConvBuffers) => void, workspaceBytes: number): number;
+}
+
+/** The most configurations one timed choice runs (cuDNN ranks a few dozen; the tail is seldom fast and each costs warm-up time). */
+export const MAX_TIMED_CONFIGS = 24;
 
 export interface GraphConvProblem {
   readonly direction: CudnnConvDirection;
@@ -46,9 +61,11 @@ function safely(f: () => void): void {
 
 /**
  * The plan of a problem, or null when no filtered configuration finalises within `limit` bytes of
- * workspace (the caller then uses the legacy API). Descriptors made are destroyed on every path but success.
+ * workspace (the caller then uses the legacy API): the heuristics' first, or with `timer` the fastest of those
+ * timed (null too when every one failed to run). Descriptors made are destroyed on every path but success.
  */
-export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphConvProblem, limit: number): GraphConvPlan | null {
+export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphConvProblem, limit: number,
+  timer?: GraphConvTimer): GraphConvPlan | null {
   const owned: BackendDescriptor[] = [];
   const make = (type: number): BackendDescriptor => {
     const d = be.create(type);
@@ -87,15 +104,17 @@ export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphCon
     be.setHandle(graph, ATTR.graphHandle, handle);
     be.setDescriptors(graph, ATTR.graphOps, [op]);
     be.finalize(graph, `${p.direction} operation graph`);
-    const heur = make(DESC.engineHeuristics);
-    be.setDescriptors(heur, ATTR.heurOperationGraph, [graph]);
-    be.setEnum(heur, ATTR.heurMode, TYPE.heurMode, HEUR_MODE.instant);
-    be.finalize(heur, 'engine heuristics');
-    const available = be.count(heur, ATTR.heurResults, TYPE.backendDescriptor);
-    const configs = Array.from({ length: available }, () => make(DESC.engineConfig));
-    const got = available > 0 ? be.getDescriptors(heur, ATTR.heurResults, configs) : 0;
+    const configs = rankedConfigs(be, make, graph, HEUR_MODE.instant);
+    if (timer) {
+      try {
+        configs.push(...rankedConfigs(be, make, graph, HEUR_MODE.fallback));
+      } catch {
+        // a fallback list that cuDNN cannot give for this graph leaves the instant ranking to time
+      }
+    }
+    const candidates: { plan: BackendDescriptor; workspaceBytes: number; rank: number }[] = [];
     let rank = 0;
-    for (const config of configs.slice(0, got)) {
+    for (const config of configs) {
       if (!acceptable(be, make, config, p)) continue;
       const plan = be.create(DESC.executionPlan);
       let workspaceBytes = -1;
@@ -109,10 +128,23 @@ export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphCon
       }
       if (workspaceBytes >= 0 && workspaceBytes <= limit) {
         owned.push(plan);
-        return { plan, workspaceBytes, rank, owned };
+        candidates.push({ plan, workspaceBytes, rank });
+        if (!timer || candidates.length >= MAX_TIMED_CONFIGS) break;
+      } else {
+        safely(() => be.destroy(plan));
       }
-      safely(() => be.destroy(plan));
       rank++;
+    }
+    const chosen: (typeof candidates)[number] & { ms?: number } | undefined = timer ? fastest(be, handle, candidates, timer) : candidates[0];
+    if (chosen) {
+      // The plans not taken go now; what the chosen one was made from stays with it.
+      for (const c of candidates) {
+        if (c.plan === chosen.plan) continue;
+        safely(() => be.destroy(c.plan));
+        owned.splice(owned.indexOf(c.plan), 1);
+      }
+      return { plan: chosen.plan, workspaceBytes: chosen.workspaceBytes, rank: chosen.rank, owned,
+        ...(chosen.ms !== undefined ? { timedMs: chosen.ms, timedCount: candidates.length } : {}) };
     }
   } catch (e) {
     for (const d of owned.reverse()) safely(() => be.destroy(d));
@@ -120,6 +152,37 @@ export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphCon
   }
   for (const d of owned.reverse()) safely(() => be.destroy(d));
   return null;
+}
+
+/** The engine configurations cuDNN's heuristics of one mode rank for the graph, best first (each owned). */
+function rankedConfigs(be: CudnnBackend, make: (type: number) => BackendDescriptor, graph: BackendDescriptor, mode: number): BackendDescriptor[] {
+  const heur = make(DESC.engineHeuristics);
+  be.setDescriptors(heur, ATTR.heurOperationGraph, [graph]);
+  be.setEnum(heur, ATTR.heurMode, TYPE.heurMode, mode);
+  be.finalize(heur, `engine heuristics (mode ${mode})`);
+  const available = be.count(heur, ATTR.heurResults, TYPE.backendDescriptor);
+  const configs = Array.from({ length: available }, () => make(DESC.engineConfig));
+  const got = available > 0 ? be.getDescriptors(heur, ATTR.heurResults, configs) : 0;
+  return configs.slice(0, got);
+}
+
+/**
+ * The candidate that ran fastest under the timer (ties: the better ranked), or undefined when none ran. A candidate
+ * whose run throws (an engine that finalises but refuses these pointers) is passed over.
+ */
+function fastest<C extends { plan: BackendDescriptor; workspaceBytes: number }>(be: CudnnBackend, handle: CudnnHandle, candidates: readonly C[],
+  timer: GraphConvTimer): (C & { ms: number }) | undefined {
+  let best: (C & { ms: number }) | undefined;
+  for (const c of candidates) {
+    let ms: number;
+    try {
+      ms = timer.time((b) => execute(be, handle, c.plan, c.workspaceBytes, b), c.workspaceBytes);
+    } catch {
+      continue;
+    }
+    if (Number.isFinite(ms) && (!best || ms < best.ms)) best = { ...c, ms };
+  }
+  return best;
 }
 
 /** The operation node of a direction over the tensors; alpha 1, beta 0 (the output is overwritten). */
@@ -157,13 +220,17 @@ function acceptable(be: CudnnBackend, make: (type: number) => BackendDescriptor,
 
 /** Enqueues a planned convolution on the handle's stream (a variant pack per call: the pointers change). */
 export function runGraphConv(be: CudnnBackend, handle: CudnnHandle, plan: GraphConvPlan, b: CudnnConvBuffers): void {
+  execute(be, handle, plan.plan, plan.workspaceBytes, b, `engine config rank ${plan.rank}, `);
+}
+
+function execute(be: CudnnBackend, handle: CudnnHandle, plan: BackendDescriptor, workspaceBytes: number, b: CudnnConvBuffers, what = ''): void {
   const pack = be.create(DESC.variantPack);
   try {
     be.setInt64s(pack, ATTR.packUids, [UID_X, UID_W, UID_Y]);
     be.setPointers(pack, ATTR.packPointers, [b.x, b.w, b.y]);
-    be.setPointers(pack, ATTR.packWorkspace, [plan.workspaceBytes > 0 ? b.workspace : 0n]);
+    be.setPointers(pack, ATTR.packWorkspace, [workspaceBytes > 0 ? b.workspace : 0n]);
     be.finalize(pack, 'variant pack');
-    be.execute(handle, plan.plan, pack, `engine config rank ${plan.rank}, workspace ${plan.workspaceBytes} bytes`);
+    be.execute(handle, plan, pack, `${what}workspace ${workspaceBytes} bytes`);
   } finally {
     be.destroy(pack);
   }

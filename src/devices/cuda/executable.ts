@@ -314,6 +314,7 @@ export class CudaExecutable implements Executable, GraphHost {
     const constant = new Map(this.constants.map((c) => [c.slot, c]));
     const state: RunState = {
       ctx,
+      capturing: capture !== null,
       tf32: this.products.precision === 'high',
       bf16: this.products.precision === 'medium',
       cublasLt: this.products.cublasLt === true,

@@ -4,13 +4,15 @@
 // the plan to what cudnn_graph.h asks (tensors, convolution, operation, graph) and to PyTorch's filter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ATTR, DESC, NOTE, type BackendDescriptor, type CudnnBackend } from '../../../src/devices/cuda/ffi/cudnn-backend.js';
+import { ATTR, DESC, HEUR_MODE, NOTE, type BackendDescriptor, type CudnnBackend } from '../../../src/devices/cuda/ffi/cudnn-backend.js';
 import { CUDNN_DATA_TYPE } from '../../../src/devices/cuda/ffi/cudnn.js';
 import type { CudnnHandle } from '../../../src/devices/cuda/ffi/types.js';
-import { destroyGraphConv, planGraphConv, runGraphConv, type GraphConvProblem } from '../../../src/devices/cuda/cudnn-graph-conv.js';
+import {
+  destroyGraphConv, MAX_TIMED_CONFIGS, planGraphConv, runGraphConv, type GraphConvProblem, type GraphConvTimer,
+} from '../../../src/devices/cuda/cudnn-graph-conv.js';
 import { convGeometry } from '../../../src/ops/conv.js';
 
-interface Engine { notes: number[]; workspace: number; finalises: boolean }
+interface Engine { notes: number[]; workspace: number; finalises: boolean; ms?: number; failsToRun?: boolean }
 interface Desc { type: number; attrs: Map<number, unknown>; finalised: boolean; engine?: Engine }
 
 /** A CudnnBackend that keeps attributes in maps; `engines` is the heuristics' ranking. */
@@ -82,8 +84,13 @@ class FakeBackend {
   numericalNotes(engine: BackendDescriptor): number[] { return this.get(engine).engine!.notes; }
   execute(_h: CudnnHandle, plan: BackendDescriptor, pack: BackendDescriptor): void {
     assert.ok(this.get(plan).finalised && this.get(pack).finalised);
+    if (this.engineOf(plan).failsToRun === true) throw new Error('fake: CUDNN_STATUS_NOT_SUPPORTED at execute');
     const a = this.get(pack).attrs;
     this.executed.push({ plan, uids: a.get(ATTR.packUids), pointers: a.get(ATTR.packPointers), workspace: a.get(ATTR.packWorkspace) });
+  }
+  /** The engine a plan was finalised with. */
+  engineOf(plan: BackendDescriptor): Engine {
+    return this.get((this.get(plan).attrs.get(ATTR.planEngineConfig) as BackendDescriptor[])[0]!).engine!;
   }
   /** The live descriptors of one type. */
   ofType(type: number): Desc[] { return [...this.descs.values()].filter((d) => d.type === type); }
@@ -175,4 +182,70 @@ test('runGraphConv executes the plan with a fresh variant pack: uids 1-3, the th
   const p0 = planGraphConv(asBackend(none), handle, problem(), 1 << 20)!;
   runGraphConv(asBackend(none), handle, p0, { x: 1n, w: 2n, y: 3n, workspace: 0xd0n, workspaceBytes: 0 });
   assert.deepEqual(none.executed[0]!.workspace, [0n]);
+});
+
+/** A timer that runs the candidate once and answers its engine's `ms`; it records the workspaces it was asked for. */
+function fakeTimer(be: FakeBackend): GraphConvTimer & { workspaces: number[] } {
+  const workspaces: number[] = [];
+  return {
+    workspaces,
+    time(run, workspaceBytes) {
+      workspaces.push(workspaceBytes);
+      run({ x: 0xa0n, w: 0xb0n, y: 0xc0n, workspace: workspaceBytes > 0 ? 0xd0n : 0n, workspaceBytes });
+      return be.engineOf(be.executed.at(-1)!.plan).ms!;
+    },
+  };
+}
+
+test('a timed choice runs every filtered configuration of the instant and fallback rankings and keeps the fastest', () => {
+  const ranking: Engine[] = [
+    { notes: [], workspace: 64, finalises: true, ms: 5 },
+    { notes: [NOTE.downConvertInputs], workspace: 0, finalises: true, ms: 0.5 },
+    { notes: [], workspace: 128, finalises: true, ms: 2 },
+    { notes: [], workspace: 1 << 30, finalises: true, ms: 0.1 },
+    { notes: [], workspace: 0, finalises: true, ms: 3 },
+  ];
+  const be = new FakeBackend(ranking);
+  const timer = fakeTimer(be);
+  const plan = planGraphConv(asBackend(be), handle, problem(), 1 << 20, timer);
+  assert.ok(plan);
+  assert.equal(plan.workspaceBytes, 128, 'the 2 ms engine: not the down-converting one, not the one over the limit');
+  assert.equal(plan.timedMs, 2);
+  assert.equal(plan.rank, 1, 'its place among the filtered configurations that were tried');
+  const modes = be.ofType(DESC.engineHeuristics).map((h) => h.attrs.get(ATTR.heurMode));
+  assert.deepEqual(modes, [HEUR_MODE.instant, HEUR_MODE.fallback]);
+  assert.equal(plan.timedCount, 6, 'three acceptable configurations from each ranking (the fake ranks the same list twice)');
+  assert.deepEqual(timer.workspaces, [64, 128, 0, 64, 128, 0], 'each timed with its own workspace');
+  assert.equal(be.ofType(DESC.executionPlan).length, 1, 'the plans not taken are destroyed at once');
+  destroyGraphConv(asBackend(be), plan);
+  assert.equal(be.descs.size, 0);
+  const heuristic = new FakeBackend(ranking);
+  assert.equal(planGraphConv(asBackend(heuristic), handle, problem(), 1 << 20)?.timedMs, undefined);
+  assert.equal(heuristic.ofType(DESC.engineHeuristics).length, 1, 'without a timer the fallback list is not asked for');
+});
+
+test('a timed choice passes over configurations that fail to run; when all fail it is null and nothing is left', () => {
+  const be = new FakeBackend([
+    { notes: [], workspace: 0, finalises: true, ms: 1, failsToRun: true },
+    { notes: [], workspace: 0, finalises: true, ms: 4 },
+  ]);
+  const plan = planGraphConv(asBackend(be), handle, problem(), 1 << 20, fakeTimer(be));
+  assert.equal(plan?.timedMs, 4);
+  destroyGraphConv(asBackend(be), plan!);
+  const none = new FakeBackend([{ notes: [], workspace: 0, finalises: true, ms: 1, failsToRun: true }]);
+  assert.equal(planGraphConv(asBackend(none), handle, problem(), 1 << 20, fakeTimer(none)), null);
+  assert.equal(none.descs.size, 0);
+  const throwing: GraphConvTimer = { time: () => { throw new Error('event failed'); } };
+  const all = new FakeBackend([plain, plain]);
+  assert.equal(planGraphConv(asBackend(all), handle, problem(), 1 << 20, throwing), null);
+  assert.equal(all.descs.size, 0);
+});
+
+test(`a timed choice runs at most ${MAX_TIMED_CONFIGS} configurations`, () => {
+  const many = Array.from({ length: MAX_TIMED_CONFIGS + 10 }, (_, i): Engine => ({ notes: [], workspace: 0, finalises: true, ms: 100 - i }));
+  const be = new FakeBackend(many);
+  const timer = fakeTimer(be);
+  const plan = planGraphConv(asBackend(be), handle, problem(), 1 << 20, timer);
+  assert.equal(timer.workspaces.length, MAX_TIMED_CONFIGS);
+  assert.equal(plan?.timedMs, 100 - (MAX_TIMED_CONFIGS - 1));
 });

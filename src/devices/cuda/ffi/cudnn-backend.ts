@@ -42,8 +42,11 @@ export const ATTR = {
   engineNumericalNote: 1303,
 } as const;
 
-/** cudnnBackendHeurMode_t: CUDNN_HEUR_MODE_INSTANT (PyTorch's default ranking), CUDNN_HEUR_MODE_B, CUDNN_HEUR_MODE_A. */
-export const HEUR_MODE = { instant: 0, b: 1, a: 3 } as const;
+/**
+ * cudnnBackendHeurMode_t: CUDNN_HEUR_MODE_INSTANT (PyTorch's default ranking), CUDNN_HEUR_MODE_B, CUDNN_HEUR_MODE_FALLBACK
+ * (engines that take most problems, which PyTorch adds to the timed choice), CUDNN_HEUR_MODE_A.
+ */
+export const HEUR_MODE = { instant: 0, b: 1, fallback: 2, a: 3 } as const;
 /** cudnnBackendNumericalNote_t: CUDNN_NUMERICAL_NOTE_TENSOR_CORE, ..._DOWN_CONVERT_INPUTS; CUDNN_NUMERICAL_NOTE_TYPE_COUNT. */
 export const NOTE = { tensorCore: 0, downConvertInputs: 1, count: 10 } as const;
 

@@ -6,6 +6,7 @@ import type { Conv2dAttrs, ConvGeometry } from '../../../ops/conv.js';
 import type { CudnnConvDirection } from '../ffi/cudnn.js';
 import { config } from '../../config.js';
 import { cudnnUnsupported, cudnnWorkspaceLimit, fallBackToLegacy, runCudnnConv, type CudnnConvDtype } from '../cudnn-conv.js';
+import type { GraphConvTimer } from '../cudnn-graph-conv.js';
 import { CudaError } from '../ffi/errors.js';
 import type { LowerContext, RunState } from './types.js';
 
@@ -46,8 +47,11 @@ export function convolveWithCudnn(
   // 'medium' keeps convolutions in TF32, as for the im2col path (its bfloat16 operands are for matmul only);
   // bfloat16 tensors come from the 'bf16' policy (conv-bf16.ts).
   const tf32 = dtype === 'float32' && (s.tf32 || s.bf16);
-  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark: choice.benchmark, channelsLast, api: config().cudnnApi },
-    cudnnWorkspaceLimit.bytes);
+  // A timed choice waits for the GPU, which a CUDA graph capture cannot; a capture (always of shapes run plainly
+  // before, so their timed plans exist) takes the heuristics' plan if it ever meets a new problem.
+  const benchmark = choice.benchmark && s.capturing !== true;
+  const plan = s.ctx.cudnnPlan({ direction, g, groups: attrs.groups, dtype, tf32, benchmark, channelsLast, api: config().cudnnApi },
+    cudnnWorkspaceLimit.bytes, benchmark ? eventTimer(s, p) : undefined);
   if (!plan) return false;
   const { lib, handle } = s.ctx.cudnn();
   for (;;) {
@@ -65,4 +69,36 @@ export function convolveWithCudnn(
       workspace?.release();
     }
   }
+}
+
+/** Timing repeats of one candidate, after one untimed run (first-call set-up inside cuDNN). */
+const TIMED_REPEATS = 3;
+
+/**
+ * Times candidate plans on the context's stream with two events, on the step's own pointers: every direction
+ * overwrites its output (beta 0) and only reads its inputs, and the real call runs after the choice. The
+ * workspace is a temporary of the allocator, released once the events say the GPU is done with it.
+ */
+function eventTimer(s: RunState, p: ConvPointers): GraphConvTimer {
+  return {
+    time(run, workspaceBytes) {
+      const cu = s.ctx.cu;
+      const workspace = workspaceBytes > 0 ? s.temp('uint8', [workspaceBytes]) : null;
+      const start = cu.eventCreate(0);
+      const end = cu.eventCreate(0);
+      try {
+        const buffers = { ...p, workspace: workspace?.ptr ?? 0n, workspaceBytes };
+        run(buffers);
+        cu.eventRecord(start, s.ctx.stream);
+        for (let i = 0; i < TIMED_REPEATS; i++) run(buffers);
+        cu.eventRecord(end, s.ctx.stream);
+        cu.eventSynchronize(end);
+        return cu.eventElapsedTime(start, end) / TIMED_REPEATS;
+      } finally {
+        cu.eventDestroy(start);
+        cu.eventDestroy(end);
+        workspace?.release();
+      }
+    },
+  };
 }

@@ -19,6 +19,8 @@ export interface Value {
 
 export interface RunState {
   readonly ctx: CudaContext;
+  /** The run is being recorded into a CUDA graph: nothing may wait for the GPU (default false). */
+  readonly capturing?: boolean;
   /** float32 matrix products may use TF32 tensor cores. */
   readonly tf32: boolean;
   /** float32 matrix products may round their operands to bfloat16 (float32 accumulation). */
