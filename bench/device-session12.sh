@@ -43,3 +43,17 @@ if [ "$stage" = diag ]; then
     [ $left -gt 60 ] && source bench/mpi-env.sh && MPI_BENCH_BUDGET_S=$left bash bench/device-mpi.sh 2>&1 | tail -60
   fi
 fi
+# gpuprof: our per-op GPU time from CUDA events (SYNK_CUDA_PROFILE=gpu, no wait per op) beside torch.profiler's kernel
+#          table, ResNet-50 batch 64 in fp32, TF32 and bf16 + channels-last; the plain step time of each beside it.
+if [ "$stage" = gpuprof ]; then
+  for s in fp32 tf32 bf16; do
+    flag=; policy=fp32; prec=highest
+    [ $s = tf32 ] && { flag=--tf32; prec=high; }
+    [ $s = bf16 ] && { flag=--bf16; prec=high; policy=bf16; }
+    timeout 90 python3 bench/torch_profile.py --model resnet50 --batch 64 $flag --rows 60 > $OUT/torch-profile-$s.txt 2>&1
+    grep -m1 "GPU time" $OUT/torch-profile-$s.txt
+    echo "== ours $s plain"; timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 5 --precision $prec --policy $policy 2>&1 | tail -1
+    SYNK_CUDA_PROFILE=gpu timeout 80 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision $prec --policy $policy > $OUT/ours-gpuprof-$s.txt 2>&1
+    sed -n 2,16p $OUT/ours-gpuprof-$s.txt
+  done
+fi

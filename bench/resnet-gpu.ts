@@ -11,7 +11,7 @@ import { Command, Option } from 'commander';
 import { T } from '../src/index.js';
 import * as X from '../src/extensions/index.js';
 import { CudaDevice, cudaAvailable } from '../src/devices/cuda/index.js';
-import { profileTable, resetProfile, profiling } from '../src/devices/cuda/profile.js';
+import { profileMode, profileTable, resetProfile, profiling } from '../src/devices/cuda/profile.js';
 import { cudnnWorkspaceLimit } from '../src/devices/cuda/cudnn-conv.js';
 
 const o = new Command().name('bench-resnet-gpu')
@@ -38,7 +38,7 @@ const device = new CudaDevice({ matmulPrecision: o.precision, cudnnBenchmark: o.
 const allocator = device.context.allocator;
 console.log(`${o.model}, SGD momentum, train-mode batch norm, ${device.name}, matmulPrecision ${o.precision}, policy ${o.policy}; `
   + `cuDNN ${o.cudnnBenchmark ? 'timed' : 'heuristic'} algorithms, workspace limit ${cudnnWorkspaceLimit.bytes / 2 ** 20} MiB; `
-  + `median of ${o.steps} steps${profiling ? ' (SYNK_CUDA_PROFILE: every op waits)' : ''}`);
+  + `median of ${o.steps} steps${profiling ? ` (SYNK_CUDA_PROFILE=${profileMode === 'gpu' ? 'gpu: events around every op' : '1: every op waits'})` : ''}`);
 for (const batch of o.batches) {
   const set = X.makeImageNetLike({ rows: batch, size: 224, classes: 1000, seed: 1 });
   const net = (o.model === 'resnet50' ? X.resnet50 : X.resnet18)({ numClasses: 1000, seed: 2 });

@@ -20,8 +20,11 @@ export interface SynkConfig {
   readonly cudnn: boolean;
   /** SYNK_CUDNN_API: 'graph' (default: cuDNN's backend API and engine heuristics) or 'legacy' (cudnnGet*Algorithm_v7 only). */
   readonly cudnnApi: 'graph' | 'legacy';
-  /** SYNK_CUDA_PROFILE=1: per-op GPU time, printed per thread at exit. */
-  readonly cudaProfile: boolean;
+  /**
+   * SYNK_CUDA_PROFILE: per-op time, printed per thread at exit. '1' ('wall'): every step waits for the stream and its
+   * wall time counts; 'gpu': two events around every step, read at the end of each run (no wait per step). Default off.
+   */
+  readonly cudaProfile: 'off' | 'wall' | 'gpu';
   /** SYNK_CUDA_GRAPHS=0: no CUDA graphs (compiled functions launch every kernel on every call). */
   readonly cudaGraphs: boolean;
   /** SYNK_CUDA_GEMM: 'cublaslt' or 'cublas', the library CUDA devices run float32/bfloat16 matrix products through (undefined: the default). */
@@ -96,7 +99,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudnnLibDirs: (read(env, 'cudnnLibDirs', warn) ?? '').split(':').filter(Boolean),
     cudnn: read(env, 'cudnn', warn) !== '0',
     cudnnApi: cudnnApiOf(read(env, 'cudnnApi', warn)),
-    cudaProfile: read(env, 'cudaProfile', warn) === '1',
+    cudaProfile: profileModeOf(read(env, 'cudaProfile', warn)),
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
     bf16Activations: read(env, 'bf16Activations', warn) !== '0',
@@ -192,4 +195,10 @@ export function keepUcxMemoryHooksOff(): void {
  */
 export function tuneOpenMpiNonBlocking(): void {
   if (isMainThread) process.env['OMPI_MCA_coll_libnbc_iallreduce_algorithm'] ??= '3';
+}
+
+function profileModeOf(value: string | undefined): 'off' | 'wall' | 'gpu' {
+  if (value === '1' || value === 'wall') return 'wall';
+  if (value === 'gpu') return 'gpu';
+  return 'off';
 }

@@ -13,7 +13,7 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
   assert.deepEqual(c.cudaLibDirs, []);
   assert.deepEqual(c.cudnnLibDirs, []);
   assert.equal(c.cudnn, true, 'cuDNN is used where found unless SYNK_CUDNN=0');
-  assert.equal(c.cudaProfile, false);
+  assert.equal(c.cudaProfile, 'off');
   assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
   assert.equal(c.cudaGraphsLog, false);
   assert.equal(c.mpiLib, undefined);
@@ -30,13 +30,14 @@ test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, whic
   assert.equal(c.blasPath, '/x/libblas.so');
   assert.equal(c.kernelCacheDir, '/new');
   assert.deepEqual(c.cudaLibDirs, ['/a', '/b']);
-  assert.equal(c.cudaProfile, true);
+  assert.equal(c.cudaProfile, 'wall');
+  assert.equal(readConfig({ SYNK_CUDA_PROFILE: 'gpu' }).cudaProfile, 'gpu');
   assert.equal(c.cudaGraphs, false);
   assert.equal(c.cudaGraphsLog, true);
   const old = readConfig({ SYNKHRONOS_KERNEL_CACHE: '/old', SYNKHRONOS_CUDA_LIB_DIRS: '/c', SYNKHRONOS_CUDA_PROFILE: '1' });
   assert.equal(old.kernelCacheDir, '/old');
   assert.deepEqual(old.cudaLibDirs, ['/c']);
-  assert.equal(old.cudaProfile, true);
+  assert.equal(old.cudaProfile, 'wall');
 });
 
 test("Open MPI's non-blocking all-reduce algorithm is chosen unless the user chose one", () => {

@@ -20,7 +20,7 @@ import type { CUfunction } from './ffi/types.js';
 import type { Dim3 } from './ffi/driver.js';
 import type { KernelArg } from './ffi/kernel-params.js';
 import type { Runner, RunState, Value } from './lower/types.js';
-import { profiling, recordStep } from './profile.js';
+import { collectSteps, markStep, profileMode, profiling, recordStep } from './profile.js';
 import { GraphCache, NotCapturable, type Capture, type DeviceCheck, type Enqueued, type GraphHost } from './graph.js';
 import { GUARDED_COPY } from './codegen/misc.js';
 import type { MatmulPrecision } from '../registration.js';
@@ -184,9 +184,11 @@ export class CudaExecutable implements Executable, GraphHost {
         current = k;
         let v: Value;
         try {
-          const t0 = profiling ? performance.now() : 0;
+          const t0 = profileMode === 'wall' ? performance.now() : 0;
+          const marked = profileMode === 'gpu' ? markStep(ctx.cu, ctx.stream, step.op) : null;
           v = this.hostEarly(step, values) ?? this.runStep(k, step, state, values);
-          if (profiling) { ctx.cu.streamSynchronize(ctx.stream); recordStep(step.op, performance.now() - t0); }
+          marked?.();
+          if (profileMode === 'wall') { ctx.cu.streamSynchronize(ctx.stream); recordStep(step.op, performance.now() - t0); }
         } catch (e) {
           throw new StepError(k, e instanceof Error ? e : new Error(String(e)));
         }
@@ -194,6 +196,7 @@ export class CudaExecutable implements Executable, GraphHost {
         owned.add(step.output);
         for (const i of this.dying[k]!) releaseSlot(i);
       }
+      if (profileMode === 'gpu') collectSteps(ctx.cu);
       return { results: this.resultSlots.map((slot) => state.dev(slot).view()), checks };
     } finally {
       for (const slot of [...owned]) releaseSlot(slot);
