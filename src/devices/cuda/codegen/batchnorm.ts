@@ -1,10 +1,12 @@
 // Batch-norm kernels (src/ops/batchnorm.ts) over an operand laid out as [outer, C, inner] (NCHW:
 // N, C, H*W). The per-feature sums (bnStats: x and x^2; bnGradStats: gy and gy*xhat) take two
 // passes: a grid of (C, splits) blocks, each summing its share of one feature's outer*inner
-// elements in double (a warp-shuffle and shared-memory block reduction), then one thread per feature
-// adding its splits in order. The normalisation and the input gradient are grid-stride loops, one
-// thread per element, computed in double and stored in the output's dtype. The variance is
-// E[x^2] - E[x]^2 in double (clamped at 0): exact enough for float32 data, one read of x instead of two.
+// elements in double (a warp-shuffle and shared-memory block reduction; the element's place found by
+// stepping, not by a 64-bit division per element), then one thread per feature adding its splits in order.
+// The normalisation and the input gradient are grid-stride loops, one thread per element: each feature's
+// constants (scale and shift; the gradient's three coefficients) once per plane in double, then one fused
+// multiply-add per element in float (double for float64 operands), stored in the output's dtype. The variance
+// is E[x^2] - E[x]^2 in double (clamped at 0): exact enough for float32 data, one read of x instead of two.
 import type { Storage } from '../storage.js';
 import { ctype, dtag, storeFn } from './ctypes.js';
 import type { ModuleBuilder } from './module.js';
@@ -42,10 +44,14 @@ function partialLoop(body: string): string {
   const i64 count = outer * inner, chunk = (count + splits - 1) / splits;
   const i64 lo = (i64)s * chunk, hi = lo + chunk < count ? lo + chunk : count;
   double a = 0.0, b = 0.0;
-  for (i64 j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-    const i64 n = j / inner;
-    const i64 at = (n * C + c) * inner + (j - n * inner);
+  // One division for the thread's first element; then its plane n and offset step along (no i64 division per element).
+  i64 j = lo + threadIdx.x, n = j / inner, off = j - n * inner;
+  const i64 step = blockDim.x;
+  for (; j < hi; j += step) {
+    const i64 at = (n * C + c) * inner + off;
 ${body}
+    off += step;
+    while (off >= inner) { off -= inner; n++; }
   }
   sk_bn_block_sum2(&a, &b);
   if (threadIdx.x == 0) { part[((i64)c * splits + s) * 2] = a; part[((i64)c * splits + s) * 2 + 1] = b; }`;
@@ -152,16 +158,23 @@ export function bnFinishKernel(mb: ModuleBuilder, outType: Storage): string {
 export const BN_PLANE_MIN_INNER = 128;
 
 /**
- * The elementwise passes' loop over the `total` elements; c is element o's feature. With inner >= BN_PLANE_MIN_INNER,
- * blocks take whole (n, c) planes (grid-stride over the planes, threads over the plane), so the feature and its
- * statistics are found once per plane instead of by a 64-bit division per element; the arithmetic is the same.
+ * The elementwise passes' loop over the `total` elements in compute type T (float, or double for float64 operands);
+ * `setup` sets element o's feature constants k1..k3 (type T) from c, mean and rs, `body` uses them. With
+ * inner >= BN_PLANE_MIN_INNER, blocks take whole (n, c) planes (grid-stride over the planes, threads over the
+ * plane), so the constants come once per plane and in double; below it (small planes: 7x7) element by element,
+ * the feature found by 32-bit division where the elements' count allows (`narrow`), the constants in T.
  */
-function overElements(body: string): string {
+function overElements(t: 'float' | 'double', setup: string, body: string): string {
+  const rsqrt = t === 'float' ? 'rsqrtf' : 'rsqrt';
   return `  if (inner >= ${BN_PLANE_MIN_INNER}) {
     const i64 planes = total / inner;
     for (i64 plane = blockIdx.x; plane < planes; plane += gridDim.x) {
       const int c = (int)(plane % C);
-      const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+      ${t} k1, k2, k3;
+      {
+        const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+${setup.replace(/^/gm, '        ')}
+      }
       for (i64 o = plane * inner + threadIdx.x, end = (plane + 1) * inner; o < end; o += blockDim.x) {
 ${body.replace(/^/gm, '    ')}
       }
@@ -169,34 +182,55 @@ ${body.replace(/^/gm, '    ')}
     return;
   }
   for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (i64)gridDim.x * blockDim.x) {
-    const int c = (int)((o / inner) % C);
-    const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+    const int c = narrow ? (int)(((unsigned)o / (unsigned)inner) % (unsigned)C) : (int)((o / inner) % C);
+    ${t} k1, k2, k3;
+    {
+      const ${t} mean = (${t})stats[c], rs = ${rsqrt}((${t})stats[C + c] + (${t})eps);
+${setup.replace(/^/gm, '      ')}
+    }
 ${body}
   }`;
 }
 
-/** y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set: (y, x, stats, gamma, beta, total, C, inner, eps, relu). */
+/** The compute type of an elementwise pass: double when any operand is float64, else float. */
+function computeType(...types: Storage[]): 'float' | 'double' {
+  return types.includes('float64') ? 'double' : 'float';
+}
+
+/**
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set, as y = x k1 + k2:
+ * (y, x, stats, gamma, beta, total, C, inner, eps, relu, narrow).
+ */
 export function bnApplyKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, betaType: Storage): string {
   const name = `bn_apply_${[outType, xType, statsType, gammaType, betaType].map(dtag).join('_')}`;
+  const t = computeType(outType, xType, statsType, gammaType, betaType);
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ y, const ${ctype(xType)}* __restrict__ x,
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(betaType)}* __restrict__ beta,
-    i64 total, int C, i64 inner, double eps, int relu) {
-${overElements(`    double v = ((double)x[o] - mean) * rs * (double)gamma[c] + (double)beta[c];
-    if (relu) v = v > 0.0 ? v : (v == v ? 0.0 : v);
+    i64 total, int C, i64 inner, double eps, int relu, int narrow) {
+${overElements(t, `k1 = (${t})(rs * (double)gamma[c]);
+k2 = (${t})((double)beta[c] - (double)mean * rs * (double)gamma[c]);
+k3 = (${t})0;`, `    ${t} v = (${t})x[o] * k1 + k2;
+    if (relu) v = v > (${t})0 ? v : (v == v ? (${t})0 : v);
     y[o] = ${storeFn(outType)}(v);`)}
 }`);
   return name;
 }
 
-/** dx = gamma rs (gy - (g[0] + xhat g[1]) / count): (dx, x, stats, gamma, gy, gstats, total, C, inner, eps, count). */
+/**
+ * dx = gamma rs (gy - (g[0] + xhat g[1]) / count), as dx = k1 gy + k2 x + k3 (k1 = gamma rs, k2 = -gamma rs^2 g[1] / count,
+ * k3 = gamma rs (rs mean g[1] - g[0]) / count): (dx, x, stats, gamma, gy, gstats, total, C, inner, eps, count, narrow).
+ */
 export function bnGradInputKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, gyType: Storage,
   gsType: Storage): string {
   const name = `bn_grad_input_${[outType, xType, statsType, gammaType, gyType, gsType].map(dtag).join('_')}`;
+  const t = computeType(outType, xType, statsType, gammaType, gyType, gsType);
   mb.define(name, `extern "C" __global__ void __launch_bounds__(256) ${name}(${ctype(outType)}* __restrict__ dx, const ${ctype(xType)}* __restrict__ x,
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(gyType)}* __restrict__ gy,
-    const ${ctype(gsType)}* __restrict__ gs, i64 total, int C, i64 inner, double eps, i64 count) {
-${overElements(`    const double xhat = ((double)x[o] - mean) * rs;
-    dx[o] = ${storeFn(outType)}((double)gamma[c] * rs * ((double)gy[o] - ((double)gs[c] + xhat * (double)gs[C + c]) / (double)count));`)}
+    const ${ctype(gsType)}* __restrict__ gs, i64 total, int C, i64 inner, double eps, i64 count, int narrow) {
+${overElements(t, `const double g0 = (double)gs[c] / (double)count, g1 = (double)gs[C + c] / (double)count, k = (double)gamma[c] * (double)rs;
+k1 = (${t})k;
+k2 = (${t})(-k * (double)rs * g1);
+k3 = (${t})(k * ((double)rs * (double)mean * g1 - g0));`, `    dx[o] = ${storeFn(outType)}(k1 * (${t})gy[o] + k2 * (${t})x[o] + k3);`)}
 }`);
   return name;
 }

@@ -44,6 +44,11 @@ function planesGrid(s: RunState, g: FeatureLayout, size: number): Dim3 {
   return g.inner >= BN_PLANE_MIN_INNER ? Math.min(g.outer * g.features, 2 ** 20) : s.ctx.gridFor(size);
 }
 
+/** 1 when every element index of an elementwise pass fits 32 bits (its feature is then found by 32-bit division). */
+function narrowIndex(total: number): 0 | 1 {
+  return total < 2 ** 32 ? 1 : 0;
+}
+
 /** The partial sums of a (features x splits) grid (channels-last: (channel tiles x splits)) into a temporary, then the finishing pass into out. */
 function reduceFeatures(s: RunState, g: FeatureLayout, partial: string, finish: string, args: (part: CudaArray) => readonly KernelArg[],
   out: CudaArray, mode: 0 | 1, nhwc = false): void {
@@ -93,7 +98,7 @@ export const lowerBnTrain: Lowering = (lc, step) => {
         i64(g.count), i32(g.features), f64(eps), i32(relu === true ? 1 : 0)]);
     } else if (out.size > 0) {
       s.launch(kernel, planesGrid(s, g, out.size), 256, [ptr(out), ...[x, stats, gamma, beta].map((i) => ptr(s.dev(i))),
-        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0)]);
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i32(relu === true ? 1 : 0), i32(narrowIndex(out.size))]);
     }
     return { dev: out };
   };
@@ -146,7 +151,7 @@ export const lowerBnGradInput: Lowering = (lc, step) => {
         i64(g.count), i32(g.features), f64(eps), i64(g.count)]);
     } else if (out.size > 0) {
       s.launch(kernel, planesGrid(s, g, out.size), 256, [ptr(out), ptr(xd), ptr(s.dev(stats)), ptr(s.dev(gamma)), ptr(gd.arr), ptr(s.dev(gs)),
-        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count)]);
+        i64(out.size), i32(g.features), i64(g.inner), f64(eps), i64(g.count), i32(narrowIndex(out.size))]);
     }
     if (gd.temp) gd.arr.release();
     return { dev: out };
