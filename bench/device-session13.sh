@@ -4,7 +4,8 @@
 set -uo pipefail
 stage=${1:-ratios}
 source "$(dirname "$0")/_device-tests.sh"
-resnet() { timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" 2>&1 | tail -2; }
+resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
+  grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
 # ratios: the batch-norm kernels (NCHW: no 64-bit division per element, float FMA per element) checked on the GPU by the
 #         op suites, then ResNet-50 ours and PyTorch eager in the same call: fp32, TF32, bf16 + channels-last, b64 and b256.
 if [ "$stage" = ratios ]; then

@@ -4,7 +4,7 @@
 // elements in double (a warp-shuffle and shared-memory block reduction; the element's place found by
 // stepping, not by a 64-bit division per element), then one thread per feature adding its splits in order.
 // The normalisation and the input gradient are grid-stride loops, one thread per element: each feature's
-// constants (scale and shift; the gradient's three coefficients) once per plane in double, then one fused
+// constants (mean, scale; the gradient's three coefficients) once per plane in double, then a subtraction and fused
 // multiply-add per element in float (double for float64 operands), stored in the output's dtype. The variance
 // is E[x^2] - E[x]^2 in double (clamped at 0): exact enough for float32 data, one read of x instead of two.
 import type { Storage } from '../storage.js';
@@ -170,9 +170,10 @@ function overElements(t: 'float' | 'double', setup: string, body: string): strin
     const i64 planes = total / inner;
     for (i64 plane = blockIdx.x; plane < planes; plane += gridDim.x) {
       const int c = (int)(plane % C);
-      ${t} k1, k2, k3;
+      ${t} k1, k2, k3, mu;
       {
         const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+        mu = (${t})mean;
 ${setup.replace(/^/gm, '        ')}
       }
       for (i64 o = plane * inner + threadIdx.x, end = (plane + 1) * inner; o < end; o += blockDim.x) {
@@ -183,9 +184,10 @@ ${body.replace(/^/gm, '    ')}
   }
   for (i64 o = (i64)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (i64)gridDim.x * blockDim.x) {
     const int c = narrow ? (int)(((unsigned)o / (unsigned)inner) % (unsigned)C) : (int)((o / inner) % C);
-    ${t} k1, k2, k3;
+    ${t} k1, k2, k3, mu;
     {
       const ${t} mean = (${t})stats[c], rs = ${rsqrt}((${t})stats[C + c] + (${t})eps);
+      mu = mean;
 ${setup.replace(/^/gm, '      ')}
     }
 ${body}
@@ -198,7 +200,7 @@ function computeType(...types: Storage[]): 'float' | 'double' {
 }
 
 /**
- * y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set, as y = x k1 + k2:
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set, as y = (x - mean) k1 + k2 (the mean subtracted first: a constant feature gives beta exactly):
  * (y, x, stats, gamma, beta, total, C, inner, eps, relu, narrow).
  */
 export function bnApplyKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, betaType: Storage): string {
@@ -208,8 +210,8 @@ export function bnApplyKernel(mb: ModuleBuilder, outType: Storage, xType: Storag
     const ${ctype(statsType)}* __restrict__ stats, const ${ctype(gammaType)}* __restrict__ gamma, const ${ctype(betaType)}* __restrict__ beta,
     i64 total, int C, i64 inner, double eps, int relu, int narrow) {
 ${overElements(t, `k1 = (${t})(rs * (double)gamma[c]);
-k2 = (${t})((double)beta[c] - (double)mean * rs * (double)gamma[c]);
-k3 = (${t})0;`, `    ${t} v = (${t})x[o] * k1 + k2;
+k2 = (${t})beta[c];
+k3 = (${t})0;`, `    ${t} v = ((${t})x[o] - mu) * k1 + k2;
     if (relu) v = v > (${t})0 ? v : (v == v ? (${t})0 : v);
     y[o] = ${storeFn(outType)}(v);`)}
 }`);
@@ -217,8 +219,8 @@ k3 = (${t})0;`, `    ${t} v = (${t})x[o] * k1 + k2;
 }
 
 /**
- * dx = gamma rs (gy - (g[0] + xhat g[1]) / count), as dx = k1 gy + k2 x + k3 (k1 = gamma rs, k2 = -gamma rs^2 g[1] / count,
- * k3 = gamma rs (rs mean g[1] - g[0]) / count): (dx, x, stats, gamma, gy, gstats, total, C, inner, eps, count, narrow).
+ * dx = gamma rs (gy - (g[0] + xhat g[1]) / count), as dx = k1 gy + k2 (x - mean) + k3 (k1 = gamma rs,
+ * k2 = -gamma rs^2 g[1] / count, k3 = -gamma rs g[0] / count): (dx, x, stats, gamma, gy, gstats, total, C, inner, eps, count, narrow).
  */
 export function bnGradInputKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, gyType: Storage,
   gsType: Storage): string {
@@ -230,7 +232,7 @@ export function bnGradInputKernel(mb: ModuleBuilder, outType: Storage, xType: St
 ${overElements(t, `const double g0 = (double)gs[c] / (double)count, g1 = (double)gs[C + c] / (double)count, k = (double)gamma[c] * (double)rs;
 k1 = (${t})k;
 k2 = (${t})(-k * (double)rs * g1);
-k3 = (${t})(k * ((double)rs * (double)mean * g1 - g0));`, `    dx[o] = ${storeFn(outType)}(k1 * (${t})gy[o] + k2 * (${t})x[o] + k3);`)}
+k3 = (${t})(-k * g0);`, `    dx[o] = ${storeFn(outType)}(k1 * (${t})gy[o] + k2 * ((${t})x[o] - mu) + k3);`)}
 }`);
   return name;
 }
@@ -249,10 +251,11 @@ function loadChannels(p: string, width: NhwcWidth, v: string): string {
 function nhwcRows(width: NhwcWidth, setup: string, body: string): string {
   return `  const int c0 = (blockIdx.x * 32 + threadIdx.x) * ${width};
   if (c0 >= C) return;
-  float k1[${width}], k2[${width}], k3[${width}];
+  float k1[${width}], k2[${width}], k3[${width}], mu[${width}];
   for (int u = 0; u < ${width}; u++) {
     const int c = c0 + u;
     const double mean = (double)stats[c], rs = 1.0 / sqrt((double)stats[C + c] + eps);
+    mu[u] = (float)mean;
 ${setup}
   }
   for (i64 r = (i64)blockIdx.y * 8 + threadIdx.y; r < rows; r += (i64)gridDim.y * 8) {
@@ -270,7 +273,7 @@ function storeChannels(p: string, t: Storage, width: NhwcWidth): string {
 
 /**
  * bnApplyKernel for channels-last x and y (rows of C channels): each thread's channels' scale and shift once in double,
- * then y = x * scale + shift (relu when set) in float for every row: (y, x, stats, gamma, beta, rows, C, eps, relu);
+ * then y = (x - mean) * scale + beta (relu when set) in float for every row: (y, x, stats, gamma, beta, rows, C, eps, relu);
  * grid (ceil(C / 32W), row blocks), block BN_NHWC_BLOCK. W = 4 needs C % 4 == 0 and 16-byte aligned arrays.
  */
 export function bnApplyNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage,
@@ -281,11 +284,11 @@ export function bnApplyNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outType: 
     i64 rows, int C, double eps, int relu) {
 ${nhwcRows(width, `    const double scale = rs * (double)gamma[c];
     k1[u] = (float)scale;
-    k2[u] = (float)((double)beta[c] - mean * scale);
+    k2[u] = (float)beta[c];
     k3[u] = 0.0f;`, `    float xv[${width}], o[${width}];
     ${loadChannels('x', width, 'xv')}
     for (int u = 0; u < ${width}; u++) {
-      float v = xv[u] * k1[u] + k2[u];
+      float v = (xv[u] - mu[u]) * k1[u] + k2[u];
       if (relu) v = v > 0.0f ? v : (v == v ? 0.0f : v);
       o[u] = v;
     }
@@ -295,8 +298,8 @@ ${nhwcRows(width, `    const double scale = rs * (double)gamma[c];
 }
 
 /**
- * bnGradInputKernel for channels-last x, gy and dx: dx = k1 gy + k2 x + k3 with each channel's k once in double
- * (k1 = gamma rs, k2 = -gamma rs^2 g[1] / count, k3 = gamma rs (rs mean g[1] - g[0]) / count), in float per element:
+ * bnGradInputKernel for channels-last x, gy and dx: dx = k1 gy + k2 (x - mean) + k3 with each channel's k once in double
+ * (k1 = gamma rs, k2 = -gamma rs^2 g[1] / count, k3 = -gamma rs g[0] / count), in float per element:
  * (dx, x, stats, gamma, gy, gstats, rows, C, eps, count); grid and block as bnApplyNhwcKernel's.
  */
 export function bnGradInputNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outType: Storage, xType: Storage, statsType: Storage,
@@ -308,10 +311,10 @@ export function bnGradInputNhwcKernel(mb: ModuleBuilder, width: NhwcWidth, outTy
 ${nhwcRows(width, `    const double g0 = (double)gs[c] / (double)count, g1 = (double)gs[C + c] / (double)count, k = (double)gamma[c] * rs;
     k1[u] = (float)k;
     k2[u] = (float)(-k * rs * g1);
-    k3[u] = (float)(k * (rs * mean * g1 - g0));`, `    float xv[${width}], gv[${width}], o[${width}];
+    k3[u] = (float)(-k * g0);`, `    float xv[${width}], gv[${width}], o[${width}];
     ${loadChannels('x', width, 'xv')}
     ${loadChannels('gy', width, 'gv')}
-    for (int u = 0; u < ${width}; u++) o[u] = k1[u] * gv[u] + k2[u] * xv[u] + k3[u];
+    for (int u = 0; u < ${width}; u++) o[u] = k1[u] * gv[u] + k2[u] * (xv[u] - mu[u]) + k3[u];
     ${storeChannels('dx', outType, width)}`)}
 }`, [name], ['vec']);
   return name;
