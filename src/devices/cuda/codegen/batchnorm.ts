@@ -200,7 +200,8 @@ function computeType(...types: Storage[]): 'float' | 'double' {
 }
 
 /**
- * y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set, as y = (x - mean) k1 + k2 (the mean subtracted first: a constant feature gives beta exactly):
+ * y = (x - mean) / sqrt(var + eps) * gamma + beta, then relu when `relu` is set, as y = (x - mean) k1 + k2
+ * (the mean subtracted first: a constant feature gives beta exactly):
  * (y, x, stats, gamma, beta, total, C, inner, eps, relu, narrow).
  */
 export function bnApplyKernel(mb: ModuleBuilder, outType: Storage, xType: Storage, statsType: Storage, gammaType: Storage, betaType: Storage): string {
