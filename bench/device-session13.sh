@@ -6,6 +6,12 @@ stage=${1:-ratios}
 source "$(dirname "$0")/_device-tests.sh"
 resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
   grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
+# diag: the batch-norm suite and one short ours ResNet-50 run with its whole log (the session-13 crash).
+if [ "$stage" = diag ]; then
+  tests 120 ops/batchnorm
+  timeout 100 node dist/bench/resnet-gpu.js --steps 2 --batches 64 --precision highest --policy fp32 > $OUT/diag.log 2>&1; echo rc $?
+  grep -v '^    at ' $OUT/diag.log | tail -40
+fi
 # ratios: the batch-norm kernels (NCHW: no 64-bit division per element, float FMA per element) checked on the GPU by the
 #         op suites, then ResNet-50 ours and PyTorch eager in the same call: fp32, TF32, bf16 + channels-last, b64 and b256.
 if [ "$stage" = ratios ]; then
