@@ -44,14 +44,15 @@ function partialLoop(body: string): string {
   const i64 count = outer * inner, chunk = (count + splits - 1) / splits;
   const i64 lo = (i64)s * chunk, hi = lo + chunk < count ? lo + chunk : count;
   double a = 0.0, b = 0.0;
-  // One division for the thread's first element; then its plane n and offset step along (no i64 division per element).
+  // One division for the thread's first element and one for the stride; then its plane n and offset step along
+  // (no i64 division per element, and one carry whatever inner is: inner = 1 for a dense layer's features).
   i64 j = lo + threadIdx.x, n = j / inner, off = j - n * inner;
-  const i64 step = blockDim.x;
+  const i64 step = blockDim.x, dn = step / inner, doff = step - dn * inner;
   for (; j < hi; j += step) {
     const i64 at = (n * C + c) * inner + off;
 ${body}
-    off += step;
-    while (off >= inner) { off -= inner; n++; }
+    off += doff; n += dn;
+    if (off >= inner) { off -= inner; n++; }
   }
   sk_bn_block_sum2(&a, &b);
   if (threadIdx.x == 0) { part[((i64)c * splits + s) * 2] = a; part[((i64)c * splits + s) * 2 + 1] = b; }`;
