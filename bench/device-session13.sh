@@ -15,7 +15,7 @@ fi
 # ratios: the batch-norm kernels (NCHW: no 64-bit division per element, float FMA per element) checked on the GPU by the
 #         op suites, then ResNet-50 ours and PyTorch eager in the same call: fp32, TF32, bf16 + channels-last, b64 and b256.
 if [ "$stage" = ratios ]; then
-  tests 120 ops/batchnorm extensions/layers conv-cudnn precision
+  tests 120 extensions/layers ${RATIO_SUITES:-}
   for pp in "highest fp32" "high fp32" "high bf16"; do
     set -- $pp; echo "== ours precision $1 policy $2"; resnet 100 --batches 64,256 --precision $1 --policy $2
   done
