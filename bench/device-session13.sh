@@ -24,7 +24,7 @@ fi
 # gpuprof: per-op GPU time from CUDA events (SYNK_CUDA_PROFILE=gpu) at batch 64 beside PyTorch's GPU time per step;
 #          the remaining suites that run batch norm on the GPU (bf16, the ResNet extension).
 if [ "$stage" = gpuprof ]; then
-  for s in fp32 tf32 bf16; do
+  for s in ${GPUPROF_SETTINGS:-fp32 tf32 bf16}; do
     flag=; policy=fp32; prec=highest
     [ $s = tf32 ] && { flag=--tf32; prec=high; }
     [ $s = bf16 ] && { flag=--bf16; prec=high; policy=bf16; }
