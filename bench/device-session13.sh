@@ -35,3 +35,15 @@ if [ "$stage" = gpuprof ]; then
   done
   tests 150 bf16-gpu conv-bf16-cudnn extensions/resnet
 fi
+# final: batch 128 (ours and PyTorch eager, the setting the ratios stage left out), then torch.compile at batch 64, one
+#        setting per process so a slow compilation costs only its own row.
+if [ "$stage" = final ]; then
+  for pp in "highest fp32" "high fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2"; resnet 60 --batches 128 --precision $1 --policy $2
+  done
+  timeout 90 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32,bf16 --batches 128 --steps 10 2>&1 | tail -4
+  for s in tf32 bf16 fp32; do
+    timeout 110 python3 bench/resnet_torch.py --model resnet50 --modes compile --settings $s --batches 64 --steps 10 > $OUT/compile-$s.txt 2>&1
+    echo "rc $?"; grep -E '^\| resnet50|compil|rror' $OUT/compile-$s.txt | tail -3
+  done
+fi
