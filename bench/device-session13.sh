@@ -41,9 +41,9 @@ if [ "$stage" = final ]; then
   for pp in "highest fp32" "high fp32" "high bf16"; do
     set -- $pp; echo "== ours precision $1 policy $2"; resnet 60 --batches 128 --precision $1 --policy $2
   done
-  timeout 90 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32,bf16 --batches 128 --steps 10 2>&1 | tail -4
+  timeout 90 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,tf32,bf16 --batches 128 --steps 10 2>&1 | grep "eager, batch"
   for s in tf32 bf16 fp32; do
     timeout 110 python3 bench/resnet_torch.py --model resnet50 --modes compile --settings $s --batches 64 --steps 10 > $OUT/compile-$s.txt 2>&1
-    echo "rc $?"; grep -E '^\| resnet50|compil|rror' $OUT/compile-$s.txt | tail -3
+    echo "rc $?"; grep -E 'compile, batch|Error' $OUT/compile-$s.txt | tail -3
   done
 fi
