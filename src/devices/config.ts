@@ -31,6 +31,11 @@ export interface SynkConfig {
   readonly cudaGemm: 'cublas' | 'cublaslt' | undefined;
   /** SYNK_CUBLAS_WORKSPACE_BYTES: the workspace each CUDA context gives cuBLAS and cuBLASLt (undefined: 32 MiB on sm_90+, else 4 MiB). */
   readonly cublasWorkspaceBytes: number | undefined;
+  /**
+   * SYNK_CUDA_ALLOC_FIT: 'exact' (default: a freed block serves only its own size class) or 'loose' (a request of 1 MiB
+   * or more may take the smallest cached block up to twice its class before the driver is asked for a new one).
+   */
+  readonly cudaAllocFit: 'exact' | 'loose';
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
   /** SYNK_BFLOAT_ACTIVATIONS=0: under the 'bf16' policy, CUDA devices keep activations in float32 (only the products' operands are rounded). */
@@ -62,6 +67,7 @@ export const ENV_SWITCHES = {
   cudaProfile: { name: 'SYNK_CUDA_PROFILE', deprecated: 'SYNKHRONOS_CUDA_PROFILE' },
   cudaGraphs: { name: 'SYNK_CUDA_GRAPHS' },
   cudaGraphsLog: { name: 'SYNK_CUDA_GRAPHS_LOG' },
+  cudaAllocFit: { name: 'SYNK_CUDA_ALLOC_FIT' },
   bf16Activations: { name: 'SYNK_BFLOAT_ACTIVATIONS' },
   channelsLast: { name: 'SYNK_CHANNELS_LAST' },
   cudaGemm: { name: 'SYNK_CUDA_GEMM' },
@@ -102,6 +108,7 @@ export function readConfig(env: Env = process.env): SynkConfig {
     cudaProfile: profileModeOf(read(env, 'cudaProfile', warn)),
     cudaGraphs: read(env, 'cudaGraphs', warn) !== '0',
     cudaGraphsLog: read(env, 'cudaGraphsLog', warn) === '1',
+    cudaAllocFit: allocFitOf(read(env, 'cudaAllocFit', warn)),
     bf16Activations: read(env, 'bf16Activations', warn) !== '0',
     channelsLast: read(env, 'channelsLast', warn) !== '0',
     cudaGemm: gemmLibrary(read(env, 'cudaGemm', warn)),
@@ -120,6 +127,13 @@ function cudnnApiOf(raw: string | undefined): 'graph' | 'legacy' {
   const v = raw.toLowerCase();
   if (v === 'graph' || v === 'legacy') return v;
   throw new RangeError(`SYNK_CUDNN_API=${JSON.stringify(raw)}: expected 'graph' or 'legacy'`);
+}
+
+function allocFitOf(raw: string | undefined): 'exact' | 'loose' {
+  if (raw === undefined || raw === '') return 'exact';
+  const v = raw.toLowerCase();
+  if (v === 'exact' || v === 'loose') return v;
+  throw new RangeError(`SYNK_CUDA_ALLOC_FIT=${JSON.stringify(raw)}: expected 'exact' or 'loose'`);
 }
 
 function gemmLibrary(raw: string | undefined): 'cublas' | 'cublaslt' | undefined {

@@ -46,7 +46,15 @@ export interface AllocatorStats {
 }
 
 /** What an allocator and its private pools hold from the driver, shared between them: every pointer and its size. */
+/** A cached block taken off a free list: its address and its own size class. */
+interface Cached { readonly ptr: bigint; readonly size: number }
+
 interface DriverLedger { held: number; peak: number; readonly blocks: Map<bigint, number> }
+
+/** Under loose fit, requests of at least this many bytes may take a larger cached block (smaller ones: exact class only). */
+export const LOOSE_FIT_MIN_BYTES = 2 ** 20;
+/** Under loose fit, the largest cached block a request may take, as a multiple of its own size class. */
+export const LOOSE_FIT_RATIO = 2;
 
 export function sizeClass(bytes: number): number {
   if (bytes <= 512) return 512;
@@ -70,6 +78,8 @@ export class CachingAllocator {
     private readonly freeAfterClose = false,
     private readonly ledger: DriverLedger = { held: 0, peak: 0, blocks: new Map() },
     private readonly donor: CachingAllocator | null = null,
+    /** 'loose': see LOOSE_FIT_RATIO; a pool inherits its donor's fit. */
+    private readonly fit: 'exact' | 'loose' = donor?.fit ?? 'exact',
   ) {}
 
   /**
@@ -85,10 +95,26 @@ export class CachingAllocator {
   }
 
   /** A cached block of exactly `size` bytes handed over for good (to a private pool), or undefined. */
-  private giveAway(size: number): bigint | undefined {
-    const ptr = this.free.get(size)?.pop();
-    if (ptr !== undefined) this.cached -= size;
-    return ptr;
+  private giveAway(size: number): Cached | undefined {
+    return this.takeCached(size);
+  }
+
+  /**
+   * A cached block for a request of class `size`: of that class, or under loose fit (requests of LOOSE_FIT_MIN_BYTES
+   * and more) the smallest cached class up to LOOSE_FIT_RATIO times it, which keeps its own size for its return.
+   */
+  private takeCached(size: number): Cached | undefined {
+    const exact = this.free.get(size)?.pop();
+    if (exact !== undefined) {
+      this.cached -= size;
+      return { ptr: exact, size };
+    }
+    if (this.fit !== 'loose' || size < LOOSE_FIT_MIN_BYTES) return undefined;
+    let best = 0;
+    for (const [s, list] of this.free) if (s > size && s <= size * LOOSE_FIT_RATIO && list.length > 0 && (best === 0 || s < best)) best = s;
+    if (best === 0) return undefined;
+    this.cached -= best;
+    return { ptr: this.free.get(best)!.pop()!, size: best };
   }
 
   /** While set, every allocation comes from `pool` (a graph being captured); null restores this allocator. */
@@ -105,17 +131,10 @@ export class CachingAllocator {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cuda allocator: bad size ${bytes}`);
     if (bytes === 0) return new Block(0n, 0, null);
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    const cachedPtr = list?.pop();
-    if (cachedPtr !== undefined) {
-      this.cached -= size;
+    const cached = this.takeCached(size) ?? this.donor?.giveAway(size);
+    if (cached !== undefined) {
       this.reused++;
-      return this.handOut(cachedPtr, size);
-    }
-    const donated = this.donor?.giveAway(size);
-    if (donated !== undefined) {
-      this.reused++;
-      return this.handOut(donated, size);
+      return this.handOut(cached.ptr, cached.size);
     }
     const ptr = this.fromDriver(size, bytes);
     this.driverAllocs++;

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 // the convolution plans made for it. Several CudaDevice objects for the same index
 // in one thread share it (refcounted); worker threads each make their own.
 import { CachingAllocator } from './allocator.js';
+import { config } from '../config.js';
 import { CudaArray } from './cuda-array.js';
 import { storageBytes, type Layout, type Storage } from './storage.js';
 import { loadCudaDriver, CU_STREAM_NON_BLOCKING, type CudaDriver, type Dim3 } from './ffi/driver.js';
@@ -68,7 +69,7 @@ export class CudaContext {
       memAlloc: (bytes) => cu.memAlloc(bytes),
       memFree: (ptr) => cu.memFree(ptr),
       memGetInfo: () => cu.memGetInfo(),
-    });
+    }, false, undefined, null, config().cudaAllocFit);
     this.staging = new Staging(cu, this.stream);
     this.kernels = new KernelCache(cu, this.arch, options.cacheDir);
     const allocateOutsideGraphs = (bytes: number) => this.outsideGraphs(() => this.allocator.allocate(bytes));

@@ -230,6 +230,35 @@ test('caching allocator: size classes, reuse without the driver, trim and retry 
   assert.throws(() => a.allocate(10), /closed/);
 });
 
+test('caching allocator, loose fit: a large request takes the smallest cached block up to twice its class; small ones and exact fit do not', () => {
+  const MiB = 2 ** 20;
+  for (const fit of ['exact', 'loose'] as const) {
+    const fake = fakeBackend(100 * MiB);
+    const a = new CachingAllocator(fake, false, undefined, null, fit);
+    const blocks = [a.allocate(8 * MiB), a.allocate(3 * MiB), a.allocate(5 * MiB), a.allocate(4096)];
+    const [b8, b3, b5] = blocks;
+    for (const b of blocks) b.release();
+    const four = a.allocate(4 * MiB);
+    const small = a.allocate(2048);
+    if (fit === 'exact') {
+      assert.equal(fake.calls.alloc, 6, 'exact fit: a 4 MiB request and a 2 KiB one come from the driver');
+    } else {
+      assert.equal(four.ptr, b5!.ptr, 'the smallest cached class within twice the request (5 MiB, not 8 MiB; 3 MiB is too small)');
+      assert.equal(four.size, b5!.size, 'the block keeps its own size');
+      assert.equal(fake.calls.alloc, 5, 'only the small request reaches the driver');
+      assert.equal(a.stats.inUse, b5!.size + small.size);
+      four.release();
+      assert.equal(a.allocate(5 * MiB).ptr, b5!.ptr, 'a loosely used block goes back to its own class');
+      const nine = a.allocate(9 * MiB);
+      assert.notEqual(nine.ptr, b8!.ptr, 'a block of less than the request is never taken');
+      assert.equal(a.allocate(2 * MiB).ptr, b3!.ptr, '3 MiB is within twice 2 MiB');
+      const pool = a.makePool();
+      assert.equal(pool.allocate(6 * MiB).ptr, b8!.ptr, "a graph's pool takes its donor's larger cached block too");
+    }
+    a.close();
+  }
+});
+
 test("caching allocator: a graph's private pool takes over cached blocks of its size; peaks count the pools", () => {
   const fake = fakeBackend(100_000);
   const a = new CachingAllocator(fake);
