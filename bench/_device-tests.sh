@@ -10,3 +10,16 @@ tests() {
     grep -E -A14 '^not ok|^    not ok' $OUT/test-${suite//\//_}.log | head -40
   done
 }
+# mlp_bisect LIMIT: the CPU MLP step at batch 512 on 16 workers for every build under bisect/<commit>/dist (made by
+# bench/bisect-builds.sh) and this one, two interleaved rounds.
+mlp_bisect() {
+  local limit=$1 round d
+  export OPENBLAS_NUM_THREADS=1
+  for round in 1 2; do
+    for d in bisect/*/dist dist; do
+      printf '%s round %s: ' "$d" "$round"
+      timeout "$limit" node $d/bench/train.js --workers 16 --batches 512 --steps 20 2>&1 | grep -E "^workers|^\| *16" | tail -1
+    done
+  done
+  unset OPENBLAS_NUM_THREADS
+}

@@ -21,14 +21,7 @@ fi
 # bisect: the CPU MLP step at batch 512 on 16 workers went from 30.2 ms (session 7) to 49-52 ms (session 9). Builds of
 #         earlier commits travel under bisect/<commit>/dist (made by bench/bisect-builds.sh); each runs twice, interleaved.
 if [ "$stage" = bisect ] || [ "$stage" = bisect-peer ]; then
-  export OPENBLAS_NUM_THREADS=1
-  for round in 1 2; do
-    for d in bisect/*/dist dist; do
-      printf '%s round %s: ' "$d" "$round"
-      timeout 60 node $d/bench/train.js --workers 16 --batches 512 --steps 20 2>&1 | grep -E "^workers|^\| *16" | tail -1
-    done
-  done
-  unset OPENBLAS_NUM_THREADS
+  mlp_bisect 60
 fi
 # peer: PyTorch eager ResNet-50 (cudnn.benchmark on, as resnet_torch.py sets it, and off) in fp32, TF32 and bf16 + channels_last.
 if [ "$stage" = peer ] || [ "$stage" = bisect-peer ]; then

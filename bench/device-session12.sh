@@ -13,13 +13,7 @@ if [ "$stage" = ratios ]; then
   for pp in "highest fp32" "high fp32" "high bf16"; do
     set -- $pp; echo "== ours precision $1 policy $2"; resnet 100 --precision $1 --policy $2
   done
-  export OPENBLAS_NUM_THREADS=1
-  for round in 1 2; do
-    for d in bisect/*/dist dist; do
-      printf '%s round %s: ' "$d" "$round"
-      timeout 45 node $d/bench/train.js --workers 16 --batches 512 --steps 20 2>&1 | grep -E "^workers|^\| *16" | tail -1
-    done
-  done
+  mlp_bisect 45
 fi
 # diag: the timed choice over the backend API's engine configurations (--cudnn-benchmark, new) in fp32, TF32 and bf16,
 #       the legacy cudnnFind beside it in fp32; where the steps differ from PyTorch's: its kernel table (torch.profiler)
