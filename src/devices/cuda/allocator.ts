@@ -45,10 +45,10 @@ export interface AllocatorStats {
   readonly peakDriverHeld: number;
 }
 
-/** What an allocator and its private pools hold from the driver, shared between them: every pointer and its size. */
 /** A cached block taken off a free list: its address and its own size class. */
 interface Cached { readonly ptr: bigint; readonly size: number }
 
+/** What an allocator and its private pools hold from the driver, shared between them: every pointer and its size. */
 interface DriverLedger { held: number; peak: number; readonly blocks: Map<bigint, number> }
 
 /** Under loose fit, requests of at least this many bytes may take a larger cached block (smaller ones: exact class only). */
@@ -94,14 +94,10 @@ export class CachingAllocator {
     return new CachingAllocator(this.backend, true, this.ledger, this);
   }
 
-  /** A cached block of exactly `size` bytes handed over for good (to a private pool), or undefined. */
-  private giveAway(size: number): Cached | undefined {
-    return this.takeCached(size);
-  }
-
   /**
    * A cached block for a request of class `size`: of that class, or under loose fit (requests of LOOSE_FIT_MIN_BYTES
    * and more) the smallest cached class up to LOOSE_FIT_RATIO times it, which keeps its own size for its return.
+   * A private pool takes blocks from its donor this way, for good.
    */
   private takeCached(size: number): Cached | undefined {
     const exact = this.free.get(size)?.pop();
@@ -131,7 +127,7 @@ export class CachingAllocator {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cuda allocator: bad size ${bytes}`);
     if (bytes === 0) return new Block(0n, 0, null);
     const size = sizeClass(bytes);
-    const cached = this.takeCached(size) ?? this.donor?.giveAway(size);
+    const cached = this.takeCached(size) ?? this.donor?.takeCached(size);
     if (cached !== undefined) {
       this.reused++;
       return this.handOut(cached.ptr, cached.size);
