@@ -218,6 +218,13 @@ export class GraphCache {
   private capture(args: readonly DeviceArray[], shapeKey: string, ptrKey: string): Captured | null {
     const ctx = this.host.ctx;
     const cu = ctx.cu;
+    // A write-back into a block that another shared variable also views (a reshape or slice of it kept as a
+    // value) would change that variable too: such arguments run plainly, where nothing is written in place.
+    const blocks = this.sharedArgs.map((i) => (args[i] as CudaArray).block);
+    if (this.updateTargets.some((t) => blocks.filter((b) => b === (args[t] as CudaArray).block).length > 1)) {
+      log?.(`${this.program.steps.length}-step program: a shared variable's buffer is part of another's; this call runs plainly`);
+      return null;
+    }
     const pool = ctx.allocator.makePool();
     const uploads = ctx.allocator.makePool();
     const statics: CudaArray[] = [];

@@ -158,3 +158,28 @@ test('what cannot be captured runs plainly: host reads, results that alias argum
   assert.equal(new GraphCache(host, program('randomUniform'), GUARD, {}).state, 'plain', 'random draws are never replayed');
   assert.equal(new GraphCache(host, program(), undefined, {}).state, 'plain', 'no write-back kernel: no graph for a program with updates');
 });
+
+test('no graph writes back into a buffer that another shared variable views (a slice or reshape kept as a value)', () => {
+  const { host, calls, ctx } = fakeHost();
+  // x, p, q -> x + p + x; p' = x + p (q only rides along as an argument).
+  const prog = program();
+  const two = {
+    ...prog,
+    slots: [...prog.slots.slice(0, 2), { dtype: 'float32', broadcastable: [false], kind: 'shared' }, ...prog.slots.slice(2)],
+    shareds: [{ slot: 1, sharedId: 'p' }, { slot: 2, sharedId: 'q' }],
+    steps: [{ op: 'add', attrs: {}, inputs: [0, 1], output: 3 }, { op: 'add', attrs: {}, inputs: [3, 0], output: 4 }],
+    outputs: [4],
+    updates: [{ sharedId: 'p', slot: 3 }],
+  } as unknown as Program;
+  const cache = new GraphCache(host, two, GUARD, {});
+  const q = new CudaArray('float32', [8], ctx.allocator.allocate(32), ctx);
+  const p = q.slice(4, [4]);
+  assert.equal(p.ptr, q.ptr + 16n, 'the slice starts 4 floats into q');
+  cache.run([input(4), p, q]);
+  assert.equal(cache.run([input(4), p, q]), null, 'p is part of q: the call runs plainly');
+  assert.equal(calls.captures, 0, 'nothing was captured');
+  const own = new CudaArray('float32', [4], ctx.allocator.allocate(16), ctx);
+  assert.ok(cache.run([input(4), own, q]), 'p in a buffer of its own: captured and replayed');
+  assert.equal(calls.captures, 1);
+  cache.close();
+});

@@ -1,4 +1,4 @@
-// Indexing on the device: basic slicing as a strided copy, set/inc of a slice as a copy of x then a
+// Indexing on the device: basic slicing as a view when the slice is contiguous and aligned, else a strided copy, set/inc of a slice as a copy of x then a
 // strided copy (or add) of y into the region, concatenation as copies into regions of the output,
 // and gathers along an axis / per row. A bad index raises the reference's error, never a GPU fault:
 // take's indices are checked on the host (downloaded when only on the device); the per-row gathers
@@ -12,6 +12,7 @@ import { checkRowwise, checkRowwiseShape, rowwiseIndexError } from '../../../ops
 import type { ProgramStep } from '../../../compile/program.js';
 import { copyKernel, fillKernel, rowwiseKernels, takeKernel } from '../codegen/misc.js';
 import { gatherStrided, stridedCopy } from './layout.js';
+import { storageBytes } from '../storage.js';
 import { contiguousStrides, f64, i32, i64, ptr, type Lowering, type RunState } from './types.js';
 import type { KernelArg } from '../ffi/kernel-params.js';
 
@@ -44,13 +45,38 @@ function regionOf(op: string, s: RunState, st: ProgramStep, shape: readonly numb
   return out;
 }
 
+/** Whether the region's elements lie one after another in row-major order (axes of length 1 aside). */
+function isContiguous(reg: Region): boolean {
+  let expect = 1;
+  for (let i = reg.shape.length - 1; i >= 0; i--) {
+    const d = reg.shape[i]!;
+    if (d === 1) continue;
+    if (reg.strides[i] !== expect) return false;
+    expect *= d;
+  }
+  return true;
+}
+
+/**
+ * The byte alignment a slice must keep to be a view rather than a copy: the allocator's, so that every
+ * consumer (vectorised kernels, cuBLASLt's and cuDNN's alignment-specific engines) sees what a fresh array gives.
+ */
+const VIEW_ALIGNMENT = 256;
+
 export const lowerSubtensor: Lowering = (lc, step) => {
   const { entries } = step.attrs as { entries: readonly IndexEntry[] };
+  const xdt = lc.slotDtype(step.inputs[0]!);
   const dt = lc.slotDtype(step.output);
-  const kernel = copyKernel(lc.mb, lc.slotDtype(step.inputs[0]!), dt, lc.slotNdim(step.output));
+  const kernel = copyKernel(lc.mb, xdt, dt, lc.slotNdim(step.output));
+  // A contiguous slice held as its input is held (same dtype and storage, row-major) shares the input's block.
+  const mayView = xdt === dt && lc.slotStorage(step.output) === lc.slotStorage(step.inputs[0]!) && lc.slotLayout(step.output) === 'nchw';
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     const reg = regionOf('subtensor', s, st, x.shape, entries);
+    if (mayView && x.layout === 'nchw' && x.storage === lc.slotStorage(step.output) && sizeOf(reg.shape) > 0 && isContiguous(reg) &&
+        (x.ptr + BigInt(reg.offset * storageBytes(x.storage))) % BigInt(VIEW_ALIGNMENT) === 0n) {
+      return { dev: x.slice(reg.offset, reg.shape) };
+    }
     return { dev: gatherStrided(s, kernel, x, dt, reg.shape, reg.offset, reg.strides) };
   };
 };
