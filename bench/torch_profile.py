@@ -2,9 +2,10 @@
 our per-op profile (SYNK_CUDA_PROFILE=1): the MLP of bench/train_torch.py (Adam) and torchvision's
 ResNet-50 of bench/resnet_torch.py (SGD momentum), one configuration per call.
 
-Usage: python3 bench/torch_profile.py --model mlp|resnet50 --batch 8192 [--tf32] [--bf16] [--steps 5] [--rows 25]
+Usage: python3 bench/torch_profile.py --model mlp|resnet50 --batch 8192 [--tf32] [--bf16] [--cudnn-benchmark] [--steps 5] [--rows 25]
 """
 import argparse
+import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,11 +18,13 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8192)
     p.add_argument("--tf32", action="store_true", help="TF32 matrix products and convolutions allowed")
     p.add_argument("--bf16", action="store_true", help="torch.autocast(bfloat16), channels_last for the ResNet")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark on (bench/resnet_torch.py's default)")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--rows", type=int, default=25)
     a = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     dev = torch.device("cuda")
     torch.manual_seed(1)
     if a.model == "mlp":
@@ -56,8 +59,12 @@ def main() -> None:
         torch.cuda.synchronize()
     events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
     total = sum(e.self_device_time_total for e in events) / a.steps / 1000
-    print(f"PyTorch {torch.__version__} {a.model} batch {a.batch} tf32={a.tf32} bf16={a.bf16}: GPU time {total:.3f} ms/step, "
+    print(f"PyTorch {torch.__version__} {a.model} batch {a.batch} tf32={a.tf32} bf16={a.bf16} cudnn.benchmark={a.cudnn_benchmark}: GPU time {total:.3f} ms/step, "
           f"{sum(e.count for e in events) // a.steps} kernels/step")
+    # Convolution and matrix-product kernels (cuDNN's and cuBLAS's), batch norm's aside: the peer of our conv ops.
+    conv = re.compile(r"conv|xmma|implicit|dgrad|wgrad|winograd|fft|gemm|cutlass", re.I)
+    conv_ms = sum(e.self_device_time_total for e in events if conv.search(e.key) and not re.search(r"bn_|batch_?norm", e.key, re.I))
+    print(f"convolution and GEMM kernels: {conv_ms / a.steps / 1000:.3f} ms/step")
     for e in sorted(events, key=lambda e: -e.self_device_time_total)[: a.rows]:
         ms = e.self_device_time_total / a.steps / 1000
         print(f"{ms:8.3f} ms {e.count // a.steps:5d}x  {e.key[:110]}")

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Session 14 device calls (GPU machine: 16 cores, one H100 or H200). From the project root there:
+#   source .device-carry/env.sh && bash bench/device-session14.sh <stage>
+set -uo pipefail
+stage=${1:-views}
+source "$(dirname "$0")/_device-tests.sh"
+resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
+  grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
+# views: contiguous slices as views (and the loose fit, default since session 13) under the GPU suites that slice, replay
+#        graphs or run batch norm; then ResNet-50 ours and PyTorch eager in the same call, fp32 and bf16, b64 and b128.
+if [ "$stage" = views ]; then
+  tests 150 devices/cuda/slice-views-gpu devices/cuda/graphs-gpu extensions/resnet bf16-gpu extensions/layers ${VIEW_SUITES:-}
+  for pp in "highest fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2"; resnet 100 --batches 64,128 --precision $1 --policy $2
+  done
+  timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64,128 --steps 10 2>&1 | grep "eager, batch"
+fi
+# mlp: where the GPU MLP step's time goes (issue #12: fp32 and TF32 at batch 512 and 8192), ours in this thread (flat, one
+#      program, pipelined, on a worker) and per op from CUDA events, beside PyTorch's per-kernel GPU time and its step.
+if [ "$stage" = mlp ]; then
+  for prec in highest high; do
+    timeout 100 node dist/bench/gpu-step.js --batches 512,8192 --steps 30 --precision $prec --worker 2>&1 | grep -v '^ *$' | tail -12
+  done
+  SYNK_CUDA_PROFILE=gpu timeout 60 node dist/bench/gpu-step.js --batches 8192 --steps 10 --profile > $OUT/mlp-gpuprof.txt 2>&1
+  grep -A22 "one program" $OUT/mlp-gpuprof.txt | head -26
+  timeout 60 python3 bench/torch_profile.py --model mlp --batch 8192 --rows 25 > $OUT/torch-mlp.txt 2>&1; head -30 $OUT/torch-mlp.txt
+  timeout 120 python3 bench/train_torch.py --no-cpu --tf32 --steps 30 2>&1 | grep -E "cuda.*(eager|compile)"
+fi
+# conv: the fp32 ResNet-50 gap (batch 64): PyTorch's GPU time with cudnn.benchmark off and on (what its eager run uses),
+#       ours per op with the heuristic choice and with the timed one (--cudnn-benchmark), convolution totals side by side.
+if [ "$stage" = conv ]; then
+  for b in "" --cudnn-benchmark; do
+    timeout 120 python3 bench/torch_profile.py --model resnet50 --batch 64 --rows 12 $b > $OUT/torch-conv$b.txt 2>&1; head -15 $OUT/torch-conv$b.txt
+    SYNK_CUDA_PROFILE=gpu timeout 120 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision highest --policy fp32 $b \
+      > $OUT/ours-conv$b.txt 2>&1; sed -n 2,14p $OUT/ours-conv$b.txt
+  done
+fi
