@@ -2,18 +2,26 @@
 # Session 14 device calls (GPU machine: 16 cores, one H100 or H200). From the project root there:
 #   source .device-carry/env.sh && bash bench/device-session14.sh <stage>
 set -uo pipefail
-stage=${1:-views}
+stage=${1:-suites}
 source "$(dirname "$0")/_device-tests.sh"
 resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
   grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
-# views: contiguous slices as views (and the loose fit, default since session 13) under the GPU suites that slice, replay
-#        graphs or run batch norm; then ResNet-50 ours and PyTorch eager in the same call, fp32 and bf16, b64 and b128.
+# suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, now the default):
+#         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
+if [ "$stage" = suites ]; then
+  tests 330 devices/cuda
+  tests 200 extensions/resnet extensions/layers ops/batchnorm ${SUITE_EXTRA:-}
+fi
+# views: ResNet-50 ours (split fit, slices as views) and PyTorch eager in the same call, fp32 and bf16, b64 and b128, then
+#        ours under the loose fit of session 13 (memory held against the split fit).
 if [ "$stage" = views ]; then
-  tests 150 devices/cuda/slice-views-gpu devices/cuda/graphs-gpu extensions/resnet bf16-gpu extensions/layers ${VIEW_SUITES:-}
   for pp in "highest fp32" "high bf16"; do
     set -- $pp; echo "== ours precision $1 policy $2"; resnet 100 --batches 64,128 --precision $1 --policy $2
   done
   timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64,128 --steps 10 2>&1 | grep "eager, batch"
+  for pp in "highest fp32" "high bf16"; do
+    set -- $pp; echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision $1 policy $2"; SYNK_CUDA_ALLOC_FIT=loose resnet 100 --batches 64,128 --precision $1 --policy $2
+  done
 fi
 # mlp: where the GPU MLP step's time goes (issue #12: fp32 and TF32 at batch 512 and 8192), ours in this thread (flat, one
 #      program, pipelined, on a worker) and per op from CUDA events, beside PyTorch's per-kernel GPU time and its step.

@@ -59,7 +59,8 @@ def main() -> None:
         torch.cuda.synchronize()
     events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
     total = sum(e.self_device_time_total for e in events) / a.steps / 1000
-    print(f"PyTorch {torch.__version__} {a.model} batch {a.batch} tf32={a.tf32} bf16={a.bf16} cudnn.benchmark={a.cudnn_benchmark}: GPU time {total:.3f} ms/step, "
+    print(f"PyTorch {torch.__version__} {a.model} batch {a.batch} tf32={a.tf32} bf16={a.bf16} cudnn.benchmark={a.cudnn_benchmark}: "
+          f"GPU time {total:.3f} ms/step, "
           f"{sum(e.count for e in events) // a.steps} kernels/step")
     # Convolution and matrix-product kernels (cuDNN's and cuBLAS's), batch norm's aside: the peer of our conv ops.
     conv = re.compile(r"conv|xmma|implicit|dgrad|wgrad|winograd|fft|gemm|cutlass", re.I)

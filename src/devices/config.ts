@@ -32,10 +32,11 @@ export interface SynkConfig {
   /** SYNK_CUBLAS_WORKSPACE_BYTES: the workspace each CUDA context gives cuBLAS and cuBLASLt (undefined: 32 MiB on sm_90+, else 4 MiB). */
   readonly cublasWorkspaceBytes: number | undefined;
   /**
-   * SYNK_CUDA_ALLOC_FIT: 'loose' (default: a request of 1 MiB or more may take the smallest cached block up to twice its
-   * class before the driver is asked for a new one; ResNet-50 held 10-13% less, same speed) or 'exact' (own class only).
+   * SYNK_CUDA_ALLOC_FIT: 'split' (default: requests of 1 MiB or more are cut from segments, best fit, freed neighbours
+   * merged: src/devices/cuda/arena.ts), 'loose' (such a request may take the smallest cached block up to twice its class)
+   * or 'exact' (each cached block serves its own size class only).
    */
-  readonly cudaAllocFit: 'exact' | 'loose';
+  readonly cudaAllocFit: 'exact' | 'loose' | 'split';
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
   readonly cudaGraphsLog: boolean;
   /** SYNK_BFLOAT_ACTIVATIONS=0: under the 'bf16' policy, CUDA devices keep activations in float32 (only the products' operands are rounded). */
@@ -129,11 +130,11 @@ function cudnnApiOf(raw: string | undefined): 'graph' | 'legacy' {
   throw new RangeError(`SYNK_CUDNN_API=${JSON.stringify(raw)}: expected 'graph' or 'legacy'`);
 }
 
-function allocFitOf(raw: string | undefined): 'exact' | 'loose' {
-  if (raw === undefined || raw === '') return 'loose';
+function allocFitOf(raw: string | undefined): 'exact' | 'loose' | 'split' {
+  if (raw === undefined || raw === '') return 'split';
   const v = raw.toLowerCase();
-  if (v === 'exact' || v === 'loose') return v;
-  throw new RangeError(`SYNK_CUDA_ALLOC_FIT=${JSON.stringify(raw)}: expected 'exact' or 'loose'`);
+  if (v === 'exact' || v === 'loose' || v === 'split') return v;
+  throw new RangeError(`SYNK_CUDA_ALLOC_FIT=${JSON.stringify(raw)}: expected 'split', 'loose' or 'exact'`);
 }
 
 function gemmLibrary(raw: string | undefined): 'cublas' | 'cublaslt' | undefined {

@@ -16,14 +16,15 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
   assert.equal(c.cudaProfile, 'off');
   assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
   assert.equal(c.cudaGraphsLog, false);
-  assert.equal(c.cudaAllocFit, 'loose');
+  assert.equal(c.cudaAllocFit, 'split');
   assert.equal(c.mpiLib, undefined);
 });
 
-test('SYNK_CUDA_ALLOC_FIT takes exact or loose (any case) and names the switch for anything else', () => {
+test('SYNK_CUDA_ALLOC_FIT takes split, loose or exact (any case) and names the switch for anything else', () => {
   assert.equal(readConfig({ SYNK_CUDA_ALLOC_FIT: 'loose' }).cudaAllocFit, 'loose');
+  assert.equal(readConfig({ SYNK_CUDA_ALLOC_FIT: 'SPLIT' }).cudaAllocFit, 'split');
   assert.equal(readConfig({ SYNK_CUDA_ALLOC_FIT: 'Exact' }).cudaAllocFit, 'exact');
-  assert.throws(() => readConfig({ SYNK_CUDA_ALLOC_FIT: 'best' }), /SYNK_CUDA_ALLOC_FIT="best": expected 'exact' or 'loose'/);
+  assert.throws(() => readConfig({ SYNK_CUDA_ALLOC_FIT: 'best' }), /SYNK_CUDA_ALLOC_FIT="best": expected 'split', 'loose' or 'exact'/);
 });
 
 test('the new names are read, and win over the deprecated SYNKHRONOS_ ones, which still work', () => {

@@ -2,8 +2,11 @@
 // again without cuMemAlloc, so a function called in a loop allocates from the driver only on its
 // first calls. All work runs on one stream per context, so a block freed while a kernel still
 // reads it can be reused at once: the next user is ordered after that kernel on the stream.
-// Size classes are quarter powers of two (at most 25% waste), at least 512 bytes.
+// Size classes are quarter powers of two (at most 25% waste), at least 512 bytes. Under the 'split'
+// fit (the default) requests of 1 MiB and more are served instead from segments cut into chunks
+// (arena.ts): best fit, the rest split off, freed neighbours merged, sizes in 512-byte steps.
 import { CudaOutOfMemoryError } from './ffi/errors.js';
+import { Arena, type Segment } from './arena.js';
 
 /** What the allocator needs from the driver (a fake in tests). */
 export interface MemoryBackend {
@@ -51,8 +54,13 @@ interface Cached { readonly ptr: bigint; readonly size: number }
 /** What an allocator and its private pools hold from the driver, shared between them: every pointer and its size. */
 interface DriverLedger { held: number; peak: number; readonly blocks: Map<bigint, number> }
 
-/** Under loose fit, requests of at least this many bytes may take a larger cached block (smaller ones: exact class only). */
+/** Under loose fit, requests of at least this many bytes may take a larger cached block (smaller ones: exact class only); split fit: the arena's. */
 export const LOOSE_FIT_MIN_BYTES = 2 ** 20;
+/** Under split fit, a segment asked of the driver is the request rounded up to this (the rest serves later requests). */
+export const SEGMENT_ROUND_BYTES = 2 * 2 ** 20;
+
+/** How cached memory serves requests: 'exact' size classes, 'loose' (up to LOOSE_FIT_RATIO), or 'split' (arena.ts). */
+export type AllocFit = 'exact' | 'loose' | 'split';
 /** Under loose fit, the largest cached block a request may take, as a multiple of its own size class. */
 export const LOOSE_FIT_RATIO = 2;
 
@@ -71,6 +79,8 @@ export class CachingAllocator {
   private peakInUse = 0;
   private closed = false;
   private diverted: CachingAllocator | null = null;
+  /** Requests of LOOSE_FIT_MIN_BYTES and more under split fit: segments from the driver, or chunks borrowed from the donor. */
+  private readonly arena = new Arena();
 
   /** `freeAfterClose`: a private pool (a CUDA graph's) whose blocks go back to the driver when returned after close(). */
   constructor(
@@ -78,8 +88,8 @@ export class CachingAllocator {
     private readonly freeAfterClose = false,
     private readonly ledger: DriverLedger = { held: 0, peak: 0, blocks: new Map() },
     private readonly donor: CachingAllocator | null = null,
-    /** 'loose': see LOOSE_FIT_RATIO; a pool inherits its donor's fit. */
-    private readonly fit: 'exact' | 'loose' = donor?.fit ?? 'exact',
+    /** See AllocFit; a pool inherits its donor's fit. */
+    private readonly fit: AllocFit = donor?.fit ?? 'exact',
   ) {}
 
   /**
@@ -126,18 +136,64 @@ export class CachingAllocator {
     if (this.closed) throw new Error('cuda allocator: the device is closed');
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`cuda allocator: bad size ${bytes}`);
     if (bytes === 0) return new Block(0n, 0, null);
+    if (this.fit === 'split' && bytes >= LOOSE_FIT_MIN_BYTES) return this.allocateLarge(Arena.sizeOf(bytes), bytes);
     const size = sizeClass(bytes);
     const cached = this.takeCached(size) ?? this.donor?.takeCached(size);
     if (cached !== undefined) {
       this.reused++;
       return this.handOut(cached.ptr, cached.size);
     }
-    const ptr = this.fromDriver(size, bytes);
+    return this.handOut(this.fromLedger(size, bytes), size);
+  }
+
+  /** A new allocation from the driver, entered in the ledger. */
+  private fromLedger(size: number, requested: number): bigint {
+    const ptr = this.fromDriver(size, requested);
     this.driverAllocs++;
     this.ledger.blocks.set(ptr, size);
     this.ledger.held += size;
     this.ledger.peak = Math.max(this.ledger.peak, this.ledger.held);
-    return this.handOut(ptr, size);
+    return ptr;
+  }
+
+  /**
+   * A chunk of the arena: a free one that fits, else one borrowed from the donor (a graph's pool after a plain
+   * run: the run's freed memory, as makePool says), else a new segment from the driver.
+   */
+  private allocateLarge(size: number, requested: number): Block {
+    let got = this.arena.take(size);
+    if (got) this.reused++;
+    if (!got) {
+      const lent = this.donor?.lend(size);
+      if (lent) {
+        this.arena.addSegment(lent.ptr, lent.size, 'borrowed');
+        got = this.arena.take(size)!;
+        this.reused++;
+      }
+    }
+    if (!got) {
+      const segment = Math.ceil(size / SEGMENT_ROUND_BYTES) * SEGMENT_ROUND_BYTES;
+      this.arena.addSegment(this.fromLedger(segment, requested), segment, 'driver');
+      got = this.arena.take(size)!;
+    }
+    return this.handOut(got.ptr, got.size);
+  }
+
+  /** A free chunk of at least `size` bytes lent to a private pool until the pool gives it back (returnLent). */
+  private lend(size: number): { ptr: bigint; size: number } | undefined {
+    return this.closed ? undefined : this.arena.take(size);
+  }
+
+  /** A chunk lent by lend() comes back. */
+  private returnLent(ptr: bigint): void {
+    if (!this.closed) this.arena.put(ptr); // else the device went away: freeAll returned the segment
+  }
+
+  /** A segment free as a whole leaves the arena, back to the driver or to the donor it was borrowed from. */
+  private releaseSegment(segment: Segment): void {
+    this.arena.removeSegment(segment);
+    if (segment.origin === 'driver') this.giveBack(segment.base, segment.size);
+    else this.donor?.returnLent(segment.base);
   }
 
   private handOut(ptr: bigint, size: number): Block {
@@ -175,6 +231,11 @@ export class CachingAllocator {
   recycle(block: Block): void {
     if (block.size === 0) return;
     this.inUse -= block.size;
+    if (this.arena.has(block.ptr)) {
+      const whole = this.arena.put(block.ptr);
+      if (whole && this.closed && this.freeAfterClose) this.releaseSegment(whole);
+      return;
+    }
     if (this.closed) {
       // A closed pool gives its memory back; a closed device's context went away with all of it.
       if (this.freeAfterClose) this.giveBack(block.ptr, block.size);
@@ -197,6 +258,10 @@ export class CachingAllocator {
     }
     this.free.clear();
     this.cached = 0;
+    for (const segment of this.arena.wholeFreeSegments()) {
+      this.releaseSegment(segment);
+      released += segment.size;
+    }
     return released;
   }
 
@@ -227,7 +292,7 @@ export class CachingAllocator {
 
   get stats(): AllocatorStats {
     return {
-      inUse: this.inUse, cached: this.cached, driverAllocs: this.driverAllocs, reused: this.reused, peakInUse: this.peakInUse,
+      inUse: this.inUse, cached: this.cached + this.arena.cached, driverAllocs: this.driverAllocs, reused: this.reused, peakInUse: this.peakInUse,
       driverHeld: this.ledger.held, peakDriverHeld: this.ledger.peak,
     };
   }

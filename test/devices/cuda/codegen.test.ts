@@ -17,6 +17,7 @@ import { OPS } from '../../../src/ops/registry.js';
 import { batchNormTrain } from '../../../src/extensions/layers.js';
 import { resnetStyleBlock } from '../../helpers/resnet-block.js';
 import { CudaOutOfMemoryError } from '../../../src/devices/cuda/ffi/errors.js';
+import { fakeBackend } from '../../helpers/fake-memory.js';
 
 const NVCC = process.env['NVCC'] ?? ['/usr/local/bin/nvcc', '/usr/local/cuda/bin/nvcc'].find((path) => existsSync(path)) ?? null;
 
@@ -174,30 +175,6 @@ test('reduction plans: rows, columns, transposes, size-1 and empty axes', () => 
   assert.equal(mayTranspose(3, [1]), false);
   assert.equal(mayTranspose(2, null), true);
 });
-
-function fakeBackend(capacity: number) {
-  let next = 0x1000n;
-  const live = new Map<bigint, number>();
-  const calls = { alloc: 0, free: 0 };
-  return {
-    calls,
-    live,
-    memAlloc(bytes: number): bigint {
-      const used = [...live.values()].reduce((a, b) => a + b, 0);
-      if (used + bytes > capacity) throw new CudaOutOfMemoryError('cuda', 'cuMemAlloc_v2', 2, 'CUDA_ERROR_OUT_OF_MEMORY', 'out of memory', `${bytes} bytes`);
-      calls.alloc++;
-      const p = next;
-      next += BigInt(bytes);
-      live.set(p, bytes);
-      return p;
-    },
-    memFree(ptr: bigint): void {
-      calls.free++;
-      live.delete(ptr);
-    },
-    memGetInfo: () => ({ free: capacity - [...live.values()].reduce((a, b) => a + b, 0), total: capacity }),
-  };
-}
 
 test('caching allocator: size classes, reuse without the driver, trim and retry on out-of-memory', () => {
   assert.equal(sizeClass(1), 512);
