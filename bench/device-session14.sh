@@ -20,7 +20,8 @@ if [ "$stage" = views ]; then
   done
   timeout 150 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64,128 --steps 10 2>&1 | grep "eager, batch"
   for pp in "highest fp32" "high bf16"; do
-    set -- $pp; echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision $1 policy $2"; SYNK_CUDA_ALLOC_FIT=loose resnet 100 --batches 64,128 --precision $1 --policy $2
+    set -- $pp; echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision $1 policy $2"
+    SYNK_CUDA_ALLOC_FIT=loose resnet 100 --batches 64,128 --precision $1 --policy $2
   done
 fi
 # mlp: where the GPU MLP step's time goes (issue #12: fp32 and TF32 at batch 512 and 8192), ours in this thread (flat, one
