@@ -23,3 +23,6 @@ mlp_bisect() {
   done
   unset OPENBLAS_NUM_THREADS
 }
+# resnet LIMIT ARGS...: one ours ResNet-50 run (bench/resnet-gpu.ts, 5 steps) with its last two lines, and the error of a crash.
+resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
+  grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }

@@ -4,8 +4,6 @@
 set -uo pipefail
 stage=${1:-ratios}
 source "$(dirname "$0")/_device-tests.sh"
-resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
-  grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
 # diag: the batch-norm suite and one short ours ResNet-50 run with its whole log (the session-13 crash).
 if [ "$stage" = diag ]; then
   tests 120 ops/batchnorm

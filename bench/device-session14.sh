@@ -4,8 +4,6 @@
 set -uo pipefail
 stage=${1:-suites}
 source "$(dirname "$0")/_device-tests.sh"
-resnet() { local log=$OUT/resnet-$RANDOM.log; timeout "$1" node dist/bench/resnet-gpu.js --steps 5 "${@:2}" > $log 2>&1; tail -2 $log
-  grep -q '^Node.js' $log && grep -m3 -B2 -A8 'Error' $log; }
 # suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, now the default):
 #         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
 if [ "$stage" = suites ]; then

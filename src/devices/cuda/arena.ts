@@ -89,19 +89,13 @@ export class Arena {
     const prev = chunk.prev;
     if (prev?.free) {
       this.removeFree(this.indexOf(prev));
-      prev.size += chunk.size;
-      prev.next = chunk.next;
-      if (chunk.next) chunk.next.prev = prev;
-      this.chunks.delete(chunk.ptr);
+      this.absorb(prev, chunk);
       chunk = prev;
     }
     const next = chunk.next;
     if (next?.free) {
       this.removeFree(this.indexOf(next));
-      chunk.size += next.size;
-      chunk.next = next.next;
-      if (next.next) next.next.prev = chunk;
-      this.chunks.delete(next.ptr);
+      this.absorb(chunk, next);
     }
     chunk.free = true;
     this.insertFree(chunk);
@@ -126,6 +120,14 @@ export class Arena {
   /** Every segment still here (in use or not). */
   segments(): Segment[] {
     return [...this.chunks.values()].filter((c) => c.prev === null).map((c) => c.segment);
+  }
+
+  /** `right` (the chunk after `left` in their segment) becomes part of `left`. */
+  private absorb(left: Chunk, right: Chunk): void {
+    left.size += right.size;
+    left.next = right.next;
+    if (right.next) right.next.prev = left;
+    this.chunks.delete(right.ptr);
   }
 
   private lowerBound(size: number, ptr: bigint): number {
