@@ -41,4 +41,8 @@ if [ "$stage" = conv ]; then
     SYNK_CUDA_PROFILE=gpu timeout 120 node dist/bench/resnet-gpu.js --batches 64 --steps 3 --precision highest --policy fp32 $b \
       > $OUT/ours-conv$b.txt 2>&1; sed -n 2,14p $OUT/ours-conv$b.txt
   done
+  # PyTorch's timed choice runs every configuration within all the workspace its allocator can give: so does ours here.
+  echo "== ours timed, every configuration, 20 GB workspace"; resnet 200 --batches 64 --precision highest --policy fp32 --cudnn-benchmark \
+    --timed-configs 1000 --workspace-mb 20000
+  echo "== ours heuristic"; resnet 60 --batches 64 --precision highest --policy fp32
 fi

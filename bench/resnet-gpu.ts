@@ -13,6 +13,7 @@ import * as X from '../src/extensions/index.js';
 import { CudaDevice, cudaAvailable } from '../src/devices/cuda/index.js';
 import { profileMode, profileTable, resetProfile, profiling } from '../src/devices/cuda/profile.js';
 import { cudnnWorkspaceLimit } from '../src/devices/cuda/cudnn-conv.js';
+import { timedConfigLimit } from '../src/devices/cuda/cudnn-graph-conv.js';
 
 const o = new Command().name('bench-resnet-gpu')
   .addOption(new Option('--model <name>', 'network').choices(['resnet50', 'resnet18']).default('resnet50'))
@@ -22,9 +23,10 @@ const o = new Command().name('bench-resnet-gpu')
   .addOption(new Option('--policy <p>', "the function's precision policy").choices(['fp32', 'bf16']).default('fp32'))
   .option('--cudnn-benchmark', "cuDNN's algorithms chosen by timing (as torch.backends.cudnn.benchmark)")
   .option('--workspace-mb <n>', 'the most workspace one cuDNN convolution may take (cudnnWorkspaceLimit)', (v) => Number(v))
+  .option('--timed-configs <n>', 'with --cudnn-benchmark: the most engine configurations timed per convolution (default 24)', (v) => Number(v))
   .parse()
   .opts<{ model: 'resnet50' | 'resnet18'; batches: number[]; steps: number; precision: 'highest' | 'high' | 'medium'; policy: 'fp32' | 'bf16';
-    workspaceMb?: number; cudnnBenchmark?: boolean }>();
+    workspaceMb?: number; cudnnBenchmark?: boolean; timedConfigs?: number }>();
 
 const ok = cudaAvailable();
 if (!ok.ok) {
@@ -34,6 +36,7 @@ if (!ok.ok) {
 const GiB = 2 ** 30;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 if (o.workspaceMb !== undefined) cudnnWorkspaceLimit.bytes = o.workspaceMb * 2 ** 20;
+if (o.timedConfigs !== undefined) timedConfigLimit.max = o.timedConfigs;
 const device = new CudaDevice({ matmulPrecision: o.precision, cudnnBenchmark: o.cudnnBenchmark === true });
 const allocator = device.context.allocator;
 console.log(`${o.model}, SGD momentum, train-mode batch norm, ${device.name}, matmulPrecision ${o.precision}, policy ${o.policy}; `

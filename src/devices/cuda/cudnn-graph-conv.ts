@@ -32,7 +32,12 @@ export interface GraphConvTimer {
   time(run: (b: CudnnConvBuffers) => void, workspaceBytes: number): number;
 }
 
-/** The most configurations one timed choice runs (cuDNN ranks a few dozen; the tail is seldom fast and each costs warm-up time). */
+/**
+ * The most configurations one timed choice runs (cuDNN ranks a few dozen; the tail is seldom fast and each costs warm-up
+ * time). PyTorch's cudnn.benchmark times every one; bench/resnet-gpu.ts --timed-configs raises this to compare.
+ */
+export const timedConfigLimit = { max: 24 };
+/** The default of timedConfigLimit.max. */
 export const MAX_TIMED_CONFIGS = 24;
 
 export interface GraphConvProblem {
@@ -129,7 +134,7 @@ export function planGraphConv(be: CudnnBackend, handle: CudnnHandle, p: GraphCon
       if (workspaceBytes >= 0 && workspaceBytes <= limit) {
         owned.push(plan);
         candidates.push({ plan, workspaceBytes, rank });
-        if (!timer || candidates.length >= MAX_TIMED_CONFIGS) break;
+        if (!timer || candidates.length >= timedConfigLimit.max) break;
       } else {
         safely(() => be.destroy(plan));
       }
