@@ -4,6 +4,19 @@
 set -uo pipefail
 stage=${1:-suites}
 source "$(dirname "$0")/_device-tests.sh"
+# all: one call for a session with little device time: the GPU suites this session's changes touch, then ResNet-50 ours
+#      (split fit) and PyTorch eager fp32/bf16 b64/b128 in the same call, and ours fp32 under the loose fit for memory.
+if [ "$stage" = all ]; then
+  tests 200 devices/cuda/slice-views-gpu devices/cuda/arena-gpu devices/cuda/graphs-gpu devices/cuda/resident devices/cuda/cuda-device \
+    devices/cuda/bf16 devices/cuda/reduce-gpu devices/cuda/conv-cudnn
+  tests 150 extensions/resnet extensions/layers
+  for pp in "highest fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2"; resnet 80 --batches 64,128 --precision $1 --policy $2
+  done
+  timeout 120 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64,128 --steps 10 2>&1 | grep "eager, batch"
+  echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision highest policy fp32"
+  SYNK_CUDA_ALLOC_FIT=loose resnet 60 --batches 64,128 --precision highest --policy fp32
+fi
 # suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, now the default):
 #         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
 if [ "$stage" = suites ]; then
