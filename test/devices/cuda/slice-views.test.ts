@@ -1,10 +1,15 @@
 // CudaArray.slice without a GPU (a fake allocator): a contiguous slice is an array on its input's block at
 // an offset, it keeps the block alive after its input is released, offsets add up through views and
-// slices of slices, bfloat16 storage counts two bytes an element, and what does not fit is refused.
+// slices of slices, bfloat16 storage counts two bytes an element, and what does not fit is refused; and the
+// subtensor lowering makes a view exactly where the slice is contiguous and 256-byte aligned.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CachingAllocator, type MemoryBackend } from '../../../src/devices/cuda/allocator.js';
 import { CudaArray } from '../../../src/devices/cuda/cuda-array.js';
+import { ModuleBuilder } from '../../../src/devices/cuda/codegen/module.js';
+import { lowerSubtensor } from '../../../src/devices/cuda/lower/indexing.js';
+import type { RunState } from '../../../src/devices/cuda/lower/types.js';
+import type { ProgramStep } from '../../../src/compile/program.js';
 
 function allocator(): { alloc: CachingAllocator; freed: bigint[] } {
   let next = 0x10000n;
@@ -51,4 +56,39 @@ test('bfloat16 storage counts two bytes an element; out-of-range, freed and chan
   assert.throws(() => nhwc.slice(0, [2]), /channels-last/);
   h.release();
   assert.throws(() => h.slice(0, [1]), /freed/);
+});
+
+test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); strided or unaligned ones launch the copy', () => {
+  const { alloc } = allocator();
+  const step = (entries: unknown[]): ProgramStep =>
+    ({ op: 'subtensor', attrs: { entries }, inputs: [0], output: 1 }) as unknown as ProgramStep;
+  const lc = (ndimOut: number) => ({
+    program: {} as never, mb: new ModuleBuilder(), slotDtype: () => 'float32' as const, slotNdim: (slot: number) => (slot === 0 ? 2 : ndimOut),
+    slotStorage: () => 'float32' as const, slotLayout: () => 'nchw' as const,
+  });
+  const whole = { kind: 'slice', start: null, stop: null, step: null };
+  const index = (i: number) => ({ kind: 'index', index: i });
+  const range = (a: number, b: number) => ({ kind: 'slice', start: a, stop: b, step: null });
+  const run = (shape: number[], entries: unknown[], ndimOut: number) => {
+    const x = new CudaArray('float32', shape, alloc.allocate(4 * shape[0]! * shape[1]!), {});
+    const launches: string[] = [];
+    const s = {
+      dev: () => x, intArg: (a: number) => a, ctx: { gridFor: () => 1 },
+      alloc: (dt: 'float32', sh: readonly number[]) => new CudaArray(dt, sh, alloc.allocate(4 * Math.max(1, sh.reduce((p, d) => p * d, 1))), {}),
+      launch: (k: string) => { launches.push(k); },
+    } as unknown as RunState;
+    const st = step(entries);
+    const out = lowerSubtensor(lc(ndimOut), st)(s, st).dev!;
+    return { x, out, launches };
+  };
+  const row = run([4, 64], [index(2)], 1);
+  assert.deepEqual([row.out.shape, row.out.ptr - row.x.ptr, row.launches.length], [[64], 512n, 0], 'row 2 of 64 floats: a view');
+  assert.equal(row.out.block, row.x.block);
+  const rows = run([4, 64], [range(1, 3), whole], 2);
+  assert.deepEqual([rows.out.shape, rows.out.ptr - rows.x.ptr, rows.launches.length], [[2, 64], 256n, 0], 'rows 1..3: a view');
+  const col = run([4, 64], [whole, index(5)], 1);
+  assert.equal(col.launches.length, 1, 'a column is strided: copied');
+  assert.notEqual(col.out.block, col.x.block);
+  const narrow = run([4, 3], [index(1)], 1);
+  assert.equal(narrow.launches.length, 1, 'a row of 3 floats starts 12 bytes in: copied');
 });
