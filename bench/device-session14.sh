@@ -17,6 +17,17 @@ if [ "$stage" = all ]; then
   echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision highest policy fp32"
   SYNK_CUDA_ALLOC_FIT=loose resnet 60 --batches 64,128 --precision highest --policy fp32
 fi
+# lean: 'all' cut to about five minutes (little device time left): the suites nearest the changes, then batch 64 only.
+if [ "$stage" = lean ]; then
+  tests 120 devices/cuda/slice-views-gpu devices/cuda/arena-gpu devices/cuda/graphs-gpu devices/cuda/resident
+  tests 100 extensions/resnet
+  for pp in "highest fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2"; resnet 50 --batches 64 --precision $1 --policy $2
+  done
+  timeout 70 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64 --steps 10 2>&1 | grep "eager, batch"
+  echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision highest policy fp32"
+  SYNK_CUDA_ALLOC_FIT=loose resnet 40 --batches 64 --precision highest --policy fp32
+fi
 # suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, now the default):
 #         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
 if [ "$stage" = suites ]; then
