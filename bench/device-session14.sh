@@ -7,6 +7,7 @@ source "$(dirname "$0")/_device-tests.sh"
 # all: one call for a session with little device time: the GPU suites this session's changes touch, then ResNet-50 ours
 #      (split fit) and PyTorch eager fp32/bf16 b64/b128 in the same call, and ours fp32 under the loose fit for memory.
 if [ "$stage" = all ]; then
+  export SYNK_CUDA_ALLOC_FIT=split
   tests 200 devices/cuda/slice-views-gpu devices/cuda/arena-gpu devices/cuda/graphs-gpu devices/cuda/resident devices/cuda/cuda-device \
     devices/cuda/bf16 devices/cuda/reduce-gpu devices/cuda/conv-cudnn
   tests 150 extensions/resnet extensions/layers
@@ -19,6 +20,7 @@ if [ "$stage" = all ]; then
 fi
 # lean: 'all' cut to about five minutes (little device time left): the suites nearest the changes, then batch 64 only.
 if [ "$stage" = lean ]; then
+  export SYNK_CUDA_ALLOC_FIT=split
   tests 120 devices/cuda/slice-views-gpu devices/cuda/arena-gpu devices/cuda/graphs-gpu devices/cuda/resident
   tests 100 extensions/resnet
   for pp in "highest fp32" "high bf16"; do
@@ -27,16 +29,19 @@ if [ "$stage" = lean ]; then
   timeout 70 python3 bench/resnet_torch.py --model resnet50 --modes eager --settings fp32,bf16 --batches 64 --steps 10 2>&1 | grep "eager, batch"
   echo "== ours SYNK_CUDA_ALLOC_FIT=loose precision highest policy fp32"
   SYNK_CUDA_ALLOC_FIT=loose resnet 40 --batches 64 --precision highest --policy fp32
+  unset SYNK_CUDA_ALLOC_FIT
 fi
-# suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, now the default):
+# suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, set here):
 #         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
 if [ "$stage" = suites ]; then
+  export SYNK_CUDA_ALLOC_FIT=split
   tests 330 devices/cuda
   tests 200 extensions/resnet extensions/layers ops/batchnorm ${SUITE_EXTRA:-}
 fi
 # views: ResNet-50 ours (split fit, slices as views) and PyTorch eager in the same call, fp32 and bf16, b64 and b128, then
 #        ours under the loose fit of session 13 (memory held against the split fit).
 if [ "$stage" = views ]; then
+  export SYNK_CUDA_ALLOC_FIT=split
   for pp in "highest fp32" "high bf16"; do
     set -- $pp; echo "== ours precision $1 policy $2"; resnet 100 --batches 64,128 --precision $1 --policy $2
   done

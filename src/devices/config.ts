@@ -32,9 +32,9 @@ export interface SynkConfig {
   /** SYNK_CUBLAS_WORKSPACE_BYTES: the workspace each CUDA context gives cuBLAS and cuBLASLt (undefined: 32 MiB on sm_90+, else 4 MiB). */
   readonly cublasWorkspaceBytes: number | undefined;
   /**
-   * SYNK_CUDA_ALLOC_FIT: 'split' (default: requests of 1 MiB or more are cut from segments, best fit, freed neighbours
-   * merged: src/devices/cuda/arena.ts), 'loose' (such a request may take the smallest cached block up to twice its class)
-   * or 'exact' (each cached block serves its own size class only).
+   * SYNK_CUDA_ALLOC_FIT: 'loose' (default: a request of 1 MiB or more may take the smallest cached block up to twice its
+   * class), 'split' (such requests are cut from segments, best fit, freed neighbours merged: src/devices/cuda/arena.ts;
+   * not yet the default: it has not run on a GPU) or 'exact' (each cached block serves its own size class only).
    */
   readonly cudaAllocFit: 'exact' | 'loose' | 'split';
   /** SYNK_CUDA_GRAPHS_LOG=1: one line on stderr per CUDA graph captured and per function left without one. */
@@ -131,7 +131,7 @@ function cudnnApiOf(raw: string | undefined): 'graph' | 'legacy' {
 }
 
 function allocFitOf(raw: string | undefined): 'exact' | 'loose' | 'split' {
-  if (raw === undefined || raw === '') return 'split';
+  if (raw === undefined || raw === '') return 'loose';
   const v = raw.toLowerCase();
   if (v === 'exact' || v === 'loose' || v === 'split') return v;
   throw new RangeError(`SYNK_CUDA_ALLOC_FIT=${JSON.stringify(raw)}: expected 'split', 'loose' or 'exact'`);

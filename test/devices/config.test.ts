@@ -16,7 +16,7 @@ test('every switch has the SYNK_ prefix; defaults apply when nothing is set', ()
   assert.equal(c.cudaProfile, 'off');
   assert.equal(c.cudaGraphs, true, 'CUDA graphs are on unless SYNK_CUDA_GRAPHS=0');
   assert.equal(c.cudaGraphsLog, false);
-  assert.equal(c.cudaAllocFit, 'split');
+  assert.equal(c.cudaAllocFit, 'loose');
   assert.equal(c.mpiLib, undefined);
 });
 

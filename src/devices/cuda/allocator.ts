@@ -3,7 +3,7 @@
 // first calls. All work runs on one stream per context, so a block freed while a kernel still
 // reads it can be reused at once: the next user is ordered after that kernel on the stream.
 // Size classes are quarter powers of two (at most 25% waste), at least 512 bytes. Under the 'split'
-// fit (the default) requests of 1 MiB and more are served instead from segments cut into chunks
+// fit (SYNK_CUDA_ALLOC_FIT=split) requests of 1 MiB and more are served instead from segments cut into chunks
 // (arena.ts): best fit, the rest split off, freed neighbours merged, sizes in 512-byte steps.
 import { CudaOutOfMemoryError } from './ffi/errors.js';
 import { Arena, type Segment } from './arena.js';
