@@ -31,6 +31,14 @@ if [ "$stage" = lean ]; then
   SYNK_CUDA_ALLOC_FIT=loose resnet 40 --batches 64 --precision highest --policy fp32
   unset SYNK_CUDA_ALLOC_FIT
 fi
+# tiny: the last few minutes: the GPU suites nearest the changes, then ours at batch 64 (split fit).
+if [ "$stage" = tiny ]; then
+  export SYNK_CUDA_ALLOC_FIT=split
+  tests 90 devices/cuda/slice-views-gpu devices/cuda/arena-gpu devices/cuda/graphs-gpu devices/cuda/resident
+  for pp in "highest fp32" "high bf16"; do
+    set -- $pp; echo "== ours precision $1 policy $2"; resnet 40 --batches 64 --precision $1 --policy $2
+  done
+fi
 # suites: the GPU suites under this session's changes (contiguous slices as views; the split fit, set here):
 #         every CUDA device suite, then the ResNet extension, layers and the bf16 suite.
 if [ "$stage" = suites ]; then
