@@ -1,7 +1,7 @@
 // CudaArray.slice without a GPU (a fake allocator): a contiguous slice is an array on its input's block at
 // an offset, it keeps the block alive after its input is released, offsets add up through views and
 // slices of slices, bfloat16 storage counts two bytes an element, and what does not fit is refused; and the
-// subtensor lowering makes a view exactly where the slice is contiguous and 256-byte aligned.
+// subtensor lowering makes a view exactly where the slice of an intermediate is contiguous and 256-byte aligned.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CachingAllocator, type MemoryBackend } from '../../../src/devices/cuda/allocator.js';
@@ -62,8 +62,9 @@ test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); 
   const { alloc } = allocator();
   const step = (entries: unknown[]): ProgramStep =>
     ({ op: 'subtensor', attrs: { entries }, inputs: [0], output: 1 }) as unknown as ProgramStep;
+  let inputKind = 'step';
   const lc = (ndimOut: number) => ({
-    program: {} as never, mb: new ModuleBuilder(), slotDtype: () => 'float32' as const, slotNdim: (slot: number) => (slot === 0 ? 2 : ndimOut),
+    program: { slots: [{ kind: inputKind }, { kind: 'step' }] } as never, mb: new ModuleBuilder(), slotDtype: () => 'float32' as const, slotNdim: (slot: number) => (slot === 0 ? 2 : ndimOut),
     slotStorage: () => 'float32' as const, slotLayout: () => 'nchw' as const,
   });
   const whole = { kind: 'slice', start: null, stop: null, step: null };
@@ -91,4 +92,7 @@ test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); 
   assert.notEqual(col.out.block, col.x.block);
   const narrow = run([4, 3], [index(1)], 1);
   assert.equal(narrow.launches.length, 1, 'a row of 3 floats starts 12 bytes in: copied');
+  inputKind = 'shared';
+  const ofShared = run([4, 64], [index(2)], 1);
+  assert.equal(ofShared.launches.length, 1, "a row of a shared variable is copied (a view of an argument would keep the function's graph from capture)");
 });

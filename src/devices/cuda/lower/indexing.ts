@@ -68,8 +68,11 @@ export const lowerSubtensor: Lowering = (lc, step) => {
   const xdt = lc.slotDtype(step.inputs[0]!);
   const dt = lc.slotDtype(step.output);
   const kernel = copyKernel(lc.mb, xdt, dt, lc.slotNdim(step.output));
-  // A contiguous slice held as its input is held (same dtype and storage, row-major) shares the input's block.
-  const mayView = xdt === dt && lc.slotStorage(step.output) === lc.slotStorage(step.inputs[0]!) && lc.slotLayout(step.output) === 'nchw';
+  // A contiguous slice held as its input is held (same dtype and storage, row-major) shares the input's block, when that
+  // input is an intermediate: a view of an argument (a shared variable's buffer) as a result would keep a CUDA graph from
+  // capturing the function (graph.ts), so slices of arguments stay copies.
+  const mayView = xdt === dt && lc.slotStorage(step.output) === lc.slotStorage(step.inputs[0]!) && lc.slotLayout(step.output) === 'nchw' &&
+    lc.program.slots[step.inputs[0]!]?.kind === 'step';
   return (s, st) => {
     const x = s.dev(st.inputs[0]!);
     const reg = regionOf('subtensor', s, st, x.shape, entries);
