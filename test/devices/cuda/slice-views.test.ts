@@ -94,5 +94,6 @@ test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); 
   assert.equal(narrow.launches.length, 1, 'a row of 3 floats starts 12 bytes in: copied');
   inputKind = 'shared';
   const ofShared = run([4, 64], [index(2)], 1);
-  assert.equal(ofShared.launches.length, 1, "a row of a shared variable is copied (a view of an argument would keep the function's graph from capture)");
+  // A view of an argument as a result would keep the function's graph from capture.
+  assert.equal(ofShared.launches.length, 1, 'a row of a shared variable is copied');
 });
