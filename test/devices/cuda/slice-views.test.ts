@@ -64,7 +64,8 @@ test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); 
     ({ op: 'subtensor', attrs: { entries }, inputs: [0], output: 1 }) as unknown as ProgramStep;
   let inputKind = 'step';
   const lc = (ndimOut: number) => ({
-    program: { slots: [{ kind: inputKind }, { kind: 'step' }] } as never, mb: new ModuleBuilder(), slotDtype: () => 'float32' as const, slotNdim: (slot: number) => (slot === 0 ? 2 : ndimOut),
+    program: { slots: [{ kind: inputKind }, { kind: 'step' }] } as never,
+    mb: new ModuleBuilder(), slotDtype: () => 'float32' as const, slotNdim: (slot: number) => (slot === 0 ? 2 : ndimOut),
     slotStorage: () => 'float32' as const, slotLayout: () => 'nchw' as const,
   });
   const whole = { kind: 'slice', start: null, stop: null, step: null };
