@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Session 14 device calls (GPU machine: 16 cores, one H100 or H200). From the project root there:
-#   source .device-carry/env.sh && bash bench/device-session14.sh <stage>
+# Session 15 device calls (GPU machine: 16 cores, one H100 or H200). From the project root there:
+#   source .device-carry/env.sh && bash bench/device-session15.sh <stage>
 set -uo pipefail
 stage=${1:-suites}
 source "$(dirname "$0")/_device-tests.sh"
