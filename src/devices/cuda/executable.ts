@@ -76,6 +76,23 @@ function downloadElements(ctx: CudaContext, arr: CudaArray): NDArray {
   return out;
 }
 
+/**
+ * Update results (from index `nOut` on) that share their block with anything else (a slice of an intermediate that
+ * another update also slices, a reshape of an argument) become copies: a shared variable's value must own its buffer,
+ * since a CUDA graph later writes updates back into it in place (graph.ts).
+ */
+export function ownUpdateResults(ctx: Pick<CudaContext, 'alloc' | 'cu' | 'stream'>, results: CudaArray[], nOut: number): CudaArray[] {
+  for (let k = nOut; k < results.length; k++) {
+    const r = results[k]!;
+    if (r.block.refs <= 1 || r.bytes === 0) continue;
+    const own = ctx.alloc(r.dtype, r.shape, r.hostCopy, r.storage, r.layout);
+    ctx.cu.memcpyDtoDAsync(own.ptr, r.ptr, r.bytes, ctx.stream);
+    r.release();
+    results[k] = own;
+  }
+  return results;
+}
+
 export class CudaExecutable implements Executable, GraphHost {
   /** The CUDA graph of this program (null: plain runs only). */
   private readonly graphs: GraphCache | null;
@@ -147,8 +164,9 @@ export class CudaExecutable implements Executable, GraphHost {
         throw e;
       }
     }
-    return results;
+    return ownUpdateResults(this.ctx, results, this.program.outputs.length);
   }
+
 
   /** How this executable runs: CUDA graph replays ('captured'), not yet ('warming'), or never ('plain'). */
   get graphState(): 'plain' | 'warming' | 'captured' {

@@ -1,5 +1,5 @@
-// Row selection on the GPU for batchS over GPU-resident shared variables: a contiguous range is a
-// view of the rows (or, unaligned, one device-to-device copy on the stream); an index list is uploaded and gathered by the same
+// Row selection on the GPU for batchS over GPU-resident shared variables: a contiguous range is
+// one device-to-device copy on the stream; an index list is uploaded and gathered by the same
 // generated take kernel that T.take uses. Bounds are checked on the host before anything runs.
 import { shapeToString, sizeOf } from '../../tensor/ndarray.js';
 import { NDArray } from '../../tensor/ndarray.js';
@@ -41,12 +41,8 @@ export function takeDeviceRows(ctx: CudaContext, x: CudaArray, selection: Rows, 
   if (selection.kind === 'range') {
     const rows = selection;
     if (rows.start < 0 || rows.stop > n || rows.start > rows.stop) throw new RangeError(`${what}: rows ${rows.start}..${rows.stop} are outside 0..${n}`);
-    const shape = [rows.stop - rows.start, ...tail];
-    const from = x.ptr + BigInt(rows.start * bytesPerRow);
-    // Rows are contiguous: a view on x's block where it keeps the allocator's alignment (as lower/indexing.ts does), else a copy.
-    if (x.layout === 'nchw' && sizeOf(shape) > 0 && from % 256n === 0n) return x.slice(rows.start * rowElems, shape);
-    const out = ctx.alloc(x.dtype, shape);
-    if (out.bytes > 0) ctx.cu.memcpyDtoDAsync(out.ptr, from, out.bytes, ctx.stream);
+    const out = ctx.alloc(x.dtype, [rows.stop - rows.start, ...tail]);
+    if (out.bytes > 0) ctx.cu.memcpyDtoDAsync(out.ptr, x.ptr + BigInt(rows.start * bytesPerRow), out.bytes, ctx.stream);
     return out;
   }
   const rows = selection.indices;

@@ -1,8 +1,7 @@
 // Contiguous slices as views on a real GPU (every test skips, saying why, where none is usable): rows, row
 // ranges and symbolic rows of an intermediate matrix equal the reference device's, as do the slices that stay
-// copies (a column, rows not 256-byte aligned, rows of a shared variable); and a shared variable whose value
-// became a view of another's (a reshape) is never written back in place by a replayed CUDA graph (both keep
-// their own values).
+// copies (a column, rows not 256-byte aligned, rows of a shared variable); and a shared variable set to a
+// reshape of another keeps a buffer of its own, so a replayed CUDA graph's write-back changes only it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../../../src/tensor.js';
@@ -38,7 +37,7 @@ test('contiguous slices (views) and strided or unaligned ones (copies) equal the
   assert.throws(() => ours(NDArray.scalar(4, 'int32')), /index 4 is out of range for axis 0 of size 4/);
 });
 
-test('a shared variable holding a view of another (a reshape of it) is not written back in place by a graph replay', (t) => {
+test('a shared variable set to a reshape of another is not written back into the other by a graph replay', (t) => {
   const dev = gpu(t);
   if (!dev) return;
   const q0 = randomArray([2, 64], 3, { dtype: 'float32' });
@@ -55,7 +54,7 @@ test('a shared variable holding a view of another (a reshape of it) is not writt
   };
   runStep();
   runStep(); // captured as a graph from the second call
-  takeAll(); // p's value is now a reshape of q's, on q's buffer
+  takeAll(); // p <- a reshape of q: the update result is copied into a buffer of p's own (executable.ts ownUpdateResults)
   pHost = qHost.slice();
   for (let k = 0; k < 3; k++) runStep();
   assertAllClose(p.getValue(), NDArray.from(Array.from(pHost), { dtype: 'float64' }), { rtol: 1e-6, atol: 1e-5 }, 'p');

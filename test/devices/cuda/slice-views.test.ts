@@ -1,13 +1,15 @@
 // CudaArray.slice without a GPU (a fake allocator): a contiguous slice is an array on its input's block at
 // an offset, it keeps the block alive after its input is released, offsets add up through views and
 // slices of slices, bfloat16 storage counts two bytes an element, and what does not fit is refused; and the
-// subtensor lowering makes a view exactly where the slice of an intermediate is contiguous and 256-byte aligned.
+// subtensor lowering makes a view exactly where the slice of an intermediate is contiguous and 256-byte aligned;
+// update results that share a block are copied, so every shared variable owns its buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CachingAllocator, type MemoryBackend } from '../../../src/devices/cuda/allocator.js';
 import { CudaArray } from '../../../src/devices/cuda/cuda-array.js';
 import { ModuleBuilder } from '../../../src/devices/cuda/codegen/module.js';
 import { lowerSubtensor } from '../../../src/devices/cuda/lower/indexing.js';
+import { ownUpdateResults } from '../../../src/devices/cuda/executable.js';
 import type { RunState } from '../../../src/devices/cuda/lower/types.js';
 import type { ProgramStep } from '../../../src/compile/program.js';
 
@@ -97,4 +99,34 @@ test('the subtensor lowering: a contiguous aligned slice is a view (no kernel); 
   const ofShared = run([4, 64], [index(2)], 1);
   // A view of an argument as a result would keep the function's graph from capture.
   assert.equal(ofShared.launches.length, 1, 'a row of a shared variable is copied');
+});
+
+test('update results that share a block (overlapping slices, a view of an argument) are copied; owned ones are kept', () => {
+  const { alloc } = allocator();
+  const copies: [bigint, bigint, number][] = [];
+  const ctx = {
+    alloc: (dt: 'float32', shape: readonly number[]) => new CudaArray(dt, shape, alloc.allocate(4 * shape.reduce((p, d) => p * d, 1)), {}),
+    cu: { memcpyDtoDAsync: (dst: bigint, src: bigint, bytes: number) => { copies.push([dst, src, bytes]); } },
+    stream: {},
+  } as never;
+  const loss = new CudaArray('float32', [], alloc.allocate(4), {});
+  const fresh = new CudaArray('float32', [64], alloc.allocate(256), {});
+  const m = new CudaArray('float32', [4, 64], alloc.allocate(1024), {});
+  const a = m.slice(0, [2, 64]);
+  const b = m.slice(64, [2, 64]);
+  m.release(); // the intermediate dies; its two overlapping slices go on as update results
+  const arg = new CudaArray('float32', [64], alloc.allocate(256), {});
+  const ofArg = arg.view();
+  const [l, f, ra, rb, rv] = ownUpdateResults(ctx, [loss.view(), fresh, a, b, ofArg], 1);
+  assert.equal(l!.block, loss.block, 'outputs are left alone');
+  assert.equal(f, fresh, 'a result that owns its block is kept');
+  for (const [r, was] of [[ra, a], [rv, ofArg]] as const) {
+    assert.notEqual(r!.block, was.block, 'a shared block: copied');
+    assert.equal(was.isReleased, true, 'and the view let go');
+  }
+  assert.equal(rb, b, 'once the first slice is copied away, the second owns the block alone: kept');
+  assert.deepEqual(copies.map((c) => c[2]), [512, 256]);
+  assert.equal(copies[0]![1], m.ptr, 'copied from where the slice starts');
+  assert.equal(b.block.refs, 1);
+  assert.equal(arg.block.refs, 1, "the argument's block is its own again");
 });
