@@ -161,21 +161,15 @@ export class CachingAllocator {
    * run: the run's freed memory, as makePool says), else a new segment from the driver.
    */
   private allocateLarge(size: number, requested: number): Block {
-    let got = this.arena.take(size);
-    if (got) this.reused++;
-    if (!got) {
-      const lent = this.donor?.lend(size);
-      if (lent) {
-        this.arena.addSegment(lent.ptr, lent.size, 'borrowed');
-        got = this.arena.take(size)!;
-        this.reused++;
-      }
-    }
-    if (!got) {
+    const lent = this.arena.fits(size) ? null : this.donor?.lend(size);
+    if (lent) this.arena.addSegment(lent.ptr, lent.size, 'borrowed');
+    if (this.arena.fits(size)) {
+      this.reused++;
+    } else {
       const segment = Math.ceil(size / SEGMENT_ROUND_BYTES) * SEGMENT_ROUND_BYTES;
       this.arena.addSegment(this.fromLedger(segment, requested), segment, 'driver');
-      got = this.arena.take(size)!;
     }
+    const got = this.arena.take(size)!;
     return this.handOut(got.ptr, got.size);
   }
 

@@ -47,6 +47,11 @@ export class Arena {
     return roundUp(bytes, CHUNK_ALIGN);
   }
 
+  /** Whether a free chunk of at least `size` bytes is here (take would succeed). */
+  fits(size: number): boolean {
+    return this.free[this.lowerBound(size, 0n)] !== undefined;
+  }
+
   /** Whether `ptr` is a chunk of this arena (in use or free). */
   has(ptr: bigint): boolean {
     return this.chunks.has(ptr);

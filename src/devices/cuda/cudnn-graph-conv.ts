@@ -32,13 +32,10 @@ export interface GraphConvTimer {
   time(run: (b: CudnnConvBuffers) => void, workspaceBytes: number): number;
 }
 
-/**
- * The most configurations one timed choice runs (cuDNN ranks a few dozen; the tail is seldom fast and each costs warm-up
- * time). PyTorch's cudnn.benchmark times every one; bench/resnet-gpu.ts --timed-configs raises this to compare.
- */
-export const timedConfigLimit = { max: 24 };
-/** The default of timedConfigLimit.max. */
+/** The default of timedConfigLimit.max (cuDNN ranks a few dozen; the tail is seldom fast and each costs warm-up time). */
 export const MAX_TIMED_CONFIGS = 24;
+/** The most configurations one timed choice runs. PyTorch's cudnn.benchmark times every one; bench/resnet-gpu.ts --timed-configs raises this to compare. */
+export const timedConfigLimit = { max: MAX_TIMED_CONFIGS };
 
 export interface GraphConvProblem {
   readonly direction: CudnnConvDirection;

@@ -167,7 +167,6 @@ export class CudaExecutable implements Executable, GraphHost {
     return ownUpdateResults(this.ctx, results, this.program.outputs.length);
   }
 
-
   /** How this executable runs: CUDA graph replays ('captured'), not yet ('warming'), or never ('plain'). */
   get graphState(): 'plain' | 'warming' | 'captured' {
     return this.graphs?.state ?? 'plain';

@@ -1,5 +1,5 @@
-// Indexing on the device: basic slicing as a view when the slice is contiguous and aligned, else a strided copy, set/inc of a slice as a copy of x then a
-// strided copy (or add) of y into the region, concatenation as copies into regions of the output,
+// Indexing on the device: basic slicing as a view when the slice is contiguous and aligned, else a
+// strided copy; set/inc of a slice as a copy of x then a strided copy (or add) of y into the region, concatenation as copies into regions of the output,
 // and gathers along an axis / per row. A bad index raises the reference's error, never a GPU fault:
 // take's indices are checked on the host (downloaded when only on the device); the per-row gathers
 // of losses (takeRowwise, scatterRowwise) check on the device, in their kernels, so nothing waits.
